@@ -2,10 +2,13 @@
 PY := .venv/bin/python
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup build run test lint typecheck imports format schema schema-check test-py test-e2e test-js bench clean
+.PHONY: system-deps setup build run test lint typecheck imports format schema schema-check test-py test-e2e test-js bench clean
 
 setup:
 	@bash scripts/bootstrap.sh
+
+system-deps:
+	@bash scripts/system_deps.sh
 
 build: setup
 	@bash scripts/build_frontend.sh
@@ -35,7 +38,7 @@ schema-check: setup
 test-py: build
 	.venv/bin/pytest -m "not e2e"
 
-test-e2e: build
+test-e2e: system-deps build
 	.venv/bin/pytest -m e2e
 
 test-js: setup
@@ -43,7 +46,7 @@ test-js: setup
 
 # The one command that runs every test: lint, types, import contract, API schema drift,
 # backend (real PostgreSQL + pgvector), frontend units, browser (real Chromium).
-test: build lint typecheck imports schema-check test-js
+test: system-deps build lint typecheck imports schema-check test-js
 	.venv/bin/pytest
 
 bench: build

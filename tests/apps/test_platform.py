@@ -45,3 +45,38 @@ def test_api_docs_and_schema_need_auth_and_describe_the_api(org_a: Member) -> No
     docs = org_a.client().get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger" in docs.content.lower()
+
+
+@pytest.mark.django_db
+def test_queue_embedded_worker_runs_enqueued_tasks() -> None:
+    """The huey consumer that `make run` starts really executes tasks from the embedded queue."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from django.conf import settings
+    from huey.contrib.djhuey import HUEY
+
+    from apps.config.health import HEARTBEAT_KEY
+    from apps.config.tasks import worker_heartbeat
+
+    HUEY.flush()
+    worker_heartbeat()
+    assert HUEY.pending_count() == 1
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "run_huey", "--quiet"],
+        env={**os.environ, "TRELLIS_DATA_DIR": str(settings.DATA_DIR)},
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while HUEY.get(HEARTBEAT_KEY, peek=True) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert HUEY.get(HEARTBEAT_KEY, peek=True) is not None
+        assert HUEY.pending_count() == 0
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)
