@@ -1,0 +1,51 @@
+"""The typed, sequenced event stream of a run (the WebSocket protocol carries these as JSON)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    RUN_STARTED = "run.started"
+    NODE_STARTED = "node.started"
+    TOKEN = "token"
+    NODE_FINISHED = "node.finished"
+    NODE_SKIPPED = "node.skipped"
+    NODE_FAILED = "node.failed"
+    RUN_FINISHED = "run.finished"
+    RUN_FAILED = "run.failed"
+    RUN_CANCELLED = "run.cancelled"
+
+
+TERMINAL = frozenset({EventType.RUN_FINISHED, EventType.RUN_FAILED, EventType.RUN_CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    type: EventType
+    run: str
+    node: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "seq": self.seq,
+            "type": str(self.type),
+            "node": self.node,
+            "data": self.data,
+            "at": self.at,
+        }
+
+
+def preview(value: Any, limit: int = 400) -> Any:
+    """A small JSON-safe rendering of a port value for traces and the editor."""
+    from flows.values import to_text
+
+    text = to_text(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

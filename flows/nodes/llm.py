@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage, ToolMessage
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.errors import ModelTimeout, NodeFailed
+from flows.ports import Ports
+from flows.registry import NodeContext, NodeType, Port, register
+from flows.tools import resolve_tool
+from flows.types import PortType
+from flows.values import to_documents, to_messages
+
+DEFAULT_FIRST_TOKEN_TIMEOUT = 60.0
+DEFAULT_IDLE_TIMEOUT = 30.0
+
+
+class LlmConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(
+        min_length=1,
+        max_length=100,
+        json_schema_extra={"format": "model-alias"},
+        description="Model alias (Models page)",
+    )
+    system_prompt: str = Field(default="", max_length=50_000, json_schema_extra={"format": "prompt"})
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    max_tokens: int = Field(default=512, ge=1, le=32_768)
+    streaming: bool = True
+    tools: list[str] = Field(default_factory=list, max_length=16, description="Tools the model may call")
+    max_tool_rounds: int = Field(default=3, ge=1, le=8)
+
+
+def _context_block(documents: list[Document]) -> str:
+    lines = ["Answer from these sources. Cite them as [n] where you use them."]
+    lines += [f"[{i}] {doc.page_content}" for i, doc in enumerate(documents, start=1)]
+    return "\n".join(lines)
+
+
+def _compose(config: LlmConfig, inputs: dict[str, Any], documents: list[Document]) -> list[BaseMessage]:
+    prompt = to_messages(inputs["prompt"])
+    history = (
+        [m for m in to_messages(inputs["history"]) if not isinstance(m, SystemMessage)] if "history" in inputs else []
+    )
+    system_parts = [config.system_prompt] if config.system_prompt else []
+    system_parts += [str(m.content) for m in prompt if isinstance(m, SystemMessage)]
+    if documents:
+        system_parts.append(_context_block(documents))
+    messages: list[BaseMessage] = [SystemMessage(content="\n\n".join(system_parts))] if system_parts else []
+    return messages + history + [m for m in prompt if not isinstance(m, SystemMessage)]
+
+
+async def _with_timeouts(
+    stream: AsyncIterator[AIMessageChunk], first: float, idle: float
+) -> AsyncIterator[AIMessageChunk]:
+    iterator = stream.__aiter__()
+    timeout, waited_for = first, "the first token"
+    while True:
+        try:
+            chunk = await asyncio.wait_for(iterator.__anext__(), timeout)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ModelTimeout(f"The model sent nothing for {timeout:g} s while waiting for {waited_for}.") from None
+        timeout, waited_for = idle, "the next token"
+        yield chunk
+
+
+@register
+class LlmNode(NodeType[LlmConfig]):
+    type, version = "llm", 1
+    title = "LLM"
+    description = "Calls a chat model by alias and streams its answer; can cite sources and call tools."
+    category, icon = "model", "sparkles"
+    config_model = LlmConfig
+    inputs = {
+        "prompt": Port(PortType.MESSAGES, description="The prompt (text or messages)"),
+        "history": Port(PortType.MESSAGES, required=False, description="Earlier turns (memory)"),
+        "context": Port(PortType.DOCUMENTS, required=False, description="Documents to answer from"),
+    }
+    outputs = {
+        "text": Port(PortType.TEXT, description="The model's answer"),
+        "sources": Port(PortType.DOCUMENTS, description="The documents it was given, for citations"),
+    }
+
+    async def run(self, config: LlmConfig, inputs: dict[str, Any], ports: Ports, ctx: NodeContext) -> dict[str, Any]:
+        documents = to_documents(inputs.get("context"))
+        messages = _compose(config, inputs, documents)
+        model = ports.models.chat_model(config.model, temperature=config.temperature, max_tokens=config.max_tokens)
+        tools = [resolve_tool(name, ports) for name in config.tools]
+        text = await self._converse(config, model, tools, messages, ports, ctx)
+        return {"text": text, "sources": documents}
+
+    async def _converse(
+        self,
+        config: LlmConfig,
+        model: BaseChatModel,
+        tools: list[BaseTool],
+        messages: list[BaseMessage],
+        ports: Ports,
+        ctx: NodeContext,
+    ) -> str:
+        runnable: Any = model.bind_tools(tools) if tools else model
+        by_name = {tool.name: tool for tool in tools}
+        first = float(ports.settings.get("first_token_timeout", DEFAULT_FIRST_TOKEN_TIMEOUT))
+        idle = float(ports.settings.get("idle_timeout", DEFAULT_IDLE_TIMEOUT))
+        for _ in range(config.max_tool_rounds + 1):
+            reply = await self._one_call(config, runnable, messages, ctx, first, idle)
+            if not reply.tool_calls:
+                return str(reply.content)
+            messages = [*messages, reply]
+            for call in reply.tool_calls:
+                tool = by_name.get(call["name"])
+                if tool is None:
+                    result = f"Unknown tool {call['name']!r}."
+                else:
+                    try:
+                        result = str(await tool.ainvoke(call["args"]))
+                    except Exception as exc:  # a tool error goes back to the model, like a person would see it
+                        result = f"Tool error: {exc}"
+                messages.append(ToolMessage(content=result, tool_call_id=call["id"] or call["name"]))
+        raise NodeFailed(f"The model kept calling tools after {config.max_tool_rounds} rounds.", code="tool_loop")
+
+    async def _one_call(
+        self,
+        config: LlmConfig,
+        runnable: Any,
+        messages: list[BaseMessage],
+        ctx: NodeContext,
+        first: float,
+        idle: float,
+    ) -> AIMessageChunk:
+        if not config.streaming:
+            message = await asyncio.wait_for(runnable.ainvoke(messages), first)
+            reply = AIMessageChunk(
+                content=message.content,
+                tool_calls=getattr(message, "tool_calls", []),
+                usage_metadata=message.usage_metadata,
+            )
+            ctx.token(str(reply.content))
+        else:
+            reply = AIMessageChunk(content="")
+            async for chunk in _with_timeouts(runnable.astream(messages), first, idle):
+                if isinstance(chunk.content, str):
+                    ctx.token(chunk.content)
+                reply = reply + chunk
+        usage: dict[str, Any] = dict(reply.usage_metadata or {})
+        ctx.usage(int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)), config.model)
+        return reply

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.ports import Ports
+from flows.registry import NodeContext, NodeType, Port, register
+from flows.types import PortType
+from flows.values import to_text
+
+
+class RetrieveConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    knowledge_base: UUID = Field(json_schema_extra={"format": "knowledge-base"})
+    top_k: int = Field(default=4, ge=1, le=50)
+    mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
+    score_threshold: float | None = Field(default=None, ge=0, le=1)
+
+
+@register
+class RetrieveNode(NodeType[RetrieveConfig]):
+    type, version = "retrieve", 1
+    title = "Retrieve"
+    description = "Searches a knowledge base and returns the best chunks with citations."
+    category, icon = "knowledge", "search"
+    config_model = RetrieveConfig
+    inputs = {"query": Port(PortType.TEXT, description="What to search for")}
+    outputs = {"documents": Port(PortType.DOCUMENTS, description="Ranked chunks with citation metadata")}
+
+    async def run(
+        self, config: RetrieveConfig, inputs: dict[str, Any], ports: Ports, ctx: NodeContext
+    ) -> dict[str, Any]:
+        documents = await ports.retrievers.retrieve(
+            config.knowledge_base,
+            to_text(inputs["query"]),
+            k=config.top_k,
+            mode=config.mode,
+            score_threshold=config.score_threshold,
+        )
+        return {"documents": documents}

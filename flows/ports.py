@@ -1,0 +1,58 @@
+"""What the engine needs from the outside world. The apps implement these with Django, the
+database and real model servers; engine tests use deterministic in-memory implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.tools import BaseTool
+
+
+class ChatModels(Protocol):
+    def chat_model(self, alias: str, *, temperature: float, max_tokens: int) -> BaseChatModel:
+        """A LangChain chat model for an alias; raises flows.errors.ModelUnavailable if unknown."""
+        ...
+
+
+class Retrievers(Protocol):
+    async def retrieve(
+        self, knowledge_base: UUID, query: str, *, k: int, mode: str, score_threshold: float | None
+    ) -> list[Document]:
+        """Ranked documents; metadata carries document, page, chunk id and score for citations."""
+        ...
+
+
+class Memory(Protocol):
+    async def history(self, session: str | None, turns: int) -> list[BaseMessage]: ...
+
+
+class HttpClient(Protocol):
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: str | None = None
+    ) -> tuple[int, str]:
+        """(status, text). Implementations refuse private, loopback and metadata addresses."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class Ports:
+    models: ChatModels
+    retrievers: Retrievers
+    memory: Memory
+    http: HttpClient
+    clock: Clock
+    extra_tools: Mapping[str, BaseTool] = field(default_factory=dict)
+    # Called when a model call starts/ends so the apps can meter usage outside the engine.
+    on_usage: Callable[[str, int, int], Awaitable[None]] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,162 @@
+"""Node types: the base class every node subclasses, and the one explicit registry."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from pydantic import BaseModel
+
+from flows.ports import Ports
+from flows.types import PortType
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Port:
+    type: PortType
+    required: bool = True
+    description: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": str(self.type), "required": self.required, "description": self.description}
+
+
+class NodeContext:
+    """What a running node may touch besides its inputs: token streaming, usage, run inputs."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        run_inputs: dict[str, Any],
+        session: str | None,
+        emit_token: Callable[[str, str], None],
+        add_usage: Callable[[str, int, int, str | None], None],
+    ) -> None:
+        self.node_id = node_id
+        self.run_inputs = run_inputs
+        self.session = session
+        self._emit_token = emit_token
+        self._add_usage = add_usage
+
+    def token(self, text: str) -> None:
+        if text:
+            self._emit_token(self.node_id, text)
+
+    def usage(self, input_tokens: int, output_tokens: int, model: str | None = None) -> None:
+        self._add_usage(self.node_id, input_tokens, output_tokens, model)
+
+
+CONTEXT_KEY = "trellis_node_context"
+
+
+def node_context(config: RunnableConfig) -> NodeContext:
+    ctx = (config.get("configurable") or {}).get(CONTEXT_KEY)
+    if not isinstance(ctx, NodeContext):
+        raise RuntimeError("node runnables run inside the flow executor")
+    return ctx
+
+
+class NodeType(Generic[ConfigT]):
+    """A node type: a config model (its JSON Schema drives the editor), typed ports, and `run`.
+
+    Subclasses implement `run`; `build` wraps it in a LangChain runnable. The executor wraps
+    each call in node.started / node.finished / node.failed events.
+    """
+
+    type: ClassVar[str]
+    version: ClassVar[int] = 1
+    title: ClassVar[str]
+    description: ClassVar[str]
+    category: ClassVar[str] = "logic"
+    icon: ClassVar[str] = "box"
+    config_model: ClassVar[builtins.type[BaseModel]]
+    inputs: ClassVar[dict[str, Port]] = {}
+    outputs: ClassVar[dict[str, Port]] = {}
+    entry: ClassVar[bool] = False  # a node the run starts from (chat input, memory)
+    terminal: ClassVar[bool] = False  # a node that produces the run's output
+
+    def input_ports(self, config: ConfigT) -> dict[str, Port]:
+        return self.inputs
+
+    def output_ports(self, config: ConfigT) -> dict[str, Port]:
+        return self.outputs
+
+    def parse_config(self, raw: dict[str, Any]) -> ConfigT:
+        return self.config_model.model_validate(raw)  # type: ignore[return-value,no-any-return]
+
+    async def run(self, config: ConfigT, inputs: dict[str, Any], ports: Ports, ctx: NodeContext) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def build(self, config: ConfigT, ports: Ports) -> Runnable[dict[str, Any], dict[str, Any]]:
+        node_config = config
+
+        # LangChain passes the RunnableConfig to a parameter named exactly `config`.
+        async def invoke(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+            return await self.run(node_config, inputs, ports, node_context(config))
+
+        return RunnableLambda(_sync_unsupported, afunc=invoke, name=f"{self.type}")
+
+    def describe(self) -> dict[str, Any]:
+        default = self.config_model.model_json_schema()
+        return {
+            "type": self.type,
+            "version": self.version,
+            "title": self.title,
+            "description": self.description,
+            "category": self.category,
+            "icon": self.icon,
+            "config_schema": default,
+            "inputs": {name: port.describe() for name, port in self.inputs.items()},
+            "outputs": {name: port.describe() for name, port in self.outputs.items()},
+            "dynamic_inputs": type(self).input_ports is not NodeType.input_ports,
+            "dynamic_outputs": type(self).output_ports is not NodeType.output_ports,
+            "entry": self.entry,
+            "terminal": self.terminal,
+        }
+
+
+def _sync_unsupported(inputs: dict[str, Any]) -> dict[str, Any]:
+    raise RuntimeError("flow nodes run asynchronously; use ainvoke")
+
+
+class DuplicateNodeType(Exception):
+    pass
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._types: dict[tuple[str, int], NodeType[Any]] = {}
+
+    def add(self, node_type: NodeType[Any]) -> None:
+        key = (node_type.type, node_type.version)
+        if key in self._types:
+            raise DuplicateNodeType(f"node type {key[0]!r} v{key[1]} is registered twice")
+        self._types[key] = node_type
+
+    def get(self, type_name: str, version: int) -> NodeType[Any] | None:
+        return self._types.get((type_name, version))
+
+    def has_type(self, type_name: str) -> bool:
+        return any(name == type_name for name, _ in self._types)
+
+    def all(self) -> list[NodeType[Any]]:
+        return sorted(self._types.values(), key=lambda t: (t.category, t.type, t.version))
+
+    def catalog(self) -> list[dict[str, Any]]:
+        return [node_type.describe() for node_type in self.all()]
+
+
+REGISTRY = Registry()
+
+NodeT = TypeVar("NodeT", bound=type[NodeType[Any]])
+
+
+def register(cls: NodeT) -> NodeT:
+    REGISTRY.add(cls())
+    return cls
