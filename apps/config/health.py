@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -56,17 +57,18 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 @cache
-def _index_html() -> bytes | None:
-    index = settings.FRONTEND_DIST / "index.html"
-    return index.read_bytes() if index.exists() else None
+def _read_index(path: str, mtime_ns: int) -> bytes:
+    return Path(path).read_bytes()
 
 
 def spa_index(request: HttpRequest, path: str = "") -> HttpResponse:
     """Every client-side route gets the same static page; it holds no data."""
-    html = _index_html() if not settings.DEBUG else None
-    if html is None:
-        index = settings.FRONTEND_DIST / "index.html"
-        html = index.read_bytes() if index.exists() else None
+    index = settings.FRONTEND_DIST / "index.html"
+    try:
+        # Keyed by mtime: a rebuilt frontend is picked up without a restart.
+        html = _read_index(str(index), index.stat().st_mtime_ns)
+    except FileNotFoundError:
+        html = None
     if html is None:
         return HttpResponse(
             "The frontend is not built yet: run `make build` (or `make run`).",

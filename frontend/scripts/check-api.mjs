@@ -13,8 +13,17 @@ const dir = mkdtempSync(join(tmpdir(), "trellis-api-"));
 const fresh = join(dir, "schema.d.ts");
 
 try {
-  const bin = join(root, "node_modules/.bin/openapi-typescript");
-  const run = spawnSync(bin, ["openapi.yaml", "-o", fresh], { cwd: root, encoding: "utf8" });
+  // Same command as `npm run gen:api`, only the output goes to a temporary file.
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  const [command, ...args] = pkg.scripts["gen:api"].split(/\s+/);
+  const out = args.findIndex((arg) => arg === "-o" || arg === "--output");
+  if (command !== "openapi-typescript" || out === -1) {
+    console.error("check:api: expected gen:api to be `openapi-typescript ... -o <file>`.");
+    process.exit(1);
+  }
+  args[out + 1] = fresh;
+  const bin = join(root, "node_modules/.bin", command);
+  const run = spawnSync(bin, args, { cwd: root, encoding: "utf8" });
   if (run.status !== 0) {
     process.stderr.write(run.stdout + run.stderr);
     console.error("check:api: openapi-typescript failed.");

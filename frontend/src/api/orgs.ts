@@ -6,6 +6,7 @@ import type {
   ApiKeyCreateInput,
   InvitationCreateInput,
   MemberCreateInput,
+  Organization,
   Role,
 } from "./types";
 
@@ -24,10 +25,12 @@ export function useCreateOrganization() {
   });
 }
 
-export function useOrganization(orgId: string) {
+/** `known` (e.g. the entry from /auth/me/) is shown while the fresh copy loads. */
+export function useOrganization(orgId: string, known?: Organization) {
   return useQuery({
     queryKey: queryKeys.org(orgId),
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_id}/", orgPath(orgId))),
+    placeholderData: known,
   });
 }
 
@@ -64,8 +67,8 @@ export function useChangeMemberRole(orgId: string) {
   return useMutation({
     mutationFn: ({ id, role }: { id: number; role: Role }) =>
       unwrap(
-        api.PATCH("/api/v1/orgs/{org_id}/members/{id}/", {
-          params: { path: { org_id: orgId, id } },
+        api.PATCH("/api/v1/orgs/{org_id}/members/{member_id}/", {
+          params: { path: { org_id: orgId, member_id: id } },
           body: { role },
         }),
       ),
@@ -84,7 +87,7 @@ export function useRemoveMember(orgId: string) {
   return useMutation({
     mutationFn: (id: number) =>
       unwrapEmpty(
-        api.DELETE("/api/v1/orgs/{org_id}/members/{id}/", { params: { path: { org_id: orgId, id } } }),
+        api.DELETE("/api/v1/orgs/{org_id}/members/{member_id}/", { params: { path: { org_id: orgId, member_id: id } } }),
       ),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: queryKeys.members(orgId) }),
   });
@@ -113,8 +116,8 @@ export function useRevokeInvitation(orgId: string) {
   return useMutation({
     mutationFn: (id: number) =>
       unwrapEmpty(
-        api.DELETE("/api/v1/orgs/{org_id}/invitations/{id}/", {
-          params: { path: { org_id: orgId, id } },
+        api.DELETE("/api/v1/orgs/{org_id}/invitations/{invitation_id}/", {
+          params: { path: { org_id: orgId, invitation_id: id } },
         }),
       ),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: queryKeys.invitations(orgId) }),
@@ -144,7 +147,7 @@ export function useRevokeApiKey(orgId: string) {
   return useMutation({
     mutationFn: (id: number) =>
       unwrapEmpty(
-        api.DELETE("/api/v1/orgs/{org_id}/api-keys/{id}/", { params: { path: { org_id: orgId, id } } }),
+        api.DELETE("/api/v1/orgs/{org_id}/api-keys/{key_id}/", { params: { path: { org_id: orgId, key_id: id } } }),
       ),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: queryKeys.apiKeys(orgId) }),
   });

@@ -11,7 +11,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["auth_csrf"];
+        /** Set the CSRF cookie */
+        get: operations["v1_auth_csrf_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -29,7 +30,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["auth_login"];
+        /** Sign in (session) */
+        post: operations["v1_auth_login_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -45,7 +47,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["auth_logout"];
+        /** Sign out */
+        post: operations["v1_auth_logout_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -59,7 +62,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["auth_me"];
+        /** The signed-in user and organizations */
+        get: operations["v1_auth_me_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -77,7 +81,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["invitations_accept"];
+        /** Accept an invitation (signed in, or creating an account) */
+        post: operations["v1_invitations_accept_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -91,9 +96,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["orgs_list"];
+        /** My organizations */
+        get: operations["v1_orgs_list"];
         put?: never;
-        post: operations["orgs_create"];
+        /** Create an organization (you become its owner) */
+        post: operations["v1_orgs_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -104,126 +111,50 @@ export interface paths {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                org_id: string;
-            };
+            path?: never;
             cookie?: never;
         };
-        get: operations["orgs_retrieve"];
+        /** One organization */
+        get: operations["v1_orgs_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        patch: operations["orgs_partial_update"];
-        trace?: never;
-    };
-    "/api/v1/orgs/{org_id}/members/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-            };
-            cookie?: never;
-        };
-        get: operations["orgs_members_list"];
-        put?: never;
-        post: operations["orgs_members_create"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/orgs/{org_id}/members/{id}/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-                id: number;
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        delete: operations["orgs_members_destroy"];
-        options?: never;
-        head?: never;
-        patch: operations["orgs_members_partial_update"];
-        trace?: never;
-    };
-    "/api/v1/orgs/{org_id}/invitations/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-            };
-            cookie?: never;
-        };
-        get: operations["orgs_invitations_list"];
-        put?: never;
-        post: operations["orgs_invitations_create"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/orgs/{org_id}/invitations/{id}/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-                id: number;
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        delete: operations["orgs_invitations_destroy"];
-        options?: never;
-        head?: never;
-        patch?: never;
+        /** Rename an organization (admin) */
+        patch: operations["v1_orgs_partial_update"];
         trace?: never;
     };
     "/api/v1/orgs/{org_id}/api-keys/": {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                org_id: string;
-            };
+            path?: never;
             cookie?: never;
         };
-        get: operations["orgs_api_keys_list"];
+        /** API keys (admin) */
+        get: operations["v1_orgs_api_keys_list"];
         put?: never;
-        post: operations["orgs_api_keys_create"];
+        /** Create an API key (admin); the key is shown once */
+        post: operations["v1_orgs_api_keys_create"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/v1/orgs/{org_id}/api-keys/{id}/": {
+    "/api/v1/orgs/{org_id}/api-keys/{key_id}/": {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                org_id: string;
-                id: number;
-            };
+            path?: never;
             cookie?: never;
         };
         get?: never;
         put?: never;
         post?: never;
-        delete: operations["orgs_api_keys_destroy"];
+        /** Revoke an API key (admin) */
+        delete: operations["v1_orgs_api_keys_destroy"];
         options?: never;
         head?: never;
         patch?: never;
@@ -233,12 +164,11 @@ export interface paths {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                org_id: string;
-            };
+            path?: never;
             cookie?: never;
         };
-        get: operations["orgs_audit_events_list"];
+        /** Audit log, newest first (admin) */
+        get: operations["v1_orgs_audit_events_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -247,12 +177,132 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/invitations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Open invitations (admin) */
+        get: operations["v1_orgs_invitations_list"];
+        put?: never;
+        /** Invite by email (admin); the token is shown once */
+        post: operations["v1_orgs_invitations_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/invitations/{invitation_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an invitation (admin) */
+        delete: operations["v1_orgs_invitations_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/members/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Members */
+        get: operations["v1_orgs_members_list"];
+        put?: never;
+        /** Add an existing user as a member (admin) */
+        post: operations["v1_orgs_members_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/members/{member_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a member (admin) */
+        delete: operations["v1_orgs_members_destroy"];
+        options?: never;
+        head?: never;
+        /** Change a member's role (admin) */
+        patch: operations["v1_orgs_members_partial_update"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @enum {string} */
-        RoleEnum: "owner" | "admin" | "editor" | "viewer";
+        ApiKeyCreatedOut: {
+            readonly id: number;
+            name: string;
+            role: components["schemas"]["RoleEnum"];
+            prefix: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            readonly created_by: string | null;
+            /** Format: date-time */
+            last_used_at?: string | null;
+            /** Format: date-time */
+            revoked_at?: string | null;
+            /** @description The full secret. Shown once; only its hash is stored. */
+            key: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        ApiKeyInRequest: {
+            name: string;
+            /** @default editor */
+            role?: components["schemas"]["RoleEnum"];
+        };
+        ApiKeyOut: {
+            readonly id: number;
+            name: string;
+            role: components["schemas"]["RoleEnum"];
+            prefix: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            readonly created_by: string | null;
+            /** Format: date-time */
+            last_used_at?: string | null;
+            /** Format: date-time */
+            revoked_at?: string | null;
+        };
+        AuditEventOut: {
+            readonly id: number;
+            action: string;
+            readonly actor: string | null;
+            target_type?: string;
+            target_id?: string;
+            data?: unknown;
+            ip?: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        AuditEventPageOut: {
+            count: number;
+            next: string | null;
+            previous: string | null;
+            results: components["schemas"]["AuditEventOut"][];
+        };
         Error: {
             code: string;
             message: string;
@@ -260,11 +310,77 @@ export interface components {
                 [key: string]: string[];
             };
         };
-        LoginRequest: {
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        InvitationAcceptInRequest: {
+            token: string;
+            /** @default  */
+            username?: string;
+            /** @default  */
+            password?: string;
+        };
+        InvitationCreatedOut: {
+            readonly id: number;
+            /** Format: email */
+            email: string;
+            role: components["schemas"]["RoleEnum"];
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: date-time */
+            accepted_at?: string | null;
+            /** @description Shown once; only its hash is stored. */
+            token: string;
+            /** @description Shown once. */
+            accept_url: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        InvitationInRequest: {
+            /** Format: email */
+            email: string;
+            role: components["schemas"]["RoleEnum"];
+        };
+        InvitationOut: {
+            readonly id: number;
+            /** Format: email */
+            email: string;
+            role: components["schemas"]["RoleEnum"];
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: date-time */
+            accepted_at?: string | null;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        LoginInRequest: {
             username: string;
             password: string;
         };
-        MeOrganization: {
+        MeOut: {
+            id: number;
+            username: string;
+            email: string;
+            organizations: components["schemas"]["OrganizationOut"][];
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        MemberAddInRequest: {
+            /** Format: email */
+            email: string;
+            role: components["schemas"]["RoleEnum"];
+        };
+        MemberOut: {
+            readonly id: number;
+            user: components["schemas"]["UserOut"];
+            role: components["schemas"]["RoleEnum"];
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        OrganizationInRequest: {
+            name: string;
+        };
+        OrganizationOut: {
             /** Format: uuid */
             id: string;
             name: string;
@@ -273,112 +389,26 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
-        Me: {
-            id: number;
-            username: string;
-            email: string;
-            organizations: components["schemas"]["MeOrganization"][];
-        };
-        Organization: {
-            /** Format: uuid */
-            readonly id: string;
-            name: string;
-            readonly slug: string;
-            role: components["schemas"]["RoleEnum"];
-            /** Format: date-time */
-            readonly created_at: string;
-        };
-        OrganizationRequest: {
-            name: string;
-        };
-        PatchedOrganizationRequest: {
-            name?: string;
-        };
-        MemberUser: {
-            id: number;
-            username: string;
-            email: string;
-        };
-        Member: {
-            id: number;
-            user: components["schemas"]["MemberUser"];
-            role: components["schemas"]["RoleEnum"];
-            /** Format: date-time */
-            created_at: string;
-        };
-        MemberCreateRequest: {
-            /** Format: email */
-            email: string;
-            role: components["schemas"]["RoleEnum"];
-        };
-        PatchedMemberUpdateRequest: {
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedMemberRoleInRequest: {
             role?: components["schemas"]["RoleEnum"];
         };
-        Invitation: {
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedOrganizationInRequest: {
+            name?: string;
+        };
+        /**
+         * @description * `owner` - Owner
+         *     * `admin` - Admin
+         *     * `editor` - Editor
+         *     * `viewer` - Viewer
+         * @enum {string}
+         */
+        RoleEnum: "owner" | "admin" | "editor" | "viewer";
+        UserOut: {
             id: number;
+            username: string;
             email: string;
-            role: components["schemas"]["RoleEnum"];
-            /** Format: date-time */
-            created_at: string;
-            /** Format: date-time */
-            expires_at: string;
-            /** Format: date-time */
-            accepted_at: string | null;
-        };
-        InvitationCreated: components["schemas"]["Invitation"] & {
-            token: string;
-            accept_url: string;
-        };
-        InvitationCreateRequest: {
-            /** Format: email */
-            email: string;
-            role: components["schemas"]["RoleEnum"];
-        };
-        InvitationAcceptRequest: {
-            token: string;
-            username?: string;
-            password?: string;
-        };
-        ApiKey: {
-            id: number;
-            name: string;
-            role: components["schemas"]["RoleEnum"];
-            prefix: string;
-            /** Format: date-time */
-            created_at: string;
-            created_by: string | null;
-            /** Format: date-time */
-            last_used_at: string | null;
-            /** Format: date-time */
-            revoked_at: string | null;
-        };
-        ApiKeyCreated: components["schemas"]["ApiKey"] & {
-            key: string;
-        };
-        ApiKeyCreateRequest: {
-            name: string;
-            role: components["schemas"]["RoleEnum"];
-        };
-        AuditEvent: {
-            id: number;
-            action: string;
-            actor: string | null;
-            target_type: string;
-            target_id: string;
-            data: {
-                [key: string]: unknown;
-            };
-            ip: string | null;
-            /** Format: date-time */
-            created_at: string;
-        };
-        PaginatedAuditEventList: {
-            count: number;
-            /** Format: uri */
-            next?: string | null;
-            /** Format: uri */
-            previous?: string | null;
-            results: components["schemas"]["AuditEvent"][];
         };
     };
     responses: never;
@@ -389,7 +419,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    auth_csrf: {
+    v1_auth_csrf_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -398,7 +428,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description No body */
+            /** @description No response body */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -407,7 +437,7 @@ export interface operations {
             };
         };
     };
-    auth_login: {
+    v1_auth_login_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -416,7 +446,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["LoginRequest"];
+                "application/json": components["schemas"]["LoginInRequest"];
             };
         };
         responses: {
@@ -425,7 +455,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Me"];
+                    "application/json": components["schemas"]["MeOut"];
                 };
             };
             400: {
@@ -436,9 +466,41 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
-    auth_logout: {
+    v1_auth_logout_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -447,7 +509,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description No body */
+            /** @description No response body */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -456,7 +518,7 @@ export interface operations {
             };
         };
     };
-    auth_me: {
+    v1_auth_me_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -470,12 +532,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Me"];
+                    "application/json": components["schemas"]["MeOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
     };
-    invitations_accept: {
+    v1_invitations_accept_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -484,7 +586,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["InvitationAcceptRequest"];
+                "application/json": components["schemas"]["InvitationAcceptInRequest"];
             };
         };
         responses: {
@@ -493,12 +595,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Me"];
+                    "application/json": components["schemas"]["MeOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
     };
-    orgs_list: {
+    v1_orgs_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -512,12 +654,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Organization"][];
+                    "application/json": components["schemas"]["OrganizationOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
     };
-    orgs_create: {
+    v1_orgs_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -526,7 +708,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["OrganizationRequest"];
+                "application/json": components["schemas"]["OrganizationInRequest"];
             };
         };
         responses: {
@@ -535,12 +717,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Organization"];
+                    "application/json": components["schemas"]["OrganizationOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
     };
-    orgs_retrieve: {
+    v1_orgs_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -556,12 +778,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Organization"];
+                    "application/json": components["schemas"]["OrganizationOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
     };
-    orgs_partial_update: {
+    v1_orgs_partial_update: {
         parameters: {
             query?: never;
             header?: never;
@@ -572,7 +834,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["PatchedOrganizationRequest"];
+                "application/json": components["schemas"]["PatchedOrganizationInRequest"];
             };
         };
         responses: {
@@ -581,12 +843,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Organization"];
+                    "application/json": components["schemas"]["OrganizationOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
     };
-    orgs_members_list: {
+    v1_orgs_api_keys_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -602,12 +904,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Member"][];
+                    "application/json": components["schemas"]["ApiKeyOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
     };
-    orgs_members_create: {
+    v1_orgs_api_keys_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -618,7 +960,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["MemberCreateRequest"];
+                "application/json": components["schemas"]["ApiKeyInRequest"];
             };
         };
         responses: {
@@ -627,193 +969,113 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Member"];
+                    "application/json": components["schemas"]["ApiKeyCreatedOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
     };
-    orgs_members_destroy: {
+    v1_orgs_api_keys_destroy: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                key_id: number;
                 org_id: string;
-                id: number;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description No body */
+            /** @description No response body */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-        };
-    };
-    orgs_members_partial_update: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-                id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["PatchedMemberUpdateRequest"];
-            };
-        };
-        responses: {
-            200: {
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Member"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-        };
-    };
-    orgs_invitations_list: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Invitation"][];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-        };
-    };
-    orgs_invitations_create: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["InvitationCreateRequest"];
-            };
-        };
-        responses: {
-            201: {
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["InvitationCreated"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-        };
-    };
-    orgs_invitations_destroy: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-                id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description No body */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    orgs_api_keys_list: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApiKey"][];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-        };
-    };
-    orgs_api_keys_create: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ApiKeyCreateRequest"];
-            };
-        };
-        responses: {
-            201: {
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApiKeyCreated"];
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
     };
-    orgs_api_keys_destroy: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                org_id: string;
-                id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description No body */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    orgs_audit_events_list: {
+    v1_orgs_audit_events_retrieve: {
         parameters: {
             query?: {
                 limit?: number;
@@ -832,7 +1094,487 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PaginatedAuditEventList"];
+                    "application/json": components["schemas"]["AuditEventPageOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_invitations_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_invitations_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvitationInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationCreatedOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_invitations_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                invitation_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_members_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_members_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberAddInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_members_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                member_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_members_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                member_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedMemberRoleInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };

@@ -1,8 +1,9 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { Navigate, useNavigate, useSearchParams } from "react-router";
 import { useLogin, useMe } from "../api/auth";
 import { fieldErrors } from "../lib/forms";
 import { homePath, safeNextPath } from "../lib/routes";
+import { useSignOutStore } from "../shell/stores";
 import { Field } from "../ui/Field";
 import { FormError, LoadingState } from "../ui/feedback";
 import { AuthCard } from "./AuthCard";
@@ -15,6 +16,9 @@ export function LoginPage() {
   const me = useMe();
   const login = useLogin();
   const next = safeNextPath(params.get("next"));
+  const setSigningOut = useSignOutStore((state) => state.setSigningOut);
+
+  useEffect(() => setSigningOut(false), [setSigningOut]);
 
   if (me.isPending && !login.isPending) {
     return (

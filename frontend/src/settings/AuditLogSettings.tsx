@@ -2,6 +2,7 @@ import { useSearchParams } from "react-router";
 import { AUDIT_PAGE_SIZE, useAuditEvents } from "../api/orgs";
 import type { AuditEvent } from "../api/types";
 import { formatDateTime } from "../lib/format";
+import { canManage } from "../lib/roles";
 import { useCurrentOrg } from "../shell/session";
 import { EmptyState, ErrorState, LoadingState } from "../ui/feedback";
 import { ChevronLeftIcon, ChevronRightIcon, HistoryIcon } from "../ui/icons";
@@ -19,10 +20,21 @@ function target(event: AuditEvent): string {
 
 export function AuditLogSettings() {
   const org = useCurrentOrg();
+  if (!canManage(org.role)) {
+    return (
+      <EmptyState icon={<HistoryIcon size={24} />} title="The audit log is for admins">
+        Admins and owners of {org.name} can see who did what in this organization.
+      </EmptyState>
+    );
+  }
+  return <AuditLog orgId={org.id} />;
+}
+
+function AuditLog({ orgId }: { orgId: string }) {
   const [params, setParams] = useSearchParams();
   const page = pageFromParams(params);
   const offset = (page - 1) * AUDIT_PAGE_SIZE;
-  const events = useAuditEvents(org.id, offset);
+  const events = useAuditEvents(orgId, offset);
 
   function goTo(next: number) {
     setParams(next > 1 ? { page: String(next) } : {});

@@ -119,7 +119,7 @@ export function MembersSettings() {
                       {manage && !isMe ? (
                         <RoleSelect
                           className="select select--sm"
-                          aria-label={`Role of ${member.user.username}`}
+                          aria-label={`Access level of ${member.user.username}`}
                           value={draftRoles[member.id] ?? member.role}
                           roles={roles}
                           onChange={(role) => void setRole(member, role)}

@@ -12,7 +12,7 @@ import { API_DOCS_URL } from "../shell/Topbar";
 
 export function OrganizationSettings() {
   const current = useCurrentOrg();
-  const org = useOrganization(current.id);
+  const org = useOrganization(current.id, current);
   const rename = useRenameOrganization(current.id);
   const [name, setName] = useState(current.name);
   const [saved, setSaved] = useState(false);

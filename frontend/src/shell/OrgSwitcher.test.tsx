@@ -39,6 +39,25 @@ describe("routing", () => {
     expect(within(nav).getByRole("link", { name: "Runs" })).toHaveAttribute("aria-current", "page");
   });
 
+  it("signs out with POST /auth/logout/ and lands on /login without ?next=", async () => {
+    let signedIn = true;
+    const { requests } = fakeBackend({
+      "GET /api/v1/auth/me/": () =>
+        signedIn ? { status: 200, body: makeMe() } : { status: 403, body: { code: "not_authenticated", message: "x" } },
+      "POST /api/v1/auth/logout/": () => {
+        signedIn = false;
+        return { status: 204 };
+      },
+    });
+    const user = userEvent.setup();
+    const { router } = renderRoutes(routes, `/o/${ORG_A}/knowledge`);
+    await user.click(await screen.findByRole("button", { name: "Sign out" }));
+    expect(await screen.findByRole("button", { name: "Sign in" })).toBeInTheDocument();
+    expect(router.state.location.pathname).toBe("/login");
+    expect(router.state.location.search).toBe("");
+    expect(requests.some((r) => r.method === "POST" && r.path === "/api/v1/auth/logout/")).toBe(true);
+  });
+
   it("says so when the organization in the URL is not one of the user's", async () => {
     fakeBackend({ "GET /api/v1/auth/me/": { status: 200, body: makeMe() } });
     renderRoutes(routes, "/o/not-mine/flows");

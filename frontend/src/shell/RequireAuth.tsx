@@ -1,14 +1,16 @@
 /** Gate for every signed-in route: resolves /auth/me/, else sends the visitor to /login. */
 import { Navigate, Outlet, useLocation } from "react-router";
 import { useMe } from "../api/auth";
-import { loginPath } from "../lib/routes";
+import { LOGIN_PATH, loginPath } from "../lib/routes";
 import { ErrorState, LoadingState } from "../ui/feedback";
 import { SessionContext } from "./session";
+import { useSignOutStore } from "./stores";
 import { useRealtime } from "./useRealtime";
 
 export function RequireAuth() {
   const me = useMe();
   const location = useLocation();
+  const signingOut = useSignOutStore((state) => state.signingOut);
   useRealtime(Boolean(me.data));
 
   if (me.isPending) {
@@ -26,7 +28,9 @@ export function RequireAuth() {
     );
   }
   if (!me.data) {
-    return <Navigate to={loginPath(location.pathname + location.search)} replace />;
+    // A lost session comes back to this page after signing in; a deliberate sign-out does not.
+    const next = signingOut ? LOGIN_PATH : loginPath(location.pathname + location.search);
+    return <Navigate to={next} replace />;
   }
   return (
     <SessionContext.Provider value={me.data}>

@@ -1,11 +1,10 @@
-import { useNavigate } from "react-router";
 import { useLogout } from "../api/auth";
 import type { Me, MeOrganization } from "../api/types";
 import { initials } from "../lib/format";
-import { LOGIN_PATH } from "../lib/routes";
 import { DocsIcon, MenuIcon, SignOutIcon } from "../ui/icons";
 import { ConnectionStatus } from "./ConnectionStatus";
 import { OrgSwitcher } from "./OrgSwitcher";
+import { useSignOutStore } from "./stores";
 
 export const API_DOCS_URL = "/api/docs/";
 
@@ -18,14 +17,12 @@ interface TopbarProps {
 
 export function Topbar({ me, org, onToggleNav, navOpen }: TopbarProps) {
   const logout = useLogout();
-  const navigate = useNavigate();
+  const setSigningOut = useSignOutStore((state) => state.setSigningOut);
 
-  async function signOut() {
-    try {
-      await logout.mutateAsync();
-    } finally {
-      navigate(LOGIN_PATH, { replace: true });
-    }
+  function signOut() {
+    // Whatever the answer, the session is forgotten here and RequireAuth goes to /login.
+    setSigningOut(true);
+    logout.mutate();
   }
 
   return (
@@ -54,9 +51,16 @@ export function Topbar({ me, org, onToggleNav, navOpen }: TopbarProps) {
           {me.username}
         </span>
       </div>
-      <button type="button" className="btn btn--ghost btn--sm" onClick={signOut} disabled={logout.isPending}>
+      <button
+        type="button"
+        className="btn btn--ghost btn--sm"
+        onClick={signOut}
+        disabled={logout.isPending}
+        aria-label="Sign out"
+        title="Sign out"
+      >
         <SignOutIcon size={15} />
-        <span>Sign out</span>
+        <span className="topbar__signout-label">Sign out</span>
       </button>
     </header>
   );

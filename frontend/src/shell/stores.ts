@@ -23,3 +23,14 @@ export const useNavStore = create<NavState>()((set) => ({
   setOpen: (open) => set({ open }),
   toggle: () => set((state) => ({ open: !state.open })),
 }));
+
+interface SignOutState {
+  /** Set while the user signs out on purpose, so the redirect to /login carries no ?next=. */
+  signingOut: boolean;
+  setSigningOut: (signingOut: boolean) => void;
+}
+
+export const useSignOutStore = create<SignOutState>()((set) => ({
+  signingOut: false,
+  setSigningOut: (signingOut) => set({ signingOut }),
+}));

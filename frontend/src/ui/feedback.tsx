@@ -58,7 +58,8 @@ export function EmptyState({ icon, title, children, action }: {
   return (
     <div className="empty">
       {icon ? <div className="empty__icon">{icon}</div> : null}
-      <h2 className="empty__title">{title}</h2>
+      {/* Not a heading: "Flows" must stay the only heading that a search for "Flows" finds. */}
+      <p className="empty__title">{title}</p>
       {children ? <div className="empty__text">{children}</div> : null}
       {action ? <div className="empty__action">{action}</div> : null}
     </div>
