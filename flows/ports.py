@@ -3,7 +3,7 @@ database and real model servers; engine tests use deterministic in-memory implem
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -53,6 +53,7 @@ class Ports:
     http: HttpClient
     clock: Clock
     extra_tools: Mapping[str, BaseTool] = field(default_factory=dict)
-    # Called when a model call starts/ends so the apps can meter usage outside the engine.
-    on_usage: Callable[[str, int, int], Awaitable[None]] | None = None
+    # Turns a model client's exception into a FlowError (ModelUnavailable, ModelTimeout...).
+    classify_model_error: Callable[[BaseException, str], BaseException] | None = None
+    # first_token_timeout / idle_timeout defaults, and "timeouts": {alias: (first_token, idle)}.
     settings: dict[str, Any] = field(default_factory=dict)

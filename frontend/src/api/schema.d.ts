@@ -89,6 +89,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/node-types/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Node types and tools for the editor */
+        get: operations["v1_node_types_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/": {
         parameters: {
             query?: never;
@@ -177,6 +194,214 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/flows/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Flows, most recently updated first */
+        get: operations["v1_orgs_flows_list"];
+        put?: never;
+        /** Create a flow (editor) */
+        post: operations["v1_orgs_flows_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A flow with its draft and the draft's issues */
+        get: operations["v1_orgs_flows_retrieve"];
+        put?: never;
+        post?: never;
+        /** Delete a flow and its versions (editor) */
+        delete: operations["v1_orgs_flows_destroy"];
+        options?: never;
+        head?: never;
+        /** Rename or describe (editor) */
+        patch: operations["v1_orgs_flows_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/diff/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What changed between two versions, or a version and the draft */
+        get: operations["v1_orgs_flows_diff_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/draft/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Save the draft (editor); 409 stale_draft when someone saved since `revision` */
+        put: operations["v1_orgs_flows_draft_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/duplicate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Copy a flow's draft (editor) */
+        post: operations["v1_orgs_flows_duplicate_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/export/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export the draft (secrets left out) */
+        get: operations["v1_orgs_flows_export_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/rollback/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Publish an earlier version again (editor); the draft is kept */
+        post: operations["v1_orgs_flows_rollback_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/validate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Validate a graph or the saved draft */
+        post: operations["v1_orgs_flows_validate_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Versions, newest first */
+        get: operations["v1_orgs_flows_versions_list"];
+        put?: never;
+        /** Publish the draft as the next version (editor); 400 flow_invalid with the issues */
+        post: operations["v1_orgs_flows_versions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/versions/{number}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A version with its graph */
+        get: operations["v1_orgs_flows_versions_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/versions/{number}/restore/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Copy a version's graph into the draft (editor) */
+        post: operations["v1_orgs_flows_versions_restore_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/import/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a flow from an export (editor) */
+        post: operations["v1_orgs_flows_import_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/invitations/": {
         parameters: {
             query?: never;
@@ -248,6 +473,162 @@ export interface paths {
         patch: operations["v1_orgs_members_partial_update"];
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Model endpoints */
+        get: operations["v1_orgs_models_list"];
+        put?: never;
+        /** Add a model endpoint (admin); its API key is stored encrypted and never shown */
+        post: operations["v1_orgs_models_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/models/{endpoint_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One model endpoint */
+        get: operations["v1_orgs_models_retrieve"];
+        put?: never;
+        post?: never;
+        /** Remove a model endpoint (admin) */
+        delete: operations["v1_orgs_models_destroy"];
+        options?: never;
+        head?: never;
+        /** Change a model endpoint (admin) */
+        patch: operations["v1_orgs_models_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/models/{endpoint_id}/test/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a test prompt to the model (editor); 502 model_unavailable | model_timeout */
+        post: operations["v1_orgs_models_test_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/runs/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Runs, newest first */
+        get: operations["v1_orgs_runs_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/runs/{run_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One run with its trace (node spans) */
+        get: operations["v1_orgs_runs_retrieve_2"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/runs/{run_id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a running run */
+        post: operations["v1_orgs_runs_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/runs/{run_id}/events/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The run's events after a sequence number */
+        get: operations["v1_orgs_runs_events_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/sessions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Chat sessions */
+        get: operations["v1_orgs_sessions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/sessions/{session_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A chat session with its messages */
+        get: operations["v1_orgs_sessions_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -303,12 +684,202 @@ export interface components {
             previous: string | null;
             results: components["schemas"]["AuditEventOut"][];
         };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        DraftInRequest: {
+            graph: components["schemas"]["FlowSpec"];
+            /** @description The revision the edit started from. */
+            revision: number;
+        };
+        DraftSavedOut: {
+            issues: components["schemas"]["IssueOut"][];
+            revision: number;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        DuplicateInRequest: {
+            name?: string;
+        };
+        EdgeDiffOut: {
+            added: components["schemas"]["EdgeOut"][];
+            removed: components["schemas"]["EdgeOut"][];
+        };
+        EdgeOut: {
+            id: string;
+            source: string;
+            source_port: string;
+            target: string;
+            target_port: string;
+        };
         Error: {
             code: string;
             message: string;
             fields?: {
                 [key: string]: string[];
             };
+        };
+        EventOut: {
+            /** Format: uuid */
+            run: string;
+            seq: number;
+            type: string;
+            node: string | null;
+            data: {
+                [key: string]: unknown;
+            };
+            /** Format: double */
+            at: number;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        FlowCreateInRequest: {
+            name: string;
+            /** @default  */
+            description?: string;
+            /** @description Leave out to start from chat input -> prompt -> LLM -> output. */
+            graph?: components["schemas"]["FlowSpec"];
+        };
+        FlowDetailOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            description?: string;
+            revision?: number;
+            /** @description The number of the published version */
+            readonly published_version: number | null;
+            readonly created_by: string | null;
+            readonly updated_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+            draft: components["schemas"]["FlowSpec"];
+            /** @description What would stop the draft from being published */
+            readonly issues: components["schemas"]["IssueOut"][];
+        };
+        FlowDiffOut: {
+            nodes: components["schemas"]["NodeDiffOut"];
+            edges: components["schemas"]["EdgeDiffOut"];
+            identical: boolean;
+            /** @description A version number; null: the empty graph */
+            from: string | null;
+            /** @description A version number or 'draft' */
+            to: string;
+        };
+        FlowExportOut: {
+            /** @description Always 'trellis.flow' */
+            format: string;
+            format_version: number;
+            name: string;
+            description: string;
+            graph: components["schemas"]["FlowSpec"];
+        };
+        /** @description Documents the import body; the import service checks it (answers `invalid_import`). */
+        FlowImportInRequest: {
+            /** @description Always 'trellis.flow' */
+            format: string;
+            format_version: number;
+            name: string;
+            description?: string;
+            graph: components["schemas"]["FlowSpec"];
+        };
+        FlowOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            description?: string;
+            revision?: number;
+            /** @description The number of the published version */
+            readonly published_version: number | null;
+            readonly created_by: string | null;
+            readonly updated_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        FlowPageOut: {
+            count: number;
+            next: string | null;
+            previous: string | null;
+            results: components["schemas"]["FlowOut"][];
+        };
+        /** FlowSpec */
+        FlowSpec: {
+            /** Nodes */
+            nodes?: {
+                /** Id */
+                id: string;
+                /** Type */
+                type: string;
+                /**
+                 * Version
+                 * @default 1
+                 */
+                version?: number;
+                /** Position */
+                position?: {
+                    /**
+                     * X
+                     * @default 0
+                     */
+                    x?: number;
+                    /**
+                     * Y
+                     * @default 0
+                     */
+                    y?: number;
+                };
+                /**
+                 * Label
+                 * @default null
+                 */
+                label?: string | null;
+                /** Config */
+                config?: {
+                    [key: string]: unknown;
+                };
+            }[];
+            /** Edges */
+            edges?: {
+                /** Id */
+                id: string;
+                /** Source */
+                source: string;
+                /** Source Port */
+                source_port: string;
+                /** Target */
+                target: string;
+                /** Target Port */
+                target_port: string;
+            }[];
+        };
+        FlowVersionDetailOut: {
+            /** Format: uuid */
+            readonly id: string;
+            number: number;
+            note?: string;
+            readonly published: boolean;
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            graph: components["schemas"]["FlowSpec"];
+        };
+        FlowVersionOut: {
+            /** Format: uuid */
+            readonly id: string;
+            number: number;
+            note?: string;
+            readonly published: boolean;
+            readonly created_by: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        GraphErrorOut: {
+            code: string;
+            message: string;
+            fields?: {
+                [key: string]: string[];
+            };
+            /** @description With the codes flow_invalid and invalid_graph */
+            issues?: components["schemas"]["IssueOut"][];
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         InvitationAcceptInRequest: {
@@ -352,6 +923,23 @@ export interface components {
             /** Format: date-time */
             accepted_at?: string | null;
         };
+        IssueOut: {
+            code: string;
+            message: string;
+            /** @description JSON pointer into the graph */
+            pointer: string;
+            node: string | null;
+            edge: string | null;
+        };
+        IssuesOut: {
+            issues: components["schemas"]["IssueOut"][];
+        };
+        /**
+         * @description * `chat` - Chat
+         *     * `embedding` - Embedding
+         * @enum {string}
+         */
+        KindEnum: "chat" | "embedding";
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         LoginInRequest: {
             username: string;
@@ -376,6 +964,166 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        MessageOut: {
+            readonly id: number;
+            role: components["schemas"]["MessageOutRoleEnum"];
+            content: string;
+            /** Format: uuid */
+            run?: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `user` - User
+         *     * `assistant` - Assistant
+         * @enum {string}
+         */
+        MessageOutRoleEnum: "user" | "assistant";
+        /** @description Create (all defaults apply) or, with partial=True, update (only the fields sent). */
+        ModelEndpointInRequest: {
+            /** @description How flows name this model, e.g. `local` */
+            alias: string;
+            /** @default  */
+            name?: string;
+            /** @default chat */
+            kind?: components["schemas"]["KindEnum"];
+            /** @description OpenAI-compatible base URL, e.g. http://127.0.0.1:8001/v1 */
+            base_url: string;
+            /** @description The model's name on that server */
+            model: string;
+            /** @description Stored encrypted, never shown again. On update, "" removes it and leaving it out keeps it. */
+            api_key?: string;
+            /** @default false */
+            supports_tools?: boolean;
+            /**
+             * Format: decimal
+             * @default 0.000000
+             */
+            price_input_per_1k?: string;
+            /**
+             * Format: decimal
+             * @default 0.000000
+             */
+            price_output_per_1k?: string;
+            /**
+             * Format: double
+             * @default 5
+             */
+            connect_timeout_s?: number;
+            /**
+             * Format: double
+             * @default 60
+             */
+            first_token_timeout_s?: number;
+            /**
+             * Format: double
+             * @default 30
+             */
+            idle_timeout_s?: number;
+        };
+        ModelEndpointOut: {
+            readonly id: number;
+            alias: string;
+            name: string;
+            kind?: components["schemas"]["KindEnum"];
+            /** @description OpenAI-compatible base URL, e.g. http://127.0.0.1:8001/v1 */
+            base_url: string;
+            /** @description The model's name on that server */
+            model: string;
+            /** @description The key itself is never returned. */
+            readonly has_api_key: boolean;
+            supports_tools?: boolean;
+            /** Format: decimal */
+            price_input_per_1k?: string;
+            /** Format: decimal */
+            price_output_per_1k?: string;
+            /** Format: double */
+            connect_timeout_s?: number;
+            /** Format: double */
+            first_token_timeout_s?: number;
+            /** Format: double */
+            idle_timeout_s?: number;
+            is_builtin?: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        ModelTestInRequest: {
+            prompt: string;
+            /** @default 64 */
+            max_tokens?: number;
+        };
+        ModelTestOut: {
+            text: string;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: double */
+            latency_ms: number;
+        };
+        NodeCatalogOut: {
+            node_types: components["schemas"]["NodeTypeOut"][];
+            tools: string[];
+        };
+        NodeChangeOut: {
+            id: string;
+            type: string;
+            /** @description Of type, version, label, config, position */
+            fields: string[];
+            /** @description Config keys added, removed or changed */
+            config_keys: string[];
+            /** @description Old type/version/label/position, for those that changed */
+            before: {
+                [key: string]: unknown;
+            };
+            /** @description New type/version/label/position, for those that changed */
+            after: {
+                [key: string]: unknown;
+            };
+        };
+        NodeDiffOut: {
+            added: components["schemas"]["NodeSummaryOut"][];
+            removed: components["schemas"]["NodeSummaryOut"][];
+            changed: components["schemas"]["NodeChangeOut"][];
+            /** @description Nodes whose position alone changed */
+            moved: components["schemas"]["NodeMoveOut"][];
+        };
+        NodeMoveOut: {
+            id: string;
+            before: components["schemas"]["PositionOut"];
+            after: components["schemas"]["PositionOut"];
+        };
+        NodeSummaryOut: {
+            id: string;
+            type: string;
+            version: number;
+            label: string | null;
+        };
+        NodeTypeOut: {
+            type: string;
+            version: number;
+            title: string;
+            description: string;
+            category: string;
+            icon: string;
+            /** @description JSON Schema of the node's config */
+            config_schema: {
+                [key: string]: unknown;
+            };
+            inputs: {
+                [key: string]: components["schemas"]["PortOut"];
+            };
+            outputs: {
+                [key: string]: components["schemas"]["PortOut"];
+            };
+            /** @description Inputs depend on the config (e.g. prompt variables) */
+            dynamic_inputs: boolean;
+            /** @description Outputs depend on the config (e.g. branch routes) */
+            dynamic_outputs: boolean;
+            entry: boolean;
+            terminal: boolean;
+        };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         OrganizationInRequest: {
             name: string;
@@ -390,12 +1138,75 @@ export interface components {
             created_at: string;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedFlowUpdateInRequest: {
+            name?: string;
+            description?: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedMemberRoleInRequest: {
             role?: components["schemas"]["RoleEnum"];
+        };
+        /** @description Create (all defaults apply) or, with partial=True, update (only the fields sent). */
+        PatchedModelEndpointInRequest: {
+            /** @description How flows name this model, e.g. `local` */
+            alias?: string;
+            /** @default  */
+            name?: string;
+            /** @default chat */
+            kind?: components["schemas"]["KindEnum"];
+            /** @description OpenAI-compatible base URL, e.g. http://127.0.0.1:8001/v1 */
+            base_url?: string;
+            /** @description The model's name on that server */
+            model?: string;
+            /** @description Stored encrypted, never shown again. On update, "" removes it and leaving it out keeps it. */
+            api_key?: string;
+            /** @default false */
+            supports_tools?: boolean;
+            /**
+             * Format: decimal
+             * @default 0.000000
+             */
+            price_input_per_1k?: string;
+            /**
+             * Format: decimal
+             * @default 0.000000
+             */
+            price_output_per_1k?: string;
+            /**
+             * Format: double
+             * @default 5
+             */
+            connect_timeout_s?: number;
+            /**
+             * Format: double
+             * @default 60
+             */
+            first_token_timeout_s?: number;
+            /**
+             * Format: double
+             * @default 30
+             */
+            idle_timeout_s?: number;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedOrganizationInRequest: {
             name?: string;
+        };
+        PortOut: {
+            type: string;
+            required: boolean;
+            description: string;
+        };
+        PositionOut: {
+            /** Format: double */
+            x: number;
+            /** Format: double */
+            y: number;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PublishInRequest: {
+            /** @default  */
+            note?: string;
         };
         /**
          * @description * `owner` - Owner
@@ -405,10 +1216,131 @@ export interface components {
          * @enum {string}
          */
         RoleEnum: "owner" | "admin" | "editor" | "viewer";
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        RollbackInRequest: {
+            /** @description The version number to publish again. */
+            version: number;
+        };
+        RunDetailOut: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            flow: string;
+            flow_name: string;
+            version_number?: number | null;
+            source?: components["schemas"]["SourceEnum"];
+            status?: components["schemas"]["StatusEnum"];
+            /** Format: uuid */
+            session?: string | null;
+            inputs?: unknown;
+            output?: unknown;
+            /** @description The streamed text, kept even when the run fails */
+            output_text?: string;
+            error_code?: string;
+            error_message?: string;
+            failed_node?: string;
+            /** Format: date-time */
+            readonly started_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: double */
+            latency_ms?: number | null;
+            /** Format: double */
+            ttft_ms?: number | null;
+            input_tokens?: number;
+            output_tokens?: number;
+            /** Format: decimal */
+            cost?: string;
+            usage?: unknown;
+            readonly spans: {
+                [key: string]: unknown;
+            }[];
+        };
+        RunOut: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            flow: string;
+            flow_name: string;
+            version_number?: number | null;
+            source?: components["schemas"]["SourceEnum"];
+            status?: components["schemas"]["StatusEnum"];
+            /** Format: uuid */
+            session?: string | null;
+            inputs?: unknown;
+            output?: unknown;
+            /** @description The streamed text, kept even when the run fails */
+            output_text?: string;
+            error_code?: string;
+            error_message?: string;
+            failed_node?: string;
+            /** Format: date-time */
+            readonly started_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: double */
+            latency_ms?: number | null;
+            /** Format: double */
+            ttft_ms?: number | null;
+            input_tokens?: number;
+            output_tokens?: number;
+            /** Format: decimal */
+            cost?: string;
+            usage?: unknown;
+        };
+        RunPageOut: {
+            count: number;
+            next: string | null;
+            previous: string | null;
+            results: components["schemas"]["RunOut"][];
+        };
+        SessionDetailOut: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            flow?: string | null;
+            title?: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+            messages: components["schemas"]["MessageOut"][];
+        };
+        SessionOut: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            flow?: string | null;
+            title?: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        /**
+         * @description * `playground` - Playground
+         *     * `api` - Api
+         *     * `widget` - Widget
+         * @enum {string}
+         */
+        SourceEnum: "playground" | "api" | "widget";
+        /**
+         * @description * `running` - Running
+         *     * `completed` - Completed
+         *     * `failed` - Failed
+         *     * `cancelled` - Cancelled
+         * @enum {string}
+         */
+        StatusEnum: "running" | "completed" | "failed" | "cancelled";
         UserOut: {
             id: number;
             username: string;
             email: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        ValidateInRequest: {
+            /** @description Leave out to validate the saved draft. */
+            graph?: components["schemas"]["FlowSpec"];
         };
     };
     responses: never;
@@ -596,6 +1528,65 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MeOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_node_types_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeCatalogOut"];
                 };
             };
             400: {
@@ -1139,6 +2130,1038 @@ export interface operations {
             };
         };
     };
+    v1_orgs_flows_list: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+                /** @description Search in names and descriptions */
+                q?: string;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowPageOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlowCreateInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GraphErrorOut"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedFlowUpdateInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_diff_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A version number; default: the published version */
+                from?: string;
+                /** @description A version number or 'draft' (the default) */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowDiffOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_draft_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DraftInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DraftSavedOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GraphErrorOut"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_duplicate_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DuplicateInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_export_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowExportOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_rollback_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RollbackInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_validate_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ValidateInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuesOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_versions_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowVersionOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_versions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PublishInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowVersionOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GraphErrorOut"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_versions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                number: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowVersionDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_versions_restore_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                number: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_import_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlowImportInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlowDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GraphErrorOut"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_invitations_list: {
         parameters: {
             query?: never;
@@ -1535,6 +3558,775 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MemberOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_models_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelEndpointOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_models_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelEndpointInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelEndpointOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_models_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelEndpointOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_models_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_models_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedModelEndpointInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelEndpointOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_models_test_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelTestInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelTestOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_runs_retrieve: {
+        parameters: {
+            query?: {
+                flow?: string;
+                limit?: number;
+                offset?: number;
+                session?: string;
+                source?: string;
+                status?: string;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunPageOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_runs_retrieve_2: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_runs_cancel_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_runs_events_list: {
+        parameters: {
+            query?: {
+                after?: number;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_sessions_list: {
+        parameters: {
+            query?: {
+                flow?: string;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_sessions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionDetailOut"];
                 };
             };
             400: {

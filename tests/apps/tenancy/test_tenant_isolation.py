@@ -87,11 +87,12 @@ def test_tenant_isolation_org_list_shows_only_own_organizations(org_a: Member, o
 
 
 def test_tenant_isolation_every_org_route_is_covered() -> None:
-    """A new org-scoped route must be added to the attack list above."""
+    """A new org-scoped route must be attacked by an isolation test and listed here."""
     from tests.apps.test_routes import ROUTES
 
     org_routes = {name for route, name in ROUTES if "org_id" in route}
     covered = {
+        # this module
         "org-detail",
         "member-list",
         "member-detail",
@@ -100,5 +101,30 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "api-key-list",
         "api-key-detail",
         "audit-event-list",
+        # tests/apps/builder/test_isolation.py
+        "flow-list",
+        "flow-import",
+        "flow-detail",
+        "flow-draft",
+        "flow-validate",
+        "flow-version-list",
+        "flow-version-detail",
+        "flow-version-restore",
+        "flow-rollback",
+        "flow-diff",
+        "flow-export",
+        "flow-duplicate",
+        # tests/apps/serving/test_isolation.py
+        "model-list",
+        "model-detail",
+        "model-test",
+        # tests/apps/runs/test_rest_runs.py
+        "flow-run",
+        "run-list",
+        "run-detail",
+        "run-events",
+        "run-cancel",
+        "session-list",
+        "session-detail",
     }
     assert org_routes == covered

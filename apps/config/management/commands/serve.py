@@ -1,4 +1,5 @@
-"""Run Trellis: migrations, demo account, the ASGI server and the queue worker, supervised.
+"""Run Trellis: migrations, demo account, the ASGI server, the queue worker and the embedded
+model server (unless TRELLIS_LOCAL_MODEL=off), supervised: when one child exits, all stop.
 
 The embedded PostgreSQL is started by the settings on import (when DATABASE_URL is unset) and
 shared by the children; it stops when the last of them exits.
@@ -19,7 +20,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Starts Trellis: uvicorn (HTTP + WebSockets) and the huey consumer."
+    help = "Starts Trellis: uvicorn (HTTP + WebSockets), the huey consumer and the local model server."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -32,6 +33,25 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             call_command("ensure_demo")
         python = sys.executable
+        local_model: list[str] = []
+        if settings.LOCAL_MODEL:
+            from apps.serving.local_model.prepare import ensure_local_model
+
+            # Slow only the first time (it says so); later starts find the folder ready.
+            model_dir = ensure_local_model(settings.LOCAL_MODEL_DIR, report=self.stdout.write)
+            local_model = [
+                python,
+                "-m",
+                "apps.serving.local_model.server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(settings.LOCAL_MODEL_PORT),
+                "--model-dir",
+                str(model_dir),
+                "--log-level",
+                settings.LOG_LEVEL.lower(),
+            ]
         children: list[subprocess.Popen[bytes]] = [
             subprocess.Popen(
                 [
@@ -53,6 +73,9 @@ class Command(BaseCommand):
         ]
         if not options["no_worker"]:
             children.append(subprocess.Popen([python, "manage.py", "run_huey", "--quiet"]))
+        if local_model:
+            children.append(subprocess.Popen(local_model))
+            self.stdout.write(f"Local model server (alias 'local') on {settings.LOCAL_MODEL_URL}")
         self.stdout.write(f"Trellis is starting on http://{options['host']}:{options['port']}/  (Ctrl+C stops it)")
         stopping = False
 

@@ -1,0 +1,85 @@
+"""Reads. Every query here starts from the organization (or a flow already fetched through it)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from django.db.models import Q, QuerySet
+
+from apps.builder.graphs import check_graph_size
+from apps.builder.models import Flow, FlowVersion
+from apps.config.errors import NotFound
+from apps.tenancy.models import Organization
+from flows.diff import diff_specs
+from flows.validate import Issue, validate
+
+MAX_SEARCH = 200
+MAX_VERSION_NUMBER = 2**31 - 1  # the column is a PostgreSQL integer
+EMPTY_GRAPH: dict[str, Any] = {"nodes": [], "edges": []}
+
+GraphRef = int | Literal["draft"]
+
+
+def flow_list(*, organization: Organization, search: str | None = None) -> QuerySet[Flow]:
+    """Newest activity first; the drafts stay in the database (a list never needs them)."""
+    flows = (
+        Flow.objects.filter(organization=organization)
+        .select_related("published_version", "created_by", "updated_by")
+        .defer("draft", "published_version__graph")
+        .order_by("-updated_at", "-created_at")
+    )
+    if search and (term := search.strip()[:MAX_SEARCH]):
+        flows = flows.filter(Q(name__icontains=term) | Q(description__icontains=term))
+    return flows
+
+
+def flow_get(*, organization: Organization, flow_id: object) -> Flow:
+    try:
+        pk = uuid.UUID(str(flow_id))
+    except ValueError:
+        raise NotFound("Flow not found.") from None
+    flow = (
+        Flow.objects.filter(organization=organization, pk=pk)
+        .select_related("published_version", "created_by", "updated_by")
+        .defer("published_version__graph")
+        .first()
+    )
+    if flow is None:
+        raise NotFound("Flow not found.")
+    return flow
+
+
+def flow_version_list(*, flow: Flow) -> QuerySet[FlowVersion]:
+    """Newest first, without the graphs (flow_version_get has the graph)."""
+    return FlowVersion.objects.filter(flow=flow).select_related("created_by").defer("graph").order_by("-number")
+
+
+def flow_version_get(*, flow: Flow, number: int) -> FlowVersion:
+    in_range = 1 <= number <= MAX_VERSION_NUMBER
+    version = in_range and FlowVersion.objects.filter(flow=flow, number=number).select_related("created_by").first()
+    if not version:
+        raise NotFound(f"Version {number} of this flow does not exist.")
+    return version
+
+
+def flow_graph_at(*, flow: Flow, ref: GraphRef | None) -> dict[str, Any]:
+    """The draft, a version's graph, or (None) the empty graph."""
+    if ref is None:
+        return EMPTY_GRAPH
+    if ref == "draft":
+        return dict(flow.draft)
+    return dict(flow_version_get(flow=flow, number=ref).graph)
+
+
+def flow_diff(*, flow: Flow, base: GraphRef | None, target: GraphRef) -> dict[str, Any]:
+    """What changed from `base` to `target`; `base` None is the empty graph (nothing published)."""
+    return diff_specs(flow_graph_at(flow=flow, ref=base), flow_graph_at(flow=flow, ref=target))
+
+
+def flow_issues(*, flow: Flow, graph: dict[str, Any] | None = None) -> list[Issue]:
+    """The validation issues of `graph` (an unsaved edit), or of the saved draft."""
+    if graph is None:
+        return validate(flow.draft)
+    check_graph_size(graph)
+    return validate(graph)

@@ -1,0 +1,73 @@
+"""The only place that implements flows.ports with Django, the database and real servers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from django.conf import settings
+from langchain_core.documents import Document
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from apps.runs.models import ChatMessage
+from apps.serving.egress import EgressClient
+from apps.serving.gateway import GatewayModels, model_error
+from flows.errors import FlowError
+from flows.ports import Ports
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(tz=UTC)
+
+
+class PreloadedMemory:
+    """The session's history, read once before the run starts (no ORM calls during the run)."""
+
+    def __init__(self, messages: list[BaseMessage]) -> None:
+        self.messages = messages
+
+    async def history(self, session: str | None, turns: int) -> list[BaseMessage]:
+        return self.messages[-turns * 2 :] if turns else []
+
+
+class KnowledgeRetrievers:
+    """Knowledge bases arrive with the knowledge issue; until then every id is unknown."""
+
+    def __init__(self, organization_id: UUID) -> None:
+        self.organization_id = organization_id
+
+    async def retrieve(
+        self, knowledge_base: UUID, query: str, *, k: int, mode: str, score_threshold: float | None
+    ) -> list[Document]:
+        raise FlowError(f"Knowledge base {knowledge_base} not found.", code="knowledge_base_not_found")
+
+
+async def session_history(session_id: UUID | None, limit: int = 100) -> list[BaseMessage]:
+    if session_id is None:
+        return []
+    rows = [
+        m
+        async for m in ChatMessage.objects.filter(session_id=session_id)
+        .order_by("-created_at", "-id")
+        .values_list("role", "content")[:limit]
+    ]
+    return [HumanMessage(content=c) if r == ChatMessage.Role.USER else AIMessage(content=c) for r, c in reversed(rows)]
+
+
+async def ports_for(*, organization_id: UUID, session_id: UUID | None) -> tuple[Ports, GatewayModels]:
+    models = await GatewayModels.load(organization_id)
+    ports = Ports(
+        models=models,
+        retrievers=KnowledgeRetrievers(organization_id),
+        memory=PreloadedMemory(await session_history(session_id)),
+        http=EgressClient(),
+        clock=SystemClock(),
+        classify_model_error=lambda exc, alias: model_error(exc, alias=alias),
+        settings={
+            "first_token_timeout": settings.MODEL_FIRST_TOKEN_TIMEOUT,
+            "idle_timeout": settings.MODEL_IDLE_TIMEOUT,
+            "timeouts": {alias: (t.first_token, t.idle) for alias in models.aliases for t in [models.timeouts(alias)]},
+        },
+    )
+    return ports, models

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.config.serializers import StrictSerializer
+from apps.runs.models import ChatMessage, ChatSession, Run, Span
+
+
+class RunIn(StrictSerializer):
+    inputs = serializers.DictField(help_text='The run inputs, e.g. {"message": "Hello"}')
+    version = serializers.CharField(default="published", help_text='"published", "draft" or a version number')
+    session = serializers.UUIDField(required=False, allow_null=True, default=None)
+    stream = serializers.BooleanField(default=False, help_text="Answer as Server-Sent Events")
+
+    def validate_version(self, value: str) -> int | str:
+        if value in {"published", "draft"}:
+            return value
+        if value.isdigit():
+            return int(value)
+        raise serializers.ValidationError('Use "published", "draft" or a version number.')
+
+
+class RunOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    flow_name = serializers.CharField(source="flow.name")
+    version_number = serializers.IntegerField(source="version.number", allow_null=True, default=None)
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "flow",
+            "flow_name",
+            "version_number",
+            "source",
+            "status",
+            "session",
+            "inputs",
+            "output",
+            "output_text",
+            "error_code",
+            "error_message",
+            "failed_node",
+            "started_at",
+            "finished_at",
+            "latency_ms",
+            "ttft_ms",
+            "input_tokens",
+            "output_tokens",
+            "cost",
+            "usage",
+        ]
+
+
+class SpanOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = Span
+        fields = [
+            "node",
+            "node_type",
+            "status",
+            "started_at",
+            "finished_at",
+            "latency_ms",
+            "inputs",
+            "outputs",
+            "input_tokens",
+            "output_tokens",
+            "error_code",
+            "error_message",
+        ]
+
+
+class RunDetailOut(RunOut):
+    spans = serializers.SerializerMethodField()
+
+    class Meta(RunOut.Meta):
+        fields = [*RunOut.Meta.fields, "spans"]
+
+    def get_spans(self, run: Run) -> list[dict[str, Any]]:
+        return SpanOut(run.spans.order_by("started_at", "id"), many=True).data  # type: ignore[return-value]
+
+
+class RunPageOut(serializers.Serializer):  # type: ignore[type-arg]
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = RunOut(many=True)
+
+
+class EventOut(serializers.Serializer):  # type: ignore[type-arg]
+    run = serializers.UUIDField()
+    seq = serializers.IntegerField()
+    type = serializers.CharField()
+    node = serializers.CharField(allow_null=True)
+    data = serializers.DictField()  # type: ignore[assignment]
+    at = serializers.FloatField()
+
+
+class MessageOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = ChatMessage
+        fields = ["id", "role", "content", "run", "created_at"]
+
+
+class SessionOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = ChatSession
+        fields = ["id", "flow", "title", "created_at", "updated_at"]
+
+
+class SessionDetailOut(SessionOut):
+    messages = MessageOut(many=True)
+
+    class Meta(SessionOut.Meta):
+        fields = [*SessionOut.Meta.fields, "messages"]

@@ -1,0 +1,95 @@
+"""Runs and chat sessions: list, trace, events (for resuming), cancel."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.runs import selectors
+from apps.runs.api import serializers as s
+from apps.runs.models import Run
+from apps.runs.runner import LIVE, stored_events
+from apps.tenancy.access import access_org_by_id, actor_from_request
+from apps.tenancy.api.views import ERRORS
+from apps.tenancy.models import Role
+
+
+class RunPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 200
+
+
+class RunListView(APIView):
+    @extend_schema(
+        responses={200: s.RunPageOut, **ERRORS},
+        parameters=[OpenApiParameter(name, str) for name in ("flow", "status", "source", "session")]
+        + [OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        summary="Runs, newest first",
+    )
+    def get(self, request: Request, org_id: str) -> Response:
+        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id)
+        filters = {k: request.query_params.get(k) for k in ("flow", "status", "source", "session")}
+        paginator = RunPagination()
+        page = paginator.paginate_queryset(
+            selectors.run_list(organization=access.organization, filters=filters), request, view=self
+        )
+        return paginator.get_paginated_response(s.RunOut(page, many=True).data)
+
+
+class RunDetailView(APIView):
+    @extend_schema(responses={200: s.RunDetailOut, **ERRORS}, summary="One run with its trace (node spans)")
+    def get(self, request: Request, org_id: str, run_id: str) -> Response:
+        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id)
+        return Response(s.RunDetailOut(selectors.run_get(organization=access.organization, run_id=run_id)).data)
+
+
+class RunEventListView(APIView):
+    @extend_schema(
+        responses={200: s.EventOut(many=True), **ERRORS},
+        parameters=[OpenApiParameter("after", int)],
+        summary="The run's events after a sequence number",
+    )
+    def get(self, request: Request, org_id: str, run_id: str) -> Response:
+        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id)
+        run = selectors.run_get(organization=access.organization, run_id=run_id)
+        after = request.query_params.get("after", "0")
+        return Response(stored_events(str(run.pk), int(after) if after.isdigit() else 0))
+
+
+class RunCancelView(APIView):
+    @extend_schema(request=None, responses={202: None, 409: s.EventOut, **ERRORS}, summary="Cancel a running run")
+    def post(self, request: Request, org_id: str, run_id: str) -> Response:
+        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id, min_role=Role.EDITOR)
+        run = selectors.run_get(organization=access.organization, run_id=run_id)
+        live = LIVE.get(str(run.pk))
+        if run.status != Run.Status.RUNNING or live is None:
+            return Response(
+                {"code": "run_not_running", "message": "That run is not running here."}, status=status.HTTP_409_CONFLICT
+            )
+        live.cancel()
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class SessionListView(APIView):
+    @extend_schema(
+        responses={200: s.SessionOut(many=True), **ERRORS},
+        parameters=[OpenApiParameter("flow", str)],
+        summary="Chat sessions",
+    )
+    def get(self, request: Request, org_id: str) -> Response:
+        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id)
+        sessions = selectors.session_list(organization=access.organization, flow_id=request.query_params.get("flow"))
+        return Response(s.SessionOut(sessions[:200], many=True).data)
+
+
+class SessionDetailView(APIView):
+    @extend_schema(responses={200: s.SessionDetailOut, **ERRORS}, summary="A chat session with its messages")
+    def get(self, request: Request, org_id: str, session_id: str) -> Response:
+        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id)
+        return Response(
+            s.SessionDetailOut(selectors.session_get(organization=access.organization, session_id=session_id)).data
+        )

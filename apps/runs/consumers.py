@@ -1,0 +1,124 @@
+"""The one WebSocket per browser tab: ping, run.start, run.cancel, run.resume.
+
+The socket authenticates, parses, and forwards; runs belong to the process (apps.runs.runner).
+Every refusal is an error event with a stable code, never a silent close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from apps.config.errors import TrellisError
+from apps.config.metrics import WEBSOCKETS
+from apps.runs.protocol import MAX_MESSAGE_BYTES, BadMessage, Ping, RunCancel, RunResume, RunStart, parse_client_message
+from apps.runs.runner import RunRequest, follow, run_cancel, run_prepare, run_resume, run_start_live
+from apps.tenancy.access import Actor
+from apps.tenancy.models import ApiKey
+from flows.errors import FlowInvalid
+
+logger = logging.getLogger(__name__)
+CLOSE_NOT_AUTHENTICATED = 4401
+
+
+def error_event(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, **{k: v for k, v in extra.items() if v is not None}}
+
+
+class RunConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    async def connect(self) -> None:
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            WEBSOCKETS.labels("refused").inc()
+            await self.send_json(error_event("not_authenticated", "Sign in or send an API key to open this socket."))
+            await self.close(code=CLOSE_NOT_AUTHENTICATED)
+            return
+        key = self.scope.get("api_key")
+        self.actor = Actor(
+            user=None if isinstance(key, ApiKey) else user,
+            api_key=key if isinstance(key, ApiKey) else None,
+            ip=(self.scope.get("client") or [None])[0],
+        )
+        self.followers: set[asyncio.Task[None]] = set()
+        WEBSOCKETS.labels("accepted").inc()
+
+    async def disconnect(self, code: int) -> None:
+        # The runs go on (a reconnecting client resumes them); only the forwarding stops.
+        for task in getattr(self, "followers", set()):
+            task.cancel()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
+            await self.send_json(
+                error_event(
+                    "message_too_large" if text_data else "invalid_message",
+                    f"Send JSON text frames of at most {MAX_MESSAGE_BYTES} bytes.",
+                )
+            )
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.send_json(error_event("malformed_json", "The message is not valid JSON."))
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        ref = content.get("ref") if isinstance(content, dict) and isinstance(content.get("ref"), str) else None
+        try:
+            message = parse_client_message(content)
+            match message:
+                case Ping():
+                    await self.send_json({"type": "pong"})
+                case RunStart():
+                    await self._start(message)
+                case RunCancel():
+                    if not await run_cancel(actor=self.actor, run_id=message.run):
+                        await self.send_json(
+                            error_event("run_not_running", "That run is not running.", run=str(message.run))
+                        )
+                case RunResume():
+                    self._forward(run_resume(actor=self.actor, run_id=message.run, after=message.after))
+        except BadMessage as exc:
+            await self.send_json(error_event(exc.code, exc.message, ref=ref))
+        except FlowInvalid as exc:
+            await self.send_json(
+                error_event("flow_invalid", exc.message, ref=ref, issues=[issue.to_dict() for issue in exc.issues])
+            )
+        except TrellisError as exc:
+            await self.send_json(error_event(exc.code, exc.message, ref=ref))
+
+    async def _start(self, message: RunStart) -> None:
+        request = RunRequest(
+            flow=message.flow, version=message.version, inputs=message.inputs, session=message.session, ref=message.ref
+        )
+        prepared = await run_prepare(actor=self.actor, request=request)
+        live = run_start_live(prepared)
+        queue = live.subscribe()
+
+        async def events() -> AsyncIterator[dict[str, Any]]:
+            try:
+                async for wire in follow(queue):
+                    yield wire
+            finally:
+                live.unsubscribe(queue)
+
+        self._forward(events())
+
+    def _forward(self, events: AsyncIterator[dict[str, Any]]) -> None:
+        async def pump() -> None:
+            try:
+                async for wire in events:
+                    await self.send_json(wire)
+            except TrellisError as exc:
+                await self.send_json(error_event(exc.code, exc.message))
+
+        task = asyncio.create_task(pump())
+        self.followers.add(task)
+        task.add_done_callback(self.followers.discard)

@@ -1,0 +1,333 @@
+"""Starting, following, cancelling and replaying runs.
+
+A run belongs to the process that executes it, not to the socket that asked for it: a live run
+keeps going when its socket drops, and a reconnecting client resumes from a sequence number
+(from memory while the run is live here, from the database afterwards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+
+from apps.config.errors import Forbidden, InvalidInput, NotFound
+from apps.runs.adapters import ports_for
+from apps.runs.models import ChatMessage, ChatSession, Run, RunEvent
+from apps.runs.recorder import Final, recorder
+from apps.tenancy.access import Actor, access_org_by_id
+from apps.tenancy.models import Membership, Role, role_at_least
+from flows.compiler import CompiledFlow, compile_flow
+from flows.events import TERMINAL, Event, EventType
+from flows.values import to_text
+
+logger = logging.getLogger(__name__)
+
+LIVE_GRACE_SECONDS = 10.0  # how long a finished run stays in memory for resuming sockets
+
+
+@dataclass
+class RunRequest:
+    flow: UUID
+    version: int | str = "published"
+    inputs: dict[str, Any] = field(default_factory=dict)
+    session: UUID | None = None
+    source: str = Run.Source.PLAYGROUND
+    ref: str | None = None
+
+
+@dataclass
+class PreparedRun:
+    run: Run
+    compiled: CompiledFlow
+    prices: dict[str, tuple[Decimal, Decimal]]
+    ref: str | None
+
+
+def _flow_and_role(actor: Actor, flow_id: UUID, organization_id: UUID | None) -> tuple[Any, str]:
+    from apps.builder.models import Flow
+
+    queryset = Flow.objects.select_related("published_version")
+    if organization_id is not None:
+        queryset = queryset.filter(organization_id=organization_id)
+    flow = queryset.filter(pk=flow_id).first()
+    not_found = NotFound("Flow not found.", code="flow_not_found")
+    if flow is None:
+        raise not_found
+    try:
+        access = access_org_by_id(actor=actor, org_id=flow.organization_id)
+    except NotFound:
+        raise not_found from None
+    return flow, access.role
+
+
+def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | None) -> tuple[Run, dict[str, Any], str]:
+    """All the database work before a run, in one thread hop: access, graph, session, run row."""
+    from apps.builder.models import FlowVersion
+
+    flow, role = _flow_and_role(actor, request.flow, organization_id)
+    version = None
+    if request.version == "draft":
+        if not role_at_least(role, Role.EDITOR):
+            raise Forbidden("Running the draft needs the editor role; run a published version instead.")
+        graph = flow.draft
+    elif request.version == "published":
+        version = flow.published_version
+        if version is None:
+            raise InvalidInput("This flow has no published version yet.", code="not_published")
+        graph = version.graph
+    else:
+        version = FlowVersion.objects.filter(flow=flow, number=request.version).first()
+        if version is None:
+            raise NotFound(f"Version {request.version} not found.", code="version_not_found")
+        graph = version.graph
+    session = None
+    if request.session is not None:
+        session = ChatSession.objects.filter(pk=request.session, organization_id=flow.organization_id).first()
+        if session is None:
+            raise NotFound("Chat session not found.", code="session_not_found")
+    return (
+        Run(
+            organization_id=flow.organization_id,
+            flow=flow,
+            version=version,
+            source=request.source,
+            session=session,
+            created_by=actor.user,
+            api_key=actor.api_key,
+            inputs=request.inputs,
+        ),
+        graph,
+        role,
+    )
+
+
+def _save_rows(run: Run, message: str) -> Run:
+    if run.session is None:
+        run.session = ChatSession.objects.create(
+            organization_id=run.organization_id, flow=run.flow, user=run.created_by, title=message[:80]
+        )
+    run.save()
+    if message:
+        ChatMessage.objects.create(session=run.session, role=ChatMessage.Role.USER, content=message, run=run)
+    return run
+
+
+async def run_prepare(*, actor: Actor, request: RunRequest, organization_id: UUID | None = None) -> PreparedRun:
+    """Resolve and validate everything; raises TrellisError or FlowInvalid and creates nothing then."""
+    run, graph, _ = await sync_to_async(_prepare_rows)(actor, request, organization_id)
+    ports, models = await ports_for(
+        organization_id=run.organization_id, session_id=run.session.pk if run.session else None
+    )
+    compiled = compile_flow(graph, ports)  # FlowInvalid: no row was written yet
+    run = await sync_to_async(_save_rows)(run, to_text(request.inputs.get("message", "")))
+    return PreparedRun(run=run, compiled=compiled, prices=models.prices(), ref=request.ref)
+
+
+def _cost(usage: dict[str, Any], prices: dict[str, tuple[Decimal, Decimal]]) -> Decimal:
+    total = Decimal(0)
+    for alias, counts in (usage.get("by_model") or {}).items():
+        price_in, price_out = prices.get(alias, (Decimal(0), Decimal(0)))
+        total += price_in * counts["input_tokens"] / 1000 + price_out * counts["output_tokens"] / 1000
+    return total.quantize(Decimal("0.000001"))
+
+
+async def run_execute(prepared: PreparedRun) -> AsyncIterator[Event]:
+    """The run's events; each is recorded, and the final one only after it is stored."""
+    run_id = str(prepared.run.pk)
+    sink = recorder()
+    text: list[str] = []
+    last_seq = 0
+    stream = prepared.compiled.events(
+        prepared.run.inputs, run_id=run_id, session=str(prepared.run.session_id) if prepared.run.session_id else None
+    )
+    try:
+        async for event in stream:
+            last_seq = event.seq
+            if event.type == EventType.TOKEN:
+                text.append(event.data["text"])
+            sink.record(event)
+            if event.type in TERMINAL:
+                await sink.finish(run_id, _final(event, "".join(text), prepared))
+            yield event
+    except asyncio.CancelledError:
+        await stream.aclose()  # type: ignore[attr-defined]
+        cancelled = Event(last_seq + 1, EventType.RUN_CANCELLED, run_id, None, {"usage": {}})
+        sink.record(cancelled)
+        await asyncio.shield(sink.finish(run_id, Final(output_text="".join(text), cost=Decimal(0))))
+        raise
+
+
+def _final(event: Event, text: str, prepared: PreparedRun) -> Final:
+    usage = event.data.get("usage") or {}
+    answer = None
+    if event.type == EventType.RUN_FINISHED:
+        outputs = event.data.get("outputs") or {}
+        first = next(iter(outputs.values()), None)
+        answer = to_text(first.get("value")) if isinstance(first, dict) else text
+    return Final(output_text=text, cost=_cost(usage, prepared.prices), assistant_message=answer)
+
+
+class LiveRun:
+    """A run executing in this process: a replay buffer and the sockets following it."""
+
+    def __init__(self, prepared: PreparedRun) -> None:
+        self.run_id = str(prepared.run.pk)
+        self.organization_id = prepared.run.organization_id
+        self.buffer: list[dict[str, Any]] = []
+        self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.create_task(self._drive(prepared), name=f"run-{self.run_id}")
+
+    async def _drive(self, prepared: PreparedRun) -> None:
+        try:
+            async for event in run_execute(prepared):
+                wire = event.to_wire()
+                if event.type == EventType.RUN_STARTED and prepared.ref:
+                    wire["ref"] = prepared.ref
+                self._publish(wire)
+        except asyncio.CancelledError:
+            self._publish(
+                {
+                    "run": self.run_id,
+                    "seq": (self.buffer[-1]["seq"] + 1) if self.buffer else 1,
+                    "type": str(EventType.RUN_CANCELLED),
+                    "node": None,
+                    "data": {},
+                }
+            )
+        except Exception:
+            logger.exception("run %s crashed", self.run_id)
+        finally:
+            self.loop.call_later(LIVE_GRACE_SECONDS, LIVE.pop, self.run_id, None)
+
+    def _publish(self, wire: dict[str, Any]) -> None:
+        self.buffer.append(wire)
+        for queue in self.subscribers:
+            queue.put_nowait(wire)
+
+    def subscribe(self, after: int = 0) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        for wire in self.buffer:
+            if wire["seq"] > after:
+                queue.put_nowait(wire)
+        self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self.subscribers.discard(queue)
+
+    def cancel(self) -> None:
+        self.loop.call_soon_threadsafe(self.task.cancel)
+
+
+LIVE: dict[str, LiveRun] = {}
+
+
+def run_start_live(prepared: PreparedRun) -> LiveRun:
+    live = LiveRun(prepared)
+    LIVE[live.run_id] = live
+    return live
+
+
+async def follow(queue: asyncio.Queue[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    while True:
+        wire = await queue.get()
+        yield wire
+        if wire["type"] in {str(t) for t in TERMINAL}:
+            return
+
+
+def _run_for_actor(actor: Actor, run_id: UUID) -> Run:
+    if actor.api_key is not None:
+        organizations = [actor.api_key.organization_id]
+    elif actor.user is not None:
+        organizations = list(Membership.objects.filter(user_id=actor.user.pk).values_list("organization_id", flat=True))
+    else:
+        organizations = []
+    run = Run.objects.filter(pk=run_id, organization_id__in=organizations).first()
+    if run is None:
+        raise NotFound("Run not found.", code="run_not_found")
+    return run
+
+
+async def run_cancel(*, actor: Actor, run_id: UUID) -> bool:
+    """Cancel a run this actor may see; False when it is not running in this process."""
+    run = await sync_to_async(_run_for_actor)(actor, run_id)
+    live = LIVE.get(str(run.pk))
+    if live is None or live.task.done():
+        return False
+    live.cancel()
+    return True
+
+
+def stored_events(run_id: str, after: int) -> list[dict[str, Any]]:
+    """Events from the database, token batches expanded back to one event per token."""
+    out: list[dict[str, Any]] = []
+    for row in RunEvent.objects.filter(run_id=run_id, seq_end__gt=after).order_by("seq"):
+        if row.type == "token":
+            for offset, text in enumerate(row.data["texts"]):
+                seq = row.seq + offset
+                if seq > after:
+                    out.append(
+                        {
+                            "run": run_id,
+                            "seq": seq,
+                            "type": "token",
+                            "node": row.node or None,
+                            "data": {"text": text},
+                            "at": row.at,
+                        }
+                    )
+        else:
+            out.append(
+                {
+                    "run": run_id,
+                    "seq": row.seq,
+                    "type": row.type,
+                    "node": row.node or None,
+                    "data": row.data,
+                    "at": row.at,
+                }
+            )
+    return out
+
+
+async def run_resume(*, actor: Actor, run_id: UUID, after: int) -> AsyncIterator[dict[str, Any]]:
+    """Everything after `after`, then the live tail if the run is still executing here."""
+    run = await sync_to_async(_run_for_actor)(actor, run_id)
+    live = LIVE.get(str(run.pk))
+    if live is not None:
+        queue = live.subscribe(after)
+        try:
+            async for wire in follow(queue):
+                yield wire
+        finally:
+            live.unsubscribe(queue)
+        return
+    for wire in await sync_to_async(stored_events)(str(run.pk), after):
+        yield wire
+
+
+async def run_collect(prepared: PreparedRun) -> list[dict[str, Any]]:
+    """Run to the end without a socket (the synchronous REST call)."""
+    live = run_start_live(prepared)
+    queue = live.subscribe()
+    events: list[dict[str, Any]] = []
+    try:
+        async for wire in follow(queue):
+            events.append(wire)
+    finally:
+        live.unsubscribe(queue)
+        if not live.task.done():
+            live.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await live.task
+    return events

@@ -1,0 +1,241 @@
+"""The serving gateway: an organization's model aliases -> LangChain chat models (flows.ports.ChatModels).
+
+Built once per run on the event loop (`await GatewayModels.load(org_id)`, async ORM only); after
+that it holds detached snapshots of the endpoints, so the engine never touches the database.
+Every model is reached over the OpenAI protocol with `max_retries=0`: retries and fallbacks are the
+gateway's decision (before the first token), never the HTTP client's hidden one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk, HumanMessage
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from apps.config.crypto import SecretUnreadable, decrypt
+from apps.serving.clients import shared_chat_model
+from apps.serving.models import ModelEndpoint, ModelKind
+from apps.serving.selectors import model_endpoint_list_async
+from flows.errors import FlowError, ModelTimeout, ModelUnavailable
+
+WRITE_TIMEOUT_S = 10.0
+POOL_TIMEOUT_S = 5.0
+NO_API_KEY = "none"  # the OpenAI client insists on a key; local servers ignore it
+ERROR_DETAIL_LIMIT = 200
+
+# Mid-stream transport errors escape the OpenAI SDK unwrapped, from whichever HTTP library it runs
+# on (httpx2 for openai>=3, httpx before).
+_HTTP_LIBRARIES = [importlib.import_module(name) for name in ("httpx", "httpx2") if importlib.util.find_spec(name)]
+_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = tuple(lib.TimeoutException for lib in _HTTP_LIBRARIES)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = tuple(lib.HTTPError for lib in _HTTP_LIBRARIES)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float
+    first_token: float
+    idle: float
+
+
+@dataclass(frozen=True)
+class EndpointSnapshot:
+    """What the gateway needs of a ModelEndpoint row, detached from the ORM."""
+
+    alias: str
+    kind: str
+    base_url: str
+    model: str
+    supports_tools: bool
+    price_input_per_1k: Decimal
+    price_output_per_1k: Decimal
+    timeouts: Timeouts
+    api_key_encrypted: str = field(default="", repr=False)
+
+    @classmethod
+    def of(cls, endpoint: ModelEndpoint) -> EndpointSnapshot:
+        return cls(
+            alias=endpoint.alias,
+            kind=endpoint.kind,
+            base_url=endpoint.base_url,
+            model=endpoint.model,
+            supports_tools=endpoint.supports_tools,
+            price_input_per_1k=endpoint.price_input_per_1k,
+            price_output_per_1k=endpoint.price_output_per_1k,
+            timeouts=Timeouts(endpoint.connect_timeout_s, endpoint.first_token_timeout_s, endpoint.idle_timeout_s),
+            api_key_encrypted=endpoint.api_key_encrypted,
+        )
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+
+
+class GatewayModels:
+    """flows.ports.ChatModels for one organization."""
+
+    def __init__(self, endpoints: Iterable[EndpointSnapshot]) -> None:
+        self._by_alias = {endpoint.alias: endpoint for endpoint in endpoints}
+
+    @classmethod
+    async def load(cls, organization_id: UUID | str) -> GatewayModels:
+        endpoints = await model_endpoint_list_async(organization_id=UUID(str(organization_id)))
+        return cls(EndpointSnapshot.of(endpoint) for endpoint in endpoints)
+
+    @classmethod
+    def of(cls, endpoints: Iterable[ModelEndpoint]) -> GatewayModels:
+        return cls(EndpointSnapshot.of(endpoint) for endpoint in endpoints)
+
+    @property
+    def aliases(self) -> list[str]:
+        return sorted(self._by_alias)
+
+    def endpoint(self, alias: str) -> EndpointSnapshot:
+        try:
+            return self._by_alias[alias]
+        except KeyError:
+            raise ModelUnavailable(f"No model has the alias {alias!r} in this organization.") from None
+
+    def chat_model(self, alias: str, *, temperature: float, max_tokens: int) -> BaseChatModel:
+        endpoint = self.endpoint(alias)
+        if endpoint.kind != ModelKind.CHAT:
+            raise ModelUnavailable(f"The model {alias!r} is an {endpoint.kind} model, not a chat model.")
+
+        def build(http: openai.DefaultHttpxClient, async_http: openai.DefaultAsyncHttpxClient | None) -> ChatOpenAI:
+            return _chat_openai(
+                endpoint, temperature=temperature, max_tokens=max_tokens, http=http, async_http=async_http
+            )
+
+        return shared_chat_model((endpoint, float(temperature), int(max_tokens)), build)
+
+    def price(self, alias: str) -> tuple[Decimal, Decimal]:
+        """(input, output) price per 1,000 tokens."""
+        endpoint = self.endpoint(alias)
+        return endpoint.price_input_per_1k, endpoint.price_output_per_1k
+
+    def prices(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Every alias's (input, output) price per 1,000 tokens, for costing a finished run."""
+        return {alias: self.price(alias) for alias in self._by_alias}
+
+    def cost(self, alias: str, input_tokens: int, output_tokens: int) -> Decimal:
+        price_in, price_out = self.price(alias)
+        return (price_in * input_tokens + price_out * output_tokens) / 1000
+
+    def timeouts(self, alias: str) -> Timeouts:
+        return self.endpoint(alias).timeouts
+
+    async def probe(self, alias: str, prompt: str, *, max_tokens: int = 64) -> ProbeResult:
+        """One short streamed answer, with the endpoint's first-token and idle timeouts; model
+        failures come out as ModelUnavailable / ModelTimeout."""
+        timeouts = self.timeouts(alias)
+        model = self.chat_model(alias, temperature=0, max_tokens=max_tokens)
+        started = time.perf_counter()
+        reply = AIMessageChunk(content="")
+        try:
+            async for chunk in _with_timeouts(model.astream([HumanMessage(content=prompt)]), timeouts):
+                reply = reply + chunk
+        except Exception as exc:
+            error = model_error(exc, alias=alias)
+            if error is exc:
+                raise
+            raise error from None
+        usage: dict[str, Any] = dict(reply.usage_metadata or {})
+        return ProbeResult(
+            text=str(reply.content),
+            input_tokens=int(usage.get("input_tokens", 0)),
+            output_tokens=int(usage.get("output_tokens", 0)),
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+
+def _chat_openai(
+    endpoint: EndpointSnapshot,
+    *,
+    temperature: float,
+    max_tokens: int,
+    http: openai.DefaultHttpxClient,
+    async_http: openai.DefaultAsyncHttpxClient | None,
+) -> ChatOpenAI:
+    api_key = NO_API_KEY
+    if endpoint.api_key_encrypted:
+        try:
+            api_key = decrypt(endpoint.api_key_encrypted)
+        except SecretUnreadable as exc:
+            raise ModelUnavailable(f"The API key of model {endpoint.alias!r} is unreadable: {exc}") from None
+    # openai>=3 runs on httpx2 and openai.Timeout is that library's Timeout; an httpx.Timeout would
+    # be mangled into the client's default timeout (checked against openai 3.54).
+    timeout = openai.Timeout(
+        connect=endpoint.timeouts.connect, read=endpoint.timeouts.idle, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
+    )
+    return ChatOpenAI(
+        model=endpoint.model,
+        base_url=endpoint.base_url,
+        api_key=SecretStr(api_key),
+        temperature=temperature,
+        max_completion_tokens=max_tokens,  # the field max_tokens, under the alias type checkers see
+        streaming=True,
+        stream_usage=True,
+        max_retries=0,
+        timeout=timeout,
+        http_client=http,
+        http_async_client=async_http,
+    )
+
+
+async def _with_timeouts(stream: AsyncIterator[Any], timeouts: Timeouts) -> AsyncIterator[AIMessageChunk]:
+    iterator = stream.__aiter__()
+    timeout, waiting_for = timeouts.first_token, "the first token"
+    try:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(iterator), timeout)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                message = f"The model sent nothing for {timeout:g} s while waiting for {waiting_for}."
+                raise ModelTimeout(message) from None
+            timeout, waiting_for = timeouts.idle, "the next token"
+            yield chunk
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _status_detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    message = ""
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+    return message[:ERROR_DETAIL_LIMIT]
+
+
+def model_error(exc: BaseException, *, alias: str) -> FlowError | BaseException:
+    """The gateway's error for a failed model call (the original when it is not a model failure)."""
+    if isinstance(exc, FlowError):
+        return exc
+    if isinstance(exc, (openai.APITimeoutError, TimeoutError, *_TIMEOUT_ERRORS)):
+        return ModelTimeout(f"The model {alias!r} did not answer in time.")
+    if isinstance(exc, openai.APIStatusError):
+        detail = _status_detail(exc)
+        suffix = f": {detail}" if detail else "."
+        return ModelUnavailable(f"The server of model {alias!r} answered HTTP {exc.status_code}{suffix}")
+    if isinstance(exc, (openai.APIError, OSError, *_TRANSPORT_ERRORS)):
+        return ModelUnavailable(f"The server of model {alias!r} cannot be reached or dropped the call.")
+    return exc

@@ -1,0 +1,241 @@
+"""Writes: keyword-only, transactional, audited. API keys are encrypted here and never echoed,
+not even into the audit log (which records only that a key was set or removed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from apps.config.crypto import encrypt
+from apps.config.errors import Conflict, InvalidInput
+from apps.serving.errors import ModelCallFailed
+from apps.serving.gateway import GatewayModels, ProbeResult
+from apps.serving.models import BUILTIN_ALIAS, BUILTIN_MODEL, ModelEndpoint, ModelKind
+from apps.serving.selectors import model_endpoint_get
+from apps.tenancy.access import OrgAccess
+from apps.tenancy.models import Organization, Role
+from apps.tenancy.services import audit_record
+from flows.errors import ModelTimeout, ModelUnavailable
+
+# Fields an admin may change; `api_key` is the plaintext, stored only encrypted.
+UPDATABLE_FIELDS = frozenset(
+    {
+        "alias",
+        "name",
+        "kind",
+        "base_url",
+        "model",
+        "api_key",
+        "supports_tools",
+        "price_input_per_1k",
+        "price_output_per_1k",
+        "connect_timeout_s",
+        "first_token_timeout_s",
+        "idle_timeout_s",
+    }
+)
+TIMEOUT_FIELDS = ("connect_timeout_s", "first_token_timeout_s", "idle_timeout_s")
+PRICE_FIELDS = ("price_input_per_1k", "price_output_per_1k")
+PROBE_MAX_TOKENS = 64
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why `url` cannot be an OpenAI-compatible base URL, or None. Hosts without a dot (a compose
+    service name such as `vllm`) are fine, which Django's URLValidator would refuse."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "Not a valid URL."
+    if parts.scheme not in {"http", "https"}:
+        return "Use an http:// or https:// URL."
+    if not parts.hostname:
+        return "The URL needs a host."
+    if parts.username or parts.password:
+        return "Put credentials in the API key, not in the URL."
+    if parts.query or parts.fragment:
+        return "The base URL takes no query or fragment."
+    if port == 0:
+        return "Not a valid port."
+    return None
+
+
+def _check(endpoint: ModelEndpoint) -> None:
+    if problem := base_url_problem(endpoint.base_url):
+        raise InvalidInput(f"base_url: {problem}", code="invalid_base_url")
+    if endpoint.kind not in ModelKind.values:
+        raise InvalidInput(f"kind: choose one of {', '.join(ModelKind.values)}.")
+    for name in TIMEOUT_FIELDS:
+        if not 0 < float(getattr(endpoint, name)) <= 3600:
+            raise InvalidInput(f"{name}: must be more than 0 and at most 3600 seconds.")
+    for name in PRICE_FIELDS:
+        if Decimal(getattr(endpoint, name)) < 0:
+            raise InvalidInput(f"{name}: must not be negative.")
+
+
+def _save(endpoint: ModelEndpoint) -> None:
+    _check(endpoint)
+    try:
+        with transaction.atomic():
+            endpoint.save()
+    except IntegrityError:
+        message = f"The alias {endpoint.alias!r} is already used in this organization."
+        raise Conflict(message, code="alias_taken") from None
+
+
+def _audit_value(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _audit_summary(endpoint: ModelEndpoint) -> dict[str, Any]:
+    return {
+        "alias": endpoint.alias,
+        "kind": endpoint.kind,
+        "base_url": endpoint.base_url,
+        "model": endpoint.model,
+        "has_api_key": endpoint.has_api_key,
+    }
+
+
+@transaction.atomic
+def model_endpoint_create(
+    *,
+    access: OrgAccess,
+    alias: str,
+    base_url: str,
+    model: str,
+    name: str = "",
+    kind: str = ModelKind.CHAT,
+    api_key: str = "",
+    supports_tools: bool = False,
+    price_input_per_1k: Decimal = Decimal(0),
+    price_output_per_1k: Decimal = Decimal(0),
+    connect_timeout_s: float = 5.0,
+    first_token_timeout_s: float = 60.0,
+    idle_timeout_s: float = 30.0,
+) -> ModelEndpoint:
+    access.require(Role.ADMIN)
+    endpoint = ModelEndpoint(
+        organization=access.organization,
+        alias=alias,
+        name=name.strip() or alias,
+        kind=kind,
+        base_url=base_url.rstrip("/"),
+        model=model,
+        api_key_encrypted=encrypt(api_key) if api_key else "",
+        supports_tools=supports_tools,
+        price_input_per_1k=price_input_per_1k,
+        price_output_per_1k=price_output_per_1k,
+        connect_timeout_s=connect_timeout_s,
+        first_token_timeout_s=first_token_timeout_s,
+        idle_timeout_s=idle_timeout_s,
+    )
+    _save(endpoint)
+    audit_record(
+        organization=access.organization,
+        actor=access.actor,
+        action="model_endpoint.create",
+        target=endpoint,
+        data=_audit_summary(endpoint),
+    )
+    return endpoint
+
+
+@transaction.atomic
+def model_endpoint_update(*, access: OrgAccess, endpoint_id: object, changes: Mapping[str, Any]) -> ModelEndpoint:
+    """Applies `changes` (field -> new value). `api_key`: a string sets it, "" removes it."""
+    access.require(Role.ADMIN)
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"These fields cannot be changed: {', '.join(unknown)}.")
+    endpoint = model_endpoint_get(organization=access.organization, endpoint_id=endpoint_id)
+    endpoint = ModelEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    diff: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name == "api_key":
+            if value or endpoint.has_api_key:
+                diff["api_key"] = "set" if value else "removed"
+            endpoint.api_key_encrypted = encrypt(value) if value else ""
+            continue
+        new = value
+        if name == "base_url":
+            new = str(value).rstrip("/")
+        elif name == "name":
+            new = str(value).strip() or str(changes.get("alias", endpoint.alias))
+        old = getattr(endpoint, name)
+        if old != new:
+            diff[name] = [_audit_value(old), _audit_value(new)]
+            setattr(endpoint, name, new)
+    if not diff:
+        return endpoint
+    _save(endpoint)
+    audit_record(
+        organization=access.organization,
+        actor=access.actor,
+        action="model_endpoint.update",
+        target=endpoint,
+        data={"alias": endpoint.alias, "changes": diff},
+    )
+    return endpoint
+
+
+@transaction.atomic
+def model_endpoint_delete(*, access: OrgAccess, endpoint_id: object) -> None:
+    access.require(Role.ADMIN)
+    endpoint = model_endpoint_get(organization=access.organization, endpoint_id=endpoint_id)
+    endpoint = ModelEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    audit_record(
+        organization=access.organization,
+        actor=access.actor,
+        action="model_endpoint.delete",
+        target=endpoint,
+        data=_audit_summary(endpoint),
+    )
+    endpoint.delete()
+
+
+def model_endpoint_ensure_builtin(*, organization: Organization) -> ModelEndpoint:
+    """The embedded local model under the alias `local`; idempotent. An organization whose admin
+    repointed or renamed it keeps their choice."""
+    existing = (
+        ModelEndpoint.objects.filter(organization=organization)
+        .filter(Q(is_builtin=True) | Q(alias=BUILTIN_ALIAS))
+        .order_by("-is_builtin", "pk")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    endpoint, _ = ModelEndpoint.objects.get_or_create(
+        organization=organization,
+        alias=BUILTIN_ALIAS,
+        defaults={
+            "name": "Local SmolLM2 135M (embedded)",
+            "kind": ModelKind.CHAT,
+            "base_url": settings.LOCAL_MODEL_URL.rstrip("/"),
+            "model": BUILTIN_MODEL,
+            "is_builtin": True,
+        },
+    )
+    return endpoint
+
+
+def model_endpoint_test(
+    *, access: OrgAccess, endpoint_id: object, prompt: str, max_tokens: int = PROBE_MAX_TOKENS
+) -> ProbeResult:
+    """Sends `prompt` to the model through the gateway (no write, so no transaction)."""
+    access.require(Role.EDITOR)
+    endpoint = model_endpoint_get(organization=access.organization, endpoint_id=endpoint_id)
+    if endpoint.kind != ModelKind.CHAT:
+        raise InvalidInput("Only chat models answer a test prompt.", code="not_a_chat_model")
+    gateway = GatewayModels.of([endpoint])
+    try:
+        return async_to_sync(gateway.probe)(endpoint.alias, prompt, max_tokens=max_tokens)
+    except (ModelUnavailable, ModelTimeout) as exc:
+        raise ModelCallFailed(exc.message, code=exc.code) from None

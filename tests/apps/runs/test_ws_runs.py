@@ -1,0 +1,212 @@
+"""Runs over the WebSocket (the real ASGI app, a real stand-in model server, the real database)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from apps.config.asgi import application
+from apps.runs.models import ChatMessage, Run, RunEvent, Span
+from tests.conftest import Member
+from tests.flows.graphs import chat_flow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TERMINAL = {"run.finished", "run.failed", "run.cancelled"}
+
+
+async def connect(raw_key: str) -> WebsocketCommunicator:
+    ws = WebsocketCommunicator(
+        application, "/ws/", headers=[(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {raw_key}".encode())]
+    )
+    connected, _ = await ws.connect()
+    assert connected
+    return ws
+
+
+async def until_terminal(ws: WebsocketCommunicator, timeout: float = 20) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while True:
+        event = await ws.receive_json_from(timeout=timeout)
+        events.append(event)
+        if event["type"] in TERMINAL or event["type"] == "error":
+            return events
+
+
+@pytest.fixture
+def key(org_a: Member, api_key_for: Callable[..., str]) -> str:
+    return api_key_for(org_a, "editor")
+
+
+async def test_ws_run_streams_tokens_and_persists_run_spans_and_usage(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    await database_sync_to_async(endpoint)()
+    flow = await database_sync_to_async(publish_flow)()
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hello"}, "ref": "r1"})
+    events = await until_terminal(ws)
+    assert events[0]["type"] == "run.started" and events[0]["ref"] == "r1"
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    tokens = [e["data"]["text"] for e in events if e["type"] == "token"]
+    assert len(tokens) == 12
+    assert events[-1]["type"] == "run.finished"
+    run = await Run.objects.aget(pk=events[0]["run"])
+    assert run.status == "completed"
+    assert run.output_text == "".join(tokens)
+    assert run.output_tokens == 12 and run.input_tokens > 0
+    assert run.cost > 0
+    assert run.ttft_ms is not None and run.last_seq == events[-1]["seq"]
+    spans = {s.node: s async for s in Span.objects.filter(run=run)}
+    assert set(spans) == {"in", "prompt", "llm", "out"}
+    assert spans["llm"].output_tokens == 12 and spans["llm"].status == "completed"
+    assert await RunEvent.objects.filter(run=run).acount() < len(events)  # tokens are batched into rows
+    roles = [m.role async for m in ChatMessage.objects.filter(session_id=run.session_id)]
+    assert roles == ["user", "assistant"]
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ({"type": "run.start"}, "invalid_message"),
+        ({"type": "run.start", "flow": "not-a-uuid"}, "invalid_message"),
+        ({"type": "run.start", "flow": str(uuid.uuid4()), "graph": {"nodes": []}}, "invalid_message"),
+        ({"type": "run.start", "flow": str(uuid.uuid4()), "inputs": {"message": "x" * 100_001}}, "invalid_message"),
+        ({"type": "run.start", "flow": str(uuid.uuid4())}, "flow_not_found"),
+        ({"type": "teleport"}, "unknown_message_type"),
+        (["run.start"], "invalid_message"),
+    ],
+)
+async def test_ws_bad_run_start_gets_error_event_and_creates_nothing(key: str, message: Any, code: str) -> None:
+    ws = await connect(key)
+    await ws.send_json_to(message)
+    event = await ws.receive_json_from(timeout=10)
+    assert event["type"] == "error" and event["code"] == code, event
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from(timeout=10) == {"type": "pong"}  # still serving
+    assert await Run.objects.acount() == 0
+    await ws.disconnect()
+
+
+async def test_ws_other_tenants_flow_is_not_found(
+    org_b: Member, key: str, api_key_for: Callable[..., str], standin_url: str
+) -> None:
+    from tests.conftest import Member as _Member
+
+    def make_foreign_flow() -> str:
+        client = org_b.client()
+        response = client.post(f"/api/v1/orgs/{org_b.organization.id}/flows/", {"name": "theirs"}, format="json")
+        return str(response.json()["id"])
+
+    foreign = await database_sync_to_async(make_foreign_flow)()
+    ws = await connect(key)
+    for version in ("published", "draft", 1):
+        await ws.send_json_to({"type": "run.start", "flow": foreign, "version": version, "inputs": {"message": "x"}})
+        event = await ws.receive_json_from(timeout=10)
+        assert event["code"] == "flow_not_found"
+    assert await Run.objects.acount() == 0
+    assert _Member
+
+
+async def test_ws_draft_with_cycle_is_flow_invalid_and_no_run(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    graph = chat_flow(model="standin")
+    graph["edges"].append(
+        {"id": "back", "source": "llm", "source_port": "text", "target": "prompt", "target_port": "question"}
+    )
+    flow = await database_sync_to_async(publish_flow)(graph=graph, publish=False)
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "version": "draft", "inputs": {"message": "x"}})
+    event = await ws.receive_json_from(timeout=10)
+    assert event["code"] == "flow_invalid"
+    assert {i["code"] for i in event["issues"]} == {"graph.cycle"}
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "x"}})
+    assert (await ws.receive_json_from(timeout=10))["code"] == "not_published"
+    assert await Run.objects.acount() == 0
+
+
+async def test_ws_model_dies_mid_stream_fails_run_keeps_partial_text_and_keeps_serving(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    await database_sync_to_async(endpoint)(alias="dying", model="standin-die-3")
+    await database_sync_to_async(endpoint)()
+    dying = await database_sync_to_async(publish_flow)(alias="dying")
+    healthy = await database_sync_to_async(publish_flow)()
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": dying["id"], "inputs": {"message": "hi"}})
+    events = await until_terminal(ws)
+    assert events[-1]["type"] == "run.failed"
+    assert events[-1]["data"]["code"] == "model_unavailable"
+    assert events[-1]["data"]["node"] == "llm"
+    run = await Run.objects.aget(pk=events[0]["run"])
+    assert run.status == "failed" and run.failed_node == "llm"
+    assert run.output_text == "alpha bravo charlie"
+    await ws.send_json_to({"type": "run.start", "flow": healthy["id"], "inputs": {"message": "again"}})
+    assert (await until_terminal(ws))[-1]["type"] == "run.finished"
+
+
+async def test_ws_stalled_model_times_out_within_idle_timeout(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    await database_sync_to_async(endpoint)(alias="stalling", model="standin-stall-2", idle_timeout_s=1)
+    flow = await database_sync_to_async(publish_flow)(alias="stalling")
+    ws = await connect(key)
+    started = time.perf_counter()
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
+    events = await until_terminal(ws)
+    assert time.perf_counter() - started < 5
+    assert events[-1]["data"]["code"] == "model_timeout"
+    run = await Run.objects.aget(pk=events[0]["run"])
+    assert run.output_text == "alpha bravo"
+
+
+async def test_ws_cancel_stops_the_run_within_a_second(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    await database_sync_to_async(endpoint)(alias="slow", model="standin-rate-20-n-400")
+    flow = await database_sync_to_async(publish_flow)(alias="slow")
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
+    first = await ws.receive_json_from(timeout=10)
+    while (await ws.receive_json_from(timeout=10))["type"] != "token":
+        pass
+    started = time.perf_counter()
+    await ws.send_json_to({"type": "run.cancel", "run": first["run"]})
+    events = await until_terminal(ws)
+    assert events[-1]["type"] == "run.cancelled"
+    assert time.perf_counter() - started < 1
+    await asyncio.sleep(0.3)
+    run = await Run.objects.aget(pk=first["run"])
+    assert run.status == "cancelled"
+
+
+async def test_ws_reconnect_resumes_after_sequence_number(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    await database_sync_to_async(endpoint)(alias="paced", model="standin-rate-40-n-30")
+    flow = await database_sync_to_async(publish_flow)(alias="paced")
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
+    seen = [await ws.receive_json_from(timeout=10) for _ in range(10)]
+    await ws.disconnect()  # the network drops; the run goes on
+    ws2 = await connect(key)
+    await ws2.send_json_to({"type": "run.resume", "run": seen[0]["run"], "after": seen[-1]["seq"]})
+    rest = await until_terminal(ws2)
+    seqs = [e["seq"] for e in seen + rest]
+    assert seqs == list(range(1, len(seqs) + 1))  # nothing lost, nothing repeated
+    tokens = "".join(e["data"]["text"] for e in seen + rest if e["type"] == "token")
+    run = await Run.objects.aget(pk=seen[0]["run"])
+    assert run.output_text == tokens and len(tokens.split()) == 30
+    # After it finished and left memory, the database replays the same events.
+    ws3 = await connect(key)
+    await ws3.send_json_to({"type": "run.resume", "run": seen[0]["run"], "after": 0})
+    replay = await until_terminal(ws3)
+    assert [e["seq"] for e in replay] == seqs
