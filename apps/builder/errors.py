@@ -11,7 +11,7 @@ from flows.validate import Issue
 class FlowInvalidError(InvalidInput):
     """The graph has issues. `flow_invalid`: a publish of a draft that does not validate;
     `invalid_graph`: a graph whose JSON is not a flow spec at all. The API answers 400 with
-    the issues (apps.builder.api.views is the one place that renders them)."""
+    the issues (rendered by apps.config.exception_handler through `details`)."""
 
     code = "flow_invalid"
 
@@ -20,5 +20,5 @@ class FlowInvalidError(InvalidInput):
         super().__init__(message or f"{len(issues)} problem(s) in the flow; first: {first}", code=code)
         self.issues = issues
 
-    def issue_dicts(self) -> list[dict[str, Any]]:
-        return [issue.to_dict() for issue in self.issues]
+    def details(self) -> dict[str, Any]:
+        return {"issues": [issue.to_dict() for issue in self.issues]}

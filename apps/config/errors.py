@@ -4,6 +4,8 @@ responses is apps.config.exception_handler (and the WebSocket error events reuse
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TrellisError(Exception):
     """Base of errors that services raise on purpose; `code` is stable for clients."""
@@ -16,6 +18,10 @@ class TrellisError(Exception):
         self.message = message
         if code is not None:
             self.code = code
+
+    def details(self) -> dict[str, Any]:
+        """Extra machine-readable fields for the error body (e.g. validation issues)."""
+        return {}
 
 
 class NotFound(TrellisError):

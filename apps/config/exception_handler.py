@@ -54,7 +54,7 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, TrellisError):
-        return Response(error_body(exc.code, exc.message), status=exc.status)
+        return Response({**error_body(exc.code, exc.message), **exc.details()}, status=exc.status)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -45,6 +45,7 @@ def test_api_docs_and_schema_need_auth_and_describe_the_api(org_a: Member) -> No
     assert APIClient().get("/api/schema/").status_code in (401, 403)
     schema = org_a.client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     assert "/api/v1/orgs/{org_id}/api-keys/" in schema["paths"]
+    assert "/api/v1/orgs/{org_id}/flows/{flow_id}/run/" in schema["paths"]  # the async view, via the hook
     docs = org_a.client().get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger" in docs.content.lower()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,45 +14,19 @@ from rest_framework.views import APIView
 
 from apps.builder import selectors, services
 from apps.builder.api import serializers as s
-from apps.builder.errors import FlowInvalidError
 from apps.builder.models import Flow, FlowVersion
 from apps.builder.selectors import GraphRef
-from apps.config.exception_handler import error_body, exception_handler
-from apps.config.serializers import ErrorSerializer
-from apps.tenancy.access import OrgAccess, access_org_by_id, actor_from_request
+from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.models import Role
 from flows.registry import REGISTRY
 from flows.tools import tool_names
 
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 GRAPH_ERRORS = {**ERRORS, 400: s.GraphErrorOut}
 VERSION_NUMBER = re.compile(r"[0-9]{1,11}")
 
 
-def _graph_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """The project's handler, plus the validation issues that a FlowInvalidError carries."""
-    if isinstance(exc, FlowInvalidError):
-        return Response({**error_body(exc.code, exc.message), "issues": exc.issue_dicts()}, status=exc.status)
-    return exception_handler(exc, context)
-
-
-class BuilderView(APIView):
-    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
-        return _graph_exception_handler
-
-
-def _parse(serializer_class: type[Any], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
-def _access(request: Request, org_id: object, min_role: str = Role.VIEWER) -> OrgAccess:
-    return access_org_by_id(actor=actor_from_request(request), org_id=org_id, min_role=min_role)
-
-
 def _flow(request: Request, org_id: object, flow_id: object) -> Flow:
-    access = _access(request, org_id)
+    access = org_access(request, org_id)
     return selectors.flow_get(organization=access.organization, flow_id=flow_id)
 
 
@@ -81,7 +54,7 @@ class FlowPagination(LimitOffsetPagination):
     max_limit = 500
 
 
-class FlowListView(BuilderView):
+class FlowListView(APIView):
     @extend_schema(
         responses={200: s.FlowPageOut, **ERRORS},
         parameters=[
@@ -93,7 +66,7 @@ class FlowListView(BuilderView):
         operation_id="v1_orgs_flows_list",
     )
     def get(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id)
+        access = org_access(request, org_id)
         flows = selectors.flow_list(organization=access.organization, search=request.query_params.get("q"))
         paginator = FlowPagination()
         page = paginator.paginate_queryset(flows, request, view=self)
@@ -105,27 +78,27 @@ class FlowListView(BuilderView):
         summary="Create a flow (editor)",
     )
     def post(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id, Role.EDITOR)
-        data = _parse(s.FlowCreateIn, request)
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.FlowCreateIn, request)
         flow = services.flow_create(
             access=access, name=data["name"], description=data["description"], graph=data.get("graph")
         )
         return Response(s.FlowDetailOut(flow).data, status=status.HTTP_201_CREATED)
 
 
-class FlowImportView(BuilderView):
+class FlowImportView(APIView):
     @extend_schema(
         request=s.FlowImportIn,
         responses={201: s.FlowDetailOut, **GRAPH_ERRORS},
         summary="Create a flow from an export (editor)",
     )
     def post(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id, Role.EDITOR)
+        access = org_access(request, org_id, Role.EDITOR)
         flow = services.flow_import(access=access, payload=request.data)
         return Response(s.FlowDetailOut(flow).data, status=status.HTTP_201_CREATED)
 
 
-class FlowDetailView(BuilderView):
+class FlowDetailView(APIView):
     @extend_schema(responses={200: s.FlowDetailOut, **ERRORS}, summary="A flow with its draft and the draft's issues")
     def get(self, request: Request, org_id: str, flow_id: str) -> Response:
         return Response(s.FlowDetailOut(_flow(request, org_id, flow_id)).data)
@@ -134,27 +107,27 @@ class FlowDetailView(BuilderView):
         request=s.FlowUpdateIn, responses={200: s.FlowDetailOut, **ERRORS}, summary="Rename or describe (editor)"
     )
     def patch(self, request: Request, org_id: str, flow_id: str) -> Response:
-        access = _access(request, org_id, Role.EDITOR)
-        data = _parse(s.FlowUpdateIn, request)
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.FlowUpdateIn, request)
         flow = services.flow_update(access=access, flow_id=flow_id, **data)
         return Response(s.FlowDetailOut(flow).data)
 
     @extend_schema(responses={204: None, **ERRORS}, summary="Delete a flow and its versions (editor)")
     def delete(self, request: Request, org_id: str, flow_id: str) -> Response:
-        access = _access(request, org_id, Role.EDITOR)
+        access = org_access(request, org_id, Role.EDITOR)
         services.flow_delete(access=access, flow_id=flow_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class FlowDraftView(BuilderView):
+class FlowDraftView(APIView):
     @extend_schema(
         request=s.DraftIn,
         responses={200: s.DraftSavedOut, **GRAPH_ERRORS},
         summary="Save the draft (editor); 409 stale_draft when someone saved since `revision`",
     )
     def put(self, request: Request, org_id: str, flow_id: str) -> Response:
-        access = _access(request, org_id, Role.EDITOR)
-        data = _parse(s.DraftIn, request)
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.DraftIn, request)
         flow, issues = services.flow_draft_save(
             access=access, flow_id=flow_id, graph=data["graph"], base_revision=data["revision"]
         )
@@ -162,13 +135,13 @@ class FlowDraftView(BuilderView):
         return Response(s.DraftSavedOut(body).data)
 
 
-class FlowValidateView(BuilderView):
+class FlowValidateView(APIView):
     @extend_schema(
         request=s.ValidateIn, responses={200: s.IssuesOut, **ERRORS}, summary="Validate a graph or the saved draft"
     )
     def post(self, request: Request, org_id: str, flow_id: str) -> Response:
         flow = _flow(request, org_id, flow_id)
-        data = _parse(s.ValidateIn, request)
+        data = parse_body(s.ValidateIn, request)
         issues = selectors.flow_issues(flow=flow, graph=data.get("graph"))
         return Response(s.IssuesOut({"issues": [issue.to_dict() for issue in issues]}).data)
 
@@ -176,7 +149,7 @@ class FlowValidateView(BuilderView):
 # --- versions ---------------------------------------------------------------------------------
 
 
-class FlowVersionListView(BuilderView):
+class FlowVersionListView(APIView):
     @extend_schema(responses={200: s.FlowVersionOut(many=True), **ERRORS}, summary="Versions, newest first")
     def get(self, request: Request, org_id: str, flow_id: str) -> Response:
         flow = _flow(request, org_id, flow_id)
@@ -190,13 +163,13 @@ class FlowVersionListView(BuilderView):
         summary="Publish the draft as the next version (editor); 400 flow_invalid with the issues",
     )
     def post(self, request: Request, org_id: str, flow_id: str) -> Response:
-        access = _access(request, org_id, Role.EDITOR)
-        data = _parse(s.PublishIn, request)
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.PublishIn, request)
         version = services.flow_version_publish(access=access, flow_id=flow_id, note=data["note"])
         return Response(_version_out(version, version.flow), status=status.HTTP_201_CREATED)
 
 
-class FlowVersionDetailView(BuilderView):
+class FlowVersionDetailView(APIView):
     @extend_schema(responses={200: s.FlowVersionDetailOut, **ERRORS}, summary="A version with its graph")
     def get(self, request: Request, org_id: str, flow_id: str, number: int) -> Response:
         flow = _flow(request, org_id, flow_id)
@@ -204,32 +177,32 @@ class FlowVersionDetailView(BuilderView):
         return Response(_version_out(version, flow, s.FlowVersionDetailOut))
 
 
-class FlowVersionRestoreView(BuilderView):
+class FlowVersionRestoreView(APIView):
     @extend_schema(
         request=None,
         responses={200: s.FlowDetailOut, **ERRORS},
         summary="Copy a version's graph into the draft (editor)",
     )
     def post(self, request: Request, org_id: str, flow_id: str, number: int) -> Response:
-        access = _access(request, org_id, Role.EDITOR)
+        access = org_access(request, org_id, Role.EDITOR)
         flow = services.flow_version_restore(access=access, flow_id=flow_id, number=number)
         return Response(s.FlowDetailOut(flow).data)
 
 
-class FlowRollbackView(BuilderView):
+class FlowRollbackView(APIView):
     @extend_schema(
         request=s.RollbackIn,
         responses={200: s.FlowDetailOut, **ERRORS},
         summary="Publish an earlier version again (editor); the draft is kept",
     )
     def post(self, request: Request, org_id: str, flow_id: str) -> Response:
-        access = _access(request, org_id, Role.EDITOR)
-        data = _parse(s.RollbackIn, request)
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.RollbackIn, request)
         flow = services.flow_rollback(access=access, flow_id=flow_id, number=data["version"])
         return Response(s.FlowDetailOut(flow).data)
 
 
-class FlowDiffView(BuilderView):
+class FlowDiffView(APIView):
     @extend_schema(
         responses={200: s.FlowDiffOut, **ERRORS},
         parameters=[
@@ -250,19 +223,19 @@ class FlowDiffView(BuilderView):
         return Response(s.FlowDiffOut(body).data)
 
 
-class FlowExportView(BuilderView):
+class FlowExportView(APIView):
     @extend_schema(responses={200: s.FlowExportOut, **ERRORS}, summary="Export the draft (secrets left out)")
     def get(self, request: Request, org_id: str, flow_id: str) -> Response:
         return Response(s.FlowExportOut(services.flow_export(flow=_flow(request, org_id, flow_id))).data)
 
 
-class FlowDuplicateView(BuilderView):
+class FlowDuplicateView(APIView):
     @extend_schema(
         request=s.DuplicateIn, responses={201: s.FlowDetailOut, **ERRORS}, summary="Copy a flow's draft (editor)"
     )
     def post(self, request: Request, org_id: str, flow_id: str) -> Response:
-        access = _access(request, org_id, Role.EDITOR)
-        data = _parse(s.DuplicateIn, request)
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.DuplicateIn, request)
         flow = services.flow_duplicate(access=access, flow_id=flow_id, name=data.get("name"))
         return Response(s.FlowDetailOut(flow).data, status=status.HTTP_201_CREATED)
 

@@ -13,8 +13,7 @@ from apps.runs import selectors
 from apps.runs.api import serializers as s
 from apps.runs.models import Run
 from apps.runs.runner import LIVE, stored_events
-from apps.tenancy.access import access_org_by_id, actor_from_request
-from apps.tenancy.api.views import ERRORS
+from apps.tenancy.api.common import ERRORS, org_access
 from apps.tenancy.models import Role
 
 
@@ -31,7 +30,7 @@ class RunListView(APIView):
         summary="Runs, newest first",
     )
     def get(self, request: Request, org_id: str) -> Response:
-        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id)
+        access = org_access(request, org_id)
         filters = {k: request.query_params.get(k) for k in ("flow", "status", "source", "session")}
         paginator = RunPagination()
         page = paginator.paginate_queryset(
@@ -43,7 +42,7 @@ class RunListView(APIView):
 class RunDetailView(APIView):
     @extend_schema(responses={200: s.RunDetailOut, **ERRORS}, summary="One run with its trace (node spans)")
     def get(self, request: Request, org_id: str, run_id: str) -> Response:
-        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id)
+        access = org_access(request, org_id)
         return Response(s.RunDetailOut(selectors.run_get(organization=access.organization, run_id=run_id)).data)
 
 
@@ -54,7 +53,7 @@ class RunEventListView(APIView):
         summary="The run's events after a sequence number",
     )
     def get(self, request: Request, org_id: str, run_id: str) -> Response:
-        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id)
+        access = org_access(request, org_id)
         run = selectors.run_get(organization=access.organization, run_id=run_id)
         after = request.query_params.get("after", "0")
         return Response(stored_events(str(run.pk), int(after) if after.isdigit() else 0))
@@ -63,7 +62,7 @@ class RunEventListView(APIView):
 class RunCancelView(APIView):
     @extend_schema(request=None, responses={202: None, 409: s.EventOut, **ERRORS}, summary="Cancel a running run")
     def post(self, request: Request, org_id: str, run_id: str) -> Response:
-        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id, min_role=Role.EDITOR)
+        access = org_access(request, org_id, Role.EDITOR)
         run = selectors.run_get(organization=access.organization, run_id=run_id)
         live = LIVE.get(str(run.pk))
         if run.status != Run.Status.RUNNING or live is None:
@@ -81,7 +80,7 @@ class SessionListView(APIView):
         summary="Chat sessions",
     )
     def get(self, request: Request, org_id: str) -> Response:
-        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id)
+        access = org_access(request, org_id)
         sessions = selectors.session_list(organization=access.organization, flow_id=request.query_params.get("flow"))
         return Response(s.SessionOut(sessions[:200], many=True).data)
 
@@ -89,7 +88,7 @@ class SessionListView(APIView):
 class SessionDetailView(APIView):
     @extend_schema(responses={200: s.SessionDetailOut, **ERRORS}, summary="A chat session with its messages")
     def get(self, request: Request, org_id: str, session_id: str) -> Response:
-        access = access_org_by_id(actor=actor_from_request(request), org_id=org_id)
+        access = org_access(request, org_id)
         return Response(
             s.SessionDetailOut(selectors.session_get(organization=access.organization, session_id=session_id)).data
         )

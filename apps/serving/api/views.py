@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -13,26 +11,14 @@ from rest_framework.views import APIView
 from apps.config.serializers import ErrorSerializer
 from apps.serving import selectors, services
 from apps.serving.api import serializers as s
-from apps.tenancy.access import OrgAccess, access_org_by_id, actor_from_request
+from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.models import Role
-
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
-
-
-def _parse(serializer_class: type[Any], request: Request, *, partial: bool = False) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
-def _access(request: Request, org_id: object, min_role: str = Role.VIEWER) -> OrgAccess:
-    return access_org_by_id(actor=actor_from_request(request), org_id=org_id, min_role=min_role)
 
 
 class ModelEndpointListView(APIView):
     @extend_schema(responses={200: s.ModelEndpointOut(many=True), **ERRORS}, summary="Model endpoints")
     def get(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id)
+        access = org_access(request, org_id)
         endpoints = selectors.model_endpoint_list(organization=access.organization)
         return Response(s.ModelEndpointOut(endpoints, many=True).data)
 
@@ -42,8 +28,8 @@ class ModelEndpointListView(APIView):
         summary="Add a model endpoint (admin); its API key is stored encrypted and never shown",
     )
     def post(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
-        data = _parse(s.ModelEndpointIn, request)
+        access = org_access(request, org_id, Role.ADMIN)
+        data = parse_body(s.ModelEndpointIn, request)
         endpoint = services.model_endpoint_create(access=access, **data)
         return Response(s.ModelEndpointOut(endpoint).data, status=status.HTTP_201_CREATED)
 
@@ -51,7 +37,7 @@ class ModelEndpointListView(APIView):
 class ModelEndpointDetailView(APIView):
     @extend_schema(responses={200: s.ModelEndpointOut, **ERRORS}, summary="One model endpoint")
     def get(self, request: Request, org_id: str, endpoint_id: int) -> Response:
-        access = _access(request, org_id)
+        access = org_access(request, org_id)
         endpoint = selectors.model_endpoint_get(organization=access.organization, endpoint_id=endpoint_id)
         return Response(s.ModelEndpointOut(endpoint).data)
 
@@ -61,14 +47,14 @@ class ModelEndpointDetailView(APIView):
         summary="Change a model endpoint (admin)",
     )
     def patch(self, request: Request, org_id: str, endpoint_id: int) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
-        changes = _parse(s.ModelEndpointIn, request, partial=True)
+        access = org_access(request, org_id, Role.ADMIN)
+        changes = parse_body(s.ModelEndpointIn, request, partial=True)
         endpoint = services.model_endpoint_update(access=access, endpoint_id=endpoint_id, changes=changes)
         return Response(s.ModelEndpointOut(endpoint).data)
 
     @extend_schema(responses={204: None, **ERRORS}, summary="Remove a model endpoint (admin)")
     def delete(self, request: Request, org_id: str, endpoint_id: int) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
+        access = org_access(request, org_id, Role.ADMIN)
         services.model_endpoint_delete(access=access, endpoint_id=endpoint_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -80,8 +66,8 @@ class ModelEndpointTestView(APIView):
         summary="Send a test prompt to the model (editor); 502 model_unavailable | model_timeout",
     )
     def post(self, request: Request, org_id: str, endpoint_id: int) -> Response:
-        access = _access(request, org_id, Role.EDITOR)
-        data = _parse(s.ModelTestIn, request)
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.ModelTestIn, request)
         result = services.model_endpoint_test(
             access=access, endpoint_id=endpoint_id, prompt=data["prompt"], max_tokens=data["max_tokens"]
         )

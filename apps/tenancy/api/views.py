@@ -19,24 +19,12 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.config.errors import InvalidInput
-from apps.config.serializers import ErrorSerializer
 from apps.tenancy import selectors, services
-from apps.tenancy.access import OrgAccess, access_org_by_id, actor_from_request, client_ip
+from apps.tenancy.access import OrgAccess, actor_from_request, client_ip
 from apps.tenancy.api import serializers as s
+from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.authentication import ApiKeyUser
 from apps.tenancy.models import Role
-
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
-
-
-def _parse(serializer_class: type[Any], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
-def _access(request: Request, org_id: object, min_role: str = Role.VIEWER) -> OrgAccess:
-    return access_org_by_id(actor=actor_from_request(request), org_id=org_id, min_role=min_role)
 
 
 def _me(request: Request) -> dict[str, Any]:
@@ -81,7 +69,7 @@ class LoginView(APIView):
     @extend_schema(request=s.LoginIn, responses={200: s.MeOut, **ERRORS}, summary="Sign in (session)")
     @method_decorator(csrf_protect)
     def post(self, request: Request) -> Response:
-        data = _parse(s.LoginIn, request)
+        data = parse_body(s.LoginIn, request)
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if not isinstance(user, User):
             raise InvalidInput("Invalid username or password.", code="invalid_credentials")
@@ -116,7 +104,7 @@ class InvitationAcceptView(APIView):
         summary="Accept an invitation (signed in, or creating an account)",
     )
     def post(self, request: Request) -> Response:
-        data = _parse(s.InvitationAcceptIn, request)
+        data = parse_body(s.InvitationAcceptIn, request)
         current = request.user if isinstance(request.user, User) else None
         user = services.invitation_accept(
             token=data["token"],
@@ -145,7 +133,7 @@ class OrganizationListView(APIView):
         summary="Create an organization (you become its owner)",
     )
     def post(self, request: Request) -> Response:
-        data = _parse(s.OrganizationIn, request)
+        data = parse_body(s.OrganizationIn, request)
         org = services.organization_create(actor=actor_from_request(request), name=data["name"])
         body = {"id": org.id, "name": org.name, "slug": org.slug, "role": Role.OWNER, "created_at": org.created_at}
         return Response(s.OrganizationOut(body).data, status=status.HTTP_201_CREATED)
@@ -154,15 +142,15 @@ class OrganizationListView(APIView):
 class OrganizationDetailView(APIView):
     @extend_schema(responses={200: s.OrganizationOut, **ERRORS}, summary="One organization")
     def get(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id)
+        access = org_access(request, org_id)
         return Response(s.OrganizationOut(self._body(access)).data)
 
     @extend_schema(
         request=s.OrganizationIn, responses={200: s.OrganizationOut, **ERRORS}, summary="Rename an organization (admin)"
     )
     def patch(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
-        data = _parse(s.OrganizationIn, request)
+        access = org_access(request, org_id, Role.ADMIN)
+        data = parse_body(s.OrganizationIn, request)
         org = services.organization_update(access=access, name=data["name"])
         return Response(s.OrganizationOut(self._body(OrgAccess(org, access.role, access.actor))).data)
 
@@ -178,7 +166,7 @@ class OrganizationDetailView(APIView):
 class MemberListView(APIView):
     @extend_schema(responses={200: s.MemberOut(many=True), **ERRORS}, summary="Members")
     def get(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id)
+        access = org_access(request, org_id)
         return Response(s.MemberOut(selectors.member_list(organization=access.organization), many=True).data)
 
     @extend_schema(
@@ -187,8 +175,8 @@ class MemberListView(APIView):
         summary="Add an existing user as a member (admin)",
     )
     def post(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
-        data = _parse(s.MemberAddIn, request)
+        access = org_access(request, org_id, Role.ADMIN)
+        data = parse_body(s.MemberAddIn, request)
         member = services.member_add(access=access, email=data["email"], role=data["role"])
         return Response(s.MemberOut(member).data, status=status.HTTP_201_CREATED)
 
@@ -198,14 +186,14 @@ class MemberDetailView(APIView):
         request=s.MemberRoleIn, responses={200: s.MemberOut, **ERRORS}, summary="Change a member's role (admin)"
     )
     def patch(self, request: Request, org_id: str, member_id: int) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
-        data = _parse(s.MemberRoleIn, request)
+        access = org_access(request, org_id, Role.ADMIN)
+        data = parse_body(s.MemberRoleIn, request)
         member = services.member_update_role(access=access, member_id=member_id, role=data["role"])
         return Response(s.MemberOut(member).data)
 
     @extend_schema(responses={204: None, **ERRORS}, summary="Remove a member (admin)")
     def delete(self, request: Request, org_id: str, member_id: int) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
+        access = org_access(request, org_id, Role.ADMIN)
         services.member_remove(access=access, member_id=member_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -216,7 +204,7 @@ class MemberDetailView(APIView):
 class InvitationListView(APIView):
     @extend_schema(responses={200: s.InvitationOut(many=True), **ERRORS}, summary="Open invitations (admin)")
     def get(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
+        access = org_access(request, org_id, Role.ADMIN)
         invitations = selectors.invitation_list_open(organization=access.organization)
         return Response(s.InvitationOut(invitations, many=True).data)
 
@@ -226,8 +214,8 @@ class InvitationListView(APIView):
         summary="Invite by email (admin); the token is shown once",
     )
     def post(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
-        data = _parse(s.InvitationIn, request)
+        access = org_access(request, org_id, Role.ADMIN)
+        data = parse_body(s.InvitationIn, request)
         invitation, token = services.invitation_create(access=access, email=data["email"], role=data["role"])
         invitation.token = token  # type: ignore[attr-defined]
         invitation.accept_url = request.build_absolute_uri(f"/invite?token={token}")  # type: ignore[attr-defined]
@@ -237,7 +225,7 @@ class InvitationListView(APIView):
 class InvitationDetailView(APIView):
     @extend_schema(responses={204: None, **ERRORS}, summary="Revoke an invitation (admin)")
     def delete(self, request: Request, org_id: str, invitation_id: int) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
+        access = org_access(request, org_id, Role.ADMIN)
         services.invitation_revoke(access=access, invitation_id=invitation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -248,7 +236,7 @@ class InvitationDetailView(APIView):
 class ApiKeyListView(APIView):
     @extend_schema(responses={200: s.ApiKeyOut(many=True), **ERRORS}, summary="API keys (admin)")
     def get(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
+        access = org_access(request, org_id, Role.ADMIN)
         return Response(s.ApiKeyOut(selectors.api_key_list(organization=access.organization), many=True).data)
 
     @extend_schema(
@@ -257,8 +245,8 @@ class ApiKeyListView(APIView):
         summary="Create an API key (admin); the key is shown once",
     )
     def post(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
-        data = _parse(s.ApiKeyIn, request)
+        access = org_access(request, org_id, Role.ADMIN)
+        data = parse_body(s.ApiKeyIn, request)
         key, raw = services.api_key_create(access=access, name=data["name"], role=data["role"])
         key.key = raw  # type: ignore[attr-defined]
         return Response(s.ApiKeyCreatedOut(key).data, status=status.HTTP_201_CREATED)
@@ -267,7 +255,7 @@ class ApiKeyListView(APIView):
 class ApiKeyDetailView(APIView):
     @extend_schema(responses={204: None, **ERRORS}, summary="Revoke an API key (admin)")
     def delete(self, request: Request, org_id: str, key_id: int) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
+        access = org_access(request, org_id, Role.ADMIN)
         services.api_key_revoke(access=access, key_id=key_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -287,7 +275,7 @@ class AuditEventListView(APIView):
         summary="Audit log, newest first (admin)",
     )
     def get(self, request: Request, org_id: str) -> Response:
-        access = _access(request, org_id, Role.ADMIN)
+        access = org_access(request, org_id, Role.ADMIN)
         paginator = AuditPagination()
         page = paginator.paginate_queryset(
             selectors.audit_event_list(organization=access.organization), request, view=self
