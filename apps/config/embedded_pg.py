@@ -43,5 +43,6 @@ def database_settings(pgdata: Path, *, name: str = DATABASE_NAME) -> dict[str, A
         "PASSWORD": "",
         "HOST": socket_dir,
         "PORT": "",
-        "CONN_MAX_AGE": 0,
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
     }

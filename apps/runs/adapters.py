@@ -12,6 +12,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from apps.runs.models import ChatMessage
 from apps.serving.egress import EgressClient
 from apps.serving.gateway import GatewayModels, model_error
+from apps.serving.selectors import model_endpoint_list
+from apps.tenancy.models import Organization
 from flows.errors import FlowError
 from flows.ports import Ports
 
@@ -43,24 +45,28 @@ class KnowledgeRetrievers:
         raise FlowError(f"Knowledge base {knowledge_base} not found.", code="knowledge_base_not_found")
 
 
-async def session_history(session_id: UUID | None, limit: int = 100) -> list[BaseMessage]:
+def session_history(session_id: UUID | None, limit: int = 100) -> list[BaseMessage]:
+    """The session's messages, oldest first (read before the run, in a database thread)."""
     if session_id is None:
         return []
-    rows = [
-        m
-        async for m in ChatMessage.objects.filter(session_id=session_id)
+    rows = list(
+        ChatMessage.objects.filter(session_id=session_id)
         .order_by("-created_at", "-id")
         .values_list("role", "content")[:limit]
-    ]
+    )
     return [HumanMessage(content=c) if r == ChatMessage.Role.USER else AIMessage(content=c) for r, c in reversed(rows)]
 
 
-async def ports_for(*, organization_id: UUID, session_id: UUID | None) -> tuple[Ports, GatewayModels]:
-    models = await GatewayModels.load(organization_id)
-    ports = Ports(
+def gateway_for(organization: Organization) -> GatewayModels:
+    return GatewayModels.of(model_endpoint_list(organization=organization))
+
+
+def ports_for(*, organization_id: UUID, models: GatewayModels, history: list[BaseMessage]) -> Ports:
+    """The engine's ports for one run; everything from the database is already loaded."""
+    return Ports(
         models=models,
         retrievers=KnowledgeRetrievers(organization_id),
-        memory=PreloadedMemory(await session_history(session_id)),
+        memory=PreloadedMemory(history),
         http=EgressClient(),
         clock=SystemClock(),
         classify_model_error=lambda exc, alias: model_error(exc, alias=alias),
@@ -70,4 +76,3 @@ async def ports_for(*, organization_id: UUID, session_id: UUID | None) -> tuple[
             "timeouts": {alias: (t.first_token, t.idle) for alias in models.aliases for t in [models.timeouts(alias)]},
         },
     )
-    return ports, models

@@ -16,12 +16,14 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import sync_to_async
+from langchain_core.messages import BaseMessage
 
+from apps.config.db import in_db_thread
 from apps.config.errors import Forbidden, InvalidInput, NotFound
-from apps.runs.adapters import ports_for
+from apps.runs.adapters import gateway_for, ports_for, session_history
 from apps.runs.models import ChatMessage, ChatSession, Run, RunEvent
 from apps.runs.recorder import Final, recorder
+from apps.serving.gateway import GatewayModels
 from apps.tenancy.access import Actor, access_org_by_id
 from apps.tenancy.models import Membership, Role, role_at_least
 from flows.compiler import CompiledFlow, compile_flow
@@ -54,7 +56,7 @@ class PreparedRun:
 def _flow_and_role(actor: Actor, flow_id: UUID, organization_id: UUID | None) -> tuple[Any, str]:
     from apps.builder.models import Flow
 
-    queryset = Flow.objects.select_related("published_version")
+    queryset = Flow.objects.select_related("published_version", "organization")
     if organization_id is not None:
         queryset = queryset.filter(organization_id=organization_id)
     flow = queryset.filter(pk=flow_id).first()
@@ -68,8 +70,16 @@ def _flow_and_role(actor: Actor, flow_id: UUID, organization_id: UUID | None) ->
     return flow, access.role
 
 
-def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | None) -> tuple[Run, dict[str, Any], str]:
-    """All the database work before a run, in one thread hop: access, graph, session, run row."""
+@dataclass
+class _Loaded:
+    run: Run
+    graph: dict[str, Any]
+    models: GatewayModels
+    history: list[BaseMessage]
+
+
+def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | None) -> _Loaded:
+    """All the reads before a run, in one thread hop: access, graph, session, models, history."""
     from apps.builder.models import FlowVersion
 
     flow, role = _flow_and_role(actor, request.flow, organization_id)
@@ -93,20 +103,18 @@ def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | Non
         session = ChatSession.objects.filter(pk=request.session, organization_id=flow.organization_id).first()
         if session is None:
             raise NotFound("Chat session not found.", code="session_not_found")
-    return (
-        Run(
-            organization_id=flow.organization_id,
-            flow=flow,
-            version=version,
-            source=request.source,
-            session=session,
-            created_by=actor.user,
-            api_key=actor.api_key,
-            inputs=request.inputs,
-        ),
-        graph,
-        role,
+    run = Run(
+        organization_id=flow.organization_id,
+        flow=flow,
+        version=version,
+        source=request.source,
+        session=session,
+        created_by=actor.user,
+        api_key=actor.api_key,
+        inputs=request.inputs,
     )
+    history = session_history(session.pk if session else None)
+    return _Loaded(run=run, graph=graph, models=gateway_for(flow.organization), history=history)
 
 
 def _save_rows(run: Run, message: str) -> Run:
@@ -122,12 +130,11 @@ def _save_rows(run: Run, message: str) -> Run:
 
 async def run_prepare(*, actor: Actor, request: RunRequest, organization_id: UUID | None = None) -> PreparedRun:
     """Resolve and validate everything; raises TrellisError or FlowInvalid and creates nothing then."""
-    run, graph, _ = await sync_to_async(_prepare_rows)(actor, request, organization_id)
-    ports, models = await ports_for(
-        organization_id=run.organization_id, session_id=run.session.pk if run.session else None
-    )
-    compiled = compile_flow(graph, ports)  # FlowInvalid: no row was written yet
-    run = await sync_to_async(_save_rows)(run, to_text(request.inputs.get("message", "")))
+    loaded = await in_db_thread(_prepare_rows)(actor, request, organization_id)
+    run, models = loaded.run, loaded.models
+    ports = ports_for(organization_id=run.organization_id, models=models, history=loaded.history)
+    compiled = compile_flow(loaded.graph, ports)  # FlowInvalid: no row was written yet
+    run = await in_db_thread(_save_rows)(run, to_text(request.inputs.get("message", "")))
     return PreparedRun(run=run, compiled=compiled, prices=models.prices(), ref=request.ref)
 
 
@@ -260,7 +267,7 @@ def _run_for_actor(actor: Actor, run_id: UUID) -> Run:
 
 async def run_cancel(*, actor: Actor, run_id: UUID) -> bool:
     """Cancel a run this actor may see; False when it is not running in this process."""
-    run = await sync_to_async(_run_for_actor)(actor, run_id)
+    run = await in_db_thread(_run_for_actor)(actor, run_id)
     live = LIVE.get(str(run.pk))
     if live is None or live.task.done():
         return False
@@ -302,7 +309,7 @@ def stored_events(run_id: str, after: int) -> list[dict[str, Any]]:
 
 async def run_resume(*, actor: Actor, run_id: UUID, after: int) -> AsyncIterator[dict[str, Any]]:
     """Everything after `after`, then the live tail if the run is still executing here."""
-    run = await sync_to_async(_run_for_actor)(actor, run_id)
+    run = await in_db_thread(_run_for_actor)(actor, run_id)
     live = LIVE.get(str(run.pk))
     if live is not None:
         queue = live.subscribe(after)
@@ -312,7 +319,7 @@ async def run_resume(*, actor: Actor, run_id: UUID, after: int) -> AsyncIterator
         finally:
             live.unsubscribe(queue)
         return
-    for wire in await sync_to_async(stored_events)(str(run.pk), after):
+    for wire in await in_db_thread(stored_events)(str(run.pk), after):
         yield wire
 
 
