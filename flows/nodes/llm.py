@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 from langchain_core.documents import Document
@@ -54,22 +53,6 @@ def _compose(config: LlmConfig, inputs: dict[str, Any], documents: list[Document
         system_parts.append(_context_block(documents))
     messages: list[BaseMessage] = [SystemMessage(content="\n\n".join(system_parts))] if system_parts else []
     return messages + history + [m for m in prompt if not isinstance(m, SystemMessage)]
-
-
-async def _with_timeouts(
-    stream: AsyncIterator[AIMessageChunk], first: float, idle: float
-) -> AsyncIterator[AIMessageChunk]:
-    iterator = stream.__aiter__()
-    timeout, waited_for = first, "the first token"
-    while True:
-        try:
-            chunk = await asyncio.wait_for(iterator.__anext__(), timeout)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise ModelTimeout(f"The model sent nothing for {timeout:g} s while waiting for {waited_for}.") from None
-        timeout, waited_for = idle, "the next token"
-        yield chunk
 
 
 def _timeouts(ports: Ports, alias: str) -> tuple[float, float]:
@@ -160,10 +143,19 @@ class LlmNode(NodeType[LlmConfig]):
             ctx.token(str(reply.content))
         else:
             reply = AIMessageChunk(content="")
-            async for chunk in _with_timeouts(runnable.astream(messages), first, idle):
-                if isinstance(chunk.content, str):
-                    ctx.token(chunk.content)
-                reply = reply + chunk
+            loop = asyncio.get_running_loop()
+            limit, waiting_for = first, "the first token"
+            try:
+                # One deadline moved on at every chunk: a wait_for per chunk would make a task per token.
+                async with asyncio.timeout(first) as deadline:
+                    async for chunk in runnable.astream(messages):
+                        if isinstance(chunk.content, str):
+                            ctx.token(chunk.content)
+                        reply = reply + chunk
+                        limit, waiting_for = idle, "the next token"
+                        deadline.reschedule(loop.time() + idle)
+            except TimeoutError:
+                raise ModelTimeout(f"The model sent nothing for {limit:g} s while waiting for {waiting_for}.") from None
         usage: dict[str, Any] = dict(reply.usage_metadata or {})
         ctx.usage(int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)), config.model)
         return reply
