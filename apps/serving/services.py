@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
@@ -16,13 +16,15 @@ from django.db.models import Q
 from apps.config.crypto import encrypt
 from apps.config.errors import Conflict, InvalidInput
 from apps.serving.errors import ModelCallFailed
-from apps.serving.gateway import GatewayModels, ProbeResult
 from apps.serving.models import BUILTIN_ALIAS, BUILTIN_MODEL, ModelEndpoint, ModelKind
 from apps.serving.selectors import model_endpoint_get
 from apps.tenancy.access import OrgAccess
 from apps.tenancy.models import Organization, Role
 from apps.tenancy.services import audit_record
 from flows.errors import ModelTimeout, ModelUnavailable
+
+if TYPE_CHECKING:
+    from apps.serving.gateway import ProbeResult
 
 # Fields an admin may change; `api_key` is the plaintext, stored only encrypted.
 UPDATABLE_FIELDS = frozenset(
@@ -230,6 +232,8 @@ def model_endpoint_test(
     *, access: OrgAccess, endpoint_id: object, prompt: str, max_tokens: int = PROBE_MAX_TOKENS
 ) -> ProbeResult:
     """Sends `prompt` to the model through the gateway (no write, so no transaction)."""
+    from apps.serving.gateway import GatewayModels  # the OpenAI client costs ~1.5 s to import; not at start-up
+
     access.require(Role.EDITOR)
     endpoint = model_endpoint_get(organization=access.organization, endpoint_id=endpoint_id)
     if endpoint.kind != ModelKind.CHAT:

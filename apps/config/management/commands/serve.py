@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,8 +31,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["skip_setup"]:
-            call_command("migrate", interactive=False, verbosity=0)
-            call_command("ensure_demo")
+            # System checks already ran for this command; running them again costs seconds.
+            call_command("migrate", interactive=False, verbosity=0, skip_checks=True)
+            call_command("ensure_demo", skip_checks=True)
         python = sys.executable
         local_model: list[str] = []
         if settings.LOCAL_MODEL:
@@ -71,12 +73,15 @@ class Command(BaseCommand):
                 ]
             )
         ]
+        self.stdout.write(f"Trellis is starting on http://{options['host']}:{options['port']}/  (Ctrl+C stops it)")
+        # The web server first: on two cores, the worker and the model server (torch) starting at
+        # the same moment would double the time until the first page answers.
+        _wait_for_port(options["host"], options["port"], children[0], timeout=60)
         if not options["no_worker"]:
             children.append(subprocess.Popen([python, "manage.py", "run_huey", "--quiet"]))
         if local_model:
             children.append(subprocess.Popen(local_model))
             self.stdout.write(f"Local model server (alias 'local') on {settings.LOCAL_MODEL_URL}")
-        self.stdout.write(f"Trellis is starting on http://{options['host']}:{options['port']}/  (Ctrl+C stops it)")
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -101,3 +106,13 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.kill()
         sys.exit(exit_code)
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
