@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.db import transaction
 from langchain_core.messages import BaseMessage
 
 from apps.config.db import in_db_thread
@@ -117,6 +118,7 @@ def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | Non
     return _Loaded(run=run, graph=graph, models=gateway_for(flow.organization), history=history)
 
 
+@transaction.atomic  # one commit (one WAL flush) for the session, the run and the message
 def _save_rows(run: Run, message: str) -> Run:
     if run.session is None:
         run.session = ChatSession.objects.create(
