@@ -233,9 +233,23 @@ def main() -> None:
             )
             wait_ok(f"http://127.0.0.1:{port}/healthz")
             if os.environ.get("BENCH_PROFILE"):  # py-spy flame graph of the server under load
-                procs.append(subprocess.Popen(["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-p",
-                                               str(procs[-1].pid), "-d", "25", "-f", "speedscope"],
-                                              start_new_session=True))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            "py-spy",
+                            "record",
+                            "-o",
+                            os.environ["BENCH_PROFILE"],
+                            "-p",
+                            str(procs[-1].pid),
+                            "-d",
+                            "25",
+                            "-f",
+                            "speedscope",
+                        ],
+                        start_new_session=True,
+                    )
+                )
             wait_ok(f"http://127.0.0.1:{standin_port}/health")
             asyncio.run(bench(args, f"ws://127.0.0.1:{port}/ws/", key, flow_id, standin, procs[-1].pid))
         finally:
