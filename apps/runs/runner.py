@@ -26,7 +26,7 @@ from apps.runs.models import ChatMessage, ChatSession, Run, RunEvent
 from apps.runs.recorder import Final, recorder
 from apps.serving.gateway import GatewayModels
 from apps.tenancy.access import Actor, access_org_by_id
-from apps.tenancy.models import Membership, Role, role_at_least
+from apps.tenancy.models import Role, role_at_least
 from flows.compiler import CompiledFlow, compile_flow
 from flows.events import TERMINAL, Event, EventType
 from flows.values import to_text
@@ -255,15 +255,15 @@ async def follow(queue: asyncio.Queue[dict[str, Any]]) -> AsyncIterator[dict[str
 
 
 def _run_for_actor(actor: Actor, run_id: UUID) -> Run:
-    if actor.api_key is not None:
-        organizations = [actor.api_key.organization_id]
-    elif actor.user is not None:
-        organizations = list(Membership.objects.filter(user_id=actor.user.pk).values_list("organization_id", flat=True))
-    else:
-        organizations = []
-    run = Run.objects.filter(pk=run_id, organization_id__in=organizations).first()
+    """The run, if the actor may see its organization (the one access helper decides)."""
+    not_found = NotFound("Run not found.", code="run_not_found")
+    run = Run.objects.filter(pk=run_id).first()
     if run is None:
-        raise NotFound("Run not found.", code="run_not_found")
+        raise not_found
+    try:
+        access_org_by_id(actor=actor, org_id=run.organization_id)
+    except NotFound:
+        raise not_found from None
     return run
 
 

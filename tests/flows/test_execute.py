@@ -180,11 +180,13 @@ async def test_execute_retrieve_passes_citations_to_output() -> None:
         .spec
     )
     corpus = {kb: ["cats purr softly", "the refund window is 30 days"]}
-    events = await run_events(spec, {"message": "refund window"}, corpus=corpus)
+    model = ScriptedChatModel(reply=lambda m: "30 days [1]")
+    model.seen = []
+    events = await run_events(spec, {"message": "refund window"}, corpus=corpus, models={"echo": model})
     output = events[-1].data["outputs"]["output"]
     assert output["citations"][0]["chunk"] == "chunk-1"
-    system = make_ports()  # the model saw the context block
-    del system
+    system = model.seen[-1][0]
+    assert system.type == "system" and "[1] the refund window is 30 days" in str(system.content)
 
 
 async def test_execute_llm_sees_context_and_history() -> None:

@@ -11,13 +11,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 
+from apps.config.db import in_db_thread
 from apps.config.errors import NotFound, TrellisError
 from apps.config.exception_handler import error_body
 from apps.runs.api.serializers import RunIn, RunOut
@@ -46,7 +46,7 @@ def _sse(wire: dict[str, Any]) -> bytes:
 @csrf_exempt
 async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> HttpResponseBase:
     try:
-        actor = await sync_to_async(_authenticate)(request)
+        actor = await in_db_thread(_authenticate)(request)
     except drf.NotAuthenticated:
         return _error("not_authenticated", "Authentication credentials were not provided.", 401)
     except drf.AuthenticationFailed as exc:
@@ -65,7 +65,7 @@ async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> Http
         return _error("invalid", next(iter(fields.values()))[0], 400, fields=fields)
     data = serializer.validated_data
     try:
-        access = await sync_to_async(access_org_by_id)(actor=actor, org_id=org_id)
+        access = await in_db_thread(access_org_by_id)(actor=actor, org_id=org_id)
         prepared = await run_prepare(
             actor=actor,
             organization_id=access.organization.pk,

@@ -98,8 +98,6 @@ async def test_ws_bad_run_start_gets_error_event_and_creates_nothing(key: str, m
 async def test_ws_other_tenants_flow_is_not_found(
     org_b: Member, key: str, api_key_for: Callable[..., str], standin_url: str
 ) -> None:
-    from tests.conftest import Member as _Member
-
     def make_foreign_flow() -> str:
         client = org_b.client()
         response = client.post(f"/api/v1/orgs/{org_b.organization.id}/flows/", {"name": "theirs"}, format="json")
@@ -112,7 +110,6 @@ async def test_ws_other_tenants_flow_is_not_found(
         event = await ws.receive_json_from(timeout=10)
         assert event["code"] == "flow_not_found"
     assert await Run.objects.acount() == 0
-    assert _Member
 
 
 async def test_ws_draft_with_cycle_is_flow_invalid_and_no_run(
