@@ -6,6 +6,7 @@ export OMP_NUM_THREADS ?= 1
 
 setup:
 	@bash scripts/bootstrap.sh
+	@if [ "$${TRELLIS_LOCAL_MODEL_ENGINE:-vllm}" = "vllm" ]; then bash scripts/vllm_cpu.sh; fi
 
 system-deps:
 	@bash scripts/system_deps.sh
@@ -57,4 +58,4 @@ format: setup
 	.venv/bin/ruff format apps flows tests
 
 clean:
-	rm -rf frontend/dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf frontend/dist frontend/dist-widget .pytest_cache .mypy_cache .ruff_cache

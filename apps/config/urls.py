@@ -18,6 +18,10 @@ PUBLIC_ROUTE_NAMES = frozenset(
         "auth-login",
         "auth-logout",
         "invitation-accept",
+        # apps/widgets: Origin-checked, token-authenticated, published versions only (invariant 4)
+        "widget-script",
+        "widget-hosted",
+        "widget-session",
     }
 )
 
@@ -31,5 +35,8 @@ urlpatterns = [
     path("api/v1/", include("apps.builder.api.urls")),
     path("api/v1/", include("apps.serving.api.urls")),
     path("api/v1/", include("apps.runs.api.urls")),
+    path("api/v1/", include("apps.knowledge.api.urls")),
+    path("api/v1/", include("apps.widgets.api.urls")),
+    path("", include("apps.widgets.urls")),
     re_path(r"^(?!api/|ws/|static/)(?P<path>.*)$", spa_index, name="spa"),
 ]

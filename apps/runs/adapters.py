@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from django.conf import settings
-from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from apps.runs.models import ChatMessage
+from apps.knowledge.adapters import KnowledgeRetrievers
+from apps.runs.models import ChatMessage, Run
+from apps.serving.accounting import Meter
 from apps.serving.egress import EgressClient
 from apps.serving.gateway import GatewayModels, model_error
 from apps.serving.selectors import model_endpoint_list
 from apps.tenancy.models import Organization
-from flows.errors import FlowError
 from flows.ports import Ports
 
 
@@ -33,18 +33,6 @@ class PreloadedMemory:
         return self.messages[-turns * 2 :] if turns else []
 
 
-class KnowledgeRetrievers:
-    """Knowledge bases arrive with the knowledge issue; until then every id is unknown."""
-
-    def __init__(self, organization_id: UUID) -> None:
-        self.organization_id = organization_id
-
-    async def retrieve(
-        self, knowledge_base: UUID, query: str, *, k: int, mode: str, score_threshold: float | None
-    ) -> list[Document]:
-        raise FlowError(f"Knowledge base {knowledge_base} not found.", code="knowledge_base_not_found")
-
-
 def session_history(session_id: UUID | None, limit: int = 100) -> list[BaseMessage]:
     """The session's messages, oldest first (read before the run, in a database thread)."""
     if session_id is None:
@@ -57,8 +45,15 @@ def session_history(session_id: UUID | None, limit: int = 100) -> list[BaseMessa
     return [HumanMessage(content=c) if r == ChatMessage.Role.USER else AIMessage(content=c) for r, c in reversed(rows)]
 
 
-def gateway_for(organization: Organization) -> GatewayModels:
-    return GatewayModels.of(model_endpoint_list(organization=organization))
+def gateway_for(organization: Organization, run: Run | None = None) -> GatewayModels:
+    """The organization's models, metered for `run` (BudgetExceeded when it is over budget)."""
+    meter = Meter.load(
+        organization.pk,
+        run_id=run.pk if run else None,
+        flow_id=run.flow_id if run else None,
+        user_id=run.created_by_id if run else None,
+    )
+    return GatewayModels.of(model_endpoint_list(organization=organization), meter=meter)
 
 
 def ports_for(*, organization_id: UUID, models: GatewayModels, history: list[BaseMessage]) -> Ports:

@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.config.errors import TrellisError
 from apps.config.metrics import WEBSOCKETS
+from apps.knowledge import consumers as knowledge_ws
 from apps.runs.protocol import MAX_MESSAGE_BYTES, BadMessage, Ping, RunCancel, RunResume, RunStart, parse_client_message
 from apps.runs.runner import RunRequest, follow, run_cancel, run_prepare, run_resume, run_start_live
 from apps.tenancy.access import Actor
@@ -72,6 +73,9 @@ class RunConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         ref = content.get("ref") if isinstance(content, dict) and isinstance(content.get("ref"), str) else None
         try:
+            if isinstance(content, dict) and content.get("type") in knowledge_ws.MESSAGE_TYPES:
+                await knowledge_ws.handle(self, content)
+                return
             message = parse_client_message(content)
             match message:
                 case Ping():
@@ -93,6 +97,10 @@ class RunConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             )
         except TrellisError as exc:
             await self.send_json(error_event(exc.code, exc.message, ref=ref))
+
+    async def knowledge_event(self, event: dict[str, Any]) -> None:
+        """Channel-layer group message (apps/knowledge/realtime.py) -> the browser."""
+        await self.send_json({**event, "type": "knowledge.progress"})
 
     async def _start(self, message: RunStart) -> None:
         request = RunRequest(

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from langchain_core.messages import BaseMessage
 
 from apps.config.db import in_db_thread
@@ -115,11 +115,16 @@ def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | Non
         inputs=request.inputs,
     )
     history = session_history(session.pk if session else None)
-    return _Loaded(run=run, graph=graph, models=gateway_for(flow.organization), history=history)
+    return _Loaded(run=run, graph=graph, models=gateway_for(flow.organization, run=run), history=history)
 
 
-@transaction.atomic  # one commit (one WAL flush) for the session, the run and the message
+@transaction.atomic  # one commit for the session, the run and the message
 def _save_rows(run: Run, message: str) -> Run:
+    with connection.cursor() as cursor:
+        # The commit does not wait for the WAL flush (the run's own events are written the same
+        # way by the recorder): a crash in the next few ms could lose the row of a run that died
+        # with the process anyway, and every run start saves the flush wait (docs/adr/0005).
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
     if run.session is None:
         run.session = ChatSession.objects.create(
             organization_id=run.organization_id, flow=run.flow, user=run.created_by, title=message[:80]
@@ -130,14 +135,19 @@ def _save_rows(run: Run, message: str) -> Run:
     return run
 
 
-async def run_prepare(*, actor: Actor, request: RunRequest, organization_id: UUID | None = None) -> PreparedRun:
-    """Resolve and validate everything; raises TrellisError or FlowInvalid and creates nothing then."""
-    loaded = await in_db_thread(_prepare_rows)(actor, request, organization_id)
+def _prepare(actor: Actor, request: RunRequest, organization_id: UUID | None) -> PreparedRun:
+    """Reads, compile, then the rows: one trip to a database thread per run start."""
+    loaded = _prepare_rows(actor, request, organization_id)
     run, models = loaded.run, loaded.models
     ports = ports_for(organization_id=run.organization_id, models=models, history=loaded.history)
     compiled = compile_flow(loaded.graph, ports)  # FlowInvalid: no row was written yet
-    run = await in_db_thread(_save_rows)(run, to_text(request.inputs.get("message", "")))
+    run = _save_rows(run, to_text(request.inputs.get("message", "")))
     return PreparedRun(run=run, compiled=compiled, prices=models.prices(), ref=request.ref)
+
+
+async def run_prepare(*, actor: Actor, request: RunRequest, organization_id: UUID | None = None) -> PreparedRun:
+    """Resolve and validate everything; raises TrellisError or FlowInvalid and creates nothing then."""
+    return await in_db_thread(_prepare)(actor, request, organization_id)
 
 
 def _cost(usage: dict[str, Any], prices: dict[str, tuple[Decimal, Decimal]]) -> Decimal:

@@ -18,16 +18,19 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, HumanMessage
-from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from apps.config.crypto import SecretUnreadable, decrypt
+from apps.serving.accounting import Meter
 from apps.serving.clients import shared_chat_model
 from apps.serving.models import ModelEndpoint, ModelKind
+from apps.serving.routing import RETRY_MAX_S, Candidate, RoutedChatModel
 from apps.serving.selectors import model_endpoint_list_async
+from apps.serving.streaming import OpenAIStreamingChat
 from flows.errors import FlowError, ModelTimeout, ModelUnavailable
 
 WRITE_TIMEOUT_S = 10.0
@@ -62,19 +65,24 @@ class EndpointSnapshot:
     price_output_per_1k: Decimal
     timeouts: Timeouts
     api_key_encrypted: str = field(default="", repr=False)
+    fallbacks: tuple[str, ...] = ()
+    max_retries: int = 0
 
     @classmethod
     def of(cls, endpoint: ModelEndpoint) -> EndpointSnapshot:
+        deployment = endpoint.deployment if endpoint.deployment_id else None  # select_related by the selectors
         return cls(
             alias=endpoint.alias,
             kind=endpoint.kind,
-            base_url=endpoint.base_url,
-            model=endpoint.model,
+            base_url=deployment.base_url if deployment else endpoint.base_url,
+            model=deployment.served_name if deployment else endpoint.model,
             supports_tools=endpoint.supports_tools,
             price_input_per_1k=endpoint.price_input_per_1k,
             price_output_per_1k=endpoint.price_output_per_1k,
             timeouts=Timeouts(endpoint.connect_timeout_s, endpoint.first_token_timeout_s, endpoint.idle_timeout_s),
             api_key_encrypted=endpoint.api_key_encrypted,
+            fallbacks=tuple(str(alias) for alias in endpoint.fallbacks or ()),
+            max_retries=int(endpoint.max_retries),
         )
 
 
@@ -87,19 +95,21 @@ class ProbeResult:
 
 
 class GatewayModels:
-    """flows.ports.ChatModels for one organization."""
+    """flows.ports.ChatModels for one organization; with a `meter`, every call is admitted against
+    the organization's budget and rate limit and lands in the ModelCall ledger."""
 
-    def __init__(self, endpoints: Iterable[EndpointSnapshot]) -> None:
+    def __init__(self, endpoints: Iterable[EndpointSnapshot], *, meter: Meter | None = None) -> None:
         self._by_alias = {endpoint.alias: endpoint for endpoint in endpoints}
+        self.meter = meter
 
     @classmethod
-    async def load(cls, organization_id: UUID | str) -> GatewayModels:
+    async def load(cls, organization_id: UUID | str, *, meter: Meter | None = None) -> GatewayModels:
         endpoints = await model_endpoint_list_async(organization_id=UUID(str(organization_id)))
-        return cls(EndpointSnapshot.of(endpoint) for endpoint in endpoints)
+        return cls((EndpointSnapshot.of(endpoint) for endpoint in endpoints), meter=meter)
 
     @classmethod
-    def of(cls, endpoints: Iterable[ModelEndpoint]) -> GatewayModels:
-        return cls(EndpointSnapshot.of(endpoint) for endpoint in endpoints)
+    def of(cls, endpoints: Iterable[ModelEndpoint], *, meter: Meter | None = None) -> GatewayModels:
+        return cls((EndpointSnapshot.of(endpoint) for endpoint in endpoints), meter=meter)
 
     @property
     def aliases(self) -> list[str]:
@@ -111,13 +121,37 @@ class GatewayModels:
         except KeyError:
             raise ModelUnavailable(f"No model has the alias {alias!r} in this organization.") from None
 
-    def chat_model(self, alias: str, *, temperature: float, max_tokens: int) -> BaseChatModel:
-        endpoint = self.endpoint(alias)
-        if endpoint.kind != ModelKind.CHAT:
-            raise ModelUnavailable(f"The model {alias!r} is an {endpoint.kind} model, not a chat model.")
+    def chain(self, alias: str) -> list[EndpointSnapshot]:
+        """The alias and its fallbacks, in order (unknown or non-chat fallbacks are skipped)."""
+        primary = self.endpoint(alias)
+        if primary.kind != ModelKind.CHAT:
+            raise ModelUnavailable(f"The model {alias!r} is an {primary.kind} model, not a chat model.")
+        chain = [primary]
+        for name in primary.fallbacks:
+            fallback = self._by_alias.get(name)
+            if fallback is not None and fallback.kind == ModelKind.CHAT and fallback not in chain:
+                chain.append(fallback)
+        return chain
 
-        def build(http: openai.DefaultHttpxClient, async_http: openai.DefaultAsyncHttpxClient | None) -> ChatOpenAI:
-            return _chat_openai(
+    def chat_model(self, alias: str, *, temperature: float, max_tokens: int) -> BaseChatModel:
+        candidates = [
+            Candidate(
+                alias=endpoint.alias,
+                model=self.client_model(endpoint, temperature=temperature, max_tokens=max_tokens),
+                first_token_s=endpoint.timeouts.first_token,
+                retries=endpoint.max_retries,
+                price_in_per_1k=endpoint.price_input_per_1k,
+                price_out_per_1k=endpoint.price_output_per_1k,
+            )
+            for endpoint in self.chain(alias)
+        ]
+        return RoutedChatModel(alias=alias, candidates=candidates, meter=self.meter, classify=_classify)
+
+    def client_model(self, endpoint: EndpointSnapshot, *, temperature: float, max_tokens: int) -> BaseChatModel:
+        """The protocol client for one endpoint, from the clients module (shared per event loop)."""
+
+        def build(http: httpx.Client, async_http: httpx.AsyncClient | None) -> BaseChatModel:
+            return _chat_model(
                 endpoint, temperature=temperature, max_tokens=max_tokens, http=http, async_http=async_http
             )
 
@@ -137,7 +171,14 @@ class GatewayModels:
         return (price_in * input_tokens + price_out * output_tokens) / 1000
 
     def timeouts(self, alias: str) -> Timeouts:
-        return self.endpoint(alias).timeouts
+        """The caller's deadlines: the first token may take as long as the whole chain of
+        candidates (with their retries) does before one of them answers."""
+        endpoint = self.endpoint(alias)
+        if endpoint.kind != ModelKind.CHAT:
+            return endpoint.timeouts
+        chain = self.chain(alias)
+        first = sum(e.timeouts.first_token * (e.max_retries + 1) + RETRY_MAX_S * e.max_retries for e in chain)
+        return Timeouts(endpoint.timeouts.connect, first, max(e.timeouts.idle for e in chain))
 
     async def probe(self, alias: str, prompt: str, *, max_tokens: int = 64) -> ProbeResult:
         """One short streamed answer, with the endpoint's first-token and idle timeouts; model
@@ -163,37 +204,33 @@ class GatewayModels:
         )
 
 
-def _chat_openai(
+def _chat_model(
     endpoint: EndpointSnapshot,
     *,
     temperature: float,
     max_tokens: int,
-    http: openai.DefaultHttpxClient,
-    async_http: openai.DefaultAsyncHttpxClient | None,
-) -> ChatOpenAI:
+    http: httpx.Client,
+    async_http: httpx.AsyncClient | None,
+) -> OpenAIStreamingChat:
     api_key = NO_API_KEY
     if endpoint.api_key_encrypted:
         try:
             api_key = decrypt(endpoint.api_key_encrypted)
         except SecretUnreadable as exc:
             raise ModelUnavailable(f"The API key of model {endpoint.alias!r} is unreadable: {exc}") from None
-    # openai>=3 runs on httpx2 and openai.Timeout is that library's Timeout; an httpx.Timeout would
-    # be mangled into the client's default timeout (checked against openai 3.54).
-    timeout = openai.Timeout(
+    timeout = httpx.Timeout(
         connect=endpoint.timeouts.connect, read=endpoint.timeouts.idle, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
     )
-    return ChatOpenAI(
-        model=endpoint.model,
+    return OpenAIStreamingChat(
+        alias=endpoint.alias,
         base_url=endpoint.base_url,
+        model_name=endpoint.model,
         api_key=SecretStr(api_key),
         temperature=temperature,
-        max_completion_tokens=max_tokens,  # the field max_tokens, under the alias type checkers see
-        streaming=True,
-        stream_usage=True,
-        max_retries=0,
+        max_tokens=max_tokens,
         timeout=timeout,
-        http_client=http,
-        http_async_client=async_http,
+        sync_client=http,
+        async_client=async_http,
     )
 
 
@@ -224,6 +261,10 @@ def _status_detail(exc: openai.APIStatusError) -> str:
         error = body.get("error", body)
         message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
     return message[:ERROR_DETAIL_LIMIT]
+
+
+def _classify(exc: BaseException, alias: str) -> BaseException:
+    return model_error(exc, alias=alias)
 
 
 def model_error(exc: BaseException, *, alias: str) -> FlowError | BaseException:

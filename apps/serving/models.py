@@ -37,6 +37,16 @@ class ModelEndpoint(models.Model):
     first_token_timeout_s = models.FloatField(default=60.0)
     idle_timeout_s = models.FloatField(default=30.0)
     is_builtin = models.BooleanField(default=False)
+    deployment = models.ForeignKey(
+        "ModelDeployment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="endpoints",
+        help_text="Served by this managed deployment (its address replaces base_url)",
+    )
+    fallbacks = models.JSONField(default=list, blank=True, help_text="Aliases tried in order when this one fails")
+    max_retries = models.PositiveSmallIntegerField(default=0, help_text="Retries before the first token")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -51,3 +61,128 @@ class ModelEndpoint(models.Model):
     @property
     def has_api_key(self) -> bool:
         return bool(self.api_key_encrypted)
+
+
+class StoredModel(models.Model):
+    """A model in Trellis's model store: a safetensors folder on this host (imported from a local
+    path or converted from the offline SmolLM2 GGUF), with size, format and checksum recorded.
+    Owned by one organization; `organization` NULL is the instance's embedded model."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="stored_models", null=True, blank=True
+    )
+    name = models.SlugField(max_length=64)
+    path = models.CharField(max_length=500)
+    source = models.CharField(max_length=200, help_text="Where it was imported from")
+    format = models.CharField(max_length=32, default="safetensors")
+    size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.path})"
+
+
+class DesiredState(models.TextChoices):
+    RUNNING = "running", "Running"
+    STOPPED = "stopped", "Stopped"
+
+
+class DeploymentStatus(models.TextChoices):
+    STARTING = "starting", "Starting"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    STOPPED = "stopped", "Stopped"
+
+
+class ModelDeployment(models.Model):
+    """A model that Trellis serves with vLLM on one host; the supervisor (`manage.py
+    supervise_models`) reconciles `desired_state` into a child process and reports `status`.
+
+    Tenant-owned: an organization's admins create and control their deployments. The one row with
+    `organization` NULL is the instance's embedded default (the `local` model), which the run
+    command manages and organizations see read-only."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="model_deployments", null=True, blank=True
+    )
+    name = models.SlugField(max_length=64)
+    kind = models.CharField(max_length=16, choices=ModelKind.choices, default=ModelKind.CHAT)
+    model_dir = models.CharField(max_length=500, blank=True, help_text="A local model directory")
+    stored_model = models.ForeignKey(StoredModel, on_delete=models.PROTECT, null=True, blank=True)
+    served_name = models.CharField(max_length=200)
+    engine_args = models.JSONField(default=dict, blank=True)
+    desired_state = models.CharField(max_length=16, choices=DesiredState.choices, default=DesiredState.RUNNING)
+    status = models.CharField(max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.STOPPED)
+    status_reason = models.TextField(blank=True)
+    host = models.CharField(max_length=200, blank=True, help_text="The supervisor's host; blank: any")
+    port = models.PositiveIntegerField()
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    start_count = models.PositiveIntegerField(default=0)
+    restart_requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    last_health_at = models.DateTimeField(null=True, blank=True)
+    log_tail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="deployment_unique_name_per_org"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host or '127.0.0.1'}:{self.port}/v1"
+
+    @property
+    def model_path(self) -> str:
+        return self.stored_model.path if self.stored_model_id and self.stored_model else self.model_dir
+
+
+class ModelQuota(models.Model):
+    """An organization's limits on model use; no row (or NULL fields) means unlimited."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="model_quota")
+    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"quota of {self.organization_id}"
+
+
+class ModelCall(models.Model):
+    """One model call through the gateway: who, which alias, where it was served, tokens, timings,
+    cost, and the attempts it took (failed candidates before the one that answered)."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed"
+        REFUSED = "refused", "Refused"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="model_calls")
+    run_id = models.UUIDField(null=True, blank=True, db_index=True)
+    flow_id = models.UUIDField(null=True, blank=True)
+    user_id = models.IntegerField(null=True, blank=True)
+    alias = models.CharField(max_length=64)
+    served_by = models.CharField(max_length=64, blank=True, help_text="The alias that answered (a fallback?)")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    error = models.TextField(blank=True)
+    attempts = models.JSONField(default=list, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
+    ttft_ms = models.FloatField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "at"], name="model_call_org_at")]
+
+    def __str__(self) -> str:
+        return f"{self.alias} {self.status} at {self.at:%Y-%m-%d %H:%M:%S}"

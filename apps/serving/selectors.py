@@ -13,7 +13,7 @@ from apps.tenancy.models import Organization
 
 
 def model_endpoint_list(*, organization: Organization) -> QuerySet[ModelEndpoint]:
-    return ModelEndpoint.objects.filter(organization=organization).order_by("alias")
+    return ModelEndpoint.objects.filter(organization=organization).select_related("deployment").order_by("alias")
 
 
 def model_endpoint_get(*, organization: Organization, endpoint_id: object) -> ModelEndpoint:
@@ -25,4 +25,5 @@ def model_endpoint_get(*, organization: Organization, endpoint_id: object) -> Mo
 
 async def model_endpoint_list_async(*, organization_id: UUID) -> list[ModelEndpoint]:
     """For code on the event loop (runs, the gateway): the async ORM, no sync query."""
-    return [endpoint async for endpoint in ModelEndpoint.objects.filter(organization_id=organization_id)]
+    queryset = ModelEndpoint.objects.filter(organization_id=organization_id).select_related("deployment")
+    return [endpoint async for endpoint in queryset]

@@ -10,13 +10,13 @@ from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 
 from apps.config.crypto import encrypt
 from apps.config.errors import Conflict, InvalidInput
 from apps.serving.errors import ModelCallFailed
-from apps.serving.models import BUILTIN_ALIAS, BUILTIN_MODEL, ModelEndpoint, ModelKind
+from apps.serving.models import BUILTIN_ALIAS, BUILTIN_MODEL, ModelDeployment, ModelEndpoint, ModelKind
 from apps.serving.selectors import model_endpoint_get
 from apps.tenancy.access import OrgAccess
 from apps.tenancy.models import Organization, Role
@@ -41,6 +41,9 @@ UPDATABLE_FIELDS = frozenset(
         "connect_timeout_s",
         "first_token_timeout_s",
         "idle_timeout_s",
+        "deployment",
+        "fallbacks",
+        "max_retries",
     }
 )
 TIMEOUT_FIELDS = ("connect_timeout_s", "first_token_timeout_s", "idle_timeout_s")
@@ -77,6 +80,8 @@ def _check(endpoint: ModelEndpoint) -> None:
     for name in TIMEOUT_FIELDS:
         if not 0 < float(getattr(endpoint, name)) <= 3600:
             raise InvalidInput(f"{name}: must be more than 0 and at most 3600 seconds.")
+    if endpoint.alias in (endpoint.fallbacks or []):
+        raise InvalidInput("fallbacks: an alias cannot fall back to itself.")
     for name in PRICE_FIELDS:
         if Decimal(getattr(endpoint, name)) < 0:
             raise InvalidInput(f"{name}: must not be negative.")
@@ -93,7 +98,18 @@ def _save(endpoint: ModelEndpoint) -> None:
 
 
 def _audit_value(value: Any) -> Any:
+    if isinstance(value, models.Model):
+        return value.pk
     return str(value) if isinstance(value, Decimal) else value
+
+
+def _deployment(organization: Organization, deployment_id: object) -> ModelDeployment | None:
+    """A deployment this organization may route to (its own or the instance's), or None."""
+    if deployment_id in (None, ""):
+        return None
+    from apps.serving.deployments import deployment_get
+
+    return deployment_get(organization=organization, deployment_id=deployment_id)
 
 
 def _audit_summary(endpoint: ModelEndpoint) -> dict[str, Any]:
@@ -122,9 +138,15 @@ def model_endpoint_create(
     connect_timeout_s: float = 5.0,
     first_token_timeout_s: float = 60.0,
     idle_timeout_s: float = 30.0,
+    deployment: int | None = None,
+    fallbacks: list[str] | None = None,
+    max_retries: int = 0,
 ) -> ModelEndpoint:
     access.require(Role.ADMIN)
     endpoint = ModelEndpoint(
+        deployment=_deployment(access.organization, deployment),
+        fallbacks=list(fallbacks or []),
+        max_retries=max_retries,
         organization=access.organization,
         alias=alias,
         name=name.strip() or alias,
@@ -167,6 +189,8 @@ def model_endpoint_update(*, access: OrgAccess, endpoint_id: object, changes: Ma
             endpoint.api_key_encrypted = encrypt(value) if value else ""
             continue
         new = value
+        if name == "deployment":
+            new = _deployment(access.organization, value)
         if name == "base_url":
             new = str(value).rstrip("/")
         elif name == "name":
@@ -238,7 +262,11 @@ def model_endpoint_test(
     endpoint = model_endpoint_get(organization=access.organization, endpoint_id=endpoint_id)
     if endpoint.kind != ModelKind.CHAT:
         raise InvalidInput("Only chat models answer a test prompt.", code="not_a_chat_model")
-    gateway = GatewayModels.of([endpoint])
+    from apps.serving.accounting import Meter
+    from apps.serving.selectors import model_endpoint_list
+
+    meter = Meter.load(access.organization.pk, user_id=access.actor.user.pk if access.actor.user else None)
+    gateway = GatewayModels.of(model_endpoint_list(organization=access.organization), meter=meter)
     try:
         return async_to_sync(gateway.probe)(endpoint.alias, prompt, max_tokens=max_tokens)
     except (ModelUnavailable, ModelTimeout) as exc:

@@ -55,6 +55,15 @@ def _compose(config: LlmConfig, inputs: dict[str, Any], documents: list[Document
     return messages + history + [m for m in prompt if not isinstance(m, SystemMessage)]
 
 
+def _without_text(chunk: AIMessageChunk) -> AIMessageChunk:
+    return AIMessageChunk(
+        content="",
+        tool_call_chunks=chunk.tool_call_chunks,
+        usage_metadata=chunk.usage_metadata,
+        id=chunk.id,
+    )
+
+
 def _timeouts(ports: Ports, alias: str) -> tuple[float, float]:
     per_alias = ports.settings.get("timeouts", {}).get(alias)
     if per_alias is not None:
@@ -142,20 +151,31 @@ class LlmNode(NodeType[LlmConfig]):
             )
             ctx.token(str(reply.content))
         else:
-            reply = AIMessageChunk(content="")
+            texts: list[str] = []
+            extras: list[AIMessageChunk] = []  # what chunks carry besides text: tool calls, usage
             loop = asyncio.get_running_loop()
             limit, waiting_for = first, "the first token"
             try:
                 # One deadline moved on at every chunk: a wait_for per chunk would make a task per token.
                 async with asyncio.timeout(first) as deadline:
                     async for chunk in runnable.astream(messages):
-                        if isinstance(chunk.content, str):
-                            ctx.token(chunk.content)
-                        reply = reply + chunk
+                        content = chunk.content
+                        if isinstance(content, str):
+                            if content:
+                                ctx.token(content)
+                                texts.append(content)
+                            if chunk.tool_call_chunks or chunk.usage_metadata:
+                                extras.append(_without_text(chunk))
+                        else:
+                            extras.append(chunk)
                         limit, waiting_for = idle, "the next token"
                         deadline.reschedule(loop.time() + idle)
             except TimeoutError:
                 raise ModelTimeout(f"The model sent nothing for {limit:g} s while waiting for {waiting_for}.") from None
+            # Merging chunk by chunk builds a new message per token; the text is joined once instead.
+            reply = AIMessageChunk(content="".join(texts))
+            for extra in extras:
+                reply = reply + extra
         usage: dict[str, Any] = dict(reply.usage_metadata or {})
         ctx.usage(int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)), config.model)
         return reply

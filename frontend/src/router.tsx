@@ -2,14 +2,14 @@
 import { createBrowserRouter, Navigate, type RouteObject } from "react-router";
 import { AcceptInvitePage } from "./auth/AcceptInvitePage";
 import { LoginPage } from "./auth/LoginPage";
-import { FlowsPage } from "./pages/FlowsPage";
+import { FlowsPage } from "./flows/FlowsPage";
 import { HomeRedirect, OrgIndexRedirect } from "./pages/HomeRedirect";
 import { KnowledgePage } from "./pages/KnowledgePage";
-import { ModelsPage } from "./pages/ModelsPage";
+import { ModelsPage } from "./models/ModelsPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { RunsPage } from "./pages/RunsPage";
 import { WelcomePage } from "./pages/WelcomePage";
-import { WidgetsPage } from "./pages/WidgetsPage";
+import { WidgetsPage } from "./widgets/WidgetsPage";
 import { ApiKeysSettings } from "./settings/ApiKeysSettings";
 import { AuditLogSettings } from "./settings/AuditLogSettings";
 import { MembersSettings } from "./settings/MembersSettings";
@@ -30,6 +30,8 @@ export const routes: RouteObject[] = [
         children: [
           { index: true, element: <HomeRedirect /> },
           { path: "welcome", element: <WelcomePage /> },
+          // The editor is full-screen and code-split: React Flow loads only when a flow opens.
+          { path: "o/:orgId/flows/:flowId", lazy: () => import("./editor/route") },
           {
             path: "o/:orgId",
             element: <AppLayout />,

@@ -16,6 +16,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.apps.runs.conftest import endpoint, publish_flow, standin_url  # noqa: F401 - stand-in fixtures
+
 ROOT = Path(__file__).resolve().parents[2]
 # Sync Playwright runs an event loop in this thread; the test's own ORM calls are still
 # synchronous. Only this test process opts out; the server below keeps Django's guard.
@@ -94,6 +96,32 @@ def live_url(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
         server.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def huey_worker(live_url: str) -> Iterator[None]:
+    """`manage.py run_huey` next to the live server (knowledge ingestion runs there): the same data
+    dir (so the same SqliteHuey queue file) and the same test database."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.flush()  # wake-ups left by earlier sessions point at documents that are gone
+    environment = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "TRELLIS_DATA_DIR": str(settings.DATA_DIR),
+        "TRELLIS_DB_NAME": connection.settings_dict["NAME"],
+        "HUEY_WORKERS": "1",
+    }
+    log = (settings.DATA_DIR / "e2e-huey.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "run_huey"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+    )
+    yield
+    worker.terminate()
+    try:
+        worker.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        worker.kill()
     log.close()
 
 

@@ -6,6 +6,9 @@ The requested model name picks the behaviour:
     standin-rate-R-n-N   R tokens/s, N tokens (R=0: as fast as possible)
     standin-die-K        drops the connection after K tokens
     standin-stall-K      goes silent after K tokens
+    standin-echo         streams the last user message back, word by word (30 tokens/s)
+    standin-tool         calls the first offered tool with {"expression": "6*7"} (arguments split
+                         over two chunks), then answers "The answer is <tool result>"
 Run: python -m tests.support.standin --port 8011
 """
 
@@ -90,6 +93,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     request = json.loads(await _body(receive))
     spec = behaviour(str(request.get("model", "standin")))
     tokens = reply_tokens(min(spec["tokens"], int(request.get("max_tokens") or 10_000)))
+    if request.get("model") == "standin-echo":
+        users = [str(m.get("content", "")) for m in request.get("messages", []) if m.get("role") == "user"]
+        tokens = re.findall(r"\s*\S+", users[-1] if users else "")
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
     created, ident = int(time.time()), f"chatcmpl-{time.monotonic_ns()}"
     if not request.get("stream"):
@@ -126,6 +132,20 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         }
         return f"data: {json.dumps(payload)}\n\n".encode()
 
+    if request.get("model") == "standin-tool":
+        results = [str(m.get("content", "")) for m in request.get("messages", []) if m.get("role") == "tool"]
+        if results:
+            tokens = ["The", " answer", " is", f" {results[-1]}"]
+        elif request.get("tools"):
+            name = request["tools"][0]["function"]["name"]
+            call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": name, "arguments": ""}}
+            await send({"type": "http.response.body", "body": chunk({"tool_calls": [call]}), "more_body": True})
+            for part in ('{"expression": ', '"6*7"}'):
+                delta = {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
+                await send({"type": "http.response.body", "body": chunk(delta), "more_body": True})
+            await send({"type": "http.response.body", "body": chunk({}, "tool_calls"), "more_body": True})
+            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+            return
     interval = 1 / spec["rate"] if spec["rate"] else 0
     await send({"type": "http.response.body", "body": chunk({"role": "assistant", "content": ""}), "more_body": True})
     started = time.perf_counter()

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from apps.builder.models import Flow, FlowVersion
 from apps.builder.services import EXPORT_FORMAT, MAX_DESCRIPTION, MAX_NAME
 from apps.config.serializers import ErrorSerializer, StrictSerializer
-from flows.spec import FlowSpec
+from flows.spec import MAX_NODES, FlowSpec
 from flows.validate import validate
 
 
@@ -279,3 +279,33 @@ class NodeTypeOut(serializers.Serializer):  # type: ignore[type-arg]
 class NodeCatalogOut(serializers.Serializer):  # type: ignore[type-arg]
     node_types = NodeTypeOut(many=True)
     tools = serializers.ListField(child=serializers.CharField())
+    port_compatibility = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Port type -> the input port types it may feed (the editor refuses other connections)",
+    )
+
+
+class NodePortsQueryIn(StrictSerializer):
+    id = serializers.CharField(max_length=64)
+    type = serializers.CharField(max_length=64)
+    version = serializers.IntegerField(min_value=1, default=1)
+    config = serializers.DictField(default=dict)
+
+
+class PortsIn(StrictSerializer):
+    nodes = NodePortsQueryIn(many=True)
+
+    def validate_nodes(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(nodes) > MAX_NODES:
+            raise serializers.ValidationError(f"At most {MAX_NODES} nodes.")
+        return nodes
+
+
+class NodePortsOut(serializers.Serializer):  # type: ignore[type-arg]
+    inputs = serializers.DictField(child=PortOut())
+    outputs = serializers.DictField(child=PortOut())
+    config_valid = serializers.BooleanField(help_text="False: the config does not parse; the ports are the static ones")
+
+
+class PortsOut(serializers.Serializer):  # type: ignore[type-arg]
+    ports = serializers.DictField(child=NodePortsOut(), help_text="By node id; unknown types are left out")

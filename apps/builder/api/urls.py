@@ -6,6 +6,7 @@ FLOW = "orgs/<str:org_id>/flows/<str:flow_id>"
 
 urlpatterns = [
     path("node-types/", views.NodeTypeListView.as_view(), name="node-type-list"),
+    path("node-types/ports/", views.NodePortsView.as_view(), name="node-type-ports"),
     path("orgs/<str:org_id>/flows/", views.FlowListView.as_view(), name="flow-list"),
     # Before the detail route, which would otherwise take "import" for a flow id.
     path("orgs/<str:org_id>/flows/import/", views.FlowImportView.as_view(), name="flow-import"),

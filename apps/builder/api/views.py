@@ -20,6 +20,7 @@ from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.models import Role
 from flows.registry import REGISTRY
 from flows.tools import tool_names
+from flows.types import PortType, compatible
 
 GRAPH_ERRORS = {**ERRORS, 400: s.GraphErrorOut}
 VERSION_NUMBER = re.compile(r"[0-9]{1,11}")
@@ -246,4 +247,17 @@ class FlowDuplicateView(APIView):
 class NodeTypeListView(APIView):
     @extend_schema(responses={200: s.NodeCatalogOut, **ERRORS}, summary="Node types and tools for the editor")
     def get(self, request: Request) -> Response:
-        return Response(s.NodeCatalogOut({"node_types": REGISTRY.catalog(), "tools": tool_names()}).data)
+        compatibility = {str(a): [str(b) for b in PortType if compatible(a, b)] for a in PortType}
+        catalog = {"node_types": REGISTRY.catalog(), "tools": tool_names(), "port_compatibility": compatibility}
+        return Response(s.NodeCatalogOut(catalog).data)
+
+
+class NodePortsView(APIView):
+    @extend_schema(
+        request=s.PortsIn,
+        responses={200: s.PortsOut, **ERRORS},
+        summary="The ports of nodes with their configs (prompt variables, branch routes) for the editor",
+    )
+    def post(self, request: Request) -> Response:
+        data = parse_body(s.PortsIn, request)
+        return Response(s.PortsOut({"ports": selectors.node_ports(nodes=data["nodes"])}).data)

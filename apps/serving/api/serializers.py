@@ -6,7 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.config.serializers import StrictSerializer
-from apps.serving.models import ModelEndpoint, ModelKind
+from apps.serving.models import DesiredState, ModelCall, ModelDeployment, ModelEndpoint, ModelKind, StoredModel
 from apps.serving.services import PROBE_MAX_TOKENS, base_url_problem
 
 MAX_TIMEOUT_S = 3600.0
@@ -53,6 +53,17 @@ class ModelEndpointIn(StrictSerializer):
     connect_timeout_s = _timeout(5.0)
     first_token_timeout_s = _timeout(60.0)
     idle_timeout_s = _timeout(30.0)
+    deployment = serializers.IntegerField(
+        required=False, allow_null=True, help_text="A managed deployment serving this alias (replaces base_url)"
+    )
+    fallbacks = serializers.ListField(
+        child=serializers.SlugField(max_length=64),
+        max_length=8,
+        required=False,
+        default=list,
+        help_text="Aliases tried in order when this one fails before its first token",
+    )
+    max_retries = serializers.IntegerField(min_value=0, max_value=5, default=0)
 
 
 class ModelTestIn(StrictSerializer):
@@ -82,6 +93,9 @@ class ModelEndpointOut(serializers.ModelSerializer):  # type: ignore[type-arg]
             "connect_timeout_s",
             "first_token_timeout_s",
             "idle_timeout_s",
+            "deployment",
+            "fallbacks",
+            "max_retries",
             "is_builtin",
             "created_at",
             "updated_at",
@@ -93,3 +107,130 @@ class ModelTestOut(serializers.Serializer):  # type: ignore[type-arg]
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     latency_ms = serializers.FloatField()
+
+
+# --- deployments, the model store, quotas, the ledger ------------------------------------------
+
+
+class DeploymentIn(StrictSerializer):
+    name = serializers.SlugField(max_length=64)
+    kind = serializers.ChoiceField(choices=ModelKind.choices, default=ModelKind.CHAT)
+    model_dir = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    stored_model = serializers.IntegerField(required=False, allow_null=True, default=None)
+    served_name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    engine_args = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="max_model_len, dtype, gpu_memory_utilization, tensor_parallel_size, tool_call_parser, "
+        "max_num_seqs, enforce_eager",
+    )
+    port = serializers.IntegerField(min_value=1024, max_value=65535)
+    desired_state = serializers.ChoiceField(choices=DesiredState.choices, default=DesiredState.RUNNING)
+
+
+class DeploymentChangeIn(StrictSerializer):
+    kind = serializers.ChoiceField(choices=ModelKind.choices, required=False)
+    model_dir = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    stored_model = serializers.IntegerField(required=False, allow_null=True)
+    served_name = serializers.CharField(max_length=200, required=False)
+    engine_args = serializers.DictField(required=False)
+    port = serializers.IntegerField(min_value=1024, max_value=65535, required=False)
+
+
+class DeploymentActionIn(StrictSerializer):
+    action = serializers.ChoiceField(choices=[("start", "start"), ("stop", "stop"), ("restart", "restart")])
+
+
+class DeploymentOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    base_url = serializers.CharField(read_only=True)
+    instance_owned = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelDeployment
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "model_dir",
+            "stored_model",
+            "served_name",
+            "engine_args",
+            "desired_state",
+            "status",
+            "status_reason",
+            "host",
+            "port",
+            "pid",
+            "start_count",
+            "started_at",
+            "ready_at",
+            "last_health_at",
+            "base_url",
+            "instance_owned",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_instance_owned(self, deployment: ModelDeployment) -> bool:
+        return deployment.organization_id is None
+
+
+class DeploymentLogOut(serializers.Serializer):  # type: ignore[type-arg]
+    text = serializers.CharField()
+    offset = serializers.IntegerField(help_text="Ask again with ?offset= this to follow the log")
+
+
+class StoredModelIn(StrictSerializer):
+    name = serializers.SlugField(max_length=64)
+    origin = serializers.CharField(
+        max_length=500, help_text="A model folder under TRELLIS_MODEL_DIRS, or `smollm2-gguf` (the offline package)"
+    )
+
+
+class StoredModelOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = StoredModel
+        fields = ["id", "name", "path", "source", "format", "size_bytes", "sha256", "created_at"]
+
+
+class QuotaIO(StrictSerializer):
+    monthly_token_budget = serializers.IntegerField(min_value=0, allow_null=True, required=False, default=None)
+    requests_per_minute = serializers.IntegerField(min_value=1, allow_null=True, required=False, default=None)
+
+
+class QuotaOut(QuotaIO):
+    used_this_month = serializers.IntegerField(read_only=True)
+
+
+class ModelCallOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = ModelCall
+        fields = [
+            "id",
+            "run_id",
+            "flow_id",
+            "user_id",
+            "alias",
+            "served_by",
+            "status",
+            "error",
+            "attempts",
+            "input_tokens",
+            "output_tokens",
+            "cost",
+            "ttft_ms",
+            "latency_ms",
+            "at",
+        ]
+
+
+class ModelStatsOut(serializers.Serializer):  # type: ignore[type-arg]
+    alias = serializers.CharField()
+    minute = serializers.DateTimeField()
+    requests = serializers.IntegerField()
+    failures = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    tokens_per_s = serializers.FloatField()
+    ttft_p50_ms = serializers.FloatField(allow_null=True)
+    cost = serializers.DecimalField(max_digits=14, decimal_places=6)

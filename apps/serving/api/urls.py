@@ -1,9 +1,28 @@
 from django.urls import path
 
+from apps.serving.api import deployment_views as dv
 from apps.serving.api import views
 
 urlpatterns = [
     path("orgs/<str:org_id>/models/", views.ModelEndpointListView.as_view(), name="model-list"),
     path("orgs/<str:org_id>/models/<int:endpoint_id>/", views.ModelEndpointDetailView.as_view(), name="model-detail"),
     path("orgs/<str:org_id>/models/<int:endpoint_id>/test/", views.ModelEndpointTestView.as_view(), name="model-test"),
+    path("orgs/<str:org_id>/models/stats/", dv.ModelStatsView.as_view(), name="model-stats"),
+    path("orgs/<str:org_id>/model-calls/", dv.ModelCallListView.as_view(), name="model-call-list"),
+    path("orgs/<str:org_id>/model-quota/", dv.QuotaView.as_view(), name="model-quota"),
+    path("orgs/<str:org_id>/stored-models/", dv.StoredModelListView.as_view(), name="stored-model-list"),
+    path("orgs/<str:org_id>/deployments/", dv.DeploymentListView.as_view(), name="deployment-list"),
+    path(
+        "orgs/<str:org_id>/deployments/<int:deployment_id>/",
+        dv.DeploymentDetailView.as_view(),
+        name="deployment-detail",
+    ),
+    path(
+        "orgs/<str:org_id>/deployments/<int:deployment_id>/actions/",
+        dv.DeploymentActionView.as_view(),
+        name="deployment-action",
+    ),
+    path(
+        "orgs/<str:org_id>/deployments/<int:deployment_id>/log/", dv.DeploymentLogView.as_view(), name="deployment-log"
+    ),
 ]

@@ -9,4 +9,10 @@ export const queryKeys = {
   auditAll: (orgId: string) => ["orgs", orgId, "audit-events"] as const,
   audit: (orgId: string, limit: number, offset: number) =>
     ["orgs", orgId, "audit-events", { limit, offset }] as const,
+  nodeTypes: ["node-types"] as const,
+  models: (orgId: string) => ["orgs", orgId, "models"] as const,
+  flows: (orgId: string) => ["orgs", orgId, "flows"] as const,
+  flowList: (orgId: string, search: string) => ["orgs", orgId, "flows", "list", { search }] as const,
+  flow: (orgId: string, flowId: string) => ["orgs", orgId, "flows", "detail", flowId] as const,
+  flowVersions: (orgId: string, flowId: string) => ["orgs", orgId, "flows", "versions", flowId] as const,
 };

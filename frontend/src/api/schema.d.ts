@@ -106,6 +106,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/node-types/ports/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The ports of nodes with their configs (prompt variables, branch routes) for the editor */
+        post: operations["v1_node_types_ports_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/": {
         parameters: {
             query?: never;
@@ -186,6 +203,77 @@ export interface paths {
         };
         /** Audit log, newest first (admin) */
         get: operations["v1_orgs_audit_events_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/deployments/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Managed vLLM deployments */
+        get: operations["v1_orgs_deployments_list"];
+        put?: never;
+        /** Deploy a model (admin) */
+        post: operations["v1_orgs_deployments_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/deployments/{deployment_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One deployment */
+        get: operations["v1_orgs_deployments_retrieve"];
+        put?: never;
+        post?: never;
+        /** Remove a deployment (admin); its process is stopped */
+        delete: operations["v1_orgs_deployments_destroy"];
+        options?: never;
+        head?: never;
+        /** Change a deployment (admin) */
+        patch: operations["v1_orgs_deployments_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/deployments/{deployment_id}/actions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start, stop or restart a deployment (admin) */
+        post: operations["v1_orgs_deployments_actions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/deployments/{deployment_id}/log/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The deployment's log from `offset` (admin); poll with the returned offset to follow it */
+        get: operations["v1_orgs_deployments_log_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -437,6 +525,181 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/knowledge-bases/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Knowledge bases with document counts */
+        get: operations["v1_orgs_knowledge_bases_list"];
+        put?: never;
+        /** Create (editor) */
+        post: operations["v1_orgs_knowledge_bases_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A knowledge base */
+        get: operations["v1_orgs_knowledge_bases_retrieve"];
+        put?: never;
+        post?: never;
+        /** Delete with its documents and chunks (editor) */
+        delete: operations["v1_orgs_knowledge_bases_destroy"];
+        options?: never;
+        head?: never;
+        /** Update (editor); a new embedding model or chunking re-indexes every document */
+        patch: operations["v1_orgs_knowledge_bases_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/chunk-preview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** How text (or a parsed document) would be chunked with these settings; nothing is saved */
+        post: operations["v1_orgs_knowledge_bases_chunk_preview_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/documents/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Documents, newest first */
+        get: operations["v1_orgs_knowledge_bases_documents_list"];
+        put?: never;
+        /** Upload files (editor): each is queued, or failed with its reason; a known file answers its document */
+        post: operations["v1_orgs_knowledge_bases_documents_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/documents/{document_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A document with its status */
+        get: operations["v1_orgs_knowledge_bases_documents_retrieve"];
+        put?: never;
+        post?: never;
+        /** Delete a document and its chunks (editor) */
+        delete: operations["v1_orgs_knowledge_bases_documents_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/documents/{document_id}/chunks/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The document's searchable chunks in reading order */
+        get: operations["v1_orgs_knowledge_bases_documents_chunks_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/documents/{document_id}/replace/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replace the file with a new version (editor); the old chunks answer until it is ready */
+        post: operations["v1_orgs_knowledge_bases_documents_replace_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/documents/{document_id}/retry/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ingest again (editor) */
+        post: operations["v1_orgs_knowledge_bases_documents_retry_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reindex/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Re-index every document (editor) */
+        post: operations["v1_orgs_knowledge_bases_reindex_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/search/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Search (vector, keyword, hybrid) */
+        post: operations["v1_orgs_knowledge_bases_search_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/members/": {
         parameters: {
             query?: never;
@@ -471,6 +734,41 @@ export interface paths {
         head?: never;
         /** Change a member's role (admin) */
         patch: operations["v1_orgs_members_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/model-calls/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Recent model calls (the gateway's ledger), newest first */
+        get: operations["v1_orgs_model_calls_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/model-quota/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's model budget and rate limit */
+        get: operations["v1_orgs_model_quota_retrieve"];
+        /** Set the budget (admin) */
+        put: operations["v1_orgs_model_quota_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/orgs/{org_id}/models/": {
@@ -521,6 +819,23 @@ export interface paths {
         put?: never;
         /** Send a test prompt to the model (editor); 502 model_unavailable | model_timeout */
         post: operations["v1_orgs_models_test_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/models/stats/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per model and minute: requests, tokens/s, time to first token, cost */
+        get: operations["v1_orgs_models_stats_list"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -629,6 +944,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/stored-models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model store */
+        get: operations["v1_orgs_stored_models_list"];
+        put?: never;
+        /** Import a model (admin) */
+        post: operations["v1_orgs_stored_models_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/widgets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Widgets, most recently updated first */
+        get: operations["v1_orgs_widgets_list"];
+        put?: never;
+        /** Publish a flow as a widget (editor) */
+        post: operations["v1_orgs_widgets_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/widgets/{widget_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A widget */
+        get: operations["v1_orgs_widgets_retrieve"];
+        put?: never;
+        post?: never;
+        /** Delete a widget (editor) */
+        delete: operations["v1_orgs_widgets_destroy"];
+        options?: never;
+        head?: never;
+        /** Change a widget (editor) */
+        patch: operations["v1_orgs_widgets_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/widgets/{widget_id}/analytics/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Conversations, messages, feedback, tokens and cost per day */
+        get: operations["v1_orgs_widgets_analytics_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/widgets/{widget_id}/rotate-key/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replace the public key (editor) */
+        post: operations["v1_orgs_widgets_rotate_key_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/flows/{flow_id}/run/": {
         parameters: {
             query?: never;
@@ -650,6 +1054,41 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description * `start` - start
+         *     * `stop` - stop
+         *     * `restart` - restart
+         * @enum {string}
+         */
+        ActionEnum: "start" | "stop" | "restart";
+        AnalyticsDayOut: {
+            /** Format: date */
+            day: string;
+            conversations: number;
+            messages: number;
+            failed: number;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: decimal */
+            cost: string;
+            thumbs_up: number;
+            thumbs_down: number;
+        };
+        AnalyticsOut: {
+            days: components["schemas"]["AnalyticsDayOut"][];
+            totals: components["schemas"]["AnalyticsTotalsOut"];
+        };
+        AnalyticsTotalsOut: {
+            conversations: number;
+            messages: number;
+            failed: number;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: decimal */
+            cost: string;
+            thumbs_up: number;
+            thumbs_down: number;
+        };
         ApiKeyCreatedOut: {
             readonly id: number;
             name: string;
@@ -684,6 +1123,25 @@ export interface components {
             /** Format: date-time */
             revoked_at?: string | null;
         };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        AppearanceInRequest: {
+            title?: string;
+            greeting?: string;
+            suggestions?: string[];
+            primary_color?: string;
+            avatar_url?: string;
+            position?: components["schemas"]["PositionEnum"];
+            theme?: components["schemas"]["ThemeEnum"];
+        };
+        AppearanceOut: {
+            title: string;
+            greeting: string;
+            suggestions: string[];
+            primary_color: string;
+            avatar_url: string;
+            position: string;
+            theme: string;
+        };
         AuditEventOut: {
             readonly id: number;
             action: string;
@@ -701,6 +1159,132 @@ export interface components {
             previous: string | null;
             results: components["schemas"]["AuditEventOut"][];
         };
+        ChunkOut: {
+            id: number;
+            ordinal: number;
+            text: string;
+            page: number | null;
+            heading_path: string[];
+            start_char: number;
+            end_char: number;
+            token_count: number;
+            document_version: number;
+        };
+        ChunkPageOut: {
+            count: number;
+            next: string | null;
+            previous: string | null;
+            results: components["schemas"]["ChunkOut"][];
+        };
+        /**
+         * @description * `sentence` - Sentences with overlap
+         *     * `markdown` - Headings (Markdown-aware)
+         *     * `token` - Fixed token windows
+         * @enum {string}
+         */
+        ChunkStrategyEnum: "sentence" | "markdown" | "token";
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        DeploymentActionInRequest: {
+            action: components["schemas"]["ActionEnum"];
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        DeploymentInRequest: {
+            name: string;
+            /** @default chat */
+            kind?: components["schemas"]["KindEnum"];
+            /** @default  */
+            model_dir?: string;
+            stored_model?: number | null;
+            /** @default  */
+            served_name?: string;
+            /** @description max_model_len, dtype, gpu_memory_utilization, tensor_parallel_size, tool_call_parser, max_num_seqs, enforce_eager */
+            engine_args?: {
+                [key: string]: unknown;
+            };
+            port: number;
+            /** @default running */
+            desired_state?: components["schemas"]["DesiredStateEnum"];
+        };
+        DeploymentLogOut: {
+            text: string;
+            /** @description Ask again with ?offset= this to follow the log */
+            offset: number;
+        };
+        DeploymentOut: {
+            readonly id: number;
+            name: string;
+            kind?: components["schemas"]["KindEnum"];
+            /** @description A local model directory */
+            model_dir?: string;
+            stored_model?: number | null;
+            served_name: string;
+            engine_args?: unknown;
+            desired_state?: components["schemas"]["DesiredStateEnum"];
+            status?: components["schemas"]["DeploymentOutStatusEnum"];
+            status_reason?: string;
+            /** @description The supervisor's host; blank: any */
+            host?: string;
+            port: number;
+            pid?: number | null;
+            start_count?: number;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            ready_at?: string | null;
+            /** Format: date-time */
+            last_health_at?: string | null;
+            readonly base_url: string;
+            readonly instance_owned: boolean;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        /**
+         * @description * `starting` - Starting
+         *     * `ready` - Ready
+         *     * `failed` - Failed
+         *     * `stopped` - Stopped
+         * @enum {string}
+         */
+        DeploymentOutStatusEnum: "starting" | "ready" | "failed" | "stopped";
+        /**
+         * @description * `running` - Running
+         *     * `stopped` - Stopped
+         * @enum {string}
+         */
+        DesiredStateEnum: "running" | "stopped";
+        DocumentOut: {
+            /** Format: uuid */
+            readonly id: string;
+            readonly name: string;
+            readonly file_type: components["schemas"]["FileTypeEnum"];
+            readonly size_bytes: number;
+            /** @description SHA-256 of the file */
+            readonly checksum: string;
+            /** @description Bumped when the file is replaced */
+            readonly version: number;
+            readonly status: components["schemas"]["DocumentOutStatusEnum"];
+            readonly error_code: string;
+            readonly error_message: string;
+            /** Format: double */
+            readonly progress: number;
+            readonly page_count: number | null;
+            readonly chunk_count: number;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        /**
+         * @description * `queued` - Queued
+         *     * `parsing` - Parsing
+         *     * `embedding` - Embedding
+         *     * `ready` - Ready
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        DocumentOutStatusEnum: "queued" | "parsing" | "embedding" | "ready" | "failed";
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         DraftInRequest: {
             graph: components["schemas"]["FlowSpec"];
@@ -745,6 +1329,27 @@ export interface components {
             /** Format: double */
             at: number;
         };
+        /**
+         * @description * `pdf` - PDF
+         *     * `docx` - Word
+         *     * `markdown` - Markdown
+         *     * `html` - HTML
+         *     * `text` - Plain text
+         *     * `csv` - CSV
+         *     * `unknown` - Unsupported
+         * @enum {string}
+         */
+        FileTypeEnum: "pdf" | "docx" | "markdown" | "html" | "text" | "csv" | "unknown";
+        /**
+         * @description * `pdf` - pdf
+         *     * `docx` - docx
+         *     * `markdown` - markdown
+         *     * `html` - html
+         *     * `text` - text
+         *     * `csv` - csv
+         * @enum {string}
+         */
+        FileTypesEnum: "pdf" | "docx" | "markdown" | "html" | "text" | "csv";
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         FlowCreateInRequest: {
             name: string;
@@ -958,6 +1563,42 @@ export interface components {
          */
         KindEnum: "chat" | "embedding";
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        KnowledgeBaseCreateInRequest: {
+            name: string;
+            /** @default  */
+            description?: string;
+            /** @default local */
+            embedding_model?: string;
+            /** @default sentence */
+            chunk_strategy?: components["schemas"]["ChunkStrategyEnum"];
+            /** @default 256 */
+            chunk_size?: number;
+            /** @default 32 */
+            chunk_overlap?: number;
+        };
+        KnowledgeBaseOut: {
+            /** Format: uuid */
+            readonly id: string;
+            readonly name: string;
+            readonly description: string;
+            readonly embedding_model: string;
+            readonly chunk_strategy: components["schemas"]["ChunkStrategyEnum"];
+            /** @description Tokens per chunk */
+            readonly chunk_size: number;
+            /** @description Tokens shared by neighbouring chunks */
+            readonly chunk_overlap: number;
+            readonly settings_version: number;
+            readonly document_count: number;
+            readonly ready_count: number;
+            readonly failed_count: number;
+            /** @description Documents queued, parsing or embedding */
+            readonly active_count: number;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         LoginInRequest: {
             username: string;
             password: string;
@@ -996,6 +1637,44 @@ export interface components {
          * @enum {string}
          */
         MessageOutRoleEnum: "user" | "assistant";
+        /**
+         * @description * `vector` - vector
+         *     * `keyword` - keyword
+         *     * `hybrid` - hybrid
+         * @enum {string}
+         */
+        ModeEnum: "vector" | "keyword" | "hybrid";
+        ModelCallOut: {
+            readonly id: number;
+            /** Format: uuid */
+            run_id?: string | null;
+            /** Format: uuid */
+            flow_id?: string | null;
+            user_id?: number | null;
+            alias: string;
+            /** @description The alias that answered (a fallback?) */
+            served_by?: string;
+            status: components["schemas"]["ModelCallOutStatusEnum"];
+            error?: string;
+            attempts?: unknown;
+            input_tokens?: number;
+            output_tokens?: number;
+            /** Format: decimal */
+            cost?: string;
+            /** Format: double */
+            ttft_ms?: number | null;
+            /** Format: double */
+            latency_ms?: number | null;
+            /** Format: date-time */
+            at: string;
+        };
+        /**
+         * @description * `ok` - OK
+         *     * `failed` - Failed
+         *     * `refused` - Refused
+         * @enum {string}
+         */
+        ModelCallOutStatusEnum: "ok" | "failed" | "refused";
         /** @description Create (all defaults apply) or, with partial=True, update (only the fields sent). */
         ModelEndpointInRequest: {
             /** @description How flows name this model, e.g. `local` */
@@ -1037,6 +1716,12 @@ export interface components {
              * @default 30
              */
             idle_timeout_s?: number;
+            /** @description A managed deployment serving this alias (replaces base_url) */
+            deployment?: number | null;
+            /** @description Aliases tried in order when this one fails before its first token */
+            fallbacks?: string[];
+            /** @default 0 */
+            max_retries?: number;
         };
         ModelEndpointOut: {
             readonly id: number;
@@ -1060,11 +1745,32 @@ export interface components {
             first_token_timeout_s?: number;
             /** Format: double */
             idle_timeout_s?: number;
+            /** @description Served by this managed deployment (its address replaces base_url) */
+            deployment?: number | null;
+            /** @description Aliases tried in order when this one fails */
+            fallbacks?: unknown;
+            /** @description Retries before the first token */
+            max_retries?: number;
             is_builtin?: boolean;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
             readonly updated_at: string;
+        };
+        ModelStatsOut: {
+            alias: string;
+            /** Format: date-time */
+            minute: string;
+            requests: number;
+            failures: number;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: double */
+            tokens_per_s: number;
+            /** Format: double */
+            ttft_p50_ms: number | null;
+            /** Format: decimal */
+            cost: string;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         ModelTestInRequest: {
@@ -1082,6 +1788,10 @@ export interface components {
         NodeCatalogOut: {
             node_types: components["schemas"]["NodeTypeOut"][];
             tools: string[];
+            /** @description Port type -> the input port types it may feed (the editor refuses other connections) */
+            port_compatibility: {
+                [key: string]: string[];
+            };
         };
         NodeChangeOut: {
             id: string;
@@ -1110,6 +1820,26 @@ export interface components {
             id: string;
             before: components["schemas"]["PositionOut"];
             after: components["schemas"]["PositionOut"];
+        };
+        NodePortsOut: {
+            inputs: {
+                [key: string]: components["schemas"]["PortOut"];
+            };
+            outputs: {
+                [key: string]: components["schemas"]["PortOut"];
+            };
+            /** @description False: the config does not parse; the ports are the static ones */
+            config_valid: boolean;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        NodePortsQueryInRequest: {
+            id: string;
+            type: string;
+            /** @default 1 */
+            version?: number;
+            config?: {
+                [key: string]: unknown;
+            };
         };
         NodeSummaryOut: {
             id: string;
@@ -1155,9 +1885,29 @@ export interface components {
             created_at: string;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedDeploymentChangeInRequest: {
+            kind?: components["schemas"]["KindEnum"];
+            model_dir?: string;
+            stored_model?: number | null;
+            served_name?: string;
+            engine_args?: {
+                [key: string]: unknown;
+            };
+            port?: number;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedFlowUpdateInRequest: {
             name?: string;
             description?: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedKnowledgeBaseUpdateInRequest: {
+            name?: string;
+            description?: string;
+            embedding_model?: string;
+            chunk_strategy?: components["schemas"]["ChunkStrategyEnum"];
+            chunk_size?: number;
+            chunk_overlap?: number;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedMemberRoleInRequest: {
@@ -1204,26 +1954,111 @@ export interface components {
              * @default 30
              */
             idle_timeout_s?: number;
+            /** @description A managed deployment serving this alias (replaces base_url) */
+            deployment?: number | null;
+            /** @description Aliases tried in order when this one fails before its first token */
+            fallbacks?: string[];
+            /** @default 0 */
+            max_retries?: number;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedOrganizationInRequest: {
             name?: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedWidgetUpdateInRequest: {
+            name?: string;
+            enabled?: boolean;
+            /** @description null: follow the flow's published version */
+            pinned_version?: number | null;
+            /** @description e.g. https://example.com */
+            allowed_origins?: string[];
+            hosted_page?: boolean;
+            appearance?: components["schemas"]["AppearanceInRequest"];
+            conversation_memory?: boolean;
+            show_sources?: boolean;
+            collect_feedback?: boolean;
+            max_input_chars?: number;
+            visitor_messages_per_minute?: number;
+            ip_messages_per_minute?: number;
+            tokens_per_day?: number;
+            /** Format: uuid */
+            flow?: string;
         };
         PortOut: {
             type: string;
             required: boolean;
             description: string;
         };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PortsInRequest: {
+            nodes: components["schemas"]["NodePortsQueryInRequest"][];
+        };
+        PortsOut: {
+            /** @description By node id; unknown types are left out */
+            ports: {
+                [key: string]: components["schemas"]["NodePortsOut"];
+            };
+        };
+        /**
+         * @description * `left` - left
+         *     * `right` - right
+         * @enum {string}
+         */
+        PositionEnum: "left" | "right";
         PositionOut: {
             /** Format: double */
             x: number;
             /** Format: double */
             y: number;
         };
+        PreviewChunkOut: {
+            text: string;
+            page: number | null;
+            heading_path: string[];
+            token_count: number;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PreviewInRequest: {
+            text?: string;
+            /**
+             * Format: uuid
+             * @description Preview on a parsed document of this base
+             */
+            document?: string;
+            /** @default sentence */
+            chunk_strategy?: components["schemas"]["ChunkStrategyEnum"];
+            /** @default 256 */
+            chunk_size?: number;
+            /** @default 32 */
+            chunk_overlap?: number;
+        };
+        PreviewOut: {
+            chunks: components["schemas"]["PreviewChunkOut"][];
+            truncated: boolean;
+        };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PublishInRequest: {
             /** @default  */
             note?: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        QuotaIORequest: {
+            monthly_token_budget?: number | null;
+            requests_per_minute?: number | null;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        QuotaOut: {
+            monthly_token_budget?: number | null;
+            requests_per_minute?: number | null;
+            readonly used_this_month: number;
+        };
+        ReindexOut: {
+            documents: number;
+        };
+        ReplaceInRequest: {
+            /** Format: binary */
+            file: string;
         };
         /**
          * @description * `owner` - Owner
@@ -1246,7 +2081,7 @@ export interface components {
             flow_name: string;
             version_number?: number | null;
             source?: components["schemas"]["SourceEnum"];
-            status?: components["schemas"]["StatusEnum"];
+            status?: components["schemas"]["Status043Enum"];
             /** Format: uuid */
             session?: string | null;
             inputs?: unknown;
@@ -1281,7 +2116,7 @@ export interface components {
             flow_name: string;
             version_number?: number | null;
             source?: components["schemas"]["SourceEnum"];
-            status?: components["schemas"]["StatusEnum"];
+            status?: components["schemas"]["Status043Enum"];
             /** Format: uuid */
             session?: string | null;
             inputs?: unknown;
@@ -1310,6 +2145,40 @@ export interface components {
             next: string | null;
             previous: string | null;
             results: components["schemas"]["RunOut"][];
+        };
+        SearchHitOut: {
+            chunk_id: number;
+            /** Format: uuid */
+            document_id: string;
+            document_name: string;
+            file_type: string;
+            page: number | null;
+            heading_path: string[];
+            start_char: number;
+            end_char: number;
+            ordinal: number;
+            text: string;
+            /** Format: double */
+            score: number;
+            vector_rank: number | null;
+            keyword_rank: number | null;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        SearchInRequest: {
+            query: string;
+            /** @default hybrid */
+            mode?: components["schemas"]["ModeEnum"];
+            /** @default 5 */
+            k?: number;
+            /** Format: double */
+            score_threshold?: number | null;
+            documents?: string[];
+            file_types?: components["schemas"]["FileTypesEnum"][];
+        };
+        SearchOut: {
+            hits: components["schemas"]["SearchHitOut"][];
+            /** @description Query words as matched (stems) */
+            terms: string[];
         };
         SessionDetailOut: {
             /** Format: uuid */
@@ -1348,7 +2217,41 @@ export interface components {
          *     * `cancelled` - Cancelled
          * @enum {string}
          */
-        StatusEnum: "running" | "completed" | "failed" | "cancelled";
+        Status043Enum: "running" | "completed" | "failed" | "cancelled";
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        StoredModelInRequest: {
+            name: string;
+            /** @description A model folder under TRELLIS_MODEL_DIRS, or `smollm2-gguf` (the offline package) */
+            origin: string;
+        };
+        StoredModelOut: {
+            readonly id: number;
+            name: string;
+            path: string;
+            /** @description Where it was imported from */
+            source: string;
+            format?: string;
+            /** Format: int64 */
+            size_bytes?: number;
+            sha256: string;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `light` - light
+         *     * `dark` - dark
+         * @enum {string}
+         */
+        ThemeEnum: "light" | "dark";
+        UploadInRequest: {
+            /** @description One or more files */
+            files: string[];
+        };
+        UploadOut: {
+            document: components["schemas"]["DocumentOut"];
+            /** @description False: the same file was already in this knowledge base */
+            created: boolean;
+        };
         UserOut: {
             id: number;
             username: string;
@@ -1358,6 +2261,54 @@ export interface components {
         ValidateInRequest: {
             /** @description Leave out to validate the saved draft. */
             graph?: components["schemas"]["FlowSpec"];
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        WidgetCreateInRequest: {
+            name?: string;
+            enabled?: boolean;
+            /** @description null: follow the flow's published version */
+            pinned_version?: number | null;
+            /** @description e.g. https://example.com */
+            allowed_origins?: string[];
+            hosted_page?: boolean;
+            appearance?: components["schemas"]["AppearanceInRequest"];
+            conversation_memory?: boolean;
+            show_sources?: boolean;
+            collect_feedback?: boolean;
+            max_input_chars?: number;
+            visitor_messages_per_minute?: number;
+            ip_messages_per_minute?: number;
+            tokens_per_day?: number;
+            /** Format: uuid */
+            flow: string;
+        };
+        WidgetOut: {
+            /** Format: uuid */
+            readonly id: string;
+            readonly name: string;
+            /** Format: uuid */
+            readonly flow: string;
+            flow_name: string;
+            pinned_version?: number | null;
+            /** @description The version visitors get now (pinned, or the flow's published one). */
+            readonly published_version: number | null;
+            readonly public_key: string;
+            readonly enabled: boolean;
+            allowed_origins: string[];
+            /** @description Serve the full-page chat at /w/<key>/ */
+            readonly hosted_page: boolean;
+            appearance: components["schemas"]["AppearanceOut"];
+            readonly conversation_memory: boolean;
+            readonly show_sources: boolean;
+            readonly collect_feedback: boolean;
+            readonly max_input_chars: number;
+            readonly visitor_messages_per_minute: number;
+            readonly ip_messages_per_minute: number;
+            readonly tokens_per_day: number;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
         };
     };
     responses: never;
@@ -1604,6 +2555,69 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NodeCatalogOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_node_types_ports_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PortsInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortsOut"];
                 };
             };
             400: {
@@ -2103,6 +3117,451 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEventPageOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_deployments_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_deployments_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeploymentInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_deployments_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_deployments_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_deployments_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedDeploymentChangeInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_deployments_actions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeploymentActionInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_deployments_log_retrieve: {
+        parameters: {
+            query?: {
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                deployment_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentLogOut"];
                 };
             };
             400: {
@@ -3366,6 +4825,964 @@ export interface operations {
             };
         };
     };
+    v1_orgs_knowledge_bases_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeBaseOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KnowledgeBaseCreateInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeBaseOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeBaseOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedKnowledgeBaseUpdateInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeBaseOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_chunk_preview_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PreviewInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_documents_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_documents_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["UploadInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_documents_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_documents_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_documents_chunks_retrieve: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                document_id: string;
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChunkPageOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_documents_replace_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["ReplaceInRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_documents_retry_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_reindex_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReindexOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_search_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_members_list: {
         parameters: {
             query?: never;
@@ -3575,6 +5992,195 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MemberOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_model_calls_list: {
+        parameters: {
+            query?: {
+                run?: string;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelCallOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_model_quota_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_model_quota_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["QuotaIORequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaOut"];
                 };
             };
             400: {
@@ -4008,6 +6614,69 @@ export interface operations {
             };
         };
     };
+    v1_orgs_models_stats_list: {
+        parameters: {
+            query?: {
+                hours?: number;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelStatsOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_runs_retrieve: {
         parameters: {
             query?: {
@@ -4344,6 +7013,574 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SessionDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_stored_models_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredModelOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_stored_models_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StoredModelInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredModelOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_widgets_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_widgets_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WidgetCreateInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_widgets_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                widget_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_widgets_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                widget_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_widgets_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                widget_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedWidgetUpdateInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_widgets_analytics_retrieve: {
+        parameters: {
+            query?: {
+                /** @description 1 to 90, default 30 */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+                widget_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_widgets_rotate_key_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                widget_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WidgetOut"];
                 };
             };
             400: {

@@ -13,11 +13,15 @@ afterEach(() => setCookies({ csrftoken: null }));
 
 describe("routing", () => {
   it("sends / to the first organization's flows", async () => {
-    fakeBackend({ "GET /api/v1/auth/me/": { status: 200, body: makeMe() } });
+    fakeBackend({
+      "GET /api/v1/auth/me/": { status: 200, body: makeMe() },
+      [`GET /api/v1/orgs/${ORG_A}/flows/`]: { status: 200, body: { count: 0, next: null, previous: null, results: [] } },
+    });
     const { router } = renderRoutes(routes, "/");
     expect(await screen.findByRole("heading", { name: "Flows" })).toBeInTheDocument();
     expect(router.state.location.pathname).toBe(`/o/${ORG_A}/flows`);
-    expect(screen.getByText("No flows yet")).toBeInTheDocument();
+    // The flows page loads its list: the empty state follows the heading.
+    expect(await screen.findByText("No flows yet")).toBeInTheDocument();
   });
 
   it("sends a visitor without a session to /login, remembering the page", async () => {
@@ -109,6 +113,8 @@ describe("OrgSwitcher", () => {
         orgs = [...orgs, created];
         return { status: 201, body: created };
       },
+      [`GET /api/v1/orgs/${ORG_A}/flows/`]: { status: 200, body: { count: 0, next: null, previous: null, results: [] } },
+      [`GET /api/v1/orgs/${created.id}/flows/`]: { status: 200, body: { count: 0, next: null, previous: null, results: [] } },
     });
     const user = userEvent.setup();
     const { router } = renderRoutes(routes, `/o/${ORG_A}/flows`);
@@ -121,7 +127,7 @@ describe("OrgSwitcher", () => {
 
     await waitFor(() => expect(router.state.location.pathname).toBe(`/o/${created.id}/flows`));
     expect(requests.find((r) => r.method === "POST")?.body).toEqual({ name: "Initech" });
-    expect(screen.getByRole("button", { name: "Organization" })).toHaveTextContent("Initech");
+    await waitFor(() => expect(screen.getByRole("button", { name: "Organization" })).toHaveTextContent("Initech"));
     expect(screen.queryByRole("dialog")).not.toBeInTheDocument();
   });
 

@@ -157,6 +157,8 @@ def test_node_types_lists_the_catalog_and_the_tools(viewer: Member) -> None:
     )
     assert types["prompt"]["dynamic_inputs"] is True
     assert "calculator" in body["tools"]
+    assert "documents" in body["port_compatibility"]["documents"]
+    assert "documents" not in body["port_compatibility"]["text"]
 
 
 def test_flow_list_query_count_does_not_grow_with_the_number_of_flows(editor: Member) -> None:
@@ -173,3 +175,29 @@ def test_flow_list_query_count_does_not_grow_with_the_number_of_flows(editor: Me
     for i in range(10):
         publish(editor, create_flow(editor, f"Flow {i}"))
     assert queries() == few
+
+
+def test_node_ports_follow_the_config_of_each_node(viewer: Member) -> None:
+    nodes = [
+        {"id": "p", "type": "prompt", "config": {"template": "{{question}} from {{name}}"}},
+        {"id": "b", "type": "branch", "config": {"routes": [{"id": "yes", "label": "Yes", "value": "y"}]}},
+        {"id": "bad", "type": "prompt", "config": {}},
+        {"id": "ghost", "type": "no_such_type", "config": {}},
+    ]
+    response = viewer.client().post("/api/v1/node-types/ports/", {"nodes": nodes}, format="json")
+    assert response.status_code == 200, response.json()
+    ports = response.json()["ports"]
+    assert list(ports["p"]["inputs"]) == ["question", "name"]
+    assert list(ports["b"]["outputs"]) == ["yes", "default"]
+    assert (ports["bad"]["inputs"], ports["bad"]["config_valid"]) == ({}, False)
+    assert "ghost" not in ports
+
+
+def test_node_ports_need_a_signed_in_caller_and_refuse_unknown_fields(viewer: Member) -> None:
+    from rest_framework.test import APIClient
+
+    body = {"nodes": [{"id": "p", "type": "prompt", "config": {}}]}
+    assert APIClient().post("/api/v1/node-types/ports/", body, format="json").status_code in {401, 403}
+    bad = {"nodes": [{"id": "p", "type": "prompt", "graph": {}}]}
+    response = viewer.client().post("/api/v1/node-types/ports/", bad, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")

@@ -192,3 +192,29 @@ def local_model(settings: Any, local_model_url: str) -> str:
     """Organizations created after this fixture get a builtin `local` endpoint on the real server."""
     settings.LOCAL_MODEL_URL = local_model_url
     return local_model_url
+
+
+# --- the OpenAI stand-in and flows on it ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def standin_url() -> Iterator[str]:
+    """Base URL (…/v1) of tests/support/standin.py in a subprocess (model time known exactly)."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tests.support.standin", "--port", str(port)], cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield f"{url}/v1"
+    server.kill()
+    server.wait(timeout=10)

@@ -1,4 +1,4 @@
-"""The serving gateway: aliases -> ChatOpenAI clients, loaded with the async ORM, against the real
+"""The serving gateway: aliases -> OpenAI-protocol chat models, loaded with the async ORM, against the real
 local model and a stand-in server for what the local model cannot show (API keys, failures)."""
 
 from __future__ import annotations
@@ -7,16 +7,17 @@ import json
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
-import openai
+import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from langchain_core.messages import AIMessageChunk
-from langchain_openai import ChatOpenAI
 
 from apps.serving.gateway import EndpointSnapshot, GatewayModels, Timeouts
 from apps.serving.models import ModelEndpoint, ModelKind
+from apps.serving.routing import RoutedChatModel
 from apps.serving.services import model_endpoint_create
+from apps.serving.streaming import OpenAIStreamingChat
 from flows.errors import ModelTimeout, ModelUnavailable
 from tests.apps.serving.conftest import StubServer, free_port
 from tests.conftest import Member
@@ -77,13 +78,14 @@ async def test_gateway_loads_only_the_organizations_endpoints(make_org: Callable
 
 
 def test_gateway_builds_the_client_from_the_endpoint() -> None:
-    chat = GatewayModels([_snapshot()]).chat_model("m", temperature=0.3, max_tokens=42)
-    assert isinstance(chat, ChatOpenAI)
-    assert (chat.model_name, chat.openai_api_base) == ("m", "http://127.0.0.1:9/v1")
-    assert (chat.temperature, chat.max_tokens, chat.max_retries) == (0.3, 42, 0)
-    assert chat.streaming and chat.stream_usage
-    timeout = chat.request_timeout
-    assert isinstance(timeout, openai.Timeout)
+    routed = GatewayModels([_snapshot()]).chat_model("m", temperature=0.3, max_tokens=42)
+    assert isinstance(routed, RoutedChatModel) and [c.alias for c in routed.candidates] == ["m"]
+    chat = routed.candidates[0].model
+    assert isinstance(chat, OpenAIStreamingChat)
+    assert (chat.model_name, chat.base_url, chat.alias) == ("m", "http://127.0.0.1:9/v1", "m")
+    assert (chat.temperature, chat.max_tokens) == (0.3, 42)
+    timeout = chat.timeout
+    assert isinstance(timeout, httpx.Timeout)
     assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (2.0, 4.0, 10.0, 5.0)
 
 

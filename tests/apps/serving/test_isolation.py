@@ -16,7 +16,7 @@ from tests.conftest import Member
 
 pytestmark = pytest.mark.django_db
 
-ROUTE_NAMES = {"model-list", "model-detail", "model-test"}
+ROUTE_NAMES = {"model-list", "model-detail", "model-test", "model-stats"}
 
 
 def _snapshot() -> list[tuple[object, ...]]:

@@ -114,10 +114,30 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "flow-diff",
         "flow-export",
         "flow-duplicate",
+        # tests/apps/knowledge/test_isolation.py
+        "knowledge-base-list",
+        "knowledge-base-detail",
+        "knowledge-base-reindex",
+        "knowledge-search",
+        "knowledge-chunk-preview",
+        "document-list",
+        "document-detail",
+        "document-retry",
+        "document-replace",
+        "document-chunks",
         # tests/apps/serving/test_isolation.py
         "model-list",
         "model-detail",
         "model-test",
+        "model-stats",
+        # tests/apps/serving/test_deployment_isolation.py
+        "deployment-list",
+        "deployment-detail",
+        "deployment-action",
+        "deployment-log",
+        "stored-model-list",
+        "model-quota",
+        "model-call-list",
         # tests/apps/runs/test_rest_runs.py
         "flow-run",
         "run-list",
@@ -126,5 +146,12 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "run-cancel",
         "session-list",
         "session-detail",
+        # tests/apps/widgets/test_admin_api.py
+        "widget-list",
+        "widget-detail",
+        "widget-rotate-key",
+        "widget-analytics",
+        # tests/apps/widgets/test_openai_api.py
+        "flow-openai-chat",
     }
     assert org_routes == covered

@@ -1,4 +1,5 @@
-"""Run Trellis: migrations, demo account, the ASGI server, the queue worker and the embedded
+"""Run Trellis: migrations, demo account, the ASGI server, the queue worker, the model supervisor
+(which runs the `local` model on vLLM) or else the embedded
 model server (unless TRELLIS_LOCAL_MODEL=off), supervised: when one child exits, all stop.
 
 The embedded PostgreSQL is started by the settings on import (when DATABASE_URL is unset) and
@@ -36,11 +37,14 @@ class Command(BaseCommand):
             call_command("ensure_demo", skip_checks=True)
         python = sys.executable
         local_model: list[str] = []
+        on_vllm = False
         if settings.LOCAL_MODEL:
             from apps.serving.local_model.prepare import ensure_local_model
 
             # Slow only the first time (it says so); later starts find the folder ready.
             model_dir = ensure_local_model(settings.LOCAL_MODEL_DIR, report=self.stdout.write)
+            on_vllm = _local_model_on_vllm(model_dir, self.stdout.write)
+        if settings.LOCAL_MODEL and not on_vllm:
             local_model = [
                 python,
                 "-m",
@@ -68,6 +72,9 @@ class Command(BaseCommand):
                     "--lifespan",
                     "off",
                     "--no-server-header",
+                    # Token frames are a few dozen bytes: compressing each costs more CPU than it saves.
+                    "--ws-per-message-deflate",
+                    "false",
                     "--log-level",
                     settings.LOG_LEVEL.lower(),
                 ]
@@ -79,9 +86,13 @@ class Command(BaseCommand):
         _wait_for_port(options["host"], options["port"], children[0], timeout=60)
         if not options["no_worker"]:
             children.append(subprocess.Popen([python, "manage.py", "run_huey", "--quiet"]))
+        if settings.MODEL_SUPERVISOR:
+            children.append(subprocess.Popen([python, "manage.py", "supervise_models"]))
         if local_model:
             children.append(subprocess.Popen(local_model))
             self.stdout.write(f"Local model server (alias 'local') on {settings.LOCAL_MODEL_URL}")
+        elif on_vllm:
+            self.stdout.write(f"Local model (alias 'local') on vLLM at {settings.LOCAL_MODEL_URL}, ready in ~30 s")
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -106,6 +117,20 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.kill()
         sys.exit(exit_code)
+
+
+def _local_model_on_vllm(model_dir: Any, report: Any) -> bool:
+    """Whether the `local` model runs as the instance's vLLM deployment (TRELLIS_LOCAL_MODEL_ENGINE=vllm,
+    the supervisor on, vLLM installed); otherwise the in-process transformers server serves it."""
+    from apps.serving.deployments import deployment_ensure_instance_local
+    from apps.serving.engine import vllm_available, vllm_python
+
+    wanted = settings.LOCAL_MODEL_ENGINE == "vllm" and settings.MODEL_SUPERVISOR
+    if wanted and not vllm_available():
+        report(f"vLLM is not installed at {vllm_python()} (run scripts/vllm_cpu.sh); using the transformers server.")
+        wanted = False
+    deployment_ensure_instance_local(model_dir=model_dir, port=settings.LOCAL_MODEL_PORT, running=wanted)
+    return wanted
 
 
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], *, timeout: float) -> None:

@@ -1,0 +1,59 @@
+"""The engine's Retrievers port, implemented with the knowledge search service."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from langchain_core.documents import Document
+
+from apps.config.db import in_db_thread
+from apps.config.errors import NotFound
+from apps.knowledge.search import SearchHit, knowledge_search
+from apps.knowledge.selectors import knowledge_base_get
+from apps.tenancy.models import Organization
+from flows.errors import FlowError
+
+
+def hit_to_document(hit: SearchHit, knowledge_base: UUID) -> Document:
+    """A LangChain document whose metadata is the citation (document, page, chunk id)."""
+    where = f", page {hit.page}" if hit.page else ""
+    return Document(
+        page_content=hit.text,
+        metadata={
+            "source": f"{hit.document_name}{where}",
+            "knowledge_base": str(knowledge_base),
+            "document_id": hit.document_id,
+            "document_name": hit.document_name,
+            "page": hit.page,
+            "chunk_id": hit.chunk_id,
+            # the keys flows.values.citations() reads
+            "document": hit.document_id,
+            "title": hit.document_name,
+            "chunk": hit.chunk_id,
+            "heading_path": hit.heading_path,
+            "score": hit.score,
+        },
+    )
+
+
+class KnowledgeRetrievers:
+    """Searches only the run's organization: another tenant's knowledge base id is 'not found'."""
+
+    def __init__(self, organization_id: UUID) -> None:
+        self.organization_id = organization_id
+
+    async def retrieve(
+        self, knowledge_base: UUID, query: str, *, k: int, mode: str, score_threshold: float | None
+    ) -> list[Document]:
+        return await in_db_thread(self._retrieve)(knowledge_base, query, k, mode, score_threshold)
+
+    def _retrieve(
+        self, knowledge_base: UUID, query: str, k: int, mode: str, score_threshold: float | None
+    ) -> list[Document]:
+        organization = Organization.objects.get(pk=self.organization_id)
+        try:
+            base = knowledge_base_get(organization=organization, knowledge_base_id=knowledge_base)
+        except NotFound:
+            raise FlowError(f"Knowledge base {knowledge_base} not found.", code="knowledge_base_not_found") from None
+        result = knowledge_search(knowledge_base=base, query=query, k=k, mode=mode, score_threshold=score_threshold)
+        return [hit_to_document(hit, knowledge_base) for hit in result.hits]

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.config.serializers import StrictSerializer
+from apps.knowledge.chunking import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+from apps.knowledge.models import ChunkStrategy, Document, FileType, KnowledgeBase
+from apps.knowledge.search import MAX_K, MAX_QUERY_CHARS, MODES
+
+MAX_PREVIEW_TEXT = 200_000
+
+
+class KnowledgeBaseCreateIn(StrictSerializer):
+    name = serializers.CharField(max_length=120, min_length=1)
+    description = serializers.CharField(max_length=2000, allow_blank=True, default="")
+    embedding_model = serializers.CharField(max_length=64, default="local")
+    chunk_strategy = serializers.ChoiceField(choices=ChunkStrategy.choices, default=ChunkStrategy.SENTENCE)
+    chunk_size = serializers.IntegerField(min_value=MIN_CHUNK_SIZE, max_value=MAX_CHUNK_SIZE, default=256)
+    chunk_overlap = serializers.IntegerField(min_value=0, max_value=MAX_CHUNK_SIZE // 2, default=32)
+
+
+class KnowledgeBaseUpdateIn(StrictSerializer):
+    name = serializers.CharField(max_length=120, min_length=1, required=False)
+    description = serializers.CharField(max_length=2000, allow_blank=True, required=False)
+    embedding_model = serializers.CharField(max_length=64, required=False)
+    chunk_strategy = serializers.ChoiceField(choices=ChunkStrategy.choices, required=False)
+    chunk_size = serializers.IntegerField(min_value=MIN_CHUNK_SIZE, max_value=MAX_CHUNK_SIZE, required=False)
+    chunk_overlap = serializers.IntegerField(min_value=0, max_value=MAX_CHUNK_SIZE // 2, required=False)
+
+
+class KnowledgeBaseOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    document_count = serializers.IntegerField(read_only=True)
+    ready_count = serializers.IntegerField(read_only=True)
+    failed_count = serializers.IntegerField(read_only=True)
+    active_count = serializers.IntegerField(read_only=True, help_text="Documents queued, parsing or embedding")
+
+    class Meta:
+        model = KnowledgeBase
+        fields = [
+            "id",
+            "name",
+            "description",
+            "embedding_model",
+            "chunk_strategy",
+            "chunk_size",
+            "chunk_overlap",
+            "settings_version",
+            "document_count",
+            "ready_count",
+            "failed_count",
+            "active_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class DocumentOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = Document
+        fields = [
+            "id",
+            "name",
+            "file_type",
+            "size_bytes",
+            "checksum",
+            "version",
+            "status",
+            "error_code",
+            "error_message",
+            "progress",
+            "page_count",
+            "chunk_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class UploadOut(serializers.Serializer):  # type: ignore[type-arg]
+    document = DocumentOut()
+    created = serializers.BooleanField(help_text="False: the same file was already in this knowledge base")
+
+
+class UploadIn(serializers.Serializer):  # type: ignore[type-arg]
+    files = serializers.ListField(child=serializers.FileField(), help_text="One or more files")
+
+
+class ReplaceIn(serializers.Serializer):  # type: ignore[type-arg]
+    file = serializers.FileField()
+
+
+class ChunkOut(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    ordinal = serializers.IntegerField()
+    text = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    heading_path = serializers.ListField(child=serializers.CharField())
+    start_char = serializers.IntegerField()
+    end_char = serializers.IntegerField()
+    token_count = serializers.IntegerField()
+    document_version = serializers.IntegerField()
+
+
+class ChunkPageOut(serializers.Serializer):  # type: ignore[type-arg]
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = ChunkOut(many=True)
+
+
+class SearchIn(StrictSerializer):
+    query = serializers.CharField(max_length=MAX_QUERY_CHARS, min_length=1)
+    mode = serializers.ChoiceField(choices=list(MODES), default="hybrid")
+    k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=5)
+    score_threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    documents = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
+    file_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=[t for t in FileType.values if t != FileType.UNKNOWN]),
+        required=False,
+        max_length=10,
+    )
+
+
+class SearchHitOut(serializers.Serializer):  # type: ignore[type-arg]
+    chunk_id = serializers.IntegerField()
+    document_id = serializers.UUIDField()
+    document_name = serializers.CharField()
+    file_type = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    heading_path = serializers.ListField(child=serializers.CharField())
+    start_char = serializers.IntegerField()
+    end_char = serializers.IntegerField()
+    ordinal = serializers.IntegerField()
+    text = serializers.CharField()
+    score = serializers.FloatField()
+    vector_rank = serializers.IntegerField(allow_null=True)
+    keyword_rank = serializers.IntegerField(allow_null=True)
+
+
+class SearchOut(serializers.Serializer):  # type: ignore[type-arg]
+    hits = SearchHitOut(many=True)
+    terms = serializers.ListField(child=serializers.CharField(), help_text="Query words as matched (stems)")
+
+
+class PreviewIn(StrictSerializer):
+    text = serializers.CharField(max_length=MAX_PREVIEW_TEXT, required=False, allow_blank=True)
+    document = serializers.UUIDField(required=False, help_text="Preview on a parsed document of this base")
+    chunk_strategy = serializers.ChoiceField(choices=ChunkStrategy.choices, default=ChunkStrategy.SENTENCE)
+    chunk_size = serializers.IntegerField(min_value=MIN_CHUNK_SIZE, max_value=MAX_CHUNK_SIZE, default=256)
+    chunk_overlap = serializers.IntegerField(min_value=0, max_value=MAX_CHUNK_SIZE // 2, default=32)
+
+
+class PreviewChunkOut(serializers.Serializer):  # type: ignore[type-arg]
+    text = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    heading_path = serializers.ListField(child=serializers.CharField())
+    token_count = serializers.IntegerField()
+
+
+class PreviewOut(serializers.Serializer):  # type: ignore[type-arg]
+    chunks = PreviewChunkOut(many=True)
+    truncated = serializers.BooleanField()
+
+
+class ReindexOut(serializers.Serializer):  # type: ignore[type-arg]
+    documents = serializers.IntegerField()

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from apps.knowledge.api import views
+
+KB = "orgs/<str:org_id>/knowledge-bases/<str:kb_id>"
+DOC = f"{KB}/documents/<str:document_id>"
+
+urlpatterns = [
+    path("orgs/<str:org_id>/knowledge-bases/", views.KnowledgeBaseListView.as_view(), name="knowledge-base-list"),
+    path(f"{KB}/", views.KnowledgeBaseDetailView.as_view(), name="knowledge-base-detail"),
+    path(f"{KB}/reindex/", views.KnowledgeBaseReindexView.as_view(), name="knowledge-base-reindex"),
+    path(f"{KB}/search/", views.KnowledgeSearchView.as_view(), name="knowledge-search"),
+    path(f"{KB}/chunk-preview/", views.ChunkPreviewView.as_view(), name="knowledge-chunk-preview"),
+    path(f"{KB}/documents/", views.DocumentListView.as_view(), name="document-list"),
+    path(f"{DOC}/", views.DocumentDetailView.as_view(), name="document-detail"),
+    path(f"{DOC}/retry/", views.DocumentRetryView.as_view(), name="document-retry"),
+    path(f"{DOC}/replace/", views.DocumentReplaceView.as_view(), name="document-replace"),
+    path(f"{DOC}/chunks/", views.DocumentChunksView.as_view(), name="document-chunks"),
+]

@@ -1,0 +1,207 @@
+"""Thin views: one access check, parse the input, call one service or selector, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.config.errors import InvalidInput
+from apps.knowledge import selectors, services
+from apps.knowledge.api import serializers as s
+from apps.knowledge.chunking import ChunkSettings, chunk_sections
+from apps.knowledge.models import KnowledgeBase
+from apps.knowledge.parsing import Section
+from apps.knowledge.search import SearchFilters, knowledge_search
+from apps.tenancy.api.common import ERRORS, org_access, parse_body
+from apps.tenancy.models import Role
+
+PREVIEW_LIMIT = 50
+
+
+def _kb(request: Request, org_id: str, kb_id: str) -> KnowledgeBase:
+    access = org_access(request, org_id)
+    return selectors.knowledge_base_get(organization=access.organization, knowledge_base_id=kb_id)
+
+
+def _kb_out(access_org: Any, kb_id: Any) -> Any:
+    return s.KnowledgeBaseOut(selectors.knowledge_base_get(organization=access_org, knowledge_base_id=kb_id)).data
+
+
+class KnowledgeBaseListView(APIView):
+    @extend_schema(
+        responses={200: s.KnowledgeBaseOut(many=True), **ERRORS}, summary="Knowledge bases with document counts"
+    )
+    def get(self, request: Request, org_id: str) -> Response:
+        access = org_access(request, org_id)
+        return Response(
+            s.KnowledgeBaseOut(selectors.knowledge_base_list(organization=access.organization), many=True).data
+        )
+
+    @extend_schema(
+        request=s.KnowledgeBaseCreateIn, responses={201: s.KnowledgeBaseOut, **ERRORS}, summary="Create (editor)"
+    )
+    def post(self, request: Request, org_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        knowledge_base = services.knowledge_base_create(access=access, **parse_body(s.KnowledgeBaseCreateIn, request))
+        return Response(s.KnowledgeBaseOut(knowledge_base).data, status=status.HTTP_201_CREATED)
+
+
+class KnowledgeBaseDetailView(APIView):
+    @extend_schema(responses={200: s.KnowledgeBaseOut, **ERRORS}, summary="A knowledge base")
+    def get(self, request: Request, org_id: str, kb_id: str) -> Response:
+        return Response(s.KnowledgeBaseOut(_kb(request, org_id, kb_id)).data)
+
+    @extend_schema(
+        request=s.KnowledgeBaseUpdateIn,
+        responses={200: s.KnowledgeBaseOut, **ERRORS},
+        summary="Update (editor); a new embedding model or chunking re-indexes every document",
+    )
+    def patch(self, request: Request, org_id: str, kb_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.KnowledgeBaseUpdateIn, request)
+        knowledge_base = services.knowledge_base_update(access=access, knowledge_base_id=kb_id, **data)
+        return Response(s.KnowledgeBaseOut(knowledge_base).data)
+
+    @extend_schema(responses={204: None, **ERRORS}, summary="Delete with its documents and chunks (editor)")
+    def delete(self, request: Request, org_id: str, kb_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        services.knowledge_base_delete(access=access, knowledge_base_id=kb_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class KnowledgeBaseReindexView(APIView):
+    @extend_schema(request=None, responses={202: s.ReindexOut, **ERRORS}, summary="Re-index every document (editor)")
+    def post(self, request: Request, org_id: str, kb_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        count = services.knowledge_base_reindex(access=access, knowledge_base_id=kb_id)
+        return Response({"documents": count}, status=status.HTTP_202_ACCEPTED)
+
+
+class KnowledgeSearchView(APIView):
+    @extend_schema(
+        request=s.SearchIn, responses={200: s.SearchOut, **ERRORS}, summary="Search (vector, keyword, hybrid)"
+    )
+    def post(self, request: Request, org_id: str, kb_id: str) -> Response:
+        knowledge_base = _kb(request, org_id, kb_id)
+        data = parse_body(s.SearchIn, request)
+        result = knowledge_search(
+            knowledge_base=knowledge_base,
+            query=data["query"],
+            k=data["k"],
+            mode=data["mode"],
+            score_threshold=data.get("score_threshold"),
+            filters=SearchFilters(
+                documents=[str(d) for d in data.get("documents", [])], file_types=data.get("file_types", [])
+            ),
+        )
+        return Response(s.SearchOut({"hits": [hit.__dict__ for hit in result.hits], "terms": result.terms}).data)
+
+
+class ChunkPreviewView(APIView):
+    @extend_schema(
+        request=s.PreviewIn,
+        responses={200: s.PreviewOut, **ERRORS},
+        summary="How text (or a parsed document) would be chunked with these settings; nothing is saved",
+    )
+    def post(self, request: Request, org_id: str, kb_id: str) -> Response:
+        knowledge_base = _kb(request, org_id, kb_id)
+        data = parse_body(s.PreviewIn, request)
+        if data.get("document"):
+            document = selectors.document_get(knowledge_base=knowledge_base, document_id=data["document"])
+            stored = type(document).objects.filter(pk=document.pk).values_list("sections", flat=True).first() or []
+            sections = [Section(text=x["text"], page=x.get("page")) for x in stored]
+        else:
+            sections = [Section(text=data.get("text", ""), page=None)]
+        try:
+            chunk_settings = ChunkSettings(data["chunk_strategy"], data["chunk_size"], data["chunk_overlap"])
+        except ValueError as exc:
+            raise InvalidInput(str(exc), code="invalid_chunking") from None
+        drafts = chunk_sections([x for x in sections if x.text.strip()], chunk_settings, limit=PREVIEW_LIMIT + 1)
+        chunks = [d.__dict__ for d in drafts[:PREVIEW_LIMIT]]
+        return Response(s.PreviewOut({"chunks": chunks, "truncated": len(drafts) > PREVIEW_LIMIT}).data)
+
+
+class DocumentListView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(responses={200: s.DocumentOut(many=True), **ERRORS}, summary="Documents, newest first")
+    def get(self, request: Request, org_id: str, kb_id: str) -> Response:
+        return Response(
+            s.DocumentOut(selectors.document_list(knowledge_base=_kb(request, org_id, kb_id)), many=True).data
+        )
+
+    @extend_schema(
+        request={"multipart/form-data": s.UploadIn},
+        responses={201: s.UploadOut(many=True), **ERRORS},
+        summary="Upload files (editor): each is queued, or failed with its reason; a known file answers its document",
+    )
+    def post(self, request: Request, org_id: str, kb_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        uploads = services.document_upload(access=access, knowledge_base_id=kb_id, files=request.FILES.getlist("files"))
+        body = [{"document": u.document, "created": u.created} for u in uploads]
+        return Response(s.UploadOut(body, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentDetailView(APIView):
+    @extend_schema(responses={200: s.DocumentOut, **ERRORS}, summary="A document with its status")
+    def get(self, request: Request, org_id: str, kb_id: str, document_id: str) -> Response:
+        knowledge_base = _kb(request, org_id, kb_id)
+        return Response(
+            s.DocumentOut(selectors.document_get(knowledge_base=knowledge_base, document_id=document_id)).data
+        )
+
+    @extend_schema(responses={204: None, **ERRORS}, summary="Delete a document and its chunks (editor)")
+    def delete(self, request: Request, org_id: str, kb_id: str, document_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        services.document_delete(access=access, knowledge_base_id=kb_id, document_id=document_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentRetryView(APIView):
+    @extend_schema(request=None, responses={202: s.DocumentOut, **ERRORS}, summary="Ingest again (editor)")
+    def post(self, request: Request, org_id: str, kb_id: str, document_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        document = services.document_retry(access=access, knowledge_base_id=kb_id, document_id=document_id)
+        return Response(s.DocumentOut(document).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DocumentReplaceView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": s.ReplaceIn},
+        responses={202: s.DocumentOut, **ERRORS},
+        summary="Replace the file with a new version (editor); the old chunks answer until it is ready",
+    )
+    def post(self, request: Request, org_id: str, kb_id: str, document_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        file = request.FILES.get("file")
+        if file is None:
+            raise InvalidInput("Send the new file as 'file'.", code="no_files")
+        document = services.document_replace(access=access, knowledge_base_id=kb_id, document_id=document_id, file=file)
+        return Response(s.DocumentOut(document).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ChunkPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 200
+
+
+class DocumentChunksView(APIView):
+    @extend_schema(
+        responses={200: s.ChunkPageOut, **ERRORS},
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        summary="The document's searchable chunks in reading order",
+    )
+    def get(self, request: Request, org_id: str, kb_id: str, document_id: str) -> Response:
+        document = selectors.document_get(knowledge_base=_kb(request, org_id, kb_id), document_id=document_id)
+        paginator = ChunkPagination()
+        page = paginator.paginate_queryset(selectors.chunk_list(document=document), request, view=self)
+        return paginator.get_paginated_response(s.ChunkOut(page, many=True).data)

@@ -1,0 +1,189 @@
+"""The ingestion job, resumable and idempotent: the database is the source of truth.
+
+A job works on one (document, generation). It claims a lease, parses once (in the sandbox; the
+sections are stored), cuts the chunks deterministically, and embeds them in batches; each batch
+commits its chunks and the progress together. A worker killed mid-way leaves committed batches
+behind; whoever claims the document next (after the lease runs out) counts them and carries on
+from there. Chunks are unique per (document, generation, ordinal), so nothing is ever doubled,
+and they become searchable together when the generation completes.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.knowledge import realtime
+from apps.knowledge.chunking import ChunkDraft, ChunkSettings, chunk_sections
+from apps.knowledge.embeddings import BATCH_SIZE, EmbeddingFailed, embedder_for
+from apps.knowledge.models import ACTIVE_STATUSES, Chunk, Document, DocumentFile, DocumentStatus, FileType
+from apps.knowledge.parsing import ParseFailed, Section, parse_in_sandbox
+
+logger = logging.getLogger(__name__)
+PARSED_SHARE = 0.1  # of the progress bar
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.KNOWLEDGE_LEASE_SECONDS)
+
+
+def _claim(document_id: UUID | str, generation: int) -> bool:
+    now = timezone.now()
+    return (
+        Document.objects.filter(pk=document_id, generation=generation, status__in=ACTIVE_STATUSES)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=now + _lease(), updated_at=now)
+        == 1
+    )
+
+
+def _current(document_id: UUID | str, generation: int) -> Document | None:
+    """The document row locked, if this generation is still the one to build."""
+    document = Document.objects.select_for_update().filter(pk=document_id).first()
+    return document if document is not None and document.generation == generation else None
+
+
+@transaction.atomic
+def _set(document_id: UUID | str, generation: int, **fields: object) -> Document | None:
+    document = _current(document_id, generation)
+    if document is None:
+        return None
+    for name, value in fields.items():
+        setattr(document, name, value)
+    document.lease_until = timezone.now() + _lease()
+    document.save()
+    realtime.publish(document)
+    return document
+
+
+def _fail(document_id: UUID | str, generation: int, code: str, message: str) -> None:
+    _set(
+        document_id, generation, status=DocumentStatus.FAILED, error_code=code, error_message=message, lease_until=None
+    )
+
+
+def _sections(document: Document) -> list[Section] | None:
+    if document.sections is not None and document.parsed_version == document.version:
+        return [Section(text=s["text"], page=s.get("page")) for s in document.sections]
+    _set(document.id, document.generation, status=DocumentStatus.PARSING, progress=0.0)
+    data = DocumentFile.objects.filter(document=document).values_list("data", flat=True).first()
+    if data is None:
+        _fail(document.id, document.generation, "file_missing", "The stored file is missing; upload it again.")
+        return None
+    try:
+        sections = parse_in_sandbox(bytes(data), document.file_type)
+    except ParseFailed as failed:
+        _fail(document.id, document.generation, failed.code, failed.message)
+        return None
+    pages = max((s.page or 0) for s in sections) if document.file_type == FileType.PDF else None
+    stored = _set(
+        document.id,
+        document.generation,
+        sections=[{"text": s.text, "page": s.page} for s in sections],
+        parsed_version=document.version,
+        page_count=pages,
+        progress=PARSED_SHARE,
+    )
+    return sections if stored is not None else None
+
+
+def _rows(document: Document, drafts: list[ChunkDraft], start: int, vectors: list[list[float]]) -> list[Chunk]:
+    return [
+        Chunk(
+            organization_id=document.organization_id,
+            knowledge_base_id=document.knowledge_base_id,
+            document_id=document.id,
+            file_type=document.file_type,
+            generation=document.generation,
+            document_version=document.version,
+            ordinal=start + i,
+            text=draft.text,
+            embedding=vector,
+            dims=len(vector),
+            page=draft.page,
+            heading_path=draft.heading_path,
+            start_char=draft.start_char,
+            end_char=draft.end_char,
+            token_count=draft.token_count,
+        )
+        for i, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
+    ]
+
+
+def document_ingest(document_id: UUID | str, generation: int) -> str:
+    """Build one generation of a document; answers what happened (for logs and tests)."""
+    if not _claim(document_id, generation):
+        return "skipped"
+    document = Document.objects.select_related("knowledge_base").get(pk=document_id)
+    knowledge_base = document.knowledge_base
+    sections = _sections(document)
+    if sections is None:
+        return (
+            "failed" if Document.objects.filter(pk=document_id, status=DocumentStatus.FAILED).exists() else "superseded"
+        )
+    chunk_settings = ChunkSettings(
+        knowledge_base.chunk_strategy, knowledge_base.chunk_size, knowledge_base.chunk_overlap
+    )
+    drafts = chunk_sections(sections, chunk_settings)
+    if not drafts:
+        _fail(document_id, generation, "no_text", "The file contains no text to index.")
+        return "failed"
+    try:
+        embedder = embedder_for(organization=knowledge_base.organization, model=knowledge_base.embedding_model)
+    except Exception as exc:
+        _fail(document_id, generation, "unknown_embedding_model", str(exc))
+        return "failed"
+    done = Chunk.objects.filter(document_id=document_id, generation=generation).count()
+    total = len(drafts)
+    _set(document_id, generation, status=DocumentStatus.EMBEDDING, progress=_progress(done, total))
+    for start in range(done - done % BATCH_SIZE, total, BATCH_SIZE):
+        batch = drafts[start : start + BATCH_SIZE]
+        try:
+            vectors = embedder.embed([draft.text for draft in batch])
+        except EmbeddingFailed as exc:
+            _fail(document_id, generation, "embedding_failed", str(exc))
+            return "failed"
+        with transaction.atomic():
+            current = _current(document_id, generation)
+            if current is None:
+                return "superseded"
+            Chunk.objects.bulk_create(_rows(current, batch, start, vectors), ignore_conflicts=True)
+            current.progress = _progress(start + len(batch), total)
+            current.lease_until = timezone.now() + _lease()
+            current.save(update_fields=["progress", "lease_until", "updated_at"])
+            realtime.publish(current)
+    return "ready" if _finish(document_id, generation) else "superseded"
+
+
+def _progress(done: int, total: int) -> float:
+    return PARSED_SHARE + (1 - PARSED_SHARE) * done / max(1, total)
+
+
+@transaction.atomic
+def _finish(document_id: UUID | str, generation: int) -> bool:
+    document = _current(document_id, generation)
+    if document is None:
+        return False
+    mine = Chunk.objects.filter(document=document, generation=generation)
+    mine.update(active=True)
+    Chunk.objects.filter(document=document).exclude(generation=generation).delete()
+    document.status, document.progress, document.lease_until = DocumentStatus.READY, 1.0, None
+    document.chunk_count = mine.count()
+    document.save()
+    realtime.publish(document)
+    return True
+
+
+def documents_to_resume() -> list[tuple[UUID, int]]:
+    """Unfinished documents nobody holds: their worker died (or their queue message was lost)."""
+    now = timezone.now()
+    stalled = Document.objects.filter(status__in=ACTIVE_STATUSES).filter(
+        Q(lease_until__lt=now) | Q(lease_until__isnull=True, updated_at__lt=now - _lease())
+    )
+    return list(stalled.values_list("id", "generation"))

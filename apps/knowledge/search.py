@@ -1,0 +1,234 @@
+"""Vector (cosine, HNSW), keyword (PostgreSQL full text) and hybrid (reciprocal-rank fusion)
+search over one knowledge base. The API endpoint and the engine's retrieve node both call
+`knowledge_search`.
+
+Tenant isolation holds inside the approximate index: every query filters the chunk table on
+organization and knowledge base, and pgvector's iterative index scan (`hnsw.iterative_scan`)
+keeps walking the graph until k rows pass that filter; see docs/adr/0004.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.db import connection, transaction
+
+from apps.config.errors import InvalidInput
+from apps.knowledge.embeddings import embedder_for
+from apps.knowledge.models import SUPPORTED_DIMENSIONS, KnowledgeBase
+
+Mode = Literal["vector", "keyword", "hybrid"]
+MODES: tuple[Mode, ...] = ("vector", "keyword", "hybrid")
+RRF_K = 60
+MAX_K = 50
+MAX_QUERY_CHARS = 2000
+MAX_SCAN_TUPLES = 50_000
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    documents: Sequence[str] = ()
+    file_types: Sequence[str] = ()
+
+
+@dataclass
+class SearchHit:
+    chunk_id: int
+    document_id: str
+    document_name: str
+    file_type: str
+    page: int | None
+    heading_path: list[str]
+    start_char: int
+    end_char: int
+    ordinal: int
+    text: str
+    score: float
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SearchResult:
+    hits: list[SearchHit]
+    terms: list[str]
+
+
+def _where(knowledge_base: KnowledgeBase, filters: SearchFilters) -> tuple[str, list[Any]]:
+    sql = "c.organization_id = %s AND c.knowledge_base_id = %s AND c.active"
+    params: list[Any] = [knowledge_base.organization_id, knowledge_base.id]
+    if filters.documents:
+        sql += " AND c.document_id = ANY(%s::uuid[])"
+        params.append(list(filters.documents))
+    if filters.file_types:
+        sql += " AND c.file_type = ANY(%s)"
+        params.append(list(filters.file_types))
+    return sql, params
+
+
+def _vector_ranked(
+    knowledge_base: KnowledgeBase, vector: list[float], filters: SearchFilters, limit: int
+) -> list[tuple[int, float]]:
+    """(chunk id, cosine similarity), best first."""
+    dims = len(vector)
+    if dims not in SUPPORTED_DIMENSIONS:  # also what makes the f-string below safe
+        raise InvalidInput(f"Embeddings of {dims} dimensions are not supported.")
+    where, params = _where(knowledge_base, filters)
+    literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, limit * 2))}")
+        cursor.execute(f"SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}")
+        # relaxed_order may return rows slightly out of order: re-sort the materialized candidates.
+        cursor.execute(
+            f"""
+            WITH candidates AS MATERIALIZED (
+                SELECT c.id, c.embedding::vector({dims}) <=> %s::vector({dims}) AS distance
+                FROM knowledge_chunk c
+                WHERE c.dims = {dims} AND {where}
+                ORDER BY c.embedding::vector({dims}) <=> %s::vector({dims})
+                LIMIT %s
+            )
+            SELECT id, 1 - distance FROM candidates ORDER BY distance, id
+            """,  # noqa: S608 - dims checked against a fixed set; values are parameters
+            [literal, *params, literal, limit],
+        )
+        return [(int(row[0]), float(row[1])) for row in cursor.fetchall()]
+
+
+def _keyword_ranked(
+    knowledge_base: KnowledgeBase, query: str, filters: SearchFilters, limit: int
+) -> tuple[list[tuple[int, float]], list[str]]:
+    """(chunk id, rank in 0..1) best first, and the query's lexemes. Any term may match (OR):
+    questions rarely repeat every word of the passage that answers them."""
+    where, params = _where(knowledge_base, filters)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT replace(plainto_tsquery('english', %s)::text, ' & ', ' | ')", [query])
+        tsquery = str(cursor.fetchone()[0] or "")  # type: ignore[index]
+        terms = re.findall(r"'((?:[^']|'')+)'", tsquery)
+        if not terms:
+            return [], []
+        cursor.execute(
+            f"""
+            SELECT c.id, ts_rank_cd(c.search_vector, q, 32) AS rank
+            FROM knowledge_chunk c, to_tsquery('english', %s) q
+            WHERE {where} AND c.search_vector @@ q
+            ORDER BY rank DESC, c.id
+            LIMIT %s
+            """,  # noqa: S608 - only our fixed filter SQL is interpolated
+            [tsquery, *params, limit],
+        )
+        return [(int(row[0]), float(row[1])) for row in cursor.fetchall()], [t.replace("''", "'") for t in terms]
+
+
+def _details(ids: list[int]) -> dict[int, SearchHit]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.id, c.document_id, d.name, c.file_type, c.page, c.heading_path, c.start_char, c.end_char,
+                   c.ordinal, c.text
+            FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id
+            WHERE c.id = ANY(%s)
+            """,
+            [ids],
+        )
+        rows = cursor.fetchall()
+    return {
+        int(r[0]): SearchHit(
+            chunk_id=int(r[0]),
+            document_id=str(r[1]),
+            document_name=r[2],
+            file_type=r[3],
+            page=r[4],
+            heading_path=list(r[5] or []) if not isinstance(r[5], str) else _json_list(r[5]),
+            start_char=r[6],
+            end_char=r[7],
+            ordinal=r[8],
+            text=r[9],
+            score=0.0,
+        )
+        for r in rows
+    }
+
+
+def _json_list(raw: str) -> list[str]:
+    import json
+
+    value = json.loads(raw)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def knowledge_search(
+    *,
+    knowledge_base: KnowledgeBase,
+    query: str,
+    k: int = 4,
+    mode: str = "hybrid",
+    score_threshold: float | None = None,
+    filters: SearchFilters | None = None,
+) -> SearchResult:
+    """Ranked chunks of one knowledge base (already fetched through its organization).
+
+    Scores: vector = cosine similarity; keyword = ts_rank_cd normalised to 0..1; hybrid = the
+    reciprocal-rank-fusion score scaled so that first place in both lists is 1.
+    """
+    query = query.strip()[:MAX_QUERY_CHARS]
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}.")
+    if not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k must be between 1 and {MAX_K}.")
+    if not query:
+        return SearchResult(hits=[], terms=[])
+    filters = filters or SearchFilters()
+    pool = k if mode != "hybrid" else max(4 * k, 40)
+    vector_ranked: list[tuple[int, float]] = []
+    keyword_ranked: list[tuple[int, float]] = []
+    terms: list[str] = []
+    if mode in ("vector", "hybrid"):
+        embedder = embedder_for(organization=knowledge_base.organization, model=knowledge_base.embedding_model)
+        vector_ranked = _vector_ranked(knowledge_base, embedder.embed([query])[0], filters, pool)
+    if mode in ("keyword", "hybrid"):
+        keyword_ranked, terms = _keyword_ranked(knowledge_base, query, filters, pool)
+    else:
+        terms = _terms(query)
+    scored = _fuse(mode, vector_ranked, keyword_ranked)
+    if score_threshold is not None:
+        scored = [entry for entry in scored if entry[1] >= score_threshold]
+    scored = scored[:k]
+    details = _details([chunk_id for chunk_id, *_ in scored])
+    hits = []
+    for chunk_id, score, vector_rank, keyword_rank in scored:
+        hit = details[chunk_id]
+        hit.score, hit.vector_rank, hit.keyword_rank = round(score, 6), vector_rank, keyword_rank
+        hits.append(hit)
+    return SearchResult(hits=hits, terms=terms)
+
+
+def _terms(query: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT plainto_tsquery('english', %s)::text", [query])
+        return re.findall(r"'((?:[^']|'')+)'", str(cursor.fetchone()[0] or ""))  # type: ignore[index]
+
+
+def _fuse(
+    mode: str, vector_ranked: list[tuple[int, float]], keyword_ranked: list[tuple[int, float]]
+) -> list[tuple[int, float, int | None, int | None]]:
+    """(chunk id, score, rank in the vector list, rank in the keyword list), best first."""
+    vector_rank = {chunk_id: i for i, (chunk_id, _) in enumerate(vector_ranked, start=1)}
+    keyword_rank = {chunk_id: i for i, (chunk_id, _) in enumerate(keyword_ranked, start=1)}
+    if mode == "vector":
+        return [(c, s, vector_rank[c], None) for c, s in vector_ranked]
+    if mode == "keyword":
+        return [(c, s, None, keyword_rank[c]) for c, s in keyword_ranked]
+    best = 2 / (RRF_K + 1)
+    fused = []
+    for chunk_id in vector_rank.keys() | keyword_rank.keys():
+        v, w = vector_rank.get(chunk_id), keyword_rank.get(chunk_id)
+        score = (1 / (RRF_K + v) if v else 0.0) + (1 / (RRF_K + w) if w else 0.0)
+        fused.append((chunk_id, score / best, v, w))
+    fused.sort(key=lambda entry: (-entry[1], entry[0]))
+    return fused

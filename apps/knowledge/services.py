@@ -1,0 +1,284 @@
+"""Writes: keyword-only, transactional, tenant-scoped; queueing happens after commit."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.config.errors import Conflict, InvalidInput
+from apps.knowledge import realtime
+from apps.knowledge.chunking import ChunkSettings
+from apps.knowledge.embeddings import embedder_for
+from apps.knowledge.models import Document, DocumentFile, DocumentStatus, FileType, KnowledgeBase
+from apps.knowledge.parsing import file_type_for
+from apps.knowledge.selectors import document_get, knowledge_base_get
+from apps.tenancy.access import OrgAccess
+from apps.tenancy.models import Role
+from apps.tenancy.services import audit_record
+
+MAX_FILES_PER_UPLOAD = 100
+REINDEX_FIELDS = frozenset({"embedding_model", "chunk_strategy", "chunk_size", "chunk_overlap"})
+
+
+class UploadedFile(Protocol):
+    name: str | None
+    size: int | None
+
+    def chunks(self, chunk_size: int | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Upload:
+    document: Document
+    created: bool
+
+
+def _enqueue(document: Document) -> None:
+    from apps.knowledge.tasks import ingest_document
+
+    document_id, generation = document.id, document.generation
+    transaction.on_commit(lambda: ingest_document(document_id, generation))
+
+
+def _check_settings(access: OrgAccess, values: dict[str, Any]) -> None:
+    try:
+        ChunkSettings(values["chunk_strategy"], values["chunk_size"], values["chunk_overlap"])
+    except ValueError as exc:
+        raise InvalidInput(str(exc), code="invalid_chunking") from None
+    embedder_for(organization=access.organization, model=values["embedding_model"])
+
+
+@transaction.atomic
+def knowledge_base_create(
+    *,
+    access: OrgAccess,
+    name: str,
+    description: str = "",
+    embedding_model: str = "local",
+    chunk_strategy: str = "sentence",
+    chunk_size: int = 256,
+    chunk_overlap: int = 32,
+) -> KnowledgeBase:
+    access.require(Role.EDITOR)
+    values = {
+        "embedding_model": embedding_model,
+        "chunk_strategy": chunk_strategy,
+        "chunk_size": chunk_size,
+        "chunk_overlap": chunk_overlap,
+    }
+    _check_settings(access, values)
+    knowledge_base = KnowledgeBase.objects.create(
+        organization=access.organization,
+        name=name.strip(),
+        description=description.strip(),
+        created_by=access.actor.user,
+        **values,
+    )
+    return knowledge_base_get(organization=access.organization, knowledge_base_id=knowledge_base.id)
+
+
+def _locked_kb(access: OrgAccess, knowledge_base_id: object) -> KnowledgeBase:
+    knowledge_base = knowledge_base_get(organization=access.organization, knowledge_base_id=knowledge_base_id)
+    return KnowledgeBase.objects.select_for_update().get(pk=knowledge_base.pk)
+
+
+@transaction.atomic
+def knowledge_base_update(*, access: OrgAccess, knowledge_base_id: object, **changes: Any) -> KnowledgeBase:
+    """Rename/describe; a new embedding model or chunking re-indexes every document."""
+    access.require(Role.EDITOR)
+    knowledge_base = _locked_kb(access, knowledge_base_id)
+    values = {field: changes.get(field, getattr(knowledge_base, field)) for field in REINDEX_FIELDS}
+    needs_reindex = any(values[f] != getattr(knowledge_base, f) for f in REINDEX_FIELDS)
+    if needs_reindex:
+        _check_settings(access, values)
+    for field in ("name", "description"):
+        if changes.get(field) is not None:
+            setattr(knowledge_base, field, str(changes[field]).strip())
+    for field, value in values.items():
+        setattr(knowledge_base, field, value)
+    knowledge_base.save()
+    if needs_reindex:
+        _reindex(access, knowledge_base)
+    return knowledge_base_get(organization=access.organization, knowledge_base_id=knowledge_base.id)
+
+
+def _reindex(access: OrgAccess, knowledge_base: KnowledgeBase) -> int:
+    knowledge_base.settings_version += 1
+    knowledge_base.save(update_fields=["settings_version", "updated_at"])
+    documents = list(
+        Document.objects.select_for_update().filter(knowledge_base=knowledge_base).exclude(error_code="file_too_large")
+    )
+    for document in documents:
+        _restart(document)
+    audit_record(
+        organization=access.organization,
+        actor=access.actor,
+        action="knowledge_base.reindex",
+        target=knowledge_base,
+        data={"documents": len(documents), "settings_version": knowledge_base.settings_version},
+    )
+    return len(documents)
+
+
+@transaction.atomic
+def knowledge_base_reindex(*, access: OrgAccess, knowledge_base_id: object) -> int:
+    access.require(Role.EDITOR)
+    return _reindex(access, _locked_kb(access, knowledge_base_id))
+
+
+@transaction.atomic
+def knowledge_base_delete(*, access: OrgAccess, knowledge_base_id: object) -> None:
+    access.require(Role.EDITOR)
+    knowledge_base = _locked_kb(access, knowledge_base_id)
+    audit_record(
+        organization=access.organization,
+        actor=access.actor,
+        action="knowledge_base.delete",
+        target=knowledge_base,
+        data={"name": knowledge_base.name, "documents": knowledge_base.documents.count()},
+    )
+    knowledge_base.delete()
+
+
+def _restart(document: Document) -> None:
+    """A new generation: its chunks replace the current ones once complete (search keeps
+    answering from the old ones meanwhile)."""
+    document.generation += 1
+    document.status = DocumentStatus.QUEUED
+    document.progress = 0.0
+    document.error_code = document.error_message = ""
+    document.lease_until = None
+    document.save()
+    realtime.publish(document)
+    _enqueue(document)
+
+
+def _read(file: UploadedFile, limit: int) -> tuple[bytes | None, str, int]:
+    """(bytes or None when over the limit, sha256, size) reading the upload once."""
+    digest, parts, size = hashlib.sha256(), [], 0
+    for part in file.chunks():
+        size += len(part)
+        digest.update(part)
+        if size <= limit:
+            parts.append(part)
+    return (b"".join(parts) if size <= limit else None), digest.hexdigest(), size
+
+
+@transaction.atomic
+def document_upload(*, access: OrgAccess, knowledge_base_id: object, files: list[UploadedFile]) -> list[Upload]:
+    """Each file becomes a queued document, or a failed one with its reason (too large,
+    unsupported type); the same bytes uploaded again answer the existing document."""
+    access.require(Role.EDITOR)
+    if not files:
+        raise InvalidInput("Choose at least one file.", code="no_files")
+    if len(files) > MAX_FILES_PER_UPLOAD:
+        raise InvalidInput(f"Upload at most {MAX_FILES_PER_UPLOAD} files at once.", code="too_many_files")
+    knowledge_base = _locked_kb(access, knowledge_base_id)
+    limit = settings.KNOWLEDGE_MAX_UPLOAD_MB * 1024 * 1024
+    uploads: list[Upload] = []
+    for file in files:
+        name = (file.name or "untitled")[:255]
+        data, checksum, size = _read(file, limit)
+        existing = Document.objects.filter(knowledge_base=knowledge_base, checksum=checksum).first()
+        if existing is not None:
+            uploads.append(Upload(existing, created=False))
+            continue
+        file_type = file_type_for(name)
+        document = Document(
+            organization=access.organization,
+            knowledge_base=knowledge_base,
+            name=name,
+            file_type=file_type,
+            size_bytes=size,
+            checksum=checksum,
+            created_by=access.actor.user,
+        )
+        if data is None:
+            _fail_new(
+                document, "file_too_large", f"The file is {size / 2**20:.1f} MB; the limit is {limit // 2**20} MB."
+            )
+        elif file_type == FileType.UNKNOWN:
+            _fail_new(
+                document,
+                "unsupported_type",
+                "Unsupported file type: upload PDF, Word (.docx), Markdown, HTML, text or CSV.",
+            )
+        else:
+            document.save()
+            DocumentFile.objects.create(document=document, data=data)
+            _enqueue(document)
+        realtime.publish(document)
+        uploads.append(Upload(document, created=True))
+    knowledge_base.save(update_fields=["updated_at"])
+    return uploads
+
+
+def _fail_new(document: Document, code: str, message: str) -> None:
+    document.status, document.error_code, document.error_message = DocumentStatus.FAILED, code, message
+    document.save()
+
+
+@transaction.atomic
+def document_retry(*, access: OrgAccess, knowledge_base_id: object, document_id: object) -> Document:
+    access.require(Role.EDITOR)
+    knowledge_base = knowledge_base_get(organization=access.organization, knowledge_base_id=knowledge_base_id)
+    document = Document.objects.select_for_update().get(
+        pk=document_get(knowledge_base=knowledge_base, document_id=document_id).pk
+    )
+    if not DocumentFile.objects.filter(document=document).exists():
+        raise Conflict(
+            "This file was never stored (too large or unsupported); upload a new file.", code="not_retryable"
+        )
+    _restart(document)
+    return document
+
+
+@transaction.atomic
+def document_replace(
+    *, access: OrgAccess, knowledge_base_id: object, document_id: object, file: UploadedFile
+) -> Document:
+    """A new version of the document's file; its old chunks answer searches until it is ready."""
+    access.require(Role.EDITOR)
+    knowledge_base = knowledge_base_get(organization=access.organization, knowledge_base_id=knowledge_base_id)
+    document = Document.objects.select_for_update().get(
+        pk=document_get(knowledge_base=knowledge_base, document_id=document_id).pk
+    )
+    limit = settings.KNOWLEDGE_MAX_UPLOAD_MB * 1024 * 1024
+    data, checksum, size = _read(file, limit)
+    if data is None:
+        raise InvalidInput(
+            f"The file is {size / 2**20:.1f} MB; the limit is {limit // 2**20} MB.", code="file_too_large"
+        )
+    name = (file.name or document.name)[:255]
+    file_type = file_type_for(name)
+    if file_type == FileType.UNKNOWN:
+        raise InvalidInput("Unsupported file type.", code="unsupported_type")
+    if checksum == document.checksum:
+        return document
+    if Document.objects.filter(knowledge_base=knowledge_base, checksum=checksum).exists():
+        raise Conflict("Another document of this knowledge base has exactly this file.", code="duplicate_document")
+    DocumentFile.objects.update_or_create(document=document, defaults={"data": data})
+    document.name, document.file_type, document.size_bytes, document.checksum = name, file_type, size, checksum
+    document.version += 1
+    document.sections, document.page_count = None, None
+    _restart(document)
+    return document
+
+
+@transaction.atomic
+def document_delete(*, access: OrgAccess, knowledge_base_id: object, document_id: object) -> None:
+    access.require(Role.EDITOR)
+    knowledge_base = knowledge_base_get(organization=access.organization, knowledge_base_id=knowledge_base_id)
+    document = document_get(knowledge_base=knowledge_base, document_id=document_id)
+    audit_record(
+        organization=access.organization,
+        actor=access.actor,
+        action="document.delete",
+        target=document,
+        data={"name": document.name, "knowledge_base": str(knowledge_base.id)},
+    )
+    document.delete()  # chunks and the stored file cascade

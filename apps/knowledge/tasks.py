@@ -1,0 +1,50 @@
+"""huey tasks. huey only carries the wake-up: the document row says what is left to do."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from uuid import UUID
+
+from huey import crontab
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
+
+from apps.knowledge.ingestion import document_ingest, documents_to_resume
+
+logger = logging.getLogger(__name__)
+_started = threading.Event()
+
+
+@db_task()  # type: ignore[untyped-decorator]
+def ingest_document(document_id: UUID | str, generation: int) -> str:
+    outcome = document_ingest(document_id, generation)
+    logger.info("document %s generation %s: %s", document_id, generation, outcome)
+    return outcome
+
+
+def resume_stalled_documents() -> int:
+    pending = documents_to_resume()
+    for document_id, generation in pending:
+        ingest_document(document_id, generation)
+    if pending:
+        logger.info("resuming %d unfinished documents", len(pending))
+    return len(pending)
+
+
+@db_periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def resume_stalled() -> None:
+    resume_stalled_documents()
+
+
+@HUEY.on_startup()  # type: ignore[untyped-decorator]
+def _resume_on_start() -> None:
+    """A restarted worker picks up what its predecessor left, without waiting a minute."""
+    if _started.is_set():
+        return
+    _started.set()
+    from django.db import close_old_connections
+
+    try:
+        resume_stalled_documents()
+    finally:
+        close_old_connections()

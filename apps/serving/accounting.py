@@ -1,0 +1,230 @@
+"""Accounting for model calls: budgets, rate limits and the ModelCall ledger.
+
+A `Meter` is made per run (or per test prompt) before it starts, with everything read from the
+database already (the organization's quota and the tokens it used this month), so the gateway
+never queries on the event loop. Finished calls become ModelCall rows, written in batches by a
+background task; the process also keeps a running total per organization so concurrent runs in
+it see each other's spending before the rows land. Rate limits are a sliding minute per
+organization in this process (with N workers the effective limit is N times the setting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from apps.config.errors import TrellisError
+from apps.serving.models import ModelCall, ModelQuota
+from flows.errors import FlowError
+
+logger = logging.getLogger(__name__)
+
+
+class BudgetExceeded(TrellisError):
+    status, code = 429, "budget_exceeded"
+
+
+class BudgetExhausted(FlowError):
+    """The engine-side twin of BudgetExceeded, raised by a model call during a run."""
+
+    code = "budget_exceeded"
+
+
+class RateLimited(FlowError):
+    code = "rate_limited"
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    now = now or timezone.now()
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def tokens_used_this_month(organization_id: UUID | str) -> int:
+    totals = ModelCall.objects.filter(organization_id=organization_id, at__gte=month_start()).aggregate(
+        i=Sum("input_tokens"), o=Sum("output_tokens")
+    )
+    return int(totals["i"] or 0) + int(totals["o"] or 0)
+
+
+def budget_message(budget: int, used: int) -> str:
+    return (
+        f"This organization has used {used:,} of its {budget:,} model tokens this month; "
+        "model calls are refused until an admin raises the budget or the month ends."
+    )
+
+
+_lock = threading.Lock()
+_spent_since_load: dict[str, int] = defaultdict(int)  # org -> tokens counted here, not yet in a row
+_calls: dict[str, deque[float]] = defaultdict(deque)  # org -> call start times within the last minute
+_pending: set[asyncio.Task[None]] = set()
+
+
+@dataclass
+class Meter:
+    """Who is calling (for the ledger) and what they may still spend."""
+
+    organization_id: str
+    run_id: UUID | None = None
+    flow_id: UUID | None = None
+    user_id: int | None = None
+    budget: int | None = None
+    used: int = 0
+    requests_per_minute: int | None = None
+    spent_here: int = field(default=0)
+
+    @classmethod
+    def load(
+        cls,
+        organization_id: UUID | str,
+        *,
+        run_id: UUID | None = None,
+        flow_id: UUID | None = None,
+        user_id: int | None = None,
+        refuse_over_budget: bool = True,
+    ) -> Meter:
+        """Reads the quota (database thread). Over budget already: BudgetExceeded, nothing starts."""
+        quota = ModelQuota.objects.filter(organization_id=organization_id).first()
+        budget = quota.monthly_token_budget if quota else None
+        used = tokens_used_this_month(organization_id) if budget is not None else 0
+        meter = cls(
+            organization_id=str(organization_id),
+            run_id=run_id,
+            flow_id=flow_id,
+            user_id=user_id,
+            budget=budget,
+            used=used,
+            requests_per_minute=quota.requests_per_minute if quota else None,
+        )
+        if refuse_over_budget and budget is not None and used >= budget:
+            raise BudgetExceeded(budget_message(budget, used))
+        return meter
+
+    def admit(self) -> None:
+        """Before a call: refuses it over budget or over the rate limit."""
+        with _lock:
+            if self.budget is not None:
+                # This run's own spending, or the process's unwritten spending if larger (other
+                # runs of the organization here); rows written since `load` are not re-read.
+                used = self.used + max(self.spent_here, _spent_since_load[self.organization_id])
+                if used >= self.budget:
+                    raise BudgetExhausted(budget_message(self.budget, used))
+            if self.requests_per_minute is not None:
+                now, window = time.monotonic(), _calls[self.organization_id]
+                while window and window[0] < now - 60:
+                    window.popleft()
+                if len(window) >= self.requests_per_minute:
+                    raise RateLimited(
+                        f"This organization is limited to {self.requests_per_minute} model calls a minute; "
+                        "try again shortly."
+                    )
+                window.append(now)
+
+    def record(self, call: ModelCall) -> None:
+        """After a call (on the event loop): count it now, write its row in the background."""
+        call.organization_id = self.organization_id  # type: ignore[assignment]
+        call.run_id, call.flow_id, call.user_id = self.run_id, self.flow_id, self.user_id
+        with _lock:
+            _spent_since_load[self.organization_id] += call.input_tokens + call.output_tokens
+        self.spent_here += call.input_tokens + call.output_tokens
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            _write([call])
+            return
+        _LEDGER.add(call)
+
+
+class _LedgerWriter:
+    """Ledger rows of every run in this process, written together every FLUSH_INTERVAL_S: one
+    transaction for hundreds of concurrent calls instead of a database-thread trip each."""
+
+    FLUSH_INTERVAL_S = 0.2
+
+    def __init__(self) -> None:
+        self.queue: list[ModelCall] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, call: ModelCall) -> None:
+        self.queue.append(call)
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.task = loop.create_task(self._drain(), name="model-call-ledger")
+            _pending.add(self.task)
+            self.task.add_done_callback(_pending.discard)
+
+    async def _drain(self) -> None:
+        from apps.config.db import in_db_thread
+
+        while self.queue:
+            await asyncio.sleep(self.FLUSH_INTERVAL_S)
+            batch, self.queue = self.queue, []
+            try:
+                await in_db_thread(_write)(batch)
+            except Exception:
+                logger.exception("could not record %d model calls", len(batch))
+
+
+_LEDGER = _LedgerWriter()
+
+
+def ledger_call(
+    *,
+    alias: str,
+    served_by: str,
+    status: str,
+    input_tokens: int,
+    output_tokens: int,
+    cost: Decimal,
+    ttft_ms: float | None,
+    latency_ms: float,
+    attempts: list[dict[str, Any]],
+    error: str = "",
+) -> ModelCall:
+    return ModelCall(
+        alias=alias,
+        served_by=served_by,
+        status=status,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=cost.quantize(Decimal("0.000001")),
+        ttft_ms=ttft_ms,
+        latency_ms=latency_ms,
+        attempts=attempts,
+        error=error[:1000],
+        at=timezone.now(),
+    )
+
+
+def _write(calls: list[ModelCall]) -> None:
+    try:
+        with transaction.atomic():
+            ModelCall.objects.bulk_create(calls)
+    except IntegrityError:  # a run or organization deleted meanwhile: keep the others' rows
+        for call in calls:
+            try:
+                with transaction.atomic():
+                    call.save()
+            except IntegrityError:
+                logger.warning("model call of %s not recorded: its run or organization is gone", call.alias)
+    with _lock:  # the rows now carry these tokens; stop counting them twice for later meters
+        for call in calls:
+            org = str(call.organization_id)
+            _spent_since_load[org] = max(0, _spent_since_load[org] - call.input_tokens - call.output_tokens)
+
+
+async def flush() -> None:
+    """Waits for the ledger rows written in the background (tests, shutdown)."""
+    while _pending:
+        await asyncio.gather(*list(_pending), return_exceptions=True)

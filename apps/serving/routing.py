@@ -1,0 +1,250 @@
+"""`RoutedChatModel`: one alias's call through the gateway, in front of whatever chat models the
+clients module builds (any LangChain BaseChatModel that streams).
+
+Before the first chunk nothing has reached the caller, so a failure (refused connection, HTTP
+error, no first chunk within the candidate's first-token timeout) is retried with backoff and
+then handed to the next fallback. From the first chunk on the call is committed: chunks pass
+straight through (no buffering) and a later failure is the caller's error. Every call, answered
+or not, lands in the ledger (apps.serving.accounting) with its attempts, tokens, cost and timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.chat_models import agenerate_from_stream
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import RunnableConfig
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict
+
+from apps.serving.accounting import Meter, ledger_call
+from apps.serving.models import ModelCall
+from flows.errors import FlowError, ModelTimeout, ModelUnavailable
+
+RETRY_BASE_S = 0.2
+RETRY_MAX_S = 2.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    alias: str
+    model: BaseChatModel
+    first_token_s: float
+    retries: int
+    price_in_per_1k: Decimal
+    price_out_per_1k: Decimal
+
+
+def _chunks(
+    model: BaseChatModel, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+) -> AsyncIterator[AIMessageChunk]:
+    """The model's chunks. A model with its own `_astream` is read directly: BaseChatModel.astream
+    would add a callback round, a metadata dict and a merge of every chunk at the end per call,
+    which is a third of the per-token cost under load, for tracing that Trellis does itself."""
+    if type(model)._astream is BaseChatModel._astream:
+        return model.astream(messages, stop=stop, **kwargs).__aiter__()
+    return _messages(model._astream(messages, stop=stop, **kwargs))
+
+
+async def _messages(stream: AsyncIterator[ChatGenerationChunk]) -> AsyncIterator[AIMessageChunk]:
+    try:
+        async for chunk in stream:
+            yield chunk.message  # type: ignore[misc]
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _describe(exc: BaseException, classify: Callable[[BaseException, str], BaseException], alias: str) -> str:
+    error = classify(exc, alias)
+    return getattr(error, "message", None) or str(error) or type(exc).__name__
+
+
+class RoutedChatModel(BaseChatModel):
+    """Tries `candidates` in order (each with its retries) until one sends a first chunk."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    alias: str
+    candidates: list[Candidate]
+    meter: Meter | None = None
+    classify: Callable[[BaseException, str], BaseException]
+
+    @property
+    def _llm_type(self) -> str:
+        return "trellis-gateway"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        return self.bind(tools=formatted, **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        raise NotImplementedError("The gateway is async: use ainvoke/astream.")
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        raise NotImplementedError("The gateway is async: use ainvoke/astream.")
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in self._route(messages, stop, kwargs):
+            yield ChatGenerationChunk(message=chunk)
+
+    async def astream(  # type: ignore[override]
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Straight through: the candidate's chunks as they come, without a second round of
+        LangChain's per-chunk callback bookkeeping (the candidate model does that once)."""
+        messages = self._convert_input(input).to_messages()
+        async for chunk in self._route(messages, stop, kwargs):
+            yield chunk
+
+    async def _route(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> AsyncIterator[AIMessageChunk]:
+        if self.meter is not None:
+            self.meter.admit()
+        started = time.perf_counter()
+        attempts: list[dict[str, Any]] = []
+        last_error: BaseException | None = None
+        for candidate in self.candidates:
+            for attempt in range(candidate.retries + 1):
+                if attempt:
+                    await asyncio.sleep(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1)))
+                stream = _chunks(candidate.model, messages, stop, kwargs)
+                try:
+                    async with asyncio.timeout(candidate.first_token_s):
+                        first = await anext(stream, None)
+                except (Exception, asyncio.CancelledError) as exc:
+                    with contextlib.suppress(Exception):
+                        await stream.aclose()  # type: ignore[attr-defined]
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    if isinstance(exc, TimeoutError):
+                        exc = ModelTimeout(
+                            f"The model {candidate.alias!r} sent nothing for {candidate.first_token_s:g} s."
+                        )
+                    last_error = exc
+                    attempts.append({"alias": candidate.alias, "error": _describe(exc, self.classify, candidate.alias)})
+                    continue
+                async for chunk in self._committed(candidate, stream, first, started, attempts):
+                    yield chunk
+                return
+        failure = last_error or ModelUnavailable(f"No model can answer for {self.alias!r}.")
+        self._record(self.alias, ModelCall.Status.FAILED, 0, 0, None, started, attempts, failure, self.candidates[0])
+        error = self.classify(failure, self.alias)
+        if isinstance(error, FlowError) and len(attempts) > 1:
+            tried = "; ".join(f"{a['alias']}: {a['error']}" for a in attempts)
+            raise type(error)(f"Every model for {self.alias!r} failed before answering ({tried})", code=error.code)
+        raise error from None
+
+    async def _committed(
+        self,
+        candidate: Candidate,
+        stream: AsyncIterator[AIMessageChunk],
+        first: AIMessageChunk | None,
+        started: float,
+        attempts: list[dict[str, Any]],
+    ) -> AsyncIterator[AIMessageChunk]:
+        input_tokens = output_tokens = content_chunks = 0
+        ttft: float | None = None
+        failure: BaseException | None = None
+        try:
+            chunk = first
+            while chunk is not None:
+                if chunk.content and ttft is None:
+                    ttft = (time.perf_counter() - started) * 1000
+                if chunk.content:
+                    content_chunks += 1
+                if chunk.usage_metadata:
+                    input_tokens += int(chunk.usage_metadata.get("input_tokens", 0))
+                    output_tokens += int(chunk.usage_metadata.get("output_tokens", 0))
+                if candidate.alias != self.alias:
+                    chunk.response_metadata = {**chunk.response_metadata, "served_by": candidate.alias}
+                yield chunk
+                chunk = await anext(stream, None)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+            if not output_tokens:
+                output_tokens = content_chunks  # a dropped stream sends no usage: one token per chunk
+            status = ModelCall.Status.OK if failure is None else ModelCall.Status.FAILED
+            if isinstance(failure, (asyncio.CancelledError, GeneratorExit)):
+                status, failure = ModelCall.Status.FAILED, asyncio.CancelledError("cancelled")
+            self._record(
+                candidate.alias, status, input_tokens, output_tokens, ttft, started, attempts, failure, candidate
+            )
+
+    def _record(
+        self,
+        served_by: str,
+        status: str,
+        input_tokens: int,
+        output_tokens: int,
+        ttft: float | None,
+        started: float,
+        attempts: list[dict[str, Any]],
+        failure: BaseException | None,
+        candidate: Candidate,
+    ) -> None:
+        if self.meter is None:
+            return
+        cost = (candidate.price_in_per_1k * input_tokens + candidate.price_out_per_1k * output_tokens) / 1000
+        self.meter.record(
+            ledger_call(
+                alias=self.alias,
+                served_by=served_by,
+                status=status,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cost=cost,
+                ttft_ms=round(ttft, 2) if ttft is not None else None,
+                latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                attempts=attempts,
+                error="" if failure is None else _describe(failure, self.classify, served_by),
+            )
+        )

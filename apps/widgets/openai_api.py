@@ -1,0 +1,176 @@
+"""POST /api/v1/orgs/<org>/flows/<flow>/openai/chat/completions — any OpenAI SDK can call a
+published flow: `OpenAI(base_url=".../flows/<flow>/openai", api_key="trl_...")`.
+
+API keys only (programs, no cookies, so no CSRF). The flow's published version runs; the
+request's `model` is echoed but never picks anything, and only the last user message is the
+input (the flow's own memory and prompts decide the rest).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions as drf
+from rest_framework.request import Request
+
+from apps.config.db import in_db_thread
+from apps.config.errors import TrellisError
+from apps.runs.models import Run
+from apps.runs.runner import PreparedRun, RunRequest, follow, run_collect, run_prepare, run_start_live
+from apps.tenancy.access import Actor, access_org_by_id, actor_from_request
+from apps.tenancy.authentication import ApiKeyAuthentication
+from flows.errors import FlowInvalid
+
+MAX_BODY = 1024 * 1024
+
+
+def _error(message: str, status: int, code: str, kind: str = "invalid_request_error") -> JsonResponse:
+    return JsonResponse({"error": {"message": message, "type": kind, "code": code}}, status=status)
+
+
+def _authenticate(request: HttpRequest) -> Actor:
+    drf_request = Request(request, authenticators=[ApiKeyAuthentication()])
+    if not drf_request.user.is_authenticated:
+        raise drf.NotAuthenticated()
+    return actor_from_request(drf_request)
+
+
+def _last_user_message(body: Any) -> str | None:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list):
+        return None
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
+                return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return None
+
+
+def _answer(outputs: Any, fallback: str) -> str:
+    if isinstance(outputs, dict):
+        for value in outputs.values():
+            if isinstance(value, dict) and "value" in value:
+                return str(value["value"] or "")
+    return fallback
+
+
+@csrf_exempt
+async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str) -> HttpResponseBase:
+    try:
+        actor = await in_db_thread(_authenticate)(request)
+    except drf.NotAuthenticated:
+        return _error(
+            "Send an API key: Authorization: Bearer trl_...", 401, "not_authenticated", "authentication_error"
+        )
+    except drf.AuthenticationFailed as exc:
+        return _error(str(exc.detail), 401, "authentication_failed", "authentication_error")
+    if request.method != "POST":
+        return _error(f"Method {request.method} is not allowed.", 405, "method_not_allowed")
+    if len(request.body) > MAX_BODY:
+        return _error("Request too large.", 413, "too_large")
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return _error("Malformed JSON body.", 400, "malformed_json")
+    message = _last_user_message(body)
+    if message is None:
+        return _error("`messages` must contain a user message.", 400, "invalid")
+    model = str(body.get("model") or f"trellis-flow-{flow_id}")[:200]
+    try:
+        flow_uuid = uuid.UUID(flow_id)
+        access = await in_db_thread(access_org_by_id)(actor=actor, org_id=org_id)
+        prepared = await run_prepare(
+            actor=actor,
+            organization_id=access.organization.pk,
+            request=RunRequest(flow=flow_uuid, version="published", inputs={"message": message}, source=Run.Source.API),
+        )
+    except ValueError:
+        return _error("Flow not found.", 404, "flow_not_found")
+    except FlowInvalid as exc:
+        return _error(exc.message, 400, "flow_invalid")
+    except TrellisError as exc:
+        return _error(exc.message, exc.status, exc.code)
+    completion_id = f"chatcmpl-{prepared.run.pk.hex}"
+    if body.get("stream"):
+        return _stream(prepared, completion_id, model, bool((body.get("stream_options") or {}).get("include_usage")))
+    events = await run_collect(prepared)
+    final = events[-1] if events else {}
+    if final.get("type") != "run.finished":
+        data = final.get("data") or {}
+        return _error(
+            str(data.get("message") or "The flow failed."), 502, str(data.get("code") or "run_failed"), "api_error"
+        )
+    run = await Run.objects.aget(pk=prepared.run.pk)
+    text = _answer((final.get("data") or {}).get("outputs"), run.output_text)
+    return JsonResponse(
+        {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": _usage(run.input_tokens, run.output_tokens),
+        }
+    )
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _stream(prepared: PreparedRun, completion_id: str, model: str, include_usage: bool) -> StreamingHttpResponse:
+    live = run_start_live(prepared)
+    queue = live.subscribe()
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
+        payload: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        if usage:
+            payload["usage"] = usage
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            async for wire in follow(queue):
+                data = wire.get("data") or {}
+                if wire["type"] == "token":
+                    yield chunk({"content": data.get("text", "")})
+                elif wire["type"] == "run.finished":
+                    yield chunk({}, "stop")
+                    if include_usage:
+                        used = data.get("usage") or {}
+                        yield chunk(
+                            {}, usage=_usage(int(used.get("input_tokens", 0)), int(used.get("output_tokens", 0)))
+                        )
+                elif wire["type"] in {"run.failed", "run.cancelled"}:
+                    error = {
+                        "message": data.get("message") or "The flow failed.",
+                        "code": data.get("code") or "run_failed",
+                    }
+                    yield f"data: {json.dumps({'error': error})}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+        finally:
+            live.unsubscribe(queue)
+            if not live.task.done():
+                live.cancel()
+
+    response = StreamingHttpResponse(body(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

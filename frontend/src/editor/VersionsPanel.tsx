@@ -1,0 +1,188 @@
+/** Publish with a note, the version history, diffs highlighted on the canvas, restore, roll back. */
+import { useState } from "react";
+import { isApiError, errorMessage } from "../lib/errors";
+import { ConfirmDialog } from "../ui/ConfirmDialog";
+import { formatDateTime } from "../lib/format";
+import { fetchDiff, restoreVersion, usePublish, useRollback, useVersions } from "./api";
+import { useEditor, useEditorStoreApi } from "./context";
+import { diffHighlights } from "./graph";
+import type { FlowDetail } from "./types";
+
+interface Props {
+  orgId: string;
+  flowId: string;
+  saveNow: () => Promise<boolean>;
+  onRestored: (flow: FlowDetail) => void;
+  onPublishedChange: (version: number | null) => void;
+}
+
+export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedChange }: Props) {
+  const store = useEditorStoreApi();
+  const readOnly = useEditor((s) => s.readOnly);
+  const highlights = useEditor((s) => s.highlights);
+  const versions = useVersions(orgId, flowId);
+  const publish = usePublish(orgId, flowId);
+  const rollback = useRollback(orgId, flowId);
+  const [note, setNote] = useState("");
+  const [message, setMessage] = useState<string | null>(null);
+  const [diffTitle, setDiffTitle] = useState<string | null>(null);
+  const [restoring, setRestoring] = useState<number | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const onPublish = async () => {
+    setMessage(null);
+    setError(null);
+    if (!(await saveNow())) {
+      setError("Save the draft first (see the save status).");
+      return;
+    }
+    try {
+      const version = await publish.mutateAsync(note);
+      setNote("");
+      setMessage(`Published version ${version.number}.`);
+      onPublishedChange(version.number);
+    } catch (failure) {
+      if (isApiError(failure, "flow_invalid")) {
+        // The save just before returned the draft's issues; the canvas and Problems show them.
+        setError(`Publish refused: ${failure.message} See Problems.`);
+      } else setError(errorMessage(failure));
+    }
+  };
+
+  const showDiff = async (from: string, to: string) => {
+    setError(null);
+    try {
+      if (to === "draft") await saveNow();
+      const diff = await fetchDiff(orgId, flowId, from, to);
+      store.getState().setHighlights(diffHighlights(diff));
+      setDiffTitle(`Changes from v${from} to ${to === "draft" ? "the draft" : `v${to}`}`);
+    } catch (failure) {
+      setError(errorMessage(failure));
+    }
+  };
+
+  const onRollback = async (number: number) => {
+    setError(null);
+    try {
+      await rollback.mutateAsync(number);
+      setMessage(`Version ${number} is published again.`);
+      onPublishedChange(number);
+    } catch (failure) {
+      setError(errorMessage(failure));
+    }
+  };
+
+  const onRestore = async () => {
+    if (restoring === null) return;
+    setBusy(true);
+    try {
+      await saveNow();
+      const flow = await restoreVersion(orgId, flowId, restoring);
+      onRestored(flow);
+      setMessage(`Version ${restoring} restored into the draft.`);
+      setRestoring(null);
+    } catch (failure) {
+      setError(errorMessage(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const list = versions.data ?? [];
+  return (
+    <div className="panel-section" data-testid="versions">
+      {!readOnly ? (
+        <form
+          className="publish-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void onPublish();
+          }}
+        >
+          <label className="field__label" htmlFor="publish-note">
+            Publish the draft
+          </label>
+          <input id="publish-note" className="input" placeholder="What changed (optional)" value={note} maxLength={500} onChange={(e) => setNote(e.target.value)} />
+          <button type="submit" className="btn btn--primary btn--sm" disabled={publish.isPending}>
+            {publish.isPending ? "Publishing…" : "Publish"}
+          </button>
+        </form>
+      ) : null}
+      {message ? <p className="ok-note" role="status">{message}</p> : null}
+      {error ? <p className="form-error" role="alert">{error}</p> : null}
+      {highlights ? (
+        <section className="diff" data-testid="diff">
+          <header className="diff__header">
+            <h3 className="panel-subtitle">{diffTitle}</h3>
+            <button type="button" className="btn btn--ghost btn--sm" onClick={() => store.getState().setHighlights(null)}>
+              Clear
+            </button>
+          </header>
+          {highlights.lines.length ? (
+            <ul>
+              {highlights.lines.map((line, i) => (
+                <li key={i} className={`diff__line diff__line--${line.kind}`}>
+                  <span className="diff__kind">{line.kind}</span> {line.what}
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <p className="muted small">No differences.</p>
+          )}
+        </section>
+      ) : null}
+      <h3 className="panel-subtitle">History</h3>
+      {versions.isLoading ? <p className="muted small">Loading…</p> : null}
+      {!versions.isLoading && !list.length ? <p className="muted small">Nothing published yet.</p> : null}
+      <ol className="versions" aria-label="Versions">
+        {list.map((version, i) => {
+          const previous = list[i + 1];
+          return (
+            <li key={version.id} className="version" data-testid={`version-${version.number}`}>
+              <div className="version__head">
+                <strong>v{version.number}</strong>
+                {version.published ? <span className="badge badge--success">Published</span> : null}
+                <span className="muted small">{formatDateTime(version.created_at)}</span>
+              </div>
+              {version.note ? <p className="version__note">{version.note}</p> : null}
+              <div className="version__actions">
+                {previous ? (
+                  <button type="button" className="btn btn--ghost btn--sm" onClick={() => void showDiff(String(previous.number), String(version.number))}>
+                    Diff with v{previous.number}
+                  </button>
+                ) : null}
+                <button type="button" className="btn btn--ghost btn--sm" onClick={() => void showDiff(String(version.number), "draft")}>
+                  Diff with draft
+                </button>
+                {!readOnly ? (
+                  <button type="button" className="btn btn--ghost btn--sm" onClick={() => setRestoring(version.number)}>
+                    Restore
+                  </button>
+                ) : null}
+                {!readOnly && !version.published ? (
+                  <button type="button" className="btn btn--secondary btn--sm" onClick={() => void onRollback(version.number)}>
+                    Roll back to v{version.number}
+                  </button>
+                ) : null}
+              </div>
+            </li>
+          );
+        })}
+      </ol>
+      {restoring !== null ? (
+        <ConfirmDialog
+          title={`Restore version ${restoring}?`}
+          confirmLabel="Restore into draft"
+          onConfirm={() => void onRestore()}
+          onCancel={() => setRestoring(null)}
+          pending={busy}
+          danger={false}
+        >
+          The draft is replaced by version {restoring}'s graph. The published version does not change; undo is not
+          possible, but the current draft can be found again by publishing it first.
+        </ConfirmDialog>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,140 @@
+/** Knowledge bases: queries, mutations and uploads with progress (types generated from OpenAPI). */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, ensureCsrfCookie, unwrap, unwrapEmpty } from "../api/client";
+import type { components } from "../api/schema";
+import { csrfToken, CSRF_HEADER_NAME } from "../lib/csrf";
+
+export type KnowledgeBase = components["schemas"]["KnowledgeBaseOut"];
+export type KbDocument = components["schemas"]["DocumentOut"];
+export type SearchHit = components["schemas"]["SearchHitOut"];
+export type SearchMode = "vector" | "keyword" | "hybrid";
+export type KnowledgeBaseInput = components["schemas"]["KnowledgeBaseCreateInRequest"];
+
+export const kbKeys = {
+  all: (orgId: string) => ["orgs", orgId, "knowledge"] as const,
+  documents: (orgId: string, kbId: string) => ["orgs", orgId, "knowledge", kbId, "documents"] as const,
+  chunks: (orgId: string, kbId: string, docId: string) => ["orgs", orgId, "knowledge", kbId, "chunks", docId] as const,
+};
+
+const kbPath = (orgId: string, kbId: string) => ({ params: { path: { org_id: orgId, kb_id: kbId } } });
+const ACTIVE = new Set(["queued", "parsing", "embedding"]);
+export const isActive = (doc: KbDocument) => ACTIVE.has(doc.status);
+
+export function useKnowledgeBases(orgId: string) {
+  return useQuery({
+    queryKey: kbKeys.all(orgId),
+    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_id}/knowledge-bases/", { params: { path: { org_id: orgId } } })),
+    refetchInterval: (query) => ((query.state.data ?? []).some((kb) => kb.active_count > 0) ? 2000 : false),
+  });
+}
+
+export function useCreateKnowledgeBase(orgId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: KnowledgeBaseInput) =>
+      unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/", { params: { path: { org_id: orgId } }, body })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: kbKeys.all(orgId) }),
+  });
+}
+
+export function useDeleteKnowledgeBase(orgId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (kbId: string) =>
+      unwrapEmpty(api.DELETE("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/", kbPath(orgId, kbId))),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: kbKeys.all(orgId) }),
+  });
+}
+
+export function useReindex(orgId: string, kbId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: () => unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reindex/", kbPath(orgId, kbId))),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: kbKeys.all(orgId) }),
+  });
+}
+
+export function useDocuments(orgId: string, kbId: string) {
+  return useQuery({
+    queryKey: kbKeys.documents(orgId, kbId),
+    queryFn: () =>
+      unwrap(api.GET("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/documents/", kbPath(orgId, kbId))),
+    // The socket pushes progress; polling is the fallback while anything is still running.
+    refetchInterval: (query) => ((query.state.data ?? []).some(isActive) ? 1500 : false),
+  });
+}
+
+export function useDocumentAction(orgId: string, kbId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: async ({ docId, action }: { docId: string; action: "retry" | "delete" }): Promise<void> => {
+      const path = { params: { path: { org_id: orgId, kb_id: kbId, document_id: docId } } };
+      if (action === "retry") {
+        await unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/documents/{document_id}/retry/", path));
+      } else {
+        await unwrapEmpty(api.DELETE("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/documents/{document_id}/", path));
+      }
+    },
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: kbKeys.all(orgId) }),
+  });
+}
+
+export function useChunks(orgId: string, kbId: string, docId: string) {
+  return useQuery({
+    queryKey: kbKeys.chunks(orgId, kbId, docId),
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/documents/{document_id}/chunks/", {
+          params: { path: { org_id: orgId, kb_id: kbId, document_id: docId }, query: { limit: 200 } },
+        }),
+      ),
+  });
+}
+
+export function useSearch(orgId: string, kbId: string) {
+  return useMutation({
+    mutationFn: (body: { query: string; mode: SearchMode; k: number }) =>
+      unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/search/", { ...kbPath(orgId, kbId), body })),
+  });
+}
+
+export function useChunkPreview(orgId: string, kbId: string) {
+  return useMutation({
+    mutationFn: (body: components["schemas"]["PreviewInRequest"]) =>
+      unwrap(
+        api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/chunk-preview/", { ...kbPath(orgId, kbId), body }),
+      ),
+  });
+}
+
+/** One file per request so each gets its own progress bar (XHR reports upload progress). */
+export async function uploadFile(
+  orgId: string,
+  kbId: string,
+  file: File,
+  onProgress: (fraction: number) => void,
+): Promise<{ document: KbDocument; created: boolean }[]> {
+  await ensureCsrfCookie();
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/v1/orgs/${orgId}/knowledge-bases/${kbId}/documents/`);
+    xhr.withCredentials = true;
+    const token = csrfToken();
+    if (token) xhr.setRequestHeader(CSRF_HEADER_NAME, token);
+    xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
+    xhr.onload = () => {
+      let body: unknown = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        /* not JSON */
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body as { document: KbDocument; created: boolean }[]);
+      else reject(new Error((body as { message?: string } | null)?.message ?? `Upload failed (${xhr.status})`));
+    };
+    xhr.onerror = () => reject(new Error("Network error during upload"));
+    const form = new FormData();
+    form.append("files", file);
+    xhr.send(form);
+  });
+}

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from apps.knowledge.ingestion import document_ingest
+from apps.knowledge.models import ACTIVE_STATUSES, Document, KnowledgeBase
+from apps.knowledge.services import knowledge_base_create
+from tests.conftest import Member
+
+
+def ingest_pending(knowledge_base: KnowledgeBase) -> list[str]:
+    """What the huey worker does, in this thread: every unfinished document, to the end."""
+    pending = Document.objects.filter(knowledge_base=knowledge_base, status__in=ACTIVE_STATUSES)
+    return [document_ingest(doc_id, generation) for doc_id, generation in pending.values_list("id", "generation")]
+
+
+@pytest.fixture
+def make_kb() -> Callable[..., KnowledgeBase]:
+    def make(member: Member, name: str = "Handbook", **settings: Any) -> KnowledgeBase:
+        return knowledge_base_create(access=member.access, name=name, **settings)
+
+    return make

@@ -1,0 +1,123 @@
+"""The lean OpenAI-protocol chat model (apps/serving/streaming.py) against real HTTP servers:
+the stand-in for streaming, usage, tool calls and failures, and a flow whose LLM node calls a tool."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from langchain_core.messages import AIMessageChunk, HumanMessage
+from pydantic import SecretStr
+
+from apps.serving.clients import async_http_client
+from apps.serving.streaming import OpenAIStreamingChat
+from flows.compiler import compile_flow
+from flows.errors import ModelUnavailable
+from flows.tools import resolve_tool
+from tests.apps.serving.conftest import StubServer, free_port
+from tests.flows.graphs import graph
+from tests.flows.memory_ports import make_ports
+
+
+def _model(base_url: str, model: str, **overrides: object) -> OpenAIStreamingChat:
+    values: dict[str, object] = {
+        "alias": "m",
+        "base_url": base_url,
+        "model_name": model,
+        "api_key": SecretStr("sk-test"),
+        "temperature": 0,
+        "max_tokens": 64,
+        "timeout": httpx.Timeout(5.0),
+        **overrides,
+    }
+    return OpenAIStreamingChat(**values)  # type: ignore[arg-type]
+
+
+async def test_streams_every_token_in_order_with_usage(standin_url: str) -> None:
+    chat = _model(standin_url, "standin-rate-0-n-12", async_client=async_http_client())
+    chunks = [chunk async for chunk in chat.astream("Say the words")]
+    texts = [chunk.content for chunk in chunks if chunk.content]
+    assert "".join(map(str, texts)) == "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima"
+    assert len(texts) == 12  # one chunk per token: nothing buffered
+    usage = [chunk.usage_metadata for chunk in chunks if chunk.usage_metadata]
+    assert usage == [{"input_tokens": 3, "output_tokens": 12, "total_tokens": 15}]
+
+
+async def test_connections_are_reused_between_calls(standin_url: str) -> None:
+    client = httpx.AsyncClient()
+    opened: list[object] = []
+    original = client._transport.handle_async_request
+
+    async def counting(request: httpx.Request) -> httpx.Response:
+        response = await original(request)
+        opened.append(response.extensions.get("network_stream"))
+        return response
+
+    client._transport.handle_async_request = counting  # type: ignore[method-assign]
+    chat = _model(standin_url, "standin-rate-0-n-5", async_client=client)
+    for _ in range(3):
+        assert (await chat.ainvoke("hi")).content == "alpha bravo charlie delta echo"
+    assert len({id(stream) for stream in opened}) == 1  # one connection, read to the end each time
+    await client.aclose()
+
+
+async def test_ainvoke_and_the_sync_path_agree(standin_url: str) -> None:
+    chat = _model(standin_url, "standin-rate-0-n-3")
+    assert (await chat.ainvoke("hi")).content == "alpha bravo charlie"
+    assert (await asyncio.to_thread(chat.invoke, "hi")).content == "alpha bravo charlie"
+
+
+async def test_tool_calls_arrive_whole_from_split_chunks(standin_url: str) -> None:
+    ports = make_ports()
+    bound = _model(standin_url, "standin-tool").bind_tools([resolve_tool("calculator", ports)])
+    reply = AIMessageChunk(content="")
+    async for chunk in bound.astream([HumanMessage(content="What is 6*7?")]):
+        reply = reply + chunk
+    assert reply.tool_calls == [
+        {"name": "calculator", "args": {"expression": "6*7"}, "id": "call_1", "type": "tool_call"}
+    ]
+
+
+async def test_an_llm_node_calls_a_tool_over_http_and_answers_with_its_result(standin_url: str) -> None:
+    chat = _model(standin_url, "standin-tool", async_client=async_http_client())
+    ports = make_ports(models={"tooly": chat})
+    spec = (
+        graph()
+        .node("in", "chat_input")
+        .node("llm", "llm", model="tooly", tools=["calculator"])
+        .node("out", "output")
+        .edge("in", "llm", "message", "prompt")
+        .edge("llm", "out", "text", "value")
+        .spec
+    )
+    events = [event async for event in compile_flow(spec, ports).events({"message": "What is 6*7?"})]
+    assert events[-1].type == "run.finished", events[-1].data
+    [output] = events[-1].data["outputs"].values()
+    assert output["value"] == "The answer is 42"
+
+
+async def test_http_errors_become_model_unavailable_with_the_servers_message(standin_url: str) -> None:
+    chat = _model(f"{standin_url}/missing", "m")  # the stand-in answers 404 with an OpenAI error body
+    with pytest.raises(ModelUnavailable) as caught:
+        await chat.ainvoke("hi")
+    assert caught.value.code == "model_unavailable"
+    assert caught.value.message == "The server of model 'm' answered HTTP 404: not found"
+
+
+async def test_a_refused_connection_is_a_transport_error() -> None:
+    chat = _model(f"http://127.0.0.1:{free_port()}/v1", "m")
+    with pytest.raises(httpx.ConnectError):
+        await chat.ainvoke("hi")
+
+
+async def test_the_request_is_the_openai_protocol(stub: StubServer) -> None:
+    chat = _model(f"{stub.origin}/v1", "gpt-x", temperature=0.3)
+    await chat.ainvoke("hello", stop=["\n"])
+    sent = json.loads(stub.seen[-1].body)
+    assert sent["model"] == "gpt-x" and sent["stream"] is True
+    assert sent["messages"] == [{"role": "user", "content": "hello"}]
+    assert (sent["temperature"], sent["max_completion_tokens"], sent["stop"]) == (0.3, 64, ["\n"])
+    assert stub.seen[-1].headers["authorization"] == "Bearer sk-test"
+    assert "sk-test" not in repr(chat)

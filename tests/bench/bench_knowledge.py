@@ -1,0 +1,412 @@
+"""Knowledge bases: ingestion throughput and search at 100,000 chunks, on a throw-away data dir.
+
+    .venv/bin/python tests/bench/bench_knowledge.py [--pdfs 12] [--rounds 2] [--chunks 100000]
+
+1. Parsing: text PDFs (10 pages each) through the real sandboxed parser + chunker, pages/s
+   (no embedding).
+2. Embedding: a whole ingestion job (`document_ingest`: parse, chunk, embed in batches, commit
+   chunks + progress) in chunks/s, against calling the embedding model directly on the same
+   chunk texts; rounds interleaved, same process, same threads. Ratio = direct time / job time.
+3. Search: 10 tenants, one with --chunks chunks (the others 10,000 each), clustered synthetic
+   embeddings loaded with binary COPY, the HNSW index built after the load. Latency p50/p99 of
+   `knowledge_search` (hybrid, k=10, query embedded by the real model) against an exact scan of
+   the same tenant; recall@10 of the HNSW search against exact (numpy) top-10 on the same vectors.
+
+Uses its own TRELLIS_DATA_DIR under /tmp (removed afterwards unless --keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+DIMS = 384
+OTHER_TENANTS = 9
+OTHER_CHUNKS = 10_000
+CHUNKS_PER_DOCUMENT = 100
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def setup_django(data_dir: Path) -> None:
+    os.environ["TRELLIS_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.config.settings")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["TRELLIS_LOCAL_MODEL"] = "off"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def make_org(name: str) -> Any:
+    from django.contrib.auth.models import User
+
+    from apps.tenancy.access import Actor, OrgAccess
+    from apps.tenancy.models import Role
+    from apps.tenancy.services import organization_create
+
+    user = User.objects.create_user(f"bench-{uuid.uuid4().hex[:8]}", None, "bench passphrase 1")
+    actor = Actor(user=user, api_key=None)
+    return OrgAccess(organization_create(actor=actor, name=name), Role.OWNER, actor)
+
+
+# 1 + 2: ingestion ------------------------------------------------------------------------------
+
+WORDS = (
+    "river permit harbour council winter season lantern ferry glacier orchard market ledger "
+    "archive beacon meadow quarry signal station tariff voyage workshop granary mill bridge "
+    "tower valley survey record schedule inspection membership license storage delivery"
+).split()
+
+
+def prose(seed: int, sentences: int) -> str:
+    import random
+
+    rnd = random.Random(seed)  # noqa: S311 - benchmark text, not security
+    out = []
+    for _ in range(sentences):
+        words = [rnd.choice(WORDS) for _ in range(rnd.randint(9, 18))]
+        out.append(" ".join(words).capitalize() + ".")
+    return " ".join(out)
+
+
+def pdf_bytes(seed: int, pages: int) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for number in range(pages):
+        pdf.add_page()
+        pdf.multi_cell(0, 6, prose(seed * 1000 + number, 28), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def bench_parsing(pdfs: int) -> dict[str, float]:
+    from apps.knowledge.chunking import ChunkSettings, chunk_sections
+    from apps.knowledge.parsing import parse_in_sandbox
+
+    files = [pdf_bytes(i, 10) for i in range(pdfs)]
+    chunk_sections(parse_in_sandbox(files[0], "pdf"), ChunkSettings())  # warm the tokenizer
+    pages = chunks = 0
+    parse_s = chunk_s = 0.0
+    for data in files:
+        start = time.perf_counter()
+        sections = parse_in_sandbox(data, "pdf")
+        parsed = time.perf_counter()
+        drafts = chunk_sections(sections, ChunkSettings())
+        parse_s += parsed - start
+        chunk_s += time.perf_counter() - parsed
+        pages += max(s.page or 0 for s in sections)
+        chunks += len(drafts)
+    total = parse_s + chunk_s
+    print(f"parsing: {pdfs} PDFs, {pages} pages, {chunks} chunks in {total:.2f} s")
+    print(f"  pages/s (parse in sandbox + chunk): {pages / total:.1f}  (parse {parse_s:.2f} s, chunk {chunk_s:.2f} s)")
+    return {"pages_per_s": pages / total, "parse_s": parse_s, "chunk_s": chunk_s}
+
+
+def bench_embedding(rounds: int) -> dict[str, float]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.knowledge.embeddings import BATCH_SIZE, _local_model
+    from apps.knowledge.ingestion import document_ingest
+    from apps.knowledge.models import Chunk
+    from apps.knowledge.services import document_upload, knowledge_base_create
+
+    access = make_org("Ingest")
+    text = "\n\n".join(f"Section {i}. " + prose(i, 12) for i in range(160)).encode()
+    model = _local_model()
+    model.encode(["warm up"] * 4)
+    job_times: list[float] = []
+    direct_times: list[float] = []
+    count = 0
+    for number in range(rounds):
+        knowledge_base = knowledge_base_create(access=access, name=f"round {number}")
+        [upload] = document_upload(
+            access=access,
+            knowledge_base_id=knowledge_base.id,
+            files=[SimpleUploadedFile("manual.txt", text)],
+        )
+        start = time.perf_counter()
+        assert document_ingest(upload.document.id, upload.document.generation) == "ready"
+        job_times.append(time.perf_counter() - start)
+        texts = list(Chunk.objects.filter(document=upload.document).order_by("ordinal").values_list("text", flat=True))
+        count = len(texts)
+        start = time.perf_counter()
+        model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+        direct_times.append(time.perf_counter() - start)
+    job, direct = statistics.median(job_times), statistics.median(direct_times)
+    print(f"embedding: {count} chunks per job, {rounds} rounds (median)")
+    print(f"  ingestion job: {count / job:.1f} chunks/s ({job:.2f} s)")
+    print(f"  model directly: {count / direct:.1f} chunks/s ({direct:.2f} s)")
+    print(f"  ratio (job throughput / direct): {direct / job:.3f}  (rounds: job {job_times}, direct {direct_times})")
+    return {"job_chunks_per_s": count / job, "direct_chunks_per_s": count / direct, "ratio": direct / job}
+
+
+# 3: search at 100k ----------------------------------------------------------------------------
+
+
+class Space:
+    """Clustered unit vectors: topics with anisotropic centroids plus a shared mean direction
+    (sentence embeddings are neither uniform nor isotropic), each chunk near its topic."""
+
+    def __init__(self, topics: int, seed: int = 7) -> None:
+        import numpy as np
+
+        self.rng = np.random.default_rng(seed)
+        scale = 1 / np.sqrt(1 + np.arange(DIMS) / 24)  # variance decays across dimensions
+        mean = self.rng.standard_normal(DIMS)
+        centroids = self.rng.standard_normal((topics, DIMS)) * scale
+        centroids = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+        self.centroids = centroids + 0.35 * mean / np.linalg.norm(mean)
+        self.scale = scale
+        self.topics = topics
+
+    def near(self, topics: Any, spread: float = 0.9) -> Any:
+        import numpy as np
+
+        noise = self.rng.standard_normal((len(topics), DIMS)) * self.scale
+        noise = noise / np.linalg.norm(noise, axis=1, keepdims=True)
+        vectors = self.centroids[topics] + spread * noise
+        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def topic_words(topic: int) -> list[str]:
+    return [f"{WORDS[(topic * 7 + j) % len(WORDS)]}{topic % 97}" for j in range(4)]
+
+
+def chunk_text(rnd: Any, topic: int) -> str:
+    words = [rnd.choice(WORDS) for _ in range(70)] + [rnd.choice(topic_words(topic)) for _ in range(10)]
+    rnd.shuffle(words)
+    return " ".join(words)
+
+
+def load_tenant(access: Any, name: str, count: int, space: Space, seed: int) -> tuple[Any, Any, Any]:
+    """One knowledge base with `count` active chunks, COPY'd in binary. Answers (kb, ids, vectors)."""
+    import random
+
+    import numpy as np
+    from django.db import connection
+    from pgvector.psycopg import register_vector
+    from psycopg.types.json import Jsonb
+
+    from apps.knowledge.models import Document, KnowledgeBase
+
+    knowledge_base = KnowledgeBase.objects.create(organization=access.organization, name=name)
+    documents = Document.objects.bulk_create(
+        [
+            Document(
+                organization=access.organization,
+                knowledge_base=knowledge_base,
+                name=f"doc-{i}.pdf",
+                file_type="pdf",
+                checksum=f"{seed}-{i}",
+                status="ready",
+                progress=1.0,
+                chunk_count=CHUNKS_PER_DOCUMENT,
+            )
+            for i in range((count + CHUNKS_PER_DOCUMENT - 1) // CHUNKS_PER_DOCUMENT)
+        ]
+    )
+    rnd = random.Random(seed)  # noqa: S311 - benchmark data
+    topics = space.rng.integers(0, space.topics, size=count)
+    vectors = space.near(topics)
+    connection.ensure_connection()
+    raw = connection.connection
+    register_vector(raw)
+    columns = (
+        "organization_id, knowledge_base_id, document_id, file_type, generation, document_version, ordinal, "
+        "active, text, embedding, dims, page, heading_path, start_char, end_char, token_count"
+    )
+    types = ["uuid", "uuid", "uuid", "varchar", "int4", "int4", "int4", "bool", "text", "vector", "int2", "int4"]
+    types += ["jsonb", "int4", "int4", "int4"]
+    with raw.cursor() as cursor, cursor.copy(f"COPY knowledge_chunk ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:  # noqa: S608 - fixed text
+        copy.set_types(types)
+        for i in range(count):
+            document = documents[i // CHUNKS_PER_DOCUMENT]
+            ordinal = i % CHUNKS_PER_DOCUMENT
+            text = chunk_text(rnd, int(topics[i]))
+            copy.write_row(
+                (
+                    access.organization.id,
+                    knowledge_base.id,
+                    document.id,
+                    "pdf",
+                    1,
+                    1,
+                    ordinal,
+                    True,
+                    text,
+                    vectors[i],
+                    DIMS,
+                    1 + ordinal // 4,
+                    Jsonb([]),
+                    0,
+                    len(text),
+                    100,
+                )
+            )
+    # ids in COPY order, found back through (document, ordinal)
+    doc_index = {d.id: n for n, d in enumerate(documents)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, document_id, ordinal FROM knowledge_chunk WHERE knowledge_base_id = %s", [knowledge_base.id]
+        )
+        ids = np.zeros(count, dtype=np.int64)
+        for chunk_id, document_id, ordinal in cursor.fetchall():
+            ids[doc_index[document_id] * CHUNKS_PER_DOCUMENT + ordinal] = chunk_id
+    assert (ids > 0).all()
+    return knowledge_base, ids, vectors
+
+
+def bench_search(chunks: int, queries: int) -> dict[str, float]:
+    import random
+
+    import numpy as np
+    from django.db import connection, transaction
+
+    from apps.knowledge.search import _vector_ranked, knowledge_search
+
+    space = Space(topics=max(100, chunks // 100))
+    tenants = [make_org(f"Tenant {i}") for i in range(OTHER_TENANTS + 1)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX IF EXISTS chunk_embedding_hnsw_{DIMS}")
+        cursor.execute("DROP INDEX IF EXISTS chunk_search_vector")
+    start = time.perf_counter()
+    target, ids, vectors = load_tenant(tenants[0], "Big", chunks, space, seed=1)
+    small = None
+    for n, access in enumerate(tenants[1:], start=2):
+        loaded = load_tenant(access, f"Small {n}", OTHER_CHUNKS, space, seed=n)
+        small = small or loaded
+    load_s = time.perf_counter() - start
+    total = chunks + OTHER_TENANTS * OTHER_CHUNKS
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        cursor.execute("SET max_parallel_maintenance_workers = 1")
+        cursor.execute(
+            f"CREATE INDEX chunk_embedding_hnsw_{DIMS} ON knowledge_chunk "
+            f"USING hnsw ((embedding::vector({DIMS})) vector_cosine_ops) WHERE dims = {DIMS}"
+        )
+        hnsw_s = time.perf_counter() - start
+        cursor.execute("CREATE INDEX chunk_search_vector ON knowledge_chunk USING gin (search_vector)")
+        cursor.execute("ANALYZE knowledge_chunk")
+    index_s = time.perf_counter() - start
+    print(f"search: {total} chunks in {OTHER_TENANTS + 1} tenants ({chunks} in the measured one)")
+    print(f"  COPY load {load_s:.1f} s, HNSW build {hnsw_s:.1f} s, + GIN + ANALYZE {index_s:.1f} s")
+
+    rnd = random.Random(3)  # noqa: S311 - benchmark data
+    texts = []
+    for _ in range(queries):
+        words = topic_words(rnd.randrange(space.topics))
+        texts.append(f"What does the {words[0]} {rnd.choice(WORDS)} say about {words[1]}?")
+    knowledge_search(knowledge_base=target, query="warm up the model", k=10, mode="hybrid")
+
+    def timed(fn: Any) -> float:
+        begin = time.perf_counter()
+        fn()
+        return (time.perf_counter() - begin) * 1000
+
+    hybrid = [timed(lambda q=q: knowledge_search(knowledge_base=target, query=q, k=10, mode="hybrid")) for q in texts]
+    keyword = [timed(lambda q=q: knowledge_search(knowledge_base=target, query=q, k=10, mode="keyword")) for q in texts]
+
+    query_topics = space.rng.integers(0, space.topics, size=queries)
+    query_vectors = space.near(query_topics)
+
+    def recall(knowledge_base: Any, kb_ids: Any, kb_vectors: Any, limit: int) -> tuple[float, list[float]]:
+        found, times = 0, []
+        for vector in query_vectors:
+            exact = set(kb_ids[np.argsort(-(kb_vectors @ vector))[:10]].tolist())
+            begin = time.perf_counter()
+            ranked = _vector_ranked(knowledge_base, [float(x) for x in vector], _no_filters(), limit)
+            times.append((time.perf_counter() - begin) * 1000)
+            found += len(exact & {chunk_id for chunk_id, _ in ranked[:10]})
+        return found / (10 * len(query_vectors)), times
+
+    recall_10, vector_ms = recall(target, ids, vectors, 10)
+    recall_pool, _ = recall(target, ids, vectors, 40)  # hybrid asks the vector side for 40
+    small_kb, small_ids, small_vectors = small  # type: ignore[misc]
+    recall_small, _ = recall(small_kb, small_ids, small_vectors, 10)
+
+    exact_ms = []
+    for vector in query_vectors[: min(30, queries)]:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            begin = time.perf_counter()
+            _vector_ranked(target, [float(x) for x in vector], _no_filters(), 10)
+            exact_ms.append((time.perf_counter() - begin) * 1000)
+
+    embed_ms = []
+    from apps.knowledge.embeddings import LocalEmbedder
+
+    for q in texts[:50]:
+        embed_ms.append(timed(lambda q=q: LocalEmbedder().embed([q])))
+    print(f"  hybrid search (k=10, incl. query embedding): p50 {percentile(hybrid, 0.5):.1f} ms, "
+          f"p99 {percentile(hybrid, 0.99):.1f} ms over {queries} queries")
+    print(f"    of which query embedding p50 {percentile(embed_ms, 0.5):.1f} ms; "
+          f"keyword alone p50 {percentile(keyword, 0.5):.1f} ms / p99 {percentile(keyword, 0.99):.1f} ms")
+    print(f"  vector search (HNSW, k=10): p50 {percentile(vector_ms, 0.5):.1f} ms, p99 {percentile(vector_ms, 0.99):.1f} ms"
+          f"; exact scan of the same tenant p50 {percentile(exact_ms, 0.5):.1f} ms "
+          f"(ratio {percentile(exact_ms, 0.5) / percentile(vector_ms, 0.5):.1f}x)")
+    print(f"  recall@10 vs exact: {recall_10:.3f} (k=10), {recall_pool:.3f} (top 10 of the hybrid's 40), "
+          f"{recall_small:.3f} (a 10,000-chunk tenant, k=10)")
+    return {
+        "hybrid_p50": percentile(hybrid, 0.5),
+        "hybrid_p99": percentile(hybrid, 0.99),
+        "recall": recall_10,
+        "recall_pool": recall_pool,
+        "recall_small": recall_small,
+    }
+
+
+def _no_filters() -> Any:
+    from apps.knowledge.search import SearchFilters
+
+    return SearchFilters()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pdfs", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--only", choices=["ingest", "search"], default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the data dir")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    data_dir = Path(tempfile.mkdtemp(prefix="tkb-", dir="/tmp"))
+    print(f"data dir {data_dir}, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    try:
+        setup_django(data_dir)
+        if args.only in (None, "ingest"):
+            bench_parsing(args.pdfs)
+            bench_embedding(args.rounds)
+        if args.only in (None, "search"):
+            bench_search(args.chunks, args.queries)
+    finally:
+        if not args.keep:
+            from django.db import connections
+
+            connections.close_all()
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
