@@ -93,7 +93,8 @@ def conversation_history(*, conversation: Conversation, show_sources: bool) -> l
         out.append(item)
         if message.role == ChatMessage.Role.USER and run is not None and run.pk not in answered:
             # No answer stored: still running (the page resumes it) or it ended without one.
-            out.append({"role": "assistant", "text": "", "run": str(run.pk), "status": run.status})
+            failed = "" if run.status == Run.Status.RUNNING else "Sorry, the assistant could not answer just now."
+            out.append({"role": "assistant", "text": failed, "run": str(run.pk), "status": run.status})
     return out
 
 

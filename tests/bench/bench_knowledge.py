@@ -126,13 +126,14 @@ def bench_embedding(rounds: int) -> dict[str, float]:
     from apps.knowledge.embeddings import BATCH_SIZE, _local_model
     from apps.knowledge.ingestion import document_ingest
     from apps.knowledge.models import Chunk
-    from apps.knowledge.services import document_upload, knowledge_base_create
+    from apps.knowledge.services import document_retry, document_upload, knowledge_base_create
 
     access = make_org("Ingest")
     text = "\n\n".join(f"Section {i}. " + prose(i, 12) for i in range(160)).encode()
     model = _local_model()
     model.encode(["warm up"] * 4)
     job_times: list[float] = []
+    embed_times: list[float] = []
     direct_times: list[float] = []
     count = 0
     for number in range(rounds):
@@ -150,12 +151,24 @@ def bench_embedding(rounds: int) -> dict[str, float]:
         start = time.perf_counter()
         model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
         direct_times.append(time.perf_counter() - start)
-    job, direct = statistics.median(job_times), statistics.median(direct_times)
-    print(f"embedding: {count} chunks per job, {rounds} rounds (median)")
-    print(f"  ingestion job: {count / job:.1f} chunks/s ({job:.2f} s)")
-    print(f"  model directly: {count / direct:.1f} chunks/s ({direct:.2f} s)")
-    print(f"  ratio (job throughput / direct): {direct / job:.3f}  (rounds: job {job_times}, direct {direct_times})")
-    return {"job_chunks_per_s": count / job, "direct_chunks_per_s": count / direct, "ratio": direct / job}
+        # Retry keeps the parsed sections: this job is chunk + embed + commit, no parsing.
+        again = document_retry(access=access, knowledge_base_id=knowledge_base.id, document_id=upload.document.id)
+        start = time.perf_counter()
+        assert document_ingest(again.id, again.generation) == "ready"
+        embed_times.append(time.perf_counter() - start)
+    job, embed, direct = (statistics.median(x) for x in (job_times, embed_times, direct_times))
+    print(f"embedding: {count} chunks per document, {rounds} rounds (median)")
+    print(f"  model directly on the same texts: {count / direct:.1f} chunks/s ({direct:.2f} s)")
+    print(f"  ingestion, parsed document (chunk + embed + commit): {count / embed:.1f} chunks/s ({embed:.2f} s)")
+    print(f"    ratio to direct: {direct / embed:.3f}")
+    print(f"  ingestion, whole job (+ parse in the sandbox): {count / job:.1f} chunks/s ({job:.2f} s)")
+    print(f"    ratio to direct: {direct / job:.3f}")
+    print(f"  rounds: job {fmt(job_times)}, parsed {fmt(embed_times)}, direct {fmt(direct_times)}")
+    return {"embed_ratio": direct / embed, "job_ratio": direct / job}
+
+
+def fmt(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
 
 
 # 3: search at 100k ----------------------------------------------------------------------------

@@ -229,8 +229,11 @@ def main() -> None:
                 subprocess.Popen(
                     [
                         PY,
-                        "-m",
-                        "uvicorn",
+                        *(
+                            os.environ["BENCH_SERVER_WRAPPER"].split()
+                            if os.environ.get("BENCH_SERVER_WRAPPER")
+                            else ["-m", "uvicorn"]
+                        ),
                         "apps.config.asgi:application",
                         "--port",
                         str(port),

@@ -153,6 +153,15 @@ def time_to_bubble(server: str, key: str, site_dir: Path, site: str, loads: int)
         browser.close()
 
 
+_CLIENT: list[httpx.AsyncClient] = []
+
+
+def _http() -> httpx.AsyncClient:
+    if not _CLIENT:
+        _CLIENT.append(httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1000)))
+    return _CLIENT[0]
+
+
 async def one_visitor(
     server: str,
     key: str,
@@ -163,16 +172,18 @@ async def one_visitor(
     first: list[float] | None = None,
 ) -> None:
     started = time.perf_counter()
-    async with httpx.AsyncClient(timeout=30) as client:
-        session = await client.post(
-            f"{server}/api/widget/v1/session/", content=json.dumps({"key": key}), headers={"Origin": origin}
-        )
+    client = _http()  # one client, as a browser has (building one costs ~50 ms of SSL setup)
+    session = await client.post(
+        f"{server}/api/widget/v1/session/", content=json.dumps({"key": key}), headers={"Origin": origin}
+    )
     if session.status_code != 200:
         problems.append(f"session {session.status_code}: {session.text[:80]!r}")
         return
     token = session.json()["token"]
+    phases = [time.perf_counter() - started]
     url = server.replace("http", "ws") + f"/ws/widget/{key}/"
     async with websockets.connect(url, additional_headers={"Origin": origin}, max_queue=None) as ws:
+        phases.append(time.perf_counter() - started)
         await ws.send(json.dumps({"type": "chat.send", "token": token, "message": "hi"}))
         last, count = None, 0
         while True:
@@ -180,8 +191,13 @@ async def one_visitor(
             if event["type"] == "error":
                 problems.append(event["code"])
                 return
+            if event["type"] == "chat.accepted":
+                phases.append(time.perf_counter() - started)
             if event["type"] == "token":
                 now = time.perf_counter()
+                if last is None and os.environ.get("BENCH_PHASES"):
+                    marks = ", ".join(f"{p * 1000:.0f}" for p in [*phases, now - started])
+                    print(f"session, socket open, accepted, first token at ms: {marks}")
                 if last is not None:
                     gaps.append(now - last)
                 elif first is not None:
@@ -253,7 +269,8 @@ def main() -> None:
             command += ["--log-level", "warning", "--ws-per-message-deflate", "false"]
             procs.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True))
             wait_ok(f"{server}/healthz")
-            time_to_bubble(server, key, site_dir, site, args.loads)
+            if args.loads:
+                time_to_bubble(server, key, site_dir, site, args.loads)
             levels = [int(n) for n in args.levels.split(",") if n]
             asyncio.run(concurrency(server, key, site, levels, args.tokens))
         finally:

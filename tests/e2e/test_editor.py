@@ -190,3 +190,35 @@ def test_e2e_editor_branch_run_marks_taken_route_done_and_other_skipped(page: An
     expect(page.get_by_test_id("node-others")).to_have_attribute("data-status", "skipped")
     expect(page.get_by_test_id("node-route")).to_have_attribute("data-status", "done")
     shot(page, "branch-run")
+
+
+def test_e2e_editor_retrieve_node_picks_a_knowledge_base(page: Any, plain_org: Organization) -> None:
+    gone = "00000000-0000-4000-8000-00000000dead"  # a base deleted since the draft was saved
+    spec = (
+        graph()
+        .node("in", "chat_input")
+        .node("retrieve", "retrieve", knowledge_base=gone, top_k=3)
+        .edge("in", "retrieve", "message", "query")
+        .spec
+    )
+    flow = _flow_in_editor(page, plain_org, spec, "Retrieval")
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    response = page.request.post(
+        f"/api/v1/orgs/{plain_org.id}/knowledge-bases/", data={"name": "Field notes"}, headers={"X-CSRFToken": csrf}
+    )
+    assert response.status == 201, response.text()
+    kb_id = response.json()["id"]
+
+    open_node(page, "retrieve")
+    panel = page.get_by_test_id("config-panel")
+    picker = panel.get_by_label("Knowledge Base")
+    expect(panel.get_by_test_id("kb-missing")).to_contain_text(gone)
+    expect(picker).to_have_value(gone)
+    picker.select_option(label="Field notes (0 documents)")
+    expect(panel.get_by_test_id("kb-missing")).to_have_count(0)
+    expect(panel.get_by_test_id("kb-not-ready")).to_be_visible()
+    wait_saved(page)
+    shot(page, "retrieve-knowledge-base", panel)
+    flow.refresh_from_db()
+    retrieve = next(n for n in flow.draft["nodes"] if n["id"] == "retrieve")
+    assert retrieve["config"]["knowledge_base"] == kb_id

@@ -108,8 +108,8 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
   }, [focus]);
 
   const formContext = useMemo(
-    () => ({ models: (models.data ?? []).filter((m) => m.kind !== "embedding").map((m) => m.alias), tools, knowledgeBases: [], readOnly }),
-    [models.data, tools, readOnly],
+    () => ({ models: (models.data ?? []).filter((m) => m.kind !== "embedding").map((m) => m.alias), tools, orgId, readOnly }),
+    [models.data, tools, orgId, readOnly],
   );
 
   const afterLayout = useCallback(() => {

@@ -1,12 +1,14 @@
 /** A config form generated from a node's JSON Schema; errors show at the field. */
 import { useId, type ReactNode } from "react";
 import { templateVariables } from "./graph";
+import { KnowledgeBasePicker } from "./KnowledgeBasePicker";
 import { checkValue, fieldLabel, resolveSchema, type JsonSchema } from "./schema";
 
 export interface FormContext {
   models: string[];
   tools: string[];
-  knowledgeBases: { id: string; name: string }[];
+  /** The organization whose knowledge bases the `knowledge-base` picker lists. */
+  orgId: string;
   /** Upstream outputs, offered as variable names for prompt templates. */
   upstream: string[];
   readOnly: boolean;
@@ -316,19 +318,7 @@ function FieldFor({ name, schema, defs, value, onChange, required, errors, conte
     );
   }
   if (schema.format === "knowledge-base") {
-    const listId = `${id}-kbs`;
-    return shell(
-      <>
-        <input className="input" {...common} list={listId} value={text} onChange={(e) => onChange(orNull(e.target.value))} placeholder="Knowledge base id" />
-        <datalist id={listId}>
-          {context.knowledgeBases.map((kb) => (
-            <option key={kb.id} value={kb.id}>
-              {kb.name}
-            </option>
-          ))}
-        </datalist>
-      </>,
-    );
+    return shell(<KnowledgeBasePicker orgId={context.orgId} {...common} value={text} onChange={(raw) => onChange(orNull(raw))} />);
   }
   const long = (schema.maxLength ?? 0) > 300;
   return shell(

@@ -303,6 +303,7 @@ function SearchPanel({ orgId, kbId }: { orgId: string; kbId: string }) {
           Search
         </button>
       </form>
+      {search.isPending && <p className="muted">Searching…</p>}
       {search.isError && <ErrorState error={search.error} />}
       {search.data && search.data.hits.length === 0 && <p className="muted">No chunk matches.</p>}
       {search.data && (
