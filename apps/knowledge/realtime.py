@@ -70,9 +70,11 @@ def publish(document: Document) -> None:
 async def ensure_bridge() -> None:
     """Start this process's LISTEN -> channel layer bridge once (embedded mode only)."""
     global _bridge  # noqa: PLW0603 - one bridge per process
-    if not _in_memory_layer() or (_bridge is not None and not _bridge.done()):
+    loop = asyncio.get_running_loop()
+    # A bridge on another (closed) loop never finishes: start one on this loop instead.
+    if not _in_memory_layer() or (_bridge is not None and not _bridge.done() and _bridge.get_loop() is loop):
         return
-    _bridge = asyncio.get_running_loop().create_task(_listen())
+    _bridge = loop.create_task(_listen())
 
 
 def _conninfo() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,8 +26,11 @@ REINDEX_FIELDS = frozenset({"embedding_model", "chunk_strategy", "chunk_size", "
 
 
 class UploadedFile(Protocol):
-    name: str | None
-    size: int | None
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def size(self) -> int | None: ...
 
     def chunks(self, chunk_size: int | None = None) -> Any: ...
 
@@ -169,7 +173,7 @@ def _read(file: UploadedFile, limit: int) -> tuple[bytes | None, str, int]:
 
 
 @transaction.atomic
-def document_upload(*, access: OrgAccess, knowledge_base_id: object, files: list[UploadedFile]) -> list[Upload]:
+def document_upload(*, access: OrgAccess, knowledge_base_id: object, files: Sequence[UploadedFile]) -> list[Upload]:
     """Each file becomes a queued document, or a failed one with its reason (too large,
     unsupported type); the same bytes uploaded again answer the existing document."""
     access.require(Role.EDITOR)

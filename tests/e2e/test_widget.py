@@ -20,9 +20,9 @@ from apps.widgets.selectors import citations_of
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
 
-# The server under test reads this when it starts: a 4 s rate-limit window instead of a minute,
+# The server under test reads this when it starts: a 10 s rate-limit window instead of a minute,
 # so "the next minute works again" is checked without waiting a minute. Only widgets read it.
-RATE_WINDOW = 4
+RATE_WINDOW = 10
 os.environ["TRELLIS_WIDGET_RATE_WINDOW"] = str(RATE_WINDOW)
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -83,7 +83,7 @@ def test_bad_files_parsing_happens_in_a_subprocess(
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("parsed in the worker's process")
 
-    monkeypatch.setattr(parsing.subprocess, "run", spy)
+    monkeypatch.setattr(subprocess, "run", spy)  # the module object parsing.py calls
     for name in list(sandbox.PARSERS):
         monkeypatch.setitem(sandbox.PARSERS, name, forbidden)
     kb = make_kb(org_a)
