@@ -126,3 +126,41 @@ def chunk_sections(
                 return drafts
         base += len(section.text) + len(SECTION_GAP)
     return drafts
+
+
+@dataclass(frozen=True)
+class PreviewChunk:
+    text: str
+    page: int | None
+    heading_path: list[str]
+    start_char: int
+    end_char: int
+    token_count: int
+    overlap_chars: int
+    overlap_tokens: int
+
+
+def chunk_preview(
+    sections: Sequence[Section], settings: ChunkSettings, *, limit: int
+) -> tuple[list[PreviewChunk], bool]:
+    """The first `limit` chunks the sections would make, each with how much of it repeats the
+    previous chunk's end (the overlap), and whether there were more."""
+    drafts = chunk_sections([x for x in sections if x.text.strip()], settings, limit=limit + 1)
+    chunks: list[PreviewChunk] = []
+    previous_end = -1
+    for draft in drafts[:limit]:
+        overlap = max(0, min(previous_end - draft.start_char, len(draft.text)))
+        chunks.append(
+            PreviewChunk(
+                text=draft.text,
+                page=draft.page,
+                heading_path=draft.heading_path,
+                start_char=draft.start_char,
+                end_char=draft.end_char,
+                token_count=draft.token_count,
+                overlap_chars=overlap,
+                overlap_tokens=count_tokens(draft.text[:overlap]) if overlap else 0,
+            )
+        )
+        previous_end = draft.end_char
+    return chunks, len(drafts) > limit

@@ -106,7 +106,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         request = RunRequest(
             flow=message.flow, version=message.version, inputs=message.inputs, session=message.session, ref=message.ref
         )
-        prepared = await run_prepare(actor=self.actor, request=request)
+        prepared = await run_prepare(actor=self.actor, request=request, early=True)
         live = run_start_live(prepared)
         queue = live.subscribe()
 

@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from langchain_core.messages import BaseMessage
 
 from apps.config.db import in_db_thread
-from apps.config.errors import Forbidden, InvalidInput, NotFound
+from apps.config.errors import Forbidden, InvalidInput, NotFound, TrellisError
 from apps.runs.adapters import gateway_for, ports_for, session_history
 from apps.runs.models import ChatMessage, ChatSession, Run, RunEvent
 from apps.runs.recorder import Final, recorder
@@ -52,6 +52,9 @@ class PreparedRun:
     compiled: CompiledFlow
     prices: dict[str, tuple[Decimal, Decimal]]
     ref: str | None
+    # When set, the rows are still being written while the run starts (run_prepare(early=True)):
+    # run_execute waits for it before the first event is recorded or sent.
+    saving: asyncio.Future[Run] | None = None
 
 
 def _flow_and_role(actor: Actor, flow_id: UUID, organization_id: UUID | None) -> tuple[Any, str]:
@@ -104,6 +107,9 @@ def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | Non
         session = ChatSession.objects.filter(pk=request.session, organization_id=flow.organization_id).first()
         if session is None:
             raise NotFound("Chat session not found.", code="session_not_found")
+    else:  # a new session, its id known before its row is written
+        session = ChatSession(organization_id=flow.organization_id, flow=flow, user=actor.user)
+        session._state.adding = True
     run = Run(
         organization_id=flow.organization_id,
         flow=flow,
@@ -114,40 +120,65 @@ def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | Non
         api_key=actor.api_key,
         inputs=request.inputs,
     )
-    history = session_history(session.pk if session else None)
+    history = session_history(request.session)
     return _Loaded(run=run, graph=graph, models=gateway_for(flow.organization, run=run), history=history)
 
 
-@transaction.atomic  # one commit for the session, the run and the message
 def _save_rows(run: Run, message: str) -> Run:
+    try:
+        return _insert_rows(run, message)
+    except DataError as exc:  # e.g. a NUL character, which PostgreSQL text cannot hold
+        raise InvalidInput(f"The input cannot be stored: {str(exc).splitlines()[0]}", code="invalid_input") from None
+
+
+@transaction.atomic  # one commit for the session, the run and the message
+def _insert_rows(run: Run, message: str) -> Run:
     with connection.cursor() as cursor:
         # The commit does not wait for the WAL flush (the run's own events are written the same
         # way by the recorder): a crash in the next few ms could lose the row of a run that died
         # with the process anyway, and every run start saves the flush wait (docs/adr/0005).
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
-    if run.session is None:
-        run.session = ChatSession.objects.create(
-            organization_id=run.organization_id, flow=run.flow, user=run.created_by, title=message[:80]
-        )
-    run.save()
+    session = run.session
+    if session is not None and session._state.adding:
+        session.title = message[:80]
+        session.save(force_insert=True)
+    run.save(force_insert=True)
     if message:
         ChatMessage.objects.create(session=run.session, role=ChatMessage.Role.USER, content=message, run=run)
     return run
 
 
-def _prepare(actor: Actor, request: RunRequest, organization_id: UUID | None) -> PreparedRun:
-    """Reads, compile, then the rows: one trip to a database thread per run start."""
+def _prepare_compiled(actor: Actor, request: RunRequest, organization_id: UUID | None) -> PreparedRun:
+    """Reads and compile, nothing written (one trip to a database thread)."""
     loaded = _prepare_rows(actor, request, organization_id)
     run, models = loaded.run, loaded.models
     ports = ports_for(organization_id=run.organization_id, models=models, history=loaded.history)
-    compiled = compile_flow(loaded.graph, ports)  # FlowInvalid: no row was written yet
-    run = _save_rows(run, to_text(request.inputs.get("message", "")))
+    compiled = compile_flow(loaded.graph, ports)  # FlowInvalid: no row was written
     return PreparedRun(run=run, compiled=compiled, prices=models.prices(), ref=request.ref)
 
 
-async def run_prepare(*, actor: Actor, request: RunRequest, organization_id: UUID | None = None) -> PreparedRun:
-    """Resolve and validate everything; raises TrellisError or FlowInvalid and creates nothing then."""
-    return await in_db_thread(_prepare)(actor, request, organization_id)
+def _prepare(actor: Actor, request: RunRequest, organization_id: UUID | None) -> PreparedRun:
+    """Reads, compile, then the rows: one trip to a database thread per run start."""
+    prepared = _prepare_compiled(actor, request, organization_id)
+    _save_rows(prepared.run, to_text(request.inputs.get("message", "")))
+    return prepared
+
+
+async def run_prepare(
+    *, actor: Actor, request: RunRequest, organization_id: UUID | None = None, early: bool = False
+) -> PreparedRun:
+    """Resolve and validate everything; raises TrellisError or FlowInvalid and creates nothing then.
+
+    `early`: return once the flow is compiled and write the rows meanwhile, so the model call
+    starts while the run's row is being committed (the live socket's time to first token); the
+    run's first event still waits for the row (a run is a row before its first token).
+    """
+    if not early:
+        return await in_db_thread(_prepare)(actor, request, organization_id)
+    prepared = await in_db_thread(_prepare_compiled)(actor, request, organization_id)
+    message = to_text(request.inputs.get("message", ""))
+    prepared.saving = asyncio.ensure_future(in_db_thread(_save_rows)(prepared.run, message))
+    return prepared
 
 
 def _cost(usage: dict[str, Any], prices: dict[str, tuple[Decimal, Decimal]]) -> Decimal:
@@ -169,6 +200,9 @@ async def run_execute(prepared: PreparedRun) -> AsyncIterator[Event]:
     )
     try:
         async for event in stream:
+            if prepared.saving is not None:  # the model call is under way; the row must land first
+                await asyncio.shield(prepared.saving)
+                prepared.saving = None
             last_seq = event.seq
             if event.type == EventType.TOKEN:
                 text.append(event.data["text"])
@@ -178,9 +212,17 @@ async def run_execute(prepared: PreparedRun) -> AsyncIterator[Event]:
             yield event
     except asyncio.CancelledError:
         await stream.aclose()  # type: ignore[attr-defined]
+        if prepared.saving is not None:  # cancelled before the row landed: record only once it has
+            try:
+                await asyncio.shield(prepared.saving)
+            except Exception:
+                raise asyncio.CancelledError from None  # no row: nothing to record
         cancelled = Event(last_seq + 1, EventType.RUN_CANCELLED, run_id, None, {"usage": {}})
         sink.record(cancelled)
         await asyncio.shield(sink.finish(run_id, Final(output_text="".join(text), cost=Decimal(0))))
+        raise
+    except Exception:
+        await stream.aclose()  # type: ignore[attr-defined]
         raise
 
 
@@ -222,8 +264,22 @@ class LiveRun:
                     "data": {},
                 }
             )
-        except Exception:
-            logger.exception("run %s crashed", self.run_id)
+        except Exception as exc:
+            code, message = "internal_error", "The run stopped on a server error."
+            if isinstance(exc, TrellisError):
+                code, message = exc.code, exc.message
+            else:
+                logger.exception("run %s crashed", self.run_id)
+            # Followers end on a terminal event, never on silence.
+            self._publish(
+                {
+                    "run": self.run_id,
+                    "seq": (self.buffer[-1]["seq"] + 1) if self.buffer else 1,
+                    "type": str(EventType.RUN_FAILED),
+                    "node": None,
+                    "data": {"code": code, "message": message, "node": None},
+                }
+            )
         finally:
             self.loop.call_later(LIVE_GRACE_SECONDS, LIVE.pop, self.run_id, None)
 

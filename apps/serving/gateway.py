@@ -12,7 +12,7 @@ import asyncio
 import importlib
 import importlib.util
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -92,6 +92,7 @@ class ProbeResult:
     input_tokens: int
     output_tokens: int
     latency_ms: float
+    ttft_ms: float | None = None
 
 
 class GatewayModels:
@@ -183,24 +184,48 @@ class GatewayModels:
     async def probe(self, alias: str, prompt: str, *, max_tokens: int = 64) -> ProbeResult:
         """One short streamed answer, with the endpoint's first-token and idle timeouts; model
         failures come out as ModelUnavailable / ModelTimeout."""
+        result: ProbeResult | None = None
+        async for piece in self.probe_stream(alias, prompt, max_tokens=max_tokens):
+            if isinstance(piece, ProbeResult):
+                result = piece
+        if result is None:  # not reached: probe_stream ends with one or raises
+            raise ModelUnavailable(f"The model {alias!r} ended its answer without a result.")
+        return result
+
+    async def probe_stream(
+        self, alias: str, prompt: str, *, max_tokens: int = 64
+    ) -> AsyncGenerator[str | ProbeResult, None]:
+        """`probe` as it happens: the answer's text pieces as they arrive, then one ProbeResult.
+        The same path as `probe` (routing, fallbacks, the meter's budget, rate limit and ledger);
+        stopping early (aclose, a cancelled task) closes the model's stream and is recorded."""
         timeouts = self.timeouts(alias)
         model = self.chat_model(alias, temperature=0, max_tokens=max_tokens)
         started = time.perf_counter()
+        ttft_ms: float | None = None
         reply = AIMessageChunk(content="")
+        stream = _with_timeouts(model.astream([HumanMessage(content=prompt)]), timeouts)
         try:
-            async for chunk in _with_timeouts(model.astream([HumanMessage(content=prompt)]), timeouts):
+            async for chunk in stream:
                 reply = reply + chunk
+                text = chunk.content if isinstance(chunk.content, str) else ""
+                if text:
+                    if ttft_ms is None:
+                        ttft_ms = round((time.perf_counter() - started) * 1000, 1)
+                    yield text
         except Exception as exc:
             error = model_error(exc, alias=alias)
             if error is exc:
                 raise
             raise error from None
+        finally:
+            await stream.aclose()
         usage: dict[str, Any] = dict(reply.usage_metadata or {})
-        return ProbeResult(
+        yield ProbeResult(
             text=str(reply.content),
             input_tokens=int(usage.get("input_tokens", 0)),
             output_tokens=int(usage.get("output_tokens", 0)),
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            ttft_ms=ttft_ms,
         )
 
 
@@ -234,7 +259,7 @@ def _chat_model(
     )
 
 
-async def _with_timeouts(stream: AsyncIterator[Any], timeouts: Timeouts) -> AsyncIterator[AIMessageChunk]:
+async def _with_timeouts(stream: AsyncIterator[Any], timeouts: Timeouts) -> AsyncGenerator[AIMessageChunk, None]:
     iterator = stream.__aiter__()
     timeout, waiting_for = timeouts.first_token, "the first token"
     try:

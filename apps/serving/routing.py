@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -123,8 +123,12 @@ class RoutedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in self._route(messages, stop, kwargs):
-            yield ChatGenerationChunk(message=chunk)
+        route = self._route(messages, stop, kwargs)
+        try:
+            async for chunk in route:
+                yield ChatGenerationChunk(message=chunk)
+        finally:
+            await route.aclose()  # a caller that stops early ends (and ledgers) the call now, not at GC
 
     async def astream(  # type: ignore[override]
         self,
@@ -137,12 +141,16 @@ class RoutedChatModel(BaseChatModel):
         """Straight through: the candidate's chunks as they come, without a second round of
         LangChain's per-chunk callback bookkeeping (the candidate model does that once)."""
         messages = self._convert_input(input).to_messages()
-        async for chunk in self._route(messages, stop, kwargs):
-            yield chunk
+        route = self._route(messages, stop, kwargs)
+        try:
+            async for chunk in route:
+                yield chunk
+        finally:
+            await route.aclose()  # a caller that stops early ends (and ledgers) the call now, not at GC
 
     async def _route(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> AsyncIterator[AIMessageChunk]:
+    ) -> AsyncGenerator[AIMessageChunk, None]:
         if self.meter is not None:
             self.meter.admit()
         started = time.perf_counter()
@@ -168,8 +176,12 @@ class RoutedChatModel(BaseChatModel):
                     last_error = exc
                     attempts.append({"alias": candidate.alias, "error": _describe(exc, self.classify, candidate.alias)})
                     continue
-                async for chunk in self._committed(candidate, stream, first, started, attempts):
-                    yield chunk
+                committed = self._committed(candidate, stream, first, started, attempts)
+                try:
+                    async for chunk in committed:
+                        yield chunk
+                finally:
+                    await committed.aclose()
                 return
         failure = last_error or ModelUnavailable(f"No model can answer for {self.alias!r}.")
         self._record(self.alias, ModelCall.Status.FAILED, 0, 0, None, started, attempts, failure, self.candidates[0])
@@ -186,7 +198,7 @@ class RoutedChatModel(BaseChatModel):
         first: AIMessageChunk | None,
         started: float,
         attempts: list[dict[str, Any]],
-    ) -> AsyncIterator[AIMessageChunk]:
+    ) -> AsyncGenerator[AIMessageChunk, None]:
         input_tokens = output_tokens = content_chunks = 0
         ttft: float | None = None
         failure: BaseException | None = None

@@ -24,7 +24,7 @@ from apps.tenancy.services import audit_record
 from flows.errors import ModelTimeout, ModelUnavailable
 
 if TYPE_CHECKING:
-    from apps.serving.gateway import ProbeResult
+    from apps.serving.gateway import GatewayModels, ProbeResult
 
 # Fields an admin may change; `api_key` is the plaintext, stored only encrypted.
 UPDATABLE_FIELDS = frozenset(
@@ -252,10 +252,10 @@ def model_endpoint_ensure_builtin(*, organization: Organization) -> ModelEndpoin
     return endpoint
 
 
-def model_endpoint_test(
-    *, access: OrgAccess, endpoint_id: object, prompt: str, max_tokens: int = PROBE_MAX_TOKENS
-) -> ProbeResult:
-    """Sends `prompt` to the model through the gateway (no write, so no transaction)."""
+def model_endpoint_probe_gateway(*, access: OrgAccess, endpoint_id: object) -> tuple[str, GatewayModels]:
+    """For a test prompt (editor): the endpoint's alias and the organization's gateway with its
+    meter, so the prompt is admitted, metered and ledgered like any model call. Database work:
+    call it from a database thread; over budget already, BudgetExceeded and nothing starts."""
     from apps.serving.gateway import GatewayModels  # the OpenAI client costs ~1.5 s to import; not at start-up
 
     access.require(Role.EDITOR)
@@ -267,7 +267,15 @@ def model_endpoint_test(
 
     meter = Meter.load(access.organization.pk, user_id=access.actor.user.pk if access.actor.user else None)
     gateway = GatewayModels.of(model_endpoint_list(organization=access.organization), meter=meter)
+    return endpoint.alias, gateway
+
+
+def model_endpoint_test(
+    *, access: OrgAccess, endpoint_id: object, prompt: str, max_tokens: int = PROBE_MAX_TOKENS
+) -> ProbeResult:
+    """Sends `prompt` to the model through the gateway (no write, so no transaction)."""
+    alias, gateway = model_endpoint_probe_gateway(access=access, endpoint_id=endpoint_id)
     try:
-        return async_to_sync(gateway.probe)(endpoint.alias, prompt, max_tokens=max_tokens)
+        return async_to_sync(gateway.probe)(alias, prompt, max_tokens=max_tokens)
     except (ModelUnavailable, ModelTimeout) as exc:
         raise ModelCallFailed(exc.message, code=exc.code) from None

@@ -8,6 +8,7 @@ from apps.knowledge.models import ChunkStrategy, Document, FileType, KnowledgeBa
 from apps.knowledge.search import MAX_K, MAX_QUERY_CHARS, MODES
 
 MAX_PREVIEW_TEXT = 200_000
+MAX_SAMPLE_TEXT = 20_000  # a pasted sample for the create dialog's preview, not a document
 
 
 class KnowledgeBaseCreateIn(StrictSerializer):
@@ -151,11 +152,24 @@ class PreviewIn(StrictSerializer):
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=MAX_CHUNK_SIZE // 2, default=32)
 
 
+class SamplePreviewIn(StrictSerializer):
+    text = serializers.CharField(max_length=MAX_SAMPLE_TEXT, min_length=1, trim_whitespace=False)
+    chunk_strategy = serializers.ChoiceField(choices=ChunkStrategy.choices, default=ChunkStrategy.SENTENCE)
+    chunk_size = serializers.IntegerField(min_value=MIN_CHUNK_SIZE, max_value=MAX_CHUNK_SIZE, default=256)
+    chunk_overlap = serializers.IntegerField(min_value=0, max_value=MAX_CHUNK_SIZE // 2, default=32)
+
+
 class PreviewChunkOut(serializers.Serializer):  # type: ignore[type-arg]
     text = serializers.CharField()
     page = serializers.IntegerField(allow_null=True)
     heading_path = serializers.ListField(child=serializers.CharField())
     token_count = serializers.IntegerField()
+    start_char = serializers.IntegerField(
+        help_text="Where the chunk starts in the text (sections joined by a blank line)"
+    )
+    end_char = serializers.IntegerField()
+    overlap_chars = serializers.IntegerField(help_text="How many of its first characters repeat the previous chunk")
+    overlap_tokens = serializers.IntegerField()
 
 
 class PreviewOut(serializers.Serializer):  # type: ignore[type-arg]

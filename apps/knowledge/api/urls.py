@@ -7,6 +7,12 @@ DOC = f"{KB}/documents/<str:document_id>"
 
 urlpatterns = [
     path("orgs/<str:org_id>/knowledge-bases/", views.KnowledgeBaseListView.as_view(), name="knowledge-base-list"),
+    # Before the `<kb_id>` routes, or "chunk-preview" would be read as a knowledge base id.
+    path(
+        "orgs/<str:org_id>/knowledge-bases/chunk-preview/",
+        views.SampleChunkPreviewView.as_view(),
+        name="knowledge-sample-chunk-preview",
+    ),
     path(f"{KB}/", views.KnowledgeBaseDetailView.as_view(), name="knowledge-base-detail"),
     path(f"{KB}/reindex/", views.KnowledgeBaseReindexView.as_view(), name="knowledge-base-reindex"),
     path(f"{KB}/search/", views.KnowledgeSearchView.as_view(), name="knowledge-search"),

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from apps.config.errors import InvalidInput
 from apps.knowledge import selectors, services
 from apps.knowledge.api import serializers as s
-from apps.knowledge.chunking import ChunkSettings, chunk_sections
+from apps.knowledge.chunking import ChunkSettings, chunk_preview
 from apps.knowledge.models import KnowledgeBase
 from apps.knowledge.parsing import Section
 from apps.knowledge.search import SearchFilters, knowledge_search
@@ -104,6 +104,28 @@ class KnowledgeSearchView(APIView):
         return Response(s.SearchOut({"hits": [hit.__dict__ for hit in result.hits], "terms": result.terms}).data)
 
 
+def _preview(sections: list[Section], data: dict[str, Any]) -> Response:
+    try:
+        chunk_settings = ChunkSettings(data["chunk_strategy"], data["chunk_size"], data["chunk_overlap"])
+    except ValueError as exc:
+        raise InvalidInput(str(exc), code="invalid_chunking") from None
+    chunks, truncated = chunk_preview(sections, chunk_settings, limit=PREVIEW_LIMIT)
+    return Response(s.PreviewOut({"chunks": [c.__dict__ for c in chunks], "truncated": truncated}).data)
+
+
+class SampleChunkPreviewView(APIView):
+    @extend_schema(
+        request=s.SamplePreviewIn,
+        responses={200: s.PreviewOut, **ERRORS},
+        operation_id="v1_orgs_knowledge_bases_sample_chunk_preview_create",
+        summary="How a pasted sample would be chunked with these settings, before a base exists (editor)",
+    )
+    def post(self, request: Request, org_id: str) -> Response:
+        org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.SamplePreviewIn, request)
+        return _preview([Section(text=data["text"], page=None)], data)
+
+
 class ChunkPreviewView(APIView):
     @extend_schema(
         request=s.PreviewIn,
@@ -119,13 +141,7 @@ class ChunkPreviewView(APIView):
             sections = [Section(text=x["text"], page=x.get("page")) for x in stored]
         else:
             sections = [Section(text=data.get("text", ""), page=None)]
-        try:
-            chunk_settings = ChunkSettings(data["chunk_strategy"], data["chunk_size"], data["chunk_overlap"])
-        except ValueError as exc:
-            raise InvalidInput(str(exc), code="invalid_chunking") from None
-        drafts = chunk_sections([x for x in sections if x.text.strip()], chunk_settings, limit=PREVIEW_LIMIT + 1)
-        chunks = [d.__dict__ for d in drafts[:PREVIEW_LIMIT]]
-        return Response(s.PreviewOut({"chunks": chunks, "truncated": len(drafts) > PREVIEW_LIMIT}).data)
+        return _preview(sections, data)
 
 
 class DocumentListView(APIView):

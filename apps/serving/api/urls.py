@@ -2,11 +2,17 @@ from django.urls import path
 
 from apps.serving.api import deployment_views as dv
 from apps.serving.api import views
+from apps.serving.api.stream_view import model_test_stream_view
 
 urlpatterns = [
     path("orgs/<str:org_id>/models/", views.ModelEndpointListView.as_view(), name="model-list"),
     path("orgs/<str:org_id>/models/<int:endpoint_id>/", views.ModelEndpointDetailView.as_view(), name="model-detail"),
     path("orgs/<str:org_id>/models/<int:endpoint_id>/test/", views.ModelEndpointTestView.as_view(), name="model-test"),
+    path(
+        "orgs/<str:org_id>/models/<int:endpoint_id>/test/stream/",
+        model_test_stream_view,
+        name="model-test-stream",
+    ),
     path("orgs/<str:org_id>/models/stats/", dv.ModelStatsView.as_view(), name="model-stats"),
     path("orgs/<str:org_id>/model-calls/", dv.ModelCallListView.as_view(), name="model-call-list"),
     path("orgs/<str:org_id>/model-quota/", dv.QuotaView.as_view(), name="model-quota"),

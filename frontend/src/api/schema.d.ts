@@ -700,6 +700,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/knowledge-bases/chunk-preview/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** How a pasted sample would be chunked with these settings, before a base exists (editor) */
+        post: operations["v1_orgs_knowledge_bases_sample_chunk_preview_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/members/": {
         parameters: {
             query?: never;
@@ -1044,6 +1061,26 @@ export interface paths {
         put?: never;
         /** Run a flow: a JSON result, or Server-Sent Events with stream=true */
         post: operations["v1_orgs_flows_run_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/models/{endpoint_id}/test/stream/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test prompt to the model (editor); the answer streams as Server-Sent Events
+         * @description Events: `token` (ModelTestTokenEvent) per piece in order, then `done` (ModelTestDoneEvent), or `error` (ModelTestErrorEvent). Refusals before the stream are JSON errors with the status the JSON test endpoint gives.
+         */
+        post: operations["v1_orgs_models_test_stream_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2017,6 +2054,12 @@ export interface components {
             page: number | null;
             heading_path: string[];
             token_count: number;
+            /** @description Where the chunk starts in the text (sections joined by a blank line) */
+            start_char: number;
+            end_char: number;
+            /** @description How many of its first characters repeat the previous chunk */
+            overlap_chars: number;
+            overlap_tokens: number;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PreviewInRequest: {
@@ -2145,6 +2188,16 @@ export interface components {
             next: string | null;
             previous: string | null;
             results: components["schemas"]["RunOut"][];
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        SamplePreviewInRequest: {
+            text: string;
+            /** @default sentence */
+            chunk_strategy?: components["schemas"]["ChunkStrategyEnum"];
+            /** @default 256 */
+            chunk_size?: number;
+            /** @default 32 */
+            chunk_overlap?: number;
         };
         SearchHitOut: {
             chunk_id: number;
@@ -2309,6 +2362,29 @@ export interface components {
             readonly created_at: string;
             /** Format: date-time */
             readonly updated_at: string;
+        };
+        /** @description `event: token`: the next piece of the answer */
+        ModelTestTokenEvent: {
+            text: string;
+        };
+        /** @description `event: done`: the whole answer, its usage and timings */
+        ModelTestDoneEvent: {
+            text: string;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: double */
+            latency_ms: number;
+            /**
+             * Format: double
+             * @description Time to the first token; null when the answer was empty
+             */
+            ttft_ms: number | null;
+        };
+        /** @description `event: error`: the call failed after the stream started */
+        ModelTestErrorEvent: {
+            /** @description model_unavailable | model_timeout | rate_limited | budget_exceeded | internal_error */
+            code: string;
+            message: string;
         };
     };
     responses: never;
@@ -5783,6 +5859,71 @@ export interface operations {
             };
         };
     };
+    v1_orgs_knowledge_bases_sample_chunk_preview_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SamplePreviewInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_members_list: {
         parameters: {
             query?: never;
@@ -7694,6 +7835,78 @@ export interface operations {
             };
             /** @description Flow, version or session not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_models_test_stream_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                endpoint_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelTestInRequest"];
+            };
+        };
+        responses: {
+            /** @description The answer's events as text/event-stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Bad input, or not_a_chat_model */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Role too low (editor needed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Model endpoint not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description budget_exceeded */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -4,7 +4,8 @@ import { useEffect, useRef, useState } from "react";
 import { ReconnectingSocket, socketUrl } from "../lib/socket";
 import { Badge } from "../ui/Badge";
 import { ConfirmDialog } from "../ui/ConfirmDialog";
-import { ErrorState, LoadingState } from "../ui/feedback";
+import { Dialog } from "../ui/Dialog";
+import { ErrorState, FormError, LoadingState } from "../ui/feedback";
 import { PageHeader } from "../ui/PageHeader";
 import {
   isActive,
@@ -16,10 +17,13 @@ import {
   useDocuments,
   useReindex,
   useSearch,
+  useUpdateKnowledgeBase,
+  type ChunkSettings,
   type KbDocument,
   type KnowledgeBase,
   type SearchMode,
 } from "./api";
+import { ChunkingFields, ChunkPreview, chunkingProblem } from "./ChunkPreview";
 import { highlight } from "./highlight";
 
 interface UploadState {
@@ -64,7 +68,7 @@ export function KnowledgeBaseView({ orgId, kb, onBack }: { orgId: string; kb: Kn
   const remove = useDeleteKnowledgeBase(orgId);
   const [uploads, setUploads] = useState<UploadState[]>([]);
   const [dragging, setDragging] = useState(false);
-  const [confirm, setConfirm] = useState<"reindex" | "delete" | null>(null);
+  const [confirm, setConfirm] = useState<"reindex" | "delete" | "settings" | null>(null);
   const [deleting, setDeleting] = useState<KbDocument | null>(null);
   const [browsing, setBrowsing] = useState<string | null>(null);
   const input = useRef<HTMLInputElement>(null);
@@ -97,6 +101,9 @@ export function KnowledgeBaseView({ orgId, kb, onBack }: { orgId: string; kb: Kn
         }
         actions={
           <>
+            <button type="button" className="btn" onClick={() => setConfirm("settings")}>
+              Settings
+            </button>
             <button type="button" className="btn" onClick={() => setConfirm("reindex")}>
               Re-index
             </button>
@@ -212,6 +219,9 @@ export function KnowledgeBaseView({ orgId, kb, onBack }: { orgId: string; kb: Kn
           Every document is chunked and embedded again; searches keep answering from the current chunks until each is done.
         </ConfirmDialog>
       )}
+      {confirm === "settings" && (
+        <SettingsDialog orgId={orgId} kb={kb} documents={documents.data ?? []} onClose={() => setConfirm(null)} />
+      )}
       {confirm === "delete" && (
         <ConfirmDialog
           danger
@@ -239,6 +249,83 @@ export function KnowledgeBaseView({ orgId, kb, onBack }: { orgId: string; kb: Kn
         </ConfirmDialog>
       )}
     </div>
+  );
+}
+
+/** The oldest document that has parsed text to preview on. */
+export function firstUploaded(documents: KbDocument[]): KbDocument | undefined {
+  const parsed = documents.filter((d) => d.status === "ready" || d.status === "embedding");
+  return [...parsed].sort((a, b) => a.created_at.localeCompare(b.created_at))[0];
+}
+
+/** Name, description and chunking; new chunking re-indexes every document (with a preview first). */
+function SettingsDialog({ orgId, kb, documents, onClose }: {
+  orgId: string;
+  kb: KnowledgeBase;
+  documents: KbDocument[];
+  onClose: () => void;
+}) {
+  const update = useUpdateKnowledgeBase(orgId, kb.id);
+  const [name, setName] = useState(kb.name);
+  const [description, setDescription] = useState(kb.description);
+  const [chunking, setChunking] = useState<ChunkSettings>({
+    chunk_strategy: kb.chunk_strategy,
+    chunk_size: kb.chunk_size,
+    chunk_overlap: kb.chunk_overlap,
+  });
+  const rechunk =
+    chunking.chunk_strategy !== kb.chunk_strategy ||
+    chunking.chunk_size !== kb.chunk_size ||
+    chunking.chunk_overlap !== kb.chunk_overlap;
+  const first = firstUploaded(documents);
+  return (
+    <Dialog title="Knowledge base settings" onClose={onClose} dismissable={!update.isPending} size="md">
+      <form
+        className="form"
+        onSubmit={(event) => {
+          event.preventDefault();
+          update.mutate({ name, description, ...(rechunk ? chunking : {}) }, { onSuccess: onClose });
+        }}
+      >
+        <label className="field">
+          <span>Title</span>
+          <input className="input" required maxLength={120} value={name} onChange={(e) => setName(e.target.value)} />
+        </label>
+        <label className="field">
+          <span>Description (optional)</span>
+          <input className="input" value={description} onChange={(e) => setDescription(e.target.value)} />
+        </label>
+        <fieldset className="kb-chunking">
+          <legend>Chunking</legend>
+          <ChunkingFields value={chunking} onChange={setChunking} />
+          {rechunk && documents.length > 0 && (
+            <p className="kb-notice" role="status">
+              New chunking re-indexes all {documents.length} {documents.length === 1 ? "document" : "documents"}: each
+              is chunked and embedded again; searches answer from the current chunks until it is done.
+            </p>
+          )}
+          <ChunkPreview
+            orgId={orgId}
+            kbId={kb.id}
+            settings={chunking}
+            doc={first ? { id: first.id, name: first.name } : undefined}
+          />
+        </fieldset>
+        <FormError error={update.error} />
+        <div className="dialog__footer">
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button
+            type="submit"
+            className="btn btn--primary"
+            disabled={update.isPending || (rechunk && chunkingProblem(chunking) !== null)}
+          >
+            {rechunk && documents.length > 0 ? "Save and re-index" : "Save"}
+          </button>
+        </div>
+      </form>
+    </Dialog>
   );
 }
 

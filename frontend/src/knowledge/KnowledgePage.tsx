@@ -7,7 +7,8 @@ import { Dialog } from "../ui/Dialog";
 import { EmptyState, ErrorState, FormError, LoadingState } from "../ui/feedback";
 import { KnowledgeIcon } from "../ui/icons";
 import { PageHeader } from "../ui/PageHeader";
-import { useCreateKnowledgeBase, useKnowledgeBases } from "./api";
+import { useCreateKnowledgeBase, useKnowledgeBases, type ChunkSettings } from "./api";
+import { ChunkingFields, ChunkPreview } from "./ChunkPreview";
 import { KnowledgeBaseView } from "./KnowledgeBaseView";
 import "./knowledge.css";
 
@@ -84,9 +85,7 @@ function CreateDialog({ orgId, onClose, onCreated }: { orgId: string; onClose: (
   const create = useCreateKnowledgeBase(orgId);
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
-  const [strategy, setStrategy] = useState<"sentence" | "markdown" | "token">("sentence");
-  const [size, setSize] = useState(256);
-  const [overlap, setOverlap] = useState(32);
+  const [chunking, setChunking] = useState<ChunkSettings>({ chunk_strategy: "sentence", chunk_size: 256, chunk_overlap: 32 });
   return (
     <Dialog title="New knowledge base" onClose={onClose} size="md">
       <form
@@ -94,7 +93,7 @@ function CreateDialog({ orgId, onClose, onCreated }: { orgId: string; onClose: (
         onSubmit={(event) => {
           event.preventDefault();
           create.mutate(
-            { name, description, chunk_strategy: strategy, chunk_size: size, chunk_overlap: overlap },
+            { name, description, ...chunking },
             { onSuccess: (kb) => (onClose(), onCreated(kb.id)) },
           );
         }}
@@ -109,22 +108,8 @@ function CreateDialog({ orgId, onClose, onCreated }: { orgId: string; onClose: (
         </label>
         <details className="kb-chunking">
           <summary>Chunking (the defaults suit most documents)</summary>
-          <label className="field">
-            <span>Strategy</span>
-            <select className="select" value={strategy} onChange={(e) => setStrategy(e.target.value as typeof strategy)}>
-              <option value="sentence">Sentences with overlap</option>
-              <option value="markdown">Headings (Markdown-aware)</option>
-              <option value="token">Fixed token windows</option>
-            </select>
-          </label>
-          <label className="field">
-            <span>Chunk size (tokens)</span>
-            <input className="input" type="number" min={32} max={2048} value={size} onChange={(e) => setSize(Number(e.target.value))} />
-          </label>
-          <label className="field">
-            <span>Overlap (tokens)</span>
-            <input className="input" type="number" min={0} max={1024} value={overlap} onChange={(e) => setOverlap(Number(e.target.value))} />
-          </label>
+          <ChunkingFields value={chunking} onChange={setChunking} />
+          <ChunkPreview orgId={orgId} settings={chunking} />
         </details>
         <FormError error={create.error} />
         <div className="dialog__footer">

@@ -1,5 +1,5 @@
 /** Knowledge bases: queries, mutations and uploads with progress (types generated from OpenAPI). */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ensureCsrfCookie, unwrap, unwrapEmpty } from "../api/client";
 import type { components } from "../api/schema";
 import { csrfToken, CSRF_HEADER_NAME } from "../lib/csrf";
@@ -9,6 +9,16 @@ export type KbDocument = components["schemas"]["DocumentOut"];
 export type SearchHit = components["schemas"]["SearchHitOut"];
 export type SearchMode = "vector" | "keyword" | "hybrid";
 export type KnowledgeBaseInput = components["schemas"]["KnowledgeBaseCreateInRequest"];
+export type KnowledgeBaseChanges = components["schemas"]["PatchedKnowledgeBaseUpdateInRequest"];
+export type ChunkStrategy = components["schemas"]["ChunkStrategyEnum"];
+export type PreviewChunk = components["schemas"]["PreviewChunkOut"];
+export interface ChunkSettings {
+  chunk_strategy: ChunkStrategy;
+  chunk_size: number;
+  chunk_overlap: number;
+}
+/** What a preview chunks: a pasted sample (no base yet, or in a base), or a base's parsed document. */
+export type PreviewSource = { text: string; kbId?: string } | { kbId: string; document: string };
 
 export const kbKeys = {
   all: (orgId: string) => ["orgs", orgId, "knowledge"] as const,
@@ -33,6 +43,15 @@ export function useCreateKnowledgeBase(orgId: string) {
   return useMutation({
     mutationFn: (body: KnowledgeBaseInput) =>
       unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/", { params: { path: { org_id: orgId } }, body })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: kbKeys.all(orgId) }),
+  });
+}
+
+export function useUpdateKnowledgeBase(orgId: string, kbId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: KnowledgeBaseChanges) =>
+      unwrap(api.PATCH("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/", { ...kbPath(orgId, kbId), body })),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: kbKeys.all(orgId) }),
   });
 }
@@ -104,6 +123,45 @@ export function useChunkPreview(orgId: string, kbId: string) {
       unwrap(
         api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/chunk-preview/", { ...kbPath(orgId, kbId), body }),
       ),
+  });
+}
+
+/** The chunks these settings would make (nothing is saved); keeps the last answer while the next loads. */
+export function useChunkPreviewQuery(orgId: string, source: PreviewSource, settings: ChunkSettings, enabled = true) {
+  return useQuery({
+    queryKey: [...kbKeys.all(orgId), "preview", source, settings] as const,
+    queryFn: ({ signal }) => {
+      if ("document" in source) {
+        const body = { document: source.document, ...settings };
+        return unwrap(
+          api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/chunk-preview/", {
+            ...kbPath(orgId, source.kbId),
+            body,
+            signal,
+          }),
+        );
+      }
+      const body = { text: source.text, ...settings };
+      if (source.kbId) {
+        return unwrap(
+          api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/chunk-preview/", {
+            ...kbPath(orgId, source.kbId),
+            body,
+            signal,
+          }),
+        );
+      }
+      return unwrap(
+        api.POST("/api/v1/orgs/{org_id}/knowledge-bases/chunk-preview/", {
+          params: { path: { org_id: orgId } },
+          body,
+          signal,
+        }),
+      );
+    },
+    enabled,
+    placeholderData: keepPreviousData,
+    staleTime: 60_000,
   });
 }
 

@@ -1,5 +1,5 @@
 /** Models: endpoints and managed deployments with live status, start/stop/restart, a log that
- * follows, a test prompt, and per-model charts of requests, tokens/s, time to first token, cost. */
+ * follows, a streamed test prompt, and per-model charts of requests, tokens/s, time to first token, cost. */
 import { useEffect, useRef, useState } from "react";
 import { roleAtLeast } from "../lib/roles";
 import { useCurrentOrg } from "../shell/session";
@@ -13,9 +13,9 @@ import {
   useDeployments,
   useEndpoints,
   useModelStats,
-  useTestPrompt,
   type Deployment,
 } from "./api";
+import { TestPrompt } from "./TestPrompt";
 import "./models.css";
 
 const LOG_POLL_MS = 1500;
@@ -160,45 +160,6 @@ function LogViewer(props: { orgId: string; deployment: Deployment; onClose: () =
         </button>
       </h2>
       <pre ref={box}>{text || "(empty)"}</pre>
-    </section>
-  );
-}
-
-function TestPrompt(props: { orgId: string; endpoints: { id: number; alias: string }[] }) {
-  const [id, setId] = useState(props.endpoints[0]?.id ?? 0);
-  const [prompt, setPrompt] = useState("Say hello.");
-  const test = useTestPrompt(props.orgId);
-  return (
-    <section className="models-test">
-      <h2>Test prompt</h2>
-      <form
-        onSubmit={(event) => {
-          event.preventDefault();
-          test.mutate({ id, prompt });
-        }}
-      >
-        <select value={id} onChange={(event) => setId(Number(event.target.value))} aria-label="Model">
-          {props.endpoints.map((e) => (
-            <option key={e.id} value={e.id}>
-              {e.alias}
-            </option>
-          ))}
-        </select>
-        <input value={prompt} onChange={(event) => setPrompt(event.target.value)} aria-label="Prompt" />
-        <button type="submit" disabled={test.isPending || !prompt.trim()}>
-          Send
-        </button>
-      </form>
-      {test.isError && <ErrorState error={test.error} />}
-      {test.data && (
-        <p className="models-answer">
-          {test.data.text}
-          <span className="models-muted">
-            {" "}
-            — {test.data.output_tokens} tokens in {test.data.latency_ms} ms
-          </span>
-        </p>
-      )}
     </section>
   );
 }

@@ -1,7 +1,10 @@
-/** Server state of the Models page: endpoints, deployments (polled for live status), logs, stats. */
+/** Server state of the Models page: endpoints, deployments (polled for live status), logs, stats,
+ * and the streamed test prompt. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, unwrap } from "../api/client";
+import { api, ensureCsrfCookie, unwrap } from "../api/client";
 import type { components } from "../api/schema";
+import { csrfToken, CSRF_HEADER_NAME } from "../lib/csrf";
+import { ApiError, networkError, parseApiError } from "../lib/errors";
 
 const orgPath = (orgId: string) => ({ params: { path: { org_id: orgId } } });
 
@@ -64,16 +67,106 @@ export async function fetchLog(orgId: string, id: number, offset: number) {
   );
 }
 
-export function useTestPrompt(orgId: string) {
-  return useMutation({
-    mutationFn: ({ id, prompt }: { id: number; prompt: string }) =>
-      unwrap(
-        api.POST("/api/v1/orgs/{org_id}/models/{endpoint_id}/test/", {
-          params: { path: { org_id: orgId, endpoint_id: id } },
-          body: { prompt, max_tokens: 64 },
-        }),
-      ),
-  });
+export type TestPromptBody = components["schemas"]["ModelTestInRequest"];
+export type TestDone = components["schemas"]["ModelTestDoneEvent"];
+type TestToken = components["schemas"]["ModelTestTokenEvent"];
+type TestFailure = components["schemas"]["ModelTestErrorEvent"];
+
+export interface ServerSentEvent {
+  event: string;
+  data: string;
+}
+
+/** Splits a text/event-stream body into events as its bytes arrive (multi-line data joined). */
+export async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<ServerSentEvent> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      buffer = buffer.replace(/\r\n?/g, "\n");
+      let end: number;
+      while ((end = buffer.indexOf("\n\n")) !== -1) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = "message";
+        const data: string[] = [];
+        for (const line of frame.split("\n")) {
+          const colon = line.indexOf(":");
+          const field = colon === -1 ? line : line.slice(0, colon);
+          const text = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
+          if (field === "event") event = text;
+          else if (field === "data") data.push(text);
+        }
+        if (data.length) yield { event, data: data.join("\n") };
+      }
+      if (done) return;
+    }
+  } finally {
+    // Stopped early (done, an error event, Stop): let go of the connection.
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+/** An aborted fetch or read (the Stop button), whichever realm's DOMException it is. */
+export function isAbort(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { name?: unknown }).name === "AbortError";
+}
+
+export const STREAM_CUT = "stream_cut";
+
+/**
+ * POST …/test/stream/: the test prompt through the gateway, answered as server-sent events.
+ * Calls `onToken` per piece as it arrives and resolves with the `done` event (usage, timings).
+ * Throws an ApiError for a refusal (the server's JSON error), an `error` event or a cut stream;
+ * aborting `signal` (the Stop button) rejects with an AbortError and the server stops the model.
+ */
+export async function streamTestPrompt(
+  orgId: string,
+  endpointId: number,
+  body: TestPromptBody,
+  { signal, onToken }: { signal?: AbortSignal; onToken: (text: string) => void },
+): Promise<TestDone> {
+  await ensureCsrfCookie();
+  const headers: Record<string, string> = { "Content-Type": "application/json", Accept: "text/event-stream" };
+  const token = csrfToken();
+  if (token) headers[CSRF_HEADER_NAME] = token;
+  const url = `${window.location.origin}/api/v1/orgs/${encodeURIComponent(orgId)}/models/${endpointId}/test/stream/`;
+  let response: Response;
+  try {
+    response = await globalThis.fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers,
+      body: JSON.stringify(body),
+      signal,
+    });
+  } catch (cause) {
+    if (isAbort(cause)) throw cause;
+    throw networkError(cause);
+  }
+  if (!response.ok || !response.body) {
+    const payload: unknown = await response.json().catch(() => undefined);
+    throw parseApiError(response.status, payload);
+  }
+  try {
+    for await (const { event, data } of readEvents(response.body)) {
+      if (event === "token") {
+        onToken((JSON.parse(data) as TestToken).text);
+      } else if (event === "done") {
+        return JSON.parse(data) as TestDone;
+      } else if (event === "error") {
+        const failure = JSON.parse(data) as TestFailure;
+        throw new ApiError(502, failure.code, failure.message);
+      }
+    }
+  } catch (cause) {
+    if (cause instanceof ApiError || isAbort(cause) || signal?.aborted) throw cause;
+    throw new ApiError(0, STREAM_CUT, "The answer was cut off before it finished. Please try again.");
+  }
+  throw new ApiError(0, STREAM_CUT, "The answer was cut off before it finished. Please try again.");
 }
 
 /** The status light's colour for a deployment's observed status. */

@@ -123,6 +123,7 @@ def test_isolation_other_tenant_knowledge_ids_answer_404(
         ("post", f"/api/v1/orgs/{a}/knowledge-bases/{kb.id}/reindex/", {}),
         ("post", f"/api/v1/orgs/{a}/knowledge-bases/{kb.id}/search/", {"query": "lens"}),
         ("post", f"/api/v1/orgs/{b}/knowledge-bases/{kb.id}/search/", {"query": "lens"}),
+        ("post", f"/api/v1/orgs/{b}/knowledge-bases/chunk-preview/", {"text": "x"}),
         ("post", f"/api/v1/orgs/{a}/knowledge-bases/{kb.id}/chunk-preview/", {"text": "x"}),
         ("post", f"/api/v1/orgs/{a}/knowledge-bases/{own.id}/chunk-preview/", {"document": str(doc.id)}),
         ("get", f"/api/v1/orgs/{a}/knowledge-bases/{kb.id}/documents/", {}),

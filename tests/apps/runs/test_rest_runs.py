@@ -75,6 +75,7 @@ async def test_rest_run_streams_server_sent_events(
         ('{"inputs": {"message": "x"}, "graph": {}}', 400, "invalid"),
         ('{"inputs": {"message": "x"}, "version": "latest"}', 400, "invalid"),
         ('{"inputs": {"message": "x"}, "version": "9"}', 404, "version_not_found"),
+        ('{"inputs": {"message": "a\\u0000b"}}', 400, "invalid_input"),
     ],
 )
 async def test_rest_run_bad_input(

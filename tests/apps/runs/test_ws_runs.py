@@ -207,3 +207,37 @@ async def test_ws_reconnect_resumes_after_sequence_number(
     await ws3.send_json_to({"type": "run.resume", "run": seen[0]["run"], "after": 0})
     replay = await until_terminal(ws3)
     assert [e["seq"] for e in replay] == seqs
+
+
+async def test_ws_run_row_is_written_before_the_first_token_reaches_the_client(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    """The live socket starts the model call while the run's row is being written (run_prepare
+    early=True); the first event still waits for the row."""
+    await database_sync_to_async(endpoint)()
+    flow = await database_sync_to_async(publish_flow)()
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hello"}})
+    first = await ws.receive_json_from(timeout=20)
+    run = await Run.objects.select_related("session").aget(pk=first["run"])
+    assert run.session is not None and run.session.title == "hello"
+    assert [m.role async for m in ChatMessage.objects.filter(session_id=run.session_id)] == ["user"]
+    events = [first, *await until_terminal(ws)]
+    assert events[-1]["type"] == "run.finished"
+    await ws.disconnect()
+
+
+async def test_ws_a_message_the_database_refuses_fails_the_run_and_the_socket_keeps_serving(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    await database_sync_to_async(endpoint)()
+    flow = await database_sync_to_async(publish_flow)()
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "a\u0000b"}})
+    [event] = await until_terminal(ws)
+    # The rows are written while the run starts (early): their failure ends the run, never silence.
+    assert event["type"] == "run.failed" and event["data"]["code"] == "invalid_input", event
+    assert await Run.objects.filter(flow_id=flow["id"]).acount() == 0
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hello"}})
+    assert (await until_terminal(ws))[-1]["type"] == "run.finished"
+    await ws.disconnect()

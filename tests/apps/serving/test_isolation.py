@@ -1,6 +1,7 @@
 """Invariant 2 for model endpoints: another tenant's ids answer 404 on every route and change
 nothing (the org-route inventory in tests/apps/tenancy/test_tenant_isolation.py lists these
-routes as covered here: model-list, model-detail, model-test)."""
+routes as covered here: model-list, model-detail, model-test, model-stats; model-test-stream, an
+async view that needs committed rows, is attacked in test_test_stream.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.conftest import Member
 
 pytestmark = pytest.mark.django_db
 
-ROUTE_NAMES = {"model-list", "model-detail", "model-test", "model-stats"}
+ROUTE_NAMES = {"model-list", "model-detail", "model-test", "model-test-stream", "model-stats"}
 
 
 def _snapshot() -> list[tuple[object, ...]]:

@@ -120,6 +120,7 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "knowledge-base-reindex",
         "knowledge-search",
         "knowledge-chunk-preview",
+        "knowledge-sample-chunk-preview",
         "document-list",
         "document-detail",
         "document-retry",
@@ -130,6 +131,8 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "model-detail",
         "model-test",
         "model-stats",
+        # tests/apps/serving/test_test_stream.py
+        "model-test-stream",
         # tests/apps/serving/test_deployment_isolation.py
         "deployment-list",
         "deployment-detail",
