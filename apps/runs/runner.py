@@ -143,8 +143,8 @@ def _insert_rows(run: Run, message: str) -> Run:
         session.title = message[:80]
         session.save(force_insert=True)
     run.save(force_insert=True)
-    if message:
-        ChatMessage.objects.create(session=run.session, role=ChatMessage.Role.USER, content=message, run=run)
+    if message and session is not None:
+        ChatMessage.objects.create(session=session, role=ChatMessage.Role.USER, content=message, run=run)
     return run
 
 

@@ -28,17 +28,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from benchlib import percentile
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 DIMS = 384
 OTHER_TENANTS = 9
 OTHER_CHUNKS = 10_000
 CHUNKS_PER_DOCUMENT = 100
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def setup_django(data_dir: Path) -> None:

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,34 +26,12 @@ from pathlib import Path
 import httpx
 import psutil
 import websockets
+from benchlib import free_port, percentile, wait_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 TOKENS = int(os.environ.get("BENCH_TOKENS", "30"))  # tokens per reply (30: one second at 30 tok/s)
 MODEL = f"standin-rate-30-n-{TOKENS}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ok(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(url)
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def setup_data(env: dict[str, str], standin: str) -> tuple[str, str]:

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.config.serializers import StrictSerializer
 from apps.runs.models import ChatMessage, ChatSession, Run, Span
+from apps.serving.api.serializers import ModelCallOut
+from apps.serving.models import ModelCall
 
 
 class RunIn(StrictSerializer):
@@ -74,12 +77,21 @@ class SpanOut(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class RunDetailOut(RunOut):
     spans = serializers.SerializerMethodField()
+    model_calls = serializers.SerializerMethodField(
+        help_text="The run's model calls through the gateway: which model served each (a fallback?) and "
+        "the attempts before it"
+    )
 
     class Meta(RunOut.Meta):
-        fields = [*RunOut.Meta.fields, "spans"]
+        fields = [*RunOut.Meta.fields, "spans", "model_calls"]
 
     def get_spans(self, run: Run) -> list[dict[str, Any]]:
         return SpanOut(run.spans.order_by("started_at", "id"), many=True).data  # type: ignore[return-value]
+
+    @extend_schema_field(ModelCallOut(many=True))
+    def get_model_calls(self, run: Run) -> list[dict[str, Any]]:
+        calls = ModelCall.objects.filter(organization_id=run.organization_id, run_id=run.pk).order_by("at", "id")
+        return ModelCallOut(calls, many=True).data  # type: ignore[return-value]
 
 
 class RunPageOut(serializers.Serializer):  # type: ignore[type-arg]

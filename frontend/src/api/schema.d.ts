@@ -2150,6 +2150,8 @@ export interface components {
             readonly spans: {
                 [key: string]: unknown;
             }[];
+            /** @description The run's model calls through the gateway: which model served each (a fallback?) and the attempts before it */
+            readonly model_calls: components["schemas"]["ModelCallOut"][];
         };
         RunOut: {
             /** Format: uuid */

@@ -29,10 +29,11 @@ function chunk(text: string, start: number, overlapChars = 0, overlapTokens = 0)
 /** Answers like the backend: one chunk per sentence, each repeating the previous one's last sentence. */
 function chunker(request: RecordedRequest) {
   const body = request.body as ChunkSettings & { text?: string; document?: string };
-  const sentences = (body.text ?? "Parsed first. Parsed second.").match(/[^.]+\./g) ?? [];
-  const chunks = sentences.map((s, i) =>
-    i === 0 ? chunk(s.trim(), 0) : chunk(`${sentences[i - 1].trim()} ${s.trim()}`, i * 10, sentences[i - 1].trim().length, 3),
-  );
+  const sentences = [...((body.text ?? "Parsed first. Parsed second.").match(/[^.]+\./g) ?? [])].map((s) => s.trim());
+  const chunks = sentences.map((s, i) => {
+    const previous = sentences[i - 1];
+    return previous === undefined ? chunk(s, 0) : chunk(`${previous} ${s}`, i * 10, previous.length, 3);
+  });
   return { status: 200, body: { chunks, truncated: false } };
 }
 
@@ -52,14 +53,14 @@ describe("ChunkPreview", () => {
     expect(await screen.findByText("3 chunks")).toBeInTheDocument();
     // Debounced: one request for the whole sample, not one per keystroke.
     expect(posts(requests).filter((r) => r.path === SAMPLE_URL)).toHaveLength(1);
-    expect(posts(requests)[0].body).toEqual({ text: "Ferries leave. Boats return. Gulls circle.", ...SETTINGS });
+    expect(posts(requests)[0]?.body).toEqual({ text: "Ferries leave. Boats return. Gulls circle.", ...SETTINGS });
 
     const items = screen.getAllByTestId("preview-chunk");
     expect(items).toHaveLength(3);
     expect(items[0]).toHaveTextContent("#1 · 2 tokens · 14 chars");
-    expect(items[0].querySelector("mark")).toBeNull();
+    expect(items[0]?.querySelector("mark")).toBeNull();
     expect(items[1]).toHaveTextContent("3 tokens overlap");
-    expect(items[1].querySelector("mark.kb-overlap")).toHaveTextContent("Ferries leave.");
+    expect(items[1]?.querySelector("mark.kb-overlap")).toHaveTextContent("Ferries leave.");
     expect(screen.getByTestId("preview-summary")).toHaveTextContent("overlap about 3 tokens");
   });
 
@@ -77,7 +78,7 @@ describe("ChunkPreview", () => {
 
     show({ ...SETTINGS, chunk_strategy: "token", chunk_size: 128 });
     await waitFor(() => expect(posts(requests)).toHaveLength(2));
-    expect(posts(requests)[1].body).toMatchObject({ chunk_strategy: "token", chunk_size: 128, chunk_overlap: 16 });
+    expect(posts(requests)[1]?.body).toMatchObject({ chunk_strategy: "token", chunk_size: 128, chunk_overlap: 16 });
 
     show({ ...SETTINGS, chunk_size: 64, chunk_overlap: 40 });
     expect(await screen.findByRole("alert")).toHaveTextContent("at most half the chunk size");
@@ -100,7 +101,7 @@ describe("ChunkPreview", () => {
     expect(screen.getByText("handbook.md")).toBeInTheDocument();
     expect(screen.queryByLabelText("Sample text for a preview")).toBeNull();
     expect(await screen.findByText("2 chunks")).toBeInTheDocument();
-    expect(posts(requests)[0].body).toEqual({ document: DOC_ID, ...SETTINGS });
+    expect(posts(requests)[0]?.body).toEqual({ document: DOC_ID, ...SETTINGS });
   });
 
   it("knows the backend's bounds", () => {
@@ -130,7 +131,7 @@ describe("Knowledge base settings", () => {
   const doc = (id: string, name: string, created_at: string): KbDocument => ({
     id,
     name,
-    file_type: "md",
+    file_type: "markdown",
     size_bytes: 100,
     checksum: "x",
     version: 1,

@@ -50,7 +50,7 @@ describe("TestPrompt", () => {
     renderBox();
     await userEvent.click(screen.getByRole("button", { name: "Send" }));
     await waitFor(() => expect(backend.calls).toHaveLength(1));
-    const { url, init } = backend.calls[0];
+    const { url, init } = backend.calls[0]!;
     expect(new URL(url).pathname).toBe(STREAM_PATH);
     expect(init.method).toBe("POST");
     expect((init.headers as Record<string, string>)["X-CSRFToken"]).toBe("tok");
@@ -86,7 +86,7 @@ describe("TestPrompt", () => {
     await waitFor(() => expect(answer).toHaveTextContent("Once upon"));
     await userEvent.click(screen.getByRole("button", { name: "Stop" }));
     await waitFor(() => expect(answer).toHaveTextContent("Once upon — stopped"));
-    expect((backend.calls[0].init.signal as AbortSignal).aborted).toBe(true);
+    expect((backend.calls[0]!.init.signal as AbortSignal).aborted).toBe(true);
     expect(screen.queryByRole("alert")).not.toBeInTheDocument();
     expect(screen.getByRole("button", { name: "Send" })).toBeEnabled();
   });

@@ -87,6 +87,11 @@ async def test_routing_falls_back_when_the_primary_refuses_connections(
         lambda: org_a.client().get(f"/api/v1/orgs/{org_a.organization.id}/model-calls/?run={run['id']}").json()
     )()
     assert listed[0]["served_by"] == "backup" and listed[0]["attempts"][0]["alias"] == "primary"
+    trace = await database_sync_to_async(
+        lambda: org_a.client().get(f"/api/v1/orgs/{org_a.organization.id}/runs/{run['id']}/").json()
+    )()  # the run's trace says it was served by the fallback
+    [traced] = trace["model_calls"]
+    assert (traced["alias"], traced["served_by"], len(traced["attempts"])) == ("primary", "backup", 2)
 
 
 async def test_routing_fails_with_every_attempt_named_when_no_candidate_answers(

@@ -3,7 +3,9 @@ real ASGI application and the gateway, against the OpenAI stand-in (tests/suppor
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -221,3 +223,50 @@ async def test_test_stream_stopped_early_closes_the_model_call(org_a: Member, st
     call = await ModelCall.objects.aget(organization_id=org_a.organization.id)
     assert call.status == "failed"
     assert call.output_tokens <= 2
+
+
+async def test_test_stream_sends_each_token_as_it_arrives(org_a: Member, editor_key: str, standin_url: str) -> None:
+    """Driven at the ASGI level (httpx's ASGI transport hands over the body only at the end):
+    the first token leaves the server long before the model has finished."""
+    from apps.config.asgi import application
+
+    endpoint = await database_sync_to_async(_endpoint)(org_a, standin_url, "standin-rate-20-n-6")  # 50 ms a token
+    request = json.dumps({"prompt": "hi"}).encode()
+    delivered = False
+    sent: list[tuple[float, bytes]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": request, "more_body": False}
+        await asyncio.Event().wait()  # the client stays connected
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            sent.append((time.perf_counter(), message["body"]))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": _url(org_a, endpoint.pk),
+        "raw_path": _url(org_a, endpoint.pk).encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"authorization", f"Bearer {editor_key}".encode()),
+            (b"content-type", b"application/json"),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 80),
+    }
+    await asyncio.wait_for(application(scope, receive, send), 30)
+    first = next(at for at, body in sent if body.startswith(b"event: token"))
+    done = next(at for at, body in sent if body.startswith(b"event: done"))
+    assert sum(body.startswith(b"event: token") for _, body in sent) == 6
+    assert done - first > 0.15  # five more tokens at 50 ms each came after the first had left
