@@ -246,6 +246,10 @@ class Supervisor:
     def _exited(self, row: ModelDeployment, child: Child) -> None:
         del self.children[row.pk]
         code = child.process.returncode
+        # vLLM's engine core and workers are children of the API server: when it dies they are
+        # orphaned, holding the model's memory. They share its process group; end them too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signal.SIGKILL)
         tail = read_tail(log_path(row.pk))
         if child.relaunch:
             self._update(row.pk, pid=None, log_tail=tail)
@@ -298,7 +302,8 @@ class Supervisor:
         child.health_failures += 1
         if child.health_failures >= UNHEALTHY_AFTER:
             self._update(row.pk, status=DeploymentStatus.FAILED, status_reason="Health check failing; restarting.")
-            child.process.kill()  # the exit path restarts it with backoff
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.process.pid, signal.SIGKILL)  # the exit path restarts it with backoff
 
     def _terminate(self, child: Child) -> None:
         if child.process.poll() is not None:

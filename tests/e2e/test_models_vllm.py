@@ -183,6 +183,8 @@ def test_models_vllm_deployment_serves_restarts_and_survives_bad_input(
     assert failed.status == "failed" and failed.output_text == partial and len(_tokens(events)) >= 5
     _wait_for(deployment, lambda d: d.start_count == 2 and d.status == DeploymentStatus.READY, READY_TIMEOUT_S)
     assert deployment.pid != pid
+    with pytest.raises(ProcessLookupError):  # nothing of the dead server's process group lives on
+        os.killpg(pid, 0)
     events = _run(ws_url, key, str(short.pk))
     assert events[-1]["type"] == "run.finished", events[-1]
 
