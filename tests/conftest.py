@@ -85,8 +85,14 @@ def api_key_for() -> Callable[..., str]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: sync Playwright keeps an event loop running in the main thread for the
-    rest of the session, which async tests collected after it could not start their own under."""
-    items.sort(key=lambda item: "tests/e2e/" in str(item.fspath))
+    rest of the session, under which nothing collected after it could start its own loop (async
+    tests, asyncio.run). So: other tests, then end-to-end tests without a browser, then the rest."""
+
+    def order(item: pytest.Item) -> tuple[bool, bool]:
+        e2e = "tests/e2e/" in str(item.fspath)
+        return e2e, e2e and "browser" in getattr(item, "fixturenames", ())
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="session", autouse=True)
