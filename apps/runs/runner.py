@@ -109,7 +109,6 @@ def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | Non
             raise NotFound("Chat session not found.", code="session_not_found")
     else:  # a new session, its id known before its row is written
         session = ChatSession(organization_id=flow.organization_id, flow=flow, user=actor.user)
-        session._state.adding = True
     run = Run(
         organization_id=flow.organization_id,
         flow=flow,

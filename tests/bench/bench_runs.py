@@ -7,6 +7,10 @@
 2. Concurrent streaming chats: N sockets at once, stand-in at 30 tokens/s; p99 gap between
    tokens at the client, tokens lost or out of order.
 3. Memory: server RSS after 1,000 runs and after --total runs (same waves of N chats).
+
+BENCH_TOKENS=N sets the reply length; BENCH_PROFILE=out.json records the server with py-spy
+(installed by hand); BENCH_SERVER_WRAPPER="script.py" starts the server as `python script.py
+<uvicorn args>` instead of `python -m uvicorn` (a profiler wrapper around uvicorn.main).
 """
 
 from __future__ import annotations
