@@ -9,6 +9,23 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, HumanMessage
 
 
+class TextChunk:
+    """One streamed piece of plain text from a chat model: what a model's `astream_chunks` yields
+    for the common chunk (no tool call, usage or finish reason; those come as AIMessageChunk).
+    It reads like an AIMessageChunk for the LLM node, without pydantic validation per token."""
+
+    __slots__ = ("content", "response_metadata")
+    tool_call_chunks: tuple[()] = ()
+    usage_metadata: None = None
+
+    def __init__(self, content: str) -> None:
+        self.content = content
+        self.response_metadata: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"TextChunk({self.content!r})"
+
+
 def to_text(value: Any) -> str:
     if value is None:
         return ""

@@ -12,10 +12,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
 from apps.config.errors import TrellisError
 from apps.config.metrics import WEBSOCKETS
+from apps.config.wsjson import FastJsonWebsocketConsumer
 from apps.knowledge import consumers as knowledge_ws
 from apps.runs.protocol import MAX_MESSAGE_BYTES, BadMessage, Ping, RunCancel, RunResume, RunStart, parse_client_message
 from apps.runs.runner import RunRequest, follow, run_cancel, run_prepare, run_resume, run_start_live
@@ -31,7 +30,7 @@ def error_event(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, **{k: v for k, v in extra.items() if v is not None}}
 
 
-class RunConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class RunConsumer(FastJsonWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         user = self.scope.get("user")

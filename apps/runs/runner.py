@@ -17,14 +17,16 @@ from typing import Any
 from uuid import UUID
 
 from django.db import DataError, connection, transaction
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from apps.config.db import in_db_thread
 from apps.config.errors import Forbidden, InvalidInput, NotFound, TrellisError
-from apps.runs.adapters import gateway_for, ports_for, session_history
+from apps.runs.adapters import ports_for
 from apps.runs.models import ChatMessage, ChatSession, Run, RunEvent
 from apps.runs.recorder import Final, recorder
-from apps.serving.gateway import GatewayModels
+from apps.runs.selectors import run_start_snapshot
+from apps.serving.accounting import Meter, month_start
+from apps.serving.gateway import EndpointSnapshot, GatewayModels
 from apps.tenancy.access import Actor, access_org_by_id
 from apps.tenancy.models import Role, role_at_least
 from flows.compiler import CompiledFlow, compile_flow
@@ -57,23 +59,6 @@ class PreparedRun:
     saving: asyncio.Future[Run] | None = None
 
 
-def _flow_and_role(actor: Actor, flow_id: UUID, organization_id: UUID | None) -> tuple[Any, str]:
-    from apps.builder.models import Flow
-
-    queryset = Flow.objects.select_related("published_version", "organization")
-    if organization_id is not None:
-        queryset = queryset.filter(organization_id=organization_id)
-    flow = queryset.filter(pk=flow_id).first()
-    not_found = NotFound("Flow not found.", code="flow_not_found")
-    if flow is None:
-        raise not_found
-    try:
-        access = access_org_by_id(actor=actor, org_id=flow.organization_id)
-    except NotFound:
-        raise not_found from None
-    return flow, access.role
-
-
 @dataclass
 class _Loaded:
     run: Run
@@ -82,45 +67,72 @@ class _Loaded:
     history: list[BaseMessage]
 
 
-def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | None) -> _Loaded:
-    """All the reads before a run, in one thread hop: access, graph, session, models, history."""
-    from apps.builder.models import FlowVersion
+def _role(actor: Actor, organization_id: UUID, member_role: str | None) -> str | None:
+    """The actor's role in the organization (the rule of apps.tenancy.access.access_org_by_id)."""
+    if actor.api_key is not None:
+        return actor.api_key.role if actor.api_key.organization_id == organization_id else None
+    return member_role if actor.user is not None else None
 
-    flow, role = _flow_and_role(actor, request.flow, organization_id)
-    version = None
+
+def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | None) -> _Loaded:
+    """All the reads before a run, in one statement: access, graph, session, models, history."""
+    number = request.version if isinstance(request.version, int) else None
+    snapshot = run_start_snapshot(
+        flow_id=request.flow,
+        organization_id=organization_id,
+        user_id=actor.user.pk if actor.user is not None and actor.api_key is None else None,
+        version_number=number,
+        session_id=request.session,
+        month_start=month_start(),
+    )
+    role = None if snapshot is None else _role(actor, snapshot.organization_id, snapshot.role)
+    if snapshot is None or role is None:  # another tenant's flow is not found either
+        raise NotFound("Flow not found.", code="flow_not_found")
+    org = snapshot.organization_id
+    version_id = None
     if request.version == "draft":
         if not role_at_least(role, Role.EDITOR):
             raise Forbidden("Running the draft needs the editor role; run a published version instead.")
-        graph = flow.draft
+        graph = snapshot.draft
     elif request.version == "published":
-        version = flow.published_version
-        if version is None:
+        if snapshot.published_graph is None:
             raise InvalidInput("This flow has no published version yet.", code="not_published")
-        graph = version.graph
+        version_id, graph = snapshot.published_version_id, snapshot.published_graph
     else:
-        version = FlowVersion.objects.filter(flow=flow, number=request.version).first()
-        if version is None:
+        if snapshot.version_graph is None:
             raise NotFound(f"Version {request.version} not found.", code="version_not_found")
-        graph = version.graph
-    session = None
+        version_id, graph = snapshot.version_id, snapshot.version_graph
     if request.session is not None:
-        session = ChatSession.objects.filter(pk=request.session, organization_id=flow.organization_id).first()
-        if session is None:
+        if not snapshot.session_found:
             raise NotFound("Chat session not found.", code="session_not_found")
+        session = ChatSession(pk=request.session, organization_id=org, flow_id=snapshot.flow_id)
+        session._state.adding = False  # an existing row, known by id
     else:  # a new session, its id known before its row is written
-        session = ChatSession(organization_id=flow.organization_id, flow=flow, user=actor.user)
+        session = ChatSession(organization_id=org, flow_id=snapshot.flow_id, user=actor.user)
     run = Run(
-        organization_id=flow.organization_id,
-        flow=flow,
-        version=version,
+        organization_id=org,
+        flow_id=snapshot.flow_id,
+        version_id=version_id,
         source=request.source,
         session=session,
         created_by=actor.user,
         api_key=actor.api_key,
         inputs=request.inputs,
     )
-    history = session_history(request.session)
-    return _Loaded(run=run, graph=graph, models=gateway_for(flow.organization, run=run), history=history)
+    meter = Meter.of_quota(
+        org,
+        budget=snapshot.budget,
+        requests_per_minute=snapshot.requests_per_minute,
+        used=snapshot.used_this_month,
+        run_id=run.pk,
+        flow_id=snapshot.flow_id,
+        user_id=run.created_by_id,
+    )
+    models = GatewayModels(map(EndpointSnapshot.from_row, snapshot.endpoints), meter=meter)
+    history: list[BaseMessage] = [
+        HumanMessage(content=c) if r == ChatMessage.Role.USER else AIMessage(content=c) for r, c in snapshot.history
+    ]
+    return _Loaded(run=run, graph=graph, models=models, history=history)
 
 
 def _save_rows(run: Run, message: str) -> Run:
@@ -232,7 +244,13 @@ def _final(event: Event, text: str, prepared: PreparedRun) -> Final:
         outputs = event.data.get("outputs") or {}
         first = next(iter(outputs.values()), None)
         answer = to_text(first.get("value")) if isinstance(first, dict) else text
-    return Final(output_text=text, cost=_cost(usage, prepared.prices), assistant_message=answer)
+    session = prepared.run.session_id
+    return Final(
+        output_text=text,
+        cost=_cost(usage, prepared.prices),
+        assistant_message=answer,
+        session_id=str(session) if session is not None else None,
+    )
 
 
 class LiveRun:

@@ -97,7 +97,31 @@ class Meter:
         """Reads the quota (database thread). Over budget already: BudgetExceeded, nothing starts."""
         quota = ModelQuota.objects.filter(organization_id=organization_id).first()
         budget = quota.monthly_token_budget if quota else None
-        used = tokens_used_this_month(organization_id) if budget is not None else 0
+        return cls.of_quota(
+            organization_id,
+            budget=budget,
+            requests_per_minute=quota.requests_per_minute if quota else None,
+            used=tokens_used_this_month(organization_id) if budget is not None else 0,
+            run_id=run_id,
+            flow_id=flow_id,
+            user_id=user_id,
+            refuse_over_budget=refuse_over_budget,
+        )
+
+    @classmethod
+    def of_quota(
+        cls,
+        organization_id: UUID | str,
+        *,
+        budget: int | None,
+        requests_per_minute: int | None,
+        used: int,
+        run_id: UUID | None = None,
+        flow_id: UUID | None = None,
+        user_id: int | None = None,
+        refuse_over_budget: bool = True,
+    ) -> Meter:
+        """A meter from quota figures already read (`load`, or a run start's one query)."""
         meter = cls(
             organization_id=str(organization_id),
             run_id=run_id,
@@ -105,7 +129,7 @@ class Meter:
             user_id=user_id,
             budget=budget,
             used=used,
-            requests_per_minute=quota.requests_per_minute if quota else None,
+            requests_per_minute=requests_per_minute,
         )
         if refuse_over_budget and budget is not None and used >= budget:
             raise BudgetExceeded(budget_message(budget, used))

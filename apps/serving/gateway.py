@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import aiohttp
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
@@ -27,7 +28,7 @@ from pydantic import SecretStr
 from apps.config.crypto import SecretUnreadable, decrypt
 from apps.serving.accounting import Meter
 from apps.serving.clients import shared_chat_model
-from apps.serving.models import ModelEndpoint, ModelKind
+from apps.serving.models import ModelDeployment, ModelEndpoint, ModelKind
 from apps.serving.routing import RETRY_MAX_S, Candidate, RoutedChatModel
 from apps.serving.selectors import model_endpoint_list_async
 from apps.serving.streaming import OpenAIStreamingChat
@@ -42,7 +43,11 @@ ERROR_DETAIL_LIMIT = 200
 # on (httpx2 for openai>=3, httpx before).
 _HTTP_LIBRARIES = [importlib.import_module(name) for name in ("httpx", "httpx2") if importlib.util.find_spec(name)]
 _TIMEOUT_ERRORS: tuple[type[BaseException], ...] = tuple(lib.TimeoutException for lib in _HTTP_LIBRARIES)
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = tuple(lib.HTTPError for lib in _HTTP_LIBRARIES)
+# ...and from aiohttp, which the streaming model's async path runs on.
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    *(lib.HTTPError for lib in _HTTP_LIBRARIES),
+    aiohttp.ClientError,
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,26 @@ class EndpointSnapshot:
             api_key_encrypted=endpoint.api_key_encrypted,
             fallbacks=tuple(str(alias) for alias in endpoint.fallbacks or ()),
             max_retries=int(endpoint.max_retries),
+        )
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> EndpointSnapshot:
+        """From apps.runs.selectors.run_start_snapshot's endpoint objects (the same columns)."""
+        deployment = None
+        if row.get("deployment_port") is not None:
+            deployment = ModelDeployment(host=row["deployment_host"] or "", port=row["deployment_port"])
+        return cls(
+            alias=row["alias"],
+            kind=row["kind"],
+            base_url=deployment.base_url if deployment else row["base_url"],
+            model=row["deployment_served_name"] if deployment else row["model"],
+            supports_tools=bool(row["supports_tools"]),
+            price_input_per_1k=Decimal(row["price_in"]),
+            price_output_per_1k=Decimal(row["price_out"]),
+            timeouts=Timeouts(float(row["connect"]), float(row["first_token"]), float(row["idle"])),
+            api_key_encrypted=row["api_key_encrypted"] or "",
+            fallbacks=tuple(str(alias) for alias in row["fallbacks"] or ()),
+            max_retries=int(row["max_retries"]),
         )
 
 
@@ -151,7 +176,7 @@ class GatewayModels:
     def client_model(self, endpoint: EndpointSnapshot, *, temperature: float, max_tokens: int) -> BaseChatModel:
         """The protocol client for one endpoint, from the clients module (shared per event loop)."""
 
-        def build(http: httpx.Client, async_http: httpx.AsyncClient | None) -> BaseChatModel:
+        def build(http: httpx.Client, async_http: aiohttp.ClientSession | None) -> BaseChatModel:
             return _chat_model(
                 endpoint, temperature=temperature, max_tokens=max_tokens, http=http, async_http=async_http
             )
@@ -235,7 +260,7 @@ def _chat_model(
     temperature: float,
     max_tokens: int,
     http: httpx.Client,
-    async_http: httpx.AsyncClient | None,
+    async_http: aiohttp.ClientSession | None,
 ) -> OpenAIStreamingChat:
     api_key = NO_API_KEY
     if endpoint.api_key_encrypted:

@@ -29,7 +29,9 @@ from pydantic import ConfigDict
 
 from apps.serving.accounting import Meter, ledger_call
 from apps.serving.models import ModelCall
+from apps.serving.streaming import as_message_chunk
 from flows.errors import FlowError, ModelTimeout, ModelUnavailable
+from flows.values import TextChunk
 
 RETRY_BASE_S = 0.2
 RETRY_MAX_S = 2.0
@@ -47,16 +49,20 @@ class Candidate:
 
 def _chunks(
     model: BaseChatModel, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-) -> AsyncIterator[AIMessageChunk]:
+) -> AsyncIterator[AIMessageChunk | TextChunk]:
     """The model's chunks. A model with its own `_astream` is read directly: BaseChatModel.astream
     would add a callback round, a metadata dict and a merge of every chunk at the end per call,
-    which is a third of the per-token cost under load, for tracing that Trellis does itself."""
+    which is a third of the per-token cost under load, for tracing that Trellis does itself. A
+    model with `astream_chunks` (apps.serving.streaming) skips the generation wrapper too."""
+    direct = getattr(model, "astream_chunks", None)
+    if direct is not None:
+        return direct(messages, stop, **kwargs).__aiter__()  # type: ignore[no-any-return]
     if type(model)._astream is BaseChatModel._astream:
         return model.astream(messages, stop=stop, **kwargs).__aiter__()
     return _messages(model._astream(messages, stop=stop, **kwargs))
 
 
-async def _messages(stream: AsyncIterator[ChatGenerationChunk]) -> AsyncIterator[AIMessageChunk]:
+async def _messages(stream: AsyncIterator[ChatGenerationChunk]) -> AsyncIterator[AIMessageChunk | TextChunk]:
     try:
         async for chunk in stream:
             yield chunk.message  # type: ignore[misc]
@@ -126,7 +132,7 @@ class RoutedChatModel(BaseChatModel):
         route = self._route(messages, stop, kwargs)
         try:
             async for chunk in route:
-                yield ChatGenerationChunk(message=chunk)
+                yield ChatGenerationChunk(message=as_message_chunk(chunk))
         finally:
             await route.aclose()  # a caller that stops early ends (and ledgers) the call now, not at GC
 
@@ -144,13 +150,25 @@ class RoutedChatModel(BaseChatModel):
         route = self._route(messages, stop, kwargs)
         try:
             async for chunk in route:
-                yield chunk
+                yield as_message_chunk(chunk)
         finally:
             await route.aclose()  # a caller that stops early ends (and ledgers) the call now, not at GC
 
+    async def astream_chunks(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk | TextChunk]:
+        """`astream` without the conversion: plain text comes as flows.values.TextChunk (the LLM
+        node's path, one object per token less)."""
+        route = self._route(messages, stop, kwargs)
+        try:
+            async for chunk in route:
+                yield chunk
+        finally:
+            await route.aclose()
+
     async def _route(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> AsyncGenerator[AIMessageChunk, None]:
+    ) -> AsyncGenerator[AIMessageChunk | TextChunk, None]:
         if self.meter is not None:
             self.meter.admit()
         started = time.perf_counter()
@@ -194,11 +212,11 @@ class RoutedChatModel(BaseChatModel):
     async def _committed(
         self,
         candidate: Candidate,
-        stream: AsyncIterator[AIMessageChunk],
-        first: AIMessageChunk | None,
+        stream: AsyncIterator[AIMessageChunk | TextChunk],
+        first: AIMessageChunk | TextChunk | None,
         started: float,
         attempts: list[dict[str, Any]],
-    ) -> AsyncGenerator[AIMessageChunk, None]:
+    ) -> AsyncGenerator[AIMessageChunk | TextChunk, None]:
         input_tokens = output_tokens = content_chunks = 0
         ttft: float | None = None
         failure: BaseException | None = None

@@ -3,9 +3,15 @@
 `langchain_openai.ChatOpenAI` turns every streamed chunk into an OpenAI SDK object first
 (`construct_type`, ~0.5 ms a chunk here) and then into a LangChain chunk; under hundreds of
 concurrent streams on two cores that per-token cost was the ceiling. This model speaks the same
-protocol with one shared httpx client and `json.loads` per server-sent event, and is otherwise an
-ordinary `BaseChatModel`: `astream`, `ainvoke`, `bind_tools`, callbacks and usage metadata work
-as LangChain documents them.
+protocol and is otherwise an ordinary `BaseChatModel`: `astream`, `ainvoke`, `bind_tools`,
+callbacks and usage metadata work as LangChain documents them.
+
+The async path runs on one shared aiohttp session per event loop (C HTTP parser, a connection
+pool whose checkout does not scan every open connection: httpx's did, per request and per
+release, which was quadratic under hundreds of concurrent streams) and parses each event with
+orjson. `astream_chunks` yields the chunks themselves, plain text as flows.values.TextChunk (no
+pydantic validation per token); the gateway's router and the LLM node read it directly. The
+sync path (rare: sync callers only) stays on httpx.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
+import aiohttp
 import httpx
+import orjson
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
@@ -25,12 +33,14 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from flows.errors import ModelUnavailable
+from flows.values import TextChunk
 
 ERROR_DETAIL_LIMIT = 200
 DATA = "data:"
+MAX_EVENT_BYTES = 16 * 2**20  # one server-sent event larger than this ends the call
 
 
 class OpenAIStreamingChat(BaseChatModel):
@@ -45,8 +55,9 @@ class OpenAIStreamingChat(BaseChatModel):
     temperature: float = 0.7
     max_tokens: int = 512
     timeout: httpx.Timeout
-    async_client: httpx.AsyncClient | None = Field(default=None, exclude=True, repr=False)
+    async_client: aiohttp.ClientSession | None = Field(default=None, exclude=True, repr=False)
     sync_client: httpx.Client | None = Field(default=None, exclude=True, repr=False)
+    _client_timeout: aiohttp.ClientTimeout | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -74,6 +85,18 @@ class OpenAIStreamingChat(BaseChatModel):
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key.get_secret_value()}", "Accept": "text/event-stream"}
+
+    def _aiohttp_timeout(self) -> aiohttp.ClientTimeout:
+        """The httpx timeouts in aiohttp's terms: connect, then at most `read` between chunks."""
+        if self._client_timeout is None:
+            t = self.timeout
+            self._client_timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=(t.connect or 0) + (t.pool or 0) or None,
+                sock_connect=t.connect,
+                sock_read=t.read,
+            )
+        return self._client_timeout
 
     def _payload(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -105,6 +128,47 @@ class OpenAIStreamingChat(BaseChatModel):
 
     # --- streaming ---
 
+    async def astream_chunks(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk | TextChunk]:
+        """The answer's chunks as they arrive (what `_astream` wraps for LangChain)."""
+        session = self.async_client
+        owned = session is None
+        if session is None:
+            session = aiohttp.ClientSession()
+        try:
+            async with session.post(
+                self.url,
+                data=orjson.dumps(self._payload(messages, stop, kwargs)),
+                headers={**self._headers(), "Content-Type": "application/json"},
+                timeout=self._aiohttp_timeout(),
+            ) as response:
+                if response.status >= 400:
+                    raise self._refusal(response.status, await response.read())
+                done = False
+                buffer = b""
+                # Read to the end of the body even after [DONE]: a response released half-read
+                # closes its connection, and the next call would pay for a new one.
+                async for data in response.content.iter_any():
+                    if done:
+                        continue
+                    buffer += data
+                    if b"\n" not in data:
+                        if len(buffer) > MAX_EVENT_BYTES:
+                            raise ModelUnavailable(f"The model server sent an event over {MAX_EVENT_BYTES} bytes.")
+                        continue
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        message = _parse_line(line)
+                        if message is _DONE:
+                            done = True
+                            break
+                        if message is not None:
+                            yield message
+        finally:
+            if owned:
+                await session.close()
+
     async def _astream(
         self,
         messages: list[BaseMessage],
@@ -112,38 +176,12 @@ class OpenAIStreamingChat(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        client = self.async_client
-        owned = client is None
-        if client is None:
-            client = httpx.AsyncClient()
+        stream = self.astream_chunks(messages, stop, **kwargs)
         try:
-            request = client.build_request(
-                "POST",
-                self.url,
-                json=self._payload(messages, stop, kwargs),
-                headers=self._headers(),
-                timeout=self.timeout,
-            )
-            response = await client.send(request, stream=True)
-            try:
-                if response.status_code >= 400:
-                    raise self._refusal(response.status_code, await response.aread())
-                done = False
-                # Read to the end of the body even after [DONE]: a response closed half-read closes
-                # its connection too, and the next call would pay for a new one.
-                async for line in response.aiter_lines():
-                    if done:
-                        continue
-                    chunk = _parse_line(line)
-                    if chunk is _DONE:
-                        done = True
-                    elif chunk is not None:
-                        yield chunk
-            finally:
-                await response.aclose()
+            async for chunk in stream:
+                yield ChatGenerationChunk(message=as_message_chunk(chunk))
         finally:
-            if owned:
-                await client.aclose()
+            await stream.aclose()  # type: ignore[attr-defined]
 
     def _stream(
         self,
@@ -167,11 +205,11 @@ class OpenAIStreamingChat(BaseChatModel):
                 for line in response.iter_lines():
                     if done:
                         continue
-                    chunk = _parse_line(line)
-                    if chunk is _DONE:
+                    message = _parse_line(line.encode())
+                    if message is _DONE:
                         done = True
-                    elif chunk is not None:
-                        yield chunk
+                    elif message is not None:
+                        yield ChatGenerationChunk(message=as_message_chunk(message))
         finally:
             if self.sync_client is None:
                 client.close()
@@ -195,19 +233,25 @@ class OpenAIStreamingChat(BaseChatModel):
         return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
 
 
-_DONE = ChatGenerationChunk(message=AIMessageChunk(content=""))
+_DONE = AIMessageChunk(content="")
+_DATA = DATA.encode()
 
 
-def _parse_line(line: str) -> ChatGenerationChunk | None:
-    """One server-sent-event line -> a chunk, _DONE at the end, None for anything to skip."""
-    if not line.startswith(DATA):
+def as_message_chunk(chunk: AIMessageChunk | TextChunk) -> AIMessageChunk:
+    """LangChain's own chunk type, for callers of the standard interfaces."""
+    return chunk if isinstance(chunk, AIMessageChunk) else AIMessageChunk(content=chunk.content)
+
+
+def _parse_line(line: bytes) -> AIMessageChunk | TextChunk | None:
+    """One server-sent-event line -> a message chunk, _DONE at the end, None for anything to skip."""
+    if not line.startswith(_DATA):
         return None  # blank separators, comments, `event:` lines
-    data = line[len(DATA) :].strip()
-    if data == "[DONE]":
+    data = line[len(_DATA) :].strip()
+    if data == b"[DONE]":
         return _DONE
     try:
-        event = json.loads(data)
-    except ValueError:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
         return None
     if not isinstance(event, dict):
         return None
@@ -220,7 +264,7 @@ def _parse_line(line: str) -> ChatGenerationChunk | None:
     if not choices:
         if not usage:
             return None
-        return ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=_usage(usage)))
+        return AIMessageChunk(content="", usage_metadata=_usage(usage))
     choice = choices[0]
     delta = choice.get("delta") or {}
     content = delta.get("content") or ""
@@ -228,13 +272,14 @@ def _parse_line(line: str) -> ChatGenerationChunk | None:
     finish = choice.get("finish_reason")
     if not content and not tool_calls and not usage and not finish:
         return None  # the role-only opening chunk
-    message = AIMessageChunk(
+    if not tool_calls and not usage and not finish:
+        return TextChunk(content)  # the common case: one token of text
+    return AIMessageChunk(
         content=content,
         tool_call_chunks=_tool_call_chunks(tool_calls) if tool_calls else [],
         usage_metadata=_usage(usage) if usage else None,
         response_metadata={"finish_reason": finish} if finish else {},
     )
-    return ChatGenerationChunk(message=message)
 
 
 def _usage(usage: dict[str, Any]) -> UsageMetadata:

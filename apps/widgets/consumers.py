@@ -14,11 +14,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
 from apps.config.db import in_db_thread
 from apps.config.errors import TrellisError
 from apps.config.metrics import WEBSOCKETS
+from apps.config.wsjson import FastJsonWebsocketConsumer
 from apps.runs.consumers import error_event
 from apps.runs.protocol import BadMessage
 from apps.runs.runner import follow
@@ -38,7 +37,7 @@ CLOSE_ORIGIN = 4403
 MAX_FRAME = 64 * 1024
 
 
-class WidgetConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class WidgetConsumer(FastJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.key = str(self.scope["url_route"]["kwargs"]["key"])
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", [])}

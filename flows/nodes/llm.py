@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import RunnableBinding
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,6 +64,16 @@ def _without_text(chunk: AIMessageChunk) -> AIMessageChunk:
         usage_metadata=chunk.usage_metadata,
         id=chunk.id,
     )
+
+
+def _stream(runnable: Any, messages: list[BaseMessage]) -> AsyncIterator[Any]:
+    """The model's chunks: through `astream_chunks` when the model has it (plain text as
+    TextChunk, no message object per token), else LangChain's `astream`."""
+    model, kwargs = (runnable.bound, runnable.kwargs) if isinstance(runnable, RunnableBinding) else (runnable, {})
+    direct = getattr(model, "astream_chunks", None)
+    if direct is not None:
+        return direct(messages, **kwargs)  # type: ignore[no-any-return]
+    return runnable.astream(messages)  # type: ignore[no-any-return]
 
 
 def _timeouts(ports: Ports, alias: str) -> tuple[float, float]:
@@ -158,7 +170,7 @@ class LlmNode(NodeType[LlmConfig]):
             try:
                 # One deadline moved on at every chunk: a wait_for per chunk would make a task per token.
                 async with asyncio.timeout(first) as deadline:
-                    async for chunk in runnable.astream(messages):
+                    async for chunk in _stream(runnable, messages):
                         content = chunk.content
                         if isinstance(content, str):
                             if content:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 
+import aiohttp
 import httpx
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage
@@ -46,21 +48,23 @@ async def test_streams_every_token_in_order_with_usage(standin_url: str) -> None
 
 
 async def test_connections_are_reused_between_calls(standin_url: str) -> None:
-    client = httpx.AsyncClient()
-    opened: list[object] = []
-    original = client._transport.handle_async_request
+    opened: list[str] = []
+    reused: list[str] = []
 
-    async def counting(request: httpx.Request) -> httpx.Response:
-        response = await original(request)
-        opened.append(response.extensions.get("network_stream"))
-        return response
+    async def on_create(session: object, context: SimpleNamespace, params: object) -> None:
+        opened.append("new")
 
-    client._transport.handle_async_request = counting  # type: ignore[method-assign]
-    chat = _model(standin_url, "standin-rate-0-n-5", async_client=client)
-    for _ in range(3):
-        assert (await chat.ainvoke("hi")).content == "alpha bravo charlie delta echo"
-    assert len({id(stream) for stream in opened}) == 1  # one connection, read to the end each time
-    await client.aclose()
+    async def on_reuse(session: object, context: SimpleNamespace, params: object) -> None:
+        reused.append("reused")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(on_create)
+    trace.on_connection_reuseconn.append(on_reuse)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as client:
+        chat = _model(standin_url, "standin-rate-0-n-5", async_client=client)
+        for _ in range(3):
+            assert (await chat.ainvoke("hi")).content == "alpha bravo charlie delta echo"
+    assert (len(opened), len(reused)) == (1, 2)  # one connection, read to the end each time
 
 
 async def test_ainvoke_and_the_sync_path_agree(standin_url: str) -> None:
@@ -108,7 +112,7 @@ async def test_http_errors_become_model_unavailable_with_the_servers_message(sta
 
 async def test_a_refused_connection_is_a_transport_error() -> None:
     chat = _model(f"http://127.0.0.1:{free_port()}/v1", "m")
-    with pytest.raises(httpx.ConnectError):
+    with pytest.raises(aiohttp.ClientConnectorError):
         await chat.ainvoke("hi")
 
 
