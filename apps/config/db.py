@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
+from django.db.models import Model
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,3 +27,16 @@ def in_db_thread(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         return function(*args, **kwargs)
 
     return sync_to_async(run, thread_sensitive=False)
+
+
+def insert_parts(instance: Model) -> tuple[str, list[Any]]:
+    """`INSERT INTO table (columns) VALUES (%s, ...)` for a new model instance, and its parameters.
+
+    Field by field as Model.save does it (pre_save fills auto_now_add, get_db_prep_save adapts),
+    without the query compiler: for hot paths that write several rows in one statement."""
+    fields = [f for f in instance._meta.concrete_fields if not (f.primary_key and getattr(f, "db_returning", False))]
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    table = connection.ops.quote_name(instance._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values  # noqa: S608 - names from the model

@@ -19,7 +19,7 @@ from uuid import UUID
 from django.db import DataError, connection, transaction
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from apps.config.db import in_db_thread
+from apps.config.db import in_db_thread, insert_parts
 from apps.config.errors import Forbidden, InvalidInput, NotFound, TrellisError
 from apps.runs.adapters import ports_for
 from apps.runs.models import ChatMessage, ChatSession, Run, RunEvent
@@ -142,20 +142,33 @@ def _save_rows(run: Run, message: str) -> Run:
         raise InvalidInput(f"The input cannot be stored: {str(exc).splitlines()[0]}", code="invalid_input") from None
 
 
-@transaction.atomic  # one commit for the session, the run and the message
 def _insert_rows(run: Run, message: str) -> Run:
-    with connection.cursor() as cursor:
-        # The commit does not wait for the WAL flush (the run's own events are written the same
-        # way by the recorder): a crash in the next few ms could lose the row of a run that died
-        # with the process anyway, and every run start saves the flush wait (docs/adr/0005).
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    """The new session (if any), the run and the user's message: one statement (data-modifying
+    CTEs; the foreign keys are checked at its end) sent with the SET LOCAL before it, so one round
+    trip and one implicit transaction (no BEGIN/COMMIT trips)."""
+    parts: list[tuple[str, list[Any]]] = []
     session = run.session
     if session is not None and session._state.adding:
         session.title = message[:80]
-        session.save(force_insert=True)
-    run.save(force_insert=True)
+        parts.append(insert_parts(session))
+    parts.append(insert_parts(run))
     if message and session is not None:
-        ChatMessage.objects.create(session=session, role=ChatMessage.Role.USER, content=message, run=run)
+        parts.append(insert_parts(ChatMessage(session=session, role=ChatMessage.Role.USER, content=message, run=run)))
+    *ctes, last = parts
+    sql = "".join(f"{'WITH' if i == 0 else ','} w{i} AS ({part}) " for i, (part, _) in enumerate(ctes)) + last[0]
+    # The commit does not wait for the WAL flush (the recorder writes events the same way): a crash
+    # in the next few ms could lose the row of a run that died with the process anyway, and every
+    # run start saves the flush wait (docs/adr/0005).
+    statement = "SET LOCAL synchronous_commit TO OFF; " + sql
+    params = [value for _, values in parts for value in values]
+    with contextlib.ExitStack() as stack:
+        if connection.in_atomic_block:  # inside a transaction already (tests): a savepoint
+            stack.enter_context(transaction.atomic())
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+    if session is not None:
+        session._state.adding = False
+    run._state.adding = False
     return run
 
 
