@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connection
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
 from django.db.models import Model
 
 P = ParamSpec("P")
@@ -34,9 +34,18 @@ def insert_parts(instance: Model) -> tuple[str, list[Any]]:
 
     Field by field as Model.save does it (pre_save fills auto_now_add, get_db_prep_save adapts),
     without the query compiler: for hot paths that write several rows in one statement."""
-    fields = [f for f in instance._meta.concrete_fields if not (f.primary_key and getattr(f, "db_returning", False))]
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    table = connection.ops.quote_name(instance._meta.db_table)
-    placeholders = ", ".join(["%s"] * len(fields))
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values  # noqa: S608 - names from the model
+    db = connections[DEFAULT_DB_ALIAS]  # once, not through the proxy per field
+    model = type(instance)
+    cached = _INSERTS.get(model)
+    if cached is None:
+        fields = [f for f in model._meta.concrete_fields if not (f.primary_key and getattr(f, "db_returning", False))]
+        columns = ", ".join(db.ops.quote_name(str(f.column)) for f in fields)
+        table = db.ops.quote_name(model._meta.db_table)
+        placeholders = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608 - names from the model
+        cached = _INSERTS[model] = (sql, fields)
+    sql, fields = cached
+    return sql, [f.get_db_prep_save(f.pre_save(instance, True), db) for f in fields]
+
+
+_INSERTS: dict[type[Model], tuple[str, list[Any]]] = {}
