@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.sessions import InstanceSessionWrapper
 
 
 def dumps(content: Any) -> str:
@@ -13,13 +15,30 @@ def dumps(content: Any) -> str:
 
 
 class FastJsonWebsocketConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    """AsyncJsonWebsocketConsumer with orjson, and one ASGI send per message (the base class
-    awaits an encoder coroutine and goes through two more layers per message)."""
+    """AsyncJsonWebsocketConsumer for streaming: orjson; one ASGI send per message, past the
+    session middleware's wrapper (it only acts on HTTP responses, but looks at the lazy session
+    on every message); no database-connection sweep before each incoming message (these
+    consumers touch the database only through apps.config.db.in_db_thread, which does it)."""
 
     async def send_json(self, content: Any, close: bool = False) -> None:
-        await self.base_send({"type": "websocket.send", "text": dumps(content)})
+        await self._raw_send()({"type": "websocket.send", "text": dumps(content)})
         if close:
             await self.close(close)
+
+    def _raw_send(self) -> Any:
+        send = getattr(self, "_unwrapped_send", None)
+        if send is None:
+            send = self.base_send
+            while isinstance(getattr(send, "__self__", None), InstanceSessionWrapper):
+                send = send.__self__.real_send
+            self._unwrapped_send = send
+        return send
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     @classmethod
     async def decode_json(cls, text_data: str) -> Any:

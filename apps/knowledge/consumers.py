@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import sync_to_async
-
+from apps.config.db import in_db_thread
 from apps.config.errors import NotFound
 from apps.knowledge import realtime
 from apps.knowledge.models import Document, KnowledgeBase
@@ -34,7 +33,7 @@ def _snapshot(actor: Actor, knowledge_base_id: object) -> list[dict[str, Any]]:
 async def handle(consumer: Any, content: dict[str, Any]) -> None:
     """Subscribe or unsubscribe `consumer` (a channels consumer with `actor`)."""
     kind, target = content.get("type"), content.get("knowledge_base")
-    snapshot = await sync_to_async(_snapshot)(consumer.actor, target)
+    snapshot = await in_db_thread(_snapshot)(consumer.actor, target)
     group = realtime.group_name(target)
     if kind == "knowledge.unsubscribe":
         await consumer.channel_layer.group_discard(group, consumer.channel_name)

@@ -199,10 +199,42 @@ async def run_prepare(
     """
     if not early:
         return await in_db_thread(_prepare)(actor, request, organization_id)
-    prepared = await in_db_thread(_prepare_compiled)(actor, request, organization_id)
+    # One trip to a database thread: it hands the compiled run back to the loop as soon as it has
+    # it (the model call starts), then writes the rows and settles `saving` (no second thread hop
+    # on the way to the first token).
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[PreparedRun] = loop.create_future()
+    saving: asyncio.Future[Run] = loop.create_future()
     message = to_text(request.inputs.get("message", ""))
-    prepared.saving = asyncio.ensure_future(in_db_thread(_save_rows)(prepared.run, message))
-    return prepared
+
+    def work() -> None:
+        prepared = _prepare_compiled(actor, request, organization_id)
+        prepared.saving = saving
+        loop.call_soon_threadsafe(_settle, ready, prepared, None)
+        try:
+            run = _save_rows(prepared.run, message)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(_settle, saving, None, exc)
+            return
+        loop.call_soon_threadsafe(_settle, saving, run, None)
+
+    job = asyncio.ensure_future(in_db_thread(work)())
+    first: set[asyncio.Future[Any]] = {ready, job}
+    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+    if ready.done():
+        return ready.result()
+    ready.cancel()
+    job.result()  # the reads or the compile failed: raises their error (nothing was written)
+    raise RuntimeError("run_prepare: the database thread ended without a run")  # not reached
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _cost(usage: dict[str, Any], prices: dict[str, tuple[Decimal, Decimal]]) -> Decimal:
