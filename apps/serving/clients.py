@@ -26,7 +26,9 @@ MODELS_PER_LOOP = 256
 # would queue the rest.
 LIMITS = httpx.Limits(max_connections=4096, max_keepalive_connections=512, keepalive_expiry=60)
 MAX_CONNECTIONS = 4096
-KEEPALIVE_S = 60.0
+# Below the idle timeout of the servers Trellis talks to (uvicorn's and so vLLM's default is 5 s):
+# a pooled connection the server has just closed would fail the next call on it.
+KEEPALIVE_S = 4.0
 
 Build = Callable[[httpx.Client, aiohttp.ClientSession | None], BaseChatModel]
 

@@ -1,15 +1,29 @@
 """Live runs over the WebSocket against a stand-in model server (fixed reply at a set rate).
 
-    .venv/bin/python tests/bench/bench_runs.py [--ttft-runs 200] [--chats 500] [--total 10000]
+    .venv/bin/python tests/bench/bench_runs.py [--ttft-runs 200] [--chats 500] [--rounds 3] [--burst]
+                                               [--total 10000] [--workers 1]
 
 1. Added time to first token: run.start over the WebSocket -> first token event, versus a direct
-   streaming request to the stand-in -> first content chunk (p50 of the difference).
-2. Concurrent streaming chats: N sockets at once, stand-in at 30 tokens/s; p99 gap between
-   tokens at the client, tokens lost or out of order.
-3. Memory: server RSS after 1,000 runs and after --total runs (same waves of N chats).
+   streaming request to the stand-in -> first content chunk (p50 of the difference); short
+   replies (30 tokens), one run at a time.
+2. Concurrent streaming chats, steady state: --chats N clients each open one socket (before the
+   clock starts), wait a random delay in [0, reply time) and then run --rounds R runs back to
+   back on it (the next run.start as soon as the last run ends), so N chats stream at once with
+   their starts spread out as in a real steady state. Stand-in at 30 tokens/s, BENCH_TOKENS (300:
+   a 10 s reply) tokens per reply. Reports the gap between consecutive tokens of a run at the
+   client (p50, p99, max; not across runs), token events, problems (error events, failed runs,
+   seq gaps or reorders, token count or text not the reply's), wall time, how many runs streamed
+   at once at peak, and the CPU per streamed token of the server (all its processes), the
+   stand-in and this client. --rounds 0 skips it.
+   --burst adds the old wave, reported on lines of its own: N sockets each start one run at once.
+3. Memory: server RSS (all its processes) after 1,000 runs and after --total runs (waves of N
+   chats, one socket per run, short replies); --total 0 skips it.
+Between phases it waits out the stand-in's keep-alive (KEEP_ALIVE_S + 1 s, see settle()).
 
-BENCH_TOKENS=N sets the reply length; BENCH_PROFILE=out.json records the server with py-spy
-(installed by hand); BENCH_SERVER_WRAPPER="script.py" starts the server as `python script.py
+The client is a lean WebSocket client on asyncio.Protocol (benchlib.WsClient) on uvloop, so its
+own CPU per token stays small next to the server's. --workers N runs uvicorn with N workers.
+BENCH_PROFILE=out.json records the server with py-spy (installed by hand) for
+BENCH_PROFILE_SECONDS (25); BENCH_SERVER_WRAPPER="script.py" starts the server as `python script.py
 <uvicorn args>` instead of `python -m uvicorn` (a profiler wrapper around uvicorn.main).
 """
 
@@ -19,26 +33,34 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import orjson
 import psutil
-import websockets
-from benchlib import free_port, percentile, wait_ok
+import uvloop
+from benchlib import WsClient, free_port, percentile, wait_ok, ws_connect
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
-TOKENS = int(os.environ.get("BENCH_TOKENS", "30"))  # tokens per reply (30: one second at 30 tok/s)
-MODEL = f"standin-rate-30-n-{TOKENS}"
+TOKENS = int(os.environ.get("BENCH_TOKENS", "300"))  # tokens per reply in the concurrency part (10 s)
+SHORT = 30  # tokens per reply for time to first token and the memory waves (one second)
+RATE = 30  # the stand-in's tokens per second
+TERMINAL = {"run.finished", "run.failed", "run.cancelled"}
+sys.path.insert(0, str(ROOT))
+from tests.support.standin import KEEP_ALIVE_S, reply_tokens  # noqa: E402
 
 
-def setup_data(env: dict[str, str], standin: str) -> tuple[str, str]:
+def setup_data(env: dict[str, str], standin: str) -> tuple[dict[int, str], str]:
+    """An org with an API key and two published chat flows: replies of SHORT and of TOKENS tokens."""
     script = f"""
 import django; django.setup()
 from django.contrib.auth.models import User
@@ -51,48 +73,140 @@ from tests.flows.graphs import chat_flow
 user = User.objects.create_user("bench", "bench@example.test", "bench passphrase 1")
 org = organization_create(actor=Actor(user=user, api_key=None), name="Bench")
 access = OrgAccess(org, Role.OWNER, Actor(user=user, api_key=None))
-model_endpoint_create(access=access, alias="standin", name="stand-in", kind="chat", base_url="{standin}",
-                      model="{MODEL}")
-flow = flow_create(access=access, name="bench", description="", graph=chat_flow(model="standin"))
-flow_version_publish(access=access, flow_id=flow.pk, note="bench")
+for tokens in {sorted({SHORT, TOKENS})}:
+    model_endpoint_create(access=access, alias=f"standin-{{tokens}}", name="stand-in", kind="chat",
+                          base_url="{standin}", model=f"standin-rate-{RATE}-n-{{tokens}}")
+    flow = flow_create(access=access, name=f"bench {{tokens}}", description="",
+                       graph=chat_flow(model=f"standin-{{tokens}}"))
+    flow_version_publish(access=access, flow_id=flow.pk, note="bench")
+    print("FLOW", tokens, flow.pk)
 _, key = api_key_create(access=access, name="bench", role=Role.EDITOR)
-print(flow.pk, key)
+print("KEY", key)
 """
     out = subprocess.check_output([PY, "-c", script], cwd=ROOT, env=env, text=True)
-    flow_id, key = out.split()[-2:]
-    return flow_id, key
+    fields = [line.split() for line in out.splitlines()]
+    flows = {int(f[1]): f[2] for f in fields if f[:1] == ["FLOW"]}
+    (key,) = [f[1] for f in fields if f[:1] == ["KEY"]]
+    return flows, key
 
 
-async def one_chat(
-    url: str, key: str, flow_id: str, gaps: list[float], problems: list[str], first_token: list[float] | None = None
-) -> None:
-    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"}, max_queue=None) as ws:
-        sent = time.perf_counter()
-        await ws.send(json.dumps({"type": "run.start", "flow": flow_id, "inputs": {"message": "hi"}}))
-        last_seq, last_token_at, count, text = 0, None, 0, []
-        while True:
-            event = json.loads(await ws.recv())
-            if event.get("type") == "error":
-                problems.append(event["code"])
-                return
-            if event["seq"] != last_seq + 1:
-                problems.append(f"gap or reorder at seq {event['seq']}")
-            last_seq = event["seq"]
-            if event["type"] == "token":
-                now = time.perf_counter()
-                if last_token_at is None and first_token is not None:
-                    first_token.append(now - sent)
-                if last_token_at is not None:
-                    gaps.append(now - last_token_at)
-                last_token_at = now
-                count += 1
-                text.append(event["data"]["text"])
-            if event["type"] in {"run.finished", "run.failed", "run.cancelled"}:
-                if event["type"] != "run.finished":
-                    problems.append(event["data"].get("code", event["type"]))
-                elif count != TOKENS:
-                    problems.append(f"{count} tokens")
-                return
+@dataclass
+class Tally:
+    """What the clients saw: gaps between consecutive tokens of a run, problems, token events,
+    runs streaming at once (now and at peak), and times to first token when asked for."""
+
+    gaps: list[float] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    first_token: list[float] | None = None
+    tokens: int = 0
+    runs: int = 0
+    active: int = 0
+    peak: int = 0
+
+
+EXPECTED_TEXT: dict[int, str] = {}
+
+
+class RunSocket(WsClient):
+    """One socket running one run at a time: per event, parse the JSON (orjson), check seq, time tokens."""
+
+    def __init__(self, host: str, path: str, key: str, tally: Tally) -> None:
+        super().__init__(host, path, {"Authorization": f"Bearer {key}"})
+        self.tally = tally
+        self.done: asyncio.Future[None] | None = None
+        self.expected, self.last_seq, self.count, self.sent, self.last_token_at = 0, 0, 0, 0.0, 0.0
+        self.text: list[str] = []
+
+    async def run(self, flow_id: str, tokens: int, timeout: float) -> None:
+        """Start a run and wait for its terminal event (or an error event)."""
+        self.expected, self.last_seq, self.count, self.text = tokens, 0, 0, []
+        done = self.done = self.loop.create_future()
+        tally = self.tally
+        tally.runs += 1
+        tally.active += 1
+        tally.peak = max(tally.peak, tally.active)
+        self.sent = time.perf_counter()
+        self.send_text(json.dumps({"type": "run.start", "flow": flow_id, "inputs": {"message": "hi"}}))
+        try:
+            await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            self.end("no terminal event")
+
+    def on_message(self, payload: bytes) -> None:
+        event = orjson.loads(payload)
+        kind = event.get("type")
+        if self.done is None:  # nothing running: a reply to nothing we sent
+            self.tally.problems.append(f"unexpected {kind}")
+            return
+        if kind == "error":
+            self.end(event.get("code", "error"))
+            return
+        seq = event.get("seq")
+        if seq != self.last_seq + 1:
+            self.tally.problems.append(f"gap or reorder at seq {seq}")
+        self.last_seq = seq
+        if kind == "token":
+            now = time.perf_counter()
+            if self.count:
+                self.tally.gaps.append(now - self.last_token_at)
+            elif self.tally.first_token is not None:
+                self.tally.first_token.append(now - self.sent)
+            self.last_token_at = now
+            self.count += 1
+            self.text.append(event["data"]["text"])
+        elif kind in TERMINAL:
+            if kind != "run.finished":
+                data = event.get("data") or {}
+                self.end(f"{data.get('code', kind)}: {str(data.get('message', ''))[:80]}")
+            elif self.count != self.expected:
+                self.end(f"{self.count} tokens")
+            elif "".join(self.text) != EXPECTED_TEXT.setdefault(self.count, "".join(reply_tokens(self.count))):
+                self.end("text out of order")
+            else:
+                self.end(None)
+
+    def end(self, problem: str | None) -> None:
+        if self.done is None:
+            return
+        if problem is not None:
+            self.tally.problems.append(problem)
+        self.tally.tokens += self.count
+        self.tally.active -= 1
+        done, self.done = self.done, None
+        if not done.done():
+            done.set_result(None)
+
+    def on_lost(self, exc: Exception | None) -> None:
+        self.end("connection lost")
+
+
+async def connect(url: str, key: str, tally: Tally) -> RunSocket:
+    return await ws_connect(url, lambda host, path: RunSocket(host, path, key, tally))
+
+
+def run_timeout(tokens: int) -> float:
+    return 60 + 3 * tokens / RATE
+
+
+async def one_chat(url: str, key: str, flow_id: str, tokens: int, tally: Tally) -> None:
+    """A socket for one run, as a page that opens, asks once and leaves."""
+    try:
+        sock = await connect(url, key, tally)
+    except (OSError, ConnectionError) as exc:
+        tally.problems.append(f"connect: {exc}")
+        return
+    await sock.run(flow_id, tokens, run_timeout(tokens))
+    await sock.close()
+
+
+async def steady_chat(sock: RunSocket, flow_id: str, tokens: int, rounds: int) -> None:
+    """One chat in a steady state: a random start within one reply's time, then runs back to back."""
+    await asyncio.sleep(random.uniform(0, tokens / RATE))
+    for _ in range(rounds):
+        if sock.closed.done():
+            sock.tally.problems.append("socket closed")
+            return
+        await sock.run(flow_id, tokens, run_timeout(tokens))
 
 
 async def direct_ttft(standin: str, runs: int) -> list[float]:
@@ -104,7 +218,7 @@ async def direct_ttft(standin: str, runs: int) -> list[float]:
                 "POST",
                 f"{standin}/chat/completions",
                 json={
-                    "model": MODEL,
+                    "model": f"standin-rate-{RATE}-n-{SHORT}",
                     "stream": True,
                     "messages": [{"role": "user", "content": "Question: hi"}],
                 },
@@ -116,77 +230,159 @@ async def direct_ttft(standin: str, runs: int) -> list[float]:
     return samples
 
 
+def _tree(pid: int) -> list[psutil.Process]:
+    proc = psutil.Process(pid)
+    return [proc, *proc.children(recursive=True)]
+
+
 def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process (this one when pid is None): load on the machine from
-    elsewhere does not change it, so it is the steadier measure of cost per token."""
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    """User + system CPU time of a process and its children (uvicorn --workers), or of this process
+    alone when pid is None: load on the machine from elsewhere does not change it, so it is the
+    steadier measure of cost per token."""
+    procs = [psutil.Process()] if pid is None else _tree(pid)
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def rss_mib(pid: int) -> float:
-    proc = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
+    return float(sum(p.memory_info().rss for p in _tree(pid))) / 2**20
 
 
-async def waves(url: str, key: str, flow_id: str, chats: int, total: int) -> tuple[list[float], list[str], float]:
-    gaps: list[float] = []
-    problems: list[str] = []
+class CpuMeter:
+    """CPU per streamed token of each process between start() and per_token()."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self.before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+    def line(self, tokens: int) -> str:
+        per_token = {
+            name: (cpu_seconds(pid) - self.before[name]) / max(1, tokens) * 1e6 for name, pid in self.pids.items()
+        }
+        return "CPU per streamed token: " + ", ".join(f"{name} {us:.0f} us" for name, us in per_token.items())
+
+
+def gap_summary(tally: Tally) -> str:
+    gaps = tally.gaps or [0.0]
+    return (
+        f"inter-token gap p50 {statistics.median(gaps) * 1000:.0f} ms, p99 {percentile(gaps, 0.99) * 1000:.0f} ms, "
+        f"max {max(gaps) * 1000:.0f} ms (target p99 <= 150 ms); {tally.tokens:,} token events; "
+        f"problems: {len(tally.problems)} {sorted(set(tally.problems))[:5]}"
+    )
+
+
+async def steady(args: argparse.Namespace, url: str, key: str, flow_id: str, pids: dict[str, int | None]) -> int:
+    tally = Tally()
+    socks = await asyncio.gather(*(connect(url, key, tally) for _ in range(args.chats)))
+    meter = CpuMeter(pids)
     started = time.perf_counter()
+    await asyncio.gather(*(steady_chat(sock, flow_id, TOKENS, args.rounds) for sock in socks))
+    seconds = time.perf_counter() - started
+    cpu = meter.line(tally.tokens)
+    await asyncio.gather(*(sock.close() for sock in socks))
+    print(
+        f"steady state: {args.chats} chats x {args.rounds} runs x {TOKENS} tokens at {RATE} tok/s, "
+        f"{tally.peak} streaming at once at peak: wall {seconds:.1f} s (ideal <= "
+        f"{(args.rounds + 1) * TOKENS / RATE:.1f} s), " + gap_summary(tally)
+    )
+    print(cpu)
+    return tally.runs
+
+
+async def burst(args: argparse.Namespace, url: str, key: str, flow_id: str, pids: dict[str, int | None]) -> int:
+    tally = Tally()
+    meter = CpuMeter(pids)
+    started = time.perf_counter()
+    await asyncio.gather(*(one_chat(url, key, flow_id, TOKENS, tally) for _ in range(args.chats)))
+    seconds = time.perf_counter() - started
+    print(
+        f"burst: {args.chats} chats started at once x {TOKENS} tokens at {RATE} tok/s, {tally.peak} streaming "
+        f"at once at peak: wall {seconds:.1f} s (ideal {TOKENS / RATE:.1f} s), " + gap_summary(tally)
+    )
+    print(meter.line(tally.tokens))
+    return tally.runs
+
+
+async def settle(after_load: int | bool) -> None:
+    """Between phases, let the stand-in close the server's idle pooled connections first (after 5 s,
+    as uvicorn does): a call that reuses one in the moment it closes fails as model_unavailable, a
+    race of the server's connection pool with any upstream's keep-alive, not what a phase measures."""
+    if after_load:
+        await asyncio.sleep(KEEP_ALIVE_S + 1)
+
+
+async def waves(url: str, key: str, flow_id: str, chats: int, total: int) -> Tally:
+    tally = Tally()
     done = 0
     while done < total:
         batch = min(chats, total - done)
-        await asyncio.gather(*(one_chat(url, key, flow_id, gaps, problems) for _ in range(batch)))
+        await asyncio.gather(*(one_chat(url, key, flow_id, SHORT, tally) for _ in range(batch)))
         done += batch
-    return gaps, problems, time.perf_counter() - started
+    return tally
 
 
 async def bench(
-    args: argparse.Namespace, url: str, key: str, flow_id: str, standin: str, server_pid: int, standin_pid: int
+    args: argparse.Namespace,
+    url: str,
+    key: str,
+    flows: dict[int, str],
+    standin: str,
+    server_pid: int,
+    standin_pid: int,
 ) -> None:
-    ws_first: list[float] = []
+    tally = Tally(first_token=[])
     for _ in range(20):  # warm-up
-        await one_chat(url, key, flow_id, [], [], [])
+        await one_chat(url, key, flows[SHORT], SHORT, Tally())
     for _ in range(args.ttft_runs):
-        await one_chat(url, key, flow_id, [], [], ws_first)
+        await one_chat(url, key, flows[SHORT], SHORT, tally)
+    runs = 20 + tally.runs
     direct = await direct_ttft(standin, args.ttft_runs)
-    if args.ttft_runs:
+    if args.ttft_runs and tally.first_token:
+        ws_first = tally.first_token
         added = statistics.median(ws_first) * 1000 - statistics.median(direct) * 1000
         print(
             f"time to first token, p50: direct to the stand-in {statistics.median(direct) * 1000:.1f} ms, "
             f"over the Trellis WebSocket {statistics.median(ws_first) * 1000:.1f} ms -> added {added:.1f} ms "
-            f"(target <= 10 ms)"
+            f"(target <= 10 ms); problems: {len(tally.problems)} {sorted(set(tally.problems))[:5]}"
         )
 
-    pids = {"server": server_pid, "stand-in": standin_pid, "bench client": None}
-    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    gaps, problems, seconds = await waves(url, key, flow_id, args.chats, args.chats)
-    tokens = args.chats * TOKENS
-    per_token = {name: (cpu_seconds(pid) - cpu_before[name]) / tokens * 1e6 for name, pid in pids.items()}
-    print(
-        f"{args.chats} concurrent chats x {TOKENS} tokens at 30 tok/s: wall {seconds:.1f} s (ideal "
-        f"{TOKENS / 30:.1f} s), inter-token gap p50 {statistics.median(gaps) * 1000:.0f} ms, "
-        f"p99 {percentile(gaps, 0.99) * 1000:.0f} ms (target <= 150 ms); problems: {len(problems)} "
-        f"{sorted(set(problems))[:5]}"
-    )
-    print("CPU per streamed token: " + ", ".join(f"{name} {us:.0f} us" for name, us in per_token.items()))
+    pids: dict[str, int | None] = {"server": server_pid, "stand-in": standin_pid, "bench client": None}
+    if args.chats and args.rounds:
+        runs += await steady(args, url, key, flows[TOKENS], pids)
+    if args.chats and args.burst:
+        await settle(args.rounds)
+        runs += await burst(args, url, key, flows[TOKENS], pids)
 
-    _, problems_1k, _ = await waves(url, key, flow_id, args.chats, max(0, 1000 - args.chats - args.ttft_runs - 20))
-    rss_1k = rss_mib(server_pid)
-    _, problems_total, seconds = await waves(url, key, flow_id, args.chats, args.total - 1000)
-    rss_total = rss_mib(server_pid)
-    print(
-        f"server RSS after 1,000 runs {rss_1k:.0f} MiB, after {args.total:,} runs {rss_total:.0f} MiB "
-        f"({(rss_total / rss_1k - 1) * 100:+.1f}%, target within 10%); "
-        f"problems {len(problems_1k) + len(problems_total)}"
-    )
+    if args.total > 0:
+        await settle(args.chats and (args.rounds or args.burst))
+        first = min(1000, args.total)
+        tally_first = await waves(url, key, flows[SHORT], args.chats or 100, max(0, first - runs))
+        rss_first = rss_mib(server_pid)
+        tally_total = await waves(url, key, flows[SHORT], args.chats or 100, args.total - first)
+        rss_total = rss_mib(server_pid)
+        print(
+            f"server RSS after {first:,} runs {rss_first:.0f} MiB, after {args.total:,} runs {rss_total:.0f} MiB "
+            f"({(rss_total / rss_first - 1) * 100:+.1f}%, target within 10%); "
+            f"problems {len(tally_first.problems) + len(tally_total.problems)}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ttft-runs", type=int, default=200)
-    parser.add_argument("--chats", type=int, default=500)
-    parser.add_argument("--total", type=int, default=10_000)
+    parser.add_argument("--chats", type=int, default=500, help="chats streaming at once")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per chat in the steady state (0: skip it)")
+    parser.add_argument("--burst", action="store_true", help="also all chats starting one run at once")
+    parser.add_argument("--total", type=int, default=10_000, help="runs before the last RSS reading (0: skip)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers too when told to stop
     with tempfile.TemporaryDirectory(prefix="tr-", dir="/tmp") as tmp:
         env = {
             **os.environ,
@@ -205,7 +401,7 @@ def main() -> None:
         standin = f"http://127.0.0.1:{standin_port}/v1"
         try:
             subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-            flow_id, key = setup_data(env, standin)
+            flows, key = setup_data(env, standin)
             procs.append(
                 subprocess.Popen(
                     [
@@ -226,6 +422,7 @@ def main() -> None:
                         "4096",
                         "--ws-per-message-deflate",
                         "false",
+                        *(["--workers", str(args.workers)] if args.workers > 1 else []),
                     ],
                     cwd=ROOT,
                     env=env,
@@ -245,16 +442,18 @@ def main() -> None:
                             "-p",
                             str(procs[-1].pid),
                             "-d",
-                            "25",
+                            os.environ.get("BENCH_PROFILE_SECONDS", "25"),
                             "-f",
-                            "speedscope",
+                            os.environ.get("BENCH_PROFILE_FORMAT", "speedscope"),
                             "--gil",  # only the thread running Python: CPU, not waiting
+                            *(["--subprocesses"] if args.workers > 1 else []),
                         ],
                         start_new_session=True,
                     )
                 )
             wait_ok(f"http://127.0.0.1:{standin_port}/health")
-            asyncio.run(bench(args, f"ws://127.0.0.1:{port}/ws/", key, flow_id, standin, server_pid, procs[0].pid))
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(bench(args, f"ws://127.0.0.1:{port}/ws/", key, flows, standin, server_pid, procs[0].pid))
         finally:
             for proc in procs:
                 with_kill = proc.poll() is None
