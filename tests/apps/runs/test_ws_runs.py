@@ -241,3 +241,71 @@ async def test_ws_a_message_the_database_refuses_fails_the_run_and_the_socket_ke
     await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hello"}})
     assert (await until_terminal(ws))[-1]["type"] == "run.finished"
     await ws.disconnect()
+
+
+async def test_ws_a_streaming_run_shows_its_progress_and_worker_before_it_ends(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    """The recorder moves every open run's last_seq and heartbeat forward in one statement; the
+    reaper relies on the heartbeat, a reloading widget on last_seq."""
+    from apps.runs.recorder import WORKER
+
+    await database_sync_to_async(endpoint)(alias="paced", model="standin-rate-30-n-30")
+    flow = await database_sync_to_async(publish_flow)(alias="paced")
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
+    seen = [await ws.receive_json_from(timeout=10) for _ in range(12)]
+    await asyncio.sleep(0.5)  # two flushes of the recorder
+    run = await Run.objects.aget(pk=seen[0]["run"])
+    assert run.status == Run.Status.RUNNING
+    assert run.last_seq >= seen[-1]["seq"] and run.heartbeat_at is not None and run.worker == WORKER
+    rest = await until_terminal(ws)
+    run = await Run.objects.aget(pk=seen[0]["run"])
+    assert run.status == Run.Status.COMPLETED and run.last_seq == rest[-1]["seq"]
+    await ws.disconnect()
+
+
+async def test_ws_a_session_continues_in_its_organization_only(
+    key: str,
+    org_b: Member,
+    api_key_for: Callable[..., str],
+    standin_url: str,
+    endpoint: Callable[..., Any],
+    publish_flow: Callable[..., Any],
+) -> None:
+    """A run start reads the session (and its history) in the same statement as the flow, scoped
+    by the flow's organization: a session id from another organization is not found."""
+    await database_sync_to_async(endpoint)(alias="echo", model="standin-echo")
+    flow = await database_sync_to_async(publish_flow)(alias="echo")
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "first words"}})
+    first = await until_terminal(ws)
+    session = (await Run.objects.aget(pk=first[0]["run"])).session_id
+    await ws.send_json_to(
+        {"type": "run.start", "flow": flow["id"], "inputs": {"message": "second"}, "session": str(session)}
+    )
+    second = await until_terminal(ws)
+    assert second[-1]["type"] == "run.finished"
+    assert (await Run.objects.aget(pk=second[0]["run"])).session_id == session
+    messages = [(m.role, m.content) async for m in ChatMessage.objects.filter(session_id=session)]
+    assert [role for role, _ in messages] == ["user", "assistant", "user", "assistant"]
+    assert [text for role, text in messages if role == "user"] == ["first words", "second"]
+
+    def org_b_flow() -> dict[str, Any]:
+        client, base = org_b.client(), f"/api/v1/orgs/{org_b.organization.id}"
+        model = {"alias": "echo", "name": "echo", "kind": "chat", "base_url": standin_url, "model": "standin-echo"}
+        assert client.post(f"{base}/models/", model, format="json").status_code == 201
+        created = client.post(f"{base}/flows/", {"name": "b", "graph": chat_flow(model="echo")}, format="json").json()
+        assert client.post(f"{base}/flows/{created['id']}/versions/", {"note": "v1"}, format="json").status_code == 201
+        return dict(created)
+
+    flow_b = await database_sync_to_async(org_b_flow)()
+    other = await connect(await database_sync_to_async(api_key_for)(org_b, "editor"))
+    await other.send_json_to(
+        {"type": "run.start", "flow": flow_b["id"], "inputs": {"message": "x"}, "session": str(session)}
+    )
+    refused = await other.receive_json_from(timeout=10)
+    assert refused["type"] == "error" and refused["code"] == "session_not_found"
+    assert not await Run.objects.filter(flow_id=flow_b["id"]).aexists()
+    await ws.disconnect()
+    await other.disconnect()
