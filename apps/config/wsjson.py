@@ -9,9 +9,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.sessions import InstanceSessionWrapper
 
-
-def dumps(content: Any) -> str:
-    return orjson.dumps(content, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+from apps.config.fastjson import dumps
 
 
 class FastJsonWebsocketConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]

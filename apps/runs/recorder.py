@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -21,11 +22,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from apps.config.fastjson import dumps
 from apps.runs.models import ChatMessage, Run, RunEvent, Span
 from flows.events import TERMINAL, Event, EventType
 
@@ -143,7 +144,7 @@ def _event_rows(run_id: str, events: list[Event]) -> list[list[Any]]:
             texts, data = None, event.data
         rows.append([run_id, event.seq, event.seq, str(event.type), event.node or "", data, event.at])
     for row in rows:
-        row[5] = _json(row[5])
+        row[5] = dumps(row[5])
     return rows
 
 
@@ -169,10 +170,6 @@ def _span_updates(run_id: str, events: list[Event], spans: dict[str, dict[str, A
         if event.type == EventType.NODE_FAILED:
             span.update(error_code=data.get("code", ""), error_message=data.get("message", ""))
     return touched
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 _SPAN_DEFAULTS: dict[str, Any] = {
@@ -207,6 +204,7 @@ _FINAL_COLUMNS = [
 _FINAL_JSON = {"usage", "output"}
 
 
+@functools.cache
 def _sql() -> dict[str, str]:
     """The recorder's statements: plain SQL, one round trip each (executemany pipelines)."""
     events, spans, runs = RunEvent._meta.db_table, Span._meta.db_table, Run._meta.db_table
@@ -232,16 +230,13 @@ def _sql() -> dict[str, str]:
     }
 
 
-_STATEMENTS: dict[str, str] = {}
-
-
 def _write(batch: dict[str, _Pending], spans_open: dict[str, dict[str, dict[str, Any]]]) -> None:
     """One transaction for the batch: events, spans, every run's progress, then the finished runs.
 
     `spans_open` is the recorder's memory of each unfinished run's spans (run -> node -> columns):
     a span row is always written whole, so a later event never needs the row read back."""
     close_old_connections()
-    sql = _STATEMENTS or _STATEMENTS.update(_sql()) or _STATEMENTS
+    sql = _sql()
     now = timezone.now()
     events: list[list[Any]] = []
     span_rows: list[list[Any]] = []
@@ -253,12 +248,12 @@ def _write(batch: dict[str, _Pending], spans_open: dict[str, dict[str, dict[str,
         spans = spans_open.setdefault(run_id, {})
         for node in _span_updates(run_id, pending.events, spans):
             values = spans[node]
-            span_rows.append([_json(values[c]) if c in _SPAN_JSON else values[c] for c in _SPAN_COLUMNS])
+            span_rows.append([dumps(values[c]) if c in _SPAN_JSON else values[c] for c in _SPAN_COLUMNS])
         terminal = next((e for e in reversed(pending.events) if e.type in TERMINAL), None)
         if terminal is not None and pending.final is not None:
             spans_open.pop(run_id, None)
             fields = _final_fields(terminal, pending.final)
-            row = [_json(fields[c]) if c in _FINAL_JSON else fields[c] for c in _FINAL_COLUMNS]
+            row = [dumps(fields[c]) if c in _FINAL_JSON else fields[c] for c in _FINAL_COLUMNS]
             finals.append([*row, pending.events[-1].seq, now, WORKER, run_id])
             final = pending.final
             if final.assistant_message is not None and final.session_id is not None:

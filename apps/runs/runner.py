@@ -27,7 +27,7 @@ from apps.runs.recorder import Final, recorder
 from apps.runs.selectors import run_start_snapshot
 from apps.serving.accounting import Meter, month_start
 from apps.serving.gateway import EndpointSnapshot, GatewayModels
-from apps.tenancy.access import Actor, access_org_by_id
+from apps.tenancy.access import Actor, access_org_by_id, actor_role
 from apps.tenancy.models import Role, role_at_least
 from flows.compiler import CompiledFlow, compile_flow
 from flows.events import TERMINAL, Event, EventType
@@ -67,13 +67,6 @@ class _Loaded:
     history: list[BaseMessage]
 
 
-def _role(actor: Actor, organization_id: UUID, member_role: str | None) -> str | None:
-    """The actor's role in the organization (the rule of apps.tenancy.access.access_org_by_id)."""
-    if actor.api_key is not None:
-        return actor.api_key.role if actor.api_key.organization_id == organization_id else None
-    return member_role if actor.user is not None else None
-
-
 def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | None) -> _Loaded:
     """All the reads before a run, in one statement: access, graph, session, models, history."""
     number = request.version if isinstance(request.version, int) else None
@@ -85,7 +78,7 @@ def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | Non
         session_id=request.session,
         month_start=month_start(),
     )
-    role = None if snapshot is None else _role(actor, snapshot.organization_id, snapshot.role)
+    role = None if snapshot is None else actor_role(actor, snapshot.organization_id, snapshot.role)
     if snapshot is None or role is None:  # another tenant's flow is not found either
         raise NotFound("Flow not found.", code="flow_not_found")
     org = snapshot.organization_id
@@ -161,11 +154,10 @@ def _insert_rows(run: Run, message: str) -> Run:
     # run start saves the flush wait (docs/adr/0005).
     statement = "SET LOCAL synchronous_commit TO OFF; " + sql
     params = [value for _, values in parts for value in values]
-    with contextlib.ExitStack() as stack:
-        if connection.in_atomic_block:  # inside a transaction already (tests): a savepoint
-            stack.enter_context(transaction.atomic())
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
+    # Inside a transaction already (tests): a savepoint, so a refused row leaves it usable.
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(statement, params)
     if session is not None:
         session._state.adding = False
     run._state.adding = False

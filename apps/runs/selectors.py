@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,7 @@ class RunStartSnapshot:
     endpoints: list[dict[str, Any]]
 
 
+@functools.cache
 def _run_start_sql() -> str:
     from apps.builder.models import Flow, FlowVersion
     from apps.runs.models import ChatMessage
@@ -132,9 +134,6 @@ WHERE f.id = %(flow)s AND (%(org)s::uuid IS NULL OR f.organization_id = %(org)s:
 """  # noqa: S608
 
 
-_RUN_START_SQL: list[str] = []
-
-
 def run_start_snapshot(
     *,
     flow_id: uuid.UUID,
@@ -148,8 +147,6 @@ def run_start_snapshot(
     """The flow (in `organization_id` when given), the user's role there, the graph asked for,
     the session and its history, the quota and the organization's model endpoints: one round trip
     instead of six ORM queries, because every live run starts with it. None: no such flow."""
-    if not _RUN_START_SQL:
-        _RUN_START_SQL.append(_run_start_sql())
     params = {
         "flow": flow_id,
         "org": organization_id,
@@ -163,7 +160,7 @@ def run_start_snapshot(
     # psycopg's own cursor, binding on the server: the statement is prepared once per connection
     # (its planning cost more than running it), where Django's cursor binds on the client.
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_RUN_START_SQL[0], params, prepare=True)
+        cursor.execute(_run_start_sql(), params, prepare=True)
         row = cursor.fetchone()
     if row is None:
         return None

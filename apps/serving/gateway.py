@@ -76,23 +76,31 @@ class EndpointSnapshot:
     @classmethod
     def of(cls, endpoint: ModelEndpoint) -> EndpointSnapshot:
         deployment = endpoint.deployment if endpoint.deployment_id else None  # select_related by the selectors
-        return cls(
-            alias=endpoint.alias,
-            kind=endpoint.kind,
-            base_url=deployment.base_url if deployment else endpoint.base_url,
-            model=deployment.served_name if deployment else endpoint.model,
-            supports_tools=endpoint.supports_tools,
-            price_input_per_1k=endpoint.price_input_per_1k,
-            price_output_per_1k=endpoint.price_output_per_1k,
-            timeouts=Timeouts(endpoint.connect_timeout_s, endpoint.first_token_timeout_s, endpoint.idle_timeout_s),
-            api_key_encrypted=endpoint.api_key_encrypted,
-            fallbacks=tuple(str(alias) for alias in endpoint.fallbacks or ()),
-            max_retries=int(endpoint.max_retries),
+        return cls.from_row(
+            {
+                "alias": endpoint.alias,
+                "kind": endpoint.kind,
+                "base_url": endpoint.base_url,
+                "model": endpoint.model,
+                "supports_tools": endpoint.supports_tools,
+                "price_in": endpoint.price_input_per_1k,
+                "price_out": endpoint.price_output_per_1k,
+                "connect": endpoint.connect_timeout_s,
+                "first_token": endpoint.first_token_timeout_s,
+                "idle": endpoint.idle_timeout_s,
+                "api_key_encrypted": endpoint.api_key_encrypted,
+                "fallbacks": endpoint.fallbacks,
+                "max_retries": endpoint.max_retries,
+                "deployment_host": deployment.host if deployment else None,
+                "deployment_port": deployment.port if deployment else None,
+                "deployment_served_name": deployment.served_name if deployment else None,
+            }
         )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> EndpointSnapshot:
-        """From apps.runs.selectors.run_start_snapshot's endpoint objects (the same columns)."""
+        """From a row of the endpoint's columns: apps.runs.selectors.run_start_snapshot's endpoint
+        objects, or `of` above (the one mapping, deployment-served endpoints included)."""
         deployment = None
         if row.get("deployment_port") is not None:
             deployment = ModelDeployment(host=row["deployment_host"] or "", port=row["deployment_port"])
@@ -102,8 +110,8 @@ class EndpointSnapshot:
             base_url=deployment.base_url if deployment else row["base_url"],
             model=row["deployment_served_name"] if deployment else row["model"],
             supports_tools=bool(row["supports_tools"]),
-            price_input_per_1k=Decimal(row["price_in"]),
-            price_output_per_1k=Decimal(row["price_out"]),
+            price_input_per_1k=Decimal(str(row["price_in"])),
+            price_output_per_1k=Decimal(str(row["price_out"])),
             timeouts=Timeouts(float(row["connect"]), float(row["first_token"]), float(row["idle"])),
             api_key_encrypted=row["api_key_encrypted"] or "",
             fallbacks=tuple(str(alias) for alias in row["fallbacks"] or ()),

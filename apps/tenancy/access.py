@@ -66,25 +66,33 @@ def _parse_uuid(value: object) -> uuid.UUID | None:
         return None
 
 
+def actor_role(actor: Actor, org_id: uuid.UUID, member_role: str | None) -> str | None:
+    """The rule itself: an API key acts in its own organization with its own role; a user with
+    the role of their membership there (`member_role`, read by the caller); anyone else has none.
+    For callers that read the membership together with other rows (a run start's one query)."""
+    if actor.api_key is not None:
+        return actor.api_key.role if actor.api_key.organization_id == org_id else None
+    return member_role if actor.user is not None else None
+
+
 def access_org_by_id(*, actor: Actor, org_id: object, min_role: str = Role.VIEWER) -> OrgAccess:
     parsed = _parse_uuid(org_id)
     not_found = NotFound("Organization not found.")
     if parsed is None:
         raise not_found
-    if actor.api_key is not None:
-        if actor.api_key.organization_id != parsed:
-            raise not_found
-        access = OrgAccess(actor.api_key.organization, actor.api_key.role, actor)
-    elif actor.user is not None:
+    organization: Organization | None = actor.api_key.organization if actor.api_key is not None else None
+    member_role = None
+    if actor.api_key is None and actor.user is not None:
         membership = (
             Membership.objects.select_related("organization")
             .filter(user_id=actor.user.pk, organization_id=parsed)
             .first()
         )
-        if membership is None:
-            raise not_found
-        access = OrgAccess(membership.organization, membership.role, actor)
-    else:
+        if membership is not None:
+            organization, member_role = membership.organization, membership.role
+    role = actor_role(actor, parsed, member_role)
+    if role is None or organization is None:
         raise not_found
+    access = OrgAccess(organization, role, actor)
     access.require(min_role)
     return access
