@@ -12,7 +12,7 @@ import contextlib
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,21 +127,37 @@ class CompiledFlow(Runnable[dict[str, Any], dict[str, Any]]):
                 raise FlowError(event.data["message"], code=event.data["code"])
         return result
 
-    async def events(
-        self, inputs: dict[str, Any], *, run_id: str | None = None, session: str | None = None, start_seq: int = 1
-    ) -> AsyncIterator[Event]:
-        """The run's events in order. Closing the iterator cancels the run (and its model calls)."""
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    async def execute(
+        self,
+        inputs: dict[str, Any],
+        *,
+        sink: Callable[[Event], None],
+        run_id: str | None = None,
+        session: str | None = None,
+        start_seq: int = 1,
+    ) -> None:
+        """Run the flow to its end, handing each event to `sink` as it happens: in order, in this
+        task, with no queue or task switch per event (a streamed token is one call). Ends with a
+        terminal event; cancelling the caller emits run.cancelled and re-raises. `sink` must not
+        raise (an exception would fail the node that emitted the event)."""
         run = run_id or str(uuid.uuid4())
         seq = start_seq
 
         def emit(kind: EventType, node: str | None, data: dict[str, Any]) -> None:
             nonlocal seq
-            queue.put_nowait(Event(seq, kind, run, node, data))
+            sink(Event(seq, kind, run, node, data))
             seq += 1
 
-        state = _RunState(run, emit)
-        task = asyncio.create_task(self._drive(inputs, session, state))
+        await self._drive(inputs, session, _RunState(run, emit))
+
+    async def events(
+        self, inputs: dict[str, Any], *, run_id: str | None = None, session: str | None = None, start_seq: int = 1
+    ) -> AsyncIterator[Event]:
+        """`execute` as an async iterator. Closing the iterator cancels the run (and its model calls)."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        task = asyncio.create_task(
+            self.execute(inputs, sink=queue.put_nowait, run_id=run_id, session=session, start_seq=start_seq)
+        )
         task.add_done_callback(lambda _: queue.put_nowait(None))
         try:
             while (event := await queue.get()) is not None:

@@ -6,18 +6,16 @@ Every refusal is an error event with a stable code, never a silent close.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from apps.config.errors import TrellisError
 from apps.config.metrics import WEBSOCKETS
-from apps.config.wsjson import FastJsonWebsocketConsumer
 from apps.knowledge import consumers as knowledge_ws
+from apps.runs.forward import FollowingConsumer, error_event
 from apps.runs.protocol import MAX_MESSAGE_BYTES, BadMessage, Ping, RunCancel, RunResume, RunStart, parse_client_message
-from apps.runs.runner import RunRequest, follow, run_cancel, run_prepare, run_resume, run_start_live
+from apps.runs.runner import RunRequest, run_cancel, run_prepare, run_resume, run_start_live
 from apps.tenancy.access import Actor
 from apps.tenancy.models import ApiKey
 from flows.errors import FlowInvalid
@@ -26,11 +24,9 @@ logger = logging.getLogger(__name__)
 CLOSE_NOT_AUTHENTICATED = 4401
 
 
-def error_event(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, **{k: v for k, v in extra.items() if v is not None}}
+class RunConsumer(FollowingConsumer):
+    """Closing the socket stops only the forwarding: the runs go on, a reconnecting client resumes."""
 
-
-class RunConsumer(FastJsonWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         user = self.scope.get("user")
@@ -45,13 +41,7 @@ class RunConsumer(FastJsonWebsocketConsumer):
             api_key=key if isinstance(key, ApiKey) else None,
             ip=(self.scope.get("client") or [None])[0],
         )
-        self.followers: set[asyncio.Task[None]] = set()
         WEBSOCKETS.labels("accepted").inc()
-
-    async def disconnect(self, code: int) -> None:
-        # The runs go on (a reconnecting client resumes them); only the forwarding stops.
-        for task in getattr(self, "followers", set()):
-            task.cancel()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
@@ -87,7 +77,7 @@ class RunConsumer(FastJsonWebsocketConsumer):
                             error_event("run_not_running", "That run is not running.", run=str(message.run))
                         )
                 case RunResume():
-                    self._forward(run_resume(actor=self.actor, run_id=message.run, after=message.after))
+                    self.follow_events(run_resume(actor=self.actor, run_id=message.run, after=message.after))
         except BadMessage as exc:
             await self.send_json(error_event(exc.code, exc.message, ref=ref))
         except FlowInvalid as exc:
@@ -106,26 +96,4 @@ class RunConsumer(FastJsonWebsocketConsumer):
             flow=message.flow, version=message.version, inputs=message.inputs, session=message.session, ref=message.ref
         )
         prepared = await run_prepare(actor=self.actor, request=request, early=True)
-        live = run_start_live(prepared)
-        queue = live.subscribe()
-
-        async def events() -> AsyncIterator[dict[str, Any]]:
-            try:
-                async for wire in follow(queue):
-                    yield wire
-            finally:
-                live.unsubscribe(queue)
-
-        self._forward(events())
-
-    def _forward(self, events: AsyncIterator[dict[str, Any]]) -> None:
-        async def pump() -> None:
-            try:
-                async for wire in events:
-                    await self.send_json(wire)
-            except TrellisError as exc:
-                await self.send_json(error_event(exc.code, exc.message))
-
-        task = asyncio.create_task(pump())
-        self.followers.add(task)
-        task.add_done_callback(self.followers.discard)
+        self.follow_live(run_start_live(prepared))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -237,41 +237,10 @@ def _cost(usage: dict[str, Any], prices: dict[str, tuple[Decimal, Decimal]]) -> 
     return total.quantize(Decimal("0.000001"))
 
 
-async def run_execute(prepared: PreparedRun) -> AsyncIterator[Event]:
-    """The run's events; each is recorded, and the final one only after it is stored."""
-    run_id = str(prepared.run.pk)
-    sink = recorder()
-    text: list[str] = []
-    last_seq = 0
-    stream = prepared.compiled.events(
-        prepared.run.inputs, run_id=run_id, session=str(prepared.run.session_id) if prepared.run.session_id else None
-    )
-    try:
-        async for event in stream:
-            if prepared.saving is not None:  # the model call is under way; the row must land first
-                await asyncio.shield(prepared.saving)
-                prepared.saving = None
-            last_seq = event.seq
-            if event.type == EventType.TOKEN:
-                text.append(event.data["text"])
-            sink.record(event)
-            if event.type in TERMINAL:
-                await sink.finish(run_id, _final(event, "".join(text), prepared))
-            yield event
-    except asyncio.CancelledError:
-        await stream.aclose()  # type: ignore[attr-defined]
-        if prepared.saving is not None:  # cancelled before the row landed: record only once it has
-            try:
-                await asyncio.shield(prepared.saving)
-            except Exception:
-                raise asyncio.CancelledError from None  # no row: nothing to record
-        cancelled = Event(last_seq + 1, EventType.RUN_CANCELLED, run_id, None, {"usage": {}})
-        sink.record(cancelled)
-        await asyncio.shield(sink.finish(run_id, Final(output_text="".join(text), cost=Decimal(0))))
-        raise
-    except Exception:
-        await stream.aclose()  # type: ignore[attr-defined]
-        raise
+def _failure_of(future: asyncio.Future[Any]) -> BaseException | None:
+    if future.cancelled():
+        return asyncio.CancelledError("the run's rows were not written")
+    return future.exception()
 
 
 def _final(event: Event, text: str, prepared: PreparedRun) -> Final:
@@ -290,68 +259,178 @@ def _final(event: Event, text: str, prepared: PreparedRun) -> Final:
     )
 
 
+Follower = Callable[[dict[str, Any]], None]
+
+
 class LiveRun:
-    """A run executing in this process: a replay buffer and the sockets following it."""
+    """A run executing in this process: a replay buffer and the followers (sockets) it feeds.
+
+    The engine calls `_on_event` in the run's own task for every event; recording and handing
+    the event to each follower happen right there, so a streamed token costs no queue and no
+    task switch between the model's chunk and the socket's write. Until the run's rows are in
+    (run_prepare(early=True)) its events are held: a run is a row before its first event. The
+    terminal event is published only after the run's last write has committed.
+    """
 
     def __init__(self, prepared: PreparedRun) -> None:
         self.run_id = str(prepared.run.pk)
         self.organization_id = prepared.run.organization_id
         self.buffer: list[dict[str, Any]] = []
-        self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.followers: set[Follower] = set()
         self.loop = asyncio.get_running_loop()
-        self.task = asyncio.create_task(self._drive(prepared), name=f"run-{self.run_id}")
+        self._prepared = prepared
+        self._recorder = recorder()
+        self._text: list[str] = []
+        self._terminal: Event | None = None
+        self._last_seq = 0
+        self._save_error: BaseException | None = None
+        self._finishing = False
+        self._held: list[Event] | None = None
+        saving = prepared.saving
+        if saving is not None and saving.done():
+            self._save_error = _failure_of(saving)
+        elif saving is not None:
+            self._held = []
+            saving.add_done_callback(self._rows_saved)
+        self.task = asyncio.create_task(self._drive(), name=f"run-{self.run_id}")
 
-    async def _drive(self, prepared: PreparedRun) -> None:
+    # --- the engine's sink (runs in self.task) ---
+
+    def _on_event(self, event: Event) -> None:
+        self._last_seq = event.seq
+        if event.type in TERMINAL:
+            self._terminal = event  # recorded, committed, then published by _drive
+        elif self._held is not None:
+            self._held.append(event)
+        else:
+            self._accept(event)
+
+    def _accept(self, event: Event) -> None:
+        if event.type == EventType.TOKEN:
+            self._text.append(event.data["text"])
+        self._recorder.record(event)
+        wire = event.to_wire()
+        if event.type == EventType.RUN_STARTED and self._prepared.ref:
+            wire["ref"] = self._prepared.ref
+        self._publish(wire)
+
+    def _rows_saved(self, saving: asyncio.Future[Run]) -> None:
+        held, self._held = self._held or [], None
+        self._save_error = _failure_of(saving)
+        if self._save_error is not None:
+            self.task.cancel()  # no row: the run cannot go on (_drive reports why)
+            return
+        for event in held:
+            self._accept(event)
+
+    # --- the run ---
+
+    async def _drive(self) -> None:
+        prepared = self._prepared
+        run = prepared.run
         try:
-            async for event in run_execute(prepared):
-                wire = event.to_wire()
-                if event.type == EventType.RUN_STARTED and prepared.ref:
-                    wire["ref"] = prepared.ref
-                self._publish(wire)
+            if self._save_error is not None:
+                raise self._save_error
+            await prepared.compiled.execute(
+                run.inputs,
+                sink=self._on_event,
+                run_id=self.run_id,
+                session=str(run.session_id) if run.session_id else None,
+            )
+            if prepared.saving is not None:  # a run faster than its rows: wait for them
+                await asyncio.shield(prepared.saving)
+            terminal = self._terminal
+            if terminal is None:  # the engine always ends with one; never leave followers waiting
+                raise RuntimeError("the flow ended without a terminal event")
+            await self._finish(terminal)
         except asyncio.CancelledError:
-            self._publish(
-                {
-                    "run": self.run_id,
-                    "seq": (self.buffer[-1]["seq"] + 1) if self.buffer else 1,
-                    "type": str(EventType.RUN_CANCELLED),
-                    "node": None,
-                    "data": {},
-                }
-            )
+            if self._save_error is not None:
+                self._fail_unrecorded(self._save_error)
+                return
+            await self._cancelled()
+            raise
         except Exception as exc:
-            code, message = "internal_error", "The run stopped on a server error."
-            if isinstance(exc, TrellisError):
-                code, message = exc.code, exc.message
-            else:
-                logger.exception("run %s crashed", self.run_id)
-            # Followers end on a terminal event, never on silence.
-            self._publish(
-                {
-                    "run": self.run_id,
-                    "seq": (self.buffer[-1]["seq"] + 1) if self.buffer else 1,
-                    "type": str(EventType.RUN_FAILED),
-                    "node": None,
-                    "data": {"code": code, "message": message, "node": None},
-                }
-            )
+            await self._fail(exc)
         finally:
             self.loop.call_later(LIVE_GRACE_SECONDS, LIVE.pop, self.run_id, None)
 
+    async def _finish(self, terminal: Event) -> None:
+        self._finishing = True
+        self._recorder.record(terminal)
+        await self._recorder.finish(self.run_id, _final(terminal, "".join(self._text), self._prepared))
+        self._publish(terminal.to_wire())
+
+    async def _fail(self, exc: BaseException) -> None:
+        """A server error: record run.failed if the row is in (and not already ending), and
+        always end the followers on it, never on silence."""
+        failure = self._failure_event(exc)
+        saving = self._prepared.saving
+        rows_in = saving is None or (saving.done() and _failure_of(saving) is None)
+        if rows_in and not self._finishing:
+            try:
+                await self._finish(failure)
+                return
+            except Exception:
+                logger.exception("recording the failure of run %s failed", self.run_id)
+        self._publish(failure.to_wire())
+
+    async def _cancelled(self) -> None:
+        """Record run.cancelled (once the row is in), then tell the followers."""
+        terminal = self._terminal
+        if terminal is None or terminal.type != EventType.RUN_CANCELLED:
+            terminal = Event(self._last_seq + 1, EventType.RUN_CANCELLED, self.run_id, None, {"usage": {}})
+        saving = self._prepared.saving
+        if saving is not None and not saving.done():
+            try:
+                await asyncio.shield(saving)
+            except Exception:
+                self._publish(terminal.to_wire())  # no row: nothing to record
+                return
+        self._recorder.record(terminal)
+        await asyncio.shield(
+            self._recorder.finish(self.run_id, Final(output_text="".join(self._text), cost=Decimal(0)))
+        )
+        self._publish(terminal.to_wire())
+
+    def _failure_event(self, exc: BaseException) -> Event:
+        code, message = "internal_error", "The run stopped on a server error."
+        if isinstance(exc, TrellisError):
+            code, message = exc.code, exc.message
+        else:
+            logger.error("run %s crashed", self.run_id, exc_info=exc)
+        data = {"code": code, "message": message, "node": None}
+        return Event(self._last_seq + 1, EventType.RUN_FAILED, self.run_id, None, data)
+
+    def _fail_unrecorded(self, exc: BaseException) -> None:
+        """The run has no row (its input could not be stored): followers end on run.failed."""
+        self._publish(self._failure_event(exc).to_wire())
+
+    # --- followers ---
+
     def _publish(self, wire: dict[str, Any]) -> None:
         self.buffer.append(wire)
-        for queue in self.subscribers:
-            queue.put_nowait(wire)
+        for follower in tuple(self.followers):  # a follower may detach itself
+            follower(wire)
 
-    def subscribe(self, after: int = 0) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    def attach(self, follower: Follower, after: int = 0) -> None:
+        """Hand `follower` every event after seq `after`: the buffered ones now, the rest as they
+        happen (synchronously, in the run's task: a follower must not block or raise)."""
         for wire in self.buffer:
             if wire["seq"] > after:
-                queue.put_nowait(wire)
-        self.subscribers.add(queue)
+                follower(wire)
+        self.followers.add(follower)
+
+    def detach(self, follower: Follower) -> None:
+        self.followers.discard(follower)
+
+    def subscribe(self, after: int = 0) -> asyncio.Queue[dict[str, Any]]:
+        """The events as a queue (for `follow`)."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.attach(queue.put_nowait, after)
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self.subscribers.discard(queue)
+        self.detach(queue.put_nowait)
 
     def cancel(self) -> None:
         self.loop.call_soon_threadsafe(self.task.cancel)

@@ -8,19 +8,16 @@ widget, its current key and the origin it was issued to.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 from apps.config.db import in_db_thread
 from apps.config.errors import TrellisError
 from apps.config.metrics import WEBSOCKETS
-from apps.config.wsjson import FastJsonWebsocketConsumer
-from apps.runs.consumers import error_event
+from apps.runs.forward import FollowingConsumer, error_event
 from apps.runs.protocol import BadMessage
-from apps.runs.runner import follow
 from apps.widgets.chat import chat_resume, chat_start, public_event, widget_for_session
 from apps.widgets.errors import RateLimited
 from apps.widgets.origins import client_ip, normalize_origin
@@ -37,14 +34,13 @@ CLOSE_ORIGIN = 4403
 MAX_FRAME = 64 * 1024
 
 
-class WidgetConsumer(FastJsonWebsocketConsumer):
+class WidgetConsumer(FollowingConsumer):
     async def connect(self) -> None:
         self.key = str(self.scope["url_route"]["kwargs"]["key"])
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", [])}
         origin = headers.get("origin")
         widget = await in_db_thread(widget_by_public_key)(key=self.key)
         await self.accept()
-        self.followers: set[asyncio.Task[None]] = set()
         if widget is None:
             WEBSOCKETS.labels("refused").inc()
             await self.send_json(error_event("widget_not_found", "This chat is not available."))
@@ -58,10 +54,6 @@ class WidgetConsumer(FastJsonWebsocketConsumer):
         self.origin = normalize_origin(str(origin))
         self.ip = client_ip((self.scope.get("client") or [None])[0], headers)
         WEBSOCKETS.labels("accepted").inc()
-
-    async def disconnect(self, code: int) -> None:
-        for task in getattr(self, "followers", set()):
-            task.cancel()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if not hasattr(self, "origin"):
@@ -97,7 +89,7 @@ class WidgetConsumer(FastJsonWebsocketConsumer):
                     show_sources, events = await chat_resume(
                         session=self._session(message.token), key=self.key, run_id=message.run, after=message.after
                     )
-                    self._forward(events, show_sources)
+                    self.follow_events(events, transform=_public(show_sources))
                 case ChatFeedback():
                     session = self._session(message.token)
                     await in_db_thread(self._feedback)(session, message)
@@ -143,28 +135,8 @@ class WidgetConsumer(FastJsonWebsocketConsumer):
             accepted["token"] = session_token(renewed)
             accepted["visitor"] = visitor_credential(widget=session.widget, visitor=started.visitor)
         await self.send_json(accepted)
-        queue = started.live.subscribe()
-        live = started.live
+        self.follow_live(started.live, transform=_public(started.show_sources))
 
-        async def events() -> AsyncIterator[dict[str, Any]]:
-            try:
-                async for wire in follow(queue):
-                    yield wire
-            finally:
-                live.unsubscribe(queue)
 
-        self._forward(events(), started.show_sources)
-
-    def _forward(self, events: AsyncIterator[dict[str, Any]], show_sources: bool) -> None:
-        async def pump() -> None:
-            try:
-                async for wire in events:
-                    public = public_event(wire, show_sources=show_sources)
-                    if public is not None:
-                        await self.send_json(public)
-            except TrellisError as exc:
-                await self.send_json(error_event(exc.code, exc.message))
-
-        task = asyncio.create_task(pump())
-        self.followers.add(task)
-        task.add_done_callback(self.followers.discard)
+def _public(show_sources: bool) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    return lambda wire: public_event(wire, show_sources=show_sources)

@@ -22,6 +22,40 @@ DEFAULT_FIRST_TOKEN_TIMEOUT = 60.0
 DEFAULT_IDLE_TIMEOUT = 30.0
 
 
+class _Watchdog:
+    """Ends an `asyncio.timeout` block when nothing arrived for `limit` seconds. A chunk costs
+    one clock read (`touch`); the timer fires at most once per limit and re-arms itself when
+    something came meanwhile (moving the deadline at every token made and cancelled a timer
+    handle per token)."""
+
+    def __init__(self, deadline: asyncio.Timeout, limit: float, waiting_for: str) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.deadline = deadline
+        self.limit, self.waiting_for = limit, waiting_for
+        self.last = self.loop.time()
+        self.handle: asyncio.TimerHandle | None = self.loop.call_at(self.last + limit, self._check)
+
+    def touch(self, limit: float) -> None:
+        self.last = self.loop.time()
+        if limit != self.limit or self.waiting_for != "the next token":  # once: the first chunk came
+            self.limit, self.waiting_for = limit, "the next token"
+            self.stop()
+            self.handle = self.loop.call_at(self.last + limit, self._check)
+
+    def _check(self) -> None:
+        due = self.last + self.limit
+        if self.loop.time() >= due:
+            self.handle = None
+            self.deadline.reschedule(self.loop.time())  # the block's task is cancelled -> TimeoutError
+        else:
+            self.handle = self.loop.call_at(due, self._check)
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
 class LlmConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(
@@ -165,25 +199,27 @@ class LlmNode(NodeType[LlmConfig]):
         else:
             texts: list[str] = []
             extras: list[AIMessageChunk] = []  # what chunks carry besides text: tool calls, usage
-            loop = asyncio.get_running_loop()
-            limit, waiting_for = first, "the first token"
             try:
-                # One deadline moved on at every chunk: a wait_for per chunk would make a task per token.
-                async with asyncio.timeout(first) as deadline:
-                    async for chunk in _stream(runnable, messages):
-                        content = chunk.content
-                        if isinstance(content, str):
-                            if content:
-                                ctx.token(content)
-                                texts.append(content)
-                            if chunk.tool_call_chunks or chunk.usage_metadata:
-                                extras.append(_without_text(chunk))
-                        else:
-                            extras.append(chunk)
-                        limit, waiting_for = idle, "the next token"
-                        deadline.reschedule(loop.time() + idle)
+                async with asyncio.timeout(None) as deadline:
+                    watch = _Watchdog(deadline, first, "the first token")
+                    try:
+                        async for chunk in _stream(runnable, messages):
+                            content = chunk.content
+                            if isinstance(content, str):
+                                if content:
+                                    ctx.token(content)
+                                    texts.append(content)
+                                if chunk.tool_call_chunks or chunk.usage_metadata:
+                                    extras.append(_without_text(chunk))
+                            else:
+                                extras.append(chunk)
+                            watch.touch(idle)
+                    finally:
+                        watch.stop()
             except TimeoutError:
-                raise ModelTimeout(f"The model sent nothing for {limit:g} s while waiting for {waiting_for}.") from None
+                raise ModelTimeout(
+                    f"The model sent nothing for {watch.limit:g} s while waiting for {watch.waiting_for}."
+                ) from None
             # Merging chunk by chunk builds a new message per token; the text is joined once instead.
             reply = AIMessageChunk(content="".join(texts))
             for extra in extras:

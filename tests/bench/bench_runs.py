@@ -96,6 +96,7 @@ class Tally:
     runs streaming at once (now and at peak), and times to first token when asked for."""
 
     gaps: list[float] = field(default_factory=list)
+    gap_at: list[float] = field(default_factory=list)  # when each gap ended (perf_counter)
     problems: list[str] = field(default_factory=list)
     first_token: list[float] | None = None
     tokens: int = 0
@@ -149,6 +150,7 @@ class RunSocket(WsClient):
             now = time.perf_counter()
             if self.count:
                 self.tally.gaps.append(now - self.last_token_at)
+                self.tally.gap_at.append(now)
             elif self.tally.first_token is not None:
                 self.tally.first_token.append(now - self.sent)
             self.last_token_at = now
@@ -292,7 +294,17 @@ async def steady(args: argparse.Namespace, url: str, key: str, flow_id: str, pid
         f"{(args.rounds + 1) * TOKENS / RATE:.1f} s), " + gap_summary(tally)
     )
     print(cpu)
+    print(gap_timeline(tally, started))
     return tally.runs
+
+
+def gap_timeline(tally: Tally, started: float, window: float = 2.0) -> str:
+    """p99 gap per window of the run: are the long gaps where runs start, or everywhere?"""
+    windows: dict[int, list[float]] = {}
+    for gap, at in zip(tally.gaps, tally.gap_at, strict=True):
+        windows.setdefault(int((at - started) // window), []).append(gap)
+    cells = [f"{k * window:.0f}s {percentile(v, 0.99) * 1000:.0f}" for k, v in sorted(windows.items())]
+    return f"p99 gap (ms) per {window:.0f} s window: " + ", ".join(cells)
 
 
 async def burst(args: argparse.Namespace, url: str, key: str, flow_id: str, pids: dict[str, int | None]) -> int:
