@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
+import psycopg
 from asgiref.sync import sync_to_async
-from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections
 from django.db.models import Model
 
 P = ParamSpec("P")
@@ -27,6 +29,16 @@ def in_db_thread(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         return function(*args, **kwargs)
 
     return sync_to_async(run, thread_sensitive=False)
+
+
+@contextlib.contextmanager
+def bound_cursor() -> Iterator[psycopg.Cursor[Any]]:
+    """psycopg's own cursor on Django's connection (same transaction), binding parameters on the
+    server: Django's cursor binds on the client, quoting every value in Python, and cannot
+    prepare statements. For the hot paths' hand-written SQL (one statement per execute)."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 def insert_parts(instance: Model) -> tuple[str, list[Any]]:

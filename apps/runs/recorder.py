@@ -23,9 +23,10 @@ from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from apps.config.db import bound_cursor
 from apps.config.fastjson import dumps
 from apps.runs.models import ChatMessage, Run, RunEvent, Span
 from flows.events import TERMINAL, Event, EventType
@@ -260,7 +261,7 @@ def _write(batch: dict[str, _Pending], spans_open: dict[str, dict[str, dict[str,
                 messages.append([final.session_id, ChatMessage.Role.ASSISTANT, final.assistant_message, run_id, now])
         else:  # still running (or only a heartbeat): last_seq and heartbeat, all runs in one statement
             progress.append((run_id, pending.events[-1].seq if pending.events else 0))
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), bound_cursor() as cursor:
         if not finals:
             # Nothing a client waits on: the commit need not wait for the WAL flush (docs/adr/0005).
             cursor.execute("SET LOCAL synchronous_commit TO OFF")

@@ -16,10 +16,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from django.db import DataError, connection, transaction
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from apps.config.db import in_db_thread, insert_parts
+from apps.config.db import bound_cursor, in_db_thread, insert_parts
 from apps.config.errors import Forbidden, InvalidInput, NotFound, TrellisError
 from apps.runs.adapters import ports_for
 from apps.runs.models import ChatMessage, ChatSession, Run, RunEvent
@@ -131,14 +132,14 @@ def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | Non
 def _save_rows(run: Run, message: str) -> Run:
     try:
         return _insert_rows(run, message)
-    except DataError as exc:  # e.g. a NUL character, which PostgreSQL text cannot hold
+    except (DataError, psycopg.DataError) as exc:  # e.g. a NUL character, which PostgreSQL text cannot hold
         raise InvalidInput(f"The input cannot be stored: {str(exc).splitlines()[0]}", code="invalid_input") from None
 
 
 def _insert_rows(run: Run, message: str) -> Run:
     """The new session (if any), the run and the user's message: one statement (data-modifying
-    CTEs; the foreign keys are checked at its end) sent with the SET LOCAL before it, so one round
-    trip and one implicit transaction (no BEGIN/COMMIT trips)."""
+    CTEs; the foreign keys are checked at its end), so one round trip and one implicit
+    transaction (no BEGIN/COMMIT trips)."""
     parts: list[tuple[str, list[Any]]] = []
     session = run.session
     if session is not None and session._state.adding:
@@ -147,17 +148,18 @@ def _insert_rows(run: Run, message: str) -> Run:
     parts.append(insert_parts(run))
     if message and session is not None:
         parts.append(insert_parts(ChatMessage(session=session, role=ChatMessage.Role.USER, content=message, run=run)))
-    *ctes, last = parts
-    sql = "".join(f"{'WITH' if i == 0 else ','} w{i} AS ({part}) " for i, (part, _) in enumerate(ctes)) + last[0]
-    # The commit does not wait for the WAL flush (the recorder writes events the same way): a crash
-    # in the next few ms could lose the row of a run that died with the process anyway, and every
-    # run start saves the flush wait (docs/adr/0005).
-    statement = "SET LOCAL synchronous_commit TO OFF; " + sql
+    # One statement: the inserts as data-modifying CTEs (all run, whatever the main query reads),
+    # and the main query marks its own implicit transaction's commit as not waiting for the WAL
+    # flush (the recorder writes events the same way): a crash in the next few ms could lose the
+    # row of a run that died with the process anyway, and every run start saves the flush wait
+    # (docs/adr/0005).
+    sql = "WITH " + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(parts))
+    sql += " SELECT set_config('synchronous_commit', 'off', true)"
     params = [value for _, values in parts for value in values]
     # Inside a transaction already (tests): a savepoint, so a refused row leaves it usable.
     savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with savepoint, connection.cursor() as cursor:
-        cursor.execute(statement, params)
+    with savepoint, bound_cursor() as cursor:
+        cursor.execute(sql, params)
     if session is not None:
         session._state.adding = False
     run._state.adding = False

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import psycopg
-from django.db import connection
 from django.db.models import QuerySet
 
+from apps.config.db import bound_cursor
 from apps.config.errors import NotFound
 from apps.runs.models import ChatSession, Run
 from apps.tenancy.models import Organization
@@ -156,10 +155,8 @@ def run_start_snapshot(
         "history": history_limit,
         "month": month_start,
     }
-    connection.ensure_connection()
-    # psycopg's own cursor, binding on the server: the statement is prepared once per connection
-    # (its planning cost more than running it), where Django's cursor binds on the client.
-    with psycopg.Cursor(connection.connection) as cursor:
+    # Prepared once per connection: its planning cost more than running it.
+    with bound_cursor() as cursor:
         cursor.execute(_run_start_sql(), params, prepare=True)
         row = cursor.fetchone()
     if row is None:
