@@ -262,12 +262,30 @@ class CpuMeter:
     def __init__(self, pids: dict[str, int | None]) -> None:
         self.pids = pids
         self.before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.machine = machine_cpu()
+        self.wall = time.perf_counter()
 
     def line(self, tokens: int) -> str:
         per_token = {
             name: (cpu_seconds(pid) - self.before[name]) / max(1, tokens) * 1e6 for name, pid in self.pids.items()
         }
-        return "CPU per streamed token: " + ", ".join(f"{name} {us:.0f} us" for name, us in per_token.items())
+        line = "CPU per streamed token: " + ", ".join(f"{name} {us:.0f} us" for name, us in per_token.items())
+        busy, steal = (now - then for now, then in zip(machine_cpu(), self.machine, strict=True))
+        wall = time.perf_counter() - self.wall
+        # Steal: time the hypervisor gave this VM's CPUs to someone else (the machine is shared).
+        return line + f"; machine: {busy / wall:.2f} of {os.cpu_count()} CPUs busy, {steal / wall:.2f} stolen"
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, stolen) CPU seconds of the whole machine so far, from /proc/stat (Linux)."""
+    try:
+        with Path("/proc/stat").open() as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def gap_summary(tally: Tally) -> str:
