@@ -278,3 +278,29 @@ async def test_execute_compiled_flow_is_a_runnable() -> None:
     flow = compile_flow(chat_flow(), make_ports())
     result = await flow.ainvoke({"message": "hi"})
     assert result["output"]["value"] == "echo: Question: hi"
+
+
+async def test_execute_hands_each_event_to_the_sink_in_the_runs_own_task() -> None:
+    flow = compile_flow(chat_flow(), make_ports())
+    seen: list[tuple[Event, asyncio.Task[Any] | None]] = []
+    runner = asyncio.current_task()
+    await flow.execute({"message": "hi"}, sink=lambda e: seen.append((e, asyncio.current_task())), run_id="r1")
+    events = [e for e, _ in seen]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert {e.run for e in events} == {"r1"} and events[-1].type == EventType.RUN_FINISHED
+    # No queue in between: every event, tokens included, is delivered in the caller's task.
+    assert {task for _, task in seen} == {runner}
+
+
+async def test_execute_cancelled_tells_the_sink_then_raises() -> None:
+    slow = ScriptedChatModel(reply=lambda m: " ".join(["tok"] * 100), delay=0.02)
+    flow = compile_flow(chat_flow(model="slow"), make_ports({"slow": slow}))
+    seen: list[Event] = []
+    task = asyncio.create_task(flow.execute({"message": "go"}, sink=seen.append))
+    while sum(e.type == EventType.TOKEN for e in seen) < 3:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen[-1].type == EventType.RUN_CANCELLED
+    assert [e.seq for e in seen] == list(range(1, len(seen) + 1))
