@@ -304,3 +304,22 @@ async def test_execute_cancelled_tells_the_sink_then_raises() -> None:
         await task
     assert seen[-1].type == EventType.RUN_CANCELLED
     assert [e.seq for e in seen] == list(range(1, len(seen) + 1))
+
+
+async def test_execute_model_silent_from_the_start_times_out_on_the_first_token() -> None:
+    silent = ScriptedChatModel(reply=lambda m: "a b c", stall_after=0)
+    started = time.perf_counter()
+    events = await run_events(
+        chat_flow(model="slow"), {"message": "hi"}, models={"slow": silent}, first_token_timeout=0.2, idle_timeout=5
+    )
+    assert time.perf_counter() - started < 2
+    assert events[-1].data["code"] == "model_timeout"
+    assert "first token" in events[-1].data["message"]
+
+
+async def test_execute_steady_tokens_outlast_the_idle_timeout() -> None:
+    # 40 tokens 20 ms apart (0.8 s) with a 0.15 s idle timeout: the watchdog re-arms, never fires.
+    steady = ScriptedChatModel(reply=lambda m: " ".join(["tok"] * 40), delay=0.02)
+    events = await run_events(chat_flow(model="s"), {"message": "hi"}, models={"s": steady}, idle_timeout=0.15)
+    assert events[-1].type == EventType.RUN_FINISHED
+    assert sum(e.type == EventType.TOKEN for e in events) == 40
