@@ -365,8 +365,11 @@ class LiveRun:
     async def _fail(self, exc: BaseException) -> None:
         """A server error: record run.failed if the row is in (and not already ending), and
         always end the followers on it, never on silence."""
-        failure = self._failure_event(exc)
         saving = self._prepared.saving
+        if saving is not None and not saving.done():  # settle the rows first: record or not
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(saving)
+        failure = self._failure_event(exc)
         rows_in = saving is None or (saving.done() and _failure_of(saving) is None)
         if rows_in and not self._finishing:
             try:
