@@ -149,12 +149,14 @@ class FollowingConsumer(FastJsonWebsocketConsumer):
     """A socket that follows runs: live ones through a Forwarder, stored ones (a resume after
     the run ended) from a task. Closing the socket stops the following; the runs go on."""
 
-    _forwarders: set[Forwarder]
-    _pumps: set[asyncio.Task[None]]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._forwarders: set[Forwarder] = set()
+        self._pumps: set[asyncio.Task[None]] = set()
 
     def follow_live(self, live: Source, *, after: int = 0, transform: Transform | None = None) -> None:
-        forwarder = Forwarder(self._raw_send(), transform=transform, on_done=self._following()[0].discard)
-        self._following()[0].add(forwarder)
+        forwarder = Forwarder(self._raw_send(), transform=transform, on_done=self._forwarders.discard)
+        self._forwarders.add(forwarder)
         forwarder.follow(live, after)
 
     def follow_events(self, events: AsyncIterator[dict[str, Any]], *, transform: Transform | None = None) -> None:
@@ -167,19 +169,12 @@ class FollowingConsumer(FastJsonWebsocketConsumer):
             except TrellisError as exc:
                 await self.send_json(error_event(exc.code, exc.message))
 
-        pumps = self._following()[1]
         task = asyncio.create_task(pump())
-        pumps.add(task)
-        task.add_done_callback(pumps.discard)
-
-    def _following(self) -> tuple[set[Forwarder], set[asyncio.Task[None]]]:
-        if not hasattr(self, "_forwarders"):
-            self._forwarders, self._pumps = set(), set()
-        return self._forwarders, self._pumps
+        self._pumps.add(task)
+        task.add_done_callback(self._pumps.discard)
 
     async def disconnect(self, code: int) -> None:
-        forwarders, pumps = self._following()
-        for forwarder in list(forwarders):
+        for forwarder in list(self._forwarders):
             forwarder.close()
-        for task in pumps:
+        for task in self._pumps:
             task.cancel()

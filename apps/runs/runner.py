@@ -285,15 +285,11 @@ class LiveRun:
         self._text: list[str] = []
         self._terminal: Event | None = None
         self._last_seq = 0
-        self._save_error: BaseException | None = None
-        self._finishing = False
+        self._ending = False
         self._held: list[Event] | None = None
-        saving = prepared.saving
-        if saving is not None and saving.done():
-            self._save_error = _failure_of(saving)
-        elif saving is not None:
+        if prepared.saving is not None and not prepared.saving.done():
             self._held = []
-            saving.add_done_callback(self._rows_saved)
+            prepared.saving.add_done_callback(self._rows_saved)
         self.task = asyncio.create_task(self._drive(), name=f"run-{self.run_id}")
 
     # --- the engine's sink (runs in self.task) ---
@@ -318,12 +314,16 @@ class LiveRun:
 
     def _rows_saved(self, saving: asyncio.Future[Run]) -> None:
         held, self._held = self._held or [], None
-        self._save_error = _failure_of(saving)
-        if self._save_error is not None:
+        if _failure_of(saving) is not None:
             self.task.cancel()  # no row: the run cannot go on (_drive reports why)
             return
         for event in held:
             self._accept(event)
+
+    def _rows_error(self) -> BaseException | None:
+        """Why the run's rows could not be written, once that is known."""
+        saving = self._prepared.saving
+        return None if saving is None or not saving.done() else _failure_of(saving)
 
     # --- the run ---
 
@@ -331,8 +331,8 @@ class LiveRun:
         prepared = self._prepared
         run = prepared.run
         try:
-            if self._save_error is not None:
-                raise self._save_error
+            if (error := self._rows_error()) is not None:
+                raise error
             await prepared.compiled.execute(
                 run.inputs,
                 sink=self._on_event,
@@ -344,57 +344,40 @@ class LiveRun:
             terminal = self._terminal
             if terminal is None:  # the engine always ends with one; never leave followers waiting
                 raise RuntimeError("the flow ended without a terminal event")
-            await self._finish(terminal)
+            await self._end(terminal, _final(terminal, "".join(self._text), prepared))
         except asyncio.CancelledError:
-            if self._save_error is not None:
-                self._fail_unrecorded(self._save_error)
+            if (error := self._rows_error()) is not None:  # cancelled by _rows_saved: no row
+                self._publish(self._failure_event(error).to_wire())
                 return
-            await self._cancelled()
+            terminal = self._terminal
+            if terminal is None or terminal.type != EventType.RUN_CANCELLED:
+                terminal = Event(self._last_seq + 1, EventType.RUN_CANCELLED, self.run_id, None, {"usage": {}})
+            await self._end(terminal, Final(output_text="".join(self._text), cost=Decimal(0)))
             raise
         except Exception as exc:
-            await self._fail(exc)
+            # A server error: end on run.failed, recorded unless the error was in the recording.
+            failure = self._failure_event(exc)
+            if not self._ending:
+                try:
+                    await self._end(failure, _final(failure, "".join(self._text), prepared))
+                    return
+                except Exception:
+                    logger.exception("recording the failure of run %s failed", self.run_id)
+            self._publish(failure.to_wire())
         finally:
             self.loop.call_later(LIVE_GRACE_SECONDS, LIVE.pop, self.run_id, None)
 
-    async def _finish(self, terminal: Event) -> None:
-        self._finishing = True
-        self._recorder.record(terminal)
-        await self._recorder.finish(self.run_id, _final(terminal, "".join(self._text), self._prepared))
-        self._publish(terminal.to_wire())
-
-    async def _fail(self, exc: BaseException) -> None:
-        """A server error: record run.failed if the row is in (and not already ending), and
-        always end the followers on it, never on silence."""
-        saving = self._prepared.saving
-        if saving is not None and not saving.done():  # settle the rows first: record or not
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(saving)
-        failure = self._failure_event(exc)
-        rows_in = saving is None or (saving.done() and _failure_of(saving) is None)
-        if rows_in and not self._finishing:
-            try:
-                await self._finish(failure)
-                return
-            except Exception:
-                logger.exception("recording the failure of run %s failed", self.run_id)
-        self._publish(failure.to_wire())
-
-    async def _cancelled(self) -> None:
-        """Record run.cancelled (once the row is in), then tell the followers."""
-        terminal = self._terminal
-        if terminal is None or terminal.type != EventType.RUN_CANCELLED:
-            terminal = Event(self._last_seq + 1, EventType.RUN_CANCELLED, self.run_id, None, {"usage": {}})
+    async def _end(self, terminal: Event, final: Final) -> None:
+        """Record the terminal event and the run's last write once its rows are in (nothing to
+        record without them), then publish it: followers end on it, never on silence."""
+        self._ending = True
         saving = self._prepared.saving
         if saving is not None and not saving.done():
-            try:
+            with contextlib.suppress(BaseException):
                 await asyncio.shield(saving)
-            except Exception:
-                self._publish(terminal.to_wire())  # no row: nothing to record
-                return
-        self._recorder.record(terminal)
-        await asyncio.shield(
-            self._recorder.finish(self.run_id, Final(output_text="".join(self._text), cost=Decimal(0)))
-        )
+        if self._rows_error() is None:
+            self._recorder.record(terminal)
+            await asyncio.shield(self._recorder.finish(self.run_id, final))
         self._publish(terminal.to_wire())
 
     def _failure_event(self, exc: BaseException) -> Event:
@@ -405,10 +388,6 @@ class LiveRun:
             logger.error("run %s crashed", self.run_id, exc_info=exc)
         data = {"code": code, "message": message, "node": None}
         return Event(self._last_seq + 1, EventType.RUN_FAILED, self.run_id, None, data)
-
-    def _fail_unrecorded(self, exc: BaseException) -> None:
-        """The run has no row (its input could not be stored): followers end on run.failed."""
-        self._publish(self._failure_event(exc).to_wire())
 
     # --- followers ---
 

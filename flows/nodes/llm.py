@@ -23,24 +23,28 @@ DEFAULT_IDLE_TIMEOUT = 30.0
 
 
 class _Watchdog:
-    """Ends an `asyncio.timeout` block when nothing arrived for `limit` seconds. A chunk costs
-    one clock read (`touch`); the timer fires at most once per limit and re-arms itself when
-    something came meanwhile (moving the deadline at every token made and cancelled a timer
-    handle per token)."""
+    """Ends an `asyncio.timeout` block when the first chunk has not come within `first` seconds,
+    or the next within `idle`. A chunk costs one clock read (`touch`); the timer fires at most
+    once per limit and re-arms itself when something came meanwhile (moving the deadline at
+    every token made and cancelled a timer handle per token)."""
 
-    def __init__(self, deadline: asyncio.Timeout, limit: float, waiting_for: str) -> None:
+    def __init__(self, deadline: asyncio.Timeout, first: float, idle: float) -> None:
         self.loop = asyncio.get_running_loop()
         self.deadline = deadline
-        self.limit, self.waiting_for = limit, waiting_for
+        self.limit, self.idle, self.started = first, idle, False
         self.last = self.loop.time()
-        self.handle: asyncio.TimerHandle | None = self.loop.call_at(self.last + limit, self._check)
+        self.handle: asyncio.TimerHandle | None = self.loop.call_at(self.last + first, self._check)
 
-    def touch(self, limit: float) -> None:
+    @property
+    def waiting_for(self) -> str:
+        return "the next token" if self.started else "the first token"
+
+    def touch(self) -> None:
         self.last = self.loop.time()
-        if limit != self.limit or self.waiting_for != "the next token":  # once: the first chunk came
-            self.limit, self.waiting_for = limit, "the next token"
+        if not self.started:  # the first chunk came: from now on the idle limit
+            self.started, self.limit = True, self.idle
             self.stop()
-            self.handle = self.loop.call_at(self.last + limit, self._check)
+            self.handle = self.loop.call_at(self.last + self.idle, self._check)
 
     def _check(self) -> None:
         due = self.last + self.limit
@@ -201,7 +205,7 @@ class LlmNode(NodeType[LlmConfig]):
             extras: list[AIMessageChunk] = []  # what chunks carry besides text: tool calls, usage
             try:
                 async with asyncio.timeout(None) as deadline:
-                    watch = _Watchdog(deadline, first, "the first token")
+                    watch = _Watchdog(deadline, first, idle)
                     try:
                         async for chunk in _stream(runnable, messages):
                             content = chunk.content
@@ -213,7 +217,7 @@ class LlmNode(NodeType[LlmConfig]):
                                     extras.append(_without_text(chunk))
                             else:
                                 extras.append(chunk)
-                            watch.touch(idle)
+                            watch.touch()
                     finally:
                         watch.stop()
             except TimeoutError:
