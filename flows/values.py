@@ -12,14 +12,16 @@ from langchain_core.messages import BaseMessage, HumanMessage
 class TextChunk:
     """One streamed piece of plain text from a chat model: what a model's `astream_chunks` yields
     for the common chunk (no tool call, usage or finish reason; those come as AIMessageChunk).
-    It reads like an AIMessageChunk for the LLM node, without pydantic validation per token."""
+    It reads like an AIMessageChunk for the LLM node, without pydantic validation per token.
+    `pieces` counts the model's chunks it holds: text that arrived together is one TextChunk."""
 
-    __slots__ = ("content", "response_metadata")
+    __slots__ = ("content", "pieces", "response_metadata")
     tool_call_chunks: tuple[()] = ()
     usage_metadata: None = None
 
-    def __init__(self, content: str) -> None:
+    def __init__(self, content: str, pieces: int = 1) -> None:
         self.content = content
+        self.pieces = pieces
         self.response_metadata: dict[str, Any] = {}
 
     def __repr__(self) -> str:

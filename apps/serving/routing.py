@@ -226,7 +226,7 @@ class RoutedChatModel(BaseChatModel):
                 if chunk.content and ttft is None:
                     ttft = (time.perf_counter() - started) * 1000
                 if chunk.content:
-                    content_chunks += 1
+                    content_chunks += chunk.pieces if isinstance(chunk, TextChunk) else 1
                 if chunk.usage_metadata:
                     input_tokens += int(chunk.usage_metadata.get("input_tokens", 0))
                     output_tokens += int(chunk.usage_metadata.get("output_tokens", 0))

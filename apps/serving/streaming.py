@@ -158,13 +158,11 @@ class OpenAIStreamingChat(BaseChatModel):
                             raise ModelUnavailable(f"The model server sent an event over {MAX_EVENT_BYTES} bytes.")
                         continue
                     *lines, buffer = buffer.split(b"\n")
-                    for line in lines:
-                        message = _parse_line(line)
+                    for message in _coalesced(lines):
                         if message is _DONE:
                             done = True
                             break
-                        if message is not None:
-                            yield message
+                        yield message
         finally:
             if owned:
                 await session.close()
@@ -235,6 +233,33 @@ class OpenAIStreamingChat(BaseChatModel):
 
 _DONE = AIMessageChunk(content="")
 _DATA = DATA.encode()
+
+
+def _coalesced(lines: list[bytes]) -> Iterator[AIMessageChunk | TextChunk]:
+    """The messages of lines read together, consecutive plain text joined into one TextChunk.
+
+    Tokens arrive together only when the process fell behind the model (under load): one event
+    for them then costs the rest of the way (event, trace, socket frame) once instead of per
+    token, so a loaded server catches up instead of falling further behind; a server keeping up
+    reads, and sends, one token at a time."""
+    text: TextChunk | None = None
+    for line in lines:
+        message = _parse_line(line)
+        if message is None:
+            continue
+        if type(message) is TextChunk:
+            if text is None:
+                text = message
+            else:
+                text.content += message.content
+                text.pieces += 1
+            continue
+        if text is not None:
+            yield text
+            text = None
+        yield message
+    if text is not None:
+        yield text
 
 
 def as_message_chunk(chunk: AIMessageChunk | TextChunk) -> AIMessageChunk:

@@ -10,9 +10,11 @@
    clock starts), wait a random delay in [0, reply time) and then run --rounds R runs back to
    back on it (the next run.start as soon as the last run ends), so N chats stream at once with
    their starts spread out as in a real steady state. Stand-in at 30 tokens/s, BENCH_TOKENS (300:
-   a 10 s reply) tokens per reply. Reports the gap between consecutive tokens of a run at the
-   client (p50, p99, max; not across runs), token events, problems (error events, failed runs,
-   seq gaps or reorders, token count or text not the reply's), wall time, how many runs streamed
+   a 10 s reply) tokens per reply. Reports the gap between consecutive token events of a run at
+   the client (p50, p99, max; not across runs; tokens that a loaded server read together arrive
+   as one event, so this is the wait between two updates of the text, never a zero padded in per
+   token), tokens and token events, problems (error events, failed runs, seq gaps or reorders,
+   token count or text not the reply's), wall time, how many runs streamed
    at once at peak, and the CPU per streamed token of the server (all its processes), the
    stand-in and this client. --rounds 0 skips it.
    --burst adds the old wave, reported on lines of its own: N sockets each start one run at once.
@@ -92,14 +94,16 @@ print("KEY", key)
 
 @dataclass
 class Tally:
-    """What the clients saw: gaps between consecutive tokens of a run, problems, token events,
-    runs streaming at once (now and at peak), and times to first token when asked for."""
+    """What the clients saw: gaps between consecutive token events of a run, problems, tokens and
+    token events (a loaded server may send tokens that arrived together as one event), runs
+    streaming at once (now and at peak), and times to first token when asked for."""
 
     gaps: list[float] = field(default_factory=list)
     gap_at: list[float] = field(default_factory=list)  # when each gap ended (perf_counter)
     problems: list[str] = field(default_factory=list)
     first_token: list[float] | None = None
     tokens: int = 0
+    events: int = 0
     runs: int = 0
     active: int = 0
     peak: int = 0
@@ -115,12 +119,12 @@ class RunSocket(WsClient):
         super().__init__(host, path, {"Authorization": f"Bearer {key}"})
         self.tally = tally
         self.done: asyncio.Future[None] | None = None
-        self.expected, self.last_seq, self.count, self.sent, self.last_token_at = 0, 0, 0, 0.0, 0.0
+        self.expected, self.last_seq, self.count, self.events, self.sent, self.last_token_at = 0, 0, 0, 0, 0.0, 0.0
         self.text: list[str] = []
 
     async def run(self, flow_id: str, tokens: int, timeout: float) -> None:
         """Start a run and wait for its terminal event (or an error event)."""
-        self.expected, self.last_seq, self.count, self.text = tokens, 0, 0, []
+        self.expected, self.last_seq, self.count, self.events, self.text = tokens, 0, 0, 0, []
         done = self.done = self.loop.create_future()
         tally = self.tally
         tally.runs += 1
@@ -148,14 +152,16 @@ class RunSocket(WsClient):
         self.last_seq = seq
         if kind == "token":
             now = time.perf_counter()
-            if self.count:
+            if self.events:
                 self.tally.gaps.append(now - self.last_token_at)
                 self.tally.gap_at.append(now)
             elif self.tally.first_token is not None:
                 self.tally.first_token.append(now - self.sent)
             self.last_token_at = now
-            self.count += 1
-            self.text.append(event["data"]["text"])
+            self.events += 1
+            text = event["data"]["text"]
+            self.count += len(text.split())  # the reply's tokens are words, each but the first after a space
+            self.text.append(text)
         elif kind in TERMINAL:
             if kind != "run.finished":
                 data = event.get("data") or {}
@@ -173,6 +179,7 @@ class RunSocket(WsClient):
         if problem is not None:
             self.tally.problems.append(problem)
         self.tally.tokens += self.count
+        self.tally.events += self.events
         self.tally.active -= 1
         done, self.done = self.done, None
         if not done.done():
@@ -292,7 +299,8 @@ def gap_summary(tally: Tally) -> str:
     gaps = tally.gaps or [0.0]
     return (
         f"inter-token gap p50 {statistics.median(gaps) * 1000:.0f} ms, p99 {percentile(gaps, 0.99) * 1000:.0f} ms, "
-        f"max {max(gaps) * 1000:.0f} ms (target p99 <= 150 ms); {tally.tokens:,} token events; "
+        f"max {max(gaps) * 1000:.0f} ms (target p99 <= 150 ms); {tally.tokens:,} tokens in "
+        f"{tally.events:,} token events; "
         f"problems: {len(tally.problems)} {sorted(set(tally.problems))[:5]}"
     )
 

@@ -18,6 +18,7 @@ from apps.serving.streaming import OpenAIStreamingChat
 from flows.compiler import compile_flow
 from flows.errors import ModelUnavailable
 from flows.tools import resolve_tool
+from flows.values import TextChunk
 from tests.apps.serving.conftest import StubServer, free_port
 from tests.flows.graphs import graph
 from tests.flows.memory_ports import make_ports
@@ -42,9 +43,53 @@ async def test_streams_every_token_in_order_with_usage(standin_url: str) -> None
     chunks = [chunk async for chunk in chat.astream("Say the words")]
     texts = [chunk.content for chunk in chunks if chunk.content]
     assert "".join(map(str, texts)) == "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima"
-    assert len(texts) == 12  # one chunk per token: nothing buffered
     usage = [chunk.usage_metadata for chunk in chunks if chunk.usage_metadata]
     assert usage == [{"input_tokens": 3, "output_tokens": 12, "total_tokens": 15}]
+
+
+async def test_tokens_read_together_come_as_one_chunk(unused_tcp_port: int) -> None:
+    """A model server that sends its whole answer in one write (what a server that fell behind
+    reads from a fast model): the text is one chunk, with how many pieces it holds."""
+    envelope = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    deltas = [
+        {"role": "assistant", "content": ""},
+        {"content": "alpha"},
+        {"content": " bravo"},
+        {"content": " charlie"},
+    ]
+    events = [{**envelope, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+    events.append({**envelope, "choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 3}})
+    body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", unused_tcp_port)
+    try:
+        chat = _model(f"http://127.0.0.1:{unused_tcp_port}/v1", "m")
+        chunks = [chunk async for chunk in chat.astream_chunks([HumanMessage(content="hi")])]
+    finally:
+        server.close()
+    assert isinstance(chunks[0], TextChunk)
+    assert (chunks[0].content, chunks[0].pieces) == ("alpha bravo charlie", 3)
+    assert [c.usage_metadata for c in chunks[1:]] == [{"input_tokens": 2, "output_tokens": 3, "total_tokens": 5}]
+
+
+async def test_tokens_that_arrive_apart_come_one_chunk_each(standin_url: str) -> None:
+    """Nothing is held back to be joined: a reader that keeps up gets each token as it comes."""
+    chat = _model(standin_url, "standin-rate-10-n-3", async_client=async_http_client())
+    texts = [c.content async for c in chat.astream_chunks([HumanMessage(content="hi")]) if c.content]
+    assert texts == ["alpha", " bravo", " charlie"]
 
 
 async def test_connections_are_reused_between_calls(standin_url: str) -> None:
@@ -125,3 +170,21 @@ async def test_the_request_is_the_openai_protocol(stub: StubServer) -> None:
     assert (sent["temperature"], sent["max_completion_tokens"], sent["stop"]) == (0.3, 64, ["\n"])
     assert stub.seen[-1].headers["authorization"] == "Bearer sk-test"
     assert "sk-test" not in repr(chat)
+
+
+def test_only_consecutive_text_is_joined() -> None:
+    """Text around a tool-call chunk stays on its side of it, and [DONE] ends the messages."""
+    from apps.serving.streaming import _DONE, _coalesced
+
+    def line(delta: dict[str, object]) -> bytes:
+        return b"data: " + json.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}).encode()
+
+    call = {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "calculator", "arguments": ""}}]}
+    lines = [line({"content": "a"}), b"", line({"content": "b"}), line(call), line({"content": "c"}), b"data: [DONE]"]
+    out = list(_coalesced(lines))
+    assert [(type(m).__name__, m.content) for m in out[:3]] == [
+        ("TextChunk", "ab"),
+        ("AIMessageChunk", ""),
+        ("TextChunk", "c"),
+    ]
+    assert out[1].tool_call_chunks[0]["name"] == "calculator" and out[3] is _DONE

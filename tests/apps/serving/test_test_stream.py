@@ -69,9 +69,10 @@ async def test_test_stream_sends_tokens_in_order_then_usage(org_a: Member, edito
     async with _client(editor_key) as client:
         events = await _events(client, _url(org_a, endpoint.pk), {"prompt": "Say hello to me", "max_tokens": 32})
     names = [name for name, _ in events]
-    assert names == ["token"] * 12 + ["done"], names
+    # Tokens that reach the server together (a loaded machine) travel as one event: count the text.
+    assert names[-1] == "done" and set(names[:-1]) == {"token"}, names
     tokens = [data["text"] for name, data in events if name == "token"]
-    assert tokens == reply_tokens(12)
+    assert "".join(tokens) == "".join(reply_tokens(12))
     done = events[-1][1]
     assert done["text"] == "".join(tokens)
     assert (done["input_tokens"], done["output_tokens"]) == (4, 12)  # the stand-in counts prompt words
