@@ -154,17 +154,13 @@ class RoutedChatModel(BaseChatModel):
         finally:
             await route.aclose()  # a caller that stops early ends (and ledgers) the call now, not at GC
 
-    async def astream_chunks(
+    def astream_chunks(
         self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
-    ) -> AsyncIterator[AIMessageChunk | TextChunk]:
+    ) -> AsyncGenerator[AIMessageChunk | TextChunk, None]:
         """`astream` without the conversion: plain text comes as flows.values.TextChunk (the LLM
-        node's path, one object per token less)."""
-        route = self._route(messages, stop, kwargs)
-        try:
-            async for chunk in route:
-                yield chunk
-        finally:
-            await route.aclose()
+        node's path, one object per token less). The route's own generator, no layer around it:
+        a caller that may stop early closes it (contextlib.aclosing) to end the call then."""
+        return self._route(messages, stop, kwargs)
 
     async def _route(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
@@ -173,59 +169,18 @@ class RoutedChatModel(BaseChatModel):
             self.meter.admit()
         started = time.perf_counter()
         attempts: list[dict[str, Any]] = []
-        last_error: BaseException | None = None
-        for candidate in self.candidates:
-            for attempt in range(candidate.retries + 1):
-                if attempt:
-                    await asyncio.sleep(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1)))
-                stream = _chunks(candidate.model, messages, stop, kwargs)
-                try:
-                    async with asyncio.timeout(candidate.first_token_s):
-                        first = await anext(stream, None)
-                except (Exception, asyncio.CancelledError) as exc:
-                    with contextlib.suppress(Exception):
-                        await stream.aclose()  # type: ignore[attr-defined]
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                    if isinstance(exc, TimeoutError):
-                        exc = ModelTimeout(
-                            f"The model {candidate.alias!r} sent nothing for {candidate.first_token_s:g} s."
-                        )
-                    last_error = exc
-                    attempts.append({"alias": candidate.alias, "error": _describe(exc, self.classify, candidate.alias)})
-                    continue
-                committed = self._committed(candidate, stream, first, started, attempts)
-                try:
-                    async for chunk in committed:
-                        yield chunk
-                finally:
-                    await committed.aclose()
-                return
-        failure = last_error or ModelUnavailable(f"No model can answer for {self.alias!r}.")
-        self._record(self.alias, ModelCall.Status.FAILED, 0, 0, None, started, attempts, failure, self.candidates[0])
-        error = self.classify(failure, self.alias)
-        if isinstance(error, FlowError) and len(attempts) > 1:
-            tried = "; ".join(f"{a['alias']}: {a['error']}" for a in attempts)
-            raise type(error)(f"Every model for {self.alias!r} failed before answering ({tried})", code=error.code)
-        raise error from None
-
-    async def _committed(
-        self,
-        candidate: Candidate,
-        stream: AsyncIterator[AIMessageChunk | TextChunk],
-        first: AIMessageChunk | TextChunk | None,
-        started: float,
-        attempts: list[dict[str, Any]],
-    ) -> AsyncGenerator[AIMessageChunk | TextChunk, None]:
+        candidate, stream, first = await self._first_chunk(messages, stop, kwargs, started, attempts)
+        # Committed: from here on the chunks pass straight through, in this generator (one layer
+        # less per token), and whatever happens the call is ledgered once.
         input_tokens = output_tokens = content_chunks = 0
         ttft: float | None = None
         failure: BaseException | None = None
         try:
             chunk = first
             while chunk is not None:
-                if chunk.content and ttft is None:
-                    ttft = (time.perf_counter() - started) * 1000
                 if chunk.content:
+                    if ttft is None:
+                        ttft = (time.perf_counter() - started) * 1000
                     content_chunks += chunk.pieces if isinstance(chunk, TextChunk) else 1
                 if chunk.usage_metadata:
                     input_tokens += int(chunk.usage_metadata.get("input_tokens", 0))
@@ -248,6 +203,46 @@ class RoutedChatModel(BaseChatModel):
             self._record(
                 candidate.alias, status, input_tokens, output_tokens, ttft, started, attempts, failure, candidate
             )
+
+    async def _first_chunk(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        started: float,
+        attempts: list[dict[str, Any]],
+    ) -> tuple[Candidate, AsyncIterator[AIMessageChunk | TextChunk], AIMessageChunk | TextChunk | None]:
+        """The first candidate (with retries) to send a first chunk: it, its stream and that chunk.
+        When none does, the call is ledgered as failed and the last error raised."""
+        last_error: BaseException | None = None
+        for candidate in self.candidates:
+            for attempt in range(candidate.retries + 1):
+                if attempt:
+                    await asyncio.sleep(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1)))
+                stream = _chunks(candidate.model, messages, stop, kwargs)
+                try:
+                    async with asyncio.timeout(candidate.first_token_s):
+                        first = await anext(stream, None)
+                except (Exception, asyncio.CancelledError) as exc:
+                    with contextlib.suppress(Exception):
+                        await stream.aclose()  # type: ignore[attr-defined]
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    if isinstance(exc, TimeoutError):
+                        exc = ModelTimeout(
+                            f"The model {candidate.alias!r} sent nothing for {candidate.first_token_s:g} s."
+                        )
+                    last_error = exc
+                    attempts.append({"alias": candidate.alias, "error": _describe(exc, self.classify, candidate.alias)})
+                    continue
+                return candidate, stream, first
+        failure = last_error or ModelUnavailable(f"No model can answer for {self.alias!r}.")
+        self._record(self.alias, ModelCall.Status.FAILED, 0, 0, None, started, attempts, failure, self.candidates[0])
+        error = self.classify(failure, self.alias)
+        if isinstance(error, FlowError) and len(attempts) > 1:
+            tried = "; ".join(f"{a['alias']}: {a['error']}" for a in attempts)
+            raise type(error)(f"Every model for {self.alias!r} failed before answering ({tried})", code=error.code)
+        raise error from None
 
     def _record(
         self,

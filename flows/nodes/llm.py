@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from langchain_core.documents import Document
@@ -104,7 +105,7 @@ def _without_text(chunk: AIMessageChunk) -> AIMessageChunk:
     )
 
 
-def _stream(runnable: Any, messages: list[BaseMessage]) -> AsyncIterator[Any]:
+def _stream(runnable: Any, messages: list[BaseMessage]) -> AsyncGenerator[Any, None]:
     """The model's chunks: through `astream_chunks` when the model has it (plain text as
     TextChunk, no message object per token), else LangChain's `astream`."""
     model, kwargs = (runnable.bound, runnable.kwargs) if isinstance(runnable, RunnableBinding) else (runnable, {})
@@ -207,17 +208,18 @@ class LlmNode(NodeType[LlmConfig]):
                 async with asyncio.timeout(None) as deadline:
                     watch = _Watchdog(deadline, first, idle)
                     try:
-                        async for chunk in _stream(runnable, messages):
-                            content = chunk.content
-                            if isinstance(content, str):
-                                if content:
-                                    ctx.token(content)
-                                    texts.append(content)
-                                if chunk.tool_call_chunks or chunk.usage_metadata:
-                                    extras.append(_without_text(chunk))
-                            else:
-                                extras.append(chunk)
-                            watch.touch()
+                        async with contextlib.aclosing(_stream(runnable, messages)) as stream:
+                            async for chunk in stream:
+                                content = chunk.content
+                                if isinstance(content, str):
+                                    if content:
+                                        ctx.token(content)
+                                        texts.append(content)
+                                    if chunk.tool_call_chunks or chunk.usage_metadata:
+                                        extras.append(_without_text(chunk))
+                                else:
+                                    extras.append(chunk)
+                                watch.touch()
                     finally:
                         watch.stop()
             except TimeoutError:
