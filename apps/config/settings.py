@@ -8,6 +8,7 @@ or without DATABASE_URL.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,21 @@ PRODUCTION = TRELLIS_ENV == "production"
 _default_data = BASE_DIR / "data" / ("test" if "pytest" in sys.modules else "")
 DATA_DIR = Path(env.text("TRELLIS_DATA_DIR", str(_default_data))).resolve()
 DEBUG = env.flag("DEBUG", default=False)
+# One cache for every web worker of the host (the login throttle counts all workers' attempts);
+# the test process keeps its own in memory.
+CACHES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if "pytest" in sys.modules
+    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(DATA_DIR / "cache")}
+}
 _secret_from_env = env.text("SECRET_KEY")
 DATABASE_URL = env.text("DATABASE_URL")
 REDIS_URL = env.text("REDIS_URL")
 _db_name_override = env.text("TRELLIS_DB_NAME")
 LOG_LEVEL = env.text("LOG_LEVEL", "INFO").upper()
+# Web worker processes `manage.py serve` starts (one event loop each; runs cross between them
+# through PostgreSQL, apps/runs/remote.py). One per core, at most 4, unless set.
+WEB_WORKERS = max(1, env.integer("TRELLIS_WEB_WORKERS", min(4, os.cpu_count() or 1)))
 METRICS_TOKEN = env.text("METRICS_TOKEN")
 _allowed_hosts = env.listing("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 _csrf_trusted = env.listing("CSRF_TRUSTED_ORIGINS")

@@ -22,6 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from apps.config.db import bound_cursor, in_db_thread, insert_parts
 from apps.config.errors import Forbidden, InvalidInput, NotFound, TrellisError
+from apps.runs import remote
 from apps.runs.adapters import ports_for
 from apps.runs.models import ChatMessage, ChatSession, Run, RunEvent
 from apps.runs.recorder import Final, recorder
@@ -118,6 +119,7 @@ def _prepare_rows(actor: Actor, request: RunRequest, organization_id: UUID | Non
         budget=snapshot.budget,
         requests_per_minute=snapshot.requests_per_minute,
         used=snapshot.used_this_month,
+        recent_calls=snapshot.calls_last_minute,
         run_id=run.pk,
         flow_id=snapshot.flow_id,
         user_id=run.created_by_id,
@@ -191,6 +193,7 @@ async def run_prepare(
     starts while the run's row is being committed (the live socket's time to first token); the
     run's first event still waits for the row (a run is a row before its first token).
     """
+    await remote.listening()  # a cancel sent through another worker reaches the runs started here
     if not early:
         return await in_db_thread(_prepare)(actor, request, organization_id)
     # One trip to a database thread: it hands the compiled run back to the loop as soon as it has
@@ -451,12 +454,23 @@ def _run_for_actor(actor: Actor, run_id: UUID) -> Run:
 
 
 async def run_cancel(*, actor: Actor, run_id: UUID) -> bool:
-    """Cancel a run this actor may see; False when it is not running in this process."""
+    """Cancel a run this actor may see, here or in the worker holding it; False when it is not running."""
     run = await in_db_thread(_run_for_actor)(actor, run_id)
+    return await in_db_thread(run_cancel_request)(run)
+
+
+def run_cancel_request(run: Run) -> bool:
+    """Cancel `run` (already access-checked) where it executes: this process, or another worker
+    through NOTIFY (apps.runs.remote). False when it is not running. Database thread."""
     live = LIVE.get(str(run.pk))
-    if live is None or live.task.done():
+    if live is not None:
+        if live.task.done():
+            return False
+        live.cancel()
+        return True
+    if run.status != Run.Status.RUNNING:
         return False
-    live.cancel()
+    remote.notify_cancel(str(run.pk))
     return True
 
 
@@ -493,9 +507,16 @@ def stored_events(run_id: str, after: int) -> list[dict[str, Any]]:
 
 
 async def run_resume(*, actor: Actor, run_id: UUID, after: int) -> AsyncIterator[dict[str, Any]]:
-    """Everything after `after`, then the live tail if the run is still executing here."""
+    """Everything after `after` to the terminal event, wherever the run executes."""
     run = await in_db_thread(_run_for_actor)(actor, run_id)
-    live = LIVE.get(str(run.pk))
+    async for wire in events_after(str(run.pk), after):
+        yield wire
+
+
+async def events_after(run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
+    """A run's events after `after` to its terminal event: from memory while it is live in this
+    process, else from the database as another worker (or, earlier, anyone) stored them."""
+    live = LIVE.get(run_id)
     if live is not None:
         queue = live.subscribe(after)
         try:
@@ -504,7 +525,7 @@ async def run_resume(*, actor: Actor, run_id: UUID, after: int) -> AsyncIterator
         finally:
             live.unsubscribe(queue)
         return
-    for wire in await in_db_thread(stored_events)(str(run.pk), after):
+    async for wire in remote.follow_stored(run_id, after):
         yield wire
 
 

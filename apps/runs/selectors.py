@@ -79,6 +79,7 @@ class RunStartSnapshot:
     budget: int | None
     requests_per_minute: int | None
     used_this_month: int
+    calls_last_minute: int  # the organization's model calls in the ledger (every worker's), if rate-limited
     endpoints: list[dict[str, Any]]
 
 
@@ -115,6 +116,9 @@ SELECT f.id, f.organization_id, f.draft::text, f.published_version_id, pv.graph:
   CASE WHEN q.monthly_token_budget IS NOT NULL THEN
     (SELECT COALESCE(SUM(c.input_tokens + c.output_tokens), 0) FROM {t["call"]} c
      WHERE c.organization_id = f.organization_id AND c.at >= %(month)s) END,
+  CASE WHEN q.requests_per_minute IS NOT NULL THEN
+    (SELECT COUNT(*) FROM {t["call"]} c
+     WHERE c.organization_id = f.organization_id AND c.at >= now() - interval '1 minute') END,
   (SELECT json_agg(json_build_object(
      'alias', e.alias, 'kind', e.kind, 'base_url', e.base_url, 'model', e.model,
      'supports_tools', e.supports_tools, 'price_in', e.price_input_per_1k::text,
@@ -161,7 +165,23 @@ def run_start_snapshot(
         row = cursor.fetchone()
     if row is None:
         return None
-    (fid, org, draft, published_id, published, role, vid, vgraph, session, history, budget, rpm, used, endpoints) = row
+    (
+        fid,
+        org,
+        draft,
+        published_id,
+        published,
+        role,
+        vid,
+        vgraph,
+        session,
+        history,
+        budget,
+        rpm,
+        used,
+        recent,
+        endpoints,
+    ) = row
     return RunStartSnapshot(
         flow_id=fid,
         organization_id=org,
@@ -176,5 +196,6 @@ def run_start_snapshot(
         budget=budget,
         requests_per_minute=rpm,
         used_this_month=int(used or 0),
+        calls_last_minute=int(recent or 0),
         endpoints=orjson.loads(endpoints) if endpoints else [],
     )

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -58,6 +58,12 @@ def tokens_used_this_month(organization_id: UUID | str) -> int:
     return int(totals["i"] or 0) + int(totals["o"] or 0)
 
 
+def calls_last_minute(organization_id: UUID | str) -> int:
+    return ModelCall.objects.filter(
+        organization_id=organization_id, at__gte=timezone.now() - timedelta(minutes=1)
+    ).count()
+
+
 def budget_message(budget: int, used: int) -> str:
     return (
         f"This organization has used {used:,} of its {budget:,} model tokens this month; "
@@ -82,7 +88,9 @@ class Meter:
     budget: int | None = None
     used: int = 0
     requests_per_minute: int | None = None
+    recent_calls: int = 0  # the organization's calls in the ledger within the minute before loading
     spent_here: int = field(default=0)
+    calls_here: int = field(default=0)
 
     @classmethod
     def load(
@@ -102,6 +110,7 @@ class Meter:
             budget=budget,
             requests_per_minute=quota.requests_per_minute if quota else None,
             used=tokens_used_this_month(organization_id) if budget is not None else 0,
+            recent_calls=calls_last_minute(organization_id) if quota and quota.requests_per_minute else 0,
             run_id=run_id,
             flow_id=flow_id,
             user_id=user_id,
@@ -116,6 +125,7 @@ class Meter:
         budget: int | None,
         requests_per_minute: int | None,
         used: int,
+        recent_calls: int = 0,
         run_id: UUID | None = None,
         flow_id: UUID | None = None,
         user_id: int | None = None,
@@ -130,6 +140,7 @@ class Meter:
             budget=budget,
             used=used,
             requests_per_minute=requests_per_minute,
+            recent_calls=recent_calls,
         )
         if refuse_over_budget and budget is not None and used >= budget:
             raise BudgetExceeded(budget_message(budget, used))
@@ -148,12 +159,15 @@ class Meter:
                 now, window = time.monotonic(), _calls[self.organization_id]
                 while window and window[0] < now - 60:
                     window.popleft()
-                if len(window) >= self.requests_per_minute:
+                # This process's calls, or every worker's as the ledger had them at load plus this
+                # run's own since, if more: other web workers' calls count too (`serve --workers`).
+                if max(len(window), self.recent_calls + self.calls_here) >= self.requests_per_minute:
                     raise RateLimited(
                         f"This organization is limited to {self.requests_per_minute} model calls a minute; "
                         "try again shortly."
                     )
                 window.append(now)
+                self.calls_here += 1
 
     def record(self, call: ModelCall) -> None:
         """After a call (on the event loop): count it now, write its row in the background."""

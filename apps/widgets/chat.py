@@ -2,7 +2,7 @@
 
 The visitor sends text only: the flow, its version, the graph, node config and model are all
 the widget's (invariant 4). Runs go through the runner's public pieces (PreparedRun,
-run_start_live, follow, stored_events); this module only decides what a widget may run and
+run_start_live, follow, events_after); this module only decides what a widget may run and
 who the visitor is, and turns engine events into the small public shape a widget sees.
 """
 
@@ -21,7 +21,7 @@ from apps.config.db import in_db_thread
 from apps.config.errors import InvalidInput, NotFound
 from apps.runs.adapters import gateway_for, ports_for, session_history
 from apps.runs.models import ChatMessage, ChatSession, Run
-from apps.runs.runner import LIVE, LiveRun, PreparedRun, follow, run_start_live, stored_events
+from apps.runs.runner import LiveRun, PreparedRun, events_after, run_start_live
 from apps.serving.gateway import GatewayModels
 from apps.widgets.models import Conversation, Visitor, Widget, WidgetRun
 from apps.widgets.ratelimit import budget_check, rate_limit_hit
@@ -140,21 +140,7 @@ async def chat_resume(
 ) -> tuple[bool, AsyncIterator[dict[str, Any]]]:
     """A visitor's own run after `after`: from the live buffer, or from the database."""
     show_sources = await in_db_thread(_resumable)(session, key, run_id)
-    live = LIVE.get(str(run_id))
-
-    async def events() -> AsyncIterator[dict[str, Any]]:
-        if live is not None:
-            queue = live.subscribe(after)
-            try:
-                async for wire in follow(queue):
-                    yield wire
-            finally:
-                live.unsubscribe(queue)
-            return
-        for wire in await in_db_thread(stored_events)(str(run_id), after):
-            yield wire
-
-    return show_sources, events()
+    return show_sources, events_after(str(run_id), after)
 
 
 def _answer(outputs: Any) -> str | None:

@@ -47,10 +47,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_url(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
-    if not (settings.FRONTEND_DIST / "index.html").exists():
-        pytest.fail("frontend/dist is missing: run `make build` first (make test does).")
+def _serve(log_name: str) -> Iterator[str]:
+    """uvicorn with the production ASGI app on the test database, until the session ends."""
     port = _free_port()
     environment = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
@@ -58,7 +56,8 @@ def live_url(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
         "TRELLIS_DB_NAME": connection.settings_dict["NAME"],
         "LOGIN_RATE": "1000/min",
     }
-    log = (settings.DATA_DIR / "e2e-server.log").open("w")
+    log_path = settings.DATA_DIR / log_name
+    log = log_path.open("w")
     server = subprocess.Popen(
         [
             sys.executable,
@@ -81,7 +80,7 @@ def live_url(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"server exited: {(settings.DATA_DIR / 'e2e-server.log').read_text()[-3000:]}")
+            pytest.fail(f"server exited: {log_path.read_text()[-3000:]}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 break
@@ -97,6 +96,19 @@ def live_url(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
     except subprocess.TimeoutExpired:
         server.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def live_url(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
+    if not (settings.FRONTEND_DIST / "index.html").exists():
+        pytest.fail("frontend/dist is missing: run `make build` first (make test does).")
+    yield from _serve("e2e-server.log")
+
+
+@pytest.fixture(scope="session")
+def second_url(live_url: str) -> Iterator[str]:
+    """A second web process on the same database: what another `serve --workers` worker is."""
+    yield from _serve("e2e-server-2.log")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from apps.runs import selectors
 from apps.runs.api import serializers as s
 from apps.runs.models import Run
-from apps.runs.runner import LIVE, stored_events
+from apps.runs.runner import run_cancel_request, stored_events
 from apps.tenancy.api.common import ERRORS, org_access
 from apps.tenancy.models import Role
 
@@ -64,12 +64,10 @@ class RunCancelView(APIView):
     def post(self, request: Request, org_id: str, run_id: str) -> Response:
         access = org_access(request, org_id, Role.EDITOR)
         run = selectors.run_get(organization=access.organization, run_id=run_id)
-        live = LIVE.get(str(run.pk))
-        if run.status != Run.Status.RUNNING or live is None:
+        if run.status != Run.Status.RUNNING or not run_cancel_request(run):
             return Response(
-                {"code": "run_not_running", "message": "That run is not running here."}, status=status.HTTP_409_CONFLICT
+                {"code": "run_not_running", "message": "That run is not running."}, status=status.HTTP_409_CONFLICT
             )
-        live.cancel()
         return Response(status=status.HTTP_202_ACCEPTED)
 
 

@@ -13,9 +13,11 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from apps.config.asgi import application
+from apps.runs import remote
 from apps.runs.models import ChatMessage, Run, RunEvent, Span
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
+from tests.support.standin import reply_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TERMINAL = {"run.finished", "run.failed", "run.cancelled"}
@@ -55,7 +57,7 @@ async def test_ws_run_streams_tokens_and_persists_run_spans_and_usage(
     assert events[0]["type"] == "run.started" and events[0]["ref"] == "r1"
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     tokens = [e["data"]["text"] for e in events if e["type"] == "token"]
-    assert len(tokens) == 12
+    assert "".join(tokens) == "".join(reply_tokens(12))  # (tokens read together travel as one event)
     assert events[-1]["type"] == "run.finished"
     run = await Run.objects.aget(pk=events[0]["run"])
     assert run.status == "completed"
@@ -207,6 +209,66 @@ async def test_ws_reconnect_resumes_after_sequence_number(
     await ws3.send_json_to({"type": "run.resume", "run": seen[0]["run"], "after": 0})
     replay = await until_terminal(ws3)
     assert [e["seq"] for e in replay] == seqs
+
+
+async def test_ws_a_cancel_notified_through_postgres_stops_the_run_held_here(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    """What another web worker does for a run it does not hold: NOTIFY; this process cancels it."""
+    await database_sync_to_async(endpoint)(alias="slow", model="standin-rate-20-n-400")
+    flow = await database_sync_to_async(publish_flow)(alias="slow")
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
+    first = await ws.receive_json_from(timeout=10)
+    while (await ws.receive_json_from(timeout=10))["type"] != "token":
+        pass
+    started = time.perf_counter()
+    await database_sync_to_async(remote.notify_cancel)(first["run"])
+    events = await until_terminal(ws)
+    assert events[-1]["type"] == "run.cancelled" and time.perf_counter() - started < 1
+    await database_sync_to_async(remote.notify_cancel)(first["run"])  # too late: nothing happens
+    await database_sync_to_async(remote.notify_cancel)("not a run")
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
+
+
+async def test_following_a_run_from_the_database_gives_the_live_events(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    """Another worker's view of a run executing here: the stored events, then each new batch."""
+    await database_sync_to_async(endpoint)(alias="paced", model="standin-rate-30-n-20")
+    flow = await database_sync_to_async(publish_flow)(alias="paced")
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
+    first = await ws.receive_json_from(timeout=10)
+    stored = asyncio.ensure_future(_collect(remote.follow_stored(first["run"], 0)))
+    live = [first, *await until_terminal(ws)]
+    followed = await asyncio.wait_for(stored, 10)
+    assert [(e["seq"], e["type"]) for e in followed] == [(e["seq"], e["type"]) for e in live]
+    assert [e["data"] for e in followed if e["type"] == "token"] == [e["data"] for e in live if e["type"] == "token"]
+
+
+async def test_following_a_run_whose_worker_died_ends_with_its_failure(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    await database_sync_to_async(endpoint)()
+    flow = await database_sync_to_async(publish_flow)()
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
+    events = await until_terminal(ws)
+    run_id = events[0]["run"]
+    # As if its process had died before the last write: no terminal row, failed by the reaper.
+    await RunEvent.objects.filter(run_id=run_id, type="run.finished").adelete()
+    await Run.objects.filter(pk=run_id).aupdate(
+        status="failed", error_code="worker_lost", error_message="The process stopped."
+    )
+    followed = await asyncio.wait_for(_collect(remote.follow_stored(run_id, 0)), 10)
+    assert [e["seq"] for e in followed] == [e["seq"] for e in events]
+    assert followed[-1]["type"] == "run.failed" and followed[-1]["data"]["code"] == "worker_lost"
+
+
+async def _collect(events: Any) -> list[dict[str, Any]]:
+    return [event async for event in events]
 
 
 async def test_ws_run_row_is_written_before_the_first_token_reaches_the_client(

@@ -213,6 +213,28 @@ async def test_rate_limit_refuses_calls_over_the_limit(
     accounting._calls.clear()
 
 
+async def test_rate_limit_counts_calls_other_workers_made(
+    org_a: Member, org_b: Member, standin_url: str, api_key_for: Callable[..., str]
+) -> None:
+    """Another web worker's calls are in the ledger, not in this process's window: they count."""
+
+    def setup() -> tuple[str, str, str, str]:
+        for member in (org_a, org_b):
+            model_endpoint_create(
+                access=member.access, alias="standin", base_url=standin_url, model="standin-rate-0-n-2"
+            )
+            ModelQuota.objects.create(organization=member.organization, requests_per_minute=2)
+        calls = [(org_a, timezone.now()), (org_a, timezone.now()), (org_b, timezone.now() - timedelta(minutes=2))]
+        for member, at in calls:
+            ModelCall.objects.create(organization=member.organization, alias="standin", status="ok", at=at)
+        return _flow(org_a, "standin"), api_key_for(org_a), _flow(org_b, "standin"), api_key_for(org_b)
+
+    flow_a, key_a, flow_b, key_b = await database_sync_to_async(setup)()
+    refused = (await _run(org_a, key_a, flow_a)).json()
+    assert (refused["status"], refused["error_code"]) == ("failed", "rate_limited")
+    assert (await _run(org_b, key_b, flow_b)).json()["status"] == "completed"  # its calls are older
+
+
 @pytest.fixture(autouse=True)
 def _fresh_counters() -> Any:
     accounting._calls.clear()

@@ -28,6 +28,12 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--no-worker", action="store_true", help="Do not start the queue worker.")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=settings.WEB_WORKERS,
+            help="Web worker processes (default: TRELLIS_WEB_WORKERS, else one per core, at most 4).",
+        )
         parser.add_argument("--skip-setup", action="store_true", help="Skip migrations and the demo account.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -77,10 +83,15 @@ class Command(BaseCommand):
                     "false",
                     "--log-level",
                     settings.LOG_LEVEL.lower(),
+                    *(["--workers", str(options["workers"])] if options["workers"] > 1 else []),
                 ]
             )
         ]
-        self.stdout.write(f"Trellis is starting on http://{options['host']}:{options['port']}/  (Ctrl+C stops it)")
+        workers = options["workers"]
+        self.stdout.write(
+            f"Trellis is starting on http://{options['host']}:{options['port']}/ "
+            f"({workers} web worker{'s' if workers > 1 else ''}; Ctrl+C stops it)"
+        )
         # The web server first: on two cores, the worker and the model server (torch) starting at
         # the same moment would double the time until the first page answers.
         _wait_for_port(options["host"], options["port"], children[0], timeout=60)
