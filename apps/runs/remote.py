@@ -53,6 +53,9 @@ def notify_cancel(run_id: str) -> None:
 async def listening() -> None:
     """This process's LISTEN is up (started once per event loop; reconnects if it drops)."""
     loop = asyncio.get_running_loop()
+    entry = _listeners.get(loop)
+    if entry is not None and entry[1].done() and not entry[0].done():
+        return  # up (every run start asks)
     for closed in [old for old in _listeners if old.is_closed()]:
         del _listeners[closed]
     entry = _listeners.get(loop)
