@@ -1,7 +1,7 @@
 """Model clients, built once and shared.
 
 A new HTTP client loads the CA bundle (~60 ms here), so one sync httpx client per process and one
-aiohttp session per event loop serve every endpoint: each request carries its endpoint's own
+`HttpPool` per event loop serve every endpoint: each request carries its endpoint's own
 timeouts, and connections to a model server stay alive between runs. Finished chat models are
 kept per event loop, keyed by everything they were built from; LangChain chat models hold no
 per-call state, so concurrent runs share them.
@@ -10,39 +10,34 @@ per-call state, so concurrent runs share them.
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-import aiohttp
 import httpx
 from langchain_core.language_models import BaseChatModel
+
+from apps.serving.httpstream import KEEPALIVE_S, HttpPool
 
 MODELS_PER_LOOP = 256
 # Hundreds of concurrent streams go to one model server: a default of 100 connections per client
 # would queue the rest.
 LIMITS = httpx.Limits(max_connections=4096, max_keepalive_connections=512, keepalive_expiry=60)
-MAX_CONNECTIONS = 4096
-# Below the idle timeout of the servers Trellis talks to (uvicorn's and so vLLM's default is 5 s):
-# a pooled connection the server has just closed would fail the next call on it.
-KEEPALIVE_S = 4.0
 
-Build = Callable[[httpx.Client, aiohttp.ClientSession | None], BaseChatModel]
+Build = Callable[[httpx.Client, HttpPool | None], BaseChatModel]
 
 
 @dataclass
 class _LoopClients:
-    http: aiohttp.ClientSession
+    http: HttpPool
     models: OrderedDict[Hashable, BaseChatModel] = field(default_factory=OrderedDict)
 
 
 _sync_http: httpx.Client | None = None
 _sync_http_lock = threading.Lock()
-# Keyed by loop (the session refers to its loop, so a weak key would never die); the sessions of
-# closed loops (tests run many) are dropped on the next call.
+# Keyed by loop (the pool's connections refer to their loop, so a weak key would never die); the
+# pools of closed loops (tests run many) are dropped on the next call.
 _per_loop: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
 
 
@@ -54,8 +49,8 @@ def sync_http_client() -> httpx.Client:
         return _sync_http
 
 
-def async_http_client() -> aiohttp.ClientSession:
-    """This event loop's shared session (call from a coroutine)."""
+def async_http_client() -> HttpPool:
+    """This event loop's shared connection pool (call from a coroutine)."""
     return _loop_clients(asyncio.get_running_loop()).http
 
 
@@ -63,25 +58,9 @@ def _loop_clients(loop: asyncio.AbstractEventLoop) -> _LoopClients:
     clients = _per_loop.get(loop)
     if clients is None:
         for closed in [old for old in _per_loop if old.is_closed()]:
-            _forget(_per_loop.pop(closed).http)
-        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0, keepalive_timeout=KEEPALIVE_S)
-        clients = _per_loop[loop] = _LoopClients(http=aiohttp.ClientSession(connector=connector))
+            _per_loop.pop(closed).http.close()
+        clients = _per_loop[loop] = _LoopClients(http=HttpPool(keepalive_s=KEEPALIVE_S))
     return clients
-
-
-@atexit.register
-def _forget_all() -> None:
-    while _per_loop:
-        _forget(_per_loop.popitem()[1].http)
-
-
-def _forget(session: aiohttp.ClientSession) -> None:
-    """A closed loop's session: its sockets went with the loop; mark both closed, no warnings."""
-    connector = session.connector
-    session.detach()
-    if connector is not None:
-        with contextlib.suppress(Exception):
-            connector._close()  # the synchronous half of close(); there is no loop left to await on
 
 
 def shared_chat_model(key: Hashable, build: Build) -> BaseChatModel:

@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import aiohttp
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
@@ -28,6 +27,7 @@ from pydantic import SecretStr
 from apps.config.crypto import SecretUnreadable, decrypt
 from apps.serving.accounting import Meter
 from apps.serving.clients import shared_chat_model
+from apps.serving.httpstream import HttpPool
 from apps.serving.models import ModelDeployment, ModelEndpoint, ModelKind
 from apps.serving.routing import RETRY_MAX_S, Candidate, RoutedChatModel
 from apps.serving.selectors import model_endpoint_list_async
@@ -43,11 +43,8 @@ ERROR_DETAIL_LIMIT = 200
 # on (httpx2 for openai>=3, httpx before).
 _HTTP_LIBRARIES = [importlib.import_module(name) for name in ("httpx", "httpx2") if importlib.util.find_spec(name)]
 _TIMEOUT_ERRORS: tuple[type[BaseException], ...] = tuple(lib.TimeoutException for lib in _HTTP_LIBRARIES)
-# ...and from aiohttp, which the streaming model's async path runs on.
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    *(lib.HTTPError for lib in _HTTP_LIBRARIES),
-    aiohttp.ClientError,
-)
+# (The streaming model's async path, apps/serving/httpstream.py, raises OSError and TimeoutError.)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = tuple(lib.HTTPError for lib in _HTTP_LIBRARIES)
 
 
 @dataclass(frozen=True)
@@ -184,7 +181,7 @@ class GatewayModels:
     def client_model(self, endpoint: EndpointSnapshot, *, temperature: float, max_tokens: int) -> BaseChatModel:
         """The protocol client for one endpoint, from the clients module (shared per event loop)."""
 
-        def build(http: httpx.Client, async_http: aiohttp.ClientSession | None) -> BaseChatModel:
+        def build(http: httpx.Client, async_http: HttpPool | None) -> BaseChatModel:
             return _chat_model(
                 endpoint, temperature=temperature, max_tokens=max_tokens, http=http, async_http=async_http
             )
@@ -268,7 +265,7 @@ def _chat_model(
     temperature: float,
     max_tokens: int,
     http: httpx.Client,
-    async_http: aiohttp.ClientSession | None,
+    async_http: HttpPool | None,
 ) -> OpenAIStreamingChat:
     api_key = NO_API_KEY
     if endpoint.api_key_encrypted:

@@ -6,12 +6,13 @@ concurrent streams on two cores that per-token cost was the ceiling. This model 
 protocol and is otherwise an ordinary `BaseChatModel`: `astream`, `ainvoke`, `bind_tools`,
 callbacks and usage metadata work as LangChain documents them.
 
-The async path runs on one shared aiohttp session per event loop (C HTTP parser, a connection
-pool whose checkout does not scan every open connection: httpx's did, per request and per
-release, which was quadratic under hundreds of concurrent streams) and parses each event with
-orjson. `astream_chunks` yields the chunks themselves, plain text as flows.values.TextChunk (no
-pydantic validation per token); the gateway's router and the LLM node read it directly. The
-sync path (rare: sync callers only) stays on httpx.
+The async path runs on this event loop's `apps.serving.httpstream.HttpPool` (a lean HTTP/1.1
+client: C parser, keep-alive connections per origin, one timer per call for the read timeout;
+httpx's pool had scanned every open connection per request and release, aiohttp's reader cost
+~19% of a worker at 500 streams) and parses each event with orjson. `astream_chunks` yields the
+chunks themselves, plain text as flows.values.TextChunk (no pydantic validation per token); the
+gateway's router and the LLM node read it directly. The sync path (rare: sync callers only) stays
+on httpx.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-import aiohttp
 import httpx
 import orjson
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -35,6 +35,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
+from apps.serving.httpstream import HeaderError, HttpPool
 from flows.errors import ModelUnavailable
 from flows.values import TextChunk
 
@@ -55,9 +56,9 @@ class OpenAIStreamingChat(BaseChatModel):
     temperature: float = 0.7
     max_tokens: int = 512
     timeout: httpx.Timeout
-    async_client: aiohttp.ClientSession | None = Field(default=None, exclude=True, repr=False)
+    async_client: HttpPool | None = Field(default=None, exclude=True, repr=False)
     sync_client: httpx.Client | None = Field(default=None, exclude=True, repr=False)
-    _client_timeout: aiohttp.ClientTimeout | None = PrivateAttr(default=None)
+    _headers_cache: dict[str, str] | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -84,19 +85,14 @@ class OpenAIStreamingChat(BaseChatModel):
         return self.base_url.rstrip("/") + "/chat/completions"
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}", "Accept": "text/event-stream"}
-
-    def _aiohttp_timeout(self) -> aiohttp.ClientTimeout:
-        """The httpx timeouts in aiohttp's terms: connect, then at most `read` between chunks."""
-        if self._client_timeout is None:
-            t = self.timeout
-            self._client_timeout = aiohttp.ClientTimeout(
-                total=None,
-                connect=(t.connect or 0) + (t.pool or 0) or None,
-                sock_connect=t.connect,
-                sock_read=t.read,
-            )
-        return self._client_timeout
+        if self._headers_cache is None:
+            self._headers_cache = {
+                "Authorization": f"Bearer {self.api_key.get_secret_value()}",
+                "Accept": "text/event-stream",
+                "Content-Type": "application/json",
+                "User-Agent": "trellis",
+            }
+        return self._headers_cache
 
     def _payload(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -132,24 +128,30 @@ class OpenAIStreamingChat(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
     ) -> AsyncIterator[AIMessageChunk | TextChunk]:
         """The answer's chunks as they arrive (what `_astream` wraps for LangChain)."""
-        session = self.async_client
-        owned = session is None
-        if session is None:
-            session = aiohttp.ClientSession()
+        pool = self.async_client
+        owned = pool is None
+        if pool is None:
+            pool = HttpPool()
+        t = self.timeout
         try:
-            async with session.post(
-                self.url,
-                data=orjson.dumps(self._payload(messages, stop, kwargs)),
-                headers={**self._headers(), "Content-Type": "application/json"},
-                timeout=self._aiohttp_timeout(),
-            ) as response:
+            try:
+                response = await pool.post(
+                    self.url,
+                    orjson.dumps(self._payload(messages, stop, kwargs)),
+                    self._headers(),
+                    connect_timeout=(t.connect or 0) + (t.pool or 0) or None,
+                    read_timeout=t.read,
+                )
+            except HeaderError:
+                raise ModelUnavailable(f"The API key of model {self.alias!r} holds a line break.") from None
+            async with response:
                 if response.status >= 400:
                     raise self._refusal(response.status, await response.read())
                 done = False
                 buffer = b""
-                # Read to the end of the body even after [DONE]: a response released half-read
+                # Read to the end of the body even after [DONE]: a response closed half-read
                 # closes its connection, and the next call would pay for a new one.
-                async for data in response.content.iter_any():
+                while (data := await response.chunk()) is not None:
                     if done:
                         continue
                     buffer += data
@@ -165,7 +167,7 @@ class OpenAIStreamingChat(BaseChatModel):
                         yield message
         finally:
             if owned:
-                await session.close()
+                pool.close()
 
     async def _astream(
         self,

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from types import SimpleNamespace
 
-import aiohttp
 import httpx
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from pydantic import SecretStr
 
 from apps.serving.clients import async_http_client
+from apps.serving.httpstream import HttpPool
 from apps.serving.streaming import OpenAIStreamingChat
 from flows.compiler import compile_flow
 from flows.errors import ModelUnavailable
@@ -93,23 +92,12 @@ async def test_tokens_that_arrive_apart_come_one_chunk_each(standin_url: str) ->
 
 
 async def test_connections_are_reused_between_calls(standin_url: str) -> None:
-    opened: list[str] = []
-    reused: list[str] = []
-
-    async def on_create(session: object, context: SimpleNamespace, params: object) -> None:
-        opened.append("new")
-
-    async def on_reuse(session: object, context: SimpleNamespace, params: object) -> None:
-        reused.append("reused")
-
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_create_end.append(on_create)
-    trace.on_connection_reuseconn.append(on_reuse)
-    async with aiohttp.ClientSession(trace_configs=[trace]) as client:
-        chat = _model(standin_url, "standin-rate-0-n-5", async_client=client)
-        for _ in range(3):
-            assert (await chat.ainvoke("hi")).content == "alpha bravo charlie delta echo"
-    assert (len(opened), len(reused)) == (1, 2)  # one connection, read to the end each time
+    pool = HttpPool()
+    chat = _model(standin_url, "standin-rate-0-n-5", async_client=pool)
+    for _ in range(3):
+        assert (await chat.ainvoke("hi")).content == "alpha bravo charlie delta echo"
+    assert (pool.opened, pool.reused) == (1, 2)  # one connection, read to the end each time
+    pool.close()
 
 
 async def test_ainvoke_and_the_sync_path_agree(standin_url: str) -> None:
@@ -157,7 +145,7 @@ async def test_http_errors_become_model_unavailable_with_the_servers_message(sta
 
 async def test_a_refused_connection_is_a_transport_error() -> None:
     chat = _model(f"http://127.0.0.1:{free_port()}/v1", "m")
-    with pytest.raises(aiohttp.ClientConnectorError):
+    with pytest.raises(ConnectionRefusedError):
         await chat.ainvoke("hi")
 
 

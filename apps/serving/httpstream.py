@@ -1,0 +1,358 @@
+"""A lean HTTP/1.1 client for model streams (docs/adr/0005, session 6).
+
+At 500 concurrent streams aiohttp's response machinery (its stream reader, the payload layers
+and a read-timeout timer re-armed on every read) took ~19% of a web worker's CPU. A model call
+needs far less: one POST on a connection at a time, connections kept alive per origin, and the
+body handed to the reader as it arrives. This client is that:
+
+- the response is parsed by httptools (llhttp, the C parser uvicorn serves with), chunked or
+  content-length bodies alike;
+- the reader gets everything buffered in one piece (`StreamResponse.chunk`), so data read
+  together is handled together, and waits on one future only when nothing is buffered;
+- the read timeout (the longest silence between reads) is one timer per call that re-arms
+  itself at most once per timeout, from the time of the last read;
+- a reader that falls behind pauses the socket (high/low water marks), so a fast server cannot
+  fill memory;
+- idle connections are kept per event loop and origin for KEEPALIVE_S, below the 5 s idle
+  timeout of uvicorn and vLLM, so a connection the server is about to close is never reused;
+- TLS through the event loop, verified against certifi's CA bundle (httpx's).
+
+Failures are the standard exceptions: `ConnectionError` (an `OSError`) for a refused, dropped
+or malformed exchange, `TimeoutError` for a connect or read timeout. A header with a line break
+is refused before anything is sent (`HeaderError`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections import deque
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import httptools
+
+KEEPALIVE_S = 4.0
+MAX_IDLE_PER_ORIGIN = 512
+HIGH_WATER = 1 << 20  # bytes buffered for a reader that falls behind before the socket pauses
+LOW_WATER = 1 << 18
+MAX_ERROR_BODY = 1 << 16  # what `read` keeps of a body it is asked for whole (an error answer)
+
+Origin = tuple[str, str, int]  # scheme, host, port
+
+_ssl_context: ssl.SSLContext | None = None
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """Verified TLS against certifi's bundle, built once (loading the bundle takes ~60 ms)."""
+    global _ssl_context  # noqa: PLW0603  (a process-wide cache, built once)
+    if _ssl_context is None:
+        import certifi
+
+        _ssl_context = ssl.create_default_context(cafile=certifi.where())
+    return _ssl_context
+
+
+class HeaderError(ValueError):
+    """A header name or value that would break the request (a line break, say)."""
+
+
+class StreamClosed(ConnectionError):
+    """The server closed the connection, or sent what is not HTTP, before the answer ended."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: the transport, its parser and what the reader has not taken."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, origin: Origin) -> None:
+        self.loop = loop
+        self.origin = origin
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.status = 0
+        self.headers = False  # the status line and headers are in
+        self.complete = False  # the whole answer is in
+        self.keep_alive = False
+        self.framed = False  # the body's end is marked (a length or chunks), not the connection's close
+        self.error: BaseException | None = None
+        self.closed = False
+        self.paused = False
+        self.last = loop.time()  # when the server last sent anything
+        self.idle_since = 0.0
+
+    # --- asyncio.Protocol ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.last = self.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.fail(StreamClosed(f"The server sent a malformed HTTP answer ({exc})."))
+
+    def eof_received(self) -> bool:
+        return False  # close; connection_lost says whether the answer was whole
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.headers and not self.framed and exc is None:
+            self.complete = True  # a body that ends with the connection: this is its end
+        if not self.complete:
+            self.fail(StreamClosed("The server closed the connection before the answer ended."))
+        else:
+            self._wake()
+
+    # --- httptools callbacks ---
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()
+        self.headers = True
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self._wake()
+
+    # --- for the response ---
+
+    def fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self.close()
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until the server sends something (or the call fails)."""
+        self.waiter = self.loop.create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+
+    def take(self) -> bytes:
+        """Everything buffered, in one piece."""
+        chunks = self.chunks
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return data
+
+    def reset(self) -> None:
+        """Ready for the next request on this connection."""
+        self.parser = httptools.HttpResponseParser(self)
+        self.status, self.headers, self.complete, self.keep_alive, self.framed = 0, False, False, False, False
+        if self.chunks:
+            self.take()
+
+
+class _ReadTimeout:
+    """Fails the call when the server has been silent for `limit` seconds. One timer, re-armed
+    from the last read when it fires early: no timer work per read."""
+
+    def __init__(self, connection: _Connection, limit: float) -> None:
+        self.connection = connection
+        self.limit = limit
+        loop = connection.loop
+        self.handle: asyncio.TimerHandle | None = loop.call_at(loop.time() + limit, self._check)
+
+    def _check(self) -> None:
+        connection = self.connection
+        due = connection.last + self.limit
+        if connection.paused or connection.loop.time() < due:  # paused: the reader is slow, not the server
+            self.handle = connection.loop.call_at(max(due, connection.loop.time() + 0.001), self._check)
+            return
+        self.handle = None
+        connection.fail(TimeoutError(f"The server sent nothing for {self.limit:g} s."))
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
+class StreamResponse:
+    """An answer being read. `chunk()` until it returns None; `close()` (or `async with`) always."""
+
+    def __init__(self, pool: HttpPool, connection: _Connection, timeout: _ReadTimeout | None) -> None:
+        self.pool = pool
+        self.connection = connection
+        self.timeout = timeout
+        self.status = connection.status
+
+    async def chunk(self) -> bytes | None:
+        """The body read since the last call (waiting only when there is none), None at its end."""
+        connection = self.connection
+        while not connection.chunks:
+            if connection.error is not None:
+                raise connection.error
+            if connection.complete:
+                return None
+            await connection.wait()
+        return connection.take()
+
+    async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:
+        """The rest of the body, up to `limit` bytes (the rest is read and dropped)."""
+        parts: list[bytes] = []
+        size = 0
+        while (data := await self.chunk()) is not None:
+            if size < limit:
+                parts.append(data[: limit - size])
+                size += len(parts[-1])
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """Back to the pool if the answer was read whole and the server keeps the connection."""
+        if self.timeout is not None:
+            self.timeout.cancel()
+        connection = self.connection
+        if connection.complete and connection.keep_alive and connection.error is None and not connection.closed:
+            self.pool.release(connection)
+        else:
+            connection.close()
+
+    async def __aenter__(self) -> StreamResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class HttpPool:
+    """Keep-alive connections of one event loop, per origin."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, keepalive_s: float = KEEPALIVE_S) -> None:
+        self.ssl_context = ssl_context
+        self.keepalive_s = keepalive_s
+        self.idle: dict[Origin, list[_Connection]] = {}
+        self.opened = 0  # connections made (the tests read these two)
+        self.reused = 0
+        self._targets: dict[str, tuple[Origin, bytes]] = {}
+
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+    ) -> StreamResponse:
+        """POST `body` to `url`; returns once the answer's status and headers are in."""
+        origin, start = self._target(url)
+        head = [start, b"Content-Length: %d\r\n" % len(body)]
+        for name, value in headers.items():
+            if any(c in name or c in value for c in "\r\n\0") or ":" in name:
+                raise HeaderError(f"The header {name!r} holds a character that HTTP does not allow there.")
+            head.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
+        head.append(b"\r\n")
+        connection = self._idle_connection(origin)
+        if connection is None:
+            connection = await self._connect(origin, connect_timeout)
+        timeout = _ReadTimeout(connection, read_timeout) if read_timeout else None
+        response = StreamResponse(self, connection, timeout)
+        try:
+            connection.last = connection.loop.time()
+            if connection.transport is None or connection.closed:
+                raise StreamClosed("The connection to the server closed before the request went out.")
+            connection.transport.write(b"".join(head) + body)
+            while not connection.headers:
+                if connection.error is not None:
+                    raise connection.error
+                await connection.wait()
+        except BaseException:
+            response.close()
+            raise
+        response.status = connection.status
+        return response
+
+    def _target(self, url: str) -> tuple[Origin, bytes]:
+        """The origin and request line + Host header of a URL (cached: every call repeats them)."""
+        known = self._targets.get(url)
+        if known is not None:
+            return known
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"Not an http(s) URL: {url!r}")
+        default = 443 if scheme == "https" else 80
+        port = parts.port or default
+        host = parts.hostname
+        host_header = f"[{host}]" if ":" in host else host
+        if port != default:
+            host_header += f":{port}"
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        start = f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n".encode("ascii")
+        if len(self._targets) > 1024:
+            self._targets.clear()
+        known = self._targets[url] = ((scheme, host, port), start)
+        return known
+
+    def _idle_connection(self, origin: Origin) -> _Connection | None:
+        idle = self.idle.get(origin)
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and connection.loop.time() - connection.idle_since < self.keepalive_s:
+                connection.reset()
+                self.reused += 1
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
+        scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        tls = (self.ssl_context or default_ssl_context()) if scheme == "https" else None
+        async with asyncio.timeout(timeout):
+            _, connection = await loop.create_connection(
+                lambda: _Connection(loop, origin), host, port, ssl=tls, server_hostname=host if tls else None
+            )
+        self.opened += 1
+        return connection
+
+    def release(self, connection: _Connection) -> None:
+        idle = self.idle.setdefault(connection.origin, [])
+        # The oldest go first when there are too many; the newest are reused first.
+        if len(idle) >= MAX_IDLE_PER_ORIGIN:
+            idle.pop(0).close()
+        connection.idle_since = connection.loop.time()
+        idle.append(connection)
+
+    def close(self) -> None:
+        """Close every idle connection (a closed loop's transports are simply dropped)."""
+        for idle in self.idle.values():
+            for connection in idle:
+                with contextlib.suppress(Exception):
+                    connection.close()
+        self.idle.clear()

@@ -1,0 +1,326 @@
+"""The model streams' HTTP client (apps/serving/httpstream.py) against real sockets: scripted
+servers for each framing, keep-alive, failures, timeouts, back-pressure and TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from apps.serving.httpstream import HIGH_WATER, HeaderError, HttpPool, StreamClosed
+from tests.apps.serving.conftest import free_port
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0
+    )
+    return head, await reader.readexactly(length)
+
+
+@asynccontextmanager
+async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[tuple[str, list[int]]]:
+    """A server on a free port running `handler` per connection: its origin and a list that
+    counts the connections it accepted."""
+    accepted: list[int] = []
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_connection, "127.0.0.1", 0, ssl=tls)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}", accepted
+    finally:
+        server.close()
+
+
+def chunked(*parts: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+async def test_a_chunked_body_arrives_as_it_is_sent() -> None:
+    """The reader has the first piece while the server still holds the second."""
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head, body = await read_request(reader)
+        assert head.startswith(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:")
+        assert body == b'{"q":1}'
+        writer.write(CHUNKED_HEAD + chunked(b"data: one\n\n"))
+        await release.wait()
+        writer.write(chunked(b"data: two\n\n") + b"0\r\n\r\n")
+        await reader.read()  # keep the connection open until the client closes it
+
+    pool = HttpPool()
+    url = "/v1/chat/completions"
+    async with serving(handler) as (origin, _), await pool.post(f"{origin}{url}", b'{"q":1}', {"X-T": "1"}) as response:
+        assert response.status == 200
+        assert await response.chunk() == b"data: one\n\n"
+        release.set()
+        assert await response.chunk() == b"data: two\n\n"
+        assert await response.chunk() is None
+    pool.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello world",  # the body ends with the connection
+        CHUNKED_HEAD + chunked(b"hello", b" world") + b"0\r\n\r\n",
+    ],
+    ids=["content-length", "until-close", "chunked"],
+)
+async def test_every_framing_of_a_body_reads_whole(answer: bytes) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer)
+        if b"Connection: close" in answer:
+            await writer.drain()
+            writer.close()
+            return
+        await reader.read()
+
+    pool = HttpPool()
+    async with serving(handler) as (origin, _), await pool.post(f"{origin}/x", b"", {}) as response:
+        assert await response.read() == b"hello world"
+    pool.close()
+
+
+async def test_a_connection_is_reused_only_while_the_server_keeps_it() -> None:
+    async def keeps(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    async def closes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+
+    for handler, expected in ((keeps, 1), (closes, 3)):
+        pool = HttpPool()
+        async with serving(handler) as (origin, accepted):
+            for _ in range(3):
+                async with await pool.post(f"{origin}/x", b"{}", {}) as response:
+                    assert await response.read() == b"ok"
+        assert (len(accepted), pool.opened, pool.reused) == (expected, expected, 3 - expected)
+        pool.close()
+
+
+async def test_an_idle_connection_past_the_keepalive_is_not_reused() -> None:
+    async def keeps(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    pool = HttpPool(keepalive_s=0.05)
+    async with serving(keeps) as (origin, accepted):
+        for _ in range(2):
+            async with await pool.post(f"{origin}/x", b"{}", {}) as response:
+                await response.read()
+            await asyncio.sleep(0.1)
+    assert (len(accepted), pool.reused) == (2, 0)
+    pool.close()
+
+
+async def test_a_server_that_closes_mid_body_is_an_error_and_its_connection_is_dropped() -> None:
+    async def dies(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + chunked(b"data: one\n\n"))
+        await writer.drain()
+        writer.transport.abort()
+
+    pool = HttpPool()
+    async with serving(dies) as (origin, _), await pool.post(f"{origin}/x", b"{}", {}) as response:
+        assert await response.chunk() == b"data: one\n\n"
+        with pytest.raises(StreamClosed, match="before the answer ended"):
+            await response.chunk()
+    assert pool.idle == {}
+    pool.close()
+
+
+async def test_a_silent_server_times_out_within_the_read_timeout() -> None:
+    async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + chunked(b"data: one\n\n"))
+        await reader.read()
+
+    pool = HttpPool()
+    loop = asyncio.get_running_loop()
+    async with serving(stalls) as (origin, _), await pool.post(f"{origin}/x", b"{}", {}, read_timeout=0.3) as response:
+        assert await response.chunk() == b"data: one\n\n"
+        started = loop.time()
+        with pytest.raises(TimeoutError, match=r"nothing for 0\.3 s"):
+            await response.chunk()
+        assert 0.2 < loop.time() - started < 1.0
+    assert pool.idle == {}
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reader.read()
+
+    async with serving(mute) as (origin, _):  # headers that never come time out the same way
+        with pytest.raises(TimeoutError):
+            await pool.post(f"{origin}/x", b"{}", {}, read_timeout=0.2)
+    assert pool.idle == {}
+    pool.close()
+
+
+async def test_steady_data_outlasts_a_short_read_timeout() -> None:
+    async def trickles(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD)
+        for _ in range(8):
+            await asyncio.sleep(0.05)
+            writer.write(chunked(b"x"))
+        writer.write(b"0\r\n\r\n")
+        await reader.read()
+
+    pool = HttpPool()
+    async with serving(trickles) as (origin, _), await pool.post(f"{origin}/x", b"{}", {}, read_timeout=0.15) as r:
+        assert await r.read() == b"x" * 8  # 0.4 s in all, never 0.15 s silent
+    pool.close()
+
+
+async def test_refused_and_malformed_are_connection_errors() -> None:
+    pool = HttpPool()
+    with pytest.raises(ConnectionRefusedError):
+        await pool.post(f"http://127.0.0.1:{free_port()}/x", b"{}", {})
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"SMTP ready\r\n\r\n")
+        await reader.read()
+
+    async with serving(garbage) as (origin, _):
+        with pytest.raises(StreamClosed, match="malformed"):
+            await pool.post(f"{origin}/x", b"{}", {})
+    pool.close()
+
+
+async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent() -> None:
+    pool = HttpPool()
+    async with serving(read_request) as (origin, accepted):  # type: ignore[arg-type]
+        with pytest.raises(HeaderError):
+            await pool.post(f"{origin}/x", b"{}", {"Authorization": "Bearer k\r\nX-Evil: 1"})
+    assert (accepted, pool.opened) == ([], 0)
+    pool.close()
+
+
+async def test_a_reader_cancelled_mid_body_does_not_return_its_connection() -> None:
+    async def streams(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(CHUNKED_HEAD + chunked(b"first"))
+            await asyncio.sleep(30)
+
+    pool = HttpPool()
+    async with serving(streams) as (origin, accepted):
+        response = await pool.post(f"{origin}/x", b"{}", {})
+        assert await response.chunk() == b"first"
+        reading = asyncio.ensure_future(response.chunk())
+        await asyncio.sleep(0.05)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        response.close()
+        assert pool.idle == {}
+        async with await pool.post(f"{origin}/x", b"{}", {}) as again:
+            assert await again.chunk() == b"first"
+            assert len(accepted) == 2
+    pool.close()
+
+
+async def test_a_reader_that_falls_behind_pauses_the_socket() -> None:
+    size = 8 * HIGH_WATER
+
+    async def floods(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        for _ in range(size // 65536):
+            writer.write(b"z" * 65536)
+            await writer.drain()
+        await reader.read()
+
+    pool = HttpPool()
+    async with serving(floods) as (origin, _), await pool.post(f"{origin}/x", b"{}", {}) as response:
+        await asyncio.sleep(0.3)  # the server could send it all; the client reads none of it
+        connection = response.connection
+        assert connection.paused and connection.buffered < 2 * HIGH_WATER
+        total = 0
+        while (data := await response.chunk()) is not None:
+            total += len(data)
+        assert total == size
+    pool.close()
+
+
+# --- TLS --------------------------------------------------------------------------------------
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+async def test_https_is_verified(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret")
+        await writer.drain()
+
+    async with serving(answers, tls=server_tls) as (origin, _):
+        trusting = HttpPool(ssl_context=ssl.create_default_context(cafile=str(cert)))
+        async with await trusting.post(f"{origin}/x", b"{}", {}) as response:
+            assert await response.read() == b"secret"
+        trusting.close()
+        default = HttpPool()  # certifi's CAs: a self-signed server is refused
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await default.post(f"{origin}/x", b"{}", {})
+        default.close()
