@@ -8,5 +8,10 @@ from typing import Any
 import orjson
 
 
+def dumps_bytes(content: Any) -> bytes:
+    """JSON as UTF-8 bytes (what a socket frame carries)."""
+    return orjson.dumps(content, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
 def dumps(content: Any) -> str:
     return orjson.dumps(content, default=str, option=orjson.OPT_NON_STR_KEYS).decode()

@@ -5,7 +5,9 @@ socket's ASGI `send` is a coroutine that finishes without waiting while the conn
 writable (uvicorn waits only when the peer is slow and the transport is paused), so the
 forwarder steps it right there: a streamed token goes from the model's chunk to the socket's
 write in one turn of the loop. When a send does have to wait, it is handed to a task, and the
-events after it queue behind it until the socket drains, so the order never changes.
+events after it queue behind it until the socket drains, so the order never changes. Under
+uvicorn the frame is written onto the transport directly while the socket is open and writable
+(apps.config.wsdirect): the ASGI send is the path when it is not.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Gener
 from typing import Any, Protocol
 
 from apps.config.errors import TrellisError
-from apps.config.fastjson import dumps
+from apps.config.fastjson import dumps, dumps_bytes
+from apps.config.wsdirect import DirectWrite, direct_writer
 from apps.config.wsjson import FastJsonWebsocketConsumer
 from flows.events import TERMINAL
 
@@ -41,8 +44,10 @@ class Forwarder:
         *,
         transform: Transform | None = None,
         on_done: Callable[[Forwarder], None] | None = None,
+        direct: DirectWrite | None = None,
     ) -> None:
         self.send = send
+        self.direct = direct  # writes a text frame without the ASGI send when it can (wsdirect)
         self.transform = transform
         self.on_done = on_done
         self.source: Source | None = None
@@ -59,11 +64,12 @@ class Forwarder:
             return
         out = wire if self.transform is None else self.transform(wire)
         if out is not None:
-            text = dumps(out)
             if self.backlog is not None:
-                self.backlog.append(text)
+                self.backlog.append(dumps(out))
             else:
-                self._send_now(text)
+                data = dumps_bytes(out)
+                if self.direct is None or not self.direct(data):
+                    self._send_now(data.decode())
         if wire["type"] in TERMINAL_TYPES:
             self._detach()
             if self.backlog is None:
@@ -153,9 +159,18 @@ class FollowingConsumer(FastJsonWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self._forwarders: set[Forwarder] = set()
         self._pumps: set[asyncio.Task[None]] = set()
+        self._direct: DirectWrite | None = None
+        self._direct_known = False
+
+    def _direct_write(self) -> DirectWrite | None:
+        if not self._direct_known:  # after the accept: the writer needs the handshake done
+            self._direct, self._direct_known = direct_writer(self._raw_send()), True
+        return self._direct
 
     def follow_live(self, live: Source, *, after: int = 0, transform: Transform | None = None) -> None:
-        forwarder = Forwarder(self._raw_send(), transform=transform, on_done=self._forwarders.discard)
+        forwarder = Forwarder(
+            self._raw_send(), transform=transform, on_done=self._forwarders.discard, direct=self._direct_write()
+        )
         self._forwarders.add(forwarder)
         forwarder.follow(live, after)
 

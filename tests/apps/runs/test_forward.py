@@ -5,10 +5,16 @@ socket is gone. The ASGI `send` here behaves like uvicorn's: it waits only while
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import uvicorn
+from websockets.asyncio.client import connect
 
+from apps.config.wsdirect import direct_writer
 from apps.runs.forward import Forwarder
 
 
@@ -38,8 +44,14 @@ class Run:
         self.buffer: list[dict[str, Any]] = []
         self.followers: set[Any] = set()
 
-    def publish(self, seq: int, kind: str = "token") -> None:
-        wire = {"run": "r", "seq": seq, "type": kind, "node": None, "data": {"text": str(seq)}}
+    def publish(self, seq: int, kind: str = "token", text: str | None = None) -> None:
+        wire = {
+            "run": "r",
+            "seq": seq,
+            "type": kind,
+            "node": None,
+            "data": {"text": str(seq) if text is None else text},
+        }
         self.buffer.append(wire)
         for follower in tuple(self.followers):
             follower(wire)
@@ -129,3 +141,101 @@ async def test_close_while_a_send_waits_cancels_it() -> None:
     socket.writable.set()
     await asyncio.sleep(0)
     assert socket.sent == []
+
+
+# --- frames written directly under uvicorn (apps/config/wsdirect.py) ----------------------------
+
+
+def test_no_direct_writer_for_a_send_that_is_not_uvicorns() -> None:
+    assert direct_writer(Socket().send) is None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def uvicorn_forwarding(
+    run: Run, *, deflate: bool = False
+) -> AsyncIterator[tuple[str, dict[str, Any], list[bool]]]:
+    """A real uvicorn server whose one WebSocket route follows `run` through a Forwarder: its
+    URL, what the route saw (`direct`: its direct writer) and each direct write's answer."""
+    seen: dict[str, Any] = {}
+    answers: list[bool] = []
+    finished = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        direct = seen["direct"] = direct_writer(send)
+
+        def counted(data: bytes) -> bool:
+            answers.append(direct(data))  # type: ignore[misc]
+            return answers[-1]
+
+        forwarder = Forwarder(send, direct=counted if direct else None, on_done=lambda _: finished.set())
+        forwarder.follow(run)
+        await finished.wait()
+        await send({"type": "websocket.close", "code": 1000})
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws_per_message_deflate=deflate
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"ws://127.0.0.1:{port}/", seen, answers
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_direct_frames_of_every_length_reach_a_real_client_in_order() -> None:
+    run = Run()
+    async with uvicorn_forwarding(run) as (url, seen, answers), connect(url, compression=None) as client:
+        while "direct" not in seen:
+            await asyncio.sleep(0.01)
+        assert seen["direct"] is not None
+        sizes = [1, 100, 125, 126, 200, 65535, 65536, 200_000]
+        for seq, size in enumerate(sizes, 1):
+            run.publish(seq, text="é" * size)  # 2 bytes each in UTF-8: every header length
+        run.publish(len(sizes) + 1, kind="run.finished")
+        received = [orjson.loads(await client.recv()) for _ in range(len(sizes) + 1)]
+    assert [w["seq"] for w in received] == list(range(1, len(sizes) + 2))
+    assert [len(w["data"]["text"]) for w in received[:-1]] == sizes
+    assert answers == [True] * (len(sizes) + 1)
+
+
+async def test_a_slow_client_gets_the_asgi_path_and_every_event_in_order() -> None:
+    """A reader that stops reading fills the socket: uvicorn pauses it, the direct writer says
+    False, the forwarder queues behind the waiting ASGI send, and nothing is lost or reordered."""
+    run = Run()
+    count = 400
+    async with uvicorn_forwarding(run) as (url, seen, answers), connect(url, max_size=None, compression=None) as client:
+        while "direct" not in seen:
+            await asyncio.sleep(0.01)
+        for seq in range(1, count + 1):
+            run.publish(seq, text="x" * 50_000)  # 20 MB the client is not reading yet
+        run.publish(count + 1, kind="run.finished")
+        received = [orjson.loads(await client.recv())["seq"] for _ in range(count + 1)]
+    assert received == list(range(1, count + 2))
+    assert True in answers and False in answers  # direct while writable, then the ASGI path
+
+
+async def test_compression_negotiated_means_no_direct_writer_and_the_events_still_arrive() -> None:
+    run = Run()
+    async with uvicorn_forwarding(run, deflate=True) as (url, seen, answers), connect(url) as client:
+        while "direct" not in seen:
+            await asyncio.sleep(0.01)
+        assert seen["direct"] is None
+        run.publish(1, text="compressed " * 100)
+        run.publish(2, kind="run.finished")
+        received = [orjson.loads(await client.recv()) for _ in range(2)]
+    assert [w["seq"] for w in received] == [1, 2] and received[0]["data"]["text"] == "compressed " * 100
+    assert answers == []

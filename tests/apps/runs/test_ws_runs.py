@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -371,3 +373,44 @@ async def test_ws_a_session_continues_in_its_organization_only(
     assert not await Run.objects.filter(flow_id=flow_b["id"]).aexists()
     await ws.disconnect()
     await other.disconnect()
+
+
+async def test_under_uvicorn_token_frames_go_straight_to_the_transport(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The production server (uvicorn, no compression) and a real client: the socket's events are
+    written as frames directly (apps/config/wsdirect.py) and arrive whole and in order."""
+    import uvicorn
+    from websockets.asyncio.client import connect as ws_connect
+
+    from tests.apps.serving.conftest import free_port
+
+    await database_sync_to_async(endpoint)()
+    flow = await database_sync_to_async(publish_flow)()
+    port = free_port()
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws_per_message_deflate=False
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    events: list[dict[str, Any]] = []
+    try:
+        with caplog.at_level(logging.DEBUG, logger="apps.config.wsdirect"):
+            async with ws_connect(
+                f"ws://127.0.0.1:{port}/ws/",
+                additional_headers={"Authorization": f"Bearer {key}"},
+                compression=None,
+            ) as client:
+                start = {"type": "run.start", "flow": flow["id"], "inputs": {"message": "hello"}}
+                await client.send(orjson.dumps(start).decode())
+                while not events or events[-1]["type"] not in TERMINAL:
+                    events.append(orjson.loads(await asyncio.wait_for(client.recv(), 20)))
+    finally:
+        server.should_exit = True
+        await serving
+    assert events[-1]["type"] == "run.finished"
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert "".join(e["data"]["text"] for e in events if e["type"] == "token") == "".join(reply_tokens(12))
+    assert "events go onto uvicorn's transport as text frames" in caplog.text
