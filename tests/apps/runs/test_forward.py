@@ -5,17 +5,16 @@ socket is gone. The ASGI `send` here behaves like uvicorn's: it waits only while
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-import uvicorn
 from websockets.asyncio.client import connect
 
 from apps.config.wsdirect import direct_writer
 from apps.runs.forward import Forwarder
+from tests.support.asgi_server import uvicorn_serving
 
 
 class Socket:
@@ -150,12 +149,6 @@ def test_no_direct_writer_for_a_send_that_is_not_uvicorns() -> None:
     assert direct_writer(Socket().send) is None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def uvicorn_forwarding(
     run: Run, *, deflate: bool = False
@@ -181,19 +174,8 @@ async def uvicorn_forwarding(
         await finished.wait()
         await send({"type": "websocket.close", "code": 1000})
 
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws_per_message_deflate=deflate
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
+    async with uvicorn_serving(app, deflate=deflate) as port:
         yield f"ws://127.0.0.1:{port}/", seen, answers
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def test_direct_frames_of_every_length_reach_a_real_client_in_order() -> None:

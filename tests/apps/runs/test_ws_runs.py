@@ -19,6 +19,7 @@ from apps.runs import remote
 from apps.runs.models import ChatMessage, Run, RunEvent, Span
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
+from tests.support.asgi_server import uvicorn_serving
 from tests.support.standin import reply_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,6 +42,21 @@ async def until_terminal(ws: WebsocketCommunicator, timeout: float = 20) -> list
         events.append(event)
         if event["type"] in TERMINAL or event["type"] == "error":
             return events
+
+
+async def slow_run_streaming(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    """A socket with a long run (400 tokens at 20/s) that has sent its first token, and the run's
+    first event."""
+    await database_sync_to_async(endpoint)(alias="slow", model="standin-rate-20-n-400")
+    flow = await database_sync_to_async(publish_flow)(alias="slow")
+    ws = await connect(key)
+    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
+    first = await ws.receive_json_from(timeout=10)
+    while (await ws.receive_json_from(timeout=10))["type"] != "token":
+        pass
+    return ws, first
 
 
 @pytest.fixture
@@ -172,13 +188,7 @@ async def test_ws_stalled_model_times_out_within_idle_timeout(
 async def test_ws_cancel_stops_the_run_within_a_second(
     key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
 ) -> None:
-    await database_sync_to_async(endpoint)(alias="slow", model="standin-rate-20-n-400")
-    flow = await database_sync_to_async(publish_flow)(alias="slow")
-    ws = await connect(key)
-    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
-    first = await ws.receive_json_from(timeout=10)
-    while (await ws.receive_json_from(timeout=10))["type"] != "token":
-        pass
+    ws, first = await slow_run_streaming(key, endpoint, publish_flow)
     started = time.perf_counter()
     await ws.send_json_to({"type": "run.cancel", "run": first["run"]})
     events = await until_terminal(ws)
@@ -217,13 +227,7 @@ async def test_ws_a_cancel_notified_through_postgres_stops_the_run_held_here(
     key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
 ) -> None:
     """What another web worker does for a run it does not hold: NOTIFY; this process cancels it."""
-    await database_sync_to_async(endpoint)(alias="slow", model="standin-rate-20-n-400")
-    flow = await database_sync_to_async(publish_flow)(alias="slow")
-    ws = await connect(key)
-    await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
-    first = await ws.receive_json_from(timeout=10)
-    while (await ws.receive_json_from(timeout=10))["type"] != "token":
-        pass
+    ws, first = await slow_run_streaming(key, endpoint, publish_flow)
     started = time.perf_counter()
     await database_sync_to_async(remote.notify_cancel)(first["run"])
     events = await until_terminal(ws)
@@ -380,36 +384,22 @@ async def test_under_uvicorn_token_frames_go_straight_to_the_transport(
 ) -> None:
     """The production server (uvicorn, no compression) and a real client: the socket's events are
     written as frames directly (apps/config/wsdirect.py) and arrive whole and in order."""
-    import uvicorn
     from websockets.asyncio.client import connect as ws_connect
-
-    from tests.apps.serving.conftest import free_port
 
     await database_sync_to_async(endpoint)()
     flow = await database_sync_to_async(publish_flow)()
-    port = free_port()
-    config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws_per_message_deflate=False
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
     events: list[dict[str, Any]] = []
-    try:
-        with caplog.at_level(logging.DEBUG, logger="apps.config.wsdirect"):
-            async with ws_connect(
-                f"ws://127.0.0.1:{port}/ws/",
-                additional_headers={"Authorization": f"Bearer {key}"},
-                compression=None,
-            ) as client:
-                start = {"type": "run.start", "flow": flow["id"], "inputs": {"message": "hello"}}
-                await client.send(orjson.dumps(start).decode())
-                while not events or events[-1]["type"] not in TERMINAL:
-                    events.append(orjson.loads(await asyncio.wait_for(client.recv(), 20)))
-    finally:
-        server.should_exit = True
-        await serving
+    with caplog.at_level(logging.DEBUG, logger="apps.config.wsdirect"):
+        async with (
+            uvicorn_serving(application) as port,
+            ws_connect(
+                f"ws://127.0.0.1:{port}/ws/", additional_headers={"Authorization": f"Bearer {key}"}, compression=None
+            ) as client,
+        ):
+            start = {"type": "run.start", "flow": flow["id"], "inputs": {"message": "hello"}}
+            await client.send(orjson.dumps(start).decode())
+            while not events or events[-1]["type"] not in TERMINAL:
+                events.append(orjson.loads(await asyncio.wait_for(client.recv(), 20)))
     assert events[-1]["type"] == "run.finished"
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert "".join(e["data"]["text"] for e in events if e["type"] == "token") == "".join(reply_tokens(12))
