@@ -162,6 +162,13 @@ else:
     DATABASES = {"default": database_settings(DATA_DIR / "pg")}
 if _db_name_override:
     DATABASES["default"]["NAME"] = _db_name_override
+# The hot paths' statements (apps.config.db.bound_cursor) bind on the server: preparing the ones
+# that repeat (every run start, every recorder flush) spares PostgreSQL parsing and planning them
+# each time. Django's own queries carry their values inline and rarely repeat exactly. Set
+# TRELLIS_DB_PREPARE=off behind a pooler that cannot keep prepared statements (PgBouncer < 1.21
+# in transaction mode).
+if env.flag("TRELLIS_DB_PREPARE", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -2,9 +2,12 @@
 
 One flush loop per process gathers the events of all runs and writes them in one transaction
 every FLUSH_INTERVAL (or at once when a run ends): consecutive tokens of a node become one row,
-spans are upserted whole, and every open run's last_seq and heartbeat move forward in one
-statement. Plain SQL with executemany (one pipelined round trip per statement): the ORM's
-per-row compile was most of a run's CPU once hundreds of runs were open at a time. Sockets never
+and spans are upserted whole. A run row's progress (last_seq, heartbeat, worker) moves forward
+every PROGRESS_INTERVAL for the runs that streamed since, and every HEARTBEAT_INTERVAL for every
+open run, in one statement: an UPDATE of every streaming run's row at every flush was most of
+PostgreSQL's work at hundreds of concurrent runs (each writes a new version of a wide row).
+Plain SQL with executemany (one pipelined round trip per statement): the ORM's per-row compile
+was most of a run's CPU once hundreds of runs were open at a time. Sockets never
 wait for the database, except for a run's final event, which is forwarded after it is stored.
 """
 
@@ -34,6 +37,7 @@ from flows.events import TERMINAL, Event, EventType
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.2
+PROGRESS_INTERVAL = 2.0
 HEARTBEAT_INTERVAL = 10.0
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 _SPAN_STATUS = {
@@ -72,6 +76,8 @@ class Recorder:
         self._open: set[str] = set()  # runs recorded here that have not finished
         self._spans: dict[str, dict[str, dict[str, Any]]] = {}  # unfinished runs' spans, for _write
         self._beat_at = 0.0
+        self._progress_at = 0.0
+        self._unreported: dict[str, int] = {}  # streaming runs' last seq not yet on their row
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -99,17 +105,17 @@ class Recorder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
             self._wake.clear()
-            now = asyncio.get_running_loop().time()
-            if self._open and now - self._beat_at > HEARTBEAT_INTERVAL:
-                # Runs waiting on a slow model write nothing for a while: keep them visibly alive.
-                self._beat_at = now
-                for run_id in self._open:
-                    self._pending.setdefault(run_id, _Pending())
-            if not self._pending:
-                continue
             batch, self._pending = self._pending, defaultdict(_Pending)
+            for run_id, pending in batch.items():
+                if pending.final is not None:
+                    self._unreported.pop(run_id, None)  # its final write sets last_seq
+                elif pending.events:
+                    self._unreported[run_id] = pending.events[-1].seq
+            progress = self._progress(asyncio.get_running_loop().time())
+            if not batch and not progress:
+                continue
             try:
-                await sync_to_async(_write, thread_sensitive=False)(batch, self._spans)
+                await sync_to_async(_write, thread_sensitive=False)(batch, self._spans, progress)
                 error: BaseException | None = None
             except Exception as exc:  # a failed write must not kill the loop of every other run
                 logger.exception("writing run events failed")
@@ -120,6 +126,21 @@ class Recorder:
                         pending.done.set_result(None)
                     else:
                         pending.done.set_exception(error)
+
+    def _progress(self, now: float) -> list[tuple[str, int]]:
+        """(run, last seq) for the rows whose progress is due: every open run at a heartbeat, the
+        runs that streamed since the last progress write every PROGRESS_INTERVAL."""
+        if self._open and now - self._beat_at > HEARTBEAT_INTERVAL:
+            # Runs waiting on a slow model write nothing for a while: keep them visibly alive.
+            progress = [(run_id, self._unreported.get(run_id, 0)) for run_id in self._open]
+            self._beat_at = now
+        elif self._unreported and now - self._progress_at >= PROGRESS_INTERVAL:
+            progress = list(self._unreported.items())
+        else:
+            return []
+        self._progress_at = now
+        self._unreported.clear()
+        return progress
 
 
 def _event_rows(run_id: str, events: list[Event]) -> list[list[Any]]:
@@ -231,8 +252,10 @@ def _sql() -> dict[str, str]:
     }
 
 
-def _write(batch: dict[str, _Pending], spans_open: dict[str, dict[str, dict[str, Any]]]) -> None:
-    """One transaction for the batch: events, spans, every run's progress, then the finished runs.
+def _write(
+    batch: dict[str, _Pending], spans_open: dict[str, dict[str, dict[str, Any]]], progress: list[tuple[str, int]]
+) -> None:
+    """One transaction for the batch: events, spans, the runs' progress, then the finished runs.
 
     `spans_open` is the recorder's memory of each unfinished run's spans (run -> node -> columns):
     a span row is always written whole, so a later event never needs the row read back."""
@@ -241,7 +264,6 @@ def _write(batch: dict[str, _Pending], spans_open: dict[str, dict[str, dict[str,
     now = timezone.now()
     events: list[list[Any]] = []
     span_rows: list[list[Any]] = []
-    progress: list[tuple[str, int]] = []
     finals: list[list[Any]] = []
     messages: list[list[Any]] = []
     for run_id, pending in batch.items():
@@ -259,8 +281,6 @@ def _write(batch: dict[str, _Pending], spans_open: dict[str, dict[str, dict[str,
             final = pending.final
             if final.assistant_message is not None and final.session_id is not None:
                 messages.append([final.session_id, ChatMessage.Role.ASSISTANT, final.assistant_message, run_id, now])
-        else:  # still running (or only a heartbeat): last_seq and heartbeat, all runs in one statement
-            progress.append((run_id, pending.events[-1].seq if pending.events else 0))
     with transaction.atomic(), bound_cursor() as cursor:
         if not finals:
             # Nothing a client waits on: the commit need not wait for the WAL flush (docs/adr/0005).

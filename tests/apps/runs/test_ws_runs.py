@@ -314,16 +314,16 @@ async def test_ws_a_message_the_database_refuses_fails_the_run_and_the_socket_ke
 async def test_ws_a_streaming_run_shows_its_progress_and_worker_before_it_ends(
     key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
 ) -> None:
-    """The recorder moves every open run's last_seq and heartbeat forward in one statement; the
-    reaper relies on the heartbeat, a reloading widget on last_seq."""
-    from apps.runs.recorder import WORKER
+    """The recorder moves the streaming runs' last_seq and heartbeat forward in one statement
+    every PROGRESS_INTERVAL; the reaper relies on the heartbeat."""
+    from apps.runs.recorder import PROGRESS_INTERVAL, WORKER
 
-    await database_sync_to_async(endpoint)(alias="paced", model="standin-rate-30-n-30")
+    await database_sync_to_async(endpoint)(alias="paced", model="standin-rate-30-n-150")
     flow = await database_sync_to_async(publish_flow)(alias="paced")
     ws = await connect(key)
     await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
     seen = [await ws.receive_json_from(timeout=10) for _ in range(12)]
-    await asyncio.sleep(0.5)  # two flushes of the recorder
+    await asyncio.sleep(PROGRESS_INTERVAL + 0.5)  # a progress write and a flush after it
     run = await Run.objects.aget(pk=seen[0]["run"])
     assert run.status == Run.Status.RUNNING
     assert run.last_seq >= seen[-1]["seq"] and run.heartbeat_at is not None and run.worker == WORKER
