@@ -4,7 +4,6 @@ that plays the outside world for the egress guard and the gateway's error paths.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,16 +17,11 @@ import pytest
 from django.conf import settings
 
 from apps.serving.local_model.prepare import ensure_local_model
+from tests.support.asgi_server import free_port
 from tests.support.local_model import local_model_server
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVER_START_TIMEOUT_S = 180
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

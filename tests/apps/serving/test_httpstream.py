@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from apps.serving.httpstream import HIGH_WATER, HeaderError, HttpPool, StreamClosed
-from tests.apps.serving.conftest import free_port
+from tests.support.asgi_server import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -56,6 +56,13 @@ async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncI
 
 def chunked(*parts: bytes) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+async def keeps(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers "ok" to every request on the connection, keeping it open."""
+    while True:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 
 CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -111,11 +118,6 @@ async def test_every_framing_of_a_body_reads_whole(answer: bytes) -> None:
 
 
 async def test_a_connection_is_reused_only_while_the_server_keeps_it() -> None:
-    async def keeps(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
     async def closes(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
@@ -132,11 +134,6 @@ async def test_a_connection_is_reused_only_while_the_server_keeps_it() -> None:
 
 
 async def test_an_idle_connection_past_the_keepalive_is_not_reused() -> None:
-    async def keeps(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
     pool = HttpPool(keepalive_s=0.05)
     async with serving(keeps) as (origin, accepted):
         for _ in range(2):
