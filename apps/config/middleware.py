@@ -3,6 +3,7 @@ Django's single sync thread by a sync-only layer."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,7 +12,11 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.http import HttpRequest, HttpResponseBase
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from apps.config.db import database_error
+from apps.config.exception_handler import database_unavailable_response
 from apps.config.metrics import observe
+
+logger = logging.getLogger(__name__)
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):  # type: ignore[misc]
@@ -65,3 +70,28 @@ class MetricsMiddleware:
         response = await get_response(request)
         observe(request, response, started)
         return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that met a busy pool or a database that is down answers 503 `database_busy` /
+    `database_unavailable` with Retry-After, never a 500: for the plain async views (runs over
+    HTTP, streams, the widgets' public API), whose errors DRF's handler never sees. What a
+    middleware raises is answered the same way by handler500 (exception_handler.server_error)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
+        unavailable = database_error(exception)
+        if unavailable is None:
+            return None
+        logger.warning("%s %s: %s (%s)", request.method, request.path, unavailable.code, exception)
+        return database_unavailable_response(unavailable)

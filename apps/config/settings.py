@@ -123,6 +123,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.config.middleware.MetricsMiddleware",
+    "apps.config.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.config.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -151,15 +152,29 @@ TEMPLATES = [
     },
 ]
 
+# Database connections: one bounded pool per process in every mode (psycopg_pool through
+# Django's `pool` option). A connection goes back to the pool at the end of each request and of
+# each database-thread call (apps.config.db.in_db_thread), never kept by a thread; a request that
+# finds the pool empty waits DB_POOL_TIMEOUT seconds, then answers 503 `database_busy`. What a
+# host may open in all (apps.config.db.connections_needed) is checked against the server's
+# max_connections when `manage.py serve` starts; the embedded server is configured to fit it.
+DB_POOL_SIZE = max(2, env.integer("TRELLIS_DB_POOL_SIZE", 10))
+DB_POOL_TIMEOUT = float(env.text("TRELLIS_DB_POOL_TIMEOUT", "5"))
+DB_HEADROOM = max(0, env.integer("TRELLIS_DB_HEADROOM", 20))  # shells, migrations, psql, backups
+_pool = {"min_size": 1, "max_size": DB_POOL_SIZE, "timeout": DB_POOL_TIMEOUT, "max_idle": 300}
 if DATABASE_URL:
-    DATABASES: dict[str, Any] = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-    if PRODUCTION:
-        DATABASES["default"]["CONN_MAX_AGE"] = 0
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True
+    DATABASES: dict[str, Any] = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
+    from apps.config.db import connections_needed
     from apps.config.embedded_pg import database_settings
 
-    DATABASES = {"default": database_settings(DATA_DIR / "pg")}
+    _needed = connections_needed(web_workers=WEB_WORKERS, pool_size=DB_POOL_SIZE, headroom=DB_HEADROOM)
+    DATABASES = {"default": database_settings(DATA_DIR / "pg", max_connections=max(100, _needed))}
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections, not the threads
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
+# Which process holds a connection, in pg_stat_activity (the bound is per process).
+DATABASES["default"]["OPTIONS"].setdefault("application_name", f"trellis:{os.getpid()}")
 if _db_name_override:
     DATABASES["default"]["NAME"] = _db_name_override
 # The hot paths' statements (apps.config.db.bound_cursor) bind on the server: preparing the ones

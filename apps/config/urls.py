@@ -25,6 +25,9 @@ PUBLIC_ROUTE_NAMES = frozenset(
     }
 )
 
+# An error no view or middleware handled: JSON, and 503 for a database that is busy or down.
+handler500 = "apps.config.exception_handler.server_error"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
