@@ -9,6 +9,12 @@ PostgreSQL's work at hundreds of concurrent runs (each writes a new version of a
 Plain SQL with executemany (one pipelined round trip per statement): the ORM's per-row compile
 was most of a run's CPU once hundreds of runs were open at a time. Sockets never
 wait for the database, except for a run's final event, which is forwarded after it is stored.
+
+Runs are isolated from each other: when the batch's transaction fails on a row (a run whose row
+is missing, a value PostgreSQL refuses), it is written again one run at a time, each in its own
+savepoint, so only that run loses its writes; it ends `failed` with the reason (on its row when
+the row exists, and for its followers). When the database is down or busy the whole batch is
+kept and tried again (backing off to every RETRY_MAX_DELAY) for RETRY_SECONDS.
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections, transaction
+import psycopg
+from django import db as django_db
+from django.db import transaction
 from django.utils import timezone
 
-from apps.config.db import bound_cursor
+from apps.config.db import DatabaseUnavailable, bound_cursor, in_db_thread
+from apps.config.errors import TrellisError
 from apps.config.fastjson import dumps
 from apps.runs.models import ChatMessage, Run, RunEvent, Span
 from flows.events import TERMINAL, Event, EventType
@@ -39,6 +47,9 @@ logger = logging.getLogger(__name__)
 FLUSH_INTERVAL = 0.2
 PROGRESS_INTERVAL = 2.0
 HEARTBEAT_INTERVAL = 10.0
+RETRY_MAX_DELAY = 2.0  # a batch the database could not take is tried again after at most this
+RETRY_SECONDS = 60.0  # and given up (its runs fail) after this long
+_ROW_ERRORS = (psycopg.IntegrityError, psycopg.DataError, django_db.IntegrityError, django_db.DataError)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 _SPAN_STATUS = {
     EventType.NODE_STARTED: Span.Status.RUNNING,
@@ -63,11 +74,29 @@ class Final:
     session_id: str | None = None  # where the assistant message goes
 
 
+class RunNotRecorded(TrellisError):
+    """A run's events or final state could not be stored: it ends `failed` with this reason."""
+
+    status, code = 500, "run_not_recorded"
+
+
 @dataclass
 class _Pending:
     events: list[Event] = field(default_factory=list)
     final: Final | None = None
     done: asyncio.Future[None] | None = None
+    failing_since: float | None = None  # when the database first refused this run's writes
+
+    def merged(self, later: _Pending | None) -> _Pending:
+        """This (older, unwritten) batch followed by what was queued since."""
+        if later is None:
+            return self
+        return _Pending(
+            events=self.events + later.events,
+            final=later.final or self.final,
+            done=later.done or self.done,
+            failing_since=self.failing_since,
+        )
 
 
 class Recorder:
@@ -78,6 +107,9 @@ class Recorder:
         self._beat_at = 0.0
         self._progress_at = 0.0
         self._unreported: dict[str, int] = {}  # streaming runs' last seq not yet on their row
+        self._lost: dict[str, str] = {}  # runs whose writes failed -> why (their later events are dropped)
+        self._retry_at = 0.0
+        self._retry_delay = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -87,13 +119,19 @@ class Recorder:
 
     def record(self, event: Event) -> None:
         self._ensure_loop()
+        if event.run in self._lost:
+            return
         self._open.add(event.run)
         self._pending[event.run].events.append(event)
 
     async def finish(self, run_id: str, final: Final) -> None:
-        """Queue the run's last write and wait until it is committed."""
+        """Queue the run's last write and wait until it is committed; RunNotRecorded (or
+        DatabaseUnavailable after RETRY_SECONDS) when it could not be."""
         self._ensure_loop()
         self._open.discard(run_id)
+        if (reason := self._lost.pop(run_id, None)) is not None:
+            self._pending.pop(run_id, None)
+            raise RunNotRecorded(reason)
         pending = self._pending[run_id]
         pending.final = final
         pending.done = asyncio.get_running_loop().create_future()
@@ -101,31 +139,74 @@ class Recorder:
         await pending.done
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
+            if (wait := self._retry_at - loop.time()) > 0:
+                await asyncio.sleep(wait)  # the database refused the last batch: back off
             self._wake.clear()
             batch, self._pending = self._pending, defaultdict(_Pending)
             for run_id, pending in batch.items():
                 if pending.final is not None:
                     self._unreported.pop(run_id, None)  # its final write sets last_seq
                 elif pending.events:
-                    self._unreported[run_id] = pending.events[-1].seq
-            progress = self._progress(asyncio.get_running_loop().time())
+                    self._unreported[run_id] = max(self._unreported.get(run_id, 0), pending.events[-1].seq)
+            progress = self._progress(loop.time())
             if not batch and not progress:
                 continue
             try:
-                await sync_to_async(_write, thread_sensitive=False)(batch, self._spans, progress)
-                error: BaseException | None = None
-            except Exception as exc:  # a failed write must not kill the loop of every other run
-                logger.exception("writing run events failed")
-                error = exc
-            for pending in batch.values():
+                lost = await in_db_thread(_write)(batch, self._spans, progress)
+            except Exception as exc:  # the database is down or busy (or a bug): all of it again later
+                self._keep_for_retry(batch, progress, exc, loop.time())
+                continue
+            self._retry_at = self._retry_delay = 0.0
+            for run_id, pending in batch.items():
+                reason = lost.get(run_id)
+                if reason is not None:
+                    self._lose(run_id, reason)
                 if pending.done is not None and not pending.done.done():
-                    if error is None:
+                    if reason is None:
                         pending.done.set_result(None)
                     else:
-                        pending.done.set_exception(error)
+                        self._lost.pop(run_id, None)  # told now, through the future
+                        pending.done.set_exception(RunNotRecorded(reason))
+
+    def _lose(self, run_id: str, reason: str) -> None:
+        """Drop what is left of a run whose writes failed; its finish() raises RunNotRecorded."""
+        self._lost[run_id] = reason
+        self._open.discard(run_id)
+        self._unreported.pop(run_id, None)
+        self._spans.pop(run_id, None)
+        self._pending.pop(run_id, None)
+
+    def _keep_for_retry(
+        self, batch: dict[str, _Pending], progress: list[tuple[str, int]], error: BaseException, now: float
+    ) -> None:
+        """Put an unwritten batch back in front of what was queued since; fail the runs that
+        have waited RETRY_SECONDS."""
+        if not isinstance(error, DatabaseUnavailable):
+            logger.error("writing run events failed; trying again", exc_info=error)
+        else:
+            logger.warning("the database refused run events (%s); trying again", error.code)
+        later, self._pending = self._pending, defaultdict(_Pending)
+        for run_id, pending in batch.items():
+            pending.failing_since = pending.failing_since or now
+            if now - pending.failing_since > RETRY_SECONDS:
+                logger.error("giving up writing the events of run %s", run_id)
+                self._lose(run_id, "The run's events could not be stored: the database was unavailable.")
+                later.pop(run_id, None)
+                if pending.done is not None and not pending.done.done():
+                    self._lost.pop(run_id, None)
+                    pending.done.set_exception(DatabaseUnavailable("The run's events could not be stored."))
+                continue
+            self._pending[run_id] = pending.merged(later.pop(run_id, None))
+        self._pending.update(later)
+        for run_id, seq in progress:
+            if run_id not in self._lost:
+                self._unreported[run_id] = max(self._unreported.get(run_id, 0), seq)
+        self._retry_delay = min(RETRY_MAX_DELAY, max(FLUSH_INTERVAL, self._retry_delay * 2))
+        self._retry_at = now + self._retry_delay
 
     def _progress(self, now: float) -> list[tuple[str, int]]:
         """(run, last seq) for the rows whose progress is due: every open run at a heartbeat, the
@@ -249,54 +330,123 @@ def _sql() -> dict[str, str]:
         "WHERE id = %s",
         "message": f"INSERT INTO {messages} (session_id, role, content, run_id, created_at) "  # noqa: S608
         "VALUES (%s, %s, %s, %s, %s)",
+        "lost": f"UPDATE {runs} SET status = 'failed', error_code = 'run_not_recorded', "  # noqa: S608
+        "error_message = %s, finished_at = %s, heartbeat_at = %s, worker = %s "
+        "WHERE id = %s AND status = 'running'",
     }
+
+
+@dataclass
+class _Rows:
+    """One run's rows of a batch, per statement."""
+
+    events: list[list[Any]] = field(default_factory=list)
+    spans: list[list[Any]] = field(default_factory=list)
+    finals: list[list[Any]] = field(default_factory=list)
+    messages: list[list[Any]] = field(default_factory=list)
+
+    def extend(self, other: _Rows) -> None:
+        self.events += other.events
+        self.spans += other.spans
+        self.finals += other.finals
+        self.messages += other.messages
 
 
 def _write(
     batch: dict[str, _Pending], spans_open: dict[str, dict[str, dict[str, Any]]], progress: list[tuple[str, int]]
-) -> None:
+) -> dict[str, str]:
     """One transaction for the batch: events, spans, the runs' progress, then the finished runs.
+    When a row is refused, the batch again one run at a time, each in a savepoint: the runs that
+    could not be written (-> why) are returned, marked failed on their rows, and the rest is
+    committed. A database that is down or busy raises (nothing committed; the caller retries).
 
     `spans_open` is the recorder's memory of each unfinished run's spans (run -> node -> columns):
     a span row is always written whole, so a later event never needs the row read back."""
-    close_old_connections()
-    sql = _sql()
     now = timezone.now()
-    events: list[list[Any]] = []
-    span_rows: list[list[Any]] = []
-    finals: list[list[Any]] = []
-    messages: list[list[Any]] = []
+    plans: dict[str, _Rows] = {}
+    lost: dict[str, str] = {}
     for run_id, pending in batch.items():
-        events += _event_rows(run_id, pending.events)
-        spans = spans_open.setdefault(run_id, {})
-        for node in _span_updates(run_id, pending.events, spans):
-            values = spans[node]
-            span_rows.append([dumps(values[c]) if c in _SPAN_JSON else values[c] for c in _SPAN_COLUMNS])
-        terminal = next((e for e in reversed(pending.events) if e.type in TERMINAL), None)
-        if terminal is not None and pending.final is not None:
+        try:
+            plans[run_id] = _run_rows(run_id, pending, spans_open, now)
+        except Exception as exc:  # a value that cannot be stored (JSON): this run only
+            logger.exception("run %s: its events cannot be stored", run_id)
+            lost[run_id] = _reason(exc)
+    everything = _Rows()
+    for rows in plans.values():
+        everything.extend(rows)
+    try:
+        with transaction.atomic(), bound_cursor() as cursor:
+            if not everything.finals and not lost:
+                # Nothing a client waits on: the commit need not wait for the WAL flush (docs/adr/0005).
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            _execute(cursor, everything)
+            _execute_progress(cursor, progress, now)
+            _mark_failed(cursor, lost, now)
+    except _ROW_ERRORS:
+        logger.warning("a run's rows were refused; writing the batch one run at a time", exc_info=True)
+        with transaction.atomic(), bound_cursor() as cursor:
+            # Foreign keys are checked at commit (deferred): here at each statement, in its savepoint.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for run_id, rows in plans.items():
+                try:
+                    with transaction.atomic():  # a savepoint: one run's refusal leaves the others
+                        _execute(cursor, rows)
+                except _ROW_ERRORS as exc:
+                    logger.error("run %s: its rows were refused: %s", run_id, exc)
+                    lost[run_id] = _reason(exc)
+            _execute_progress(cursor, [(r, seq) for r, seq in progress if r not in lost], now)
+            _mark_failed(cursor, lost, now)
+    for run_id, pending in batch.items():  # written: a finished run's spans are not needed any more
+        if pending.final is not None or run_id in lost:
             spans_open.pop(run_id, None)
-            fields = _final_fields(terminal, pending.final)
-            row = [dumps(fields[c]) if c in _FINAL_JSON else fields[c] for c in _FINAL_COLUMNS]
-            finals.append([*row, pending.events[-1].seq, now, WORKER, run_id])
-            final = pending.final
-            if final.assistant_message is not None and final.session_id is not None:
-                messages.append([final.session_id, ChatMessage.Role.ASSISTANT, final.assistant_message, run_id, now])
-    with transaction.atomic(), bound_cursor() as cursor:
-        if not finals:
-            # Nothing a client waits on: the commit need not wait for the WAL flush (docs/adr/0005).
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        if events:
-            cursor.executemany(sql["events"], events)
-        if span_rows:
-            cursor.executemany(sql["spans"], span_rows)
-        if progress:
-            ids = ",".join(run_id for run_id, _ in progress)
-            seqs = ",".join(str(seq) for _, seq in progress)
-            cursor.execute(sql["progress"], [now, WORKER, ids, seqs])
-        if finals:
-            cursor.executemany(sql["final"], finals)
-        if messages:
-            cursor.executemany(sql["message"], messages)
+    return lost
+
+
+def _run_rows(run_id: str, pending: _Pending, spans_open: dict[str, dict[str, dict[str, Any]]], now: Any) -> _Rows:
+    rows = _Rows(events=_event_rows(run_id, pending.events))
+    spans = spans_open.setdefault(run_id, {})
+    for node in _span_updates(run_id, pending.events, spans):
+        values = spans[node]
+        rows.spans.append([dumps(values[c]) if c in _SPAN_JSON else values[c] for c in _SPAN_COLUMNS])
+    terminal = next((e for e in reversed(pending.events) if e.type in TERMINAL), None)
+    if terminal is not None and pending.final is not None:
+        fields = _final_fields(terminal, pending.final)
+        row = [dumps(fields[c]) if c in _FINAL_JSON else fields[c] for c in _FINAL_COLUMNS]
+        rows.finals.append([*row, pending.events[-1].seq, now, WORKER, run_id])
+        final = pending.final
+        if final.assistant_message is not None and final.session_id is not None:
+            rows.messages.append([final.session_id, ChatMessage.Role.ASSISTANT, final.assistant_message, run_id, now])
+    return rows
+
+
+def _execute(cursor: psycopg.Cursor[Any], rows: _Rows) -> None:
+    sql = _sql()
+    if rows.events:
+        cursor.executemany(sql["events"], rows.events)
+    if rows.spans:
+        cursor.executemany(sql["spans"], rows.spans)
+    if rows.finals:
+        cursor.executemany(sql["final"], rows.finals)
+    if rows.messages:
+        cursor.executemany(sql["message"], rows.messages)
+
+
+def _execute_progress(cursor: psycopg.Cursor[Any], progress: list[tuple[str, int]], now: Any) -> None:
+    if progress:
+        ids = ",".join(run_id for run_id, _ in progress)
+        seqs = ",".join(str(seq) for _, seq in progress)
+        cursor.execute(_sql()["progress"], [now, WORKER, ids, seqs])
+
+
+def _mark_failed(cursor: psycopg.Cursor[Any], lost: dict[str, str], now: Any) -> None:
+    """The rows of the runs whose writes were refused (those that exist) end failed with why."""
+    if lost:
+        cursor.executemany(_sql()["lost"], [[reason, now, now, WORKER, run_id] for run_id, reason in lost.items()])
+
+
+def _reason(exc: BaseException) -> str:
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"The run's events could not be stored: {detail[:300]}"
 
 
 def _final_fields(terminal: Event, final: Final) -> dict[str, Any]:
