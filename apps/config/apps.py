@@ -5,3 +5,12 @@ class ConfigConfig(AppConfig):
     name = "apps.config"
     label = "config"
     verbose_name = "Trellis platform"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from huey.consumer import Scheduler
+
+        # huey's scheduler looks at periodic tasks every `periodic_task_seconds` (60). Every
+        # periodic task here is `crontab(minute="*")`, which matches each look, so this is the
+        # upkeep tick: TRELLIS_PERIODIC_SECONDS (the multi-host tests shorten it).
+        Scheduler.periodic_task_seconds = settings.PERIODIC_SECONDS

@@ -187,11 +187,32 @@ if env.flag("TRELLIS_DB_PREPARE", default=True):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Periodic upkeep of the queue worker (the run reaper, the worker heartbeat, the ingestion
+# sweep) runs every tick of this many seconds (huey's default: 60). A run whose process stopped
+# heartbeating for RUN_ORPHAN_SECONDS is failed by the next tick (the recorder heartbeats open
+# runs every 10 s, so keep it well above that).
+PERIODIC_SECONDS = max(1, env.integer("TRELLIS_PERIODIC_SECONDS", 60))
+RUN_ORPHAN_SECONDS = max(15, env.integer("TRELLIS_RUN_ORPHAN_SECONDS", 90))
+
 if REDIS_URL:
+    # channels_redis waits for socket messages with a blocking BZPOPMIN of `brpop_timeout` (5 s).
+    # redis-py 8 made `socket_timeout` default to 5 s, so every idle receive raised TimeoutError
+    # and killed the consumer (https://github.com/django/channels_redis/issues/422,
+    # https://github.com/redis/redis-py/issues/4091; no channels_redis release fixes it yet). The
+    # read timeout must outlast the blocking pop; it stays finite so a dead Redis is noticed.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 5,
+                        "socket_keepalive": True,
+                    }
+                ],
+            },
         }
     }
     HUEY = {

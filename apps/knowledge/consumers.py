@@ -36,8 +36,8 @@ async def handle(consumer: Any, content: dict[str, Any]) -> None:
     snapshot = await in_db_thread(_snapshot)(consumer.actor, target)
     group = realtime.group_name(target)
     if kind == "knowledge.unsubscribe":
-        await consumer.channel_layer.group_discard(group, consumer.channel_name)
+        await consumer.layer_group_discard(group)
         return
     await realtime.ensure_bridge()
-    await consumer.channel_layer.group_add(group, consumer.channel_name)
+    await consumer.layer_group_add(group)  # joined again after a channel-layer outage
     await consumer.send_json({"type": "knowledge.subscribed", "knowledge_base": str(target), "documents": snapshot})

@@ -12,6 +12,7 @@ from typing import Any
 
 from apps.config.errors import TrellisError
 from apps.config.metrics import WEBSOCKETS
+from apps.config.resilient_layer import ResilientLayerMixin
 from apps.knowledge import consumers as knowledge_ws
 from apps.runs.forward import FollowingConsumer, error_event
 from apps.runs.protocol import MAX_MESSAGE_BYTES, BadMessage, Ping, RunCancel, RunResume, RunStart, parse_client_message
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 CLOSE_NOT_AUTHENTICATED = 4401
 
 
-class RunConsumer(FollowingConsumer):
+class RunConsumer(ResilientLayerMixin, FollowingConsumer):
     """Closing the socket stops only the forwarding: the runs go on, a reconnecting client resumes."""
 
     async def connect(self) -> None:

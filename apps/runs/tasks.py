@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from huey import crontab
@@ -13,7 +14,8 @@ from huey.contrib.djhuey import db_periodic_task
 from apps.runs.models import Run
 
 logger = logging.getLogger(__name__)
-ORPHAN_AFTER = timedelta(seconds=90)  # the recorder heartbeats live runs every 10 s
+# The recorder heartbeats live runs every 10 s; TRELLIS_RUN_ORPHAN_SECONDS (default 90).
+ORPHAN_AFTER = timedelta(seconds=settings.RUN_ORPHAN_SECONDS)
 
 
 def runs_reap_orphans() -> int:

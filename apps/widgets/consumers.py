@@ -16,6 +16,7 @@ from typing import Any
 from apps.config.db import in_db_thread
 from apps.config.errors import TrellisError
 from apps.config.metrics import WEBSOCKETS
+from apps.config.resilient_layer import ResilientLayerMixin
 from apps.runs.forward import FollowingConsumer, error_event
 from apps.runs.protocol import BadMessage
 from apps.widgets.chat import chat_resume, chat_start, public_event, widget_for_session
@@ -34,7 +35,7 @@ CLOSE_ORIGIN = 4403
 MAX_FRAME = 64 * 1024
 
 
-class WidgetConsumer(FollowingConsumer):
+class WidgetConsumer(ResilientLayerMixin, FollowingConsumer):
     async def connect(self) -> None:
         self.key = str(self.scope["url_route"]["kwargs"]["key"])
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", [])}
