@@ -1,0 +1,181 @@
+"""A guard policy (which checks, their thresholds and actions) and its evaluation on one text.
+
+The same model configures the guard nodes and is stored as an organization's or a widget's policy
+(apps/guardrails); `guard_text` is the one evaluation both use. Actions, strongest first: block
+(stop, answer `block_message`), route (send the text down the node's `flagged` port), redact
+(placeholders), flag (record only), allow. A dry run records what would have happened and lets
+the text through unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from flows.guards.content import CATEGORIES, scan_content
+from flows.guards.findings import Finding
+from flows.guards.injection import Source, scan_injection
+from flows.guards.output import scan_canary, scan_links, scan_prompt_echo, scan_schema
+from flows.guards.pii import ALL_ENTITIES, scan_pii
+from flows.guards.redact import Redacted, redact
+
+Action = Literal["allow", "flag", "redact", "block", "route"]
+STRENGTH: dict[str, int] = {"allow": 0, "flag": 1, "redact": 2, "route": 3, "block": 4}
+DEFAULT_BLOCK_MESSAGE = "Sorry, I can't help with that request."
+
+
+class _Check(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+
+
+class PiiCheck(_Check):
+    entities: list[str] = Field(default_factory=lambda: list(ALL_ENTITIES))
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    action: Action = "redact"
+
+    @field_validator("entities")
+    @classmethod
+    def _known(cls, entities: list[str]) -> list[str]:
+        unknown = sorted(set(entities) - set(ALL_ENTITIES))
+        if unknown:
+            raise ValueError(f"Unknown entities: {', '.join(unknown)}. Known: {', '.join(ALL_ENTITIES)}.")
+        return entities
+
+
+class InjectionCheck(_Check):
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    action: Action = "block"
+
+
+class ContentCheck(_Check):
+    enabled: bool = False
+    categories: list[str] = Field(default_factory=lambda: [c for c in CATEGORIES if c != "profanity"])
+    words: list[str] = Field(default_factory=list, max_length=500)
+    patterns: list[str] = Field(default_factory=list, max_length=50)
+    action: Action = "block"
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, categories: list[str]) -> list[str]:
+        unknown = sorted(set(categories) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"Unknown categories: {', '.join(unknown)}. Known: {', '.join(CATEGORIES)}.")
+        return categories
+
+
+class OutputCheck(_Check):
+    canary: str = Field(default="", max_length=200, description="A marker in the system prompt; never in an answer")
+    system_prompt: str = Field(default="", max_length=20_000, description="Answers repeating 8+ words of it leak it")
+    allowed_links: list[str] | None = Field(default=None, description="Hosts links may point to (*.example.com)")
+    json_schema: dict[str, Any] | None = None
+    action: Action = "block"
+
+
+class GuardPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pii: PiiCheck = Field(default_factory=PiiCheck)
+    injection: InjectionCheck = Field(default_factory=InjectionCheck)
+    content: ContentCheck = Field(default_factory=ContentCheck)
+    output: OutputCheck = Field(default_factory=lambda: OutputCheck(enabled=False))
+    block_message: str = Field(default=DEFAULT_BLOCK_MESSAGE, max_length=1000)
+    dry_run: bool = Field(default=False, description="Only record what would happen; change nothing")
+    redact_before_storing: bool = Field(default=True, description="Store only the redacted text")
+    reversible: bool = Field(default=False, description="Show the visitor their own values in the reply")
+
+
+@dataclass(frozen=True)
+class Hit:
+    check: str
+    label: str
+    action: str  # what was done (a dry run: "flag")
+    score: float
+    start: int
+    end: int
+    intended: str = ""  # a dry run: what would have been done
+    source: str = "user"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "check": self.check,
+            "label": self.label,
+            "action": self.action,
+            "score": self.score,
+            "start": self.start,
+            "end": self.end,
+            "source": self.source,
+        }
+        if self.intended:
+            data["intended"] = self.intended
+        return data
+
+
+@dataclass
+class Verdict:
+    action: str  # the strongest action taken
+    text: str  # what continues: the input, redacted where the policy says (unchanged in a dry run)
+    hits: list[Hit] = field(default_factory=list)
+    mapping: dict[str, str] = field(default_factory=dict)  # redaction placeholders (memory only)
+    message: str = ""  # the block message, when blocked
+
+    @property
+    def blocked(self) -> bool:
+        return self.action == "block"
+
+
+Stage = Literal["input", "output"]
+
+
+def _findings(policy: GuardPolicy, text: str, stage: Stage, source: Source) -> list[tuple[Finding, str]]:
+    found: list[tuple[Finding, str]] = []
+    if policy.pii.enabled:
+        pii = scan_pii(text, entities=policy.pii.entities, threshold=policy.pii.threshold)
+        found.extend((f, policy.pii.action) for f in pii)
+    if policy.injection.enabled and stage == "input":
+        result = scan_injection(text, source=source)
+        if result.score >= policy.injection.threshold and result.findings:
+            start = min(f.start for f in result.findings)
+            end = max(f.end for f in result.findings)
+            label = max(result.findings, key=lambda f: f.score).label
+            found.append((Finding("injection", label, start, end, result.score), policy.injection.action))
+    if policy.content.enabled:
+        content = policy.content
+        hits = scan_content(text, categories=content.categories, words=content.words, patterns=content.patterns)
+        found.extend((f, content.action) for f in hits)
+    if policy.output.enabled and stage == "output":
+        out = policy.output
+        checks = scan_canary(text, out.canary) + scan_prompt_echo(text, out.system_prompt)
+        if out.allowed_links is not None:
+            checks += scan_links(text, out.allowed_links)
+        if out.json_schema is not None:
+            checks += scan_schema(text, out.json_schema)
+        found.extend((f, out.action) for f in checks)
+    return found
+
+
+def guard_text(
+    policy: GuardPolicy,
+    text: str,
+    *,
+    stage: Literal["input", "output"] = "input",
+    source: Source = "user",
+    mapping: dict[str, str] | None = None,
+) -> Verdict:
+    """Run the policy's checks on one text and apply the strongest action."""
+    found = _findings(policy, text, stage, source)
+    if not found:
+        return Verdict("allow", text, mapping=dict(mapping or {}))
+    strongest = max((action for _, action in found), key=STRENGTH.__getitem__)
+    if policy.dry_run:
+        hits = [Hit(f.check, f.label, "flag", f.score, f.start, f.end, intended=a, source=source) for f, a in found]
+        return Verdict("flag", text, hits, dict(mapping or {}))
+    hits = [Hit(f.check, f.label, a, f.score, f.start, f.end, source=source) for f, a in found]
+    if strongest == "block":
+        return Verdict("block", text, hits, dict(mapping or {}), message=policy.block_message)
+    redacted = Redacted(text, dict(mapping or {}))
+    to_redact = [f for f, a in found if a == "redact"]
+    if to_redact:
+        redacted = redact(text, to_redact, mapping=mapping)
+    return Verdict(strongest, redacted.text, hits, redacted.mapping)
