@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "apps.runs",
     "apps.widgets",
     "apps.knowledge",
+    "apps.observability",
 ]
 
 MIDDLEWARE = [

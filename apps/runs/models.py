@@ -7,6 +7,11 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+# Input values and the streamed output as one tsvector ('simple': no stemming, any language). The
+# GIN index `run_text_search` (migration 0002) is on exactly this expression; the runs browser's
+# full-text filter repeats it so PostgreSQL can use the index.
+RUN_TEXT_SEARCH_SQL = "(to_tsvector('simple'::regconfig, inputs) || to_tsvector('simple'::regconfig, output_text))"
+
 
 class ChatSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -54,6 +59,7 @@ class Run(models.Model):
     class Source(models.TextChoices):
         PLAYGROUND = "playground"
         API = "api"
+        OPENAI = "openai", "OpenAI-compatible"
         WIDGET = "widget"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -89,8 +95,9 @@ class Run(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["organization", "-started_at"], name="run_org_recent"),
-            models.Index(fields=["flow", "-started_at"], name="run_flow_recent"),
+            # The runs browser's keyset order: (started_at, id) newest first, within an organization.
+            models.Index(fields=["organization", "-started_at", "-id"], name="run_org_recent_id"),
+            models.Index(fields=["flow", "-started_at", "-id"], name="run_flow_recent_id"),
         ]
 
     def __str__(self) -> str:

@@ -16,19 +16,6 @@ from apps.runs.models import ChatSession, Run
 from apps.tenancy.models import Organization
 
 
-def run_list(*, organization: Organization, filters: dict[str, Any]) -> QuerySet[Run]:
-    runs = Run.objects.filter(organization=organization).select_related("flow", "version").order_by("-started_at")
-    if filters.get("flow"):
-        runs = runs.filter(flow_id=filters["flow"])
-    if filters.get("status"):
-        runs = runs.filter(status=filters["status"])
-    if filters.get("source"):
-        runs = runs.filter(source=filters["source"])
-    if filters.get("session"):
-        runs = runs.filter(session_id=filters["session"])
-    return runs
-
-
 def _uuid(value: object) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))

@@ -91,7 +91,9 @@ async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str)
         prepared = await run_prepare(
             actor=actor,
             organization_id=access.organization.pk,
-            request=RunRequest(flow=flow_uuid, version="published", inputs={"message": message}, source=Run.Source.API),
+            request=RunRequest(
+                flow=flow_uuid, version="published", inputs={"message": message}, source=Run.Source.OPENAI
+            ),
         )
     except ValueError:
         return _error("Flow not found.", 404, "flow_not_found")

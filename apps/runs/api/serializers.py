@@ -94,13 +94,6 @@ class RunDetailOut(RunOut):
         return ModelCallOut(calls, many=True).data  # type: ignore[return-value]
 
 
-class RunPageOut(serializers.Serializer):  # type: ignore[type-arg]
-    count = serializers.IntegerField()
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
-    results = RunOut(many=True)
-
-
 class EventOut(serializers.Serializer):  # type: ignore[type-arg]
     run = serializers.UUIDField()
     seq = serializers.IntegerField()

@@ -1,10 +1,10 @@
-"""Runs and chat sessions: list, trace, events (for resuming), cancel."""
+"""Runs and chat sessions: events (for resuming), cancel, sessions. The list and the trace are
+apps.observability's (`run-list`, `run-detail`)."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,35 +15,6 @@ from apps.runs.models import Run
 from apps.runs.runner import run_cancel_request, stored_events
 from apps.tenancy.api.common import ERRORS, org_access
 from apps.tenancy.models import Role
-
-
-class RunPagination(LimitOffsetPagination):
-    default_limit = 50
-    max_limit = 200
-
-
-class RunListView(APIView):
-    @extend_schema(
-        responses={200: s.RunPageOut, **ERRORS},
-        parameters=[OpenApiParameter(name, str) for name in ("flow", "status", "source", "session")]
-        + [OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
-        summary="Runs, newest first",
-    )
-    def get(self, request: Request, org_id: str) -> Response:
-        access = org_access(request, org_id)
-        filters = {k: request.query_params.get(k) for k in ("flow", "status", "source", "session")}
-        paginator = RunPagination()
-        page = paginator.paginate_queryset(
-            selectors.run_list(organization=access.organization, filters=filters), request, view=self
-        )
-        return paginator.get_paginated_response(s.RunOut(page, many=True).data)
-
-
-class RunDetailView(APIView):
-    @extend_schema(responses={200: s.RunDetailOut, **ERRORS}, summary="One run with its trace (node spans)")
-    def get(self, request: Request, org_id: str, run_id: str) -> Response:
-        access = org_access(request, org_id)
-        return Response(s.RunDetailOut(selectors.run_get(organization=access.organization, run_id=run_id)).data)
 
 
 class RunEventListView(APIView):

@@ -282,6 +282,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/feedback/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Visitors' thumbs and comments, newest first */
+        get: operations["v1_orgs_feedback_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/flows/": {
         parameters: {
             query?: never;
@@ -866,8 +883,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Runs, newest first */
-        get: operations["v1_orgs_runs_retrieve"];
+        /** Runs, newest first, a keyset page at a time (`next` -> `cursor`) */
+        get: operations["v1_orgs_runs_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -883,8 +900,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One run with its trace (node spans) */
-        get: operations["v1_orgs_runs_retrieve_2"];
+        /** One run with its trace: spans as a waterfall, model calls, feedback, the error in words */
+        get: operations["v1_orgs_runs_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1365,6 +1382,33 @@ export interface components {
             };
             /** Format: double */
             at: number;
+        };
+        FeedbackItemOut: {
+            /** Format: uuid */
+            run: string;
+            /** Format: uuid */
+            widget: string;
+            widget_name: string;
+            /** Format: uuid */
+            flow: string;
+            /** Format: uuid */
+            session: string | null;
+            rating: components["schemas"]["RatingEnum"];
+            comment?: string;
+            readonly question: string;
+            readonly answer: string;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        FeedbackOut: {
+            rating: number;
+            comment: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        FeedbackPageOut: {
+            next: string | null;
+            results: components["schemas"]["FeedbackItemOut"][];
         };
         /**
          * @description * `pdf` - PDF
@@ -2096,6 +2140,12 @@ export interface components {
             requests_per_minute?: number | null;
             readonly used_this_month: number;
         };
+        /**
+         * @description * `-1` - Down
+         *     * `1` - Up
+         * @enum {integer}
+         */
+        RatingEnum: -1 | 1;
         ReindexOut: {
             documents: number;
         };
@@ -2116,7 +2166,60 @@ export interface components {
             /** @description The version number to publish again. */
             version: number;
         };
-        RunDetailOut: {
+        RunErrorOut: {
+            code: string;
+            message: string;
+            node: string;
+            node_type: string;
+            /** @description The error in words, naming the failing node */
+            summary: string;
+        };
+        RunPageOut: {
+            /** @description Pass as `cursor` for the next (older) page */
+            next: string | null;
+            results: components["schemas"]["RunRowOut"][];
+        };
+        /** @description One row of the runs table: what it was asked, what it answered (previews) and what it cost. */
+        RunRowOut: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            flow: string;
+            flow_name: string;
+            version_number?: number | null;
+            source?: components["schemas"]["SourceEnum"];
+            status?: components["schemas"]["Status043Enum"];
+            /** Format: uuid */
+            session?: string | null;
+            user?: string | null;
+            /** Format: uuid */
+            visitor_id: string | null;
+            /** Format: uuid */
+            widget_id: string | null;
+            readonly input_preview: string;
+            output_preview: string;
+            error_code?: string;
+            failed_node?: string;
+            /** Format: date-time */
+            readonly started_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: double */
+            latency_ms?: number | null;
+            /** Format: double */
+            ttft_ms?: number | null;
+            input_tokens?: number;
+            output_tokens?: number;
+            /** Format: decimal */
+            cost?: string;
+            /** @description Visitor feedback: 1 thumbs up, -1 thumbs down */
+            rating: number | null;
+            feedback_comment: string | null;
+            /** @description The aliases that served its model calls */
+            models: string[];
+        };
+        /** @description A run with its trace; rendered with `context={"trace": RunTrace}`. */
+        RunTraceOut: {
             /** Format: uuid */
             readonly id: string;
             /** Format: uuid */
@@ -2152,44 +2255,14 @@ export interface components {
             }[];
             /** @description The run's model calls through the gateway: which model served each (a fallback?) and the attempts before it */
             readonly model_calls: components["schemas"]["ModelCallOut"][];
-        };
-        RunOut: {
+            user?: string | null;
             /** Format: uuid */
-            readonly id: string;
+            readonly visitor_id: string | null;
             /** Format: uuid */
-            flow: string;
-            flow_name: string;
-            version_number?: number | null;
-            source?: components["schemas"]["SourceEnum"];
-            status?: components["schemas"]["Status043Enum"];
-            /** Format: uuid */
-            session?: string | null;
-            inputs?: unknown;
-            output?: unknown;
-            /** @description The streamed text, kept even when the run fails */
-            output_text?: string;
-            error_code?: string;
-            error_message?: string;
-            failed_node?: string;
-            /** Format: date-time */
-            readonly started_at: string;
-            /** Format: date-time */
-            finished_at?: string | null;
-            /** Format: double */
-            latency_ms?: number | null;
-            /** Format: double */
-            ttft_ms?: number | null;
-            input_tokens?: number;
-            output_tokens?: number;
-            /** Format: decimal */
-            cost?: string;
-            usage?: unknown;
-        };
-        RunPageOut: {
-            count: number;
-            next: string | null;
-            previous: string | null;
-            results: components["schemas"]["RunOut"][];
+            readonly widget_id: string | null;
+            readonly waterfall: components["schemas"]["WaterfallSpanOut"][];
+            readonly feedback: components["schemas"]["FeedbackOut"] | null;
+            readonly error: components["schemas"]["RunErrorOut"] | null;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         SamplePreviewInRequest: {
@@ -2261,10 +2334,11 @@ export interface components {
         /**
          * @description * `playground` - Playground
          *     * `api` - Api
+         *     * `openai` - OpenAI-compatible
          *     * `widget` - Widget
          * @enum {string}
          */
-        SourceEnum: "playground" | "api" | "widget";
+        SourceEnum: "playground" | "api" | "openai" | "widget";
         /**
          * @description * `running` - Running
          *     * `completed` - Completed
@@ -2317,6 +2391,28 @@ export interface components {
             /** @description Leave out to validate the saved draft. */
             graph?: components["schemas"]["FlowSpec"];
         };
+        WaterfallSpanOut: {
+            node: string;
+            node_type: string;
+            status: string;
+            /**
+             * Format: double
+             * @description Start, from the run's start
+             */
+            offset_ms: number | null;
+            /** Format: double */
+            duration_ms: number | null;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: decimal */
+            cost: string;
+            input_preview: string;
+            output_preview: string;
+            error_code: string;
+            error_message: string;
+            /** @description Ids in the run's `model_calls` */
+            model_calls: number[];
+        };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         WidgetCreateInRequest: {
             name?: string;
@@ -2364,6 +2460,52 @@ export interface components {
             readonly created_at: string;
             /** Format: date-time */
             readonly updated_at: string;
+        };
+        RunOut: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            flow: string;
+            flow_name: string;
+            version_number?: number | null;
+            /**
+             * @description * `playground` - Playground
+             *     * `api` - Api
+             *     * `openai` - OpenAI-compatible
+             *     * `widget` - Widget
+             * @enum {string}
+             */
+            source?: "playground" | "api" | "openai" | "widget";
+            /**
+             * @description * `running` - Running
+             *     * `completed` - Completed
+             *     * `failed` - Failed
+             *     * `cancelled` - Cancelled
+             * @enum {string}
+             */
+            status?: "running" | "completed" | "failed" | "cancelled";
+            /** Format: uuid */
+            session?: string | null;
+            inputs?: unknown;
+            output?: unknown;
+            /** @description The streamed text, kept even when the run fails */
+            output_text?: string;
+            error_code?: string;
+            error_message?: string;
+            failed_node?: string;
+            /** Format: date-time */
+            readonly started_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: double */
+            latency_ms?: number | null;
+            /** Format: double */
+            ttft_ms?: number | null;
+            input_tokens?: number;
+            output_tokens?: number;
+            /** Format: decimal */
+            cost?: string;
+            usage?: unknown;
         };
         /** @description `event: token`: the next piece of the answer */
         ModelTestTokenEvent: {
@@ -3640,6 +3782,75 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DeploymentLogOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_feedback_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Only feedback with a comment */
+                commented?: boolean;
+                cursor?: string;
+                flow?: string;
+                limit?: number;
+                rating?: "down" | "up";
+                widget?: string;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackPageOut"];
                 };
             };
             400: {
@@ -6820,15 +7031,33 @@ export interface operations {
             };
         };
     };
-    v1_orgs_runs_retrieve: {
+    v1_orgs_runs_list: {
         parameters: {
             query?: {
+                /** @description `next` from the previous page */
+                cursor?: string;
+                error_code?: string;
+                feedback?: "any" | "down" | "up";
                 flow?: string;
                 limit?: number;
-                offset?: number;
+                /** @description A model alias asked for or that served */
+                model?: string;
+                /** @description Words in the input or the output */
+                q?: string;
                 session?: string;
-                source?: string;
-                status?: string;
+                /** @description Started at or after (ISO 8601) */
+                since?: string;
+                source?: "api" | "openai" | "playground" | "widget";
+                status?: "cancelled" | "completed" | "failed" | "running";
+                /** @description Started before (ISO 8601) */
+                until?: string;
+                /** @description The member who ran it (email) */
+                user?: string;
+                /** @description A version number of `flow` */
+                version?: number;
+                /** @description A widget visitor */
+                visitor?: string;
+                widget?: string;
             };
             header?: never;
             path: {
@@ -6888,7 +7117,7 @@ export interface operations {
             };
         };
     };
-    v1_orgs_runs_retrieve_2: {
+    v1_orgs_runs_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -6905,7 +7134,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunDetailOut"];
+                    "application/json": components["schemas"]["RunTraceOut"];
                 };
             };
             400: {

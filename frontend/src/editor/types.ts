@@ -15,6 +15,6 @@ export type Port = Schemas["PortOut"];
 export type NodePorts = Schemas["NodePortsOut"];
 export type FlowVersion = Schemas["FlowVersionOut"];
 export type FlowDiff = Schemas["FlowDiffOut"];
-export type RunDetail = Schemas["RunDetailOut"];
+export type RunDetail = Schemas["RunTraceOut"];
 export type ModelEndpoint = Schemas["ModelEndpointOut"];
 export type FlowExport = Schemas["FlowExportOut"];

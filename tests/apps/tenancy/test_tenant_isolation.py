@@ -149,6 +149,8 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "run-cancel",
         "session-list",
         "session-detail",
+        # tests/apps/runs/test_runs_api.py (run-list and run-detail too)
+        "feedback-list",
         # tests/apps/widgets/test_admin_api.py
         "widget-list",
         "widget-detail",

@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.config.serializers import StrictSerializer
+from apps.observability.selectors import RunFilters, RunTrace, input_preview
+from apps.runs.api.serializers import RunDetailOut, SpanOut
+from apps.runs.models import Run
+from apps.serving.api.serializers import ModelCallOut
+from apps.widgets.models import Feedback
+
+
+class RunQueryIn(StrictSerializer):
+    """The runs browser's query string; every filter is optional and they combine with AND."""
+
+    flow = serializers.UUIDField(required=False)
+    version = serializers.IntegerField(required=False, min_value=1, help_text="A version number of `flow`")
+    source = serializers.ChoiceField(choices=Run.Source.choices, required=False)  # type: ignore[assignment]
+    status = serializers.ChoiceField(choices=Run.Status.choices, required=False)
+    error_code = serializers.CharField(required=False, max_length=64)
+    model = serializers.CharField(required=False, max_length=64, help_text="A model alias asked for or that served")
+    since = serializers.DateTimeField(required=False, help_text="Started at or after (ISO 8601)")
+    until = serializers.DateTimeField(required=False, help_text="Started before (ISO 8601)")
+    user = serializers.EmailField(required=False, help_text="The member who ran it (email)")
+    visitor = serializers.UUIDField(required=False, help_text="A widget visitor")
+    widget = serializers.UUIDField(required=False)
+    session = serializers.UUIDField(required=False)
+    feedback = serializers.ChoiceField(choices=["up", "down", "any"], required=False)
+    q = serializers.CharField(required=False, max_length=200, help_text="Words in the input or the output")
+    cursor = serializers.CharField(required=False, max_length=200, help_text="`next` from the previous page")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+
+    def filters(self) -> RunFilters:
+        data = dict(self.validated_data)
+        data.pop("cursor", None)
+        data.pop("limit", None)
+        return RunFilters(**data)
+
+
+class RunRowOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """One row of the runs table: what it was asked, what it answered (previews) and what it cost."""
+
+    flow_name = serializers.CharField(source="flow.name")
+    version_number = serializers.IntegerField(source="version.number", allow_null=True, default=None)
+    user = serializers.CharField(source="created_by.email", allow_null=True, default=None)
+    input_preview = serializers.SerializerMethodField()
+    output_preview = serializers.CharField()
+    rating = serializers.IntegerField(allow_null=True, help_text="Visitor feedback: 1 thumbs up, -1 thumbs down")
+    feedback_comment = serializers.CharField(allow_null=True)
+    visitor_id = serializers.UUIDField(allow_null=True)
+    widget_id = serializers.UUIDField(allow_null=True)
+    models = serializers.ListField(child=serializers.CharField(), help_text="The aliases that served its model calls")
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "flow",
+            "flow_name",
+            "version_number",
+            "source",
+            "status",
+            "session",
+            "user",
+            "visitor_id",
+            "widget_id",
+            "input_preview",
+            "output_preview",
+            "error_code",
+            "failed_node",
+            "started_at",
+            "finished_at",
+            "latency_ms",
+            "ttft_ms",
+            "input_tokens",
+            "output_tokens",
+            "cost",
+            "rating",
+            "feedback_comment",
+            "models",
+        ]
+
+    def get_input_preview(self, run: Run) -> str:
+        return input_preview(run.inputs)
+
+
+class RunPageOut(serializers.Serializer):  # type: ignore[type-arg]
+    next = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next (older) page")
+    results = RunRowOut(many=True)
+
+
+class WaterfallSpanOut(serializers.Serializer):  # type: ignore[type-arg]
+    node = serializers.CharField()
+    node_type = serializers.CharField()
+    status = serializers.CharField()
+    offset_ms = serializers.FloatField(allow_null=True, help_text="Start, from the run's start")
+    duration_ms = serializers.FloatField(allow_null=True)
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=14, decimal_places=6)
+    input_preview = serializers.CharField()
+    output_preview = serializers.CharField()
+    error_code = serializers.CharField()
+    error_message = serializers.CharField()
+    model_calls = serializers.ListField(child=serializers.IntegerField(), help_text="Ids in the run's `model_calls`")
+
+
+class FeedbackOut(serializers.Serializer):  # type: ignore[type-arg]
+    rating = serializers.IntegerField()
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class RunErrorOut(serializers.Serializer):  # type: ignore[type-arg]
+    code = serializers.CharField()
+    message = serializers.CharField()
+    node = serializers.CharField(allow_blank=True)
+    node_type = serializers.CharField(allow_blank=True)
+    summary = serializers.CharField(help_text="The error in words, naming the failing node")
+
+
+class RunTraceOut(RunDetailOut):
+    """A run with its trace; rendered with `context={"trace": RunTrace}`."""
+
+    user = serializers.CharField(source="created_by.email", allow_null=True, default=None)
+    waterfall = serializers.SerializerMethodField()
+    feedback = serializers.SerializerMethodField()
+    visitor_id = serializers.SerializerMethodField()
+    widget_id = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    class Meta(RunDetailOut.Meta):
+        fields = [*RunDetailOut.Meta.fields, "user", "visitor_id", "widget_id", "waterfall", "feedback", "error"]
+
+    @property
+    def trace(self) -> RunTrace:
+        return self.context["trace"]  # type: ignore[no-any-return]
+
+    @extend_schema_field(WaterfallSpanOut(many=True))
+    def get_waterfall(self, run: Run) -> list[dict[str, Any]]:
+        return WaterfallSpanOut(self.trace.waterfall, many=True).data  # type: ignore[return-value]
+
+    def get_spans(self, run: Run) -> list[dict[str, Any]]:
+        return SpanOut(self.trace.spans, many=True).data  # type: ignore[return-value]
+
+    @extend_schema_field(ModelCallOut(many=True))
+    def get_model_calls(self, run: Run) -> list[dict[str, Any]]:
+        return ModelCallOut(self.trace.model_calls, many=True).data  # type: ignore[return-value]
+
+    @extend_schema_field(FeedbackOut(allow_null=True))
+    def get_feedback(self, run: Run) -> dict[str, Any] | None:
+        return FeedbackOut(self.trace.feedback).data if self.trace.feedback else None
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_visitor_id(self, run: Run) -> str | None:
+        return str(self.trace.widget_run.visitor_id) if self.trace.widget_run else None
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_widget_id(self, run: Run) -> str | None:
+        return str(self.trace.widget_run.widget_id) if self.trace.widget_run else None
+
+    @extend_schema_field(RunErrorOut(allow_null=True))
+    def get_error(self, run: Run) -> dict[str, Any] | None:
+        if not run.error_code and run.status != Run.Status.FAILED:
+            return None
+        node_type = self.trace.failed_node_type
+        where = f'Node "{run.failed_node}"' + (f" ({node_type})" if node_type else "") if run.failed_node else ""
+        message = run.error_message or run.error_code or "The run failed."
+        return {
+            "code": run.error_code,
+            "message": run.error_message,
+            "node": run.failed_node,
+            "node_type": node_type,
+            "summary": f"{where} failed: {message}" if where else message,
+        }
+
+
+class FeedbackQueryIn(StrictSerializer):
+    rating = serializers.ChoiceField(choices=["up", "down"], required=False)
+    widget = serializers.UUIDField(required=False)
+    flow = serializers.UUIDField(required=False)
+    commented = serializers.BooleanField(required=False, default=False, help_text="Only feedback with a comment")
+    cursor = serializers.CharField(required=False, max_length=200)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+
+
+class FeedbackItemOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    widget_name = serializers.CharField(source="widget.name")
+    flow = serializers.UUIDField(source="run.flow_id")
+    session = serializers.UUIDField(source="run.session_id", allow_null=True)
+    question = serializers.SerializerMethodField()
+    answer = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Feedback
+        fields = [
+            "run",
+            "widget",
+            "widget_name",
+            "flow",
+            "session",
+            "rating",
+            "comment",
+            "question",
+            "answer",
+            "created_at",
+        ]
+
+    def get_question(self, feedback: Feedback) -> str:
+        return input_preview(feedback.run.inputs)
+
+    def get_answer(self, feedback: Feedback) -> str:
+        return feedback.run.output_text[:1000]
+
+
+class FeedbackPageOut(serializers.Serializer):  # type: ignore[type-arg]
+    next = serializers.CharField(allow_null=True)
+    results = FeedbackItemOut(many=True)

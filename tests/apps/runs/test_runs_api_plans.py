@@ -1,0 +1,88 @@
+"""The runs browser's queries use their indexes on a large table (no sequential scan, no sort of
+every run): the page is a range read of (organization, started_at, id), and the text filter a
+GIN index scan. 50,000 generated runs in two organizations; tests/bench/bench_runs_browser.py
+times the same pages at 1M."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.observability.selectors import RunFilters, run_page
+from apps.runs.models import Run
+from tests.conftest import Member
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROWS = 50_000
+
+
+def seed_runs(*, organization_id: uuid.UUID, flow_id: uuid.UUID | str, rows: int, start: int = 0) -> None:
+    """`rows` runs, one a second back from now, every 997th mentioning a rare word."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {Run._meta.db_table} (id, organization_id, flow_id, source, status, inputs, output,
+              output_text, error_code, error_message, failed_node, started_at, input_tokens, output_tokens, cost,
+              usage, worker, last_seq)
+            SELECT gen_random_uuid(), %s, %s, (ARRAY['playground','api','openai','widget'])[1 + i %% 4],
+              CASE WHEN i %% 50 = 0 THEN 'failed' ELSE 'completed' END,
+              jsonb_build_object('message',
+                'question number ' || i || CASE WHEN i %% 997 = 0 THEN ' zebra' ELSE '' END),
+              '{{}}', 'answer ' || i, CASE WHEN i %% 50 = 0 THEN 'model_timeout' ELSE '' END, '', '',
+              now() - make_interval(secs => i), 10, 20, 0.001, '{{}}', '', 0
+            FROM generate_series(%s, %s) AS i
+            """,  # noqa: S608 - only the table name is formatted in
+            [organization_id, flow_id, start, start + rows - 1],
+        )
+        cursor.execute(f"ANALYZE {Run._meta.db_table}")
+
+
+def _plan_of_page(member: Member, filters: RunFilters, cursor: str | None = None) -> tuple[str, Any]:
+    with CaptureQueriesContext(connection) as captured:
+        page = run_page(organization=member.organization, filters=filters, cursor=cursor, limit=50)
+    [query] = [q["sql"] for q in captured.captured_queries if Run._meta.db_table in q["sql"]]
+    with connection.cursor() as cursor_:
+        cursor_.execute(f"EXPLAIN {query}")
+        plan = "\n".join(row[0] for row in cursor_.fetchall())
+    return plan, page
+
+
+@pytest.fixture
+def large(org_a: Member, org_b: Member, publish_flow: Callable[..., Any]) -> None:
+    from apps.builder.models import Flow
+
+    flow = publish_flow(publish=False)
+    seed_runs(organization_id=org_a.organization.pk, flow_id=flow["id"], rows=ROWS)
+    other = Flow.objects.create(organization=org_b.organization, name="b", draft={})
+    seed_runs(organization_id=org_b.organization.pk, flow_id=other.pk, rows=ROWS // 5)
+
+
+def test_runs_page_reads_the_keyset_index_at_any_depth(org_a: Member, large: None) -> None:
+    plan, first = _plan_of_page(org_a, RunFilters())
+    assert "run_org_recent_id" in plan and "Seq Scan on runs_run" not in plan and "Sort Key: runs_run" not in plan, plan
+    cursor = first.next
+    for _ in range(3):
+        plan, page = _plan_of_page(org_a, RunFilters(), cursor)
+        cursor = page.next
+    assert "run_org_recent_id" in plan and "Seq Scan on runs_run" not in plan and "Sort Key: runs_run" not in plan, plan
+    assert len(page.runs) == 50 and page.runs[0].started_at < first.runs[-1].started_at
+
+
+def test_runs_page_filters_keep_an_index_scan(org_a: Member, large: None) -> None:
+    for filters in (RunFilters(status="failed"), RunFilters(source="widget"), RunFilters(error_code="model_timeout")):
+        plan, page = _plan_of_page(org_a, filters)
+        assert "Seq Scan on runs_run" not in plan, (filters, plan)
+        assert len(page.runs) == 50
+
+
+def test_runs_text_search_uses_the_gin_index(org_a: Member, large: None) -> None:
+    plan, page = _plan_of_page(org_a, RunFilters(q="zebra"))
+    assert "run_text_search" in plan and "Seq Scan on runs_run" not in plan, plan
+    assert len(page.runs) == 50 and page.next is not None  # 51 of the runs mention it
+    assert all("zebra" in r.inputs["message"] for r in page.runs)
