@@ -1,0 +1,61 @@
+"""The multi-host harness as fixtures: one cluster per module (it takes ~20 s to start).
+
+These tests start their own PostgreSQL, Redis and servers; they use nothing of the suite's test
+database. `pytest -m multihost` runs only them, `-m "not multihost"` leaves them out.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.multihost.harness import (
+    Cluster,
+    ExternalPostgres,
+    Host,
+    environment_for,
+    manage,
+    seed,
+    start_standin,
+    start_worker,
+    stop_all,
+)
+from tests.support.asgi_server import free_port
+from tests.support.redis_server import RedisServer
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/multihost/" in str(item.fspath):
+            item.add_marker(pytest.mark.multihost)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_worker_connections() -> None:
+    """The suite's test database is not used here: nothing to create, nothing to clean up."""
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    folder = Path(tempfile.mkdtemp(prefix="trellis-multihost-"))
+    postgres = ExternalPostgres().start()
+    redis = RedisServer(folder).start()
+    standin_port = free_port()
+    standin = start_standin(standin_port)
+    environment = environment_for(postgres, redis, standin_port)
+    manage(environment, "migrate", "--noinput", folder=folder / "migrate")
+    data = seed(environment, f"http://127.0.0.1:{standin_port}/v1", folder / "migrate")
+    worker = start_worker(environment, folder / "worker")
+    hosts = [Host(name, environment, folder / name).start() for name in ("a", "b")]
+    built = Cluster(postgres, redis, standin, worker, hosts, environment, folder, data)
+    try:
+        for host in hosts:
+            host.wait_ready()
+        yield built
+    finally:
+        stop_all(built)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,230 @@
+"""Two web hosts, one external PostgreSQL, one Redis, a queue worker: what production runs.
+
+The tests share one cluster and run in file order: the idle sockets opened first are checked
+after the others (a minute later), host A is killed and comes back before the balancer's
+rolling restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.apps.knowledge.files import markdown_bytes
+from tests.multihost.harness import Cluster
+from tests.support.standin import reply_tokens
+
+TERMINAL = {"run.finished", "run.failed", "run.cancelled"}
+SITE = "https://shop.example.com"
+IDLE_SECONDS = 60
+
+
+async def until(ws: Any, kinds: set[str], seen: list[dict[str, Any]], timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        event = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
+        seen.append(event)
+        if event["type"] in kinds:
+            return dict(event)
+
+
+def ws_url(base: str, path: str = "/ws/") -> str:
+    return base.replace("http://", "ws://") + path
+
+
+async def pong(ws: Any) -> bool:
+    await ws.send(json.dumps({"type": "ping"}))
+    answer = await until(ws, {"pong", "error"}, [], timeout=10)
+    return bool(answer["type"] == "pong")
+
+
+class IdleSockets(threading.Thread):
+    """An app socket and a widget socket on host B, opened now and left idle (no frame either
+    way) until `check()`, in their own event loop while the other tests run."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(daemon=True)
+        host = cluster.hosts[1].url
+        self.app_url, self.headers = ws_url(host), cluster.headers
+        self.widget_url = ws_url(host, f"/ws/widget/{cluster.seed['widget']}/")
+        self.loop = asyncio.new_event_loop()
+        self.sockets: list[Any] = []
+        self.opened_at = 0.0
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._open())
+        self.ready.set()
+        self.loop.run_forever()
+
+    async def _open(self) -> None:
+        app = await websockets.connect(self.app_url, additional_headers=self.headers, ping_interval=None)
+        widget = await websockets.connect(self.widget_url, origin=SITE, ping_interval=None)  # type: ignore[arg-type]
+        self.sockets = [app, widget]
+        assert [await pong(ws) for ws in self.sockets] == [True, True]
+        self.opened_at = time.monotonic()
+
+    def check(self) -> list[bool]:
+        future = asyncio.run_coroutine_threadsafe(self._check(), self.loop)
+        return future.result(timeout=30)
+
+    async def _check(self) -> list[bool]:
+        answers = [await pong(ws) for ws in self.sockets]
+        for ws in self.sockets:
+            await ws.close()
+        return answers
+
+
+@pytest.fixture(scope="module")
+def idle_sockets(cluster: Cluster) -> IdleSockets:
+    sockets = IdleSockets(cluster)
+    sockets.start()
+    assert sockets.ready.wait(30)
+    return sockets
+
+
+def test_hosts_are_ready_on_redis_and_sockets_open(cluster: Cluster, idle_sockets: IdleSockets) -> None:
+    for host in cluster.hosts:
+        body = httpx.get(f"{host.url}/readyz", timeout=5).json()
+        assert body["status"] == "ready" and body["checks"]["queue"]["backend"] == "RedisHuey", body
+    assert idle_sockets.opened_at > 0
+
+
+def test_run_on_a_is_followed_and_cancelled_through_b(cluster: Cluster) -> None:
+    host_a, host_b = cluster.hosts
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        async with (
+            websockets.connect(ws_url(host_a.url), additional_headers=cluster.headers) as a,
+            websockets.connect(ws_url(host_b.url), additional_headers=cluster.headers) as b,
+        ):
+            on_a: list[dict[str, Any]] = []
+            on_b: list[dict[str, Any]] = []
+            flow = cluster.seed["flows"]["slow"]
+            await a.send(json.dumps({"type": "run.start", "flow": flow, "inputs": {"message": "hi"}}))
+            run_id = (await until(a, {"run.started"}, on_a))["run"]
+            for _ in range(5):
+                await until(a, {"token"}, on_a)
+            await b.send(json.dumps({"type": "run.resume", "run": run_id, "after": 0}))
+            for _ in range(3):
+                await until(b, {"token"}, on_b)
+            async with httpx.AsyncClient(headers=cluster.headers) as client:
+                cancel = await client.post(cluster.api(host_b, f"runs/{run_id}/cancel/"))
+            assert cancel.status_code == 202, cancel.text
+            await until(a, TERMINAL, on_a)
+            await until(b, TERMINAL, on_b)
+            return on_a, on_b
+
+    on_a, on_b = asyncio.run(scenario())
+    assert on_a[-1]["type"] == on_b[-1]["type"] == "run.cancelled", (on_a[-1], on_b[-1])
+    stored = httpx.get(cluster.api(host_b, f"runs/{on_a[0]['run']}/events/"), headers=cluster.headers).json()
+    received = [e for e in on_a if "seq" in e]
+    assert [(e["seq"], e["type"], e.get("data")) for e in stored] == [
+        (e["seq"], e["type"], e.get("data")) for e in received
+    ]
+    text = "".join(e["data"]["text"] for e in received if e["type"] == "token")
+    assert text and "".join(reply_tokens(200)).startswith(text)
+    assert [e["seq"] for e in on_b] == list(range(1, len(on_b) + 1))  # B: every event once, in order
+
+
+def test_document_uploaded_on_a_reports_progress_on_b(cluster: Cluster) -> None:
+    host_a, host_b = cluster.hosts
+    kb = cluster.seed["kb"]
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with websockets.connect(ws_url(host_b.url), additional_headers=cluster.headers) as b:
+            subscribe = {"type": "knowledge.subscribe", "knowledge_base": kb}
+            await b.send(json.dumps(subscribe))
+            await until(b, {"knowledge.subscribed"}, [])
+            async with httpx.AsyncClient(headers=cluster.headers, timeout=30) as client:
+                files = {"files": ("coast.md", markdown_bytes(), "text/markdown")}
+                upload = await client.post(cluster.api(host_a, f"knowledge-bases/{kb}/documents/"), files=files)
+            assert upload.status_code == 201, upload.text
+            events: list[dict[str, Any]] = []
+            while not events or events[-1]["status"] not in {"ready", "failed"}:
+                await until(b, {"knowledge.progress"}, events, timeout=90)
+            return events
+
+    events = asyncio.run(scenario())
+    assert events[-1]["status"] == "ready" and events[-1]["chunk_count"] >= 1, events[-1]
+    assert "embedding" in [e["status"] for e in events]
+
+
+def test_redis_restart_mid_run_loses_nothing(cluster: Cluster) -> None:
+    host_a, host_b = cluster.hosts
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[bool]]:
+        async with (
+            websockets.connect(ws_url(host_a.url), additional_headers=cluster.headers) as a,
+            websockets.connect(ws_url(host_b.url), additional_headers=cluster.headers) as b,
+        ):
+            on_a: list[dict[str, Any]] = []
+            on_b: list[dict[str, Any]] = []
+            flow = cluster.seed["flows"]["fast"]
+            await a.send(json.dumps({"type": "run.start", "flow": flow, "inputs": {"message": "before"}}))
+            await until(a, TERMINAL, on_a)
+            await asyncio.to_thread(cluster.redis.restart, 1.0)
+            answers = [await pong(a), await pong(b)]
+            await b.send(json.dumps({"type": "run.start", "flow": flow, "inputs": {"message": "after"}}))
+            await until(b, TERMINAL, on_b)
+            return on_a, on_b, answers
+
+    on_a, on_b, answers = asyncio.run(scenario())
+    assert answers == [True, True]
+    assert on_a[-1]["type"] == on_b[-1]["type"] == "run.finished", (on_a[-1], on_b[-1])
+    for events, host in ((on_a, host_b), (on_b, host_a)):  # stored, and read through the other host
+        stored = httpx.get(cluster.api(host, f"runs/{events[0]['run']}/events/"), headers=cluster.headers).json()
+        assert [e["seq"] for e in stored] == [e["seq"] for e in events if "seq" in e]
+    for host in cluster.hosts:
+        log = host.log.read_text()
+        assert "Exception in ASGI application" not in log, log[-3000:]
+
+
+def test_host_killed_mid_run_client_resumes_on_b_and_run_fails_clearly(cluster: Cluster) -> None:
+    host_a, host_b = cluster.hosts
+
+    async def scenario() -> tuple[list[dict[str, Any]], float]:
+        seen: list[dict[str, Any]] = []
+        async with websockets.connect(ws_url(host_a.url), additional_headers=cluster.headers) as a:
+            flow = cluster.seed["flows"]["slow"]
+            await a.send(json.dumps({"type": "run.start", "flow": flow, "inputs": {"message": "hi"}}))
+            await until(a, {"run.started"}, seen)
+            for _ in range(10):
+                await until(a, {"token"}, seen)
+            await asyncio.sleep(0.5)  # the recorder has stored what was sent (it flushes each 0.2 s)
+            killed_at = time.monotonic()
+            await asyncio.to_thread(host_a.kill)
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    seen.append(json.loads(await asyncio.wait_for(a.recv(), 10)))
+        async with websockets.connect(ws_url(host_b.url), additional_headers=cluster.headers) as b:
+            after = max(e["seq"] for e in seen if "seq" in e)
+            await b.send(json.dumps({"type": "run.resume", "run": seen[0]["run"], "after": after}))
+            await until(b, TERMINAL | {"error"}, seen, timeout=60)
+        return seen, time.monotonic() - killed_at
+
+    seen, took = asyncio.run(scenario())
+    final = seen[-1]
+    assert final["type"] == "run.failed" and final["data"]["code"] == "worker_lost", final
+    env = cluster.environment
+    limit = int(env["TRELLIS_RUN_ORPHAN_SECONDS"]) + int(env["TRELLIS_PERIODIC_SECONDS"])
+    assert took < limit + 10, took
+    seqs = [e["seq"] for e in seen if "seq" in e]
+    assert seqs == sorted(set(seqs)), "an event twice or out of order across the hosts"
+    host_a.start()  # the machine comes back for the tests that follow
+    host_a.wait_ready()
+
+
+def test_idle_sockets_answer_after_a_minute(idle_sockets: IdleSockets) -> None:
+    waited = time.monotonic() - idle_sockets.opened_at
+    if waited < IDLE_SECONDS:
+        time.sleep(IDLE_SECONDS - waited)
+    assert idle_sockets.check() == [True, True]
