@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: system-deps setup build run test lint typecheck imports format schema schema-check test-py test-e2e test-js bench clean
+.PHONY: system-deps setup build run test lint typecheck imports format schema schema-check test-py test-e2e test-multihost test-js bench clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -41,6 +41,10 @@ test-py: build
 
 test-e2e: system-deps build
 	.venv/bin/pytest -m e2e
+
+# Production shape without containers: external PostgreSQL, Redis, two hosts, haproxy (~3 min).
+test-multihost: system-deps setup
+	.venv/bin/pytest -m multihost
 
 test-js: setup
 	cd frontend && npm test --silent && npm run --silent typecheck

@@ -224,7 +224,7 @@ defaults
     timeout queue 10s
     option redispatch 1
     retries 5
-    retry-on all-retryable-errors
+    retry-on conn-failure empty-response response-timeout 503
     option http-server-close
 
 frontend trellis

@@ -18,7 +18,7 @@ import pytest
 import websockets
 
 from tests.apps.knowledge.files import markdown_bytes
-from tests.multihost.harness import Cluster
+from tests.multihost.harness import Cluster, Haproxy
 from tests.support.standin import reply_tokens
 
 TERMINAL = {"run.finished", "run.failed", "run.cancelled"}
@@ -228,3 +228,94 @@ def test_idle_sockets_answer_after_a_minute(idle_sockets: IdleSockets) -> None:
     if waited < IDLE_SECONDS:
         time.sleep(IDLE_SECONDS - waited)
     assert idle_sockets.check() == [True, True]
+
+
+class Load:
+    """REST requests and WebSocket chats through the balancer until stopped; what failed."""
+
+    def __init__(self, cluster: Cluster, url: str) -> None:
+        self.cluster, self.url = cluster, url
+        self.stop = asyncio.Event()
+        self.rest_ok = 0
+        self.rest_failed: list[str] = []
+        self.chats: list[int] = []  # per socket: chats that ended
+        self.reconnects: list[int] = []
+        self.unfinished: list[str] = []
+
+    async def rest(self) -> None:
+        async with httpx.AsyncClient(headers=self.cluster.headers, timeout=15) as client:
+            while not self.stop.is_set():
+                try:
+                    response = await client.get(self.cluster.api(self.url, "flows/"))
+                except httpx.HTTPError as exc:
+                    self.rest_failed.append(repr(exc))
+                    continue
+                if response.status_code == 200:
+                    self.rest_ok += 1
+                else:
+                    self.rest_failed.append(f"{response.status_code} {response.text[:200]}")
+
+    async def _connect(self, index: int) -> Any:
+        while True:
+            try:
+                return await websockets.connect(ws_url(self.url), additional_headers=self.cluster.headers)
+            except (OSError, websockets.InvalidHandshake):
+                self.reconnects[index] += 1
+                await asyncio.sleep(0.2)
+
+    async def chats_on_one_socket(self, index: int) -> None:
+        self.chats.append(0)
+        self.reconnects.append(0)
+        ws = await self._connect(index)
+        flow = self.cluster.seed["flows"]["fast"]
+        while not self.stop.is_set():
+            seen: list[dict[str, Any]] = []
+            run: str | None = None
+            try:
+                await ws.send(json.dumps({"type": "run.start", "flow": flow, "inputs": {"message": "hi"}}))
+                run = (await until(ws, {"run.started"}, seen))["run"]
+                await until(ws, TERMINAL, seen)
+            except (websockets.ConnectionClosed, OSError):
+                self.reconnects[index] += 1
+                ws = await self._connect(index)
+                if run is None:
+                    continue  # the start never reached a host: nothing to resume
+                try:  # the run may have ended on the host that went away: the other replays it
+                    after = max([e["seq"] for e in seen if "seq" in e], default=0)
+                    await ws.send(json.dumps({"type": "run.resume", "run": run, "after": after}))
+                    await until(ws, TERMINAL, seen, timeout=45)
+                except (websockets.ConnectionClosed, OSError, TimeoutError) as exc:
+                    self.unfinished.append(f"{run}: {exc!r}")
+                    ws = await self._connect(index)
+                    continue
+            self.chats[index] += 1
+            await asyncio.sleep(0.1)
+        await ws.close()
+
+
+def test_rolling_restart_behind_haproxy_fails_no_request(cluster: Cluster) -> None:
+    balancer = Haproxy(cluster.folder, cluster.hosts).start()
+    try:
+        load = Load(cluster, balancer.url)
+
+        async def scenario() -> None:
+            tasks = [asyncio.create_task(load.rest()) for _ in range(2)]
+            tasks += [asyncio.create_task(load.chats_on_one_socket(i)) for i in range(4)]
+            await asyncio.sleep(2)
+            for host in cluster.hosts:  # one at a time, as an upgrade does
+                await asyncio.to_thread(host.stop)
+                await asyncio.to_thread(host.start)
+                await asyncio.to_thread(host.wait_ready)
+                await asyncio.sleep(2)  # the balancer's checks see it up (rise 2 x 0.5 s)
+            load.stop.set()
+            await asyncio.gather(*tasks)
+
+        asyncio.run(scenario())
+    finally:
+        balancer.stop()
+    assert load.rest_failed == [], load.rest_failed[:5]
+    assert load.rest_ok > 50, load.rest_ok
+    assert load.unfinished == [], load.unfinished
+    assert all(chats > 3 for chats in load.chats), load.chats  # every socket chatted on after it resumed
+    assert sum(load.reconnects) >= 1, "no socket was on a restarted host: the test proved nothing"
+    print(f"rolling restart: {load.rest_ok} REST ok, chats per socket {load.chats}, reconnects {load.reconnects}")
