@@ -1,0 +1,96 @@
+/** A run's node spans on one time line: where each started, how long it took, what it cost. */
+import { useState } from "react";
+import type { RunTrace, WaterfallSpan } from "./api";
+import { barGeometry, formatCost, formatMs, formatTokens, waterfallTotal } from "./format";
+
+type ModelCall = RunTrace["model_calls"][number];
+
+export function Waterfall({ spans, calls }: { spans: WaterfallSpan[]; calls: ModelCall[] }) {
+  const [open, setOpen] = useState<string | null>(null);
+  const total = waterfallTotal(spans);
+  if (!spans.length) return <p className="muted">No node ran.</p>;
+  return (
+    <ol className="waterfall" aria-label="Trace">
+      {spans.map((span) => {
+        const { left, width } = barGeometry(span.offset_ms, span.duration_ms, total);
+        const expanded = open === span.node;
+        const mine = calls.filter((c) => span.model_calls.includes(c.id));
+        return (
+          <li key={span.node} className={`waterfall__row waterfall__row--${span.status}`} data-node={span.node}>
+            <button
+              type="button"
+              className="waterfall__head"
+              aria-expanded={expanded}
+              onClick={() => setOpen(expanded ? null : span.node)}
+            >
+              <span className="waterfall__name">
+                {span.node}
+                <span className="muted"> {span.node_type}</span>
+              </span>
+              <span className="waterfall__track" aria-hidden="true">
+                <span className="waterfall__bar" style={{ left: `${left}%`, width: `${width}%` }} />
+              </span>
+              <span className="waterfall__time">{formatMs(span.duration_ms)}</span>
+            </button>
+            {expanded ? (
+              <div className="waterfall__detail">
+                <dl className="definition-list">
+                  <dt>Started</dt>
+                  <dd>+{formatMs(span.offset_ms)}</dd>
+                  <dt>Status</dt>
+                  <dd>{span.status}</dd>
+                  {span.input_tokens || span.output_tokens ? (
+                    <>
+                      <dt>Tokens</dt>
+                      <dd>{formatTokens(span.input_tokens, span.output_tokens)}</dd>
+                      <dt>Cost</dt>
+                      <dd>{formatCost(span.cost)}</dd>
+                    </>
+                  ) : null}
+                  {span.error_code ? (
+                    <>
+                      <dt>Error</dt>
+                      <dd className="runs-error-text">
+                        {span.error_code}
+                        {span.error_message ? `: ${span.error_message}` : ""}
+                      </dd>
+                    </>
+                  ) : null}
+                </dl>
+                {span.input_preview ? (
+                  <>
+                    <h4 className="waterfall__label">Input</h4>
+                    <pre className="waterfall__preview">{span.input_preview}</pre>
+                  </>
+                ) : null}
+                {span.output_preview ? (
+                  <>
+                    <h4 className="waterfall__label">Output</h4>
+                    <pre className="waterfall__preview">{span.output_preview}</pre>
+                  </>
+                ) : null}
+                {mine.map((call) => (
+                  <div key={call.id} className="waterfall__call">
+                    <strong>{call.alias}</strong>
+                    {call.served_by && call.served_by !== call.alias ? ` served by ${call.served_by} (fallback)` : ""} ·{" "}
+                    {call.status} · first token {formatMs(call.ttft_ms)} · {formatMs(call.latency_ms)} ·{" "}
+                    {formatTokens(call.input_tokens ?? 0, call.output_tokens ?? 0)} tokens · {formatCost(call.cost)}
+                    {Array.isArray(call.attempts) && call.attempts.length ? (
+                      <ul className="waterfall__attempts">
+                        {(call.attempts as { alias?: string; error?: string }[]).map((a, i) => (
+                          <li key={i}>
+                            Attempt {i + 1}: {a.alias ?? "?"} — {a.error ?? "failed"}
+                          </li>
+                        ))}
+                      </ul>
+                    ) : null}
+                  </div>
+                ))}
+              </div>
+            ) : null}
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
