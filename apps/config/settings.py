@@ -171,7 +171,8 @@ else:
     from apps.config.embedded_pg import database_settings
 
     _needed = connections_needed(web_workers=WEB_WORKERS, pool_size=DB_POOL_SIZE, headroom=DB_HEADROOM)
-    DATABASES = {"default": database_settings(DATA_DIR / "pg", max_connections=max(100, _needed))}
+    _embedded_name = _db_name_override or "trellis"
+    DATABASES = {"default": database_settings(DATA_DIR / "pg", name=_embedded_name, max_connections=max(100, _needed))}
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections, not the threads
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
 # Which process holds a connection, in pg_stat_activity (the bound is per process).

@@ -84,6 +84,7 @@ class RunNotRecorded(TrellisError):
 class _Pending:
     events: list[Event] = field(default_factory=list)
     final: Final | None = None
+    terminal: Event | None = None  # with `final`: the run's terminal event (maybe flushed before)
     done: asyncio.Future[None] | None = None
     failing_since: float | None = None  # when the database first refused this run's writes
 
@@ -94,6 +95,7 @@ class _Pending:
         return _Pending(
             events=self.events + later.events,
             final=later.final or self.final,
+            terminal=later.terminal or self.terminal,
             done=later.done or self.done,
             failing_since=self.failing_since,
         )
@@ -108,6 +110,7 @@ class Recorder:
         self._progress_at = 0.0
         self._unreported: dict[str, int] = {}  # streaming runs' last seq not yet on their row
         self._lost: dict[str, str] = {}  # runs whose writes failed -> why (their later events are dropped)
+        self._terminals: dict[str, Event] = {}  # terminal events recorded, until their run's finish()
         self._retry_at = 0.0
         self._retry_delay = 0.0
         self._wake = asyncio.Event()
@@ -123,17 +126,24 @@ class Recorder:
             return
         self._open.add(event.run)
         self._pending[event.run].events.append(event)
+        if event.type in TERMINAL:
+            self._terminals[event.run] = event
 
     async def finish(self, run_id: str, final: Final) -> None:
         """Queue the run's last write and wait until it is committed; RunNotRecorded (or
         DatabaseUnavailable after RETRY_SECONDS) when it could not be."""
         self._ensure_loop()
         self._open.discard(run_id)
+        terminal = self._terminals.pop(run_id, None)
         if (reason := self._lost.pop(run_id, None)) is not None:
             self._pending.pop(run_id, None)
             raise RunNotRecorded(reason)
+        if terminal is None:
+            raise RuntimeError(f"run {run_id}: finish() before its terminal event was recorded")
         pending = self._pending[run_id]
-        pending.final = final
+        # The terminal event may have gone out in an earlier flush: the final write goes with it
+        # whichever batch it lands in (it sets the run's status and last_seq).
+        pending.final, pending.terminal = final, terminal
         pending.done = asyncio.get_running_loop().create_future()
         self._wake.set()
         await pending.done
@@ -175,6 +185,7 @@ class Recorder:
     def _lose(self, run_id: str, reason: str) -> None:
         """Drop what is left of a run whose writes failed; its finish() raises RunNotRecorded."""
         self._lost[run_id] = reason
+        self._terminals.pop(run_id, None)
         self._open.discard(run_id)
         self._unreported.pop(run_id, None)
         self._spans.pop(run_id, None)
@@ -408,11 +419,11 @@ def _run_rows(run_id: str, pending: _Pending, spans_open: dict[str, dict[str, di
     for node in _span_updates(run_id, pending.events, spans):
         values = spans[node]
         rows.spans.append([dumps(values[c]) if c in _SPAN_JSON else values[c] for c in _SPAN_COLUMNS])
-    terminal = next((e for e in reversed(pending.events) if e.type in TERMINAL), None)
+    terminal = pending.terminal
     if terminal is not None and pending.final is not None:
         fields = _final_fields(terminal, pending.final)
         row = [dumps(fields[c]) if c in _FINAL_JSON else fields[c] for c in _FINAL_COLUMNS]
-        rows.finals.append([*row, pending.events[-1].seq, now, WORKER, run_id])
+        rows.finals.append([*row, terminal.seq, now, WORKER, run_id])
         final = pending.final
         if final.assistant_message is not None and final.session_id is not None:
             rows.messages.append([final.session_id, ChatMessage.Role.ASSISTANT, final.assistant_message, run_id, now])

@@ -32,7 +32,7 @@ from apps.serving.models import ModelDeployment, ModelEndpoint, ModelKind
 from apps.serving.routing import RETRY_MAX_S, Candidate, RoutedChatModel
 from apps.serving.selectors import model_endpoint_list_async
 from apps.serving.streaming import OpenAIStreamingChat
-from flows.errors import FlowError, ModelTimeout, ModelUnavailable
+from flows.errors import FlowError, ModelTimeout, ModelUnavailable, model_refusal
 
 WRITE_TIMEOUT_S = 10.0
 POOL_TIMEOUT_S = 5.0
@@ -315,7 +315,7 @@ def _status_detail(exc: openai.APIStatusError) -> str:
     if isinstance(body, dict):
         error = body.get("error", body)
         message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
-    return message[:ERROR_DETAIL_LIMIT]
+    return message
 
 
 def _classify(exc: BaseException, alias: str) -> BaseException:
@@ -329,9 +329,7 @@ def model_error(exc: BaseException, *, alias: str) -> FlowError | BaseException:
     if isinstance(exc, (openai.APITimeoutError, TimeoutError, *_TIMEOUT_ERRORS)):
         return ModelTimeout(f"The model {alias!r} did not answer in time.")
     if isinstance(exc, openai.APIStatusError):
-        detail = _status_detail(exc)
-        suffix = f": {detail}" if detail else "."
-        return ModelUnavailable(f"The server of model {alias!r} answered HTTP {exc.status_code}{suffix}")
+        return model_refusal(alias, exc.status_code, _status_detail(exc), getattr(exc, "code", None))
     if isinstance(exc, (openai.APIError, OSError, *_TRANSPORT_ERRORS)):
         return ModelUnavailable(f"The server of model {alias!r} cannot be reached or dropped the call.")
     return exc

@@ -15,13 +15,11 @@ from django.db.models import Q
 
 from apps.config.crypto import encrypt
 from apps.config.errors import Conflict, InvalidInput
-from apps.serving.errors import ModelCallFailed
 from apps.serving.models import BUILTIN_ALIAS, BUILTIN_MODEL, ModelDeployment, ModelEndpoint, ModelKind
 from apps.serving.selectors import model_endpoint_get
 from apps.tenancy.access import OrgAccess
 from apps.tenancy.models import Organization, Role
 from apps.tenancy.services import audit_record
-from flows.errors import ModelTimeout, ModelUnavailable
 
 if TYPE_CHECKING:
     from apps.serving.gateway import GatewayModels, ProbeResult
@@ -275,7 +273,4 @@ def model_endpoint_test(
 ) -> ProbeResult:
     """Sends `prompt` to the model through the gateway (no write, so no transaction)."""
     alias, gateway = model_endpoint_probe_gateway(access=access, endpoint_id=endpoint_id)
-    try:
-        return async_to_sync(gateway.probe)(alias, prompt, max_tokens=max_tokens)
-    except (ModelUnavailable, ModelTimeout) as exc:
-        raise ModelCallFailed(exc.message, code=exc.code) from None
+    return async_to_sync(gateway.probe)(alias, prompt, max_tokens=max_tokens)  # FlowError: 502 (wire_errors)

@@ -36,7 +36,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from apps.serving.httpstream import HeaderError, HttpPool
-from flows.errors import ModelUnavailable
+from flows.errors import FlowError, ModelUnavailable, model_refusal
 from flows.values import TextChunk
 
 ERROR_DETAIL_LIMIT = 200
@@ -111,16 +111,16 @@ class OpenAIStreamingChat(BaseChatModel):
                 payload["tool_choice"] = kwargs["tool_choice"]
         return payload
 
-    def _refusal(self, status: int, body: bytes) -> ModelUnavailable:
-        detail = ""
+    def _refusal(self, status: int, body: bytes) -> FlowError:
+        detail, code = "", None
         try:
             error = json.loads(body or b"{}")
             error = error.get("error", error) if isinstance(error, dict) else error
             detail = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+            code = str(error.get("code")) if isinstance(error, dict) and error.get("code") else None
         except ValueError:
             detail = body.decode("utf-8", "replace")
-        suffix = f": {detail[:ERROR_DETAIL_LIMIT]}" if detail else "."
-        return ModelUnavailable(f"The server of model {self.alias!r} answered HTTP {status}{suffix}")
+        return model_refusal(self.alias, status, detail, code)  # a context-window refusal included
 
     # --- streaming ---
 
@@ -285,7 +285,7 @@ def _parse_line(line: bytes) -> AIMessageChunk | TextChunk | None:
     if "error" in event and not event.get("choices"):
         error = event["error"]
         message = error.get("message", "") if isinstance(error, dict) else str(error)
-        raise ModelUnavailable(f"The model server reported an error mid-stream: {str(message)[:ERROR_DETAIL_LIMIT]}")
+        raise model_refusal("", None, str(message))
     choices = event.get("choices") or []
     usage = event.get("usage")
     if not choices:

@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from apps.builder.services import flow_create
 from apps.runs.models import Run, RunEvent
-from apps.runs.recorder import Final, Recorder, RunNotRecorded
+from apps.runs.recorder import FLUSH_INTERVAL, Final, Recorder, RunNotRecorded
 from flows.events import Event, EventType
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
@@ -120,3 +120,16 @@ async def test_recorder_retries_a_batch_the_database_could_not_take(org_a: Membe
         (5, 5, "run.finished"),
     ]
     assert (await Run.objects.aget(pk=run_id)).status == Run.Status.COMPLETED
+
+
+async def test_recorder_writes_the_final_state_when_the_terminal_event_went_out_in_an_earlier_flush(
+    org_a: Member,
+) -> None:
+    run_id = await database_sync_to_async(_new_run)(org_a)
+    recorder = Recorder()
+    for event in _events(run_id, "x"):
+        recorder.record(event)
+    await asyncio.sleep(FLUSH_INTERVAL * 3)  # the terminal event is flushed before finish() is called
+    await recorder.finish(run_id, _final("x"))
+    row = await Run.objects.aget(pk=run_id)
+    assert (row.status, row.last_seq, row.output_text) == (Run.Status.COMPLETED, 3, "x")

@@ -162,7 +162,7 @@ async def test_test_stream_session_needs_the_csrf_token(org_a: Member, standin_u
     response = await database_sync_to_async(session.post)(
         _url(org_a, endpoint.pk), {"prompt": "hi"}, content_type="application/json"
     )
-    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+    assert (response.status_code, response.json()["code"]) == (403, "csrf_failed")
     assert "CSRF" in response.json()["message"]
     assert not await ModelCall.objects.aexists()
 
