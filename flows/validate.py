@@ -10,27 +10,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 import flows.nodes  # noqa: F401  (registers the built-in node types)
+from flows.errors import Issue
 from flows.registry import REGISTRY, NodeType, Port, Registry
 from flows.spec import FlowSpec
 from flows.types import compatible
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    code: str
-    message: str
-    pointer: str
-    node: str | None = None
-    edge: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "message": self.message,
-            "pointer": self.pointer,
-            "node": self.node,
-            "edge": self.edge,
-        }
 
 
 @dataclass

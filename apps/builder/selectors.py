@@ -12,7 +12,8 @@ from apps.builder.models import Flow, FlowVersion
 from apps.config.errors import NotFound
 from apps.tenancy.models import Organization
 from flows.diff import diff_specs
-from flows.validate import Issue, validate
+from flows.errors import Issue
+from flows.validate import validate
 
 MAX_SEARCH = 200
 MAX_VERSION_NUMBER = 2**31 - 1  # the column is a PostgreSQL integer

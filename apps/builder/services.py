@@ -11,7 +11,6 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
-from apps.builder.errors import FlowInvalidError
 from apps.builder.graphs import check_graph_size, starter_graph, without_secrets
 from apps.builder.models import Flow, FlowVersion
 from apps.builder.selectors import flow_get, flow_version_get
@@ -19,7 +18,8 @@ from apps.config.errors import Conflict, InvalidInput
 from apps.tenancy.access import OrgAccess
 from apps.tenancy.models import Role
 from apps.tenancy.services import audit_record
-from flows.validate import Issue, parse_spec, validate
+from flows.errors import FlowInvalid, Issue
+from flows.validate import parse_spec, validate
 
 EXPORT_FORMAT = "trellis.flow"
 EXPORT_FORMAT_VERSION = 1
@@ -33,7 +33,7 @@ def _normalized_graph(graph: Any) -> dict[str, Any]:
     check_graph_size(graph)
     spec, issues = parse_spec(graph)
     if spec is None:
-        raise FlowInvalidError(
+        raise FlowInvalid(
             issues,
             message=f"The graph is not a flow spec: {issues[0].pointer}: {issues[0].message}",
             code="invalid_graph",
@@ -127,7 +127,7 @@ def flow_version_publish(*, access: OrgAccess, flow_id: object, note: str = "") 
     access.require(Role.EDITOR)
     flow = _locked(access, flow_id)
     if issues := validate(flow.draft):
-        raise FlowInvalidError(issues)
+        raise FlowInvalid(issues)
     number = (flow.versions.aggregate(last=Max("number"))["last"] or 0) + 1
     version = FlowVersion.objects.create(
         flow=flow, number=number, graph=flow.draft, note=note.strip(), created_by=access.actor.user

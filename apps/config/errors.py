@@ -1,5 +1,5 @@
-"""Domain error types. Each carries its HTTP status and stable code; the one mapping to
-responses is apps.config.exception_handler (and the WebSocket error events reuse `code`).
+"""Domain error types. Each carries its HTTP status and stable code; the one table that turns
+any error (these, the engine's, DRF's) into a response or an event is apps.config.wire_errors.
 """
 
 from __future__ import annotations
@@ -38,3 +38,25 @@ class Conflict(TrellisError):
 
 class InvalidInput(TrellisError):
     status, code = 400, "invalid"
+
+
+class NotAuthenticated(TrellisError):
+    status, code = 401, "not_authenticated"
+
+
+class AuthenticationFailed(TrellisError):
+    status, code = 401, "authentication_failed"
+
+
+class CsrfFailed(Forbidden):
+    """A signed-in browser's unsafe request without a valid CSRF token."""
+
+    code = "csrf_failed"
+
+
+class MethodNotAllowed(TrellisError):
+    status, code = 405, "method_not_allowed"
+
+
+class TooLarge(TrellisError):
+    status, code = 413, "too_large"

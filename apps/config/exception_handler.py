@@ -15,6 +15,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.config.db import DatabaseUnavailable, database_error
 from apps.config.errors import TrellisError
+from apps.config.wire_errors import wire_error
+from flows.errors import FlowError
 
 _DRF_CODES: dict[type[drf.APIException], str] = {
     drf.ParseError: "malformed_json",
@@ -76,8 +78,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if (unavailable := database_error(exc)) is not None:  # busy pool, server down: 503, retry later
         body = {**error_body(unavailable.code, unavailable.message), **unavailable.details()}
         return Response(body, status=unavailable.status, headers={"Retry-After": str(unavailable.retry_after)})
-    if isinstance(exc, TrellisError):
-        return Response({**error_body(exc.code, exc.message), **exc.details()}, status=exc.status)
+    if isinstance(exc, TrellisError | FlowError):  # app and engine errors: the one table
+        wire = wire_error(exc)
+        return Response(wire.body(), status=wire.status)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

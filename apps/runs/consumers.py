@@ -1,6 +1,6 @@
 """The one WebSocket per browser tab: ping, run.start, run.cancel, run.resume.
 
-The socket authenticates, parses, and forwards; runs belong to the process (apps.runs.runner).
+The socket authenticates, parses, and forwards; runs belong to the process (apps.runs.live).
 Every refusal is an error event with a stable code, never a silent close.
 """
 
@@ -13,13 +13,18 @@ from typing import Any
 from apps.config.errors import TrellisError
 from apps.config.metrics import WEBSOCKETS
 from apps.config.resilient_layer import ResilientLayerMixin
+from apps.config.wire_errors import error_of
 from apps.knowledge import consumers as knowledge_ws
-from apps.runs.forward import FollowingConsumer, error_event
-from apps.runs.protocol import MAX_MESSAGE_BYTES, BadMessage, Ping, RunCancel, RunResume, RunStart, parse_client_message
-from apps.runs.runner import RunRequest, run_cancel, run_prepare, run_resume, run_start_live
+from apps.runs.forward import FollowingConsumer
+from apps.runs.live import run_start_live
+from apps.runs.principals import RunRequest, principal_of
+from apps.runs.protocol import MAX_MESSAGE_BYTES, Ping, RunCancel, RunResume, RunStart, parse_client_message
+from apps.runs.remote import run_cancel
+from apps.runs.replay import run_resume
+from apps.runs.start import run_start
 from apps.tenancy.access import Actor
 from apps.tenancy.models import ApiKey
-from flows.errors import FlowInvalid
+from flows.errors import FlowError
 
 logger = logging.getLogger(__name__)
 CLOSE_NOT_AUTHENTICATED = 4401
@@ -33,7 +38,8 @@ class RunConsumer(ResilientLayerMixin, FollowingConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             WEBSOCKETS.labels("refused").inc()
-            await self.send_json(error_event("not_authenticated", "Sign in or send an API key to open this socket."))
+            refused = error_of("not_authenticated", "Sign in or send an API key to open this socket.", 401)
+            await self.send_json(refused.event())
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
             return
         key = self.scope.get("api_key")
@@ -46,17 +52,13 @@ class RunConsumer(ResilientLayerMixin, FollowingConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
-            await self.send_json(
-                error_event(
-                    "message_too_large" if text_data else "invalid_message",
-                    f"Send JSON text frames of at most {MAX_MESSAGE_BYTES} bytes.",
-                )
-            )
+            code = "message_too_large" if text_data else "invalid_message"
+            await self.send_json(error_of(code, f"Send JSON text frames of at most {MAX_MESSAGE_BYTES} bytes.").event())
             return
         try:
             content = json.loads(text_data)
         except ValueError:
-            await self.send_json(error_event("malformed_json", "The message is not valid JSON."))
+            await self.send_json(error_of("malformed_json", "The message is not valid JSON.").event())
             return
         await self.receive_json(content)
 
@@ -74,19 +76,12 @@ class RunConsumer(ResilientLayerMixin, FollowingConsumer):
                     await self._start(message)
                 case RunCancel():
                     if not await run_cancel(actor=self.actor, run_id=message.run):
-                        await self.send_json(
-                            error_event("run_not_running", "That run is not running.", run=str(message.run))
-                        )
+                        refused = error_of("run_not_running", "That run is not running.", 409)
+                        await self.send_json(refused.event(run=str(message.run)))
                 case RunResume():
                     self.follow_events(run_resume(actor=self.actor, run_id=message.run, after=message.after))
-        except BadMessage as exc:
-            await self.send_json(error_event(exc.code, exc.message, ref=ref))
-        except FlowInvalid as exc:
-            await self.send_json(
-                error_event("flow_invalid", exc.message, ref=ref, issues=[issue.to_dict() for issue in exc.issues])
-            )
-        except TrellisError as exc:
-            await self.send_json(error_event(exc.code, exc.message, ref=ref))
+        except (TrellisError, FlowError) as exc:  # a bad message, a refused or invalid run: apps.config.wire_errors
+            await self.send_json(self.error_event(exc, ref=ref))
 
     async def knowledge_event(self, event: dict[str, Any]) -> None:
         """Channel-layer group message (apps/knowledge/realtime.py) -> the browser."""
@@ -96,5 +91,5 @@ class RunConsumer(ResilientLayerMixin, FollowingConsumer):
         request = RunRequest(
             flow=message.flow, version=message.version, inputs=message.inputs, session=message.session, ref=message.ref
         )
-        prepared = await run_prepare(actor=self.actor, request=request, early=True)
+        prepared = await run_start(principal_of(self.actor), request, early=True)
         self.follow_live(run_start_live(prepared))

@@ -1,6 +1,6 @@
 """A live run's events onto a WebSocket, in order, with no task per event.
 
-The run calls a follower for every event in its own task (apps.runs.runner.LiveRun.attach). The
+The run calls a follower for every event in its own task (apps.runs.live.LiveRun.attach). The
 socket's ASGI `send` is a coroutine that finishes without waiting while the connection is
 writable (uvicorn waits only when the peer is slow and the transport is paused), so the
 forwarder steps it right there: a streamed token goes from the model's chunk to the socket's
@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from apps.config.errors import TrellisError
 from apps.config.fastjson import dumps, dumps_bytes
+from apps.config.wire_errors import wire_error
 from apps.config.wsdirect import DirectWrite, direct_writer
 from apps.config.wsjson import FastJsonWebsocketConsumer
 from flows.events import TERMINAL
@@ -147,10 +148,6 @@ class _Resumed:
                     return stop.value
 
 
-def error_event(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, **{k: v for k, v in extra.items() if v is not None}}
-
-
 class FollowingConsumer(FastJsonWebsocketConsumer):
     """A socket that follows runs: live ones through a Forwarder, stored ones (a resume after
     the run ended) from a task. Closing the socket stops the following; the runs go on."""
@@ -161,6 +158,10 @@ class FollowingConsumer(FastJsonWebsocketConsumer):
         self._pumps: set[asyncio.Task[None]] = set()
         self._direct: DirectWrite | None = None
         self._direct_known = False
+
+    def error_event(self, exc: BaseException, **extra: Any) -> dict[str, Any]:
+        """An error as this socket's error event (apps.config.wire_errors; a widget's is public)."""
+        return wire_error(exc).event(**extra)
 
     def _direct_write(self) -> DirectWrite | None:
         if not self._direct_known:  # after the accept: the writer needs the handshake done
@@ -182,7 +183,7 @@ class FollowingConsumer(FastJsonWebsocketConsumer):
                     if out is not None:
                         await self.send_json(out)
             except TrellisError as exc:
-                await self.send_json(error_event(exc.code, exc.message))
+                await self.send_json(self.error_event(exc))
 
         task = asyncio.create_task(pump())
         self._pumps.add(task)

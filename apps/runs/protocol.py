@@ -7,6 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from apps.config.errors import InvalidInput
+
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_INPUT_CHARS = 100_000
 
@@ -51,10 +53,11 @@ ClientMessage = Ping | RunStart | RunCancel | RunResume
 _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
 
-class BadMessage(ValueError):
+class BadMessage(InvalidInput):
+    """A socket message refused before anything runs (an error event with `code`)."""
+
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
+        super().__init__(message, code=code)
 
 
 def parse_client_message(raw: Any) -> ClientMessage:

@@ -1,16 +1,10 @@
-"""Runs held by another web process (`manage.py serve --workers N`).
+"""Cancelling a run wherever it executes (`manage.py serve --workers N`).
 
-A live run belongs to the process executing it (apps.runs.runner.LIVE), but a tab may reconnect,
-or a cancel may arrive, through any worker. Two things cross processes, both through the
-PostgreSQL every process already has (no broker):
-
-- Cancel: a process that does not hold the run sends NOTIFY on CHANNEL. Every process that
-  executes runs LISTENs there (one connection each, opened before its first run starts), and the
-  one holding the run cancels it.
-- Following: the recorder stores each run's events every 0.2 s (apps.runs.recorder), so another
-  process replays them after the client's sequence number and then reads new ones every
-  POLL_SECONDS until the terminal event. A run whose process died (no terminal event, marked
-  failed by the reaper) ends its followers with run.failed from its row.
+A live run belongs to the process executing it (apps.runs.live.LIVE), but a cancel may arrive
+through any worker. It crosses processes through the PostgreSQL every process already has (no
+broker): a process that does not hold the run sends NOTIFY on CHANNEL; every process that
+executes runs LISTENs there (one connection each, opened before its first run starts), and the
+one holding the run cancels it. (Following a run another worker holds: apps.runs.replay.)
 """
 
 from __future__ import annotations
@@ -18,30 +12,47 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
+from uuid import UUID
 
 from django.db import connection
 
 from apps.config.db import in_db_thread
+from apps.runs.live import LIVE
 from apps.runs.models import Run
-from flows.events import TERMINAL, EventType
+from apps.runs.replay import run_for_actor
+from apps.tenancy.access import Actor
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "trellis_runs"
-POLL_SECONDS = 0.25
 READY_TIMEOUT_S = 5.0
-_TERMINAL_TYPES = {str(t) for t in TERMINAL}
-_STATUS_TERMINAL = {
-    Run.Status.COMPLETED: EventType.RUN_FINISHED,
-    Run.Status.FAILED: EventType.RUN_FAILED,
-    Run.Status.CANCELLED: EventType.RUN_CANCELLED,
-}
 _listeners: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[None], asyncio.Future[None]]] = {}
 
 
-# --- cancel ---
+async def run_cancel(*, actor: Actor, run_id: UUID) -> bool:
+    """Cancel a run this actor may see, here or in the worker holding it; False when it is not
+    running. One trip to a database thread."""
+    return await in_db_thread(_cancel)(actor, run_id)
+
+
+def _cancel(actor: Actor, run_id: UUID) -> bool:
+    return run_cancel_request(run_for_actor(actor, run_id))
+
+
+def run_cancel_request(run: Run) -> bool:
+    """Cancel `run` (already access-checked) where it executes: this process, or another worker
+    through NOTIFY. False when it is not running. Database thread."""
+    live = LIVE.get(str(run.pk))
+    if live is not None:
+        if live.task.done():
+            return False
+        live.cancel()
+        return True
+    if run.status != Run.Status.RUNNING:
+        return False
+    notify_cancel(str(run.pk))
+    return True
 
 
 def notify_cancel(run_id: str) -> None:
@@ -96,8 +107,6 @@ async def _listen(ready: asyncio.Future[None]) -> None:
 
 
 def _on_notify(payload: str) -> None:
-    from apps.runs.runner import LIVE  # the runner imports this module
-
     try:
         message = json.loads(payload)
     except ValueError:
@@ -106,42 +115,3 @@ def _on_notify(payload: str) -> None:
     if live is not None and not live.task.done():
         logger.info("cancelling run %s at another worker's request", live.run_id)
         live.task.cancel()
-
-
-# --- following ---
-
-
-def _events_and_status(run_id: str, after: int) -> tuple[list[dict[str, Any]], Run | None]:
-    """The run's row, then its stored events after `after`: a run that had ended when its row was
-    read has all its events stored (the last write commits both together)."""
-    from apps.runs.runner import stored_events
-
-    run = Run.objects.filter(pk=run_id).only("status", "error_code", "error_message").first()
-    return stored_events(run_id, after), run
-
-
-async def follow_stored(run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
-    """The run's events after `after` from the database, then the new ones as they are stored,
-    until its terminal event."""
-    last = after
-    while True:
-        wires, run = await in_db_thread(_events_and_status)(run_id, last)
-        for wire in wires:
-            yield wire
-            last = wire["seq"]
-            if wire["type"] in _TERMINAL_TYPES:
-                return
-        if run is None:
-            return
-        if run.status != Run.Status.RUNNING:
-            yield _terminal_from_row(run, last)  # ended without a stored terminal event (reaped)
-            return
-        await asyncio.sleep(POLL_SECONDS)
-
-
-def _terminal_from_row(run: Run, last: int) -> dict[str, Any]:
-    kind = _STATUS_TERMINAL.get(Run.Status(run.status), EventType.RUN_FAILED)
-    data: dict[str, Any] = {}
-    if kind == EventType.RUN_FAILED:
-        data = {"code": run.error_code or "worker_lost", "message": run.error_message, "node": None}
-    return {"run": str(run.pk), "seq": last + 1, "type": str(kind), "node": None, "data": data}

@@ -30,7 +30,7 @@ from pydantic import ConfigDict
 from apps.serving.accounting import Meter, ledger_call
 from apps.serving.models import ModelCall
 from apps.serving.streaming import as_message_chunk
-from flows.errors import FlowError, ModelTimeout, ModelUnavailable
+from flows.errors import ContextTooLong, FlowError, ModelTimeout, ModelUnavailable
 from flows.values import TextChunk
 
 RETRY_BASE_S = 0.2
@@ -239,7 +239,7 @@ class RoutedChatModel(BaseChatModel):
         failure = last_error or ModelUnavailable(f"No model can answer for {self.alias!r}.")
         self._record(self.alias, ModelCall.Status.FAILED, 0, 0, None, started, attempts, failure, self.candidates[0])
         error = self.classify(failure, self.alias)
-        if isinstance(error, FlowError) and len(attempts) > 1:
+        if isinstance(error, FlowError) and len(attempts) > 1 and not isinstance(error, ContextTooLong):
             tried = "; ".join(f"{a['alias']}: {a['error']}" for a in attempts)
             raise type(error)(f"Every model for {self.alias!r} failed before answering ({tried})", code=error.code)
         raise error from None

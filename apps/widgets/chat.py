@@ -1,33 +1,37 @@
 """A visitor's message becomes a run of the widget's published flow version, and nothing else.
 
 The visitor sends text only: the flow, its version, the graph, node config and model are all
-the widget's (invariant 4). Runs go through the runner's public pieces (PreparedRun,
-run_start_live, follow, events_after); this module only decides what a widget may run and
-who the visitor is, and turns engine events into the small public shape a widget sees.
+the widget's (invariant 4). The visitor is a principal of the one run start
+(apps.runs.start.run_start): `WidgetVisitor` admits the message (the widget's limits), picks the
+flow, version and conversation, grants access to that flow only, and adds its rows (the visitor,
+the conversation, the run's widget link) to the run's one insert. This module also turns engine
+events into the small public shape a widget sees.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
-from django.db import transaction
-from langchain_core.messages import BaseMessage
-
-from apps.builder.models import FlowVersion
 from apps.config.db import in_db_thread
 from apps.config.errors import InvalidInput, NotFound
-from apps.runs.adapters import gateway_for, ports_for, session_history
-from apps.runs.models import ChatMessage, ChatSession, Run
-from apps.runs.runner import LiveRun, PreparedRun, events_after, run_start_live
-from apps.serving.gateway import GatewayModels
+from apps.config.wire_errors import public_failure
+from apps.runs.live import LiveRun, run_start_live
+from apps.runs.models import ChatSession, Run
+from apps.runs.principals import Policy, Principal, RunRequest
+from apps.runs.replay import events_after
+from apps.runs.start import run_start
+from apps.tenancy.access import Actor
+from apps.tenancy.models import Role
 from apps.widgets.models import Conversation, Visitor, Widget, WidgetRun
 from apps.widgets.ratelimit import budget_check, rate_limit_hit
 from apps.widgets.selectors import citations_of, conversation_latest, public_citations, widget_by_public_key
 from apps.widgets.tokens import SessionInvalid, WidgetSession
-from flows.compiler import compile_flow
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 
 @dataclass
@@ -39,17 +43,6 @@ class ChatStarted:
     show_sources: bool
 
 
-@dataclass
-class _Loaded:
-    widget: Widget
-    version: FlowVersion
-    visitor: UUID | None
-    conversation: Conversation | None
-    history: list[BaseMessage]
-    models: GatewayModels
-    new_visitor_id: UUID | None = None
-
-
 def widget_for_session(session: WidgetSession, key: str) -> Widget:
     widget = widget_by_public_key(key=key)
     if widget is None:
@@ -59,70 +52,87 @@ def widget_for_session(session: WidgetSession, key: str) -> Widget:
     return widget
 
 
-def published_version(widget: Widget) -> FlowVersion:
-    version = widget.pinned_version or widget.flow.published_version
-    if version is None or version.flow_id != widget.flow_id:
-        raise InvalidInput("This assistant is not published yet.", code="not_published")
-    return version
+class WidgetVisitor(Principal):
+    """A widget's visitor: runs its widget's published (or pinned) version, with a message only,
+    within the widget's per-visitor and per-IP rates and its daily tokens."""
 
+    def __init__(self, session: WidgetSession, key: str, ip: str, *, new_conversation: bool = False) -> None:
+        super().__init__(Actor(user=None, api_key=None, ip=ip))
+        self.session, self.key, self.ip, self.new_conversation = session, key, ip, new_conversation
+        self.policy = Policy(draft=False, numbered=True, message_only=True)
+        # What admit() decides (read by chat_start once the run has started).
+        self.widget: Widget | None = None
+        self.visitor: UUID | None = None
+        self.new_visitor = False
 
-def _load(session: WidgetSession, key: str, message: str, ip: str, new_conversation: bool) -> _Loaded:
-    widget = widget_for_session(session, key)
-    if not message.strip():
-        raise InvalidInput("Type a message first.", code="empty_message")
-    if len(message) > widget.max_input_chars:
-        raise InvalidInput(f"Messages are limited to {widget.max_input_chars} characters.", code="message_too_long")
-    visitor = session.visitor
-    if visitor is not None and not Visitor.objects.filter(pk=visitor, widget=widget).exists():
-        visitor = None
-    # A first message counts for the visitor it is about to create (its id is chosen now).
-    new_visitor_id = None if visitor is not None else uuid4()
-    rate_limit_hit(widget=widget, visitor=visitor or new_visitor_id, ip=ip)
-    budget_check(widget=widget)
-    version = published_version(widget)
-    conversation = None
-    if visitor is not None and not new_conversation:
-        conversation = conversation_latest(widget=widget, visitor=visitor)
-    history = session_history(conversation.session_id) if conversation and widget.conversation_memory else []
-    models = gateway_for(widget.organization)
-    return _Loaded(widget, version, visitor, conversation, history, models, new_visitor_id)
+    def admit(self, request: RunRequest) -> RunRequest:
+        widget = self.widget = widget_for_session(self.session, self.key)
+        message = request.inputs.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidInput("Type a message first.", code="empty_message")
+        if len(message) > widget.max_input_chars:
+            raise InvalidInput(f"Messages are limited to {widget.max_input_chars} characters.", code="message_too_long")
+        visitor = self.session.visitor
+        if visitor is not None and not Visitor.objects.filter(pk=visitor, widget=widget).exists():
+            visitor = None
+        # A first message counts for the visitor it is about to create (its id is chosen now).
+        self.new_visitor = visitor is None
+        self.visitor = visitor if visitor is not None else uuid4()
+        rate_limit_hit(widget=widget, visitor=self.visitor, ip=self.ip)
+        budget_check(widget=widget)
+        pinned = widget.pinned_version
+        if pinned is not None and pinned.flow_id == widget.flow_id:
+            version: int | str = pinned.number
+        elif pinned is None and widget.flow.published_version_id is not None:
+            version = "published"
+        else:
+            raise InvalidInput("This assistant is not published yet.", code="not_published")
+        conversation = None
+        if not self.new_visitor and not self.new_conversation:
+            conversation = conversation_latest(widget=widget, visitor=self.visitor)
+        self.policy = Policy(draft=False, numbered=True, message_only=True, memory=widget.conversation_memory)
+        return RunRequest(
+            flow=widget.flow_id,
+            organization=widget.organization_id,
+            version=version,
+            inputs={"message": message},
+            session=conversation.session_id if conversation is not None else None,
+            source=Run.Source.WIDGET,
+        )
 
+    def admitted(self) -> tuple[Widget, UUID]:
+        if self.widget is None or self.visitor is None:
+            raise RuntimeError("the visitor was not admitted")
+        return self.widget, self.visitor
 
-@transaction.atomic
-def _save(loaded: _Loaded, message: str) -> tuple[Run, UUID, bool, UUID]:
-    widget = loaded.widget
-    new_visitor = loaded.visitor is None
-    if loaded.visitor is None:
-        visitor = Visitor.objects.create(pk=loaded.new_visitor_id or uuid4(), widget=widget).pk
-    else:
-        visitor = loaded.visitor
-    conversation = loaded.conversation
-    if conversation is None:
-        chat = ChatSession.objects.create(organization_id=widget.organization_id, flow=widget.flow, title=message[:80])
-        conversation = Conversation.objects.create(session=chat, widget=widget, visitor_id=visitor)
-    run = Run.objects.create(
-        organization_id=widget.organization_id,
-        flow=widget.flow,
-        version=loaded.version,
-        source=Run.Source.WIDGET,
-        session_id=conversation.session_id,
-        inputs={"message": message},
-    )
-    ChatMessage.objects.create(session_id=conversation.session_id, role=ChatMessage.Role.USER, content=message, run=run)
-    WidgetRun.objects.create(run=run, widget=widget, visitor_id=visitor)
-    return run, visitor, new_visitor, conversation.session_id
+    def role_in(self, organization_id: UUID, member_role: str | None) -> str | None:
+        # The widget grants running its own flow (admit named it), and nothing else.
+        widget = self.widget
+        return Role.VIEWER if widget is not None and organization_id == widget.organization_id else None
+
+    def rows(self, run: Run, session: ChatSession, new_session: bool) -> list[Model]:
+        widget, visitor = self.admitted()
+        rows: list[Model] = []
+        if self.new_visitor:
+            rows.append(Visitor(pk=visitor, widget=widget))
+        if new_session:
+            rows.append(Conversation(session=session, widget=widget, visitor_id=visitor))
+        rows.append(WidgetRun(run=run, widget=widget, visitor_id=visitor))
+        return rows
 
 
 async def chat_start(
     *, session: WidgetSession, key: str, message: str, ip: str, new_conversation: bool = False
 ) -> ChatStarted:
-    """Check limits, compile the published version, write the rows, start the run."""
-    loaded = await in_db_thread(_load)(session, key, message, ip, new_conversation)
-    ports = ports_for(organization_id=loaded.widget.organization_id, models=loaded.models, history=loaded.history)
-    compiled = compile_flow(loaded.version.graph, ports)  # FlowInvalid: nothing written yet
-    run, visitor, new_visitor, conversation = await in_db_thread(_save)(loaded, message)
-    live = run_start_live(PreparedRun(run=run, compiled=compiled, prices=loaded.models.prices(), ref=None))
-    return ChatStarted(live, visitor, new_visitor, conversation, loaded.widget.show_sources)
+    """Admit the message, compile the widget's version, write the rows, start the run: the run
+    start every entry point has (one database-thread trip; the model call starts once compiled)."""
+    visitor = WidgetVisitor(session, key, ip, new_conversation=new_conversation)
+    prepared = await run_start(visitor, RunRequest(flow=None, inputs={"message": message}), early=True)
+    widget, visitor_id = visitor.admitted()
+    conversation = prepared.run.session_id
+    if conversation is None:  # every widget run has its conversation's session
+        raise RuntimeError("a widget run without a session")
+    return ChatStarted(run_start_live(prepared), visitor_id, visitor.new_visitor, conversation, widget.show_sources)
 
 
 def _resumable(session: WidgetSession, key: str, run_id: UUID) -> bool:
@@ -166,8 +176,7 @@ def public_event(wire: dict[str, Any], *, show_sources: bool) -> dict[str, Any] 
             data["citations"] = public_citations(citations_of(outputs))
         return {**base, "data": data}
     if kind == "run.failed":
-        code = (wire.get("data") or {}).get("code") or "run_failed"
-        return {**base, "data": {"code": code, "message": "Sorry, the assistant could not answer just now."}}
+        return {**base, "data": public_failure(wire.get("data") or {})}
     if kind == "run.cancelled":
         return {**base, "data": {}}
     return None

@@ -17,17 +17,16 @@ from apps.config.db import in_db_thread
 from apps.config.errors import TrellisError
 from apps.config.metrics import WEBSOCKETS
 from apps.config.resilient_layer import ResilientLayerMixin
-from apps.runs.forward import FollowingConsumer, error_event
-from apps.runs.protocol import BadMessage
+from apps.config.wire_errors import error_of, wire_error
+from apps.runs.forward import FollowingConsumer
 from apps.widgets.chat import chat_resume, chat_start, public_event, widget_for_session
-from apps.widgets.errors import RateLimited
 from apps.widgets.origins import client_ip, normalize_origin
 from apps.widgets.protocol import ChatFeedback, ChatResume, ChatSend, Ping, parse_widget_message
 from apps.widgets.public import origin_allowed, own_origin_of_scope
 from apps.widgets.selectors import widget_by_public_key
 from apps.widgets.services import feedback_record
 from apps.widgets.tokens import SessionInvalid, WidgetSession, session_from_token, session_token, visitor_credential
-from flows.errors import FlowInvalid
+from flows.errors import FlowError
 
 logger = logging.getLogger(__name__)
 CLOSE_NOT_FOUND = 4404
@@ -44,12 +43,13 @@ class WidgetConsumer(ResilientLayerMixin, FollowingConsumer):
         await self.accept()
         if widget is None:
             WEBSOCKETS.labels("refused").inc()
-            await self.send_json(error_event("widget_not_found", "This chat is not available."))
+            await self.send_json(error_of("widget_not_found", "This chat is not available.", 404).event())
             await self.close(code=CLOSE_NOT_FOUND)
             return
         if not origin_allowed(widget, origin, own_origin_of_scope(self.scope, headers)):
             WEBSOCKETS.labels("refused").inc()
-            await self.send_json(error_event("origin_not_allowed", "This chat is not allowed on this website."))
+            refused = error_of("origin_not_allowed", "This chat is not allowed on this website.", 403)
+            await self.send_json(refused.event())
             await self.close(code=CLOSE_ORIGIN)
             return
         self.origin = normalize_origin(str(origin))
@@ -60,14 +60,13 @@ class WidgetConsumer(ResilientLayerMixin, FollowingConsumer):
         if not hasattr(self, "origin"):
             return  # refused at connect
         if text_data is None or len(text_data) > MAX_FRAME:
-            await self.send_json(
-                error_event("message_too_large", f"Send JSON text frames of at most {MAX_FRAME} bytes.")
-            )
+            refused = error_of("message_too_large", f"Send JSON text frames of at most {MAX_FRAME} bytes.", 413)
+            await self.send_json(refused.event())
             return
         try:
             content = json.loads(text_data)
         except ValueError:
-            await self.send_json(error_event("malformed_json", "The message is not valid JSON."))
+            await self.send_json(error_of("malformed_json", "The message is not valid JSON.").event())
             return
         await self.receive_json(content)
 
@@ -95,14 +94,11 @@ class WidgetConsumer(ResilientLayerMixin, FollowingConsumer):
                     session = self._session(message.token)
                     await in_db_thread(self._feedback)(session, message)
                     await self.send_json({"type": "feedback.saved", "run": str(message.run)})
-        except BadMessage as exc:
-            await self.send_json(error_event(exc.code, exc.message, ref=ref))
-        except RateLimited as exc:
-            await self.send_json(error_event(exc.code, exc.message, ref=ref, retry_after=exc.retry_after))
-        except FlowInvalid:
-            await self.send_json(error_event("flow_invalid", "This assistant is misconfigured.", ref=ref))
-        except TrellisError as exc:
-            await self.send_json(error_event(exc.code, exc.message, ref=ref))
+        except (TrellisError, FlowError) as exc:  # apps.config.wire_errors, as a visitor may read it
+            await self.send_json(self.error_event(exc, ref=ref))
+
+    def error_event(self, exc: BaseException, **extra: Any) -> dict[str, Any]:
+        return wire_error(exc).public().event(**extra)
 
     def _feedback(self, session: WidgetSession, message: ChatFeedback) -> None:
         widget = widget_for_session(session, self.key)

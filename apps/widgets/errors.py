@@ -7,10 +7,6 @@ from typing import Any
 from apps.config.errors import TrellisError
 
 
-class OriginNotAllowed(TrellisError):
-    status, code = 403, "origin_not_allowed"
-
-
 class RateLimited(TrellisError):
     status, code = 429, "rate_limited"
 

@@ -3,7 +3,9 @@ published flow: `OpenAI(base_url=".../flows/<flow>/openai", api_key="trl_...")`.
 
 API keys only (programs, no cookies, so no CSRF). The flow's published version runs; the
 request's `model` is echoed but never picks anything, and only the last user message is the
-input (the flow's own memory and prompts decide the rest).
+input (the flow's own memory and prompts decide the rest). The run starts through
+apps.runs.start.run_start like every other run; errors are apps.config.wire_errors' in the
+OpenAI shape, {"error": {message, type, code}}.
 """
 
 from __future__ import annotations
@@ -16,29 +18,28 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions as drf
-from rest_framework.request import Request
 
-from apps.config.db import in_db_thread
-from apps.config.errors import TrellisError
+from apps.config.errors import NotFound, TrellisError
+from apps.config.wire_errors import error_of, wire_error
+from apps.runs.live import PreparedRun, follow, run_collect, run_start_live
 from apps.runs.models import Run
-from apps.runs.runner import PreparedRun, RunRequest, follow, run_collect, run_prepare, run_start_live
-from apps.tenancy.access import Actor, access_org_by_id, actor_from_request
-from apps.tenancy.authentication import ApiKeyAuthentication
-from flows.errors import FlowInvalid
+from apps.runs.principals import RunRequest, principal_of
+from apps.runs.start import run_start
+from apps.tenancy.http_auth import authenticate
+from flows.errors import FlowError
 
 MAX_BODY = 1024 * 1024
 
 
-def _error(message: str, status: int, code: str, kind: str = "invalid_request_error") -> JsonResponse:
-    return JsonResponse({"error": {"message": message, "type": kind, "code": code}}, status=status)
+def _error(message: str, status: int, code: str) -> JsonResponse:
+    return error_of(code, message, status).openai()
 
 
-def _authenticate(request: HttpRequest) -> Actor:
-    drf_request = Request(request, authenticators=[ApiKeyAuthentication()])
-    if not drf_request.user.is_authenticated:
-        raise drf.NotAuthenticated()
-    return actor_from_request(drf_request)
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"{what.capitalize()} not found.", code=f"{what}_not_found") from None
 
 
 def _last_user_message(body: Any) -> str | None:
@@ -66,13 +67,9 @@ def _answer(outputs: Any, fallback: str) -> str:
 @csrf_exempt
 async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str) -> HttpResponseBase:
     try:
-        actor = await in_db_thread(_authenticate)(request)
-    except drf.NotAuthenticated:
-        return _error(
-            "Send an API key: Authorization: Bearer trl_...", 401, "not_authenticated", "authentication_error"
-        )
-    except drf.AuthenticationFailed as exc:
-        return _error(str(exc.detail), 401, "authentication_failed", "authentication_error")
+        actor = await authenticate(request, sessions=False)
+    except TrellisError as exc:  # 401
+        return wire_error(exc).openai()
     if request.method != "POST":
         return _error(f"Method {request.method} is not allowed.", 405, "method_not_allowed")
     if len(request.body) > MAX_BODY:
@@ -86,21 +83,18 @@ async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str)
         return _error("`messages` must contain a user message.", 400, "invalid")
     model = str(body.get("model") or f"trellis-flow-{flow_id}")[:200]
     try:
-        flow_uuid = uuid.UUID(flow_id)
-        access = await in_db_thread(access_org_by_id)(actor=actor, org_id=org_id)
-        prepared = await run_prepare(
-            actor=actor,
-            organization_id=access.organization.pk,
-            request=RunRequest(
-                flow=flow_uuid, version="published", inputs={"message": message}, source=Run.Source.OPENAI
+        prepared = await run_start(
+            principal_of(actor),
+            RunRequest(
+                flow=_uuid(flow_id, "flow"),
+                organization=_uuid(org_id, "organization"),
+                version="published",
+                inputs={"message": message},
+                source=Run.Source.OPENAI,
             ),
         )
-    except ValueError:
-        return _error("Flow not found.", 404, "flow_not_found")
-    except FlowInvalid as exc:
-        return _error(exc.message, 400, "flow_invalid")
-    except TrellisError as exc:
-        return _error(exc.message, exc.status, exc.code)
+    except (TrellisError, FlowError) as exc:
+        return wire_error(exc).openai()
     completion_id = f"chatcmpl-{prepared.run.pk.hex}"
     if body.get("stream"):
         return _stream(prepared, completion_id, model, bool((body.get("stream_options") or {}).get("include_usage")))
@@ -108,9 +102,7 @@ async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str)
     final = events[-1] if events else {}
     if final.get("type") != "run.finished":
         data = final.get("data") or {}
-        return _error(
-            str(data.get("message") or "The flow failed."), 502, str(data.get("code") or "run_failed"), "api_error"
-        )
+        return _error(str(data.get("message") or "The flow failed."), 502, str(data.get("code") or "run_failed"))
     run = await Run.objects.aget(pk=prepared.run.pk)
     text = _answer((final.get("data") or {}).get("outputs"), run.output_text)
     return JsonResponse(

@@ -7,6 +7,7 @@ The requested model name picks the behaviour:
     standin-die-K        drops the connection after K tokens
     standin-stall-K      goes silent after K tokens
     standin-echo         streams the last user message back, word by word (30 tokens/s)
+    standin-context-N    refuses with HTTP 400 as vLLM does for a prompt over an N-token window
     standin-tool         calls the first offered tool with {"expression": "6*7"} (arguments split
                          over two chunks), then answers "The answer is <tool result>"
 Run: python -m tests.support.standin --port 8011
@@ -337,6 +338,16 @@ class Connection(asyncio.Protocol):
         spec = behaviour(str(request.get("model", "standin")))
         tokens = reply_tokens(min(spec["tokens"], int(request.get("max_tokens") or 10_000)))
         messages = request.get("messages", [])
+        if window := re.fullmatch(r"standin-context-(\d+)", str(model)):  # vLLM's refusal, word for word
+            size = int(window.group(1))
+            said = (
+                f"This model's maximum context length is {size} tokens. However, you requested {size + 52} tokens "
+                f"({size - 204} in the messages, 256 in the completion). Please reduce the length of the messages "
+                "or completion."
+            )
+            error = {"object": "error", "message": said, "type": "BadRequestError", "param": None, "code": 400}
+            self.write_done(_json_response(400, error, keep_alive))
+            return
         if model == "standin-echo":
             users = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
             tokens = re.findall(r"\s*\S+", users[-1] if users else "")

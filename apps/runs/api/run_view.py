@@ -1,7 +1,9 @@
 """POST /api/v1/orgs/<org>/flows/<flow>/run/ — run a flow over HTTP: a JSON result, or SSE.
 
 An async view (a run waits on a model for seconds; a sync view would hold a worker thread).
-Authentication reuses DRF's authenticators, CSRF included for browser sessions.
+Authentication is apps.tenancy.http_auth (an API key, or a session with its CSRF token); the
+run starts through apps.runs.start.run_start like every other run; errors are
+apps.config.wire_errors'.
 """
 
 from __future__ import annotations
@@ -13,74 +15,62 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions as drf
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.request import Request
 
-from apps.config.db import in_db_thread
 from apps.config.errors import NotFound, TrellisError
-from apps.config.exception_handler import error_body
+from apps.config.wire_errors import error_of, wire_error
 from apps.runs.api.serializers import RunIn, RunOut
+from apps.runs.live import PreparedRun, follow, run_collect, run_start_live
 from apps.runs.models import Run
-from apps.runs.runner import RunRequest, follow, run_collect, run_prepare, run_start_live
-from apps.tenancy.access import Actor, access_org_by_id, actor_from_request
-from apps.tenancy.authentication import ApiKeyAuthentication
-from flows.errors import FlowInvalid
-
-
-def _authenticate(request: HttpRequest) -> Actor:
-    drf_request = Request(request, authenticators=[ApiKeyAuthentication(), SessionAuthentication()])
-    if not drf_request.user.is_authenticated:
-        raise drf.NotAuthenticated()
-    return actor_from_request(drf_request)
-
-
-def _error(code: str, message: str, status: int, **extra: Any) -> JsonResponse:
-    return JsonResponse({**error_body(code, message), **extra}, status=status)
+from apps.runs.principals import RunRequest, principal_of
+from apps.runs.start import run_start
+from apps.tenancy.http_auth import authenticate
+from flows.errors import FlowError
 
 
 def _sse(wire: dict[str, Any]) -> bytes:
     return f"event: {wire['type']}\nid: {wire['seq']}\ndata: {json.dumps(wire, default=str)}\n\n".encode()
 
 
-@csrf_exempt
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"{what.capitalize()} not found.", code=f"{what}_not_found") from None
+
+
+@csrf_exempt  # not exempt in fact: authenticate() runs Django's CSRF check for sessions
 async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> HttpResponseBase:
     try:
-        actor = await in_db_thread(_authenticate)(request)
-    except drf.NotAuthenticated:
-        return _error("not_authenticated", "Authentication credentials were not provided.", 401)
-    except drf.AuthenticationFailed as exc:
-        return _error("authentication_failed", str(exc.detail), 401)
-    except drf.PermissionDenied as exc:
-        return _error("permission_denied", str(exc.detail), 403)
+        actor = await authenticate(request)
+    except TrellisError as exc:  # 401, or 403 csrf_failed
+        return wire_error(exc).response()
     if request.method != "POST":
-        return _error("method_not_allowed", f"Method {request.method} is not allowed.", 405)
+        return error_of("method_not_allowed", f"Method {request.method} is not allowed.", 405).response()
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return _error("malformed_json", "Malformed JSON body.", 400)
+        return error_of("malformed_json", "Malformed JSON body.").response()
     serializer = RunIn(data=body)
     if not serializer.is_valid():
         fields = {k: [str(m) for m in v] for k, v in serializer.errors.items()}
-        return _error("invalid", next(iter(fields.values()))[0], 400, fields=fields)
+        return error_of("invalid", next(iter(fields.values()))[0], fields=fields).response()
     data = serializer.validated_data
     try:
-        access = await in_db_thread(access_org_by_id)(actor=actor, org_id=org_id)
-        prepared = await run_prepare(
-            actor=actor,
-            organization_id=access.organization.pk,
-            request=RunRequest(
-                flow=_parse_uuid(flow_id),
+        # The organization in the URL scopes the flow inside the run start's one read (a flow of
+        # an organization the caller is not in is not found).
+        prepared = await run_start(
+            principal_of(actor),
+            RunRequest(
+                flow=_uuid(flow_id, "flow"),
+                organization=_uuid(org_id, "organization"),
                 version=data["version"],
                 inputs=data["inputs"],
                 session=data["session"],
                 source=Run.Source.API if actor.api_key else Run.Source.PLAYGROUND,
             ),
         )
-    except FlowInvalid as exc:
-        return _error("flow_invalid", exc.message, 400, issues=[i.to_dict() for i in exc.issues])
-    except TrellisError as exc:
-        return _error(exc.code, exc.message, exc.status)
+    except (TrellisError, FlowError) as exc:
+        return wire_error(exc).response()
     if data["stream"] or "text/event-stream" in request.headers.get("Accept", ""):
         return _stream(prepared)
     await run_collect(prepared)
@@ -88,7 +78,7 @@ async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> Http
     return JsonResponse(RunOut(run).data, status=200)
 
 
-def _stream(prepared: Any) -> StreamingHttpResponse:
+def _stream(prepared: PreparedRun) -> StreamingHttpResponse:
     live = run_start_live(prepared)
     queue = live.subscribe()
 
@@ -105,10 +95,3 @@ def _stream(prepared: Any) -> StreamingHttpResponse:
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
-
-
-def _parse_uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("Flow not found.", code="flow_not_found") from None

@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 from apps.runs import selectors
 from apps.runs.api import serializers as s
 from apps.runs.models import Run
-from apps.runs.runner import run_cancel_request, stored_events
+from apps.runs.remote import run_cancel_request
+from apps.runs.replay import stored_events
 from apps.tenancy.api.common import ERRORS, org_access
 from apps.tenancy.models import Role
 

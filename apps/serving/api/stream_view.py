@@ -20,19 +20,16 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions as drf
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.request import Request
 
 from apps.config.db import in_db_thread
 from apps.config.errors import TrellisError
-from apps.config.exception_handler import error_body
+from apps.config.wire_errors import error_of, wire_error
 from apps.serving.api.serializers import ModelTestIn
 from apps.serving.services import model_endpoint_probe_gateway
-from apps.tenancy.access import Actor, access_org_by_id, actor_from_request
-from apps.tenancy.authentication import ApiKeyAuthentication
+from apps.tenancy.access import Actor, access_org_by_id
+from apps.tenancy.http_auth import authenticate
 from apps.tenancy.models import Role
 from flows.errors import FlowError
 
@@ -40,18 +37,6 @@ if TYPE_CHECKING:
     from apps.serving.gateway import GatewayModels
 
 logger = logging.getLogger(__name__)
-
-
-def _authenticate(request: HttpRequest) -> Actor:
-    # SessionAuthentication enforces CSRF for browser sessions; API keys need none.
-    drf_request = Request(request, authenticators=[ApiKeyAuthentication(), SessionAuthentication()])
-    if not drf_request.user.is_authenticated:
-        raise drf.NotAuthenticated()
-    return actor_from_request(drf_request)
-
-
-def _error(code: str, message: str, status: int, **extra: Any) -> JsonResponse:
-    return JsonResponse({**error_body(code, message), **extra}, status=status)
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -63,31 +48,27 @@ def _prepare(actor: Actor, org_id: str, endpoint_id: int) -> tuple[str, GatewayM
     return model_endpoint_probe_gateway(access=access, endpoint_id=endpoint_id)
 
 
-@csrf_exempt  # not exempt in fact: SessionAuthentication checks the token (see _authenticate)
+@csrf_exempt  # not exempt in fact: authenticate() runs Django's CSRF check for sessions
 async def model_test_stream_view(request: HttpRequest, org_id: str, endpoint_id: int) -> HttpResponseBase:
     try:
-        actor = await in_db_thread(_authenticate)(request)
-    except drf.NotAuthenticated:
-        return _error("not_authenticated", "Authentication credentials were not provided.", 401)
-    except drf.AuthenticationFailed as exc:
-        return _error("authentication_failed", str(exc.detail), 401)
-    except drf.PermissionDenied as exc:  # a session without a valid CSRF token
-        return _error("permission_denied", str(exc.detail), 403)
+        actor = await authenticate(request)
+    except TrellisError as exc:  # 401, or 403 csrf_failed
+        return wire_error(exc).response()
     if request.method != "POST":
-        return _error("method_not_allowed", f"Method {request.method} is not allowed.", 405)
+        return error_of("method_not_allowed", f"Method {request.method} is not allowed.", 405).response()
     try:
         # Access first, as the JSON endpoint does: a viewer learns nothing from a bad body.
         alias, gateway = await in_db_thread(_prepare)(actor, org_id, endpoint_id)
     except TrellisError as exc:
-        return _error(exc.code, exc.message, exc.status, **exc.details())
+        return wire_error(exc).response()
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return _error("malformed_json", "Malformed JSON body.", 400)
+        return error_of("malformed_json", "Malformed JSON body.").response()
     serializer = ModelTestIn(data=body)
     if not serializer.is_valid():
         fields = {k: [str(m) for m in v] for k, v in serializer.errors.items()}
-        return _error("invalid", next(iter(fields.values()))[0], 400, fields=fields)
+        return error_of("invalid", next(iter(fields.values()))[0], fields=fields).response()
     data = serializer.validated_data
     response = StreamingHttpResponse(
         _events(gateway, alias, data["prompt"], data["max_tokens"]), content_type="text/event-stream"
@@ -116,10 +97,10 @@ async def _events(gateway: GatewayModels, alias: str, prompt: str, max_tokens: i
                 )
             else:
                 yield sse("token", {"text": piece})
-    except FlowError as exc:  # model_unavailable, model_timeout, budget_exceeded, rate_limited
-        yield sse("error", {"code": exc.code, "message": exc.message})
-    except Exception:
+    except FlowError as exc:  # model_unavailable, model_timeout, context_window_exceeded, budget, rate
+        yield wire_error(exc).sse()
+    except Exception as exc:
         logger.exception("test prompt stream of %r failed", alias)
-        yield sse("error", {"code": "internal_error", "message": "The test prompt failed unexpectedly."})
+        yield wire_error(exc).sse()
     finally:
         await stream.aclose()  # the client hung up: stop paying for tokens nobody reads

@@ -127,15 +127,17 @@ def test_rest_runs_list_trace_events_and_sessions(
 ) -> None:
     import asyncio
 
-    from apps.runs.runner import RunRequest, run_collect, run_prepare
+    from apps.runs.live import run_collect
+    from apps.runs.principals import RunRequest, principal_of
+    from apps.runs.start import run_start
     from apps.tenancy.access import Actor
 
     endpoint()
     flow = publish_flow()
 
     async def run_once() -> str:
-        prepared = await run_prepare(
-            actor=Actor(user=org_a.user, api_key=None), request=RunRequest(flow=flow["id"], inputs={"message": "hi"})
+        prepared = await run_start(
+            principal_of(Actor(user=org_a.user, api_key=None)), RunRequest(flow=flow["id"], inputs={"message": "hi"})
         )
         await run_collect(prepared)
         return str(prepared.run.pk)

@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from apps.config.asgi import application
-from apps.runs import remote
+from apps.runs import remote, replay
 from apps.runs.models import ChatMessage, Run, RunEvent, Span
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
@@ -247,7 +247,7 @@ async def test_following_a_run_from_the_database_gives_the_live_events(
     ws = await connect(key)
     await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
     first = await ws.receive_json_from(timeout=10)
-    stored = asyncio.ensure_future(_collect(remote.follow_stored(first["run"], 0)))
+    stored = asyncio.ensure_future(_collect(replay.follow_stored(first["run"], 0)))
     live = [first, *await until_terminal(ws)]
     followed = await asyncio.wait_for(stored, 10)
     assert [(e["seq"], e["type"]) for e in followed] == [(e["seq"], e["type"]) for e in live]
@@ -268,7 +268,7 @@ async def test_following_a_run_whose_worker_died_ends_with_its_failure(
     await Run.objects.filter(pk=run_id).aupdate(
         status="failed", error_code="worker_lost", error_message="The process stopped."
     )
-    followed = await asyncio.wait_for(_collect(remote.follow_stored(run_id, 0)), 10)
+    followed = await asyncio.wait_for(_collect(replay.follow_stored(run_id, 0)), 10)
     assert [e["seq"] for e in followed] == [e["seq"] for e in events]
     assert followed[-1]["type"] == "run.failed" and followed[-1]["data"]["code"] == "worker_lost"
 

@@ -1,0 +1,69 @@
+"""Who is calling a plain async Django view (the run endpoint, the model test stream, the
+OpenAI-compatible endpoint): an API key, or a signed-in browser session whose unsafe requests
+pass Django's CSRF check. DRF views authenticate through DRF; these views are async, so they
+cannot, and this is their one helper (raises NotAuthenticated 401, AuthenticationFailed 401,
+CsrfFailed 403).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.middleware.csrf import CsrfViewMiddleware
+
+from apps.config.db import in_db_thread
+from apps.config.errors import AuthenticationFailed, CsrfFailed, NotAuthenticated
+from apps.tenancy.access import Actor
+from apps.tenancy.authentication import raw_key_from_headers
+from apps.tenancy.services import MalformedApiKey, api_key_authenticate
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """Django's own check, run on the plain request (never on a DRF Request: reading its POST
+    without parsers raised UnsupportedMediaType, a 500), returning the reason it refused."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
+        return HttpResponseForbidden(reason)
+
+
+def _never_called(request: HttpRequest) -> HttpResponse:  # pragma: no cover - a middleware needs one
+    raise AssertionError("the CSRF check does not call the view")
+
+
+def csrf_failure(request: HttpRequest) -> str | None:
+    """Why Django's CSRF check refuses this request, or None when it passes."""
+    check = _CsrfCheck(_never_called)
+    check.process_request(request)
+    refused = check.process_view(request, None, (), {})  # type: ignore[arg-type]
+    return None if refused is None else refused.content.decode()
+
+
+def authenticate_sync(request: HttpRequest, *, sessions: bool = True) -> Actor:
+    """The caller of `request` (database thread). An API key wins over a cookie and a bad key
+    never falls back to it; `sessions=False` accepts API keys only."""
+    ip = request.META.get("REMOTE_ADDR") or None
+    raw = raw_key_from_headers(request.headers.get("Authorization", ""), request.headers.get("X-Api-Key", ""))
+    if raw is not None:
+        try:
+            key = api_key_authenticate(raw=raw)
+        except MalformedApiKey:
+            raise AuthenticationFailed("Malformed API key.") from None
+        if key is None:
+            raise AuthenticationFailed("Unknown or revoked API key.")
+        return Actor(user=None, api_key=key, ip=ip)
+    if not sessions:
+        raise NotAuthenticated("Send an API key: Authorization: Bearer trl_...")
+    user: Any = getattr(request, "user", None)  # set lazily by AuthenticationMiddleware
+    if not isinstance(user, User) or not user.is_active:
+        raise NotAuthenticated("Authentication credentials were not provided.")
+    reason = csrf_failure(request)
+    if reason is not None:
+        raise CsrfFailed(f"CSRF check failed: {reason}. Send the csrftoken cookie's value as X-CSRFToken.")
+    return Actor(user=user, api_key=None, ip=ip)
+
+
+async def authenticate(request: HttpRequest, *, sessions: bool = True) -> Actor:
+    """`authenticate_sync` in a database thread (the session and key lookups are queries)."""
+    return await in_db_thread(authenticate_sync)(request, sessions=sessions)
