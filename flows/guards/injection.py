@@ -25,7 +25,10 @@ Source = Literal["user", "document"]
 ATTACK_CLASSES = ("override", "prompt_leak", "roleplay", "encoded", "tool_smuggling", "indirect")
 
 _I = re.IGNORECASE | re.UNICODE
-_OBJ_EN = r"(?:instructions?|prompts?|rules|directives?|guidelines|commands?|orders|context|programming|guardrails)"
+_OBJ_EN = (
+    r"(?:instructions?|prompts?|rules|directives?|directions|guidelines|commands?|orders|context|programming"
+    r"|guardrails)"
+)
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,19 @@ class Rule:
     attack: str
     pattern: re.Pattern[str]
     weight: float
+    cased: bool = False  # searched in the text as written; the others in its lower-case copy
 
 
-def _rule(attack: str, pattern: str, weight: float) -> Rule:
-    return Rule(attack, re.compile(pattern, _I), weight)
+def _lowered(pattern: str) -> str:
+    """The pattern for lower-case text: letters lowered, escapes (\\S, \\W, \\B) kept."""
+    return re.sub(r"\\.|[^\\]+", lambda m: m.group() if m.group().startswith("\\") else m.group().lower(), pattern)
+
+
+def _rule(attack: str, pattern: str, weight: float, *, cased: bool = False) -> Rule:
+    # Searching lower-cased text without IGNORECASE is several times faster in `re`.
+    if cased:
+        return Rule(attack, re.compile(pattern, re.UNICODE), weight, cased=True)
+    return Rule(attack, re.compile(_lowered(pattern), re.UNICODE), weight)
 
 
 OVERRIDE = (
@@ -54,7 +66,11 @@ OVERRIDE = (
         0.85,
     ),
     _rule("override", r"\b(?:new|updated|real|actual|revised)\s+(?:system\s+)?instructions?\s*(?::|are\b|follow)", 0.6),
-    _rule("override", r"\bfrom now on,?\s+(?:you\s+(?:are|will|must|shall|have)|respond|answer|act|ignore)", 0.55),
+    _rule(
+        "override",
+        r"\bfrom now on,?\s+(?:you(?:'re|\s+(?:are|will|must|shall|have))|respond|answer|act|ignore)",
+        0.55,
+    ),
     _rule("override", r"\byour (?:new|only|real) (?:task|goal|purpose|instructions?|role) (?:is|are)\b", 0.6),
     _rule(
         "override",
@@ -122,19 +138,21 @@ PROMPT_LEAK = (
 )
 
 ROLEPLAY = (
+    # Jailbreak names alone are weak (people ask what DAN is): they count with another signal.
     _rule(
-        "roleplay",
-        r"\b(?:DAN|STAN|DUDE|AIM|BetterDAN|Developer Mode|dev mode|god mode|jailbreak(?:ed)?|"
-        r"do anything now)\b",
-        0.5,
+        "roleplay", r"\b(?:DAN|STAN|DUDE|BetterDAN)\b|(?i:\bjailbreak(?:ed)?\b|\bdo anything now\b)", 0.35, cased=True
     ),
     _rule(
         "roleplay",
         r"\b(?:you are|you're|act as|pretend (?:to be|you are)|roleplay as|role-play as|behave like|"
         r"become|simulate|imagine you are)\b[^.\n]{0,60}\b(?:no|without|free (?:of|from)|not bound by|ignores?|"
-        r"unrestricted|uncensored|unfiltered|unlimited|amoral|unethical|evil)\b[^.\n]{0,30}"
-        r"(?:restrictions?|limits?|limitations?|filters?|rules|guidelines|ethics|morals|policies|censorship|"
-        r"AI|assistant|model|chatbot|version)?",
+        r"unrestricted|uncensored|unfiltered|unlimited|amoral|unethical|evil|jailbroken)\b",
+        0.7,
+    ),
+    _rule(
+        "roleplay",
+        r"\b(?:answer|respond|reply|talk|speak|write)\w*\b[^.\n]{0,30}\b(?:without|with no|free of)\s+"
+        r"(?:any\s+)?(?:restrictions?|filters?|limits?|censorship|rules|guidelines|warnings|refusing)",
         0.7,
     ),
     _rule(
@@ -151,9 +169,22 @@ ROLEPLAY = (
     ),
     _rule(
         "roleplay",
-        r"\b(?:enable|enter|activate|switch to|turn on)\s+(?:developer|dev|god|debug|admin|"
-        r"unrestricted|jailbreak|sudo)\s+mode\b",
+        r"\b(?:enable|enter|activate|switch to|turn on)\s+(?:god|unrestricted|jailbreak|sudo|"
+        r"uncensored|evil)\s+mode\b",
         0.8,
+    ),
+    # Developer mode is also a phone setting: weak alone.
+    _rule(
+        "roleplay",
+        r"\b(?:enable|enter|activate|switch to|turn on|you(?:'re| are) in)\s+(?:developer|dev|debug|"
+        r"admin)\s+mode\b",
+        0.4,
+    ),
+    _rule(
+        "roleplay",
+        r"\b(?:does not|doesn't|don't|do not|never|no longer) (?:have to |need to )?(?:abide by|follow|"
+        r"obey|comply with) (?:any |the |its |your )?(?:rules|guidelines|policies|restrictions|laws)",
+        0.6,
     ),
     _rule(
         "roleplay",
@@ -194,7 +225,8 @@ TOOL_SMUGGLING = (
 INDIRECT = (
     _rule(
         "indirect",
-        r"\b(?:attention|note|message|instructions?|important)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?"
+        r"\b(?:attention|note|message|instructions?|important|p\.?s\.?)\s*,?\s+(?:(?:to|for)\s+)?"
+        r"(?:the\s+|any\s+|all\s+)?"
         r"(?:AI|A\.I\.|LLM|language model|assistant|chatbot|bot|GPT|model|agent)s?\b",
         0.7,
     ),
@@ -254,6 +286,11 @@ ENCODED_HINT = _rule(
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[ :]?){16,}\b")
 
+# Words that every decoded attack the rules can catch contains one of; a decoded text without any
+# is not searched.
+_WORTH_DECODING = re.compile(
+    r"ignor|disregard|forget|instruction|prompt|rule|restrict|system|dan\b|developer|jailbreak|filter|secret|password"
+)
 USER_RULES = (*OVERRIDE, *PROMPT_LEAK, *ROLEPLAY, *TOOL_SMUGGLING, ENCODED_HINT)
 DOCUMENT_RULES = (*USER_RULES, *INDIRECT)
 MAX_DECODED = 4  # encoded candidates decoded per text
@@ -271,8 +308,9 @@ class InjectionResult:
 
 def _matches(text: str, rules: tuple[Rule, ...], offset: int = 0, span: tuple[int, int] | None = None) -> list[Finding]:
     found = []
+    lowered = text.lower()
     for rule in rules:
-        match = rule.pattern.search(text)
+        match = rule.pattern.search(text if rule.cased else lowered)
         if match is not None:
             start, end = span if span is not None else (match.start() + offset, match.end() + offset)
             found.append(Finding("injection", rule.attack, start, end, rule.weight))
@@ -316,6 +354,8 @@ def scan_injection(text: str, *, source: Source = "user") -> InjectionResult:
     findings = _matches(text, rules)
     if not any(f.label in ("override", "prompt_leak") for f in findings):
         for decoded, span in _decoded(text):
+            if not _WORTH_DECODING.search(decoded.lower()):
+                continue  # nothing an attack would say: skip the rules (the ROT13 of plain text, mostly)
             for inner in _matches(decoded, (*OVERRIDE, *PROMPT_LEAK, *ROLEPLAY), span=span):
                 findings.append(Finding("injection", "encoded", inner.start, inner.end, max(inner.score, 0.8)))
     score = 1.0

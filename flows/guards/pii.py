@@ -52,12 +52,15 @@ class Recognizer:
     score: float  # a valid candidate without a cue word
     validate: Callable[[str], bool] | None = None  # takes the matched text
     context: tuple[str, ...] = ()
+    not_after: tuple[str, ...] = ()  # words just before a candidate that make it something else
 
     def find(self, text: str, lowered: str) -> Iterable[Finding]:
         for match in self.pattern.finditer(text):
             start, end = match.span()
             value = match.group()
             if self.validate is not None and not self.validate(value):
+                continue
+            if self.not_after and lowered[max(0, start - 12) : start].rstrip().endswith(self.not_after):
                 continue
             score = self.score
             if self.context:
@@ -185,7 +188,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
     ),
     Recognizer(
         "PHONE",
-        re.compile(_B + r"(?:\(\d{2,5}\)[ \-.]?|0\d{1,4}[ \-./]?)\d{2,4}(?:[ \-.]?\d{2,4}){1,3}" + _E),
+        re.compile(_B + r"(?<!\d[ -])(?:\(\d{2,5}\)[ \-.]?|0[1-9]\d{0,3}[ \-./]?)\d{2,4}(?:[ \-.]?\d{2,4}){1,3}" + _E),
         0.55,
         _phone_valid,
         (
@@ -227,6 +230,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         0.75,
         None,
         ("ip", "address", "server", "host"),
+        ("version", "v", "section", "§", "chapter", "release", "build", "rule", "step"),
     ),
     Recognizer(
         "IP_ADDRESS",
@@ -237,9 +241,9 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
     Recognizer(
         "STREET_ADDRESS",
         re.compile(
-            r"\b\d{1,5}[A-Za-z]?,? (?:[A-Z][A-Za-z'.\-]+ ){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd"
-            r"|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Terrace|Close|Crescent|Square|Highway|Hwy|Parkway|Pkwy"
-            r"|Gardens|Grove|Row|Mews)\b\.?"
+            r"\b\d{1,5}[A-Za-z]?,? (?:[A-Z][A-Za-z'.\-]+ ){1,4}(?:(?:Street|Avenue|Road|Boulevard|Lane|Drive|Court"
+            r"|Place|Way|Terrace|Close|Crescent|Square|Highway|Parkway|Gardens|Grove|Row|Mews)\b"
+            r"|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Hwy|Pkwy)\b\.?)"
         ),
         0.8,
     ),
