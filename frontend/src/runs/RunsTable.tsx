@@ -30,7 +30,7 @@ export function Rating({ rating, comment }: { rating: number | null | undefined;
 export function RunsTable({ runs, onOpen }: { runs: RunRow[]; onOpen: (id: string) => void }) {
   return (
     <div className="table-wrap">
-      <table className="table runs-table">
+      <table className="table runs-table" aria-label="Runs">
         <thead>
           <tr>
             <th scope="col">Started</th>

@@ -1,0 +1,89 @@
+"""The runs page in Chromium: runs made through the real HTTP API are listed, filtered (the
+filters live in the URL and survive a reload), and one opens with its trace as a waterfall."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from apps.widgets.models import Feedback, Visitor, Widget, WidgetRun
+from tests.conftest import PASSWORD, Member
+from tests.e2e.editor_support import sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _run(live_url: str, key: str, org: Member, flow_id: str, message: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{live_url}/api/v1/orgs/{org.organization.id}/flows/{flow_id}/run/",
+        json={"inputs": {"message": message}},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_e2e_runs_page_lists_filters_and_opens_a_trace(
+    page: Any,
+    live_url: str,
+    org_a: Member,
+    endpoint: Callable[..., Any],
+    publish_flow: Callable[..., Any],
+    api_key_for: Callable[..., str],
+) -> None:
+    endpoint()
+    flow = publish_flow()
+    key = api_key_for(org_a)
+    hours = _run(live_url, key, org_a, flow["id"], "What are your opening hours?")
+    refund = _run(live_url, key, org_a, flow["id"], "Can I get a refund for my parcel?")
+    widget = Widget.objects.create(organization=org_a.organization, flow_id=flow["id"], name="Help")
+    WidgetRun.objects.create(run_id=refund["id"], widget=widget, visitor=Visitor.objects.create(widget=widget))
+    Feedback.objects.create(run_id=refund["id"], widget=widget, rating=-1, comment="Not what I asked")
+
+    sign_in(page, org_a.user.username, PASSWORD)
+    page.set_viewport_size({"width": 800, "height": 900})
+    page.goto(f"/o/{org_a.organization.id}/runs")
+    table = page.get_by_role("table", name="Runs")
+    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(table).to_contain_text("opening hours")
+    # 800 px: the page itself never scrolls sideways (the table does, inside its frame).
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+    page.get_by_label("Search").fill("refund")
+    expect(page).to_have_url(re.compile(r"[?&]q=refund"))
+    expect(table.locator("tbody tr")).to_have_count(1)
+    expect(table).to_contain_text("Not what I asked")
+    page.reload()  # the filters are in the URL
+    expect(page.get_by_label("Search")).to_have_value("refund")
+    expect(table.locator("tbody tr")).to_have_count(1)
+
+    page.get_by_label("Search").fill("")
+    page.get_by_label("Feedback").select_option("down")
+    expect(page).to_have_url(re.compile(r"[?&]feedback=down"))
+    expect(table.locator("tbody tr")).to_have_count(1)
+    page.get_by_label("Feedback").select_option("")
+    expect(table.locator("tbody tr")).to_have_count(2)
+
+    table.locator(f'tr[data-run="{hours["id"]}"]').click()
+    detail = page.get_by_role("region", name="Run")
+    trace = detail.get_by_role("list", name="Trace")
+    for node in ("in", "prompt", "llm", "out"):
+        expect(trace.locator(f'li[data-node="{node}"]')).to_be_visible()
+    expect(detail).to_contain_text("What are your opening hours?")
+    expect(detail.get_by_role("link", name=re.compile("Open in editor"))).to_have_attribute(
+        "href", re.compile(rf"/flows/{flow['id']}\?version=1$")
+    )
+    trace.locator('li[data-node="llm"] button').click()
+    expect(trace.locator('li[data-node="llm"]')).to_contain_text("standin")  # its model call
+
+    detail.get_by_role("button", name="Replay on draft").click()
+    expect(page).not_to_have_url(re.compile(hours["id"]), timeout=30_000)
+    expect(detail).to_contain_text("draft")
+    page.get_by_role("button", name="All runs").click()
+    expect(table.locator("tbody tr")).to_have_count(3)
