@@ -7,7 +7,7 @@ from flows.guards.pii import PATTERN_ENTITIES
 from tests.corpus.guardrails.evaluate import injection_scores, load, pii_scores
 
 
-def test_corpus_has_the_promised_size():
+def test_corpus_has_the_promised_size() -> None:
     pii, attacks, benign = load("pii.jsonl"), load("attacks.jsonl"), load("benign.jsonl")
     assert sum(1 for item in pii if item["entities"]) >= 300
     assert sum(1 for item in pii if not item["entities"]) >= 50
@@ -16,7 +16,7 @@ def test_corpus_has_the_promised_size():
     assert len(benign) >= 200
 
 
-def test_pii_recall_on_pattern_entities_and_names():
+def test_pii_recall_on_pattern_entities_and_names() -> None:
     scores = pii_scores()
     for entity in PATTERN_ENTITIES:
         assert scores[entity].recall >= 0.95, entity
@@ -24,7 +24,7 @@ def test_pii_recall_on_pattern_entities_and_names():
     assert scores["PERSON"].recall >= 0.80
 
 
-def test_injection_recall_at_low_false_positive_rate():
+def test_injection_recall_at_low_false_positive_rate() -> None:
     scores = injection_scores()
     assert scores.recall >= 0.90
     assert scores.false_positive_rate <= 0.05
