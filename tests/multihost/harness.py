@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -184,11 +185,8 @@ class Haproxy:
         binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
         assert Path(binary).exists(), "haproxy is not installed: run `make system-deps`"
         self.binary, self.folder, self.port = binary, folder, free_port()
-        servers = "\n".join(
-            f"    server {host.name} 127.0.0.1:{host.port} check inter 500 fall 1 rise 2" for host in hosts
-        )
         self.config = folder / "haproxy.cfg"
-        self.config.write_text(HAPROXY_CONFIG.format(port=self.port, servers=servers))
+        self.config.write_text(harness_config(self.port, hosts))
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -209,35 +207,16 @@ class Haproxy:
         _stop(self.process)
 
 
-# deploy/haproxy.cfg is the same configuration for an operator (one place to read the why).
-HAPROXY_CONFIG = """
-global
-    maxconn 4096
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 1h
-    timeout server 1h
-    timeout tunnel 1h
-    timeout http-request 10s
-    timeout queue 10s
-    option redispatch 1
-    retries 5
-    retry-on conn-failure empty-response response-timeout 503
-    option http-server-close
-
-frontend trellis
-    bind 127.0.0.1:{port}
-    default_backend web
-
-backend web
-    balance leastconn
-    option httpchk GET /readyz
-    http-check expect status 200
-    default-server on-marked-down shutdown-sessions
-{servers}
-"""
+def harness_config(port: int, hosts: list[Host]) -> str:
+    """deploy/haproxy.cfg, the operator's file, with this machine's address and hosts in place of
+    Docker's DNS: the harness tests the configuration that compose.yaml ships."""
+    config = (ROOT / "deploy" / "haproxy.cfg").read_text()
+    config = re.sub(r"\nresolvers docker\n(    .*\n)+", "\n", config)
+    config = config.replace("    bind :8000\n", f"    bind 127.0.0.1:{port}\n")
+    servers = "".join(f"    server {host.name} 127.0.0.1:{host.port}\n" for host in hosts)
+    template = re.search(r"    server-template .*\n", config)
+    assert template, "deploy/haproxy.cfg has no server-template line"
+    return config.replace(template.group(0), servers)
 
 
 @dataclass
