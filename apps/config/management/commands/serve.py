@@ -3,11 +3,15 @@
 model server (unless TRELLIS_LOCAL_MODEL=off), supervised: when one child exits, all stop.
 
 The embedded PostgreSQL is started by the settings on import (when DATABASE_URL is unset) and
-shared by the children; it stops when the last of them exits.
+shared by the children. Stopping is deterministic: on Ctrl+C (SIGINT to the process group) or
+SIGTERM the children are stopped, then the embedded server this command started, whatever other
+processes attached to it. Before starting anything, the connections the children may open in all
+(apps.config.db.connections_needed) are checked against the server's max_connections.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -18,7 +22,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from apps.config import embedded_pg
+from apps.config.db import connection_budget
 
 
 class Command(BaseCommand):
@@ -37,10 +45,17 @@ class Command(BaseCommand):
         parser.add_argument("--skip-setup", action="store_true", help="Skip migrations and the demo account.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Last at exit (after the children were stopped, or after Ctrl+C during the setup).
+        atexit.register(self._stop_database)
         if not options["skip_setup"]:
             # System checks already ran for this command; running them again costs seconds.
             call_command("migrate", interactive=False, verbosity=0, skip_checks=True)
             call_command("ensure_demo", skip_checks=True)
+        problem = connection_budget(
+            web_workers=options["workers"], queue_worker=not options["no_worker"], supervisor=settings.MODEL_SUPERVISOR
+        )
+        if problem:
+            raise CommandError(problem)
         python = sys.executable
         local_model: list[str] = []
         on_vllm = False
@@ -88,6 +103,8 @@ class Command(BaseCommand):
             )
         ]
         workers = options["workers"]
+        connection.close()  # this process holds no connection while it supervises
+        connection.close_pool()  # type: ignore[attr-defined]  # postgresql backend
         self.stdout.write(
             f"Trellis is starting on http://{options['host']}:{options['port']}/ "
             f"({workers} web worker{'s' if workers > 1 else ''}; Ctrl+C stops it)"
@@ -128,6 +145,10 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.kill()
         sys.exit(exit_code)
+
+    def _stop_database(self) -> None:
+        if embedded_pg.stop_if_started_here():
+            self.stdout.write("Stopped the embedded PostgreSQL.")
 
 
 def _local_model_on_vllm(model_dir: Any, report: Any) -> bool:

@@ -1,0 +1,286 @@
+"""Database connections against a real `manage.py serve` (2 web workers, the queue worker, its own
+embedded PostgreSQL in a temporary data folder, a stand-in model): the connections stay within
+the configured bound under concurrent requests (401s included); PostgreSQL stopped and started
+again mid-load gives 503s meanwhile, never a 500, the server recovers by itself within 10 s and
+nothing is half-written; a configuration that needs more connections than the server allows
+refuses to start; Ctrl+C (SIGINT to the process group) stops everything, the embedded
+PostgreSQL included. The tests share one server and run in this order; the last one stops it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from apps.config.db import connections_needed
+from apps.config.embedded_pg import server_start, server_stop
+from tests.support.asgi_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+POOL = 4  # small, so that the load below is many times what one worker's pool holds
+WEB_WORKERS = 2
+BOUND = connections_needed(web_workers=WEB_WORKERS, pool_size=POOL, headroom=0, supervisor=False)
+
+SETUP = """
+import django; django.setup()
+from django.contrib.auth.models import User
+from apps.tenancy.access import Actor, OrgAccess
+from apps.tenancy.models import Role
+from apps.tenancy.services import organization_create, api_key_create
+from apps.serving.services import model_endpoint_create
+from apps.builder.services import flow_create, flow_version_publish
+from tests.flows.graphs import chat_flow
+user = User.objects.create_user("soak", "soak@example.test", "soak passphrase 1")
+org = organization_create(actor=Actor(user=user, api_key=None), name="Soak")
+access = OrgAccess(org, Role.OWNER, Actor(user=user, api_key=None))
+model_endpoint_create(access=access, alias="standin", name="stand-in", kind="chat", base_url="{standin}",
+                      model="standin-rate-200-n-20")
+flow = flow_create(access=access, name="chat", description="", graph=chat_flow(model="standin"))
+flow_version_publish(access=access, flow_id=flow.pk, note="v1")
+_, key = api_key_create(access=access, name="soak", role=Role.EDITOR)
+print("IDS", org.pk, flow.pk, key)
+"""
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    url: str
+    env: dict[str, str]
+    pgdata: Path
+    org: str
+    flow: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        with psycopg.connect(host=str(self.pgdata), user="postgres", dbname="trellis", autocommit=True) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def connections(self) -> dict[str, int]:
+        """Client connections to Trellis's database, by application_name (trellis:<pid>)."""
+        with psycopg.connect(host=str(self.pgdata), user="postgres", dbname="postgres", autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT application_name, count(*) FROM pg_stat_activity "
+                "WHERE datname = 'trellis' AND backend_type = 'client backend' GROUP BY 1"
+            ).fetchall()
+        return {name: int(count) for name, count in rows}
+
+
+def _env(data: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "TRELLIS_DB_NAME"}}
+    return env | {
+        "DJANGO_SETTINGS_MODULE": "apps.config.settings",
+        "TRELLIS_DATA_DIR": str(data),
+        "TRELLIS_LOCAL_MODEL": "off",
+        "TRELLIS_MODEL_SUPERVISOR": "off",
+        "TRELLIS_DB_POOL_SIZE": str(POOL),
+        "TRELLIS_DB_POOL_TIMEOUT": "3",
+        "TRELLIS_WEB_WORKERS": str(WEB_WORKERS),
+        "LOG_LEVEL": "ERROR",
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def _wait_ok(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process is None or process.poll() is None, "the server exited"
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    with tempfile.TemporaryDirectory(prefix="tr-db-", dir="/tmp") as tmp:
+        data = Path(tmp) / "d"
+        standin_port, port = free_port(), free_port()
+        env = _env(data) | {"TRELLIS_EGRESS_ALLOW": f"127.0.0.1:{standin_port}"}
+        standin = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.standin", "--port", str(standin_port)], cwd=ROOT, env=env
+        )
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(WEB_WORKERS)],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,  # its own process group, as a terminal gives it
+        )
+        try:
+            _wait_ok(f"http://127.0.0.1:{port}/healthz", 240, process)
+            script = SETUP.replace("{standin}", f"http://127.0.0.1:{standin_port}/v1")
+            out = subprocess.check_output([sys.executable, "-c", script], cwd=ROOT, env=env, text=True)
+            (org, flow, key) = next(line.split()[1:] for line in out.splitlines() if line.startswith("IDS "))
+            yield Served(process, f"http://127.0.0.1:{port}", env, data / "pg", org, flow, key)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+                try:
+                    process.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+            standin.kill()
+            standin.wait(10)
+            if (data / "pg" / "postmaster.pid").exists():  # never leave a server behind
+                server_stop(data / "pg")
+
+
+async def _load(served: Served, seconds: float, answers: list[tuple[float, str, int]], clients: int = 24) -> None:
+    """`clients` clients for `seconds`: a third send a wrong API key (401), a third list flows,
+    a third run the flow (JSON); each answer as (time, kind, status)."""
+    flows = f"/api/v1/orgs/{served.org}/flows/"
+    run = f"{flows}{served.flow}/run/"
+    wrong = {"Authorization": "Bearer trk_wrong"}
+    deadline = time.monotonic() + seconds
+
+    async def client(index: int, http: httpx.AsyncClient) -> None:
+        while time.monotonic() < deadline:
+            kind = ("401", "list", "run")[index % 3]
+            try:
+                if kind == "401":
+                    response = await http.get(flows, headers=wrong)
+                elif kind == "list":
+                    response = await http.get(flows, headers=served.headers)
+                else:
+                    response = await http.post(run, json={"inputs": {"message": "hi"}}, headers=served.headers)
+                answers.append((time.monotonic(), kind, response.status_code))
+                if response.status_code == 503:
+                    await asyncio.sleep(0.2)
+            except httpx.HTTPError:
+                answers.append((time.monotonic(), kind, 0))
+                await asyncio.sleep(0.2)
+
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
+        await asyncio.gather(*[client(i, http) for i in range(clients)])
+
+
+def _unfinished_or_broken_runs(served: Served) -> list[tuple[Any, ...]]:
+    """Runs that are not in a final state, or whose stored events do not run 1..last_seq ending
+    on the terminal event (a half-written run)."""
+    return served.sql(
+        """
+        SELECT r.id, r.status, r.last_seq, max(e.seq_end), count(e.*), sum(e.seq_end - e.seq + 1)
+        FROM runs_run r LEFT JOIN runs_runevent e ON e.run_id = r.id
+        GROUP BY r.id
+        HAVING r.status = 'running'
+            OR (r.status = 'completed' AND (max(e.seq_end) IS DISTINCT FROM r.last_seq
+                OR sum(e.seq_end - e.seq + 1) IS DISTINCT FROM r.last_seq::numeric
+                OR NOT bool_or(e.type = 'run.finished' AND e.seq = r.last_seq)))
+        """
+    )
+
+
+def test_db_serve_connections_stay_within_the_bound_under_concurrent_requests(served: Served) -> None:
+    answers: list[tuple[float, str, int]] = []
+    peaks: dict[str, int] = {}
+    total_peak = 0
+
+    async def main() -> None:
+        nonlocal total_peak
+        load = asyncio.ensure_future(_load(served, 20, answers, clients=48))
+        while not load.done():
+            counts = await asyncio.to_thread(served.connections)
+            total_peak = max(total_peak, sum(counts.values()))
+            for name, count in counts.items():
+                peaks[name] = max(peaks.get(name, 0), count)
+            await asyncio.sleep(0.05)
+        await load
+
+    asyncio.run(main())
+    statuses = {status for _, _, status in answers}
+    assert statuses <= {200, 401}, sorted(statuses)
+    assert len(answers) > 200
+    pooled = {name: peak for name, peak in peaks.items() if name.startswith("trellis:")}
+    assert pooled and max(pooled.values()) <= POOL, peaks  # one process's pool never above its size
+    assert total_peak <= BOUND, (total_peak, peaks)
+    assert _unfinished_or_broken_runs(served) == []
+
+
+def test_db_serve_recovers_by_itself_after_postgres_restarts_mid_load(served: Served) -> None:
+    answers: list[tuple[float, str, int]] = []
+    marks: dict[str, float] = {}
+
+    async def main() -> None:
+        load = asyncio.ensure_future(_load(served, 24, answers))
+        await asyncio.sleep(4)
+        marks["stop"] = time.monotonic()
+        await asyncio.to_thread(server_stop, served.pgdata)
+        await asyncio.sleep(3)
+        await asyncio.to_thread(server_start, served.pgdata)
+        marks["start"] = time.monotonic()
+        await load
+
+    asyncio.run(main())
+    assert not [a for a in answers if a[2] >= 500 and a[2] != 503], "a 5xx other than 503"
+    assert [a for a in answers if a[2] == 0] == [], "a connection dropped"
+    outage = [a for a in answers if marks["stop"] + 0.5 < a[0] < marks["start"]]
+    assert outage and {status for _, kind, status in outage if kind != "401"} <= {503}
+    recovered = [t for t, kind, status in answers if t > marks["start"] and kind == "list" and status == 200]
+    assert recovered and recovered[0] - marks["start"] < 10
+    late = [status for t, _, status in answers if t > marks["start"] + 10]
+    assert late and set(late) <= {200, 401}, sorted(set(late))
+    # Runs in flight when the server stopped were written once it was back (the recorder retried).
+    assert _unfinished_or_broken_runs(served) == []
+
+
+def test_db_serve_refuses_to_start_when_its_connections_exceed_max_connections(served: Served) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "serve", "--skip-setup", "--port", str(free_port()), "--workers", "40"],
+        cwd=ROOT,
+        env=served.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Refusing to start: Trellis may open" in result.stderr, result.stderr[-2000:]
+    assert "max_connections=100" in result.stderr
+    assert served.process.poll() is None  # the running instance and its database are untouched
+    _wait_ok(f"{served.url}/healthz", 10)
+
+
+def test_db_serve_sigint_to_the_process_group_stops_everything_with_the_database(served: Served) -> None:
+    postmaster = int((served.pgdata / "postmaster.pid").read_text().split()[0])
+    group = subprocess.run(
+        ["ps", "-o", "pid=", "-g", str(served.process.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert len(group) >= 1 + WEB_WORKERS + 1  # serve, uvicorn (its workers) and the queue worker
+    os.killpg(served.process.pid, signal.SIGINT)  # Ctrl+C in a terminal
+    assert served.process.wait(60) == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(postmaster):
+        time.sleep(0.1)
+    assert not _alive(postmaster), "the embedded PostgreSQL outlived `manage.py serve`"
+    assert not (served.pgdata / "postmaster.pid").exists()
+    left = [pid for pid in map(int, group) if _alive(pid)]
+    assert left == [], f"processes of the group still running: {left}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) is gone for our purpose.
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
