@@ -273,15 +273,14 @@ class CompiledFlow(Runnable[dict[str, Any], dict[str, Any]]):
             result = produced["result"]
             outputs[result.get("name", node.id)] = result
         usage = state.node_usage.get(node.id)
-        state.emit(
-            EventType.NODE_FINISHED,
-            node.id,
-            {
-                "outputs": {k: preview(v) for k, v in produced.items()},
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                "usage": usage.as_dict() if usage else None,
-            },
-        )
+        finished = {
+            "outputs": {k: preview(v) for k, v in produced.items()},
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "usage": usage.as_dict() if usage else None,
+        }
+        if ctx.notes:
+            finished["notes"] = ctx.notes
+        state.emit(EventType.NODE_FINISHED, node.id, finished)
 
 
 class _NodeError(Exception):

@@ -3,7 +3,7 @@ database and real model servers; engine tests use deterministic in-memory implem
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,6 +18,22 @@ from langchain_core.tools import BaseTool
 class ChatModels(Protocol):
     def chat_model(self, alias: str, *, temperature: float, max_tokens: int) -> BaseChatModel:
         """A LangChain chat model for an alias; raises flows.errors.ModelUnavailable if unknown."""
+        ...
+
+
+class TokenCounter(Protocol):
+    def count(self, messages: Sequence[BaseMessage]) -> int:
+        """Prompt tokens of these messages as the model will see them (chat template included)."""
+        ...
+
+
+class ContextWindows(Protocol):
+    def context_window(self, alias: str) -> int | None:
+        """The model's context window in tokens, or None when nobody knows it."""
+        ...
+
+    def token_counter(self, alias: str) -> TokenCounter:
+        """The model's tokenizer when the app has it, else a conservative estimate."""
         ...
 
 
@@ -57,3 +73,5 @@ class Ports:
     classify_model_error: Callable[[BaseException, str], BaseException] | None = None
     # first_token_timeout / idle_timeout defaults, and "timeouts": {alias: (first_token, idle)}.
     settings: dict[str, Any] = field(default_factory=dict)
+    # Context windows and token counting by alias; None: prompts are sent as composed.
+    context: ContextWindows | None = None

@@ -43,6 +43,7 @@ class NodeContext:
         self.session = session
         self._emit_token = emit_token
         self._add_usage = add_usage
+        self.notes: dict[str, Any] = {}
 
     def token(self, text: str) -> None:
         if text:
@@ -50,6 +51,10 @@ class NodeContext:
 
     def usage(self, input_tokens: int, output_tokens: int, model: str | None = None) -> None:
         self._add_usage(self.node_id, input_tokens, output_tokens, model)
+
+    def note(self, name: str, value: Any) -> None:
+        """Something the trace should know about this node's work (node.finished `notes`)."""
+        self.notes[name] = value
 
 
 CONTEXT_KEY = "trellis_node_context"

@@ -19,18 +19,23 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.utils.module_loading import import_string  # noqa: E402
 
-from apps.config.routing import websocket_urlpatterns  # noqa: E402
 from apps.config.ws_origin import same_site_origin_only  # noqa: E402
-from apps.tenancy.ws_auth import ApiKeyWebSocketMiddleware  # noqa: E402
-from apps.widgets.routing import widget_sockets_or  # noqa: E402
+
+# The apps' pieces by dotted path (settings.WEBSOCKET_*), as Django names ROOT_URLCONF: this
+# module sits in apps.config, the lowest layer, which never imports the apps above it.
+websocket_urlpatterns = import_string(f"{settings.WEBSOCKET_URLCONF}.websocket_urlpatterns")
+api_key_auth = import_string(settings.WEBSOCKET_AUTH_MIDDLEWARE)
+public_sockets_or = import_string(settings.WEBSOCKET_PUBLIC_ROUTER)
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Widget sockets (apps/widgets) check Origin against each widget's allowed origins.
-        "websocket": widget_sockets_or(
-            same_site_origin_only(AuthMiddlewareStack(ApiKeyWebSocketMiddleware(URLRouter(websocket_urlpatterns))))
+        "websocket": public_sockets_or(
+            same_site_origin_only(AuthMiddlewareStack(api_key_auth(URLRouter(websocket_urlpatterns))))
         ),
     }
 )

@@ -137,6 +137,12 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "apps.config.urls"
 ASGI_APPLICATION = "apps.config.asgi.application"
+# The WebSocket side of the ASGI application, named by dotted path as ROOT_URLCONF names the URLs:
+# apps.config is the lowest layer, so it names the apps above it instead of importing them
+# (the import-linter layers contract in pyproject.toml).
+WEBSOCKET_URLCONF = "apps.runs.routing"  # its websocket_urlpatterns: the app's one socket
+WEBSOCKET_AUTH_MIDDLEWARE = "apps.tenancy.ws_auth.ApiKeyWebSocketMiddleware"
+WEBSOCKET_PUBLIC_ROUTER = "apps.widgets.routing.widget_sockets_or"  # widget sockets first
 
 TEMPLATES = [
     {

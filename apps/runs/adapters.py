@@ -65,6 +65,7 @@ def ports_for(*, organization_id: UUID, models: GatewayModels, history: list[Bas
         http=EgressClient(),
         clock=SystemClock(),
         classify_model_error=lambda exc, alias: model_error(exc, alias=alias),
+        context=models,
         settings={
             "first_token_timeout": settings.MODEL_FIRST_TOKEN_TIMEOUT,
             "idle_timeout": settings.MODEL_IDLE_TIMEOUT,

@@ -74,7 +74,7 @@ class RunStartSnapshot:
 def _run_start_sql() -> str:
     from apps.builder.models import Flow, FlowVersion
     from apps.runs.models import ChatMessage
-    from apps.serving.models import ModelCall, ModelDeployment, ModelEndpoint, ModelQuota
+    from apps.serving.models import ModelCall, ModelDeployment, ModelEndpoint, ModelQuota, StoredModel
     from apps.tenancy.models import Membership
 
     t = {
@@ -85,6 +85,7 @@ def _run_start_sql() -> str:
         "call": ModelCall._meta.db_table,
         "endpoint": ModelEndpoint._meta.db_table,
         "deployment": ModelDeployment._meta.db_table,
+        "stored_model": StoredModel._meta.db_table,
         "session": ChatSession._meta.db_table,
         "message": ChatMessage._meta.db_table,
     }
@@ -112,6 +113,9 @@ SELECT f.id, f.organization_id, f.draft::text, f.published_version_id, pv.graph:
      'price_out', e.price_output_per_1k::text, 'connect', e.connect_timeout_s,
      'first_token', e.first_token_timeout_s, 'idle', e.idle_timeout_s,
      'api_key_encrypted', e.api_key_encrypted, 'fallbacks', e.fallbacks, 'max_retries', e.max_retries,
+     'is_builtin', e.is_builtin, 'context_window', e.context_window,
+     'deployment_model_dir', COALESCE(
+       (SELECT sm.path FROM {t["stored_model"]} sm WHERE sm.id = d.stored_model_id), d.model_dir),
      'deployment_host', d.host, 'deployment_port', d.port, 'deployment_served_name', d.served_name
    ) ORDER BY e.alias)::text
    FROM {t["endpoint"]} e LEFT JOIN {t["deployment"]} d ON d.id = e.deployment_id

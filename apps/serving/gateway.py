@@ -20,6 +20,7 @@ from uuid import UUID
 
 import httpx
 import openai
+from django.conf import settings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from pydantic import SecretStr
@@ -28,11 +29,13 @@ from apps.config.crypto import SecretUnreadable, decrypt
 from apps.serving.accounting import Meter
 from apps.serving.clients import shared_chat_model
 from apps.serving.httpstream import HttpPool
-from apps.serving.models import ModelDeployment, ModelEndpoint, ModelKind
+from apps.serving.models import BUILTIN_MODEL, ModelDeployment, ModelEndpoint, ModelKind
 from apps.serving.routing import RETRY_MAX_S, Candidate, RoutedChatModel
 from apps.serving.selectors import model_endpoint_list_async
 from apps.serving.streaming import OpenAIStreamingChat
+from apps.serving.tokens import token_counter
 from flows.errors import FlowError, ModelTimeout, ModelUnavailable, model_refusal
+from flows.ports import TokenCounter
 
 WRITE_TIMEOUT_S = 10.0
 POOL_TIMEOUT_S = 5.0
@@ -69,6 +72,8 @@ class EndpointSnapshot:
     api_key_encrypted: str = field(default="", repr=False)
     fallbacks: tuple[str, ...] = ()
     max_retries: int = 0
+    context_window: int | None = None
+    tokenizer_dir: str = ""  # the model's folder on this host, when Trellis serves it
 
     @classmethod
     def of(cls, endpoint: ModelEndpoint) -> EndpointSnapshot:
@@ -88,6 +93,9 @@ class EndpointSnapshot:
                 "api_key_encrypted": endpoint.api_key_encrypted,
                 "fallbacks": endpoint.fallbacks,
                 "max_retries": endpoint.max_retries,
+                "is_builtin": endpoint.is_builtin,
+                "context_window": endpoint.context_window,
+                "deployment_model_dir": deployment.model_path if deployment else None,
                 "deployment_host": deployment.host if deployment else None,
                 "deployment_port": deployment.port if deployment else None,
                 "deployment_served_name": deployment.served_name if deployment else None,
@@ -113,7 +121,19 @@ class EndpointSnapshot:
             api_key_encrypted=row["api_key_encrypted"] or "",
             fallbacks=tuple(str(alias) for alias in row["fallbacks"] or ()),
             max_retries=int(row["max_retries"]),
+            context_window=int(row["context_window"]) if row.get("context_window") else None,
+            tokenizer_dir=_tokenizer_dir(row, deployment is not None),
         )
+
+
+def _tokenizer_dir(row: dict[str, Any], deployed: bool) -> str:
+    """Where the model's tokenizer is on this host: a deployment's folder, or the embedded
+    model's for the builtin endpoint while it still points at that model."""
+    if deployed:
+        return str(row.get("deployment_model_dir") or "")
+    if row.get("is_builtin") and row["model"] == BUILTIN_MODEL:
+        return str(settings.LOCAL_MODEL_DIR)
+    return ""
 
 
 @dataclass(frozen=True)
@@ -187,6 +207,15 @@ class GatewayModels:
             )
 
         return shared_chat_model((endpoint, float(temperature), int(max_tokens)), build)
+
+    def context_window(self, alias: str) -> int | None:
+        """flows.ports.ContextWindows: the alias's window (None when unknown or not an alias)."""
+        endpoint = self._by_alias.get(alias)
+        return endpoint.context_window if endpoint is not None else None
+
+    def token_counter(self, alias: str) -> TokenCounter:
+        endpoint = self._by_alias.get(alias)
+        return token_counter(endpoint.tokenizer_dir if endpoint is not None else "")
 
     def price(self, alias: str) -> tuple[Decimal, Decimal]:
         """(input, output) price per 1,000 tokens."""

@@ -10,6 +10,7 @@ from apps.tenancy.models import Organization
 
 BUILTIN_ALIAS = "local"
 BUILTIN_MODEL = "smollm2-135m"
+BUILTIN_CONTEXT_WINDOW = 2048  # as the embedded SmolLM2 is served (vLLM max_model_len, the local server)
 
 
 class ModelKind(models.TextChoices):
@@ -31,6 +32,11 @@ class ModelEndpoint(models.Model):
     model = models.CharField(max_length=200, help_text="The model's name on that server")
     api_key_encrypted = models.TextField(blank=True)
     supports_tools = models.BooleanField(default=False)
+    supports_json_mode = models.BooleanField(default=False)
+    supports_vision = models.BooleanField(default=False)
+    context_window = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Prompt + answer tokens the model takes; blank: unknown (no fitting)"
+    )
     price_input_per_1k = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
     price_output_per_1k = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
     connect_timeout_s = models.FloatField(default=5.0)

@@ -3,12 +3,14 @@ filters by it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.db.models import QuerySet
 
 from apps.config.errors import NotFound
-from apps.serving.models import ModelEndpoint
+from apps.serving.models import ModelCall, ModelEndpoint
 from apps.tenancy.models import Organization
 
 
@@ -27,3 +29,37 @@ async def model_endpoint_list_async(*, organization_id: UUID) -> list[ModelEndpo
     """For code on the event loop (runs, the gateway): the async ORM, no sync query."""
     queryset = ModelEndpoint.objects.filter(organization_id=organization_id).select_related("deployment")
     return [endpoint async for endpoint in queryset]
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    """The ledger's filters (all optional): alias asked for, alias that answered, status, flow,
+    run, user, and a time range [since, until)."""
+
+    alias: str | None = None
+    served_by: str | None = None
+    status: str | None = None
+    flow_id: UUID | None = None
+    run_id: UUID | None = None
+    user_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def model_call_filter(*, organization: Organization, filters: CallFilters) -> QuerySet[ModelCall]:
+    """The organization's model calls matching `filters`, newest first (index: organization, at)."""
+    queryset = ModelCall.objects.filter(organization=organization)
+    exact = {
+        "alias": filters.alias,
+        "served_by": filters.served_by,
+        "status": filters.status,
+        "flow_id": filters.flow_id,
+        "run_id": filters.run_id,
+        "user_id": filters.user_id,
+    }
+    queryset = queryset.filter(**{name: value for name, value in exact.items() if value not in (None, "")})
+    if filters.since is not None:
+        queryset = queryset.filter(at__gte=filters.since)
+    if filters.until is not None:
+        queryset = queryset.filter(at__lt=filters.until)
+    return queryset.order_by("-at", "-id")

@@ -15,7 +15,14 @@ from django.db.models import Q
 
 from apps.config.crypto import encrypt
 from apps.config.errors import Conflict, InvalidInput
-from apps.serving.models import BUILTIN_ALIAS, BUILTIN_MODEL, ModelDeployment, ModelEndpoint, ModelKind
+from apps.serving.models import (
+    BUILTIN_ALIAS,
+    BUILTIN_CONTEXT_WINDOW,
+    BUILTIN_MODEL,
+    ModelDeployment,
+    ModelEndpoint,
+    ModelKind,
+)
 from apps.serving.selectors import model_endpoint_get
 from apps.tenancy.access import OrgAccess
 from apps.tenancy.models import Organization, Role
@@ -34,6 +41,9 @@ UPDATABLE_FIELDS = frozenset(
         "model",
         "api_key",
         "supports_tools",
+        "supports_json_mode",
+        "supports_vision",
+        "context_window",
         "price_input_per_1k",
         "price_output_per_1k",
         "connect_timeout_s",
@@ -131,6 +141,9 @@ def model_endpoint_create(
     kind: str = ModelKind.CHAT,
     api_key: str = "",
     supports_tools: bool = False,
+    supports_json_mode: bool = False,
+    supports_vision: bool = False,
+    context_window: int | None = None,
     price_input_per_1k: Decimal = Decimal(0),
     price_output_per_1k: Decimal = Decimal(0),
     connect_timeout_s: float = 5.0,
@@ -153,6 +166,9 @@ def model_endpoint_create(
         model=model,
         api_key_encrypted=encrypt(api_key) if api_key else "",
         supports_tools=supports_tools,
+        supports_json_mode=supports_json_mode,
+        supports_vision=supports_vision,
+        context_window=context_window,
         price_input_per_1k=price_input_per_1k,
         price_output_per_1k=price_output_per_1k,
         connect_timeout_s=connect_timeout_s,
@@ -244,6 +260,7 @@ def model_endpoint_ensure_builtin(*, organization: Organization) -> ModelEndpoin
             "kind": ModelKind.CHAT,
             "base_url": settings.LOCAL_MODEL_URL.rstrip("/"),
             "model": BUILTIN_MODEL,
+            "context_window": BUILTIN_CONTEXT_WINDOW,
             "is_builtin": True,
         },
     )

@@ -12,6 +12,7 @@ from langchain_core.runnables import RunnableBinding
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.context import Compose, fit_context
 from flows.errors import ModelTimeout, NodeFailed
 from flows.ports import Ports
 from flows.registry import NodeContext, NodeType, Port, register
@@ -83,17 +84,49 @@ def _context_block(documents: list[Document]) -> str:
     return "\n".join(lines)
 
 
-def _compose(config: LlmConfig, inputs: dict[str, Any], documents: list[Document]) -> list[BaseMessage]:
+def _history(inputs: dict[str, Any]) -> list[BaseMessage]:
+    if "history" not in inputs:
+        return []
+    return [m for m in to_messages(inputs["history"]) if not isinstance(m, SystemMessage)]
+
+
+def _composer(config: LlmConfig, inputs: dict[str, Any]) -> Compose:
+    """The messages for given documents and history (the rest is fixed): what the context fit
+    recomposes while it trims."""
     prompt = to_messages(inputs["prompt"])
-    history = (
-        [m for m in to_messages(inputs["history"]) if not isinstance(m, SystemMessage)] if "history" in inputs else []
-    )
     system_parts = [config.system_prompt] if config.system_prompt else []
     system_parts += [str(m.content) for m in prompt if isinstance(m, SystemMessage)]
-    if documents:
-        system_parts.append(_context_block(documents))
-    messages: list[BaseMessage] = [SystemMessage(content="\n\n".join(system_parts))] if system_parts else []
-    return messages + history + [m for m in prompt if not isinstance(m, SystemMessage)]
+    turn = [m for m in prompt if not isinstance(m, SystemMessage)]
+
+    def compose(documents: list[Document], history: list[BaseMessage]) -> list[BaseMessage]:
+        parts = [*system_parts, _context_block(documents)] if documents else system_parts
+        messages: list[BaseMessage] = [SystemMessage(content="\n\n".join(parts))] if parts else []
+        return messages + history + turn
+
+    return compose
+
+
+def _fitted(
+    config: LlmConfig, inputs: dict[str, Any], documents: list[Document], ports: Ports, ctx: NodeContext
+) -> tuple[list[BaseMessage], list[Document]]:
+    """The messages (and the documents they cite) trimmed to the model's context window when it
+    is known; the trace's `context` note says what was left out."""
+    compose, history = _composer(config, inputs), _history(inputs)
+    window = ports.context.context_window(config.model) if ports.context is not None else None
+    if ports.context is None or not window:
+        return compose(documents, history), documents
+    fit = fit_context(
+        compose=compose,
+        documents=documents,
+        history=history,
+        counter=ports.context.token_counter(config.model),
+        window=window,
+        max_tokens=config.max_tokens,
+        alias=config.model,
+    )
+    if fit.trimmed:
+        ctx.note("context", fit.note())
+    return fit.messages, fit.documents
 
 
 def _without_text(chunk: AIMessageChunk) -> AIMessageChunk:
@@ -143,8 +176,7 @@ class LlmNode(NodeType[LlmConfig]):
     }
 
     async def run(self, config: LlmConfig, inputs: dict[str, Any], ports: Ports, ctx: NodeContext) -> dict[str, Any]:
-        documents = to_documents(inputs.get("context"))
-        messages = _compose(config, inputs, documents)
+        messages, documents = _fitted(config, inputs, to_documents(inputs.get("context")), ports, ctx)
         model = ports.models.chat_model(config.model, temperature=config.temperature, max_tokens=config.max_tokens)
         tools = [resolve_tool(name, ports) for name in config.tools]
         text = await self._converse(config, model, tools, messages, ports, ctx)

@@ -12,6 +12,8 @@ from apps.config.serializers import ErrorSerializer
 from apps.serving import deployments as d
 from apps.serving.accounting import tokens_used_this_month
 from apps.serving.api import serializers as s
+from apps.serving.api.catalog_views import LEDGER_PARAMETERS, ledger_filters
+from apps.serving.selectors import model_call_filter
 from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.models import Role
 
@@ -128,17 +130,14 @@ class QuotaView(APIView):
 
 class ModelCallListView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("run", str, required=False)],
+        parameters=[*LEDGER_PARAMETERS, OpenApiParameter("limit", int, required=False, description="1-1000, 200")],
         responses={200: s.ModelCallOut(many=True), 400: ErrorSerializer, **ERRORS},
-        summary="Recent model calls (the gateway's ledger), newest first",
+        summary="Model calls (the gateway's ledger), newest first, filtered",
     )
     def get(self, request: Request, org_id: str) -> Response:
         access = org_access(request, org_id)
-        run_id = request.query_params.get("run") or None
-        try:
-            calls = list(d.model_call_list(organization=access.organization, run_id=run_id))
-        except Exception:  # a malformed run id
-            calls = []
+        filters, limit = ledger_filters(request)
+        calls = model_call_filter(organization=access.organization, filters=filters)[:limit]
         return Response(s.ModelCallOut(calls, many=True).data)
 
 

@@ -11,6 +11,7 @@ from apps.serving.services import PROBE_MAX_TOKENS, base_url_problem
 
 MAX_TIMEOUT_S = 3600.0
 MAX_TEST_TOKENS = 512
+MAX_CONTEXT_WINDOW = 10_000_000
 
 # --- input ------------------------------------------------------------------------------------
 
@@ -48,6 +49,17 @@ class ModelEndpointIn(StrictSerializer):
         help_text='Stored encrypted, never shown again. On update, "" removes it and leaving it out keeps it.',
     )
     supports_tools = serializers.BooleanField(default=False)
+    supports_json_mode = serializers.BooleanField(default=False)
+    supports_vision = serializers.BooleanField(default=False)
+    context_window = serializers.IntegerField(
+        min_value=256,
+        max_value=MAX_CONTEXT_WINDOW,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Prompt + answer tokens the model takes (the server's max_model_len); "
+        "null: unknown, prompts are not fitted",
+    )
     price_input_per_1k = _price()
     price_output_per_1k = _price()
     connect_timeout_s = _timeout(5.0)
@@ -88,6 +100,9 @@ class ModelEndpointOut(serializers.ModelSerializer):  # type: ignore[type-arg]
             "model",
             "has_api_key",
             "supports_tools",
+            "supports_json_mode",
+            "supports_vision",
+            "context_window",
             "price_input_per_1k",
             "price_output_per_1k",
             "connect_timeout_s",
@@ -234,3 +249,42 @@ class ModelStatsOut(serializers.Serializer):  # type: ignore[type-arg]
     tokens_per_s = serializers.FloatField()
     ttft_p50_ms = serializers.FloatField(allow_null=True)
     cost = serializers.DecimalField(max_digits=14, decimal_places=6)
+
+
+# --- discovery and the ledger's filters ----------------------------------------------------------
+
+
+class ModelDiscoverIn(StrictSerializer):
+    base_url = BaseUrlField(max_length=500, help_text="The server's OpenAI-compatible base URL")
+    api_key = serializers.CharField(
+        max_length=4096,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        help_text="Sent to that server only; left out with `endpoint`: that endpoint's stored key, "
+        "if the URL is still the endpoint's",
+    )
+    endpoint = serializers.IntegerField(required=False, allow_null=True, help_text="An endpoint being edited")
+
+
+class DiscoveredModelOut(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.CharField()
+    context_window = serializers.IntegerField(allow_null=True, help_text="When the server says (max_model_len)")
+
+
+class ModelDiscoverOut(serializers.Serializer):  # type: ignore[type-arg]
+    models = DiscoveredModelOut(many=True)
+
+
+class ModelCallQuery(serializers.Serializer):  # type: ignore[type-arg]
+    """The ledger's filters, from the query string."""
+
+    alias = serializers.CharField(max_length=64, required=False)
+    served_by = serializers.CharField(max_length=64, required=False)
+    status = serializers.ChoiceField(choices=ModelCall.Status.choices, required=False)
+    flow = serializers.UUIDField(required=False)
+    run = serializers.UUIDField(required=False)
+    user = serializers.IntegerField(min_value=1, required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=200)

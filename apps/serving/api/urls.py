@@ -1,5 +1,6 @@
 from django.urls import path
 
+from apps.serving.api import catalog_views as cv
 from apps.serving.api import deployment_views as dv
 from apps.serving.api import views
 from apps.serving.api.stream_view import model_test_stream_view
@@ -14,7 +15,9 @@ urlpatterns = [
         name="model-test-stream",
     ),
     path("orgs/<str:org_id>/models/stats/", dv.ModelStatsView.as_view(), name="model-stats"),
+    path("orgs/<str:org_id>/models/discover/", cv.ModelDiscoverView.as_view(), name="model-discover"),
     path("orgs/<str:org_id>/model-calls/", dv.ModelCallListView.as_view(), name="model-call-list"),
+    path("orgs/<str:org_id>/model-calls/export/", cv.ModelCallExportView.as_view(), name="model-call-export"),
     path("orgs/<str:org_id>/model-quota/", dv.QuotaView.as_view(), name="model-quota"),
     path("orgs/<str:org_id>/stored-models/", dv.StoredModelListView.as_view(), name="stored-model-list"),
     path("orgs/<str:org_id>/deployments/", dv.DeploymentListView.as_view(), name="deployment-list"),

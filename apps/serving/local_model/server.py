@@ -40,6 +40,10 @@ Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_SERVED_NAME = "smollm2-135m"
 DEFAULT_MAX_TOKENS = 512
+# The window the server takes (prompt + answer), as the instance's vLLM deployment of the same
+# model is started (`max_model_len` 2048): the `local` alias behaves the same on either engine,
+# and a CPU would take long over SmolLM2's full 8,192 anyway.
+DEFAULT_MAX_MODEL_LEN = 2048
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -60,14 +64,15 @@ class Generation:
 
 
 class LocalModel:
-    def __init__(self, model_dir: Path, *, threads: int) -> None:
+    def __init__(self, model_dir: Path, *, threads: int, max_model_len: int = DEFAULT_MAX_MODEL_LEN) -> None:
         self.model_dir = model_dir
         self.threads = threads
+        self.max_model_len = max_model_len
         self.ready = threading.Event()
         self.failure: str | None = None
         self.model: Any = None
         self.tokenizer: Any = None
-        self.context_length = 2048
+        self.context_length = max_model_len
 
     def load(self) -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"
@@ -81,7 +86,8 @@ class LocalModel:
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         self.model = AutoModelForCausalLM.from_pretrained(self.model_dir)
         self.model.eval()
-        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
+        trained = int(getattr(self.model.config, "max_position_embeddings", self.max_model_len))
+        self.context_length = min(trained, self.max_model_len)
         self.ready.set()
         elapsed = time.perf_counter() - started
         logger.info("model %s loaded in %.1f s (%d threads)", self.model_dir, elapsed, self.threads)
@@ -246,7 +252,14 @@ class ModelServer:
             raise ApiError(503, "The model is still loading; retry shortly.", kind="service_unavailable")
 
     def _model_card(self) -> dict[str, Any]:
-        return {"id": self.served_name, "object": "model", "created": self.created, "owned_by": "trellis"}
+        # `max_model_len` as vLLM reports it: the Models page reads the context window from here.
+        return {
+            "id": self.served_name,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "trellis",
+            "max_model_len": self.model.context_length,
+        }
 
     async def _chat(self, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)
@@ -345,11 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--served-model-name", default=DEFAULT_SERVED_NAME)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("LOCAL_MODEL_THREADS", "1")))
+    parser.add_argument("--max-model-len", type=int, default=DEFAULT_MAX_MODEL_LEN)
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info").lower())
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    model = LocalModel(args.model_dir, threads=max(1, args.threads))
+    model = LocalModel(args.model_dir, threads=max(1, args.threads), max_model_len=max(16, args.max_model_len))
     app = ModelServer(model, served_name=args.served_model_name)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="off"

@@ -777,8 +777,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recent model calls (the gateway's ledger), newest first */
+        /** Model calls (the gateway's ledger), newest first, filtered */
         get: operations["v1_orgs_model_calls_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/model-calls/export/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model-call ledger as CSV (newest first, at most 100,000 rows), with the list's filters */
+        get: operations["v1_orgs_model_calls_export_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -853,6 +870,23 @@ export interface paths {
         put?: never;
         /** Send a test prompt to the model (editor); 502 model_unavailable | model_timeout */
         post: operations["v1_orgs_models_test_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/models/discover/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The models an OpenAI-compatible server lists (admin); through the egress policy, 502 discovery_failed says why in words, never with the server's body */
+        post: operations["v1_orgs_models_discover_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1308,6 +1342,11 @@ export interface components {
          * @enum {string}
          */
         DesiredStateEnum: "running" | "stopped";
+        DiscoveredModelOut: {
+            id: string;
+            /** @description When the server says (max_model_len) */
+            context_window: number | null;
+        };
         DocumentOut: {
             /** Format: uuid */
             readonly id: string;
@@ -1756,6 +1795,18 @@ export interface components {
          * @enum {string}
          */
         ModelCallOutStatusEnum: "ok" | "failed" | "refused";
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        ModelDiscoverInRequest: {
+            /** @description The server's OpenAI-compatible base URL */
+            base_url: string;
+            /** @description Sent to that server only; left out with `endpoint`: that endpoint's stored key, if the URL is still the endpoint's */
+            api_key?: string;
+            /** @description An endpoint being edited */
+            endpoint?: number | null;
+        };
+        ModelDiscoverOut: {
+            models: components["schemas"]["DiscoveredModelOut"][];
+        };
         /** @description Create (all defaults apply) or, with partial=True, update (only the fields sent). */
         ModelEndpointInRequest: {
             /** @description How flows name this model, e.g. `local` */
@@ -1772,6 +1823,12 @@ export interface components {
             api_key?: string;
             /** @default false */
             supports_tools?: boolean;
+            /** @default false */
+            supports_json_mode?: boolean;
+            /** @default false */
+            supports_vision?: boolean;
+            /** @description Prompt + answer tokens the model takes (the server's max_model_len); null: unknown, prompts are not fitted */
+            context_window?: number | null;
             /**
              * Format: decimal
              * @default 0.000000
@@ -1816,6 +1873,10 @@ export interface components {
             /** @description The key itself is never returned. */
             readonly has_api_key: boolean;
             supports_tools?: boolean;
+            supports_json_mode?: boolean;
+            supports_vision?: boolean;
+            /** @description Prompt + answer tokens the model takes; blank: unknown (no fitting) */
+            context_window?: number | null;
             /** Format: decimal */
             price_input_per_1k?: string;
             /** Format: decimal */
@@ -2010,6 +2071,12 @@ export interface components {
             api_key?: string;
             /** @default false */
             supports_tools?: boolean;
+            /** @default false */
+            supports_json_mode?: boolean;
+            /** @default false */
+            supports_vision?: boolean;
+            /** @description Prompt + answer tokens the model takes (the server's max_model_len); null: unknown, prompts are not fitted */
+            context_window?: number | null;
             /**
              * Format: decimal
              * @default 0.000000
@@ -6393,7 +6460,18 @@ export interface operations {
     v1_orgs_model_calls_list: {
         parameters: {
             query?: {
+                /** @description The alias asked for */
+                alias?: string;
+                flow?: string;
+                /** @description 1-1000, 200 */
+                limit?: number;
                 run?: string;
+                /** @description The alias that answered (a fallback?) */
+                served_by?: string;
+                since?: string;
+                status?: "failed" | "ok" | "refused";
+                until?: string;
+                user?: number;
             };
             header?: never;
             path: {
@@ -6409,6 +6487,79 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelCallOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_model_calls_export_retrieve: {
+        parameters: {
+            query?: {
+                /** @description The alias asked for */
+                alias?: string;
+                flow?: string;
+                run?: string;
+                /** @description The alias that answered (a fallback?) */
+                served_by?: string;
+                since?: string;
+                status?: "failed" | "ok" | "refused";
+                until?: string;
+                user?: number;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ledger as CSV */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
                 };
             };
             400: {
@@ -6916,6 +7067,79 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelTestOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_models_discover_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelDiscoverInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelDiscoverOut"];
                 };
             };
             400: {

@@ -141,6 +141,9 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "stored-model-list",
         "model-quota",
         "model-call-list",
+        # tests/apps/serving/test_models_ui_api.py
+        "model-discover",
+        "model-call-export",
         # tests/apps/runs/test_rest_runs.py
         "flow-run",
         "run-list",

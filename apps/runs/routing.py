@@ -1,3 +1,7 @@
+"""The app's one WebSocket, /ws/ (named by settings.WEBSOCKET_URLCONF)."""
+
+from __future__ import annotations
+
 from django.urls import path
 
 from apps.runs.consumers import RunConsumer
