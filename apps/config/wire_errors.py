@@ -15,6 +15,7 @@ from typing import Any
 
 from django.http import JsonResponse
 
+from apps.config.db import database_error
 from apps.config.errors import TrellisError
 from flows.errors import FlowError, FlowInvalid
 
@@ -85,6 +86,8 @@ class WireError:
 
 def wire_error(exc: BaseException) -> WireError:
     """The status, code, message and extra fields of any error."""
+    if (unavailable := database_error(exc)) is not None:  # a busy pool, a database that is down: 503
+        exc = unavailable
     if isinstance(exc, TrellisError):
         return WireError(exc.status, exc.code, exc.message, exc.details(), for_visitors=True)
     if isinstance(exc, FlowInvalid):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -112,3 +113,34 @@ def test_db_pool_settings_are_bounded_per_process() -> None:
     assert database["OPTIONS"]["pool"]["max_size"] == settings.DB_POOL_SIZE
     assert database["OPTIONS"]["pool"]["timeout"] == settings.DB_POOL_TIMEOUT
     assert database["OPTIONS"]["application_name"] == f"trellis:{os.getpid()}"
+
+
+async def test_db_pool_exhausted_websocket_run_start_answers_database_busy_error_event(
+    org_a: Member, api_key_for: Callable[..., str]
+) -> None:
+    from channels.testing import WebsocketCommunicator
+
+    key = await database_sync_to_async(api_key_for)(org_a)
+    socket = WebsocketCommunicator(
+        application, "/ws/", headers=[(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {key}".encode())]
+    )
+    connected, _ = await socket.connect()
+    assert connected
+    pool = _pool()
+    held = []
+    while True:
+        try:
+            held.append(await asyncio.to_thread(pool.getconn, 0.2))
+        except PoolTimeout:
+            break
+    timeout, pool.timeout = pool.timeout, 0.5
+    try:
+        await socket.send_json_to({"type": "run.start", "flow": str(uuid.uuid4()), "inputs": {"message": "hi"}})
+        event = await socket.receive_json_from(timeout=10)
+    finally:
+        pool.timeout = timeout
+        for conn in held:
+            pool.putconn(conn)
+        await socket.disconnect()
+    assert event["type"] == "error"
+    assert event["code"] == "database_busy"
