@@ -203,7 +203,9 @@ def test_run_detail_explains_the_error_with_the_failing_node(org_a: Member, brow
 def test_run_detail_waterfall_of_a_real_run(
     org_a: Member, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
 ) -> None:
-    from apps.runs.runner import RunRequest, run_collect, run_prepare
+    from apps.runs.live import run_collect
+    from apps.runs.principals import RunRequest, principal_of
+    from apps.runs.start import run_start
     from apps.serving import accounting
     from apps.tenancy.access import Actor
 
@@ -211,9 +213,9 @@ def test_run_detail_waterfall_of_a_real_run(
     flow = publish_flow()
 
     async def run_once() -> str:
-        prepared = await run_prepare(
-            actor=Actor(user=org_a.user, api_key=None),
-            request=RunRequest(flow=flow["id"], inputs={"message": "Tell me about tea"}),
+        prepared = await run_start(
+            principal_of(Actor(user=org_a.user, api_key=None)),
+            RunRequest(flow=flow["id"], inputs={"message": "Tell me about tea"}),
         )
         await run_collect(prepared)
         await accounting.flush()  # the ledger's rows are written in the background
