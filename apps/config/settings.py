@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "apps.tenancy",
     "apps.builder",
     "apps.serving",
+    "apps.guardrails",
     "apps.runs",
     "apps.widgets",
     "apps.knowledge",

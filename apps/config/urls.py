@@ -40,6 +40,7 @@ urlpatterns = [
     path("api/v1/", include("apps.runs.api.urls")),
     path("api/v1/", include("apps.knowledge.api.urls")),
     path("api/v1/", include("apps.widgets.api.urls")),
+    path("api/v1/", include("apps.guardrails.api.urls")),
     path("api/v1/", include("apps.observability.api.urls")),
     path("", include("apps.widgets.urls")),
     re_path(r"^(?!api/|ws/|static/)(?P<path>.*)$", spa_index, name="spa"),

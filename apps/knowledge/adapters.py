@@ -15,8 +15,12 @@ from flows.errors import FlowError
 
 
 def hit_to_document(hit: SearchHit, knowledge_base: UUID) -> Document:
-    """A LangChain document whose metadata is the citation (document, page, chunk id)."""
+    """A LangChain document whose metadata is the citation: document, page (PDF), section and
+    anchor (HTML), chunk id, and the passage that matched."""
     where = f", page {hit.page}" if hit.page else ""
+    section = hit.heading_path[-1] if hit.heading_path else ""
+    if section:
+        where += f", {section}"
     return Document(
         page_content=hit.text,
         metadata={
@@ -31,6 +35,10 @@ def hit_to_document(hit: SearchHit, knowledge_base: UUID) -> Document:
             "title": hit.document_name,
             "chunk": hit.chunk_id,
             "heading_path": hit.heading_path,
+            "section": section,
+            "anchor": hit.anchor,
+            "passage": hit.passage,
+            "document_title": hit.title,
             "score": hit.score,
         },
     )

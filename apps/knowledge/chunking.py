@@ -31,6 +31,7 @@ class ChunkDraft:
     end_char: int
     token_count: int
     heading_path: list[str] = field(default_factory=list)
+    anchor: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def chunk_sections(
             cursor = start + 1
             # The section the chunk's text ends in: where its last words (the passage) belong.
             where = bisect.bisect_right(offsets, max(start, end - 1)) - 1
+            path = paths[where] if where >= 0 else []
             drafts.append(
                 ChunkDraft(
                     text=piece,
@@ -119,13 +121,31 @@ def chunk_sections(
                     start_char=base + start,
                     end_char=base + end,
                     token_count=count_tokens(piece),
-                    heading_path=paths[where] if where >= 0 else [],
+                    heading_path=path,
+                    anchor=_anchor(section, path),
                 )
             )
             if limit is not None and len(drafts) >= limit:
                 return drafts
         base += len(section.text) + len(SECTION_GAP)
     return drafts
+
+
+def _anchor(section: Section, path: list[str]) -> str:
+    """The innermost heading of the path that has an anchor (HTML ids)."""
+    for title in reversed(path):
+        if title in section.anchors:
+            return section.anchors[title]
+    return ""
+
+
+def embedding_text(text: str, *, title: str, heading_path: list[str]) -> str:
+    """What is embedded for a chunk: the document's title and the heading path, then the text
+    (a passage read on its own often lacks the subject its headings name)."""
+    if heading_path[:1] == [title]:
+        title = ""
+    prefix = "\n".join(part for part in (title, " > ".join(heading_path)) if part)
+    return f"{prefix}\n\n{text}" if prefix else text
 
 
 @dataclass(frozen=True)

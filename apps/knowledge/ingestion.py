@@ -20,8 +20,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.knowledge import realtime
-from apps.knowledge.chunking import ChunkDraft, ChunkSettings, chunk_sections
+from apps.knowledge.chunking import HEADING, ChunkDraft, ChunkSettings, chunk_sections, embedding_text
 from apps.knowledge.embeddings import BATCH_SIZE, EmbeddingFailed, embedder_for
+from apps.knowledge.keywords import keyword_text, search_config, stats_activate
 from apps.knowledge.models import ACTIVE_STATUSES, Chunk, Document, DocumentFile, DocumentStatus, FileType
 from apps.knowledge.parsing import ParseFailed, Section, parse_in_sandbox
 
@@ -70,7 +71,7 @@ def _fail(document_id: UUID | str, generation: int, code: str, message: str) -> 
 
 def _sections(document: Document) -> list[Section] | None:
     if document.sections is not None and document.parsed_version == document.version:
-        return [Section(text=s["text"], page=s.get("page")) for s in document.sections]
+        return [Section.from_stored(s) for s in document.sections]
     _set(document.id, document.generation, status=DocumentStatus.PARSING, progress=0.0)
     data = DocumentFile.objects.filter(document=document).values_list("data", flat=True).first()
     if data is None:
@@ -85,7 +86,8 @@ def _sections(document: Document) -> list[Section] | None:
     stored = _set(
         document.id,
         document.generation,
-        sections=[{"text": s.text, "page": s.page} for s in sections],
+        sections=[s.stored() for s in sections],
+        title=_title(sections, document.name),
         parsed_version=document.version,
         page_count=pages,
         progress=PARSED_SHARE,
@@ -93,7 +95,23 @@ def _sections(document: Document) -> list[Section] | None:
     return sections if stored is not None else None
 
 
+def _title(sections: list[Section], name: str) -> str:
+    """The parser's title, else the first Markdown heading, else the file name."""
+    if sections and sections[0].title:
+        return sections[0].title[:255]
+    for section in sections[:3]:
+        match = HEADING.search(section.text)
+        if match:
+            return match.group(2).strip()[:255]
+    return name[:255]
+
+
+def _document_title(document: Document) -> str:
+    return document.title or document.name
+
+
 def _rows(document: Document, drafts: list[ChunkDraft], start: int, vectors: list[list[float]]) -> list[Chunk]:
+    title, config = _document_title(document), search_config(document.knowledge_base.language)
     return [
         Chunk(
             organization_id=document.organization_id,
@@ -111,6 +129,9 @@ def _rows(document: Document, drafts: list[ChunkDraft], start: int, vectors: lis
             start_char=draft.start_char,
             end_char=draft.end_char,
             token_count=draft.token_count,
+            anchor=draft.anchor[:255],
+            search_config=config,
+            search_text=keyword_text(draft.text, title=title, heading_path=draft.heading_path),
         )
         for i, (draft, vector) in enumerate(zip(drafts, vectors, strict=True))
     ]
@@ -127,6 +148,7 @@ def document_ingest(document_id: UUID | str, generation: int) -> str:
         return (
             "failed" if Document.objects.filter(pk=document_id, status=DocumentStatus.FAILED).exists() else "superseded"
         )
+    document.refresh_from_db(fields=["title"])
     chunk_settings = ChunkSettings(
         knowledge_base.chunk_strategy, knowledge_base.chunk_size, knowledge_base.chunk_overlap
     )
@@ -142,10 +164,13 @@ def document_ingest(document_id: UUID | str, generation: int) -> str:
     done = Chunk.objects.filter(document_id=document_id, generation=generation).count()
     total = len(drafts)
     _set(document_id, generation, status=DocumentStatus.EMBEDDING, progress=_progress(done, total))
+    title = _document_title(document)
     for start in range(done - done % BATCH_SIZE, total, BATCH_SIZE):
         batch = drafts[start : start + BATCH_SIZE]
         try:
-            vectors = embedder.embed([draft.text for draft in batch])
+            vectors = embedder.embed(
+                [embedding_text(draft.text, title=title, heading_path=draft.heading_path) for draft in batch]
+            )
         except EmbeddingFailed as exc:
             _fail(document_id, generation, "embedding_failed", str(exc))
             return "failed"
@@ -153,6 +178,7 @@ def document_ingest(document_id: UUID | str, generation: int) -> str:
             current = _current(document_id, generation)
             if current is None:
                 return "superseded"
+            current.knowledge_base = knowledge_base
             Chunk.objects.bulk_create(_rows(current, batch, start, vectors), ignore_conflicts=True)
             current.progress = _progress(start + len(batch), total)
             current.lease_until = timezone.now() + _lease()
@@ -171,6 +197,7 @@ def _finish(document_id: UUID | str, generation: int) -> bool:
     if document is None:
         return False
     mine = Chunk.objects.filter(document=document, generation=generation)
+    stats_activate(document.knowledge_base_id, document.id, generation)
     mine.update(active=True)
     Chunk.objects.filter(document=document).exclude(generation=generation).delete()
     document.status, document.progress, document.lease_until = DocumentStatus.READY, 1.0, None

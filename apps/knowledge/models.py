@@ -48,6 +48,21 @@ class DocumentStatus(models.TextChoices):
 ACTIVE_STATUSES = (DocumentStatus.QUEUED, DocumentStatus.PARSING, DocumentStatus.EMBEDDING)
 
 
+class Language(models.TextChoices):
+    """Stemming and stop words of keyword search (PostgreSQL text search configurations)."""
+
+    ENGLISH = "english", "English"
+    GERMAN = "german", "German"
+    FRENCH = "french", "French"
+    SPANISH = "spanish", "Spanish"
+    PORTUGUESE = "portuguese", "Portuguese"
+    ITALIAN = "italian", "Italian"
+    DUTCH = "dutch", "Dutch"
+    VIETNAMESE = "vietnamese", "Vietnamese (syllables, no stemming)"
+    CHINESE = "chinese", "Chinese (character bigrams)"
+    SIMPLE = "simple", "Other (no stemming)"
+
+
 class KnowledgeBase(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="knowledge_bases")
@@ -58,6 +73,10 @@ class KnowledgeBase(models.Model):
     chunk_strategy = models.CharField(max_length=16, choices=ChunkStrategy.choices, default=ChunkStrategy.SENTENCE)
     chunk_size = models.PositiveIntegerField(default=256, help_text="Tokens per chunk")
     chunk_overlap = models.PositiveIntegerField(default=32, help_text="Tokens shared by neighbouring chunks")
+    language = models.CharField(max_length=16, choices=Language.choices, default=Language.ENGLISH)
+    # BM25 of keyword search: term-frequency saturation and document-length normalisation.
+    bm25_k1 = models.FloatField(default=1.2)
+    bm25_b = models.FloatField(default=0.75)
     # Bumped when the embedding model or chunking changes; documents re-index to it.
     settings_version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -79,6 +98,8 @@ class Document(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="documents")
     name = models.CharField(max_length=255)
+    # The parser's title (HTML <title>, the first heading); chunks are embedded under it.
+    title = models.CharField(max_length=255, blank=True, default="")
     file_type = models.CharField(max_length=16, choices=FileType.choices)
     size_bytes = models.BigIntegerField(default=0)
     checksum = models.CharField(max_length=64, help_text="SHA-256 of the file")
@@ -140,6 +161,14 @@ class Chunk(models.Model):
     start_char = models.PositiveIntegerField(default=0)
     end_char = models.PositiveIntegerField(default=0)
     token_count = models.PositiveIntegerField(default=0)
+    # HTML: the id of the chunk's section heading (a citation links to `#anchor`).
+    anchor = models.CharField(max_length=255, blank=True, default="")
+    # Keyword search: a trigger turns `search_text` (title + heading path + text; NULL: the text)
+    # into `search_vector` with the configuration `search_config`, counts its tokens into
+    # `search_length` and clears `search_text` (see apps/knowledge/keywords.py).
+    search_config = models.CharField(max_length=32, default="english")
+    search_text = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL once the trigger read it
+    search_length = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -153,3 +182,31 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+class KeywordTerm(models.Model):
+    """In how many active chunks of a knowledge base a lexeme occurs (BM25's document frequency)."""
+
+    id = models.BigAutoField(primary_key=True)
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="+", db_index=False)
+    term = models.TextField()
+    df = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["knowledge_base", "term"], name="keyword_term_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.term} ({self.df})"
+
+
+class KeywordCorpus(models.Model):
+    """Active chunks of a knowledge base and their summed keyword length (BM25's average length)."""
+
+    knowledge_base = models.OneToOneField(
+        KnowledgeBase, on_delete=models.CASCADE, primary_key=True, related_name="keyword_corpus"
+    )
+    chunks = models.BigIntegerField(default=0)
+    length = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.chunks} chunks"

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,28 @@ class ParseFailed(Exception):
 class Section:
     text: str
     page: int | None
+    # HTML: heading text -> the id a link to that heading uses (citations carry it)
+    anchors: dict[str, str] = field(default_factory=dict)
+    # the document's title as the parser found it (HTML <title>, first heading); first section
+    title: str = ""
+
+    def stored(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "page": self.page}
+        if self.anchors:
+            out["anchors"] = self.anchors
+        if self.title:
+            out["title"] = self.title
+        return out
+
+    @classmethod
+    def from_stored(cls, raw: dict[str, Any]) -> Section:
+        anchors = raw.get("anchors")
+        return cls(
+            text=str(raw["text"]),
+            page=raw.get("page"),
+            anchors={str(k): str(v) for k, v in anchors.items()} if isinstance(anchors, dict) else {},
+            title=str(raw.get("title") or ""),
+        )
 
 
 def file_type_for(name: str) -> str:
@@ -113,4 +135,4 @@ def _result(child: subprocess.CompletedProcess[bytes]) -> list[Section]:
         if "MemoryError" in tail[0] or "Cannot allocate memory" in tail[0]:
             raise ParseFailed("too_large_to_parse", "Parsing the file needed more memory than allowed.")
         raise ParseFailed("parser_crashed", f"The parser failed on this file: {tail[0][:300]}")
-    return [Section(text=str(s["text"]), page=s.get("page")) for s in result["sections"]]
+    return [Section.from_stored(s) for s in result["sections"]]

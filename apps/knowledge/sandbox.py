@@ -106,26 +106,125 @@ def parse_csv(path: Path) -> list[dict[str, Any]]:
     return _sections([(d.text, None) for d in documents])
 
 
+NOISE_TAGS = [
+    "script", "style", "noscript", "template", "svg", "canvas", "iframe", "form", "button", "select",
+    "input", "dialog", "nav", "aside",
+]  # fmt: skip
+NOISE_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary", "menu", "menubar", "toolbar"}
+NOISE_NAMES = re.compile(
+    r"(?:^|[-_\s])(?:nav|navbar|navigation|menu|breadcrumbs?|sidebar|sidenav|toc|tocs|table-of-contents|"
+    r"footer|masthead|related|relbar|pagination|pager|prev|next|skip|cookies?|share|social|headerlink|"
+    r"edit-?this(?:-page)?|site-header|page-header|page-footer|site-footer)(?:$|[-_\s])",
+    re.IGNORECASE,
+)
+LINK_DENSE = 0.7  # share of a block's text inside links above which it is a link list (nav, TOC)
+TABLE_HEADER_EVERY = 20  # rows: a long table repeats its header row so each chunk has one
+
+
+def _heading_anchor(tag: Any) -> str:
+    """The id a link to this heading uses: its own, a child anchor's, or its section's."""
+    if tag.get("id"):
+        return str(tag["id"])
+    inner = tag.find(lambda t: t.name == "a" and (t.get("id") or t.get("name")))
+    if inner is not None:
+        return str(inner.get("id") or inner.get("name"))
+    parent = tag.parent
+    if parent is not None and parent.name in ("section", "div", "article") and parent.get("id"):
+        first = parent.find(list(HEADING_TAGS))
+        if first is tag:
+            return str(parent["id"])
+    return ""
+
+
+def _table_text(table: Any) -> str:
+    """Cells separated by ' | ', one row a line; the header row repeated every
+    TABLE_HEADER_EVERY rows so a chunk cut from a long table keeps its column names."""
+    rows = []
+    for row in table.find_all("tr"):
+        cells = [re.sub(r"\s+", " ", cell.get_text(" ", strip=True)) for cell in row.find_all(["th", "td"])]
+        if any(cells):
+            rows.append((cells, bool(row.find("th")) or row.find_parent("thead") is not None))
+    if not rows:
+        return ""
+    header = " | ".join(rows[0][0]) if rows[0][1] else ""
+    lines = []
+    for i, (cells, _) in enumerate(rows):
+        if header and i and i % TABLE_HEADER_EVERY == 0:
+            lines.append(header)
+        lines.append(" | ".join(cells))
+    return "\n".join(lines)
+
+
+def _is_noise(tag: Any, total: int) -> bool:
+    if tag.name in HEADING_TAGS or tag.name in ("html", "body", "main", "article"):
+        return False
+    role = str(tag.get("role") or "").lower()
+    names = " ".join([*(tag.get("class") or []), str(tag.get("id") or "")])
+    named = role in NOISE_ROLES or NOISE_NAMES.search(names) is not None
+    page_frame = tag.name in ("header", "footer") and tag.find_parent(["article", "main"]) is None
+    if not named and not page_frame:
+        return False
+    # never drop most of the page (a wrapper named "has-sidebar" holds the content)
+    return len(tag.get_text(" ", strip=True)) < total / 2
+
+
+def _is_link_list(tag: Any) -> bool:
+    links = tag.find_all("a")
+    if len(links) < 3:
+        return False
+    text = len(tag.get_text(" ", strip=True))
+    linked = sum(len(a.get_text(" ", strip=True)) for a in links)
+    return text > 0 and linked / text >= LINK_DENSE and text < 5000
+
+
 def parse_html(path: Path) -> list[dict[str, Any]]:
-    """BeautifulSoup (what LlamaIndex's HTML reader uses), keeping headings as Markdown `#` lines
-    so the heading-aware chunker and citations see the document's structure."""
+    """BeautifulSoup, structure-aware: navigation, site headers/footers, sidebars, tables of
+    contents and other link lists dropped; headings kept as Markdown `#` lines (with their
+    anchors) so the heading-aware chunker and citations see the structure; table cells separated;
+    code blocks fenced; the <title> kept as the document's title."""
     from bs4 import BeautifulSoup
 
     try:
         soup = BeautifulSoup(path.read_text(encoding="utf-8", errors="replace"), "html.parser")
     except Exception as exc:
         raise Refused("corrupt_file", f"The HTML cannot be read: {exc}") from None
-    for tag in soup(["script", "style", "noscript", "template", "svg"]):
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup(NOISE_TAGS):
         tag.decompose()
+    root = soup.find("main") or soup.find(True, {"role": "main"})
+    if root is None:
+        articles = soup.find_all("article")
+        root = articles[0] if len(articles) == 1 else (soup.body or soup)
+    total = len(root.get_text(" ", strip=True))
+    for tag in root.find_all(True):
+        if tag.decomposed:
+            continue
+        if _is_noise(tag, total) or (tag.name in ("ul", "ol", "div", "p", "table") and _is_link_list(tag)):
+            tag.decompose()
+    for tag in root.find_all("table"):
+        tag.replace_with(f"\n\n{_table_text(tag)}\n\n")
+    for tag in root.find_all("pre"):
+        tag.replace_with(f"\n\n```\n{tag.get_text().strip(chr(10))}\n```\n\n")
+    anchors: dict[str, str] = {}
     for name, level in HEADING_TAGS.items():
-        for tag in soup.find_all(name):
-            tag.replace_with(f"\n\n{'#' * level} {tag.get_text(' ', strip=True)}\n\n")
-    for tag in soup.find_all(["p", "li", "tr", "pre", "blockquote", "div", "br"]):
+        for tag in root.find_all(name):
+            text = tag.get_text(" ", strip=True)
+            anchor = _heading_anchor(tag)
+            if text and anchor:
+                anchors.setdefault(text, anchor)
+            tag.replace_with(f"\n\n{'#' * level} {text}\n\n" if text else "\n")
+            if not title and level == 1:
+                title = text
+    for tag in root.find_all("li"):
+        tag.insert_before("\n- ")
+    for tag in root.find_all(["p", "li", "tr", "blockquote", "div", "br", "dt", "dd", "section"]):
         tag.insert_after("\n")
-    root = soup.body or soup
     text = re.sub(r"[ \t]+", " ", root.get_text())
     text = re.sub(r"\n\s*\n\s*", "\n\n", text).strip()
-    return _sections([(text, None)])
+    sections = _sections([(text, None)])
+    if sections:
+        sections[0].update({"anchors": anchors, "title": title[:255]})
+    return sections
 
 
 def _no_text(message: str) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
-"""Vector (cosine, HNSW), keyword (PostgreSQL full text) and hybrid (reciprocal-rank fusion)
-search over one knowledge base. The API endpoint and the engine's retrieve node both call
-`knowledge_search`.
+"""Vector (cosine, HNSW), keyword (BM25 over PostgreSQL full text, apps/knowledge/keywords.py)
+and hybrid (weighted reciprocal-rank fusion of the two lists, each HYBRID_DEPTH deep) search over
+one knowledge base. The API endpoint and the engine's retrieve node both call `knowledge_search`.
 
 Tenant isolation holds inside the approximate index: every query filters the chunk table on
 organization and knowledge base, and pgvector's iterative index scan (`hnsw.iterative_scan`)
@@ -18,11 +18,18 @@ from django.db import connection, transaction
 
 from apps.config.errors import InvalidInput
 from apps.knowledge.embeddings import embedder_for
+from apps.knowledge.keywords import Bm25Params, bm25_ranked, query_terms, search_config
 from apps.knowledge.models import SUPPORTED_DIMENSIONS, KnowledgeBase
 
 Mode = Literal["vector", "keyword", "hybrid"]
 MODES: tuple[Mode, ...] = ("vector", "keyword", "hybrid")
+# Fusion (tuned on tests/data/retrieval with tests/bench/bench_retrieval.py, docs/BENCHMARKS.md):
+# shallow lists, so a chunk ranked ~20th in both lists cannot beat one ranked first in one.
 RRF_K = 60
+HYBRID_DEPTH = 10
+VECTOR_WEIGHT = 1.0
+KEYWORD_WEIGHT = 1.0
+PASSAGE_CHARS = 400
 MAX_K = 50
 MAX_QUERY_CHARS = 2000
 MAX_SCAN_TUPLES = 50_000
@@ -49,6 +56,9 @@ class SearchHit:
     score: float
     vector_rank: int | None = None
     keyword_rank: int | None = None
+    title: str = ""
+    anchor: str = ""
+    passage: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,26 +113,17 @@ def _vector_ranked(
 def _keyword_ranked(
     knowledge_base: KnowledgeBase, query: str, filters: SearchFilters, limit: int
 ) -> tuple[list[tuple[int, float]], list[str]]:
-    """(chunk id, rank in 0..1) best first, and the query's lexemes. Any term may match (OR):
-    questions rarely repeat every word of the passage that answers them."""
+    """(chunk id, BM25 score in 0..1) best first, and the query's lexemes."""
     where, params = _where(knowledge_base, filters)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT replace(plainto_tsquery('english', %s)::text, ' & ', ' | ')", [query])
-        tsquery = str(cursor.fetchone()[0] or "")  # type: ignore[index]
-        terms = re.findall(r"'((?:[^']|'')+)'", tsquery)
-        if not terms:
-            return [], []
-        cursor.execute(
-            f"""
-            SELECT c.id, ts_rank_cd(c.search_vector, q, 32) AS rank
-            FROM knowledge_chunk c, to_tsquery('english', %s) q
-            WHERE {where} AND c.search_vector @@ q
-            ORDER BY rank DESC, c.id
-            LIMIT %s
-            """,  # noqa: S608 - only our fixed filter SQL is interpolated
-            [tsquery, *params, limit],
-        )
-        return [(int(row[0]), float(row[1])) for row in cursor.fetchall()], [t.replace("''", "'") for t in terms]
+    return bm25_ranked(
+        knowledge_base_id=knowledge_base.id,
+        config=search_config(knowledge_base.language),
+        params=Bm25Params(k1=knowledge_base.bm25_k1, b=knowledge_base.bm25_b),
+        query=query,
+        where=where,
+        where_params=params,
+        limit=limit,
+    )
 
 
 def _details(ids: list[int]) -> dict[int, SearchHit]:
@@ -130,7 +131,7 @@ def _details(ids: list[int]) -> dict[int, SearchHit]:
         cursor.execute(
             """
             SELECT c.id, c.document_id, d.name, c.file_type, c.page, c.heading_path, c.start_char, c.end_char,
-                   c.ordinal, c.text
+                   c.ordinal, c.text, d.title, c.anchor
             FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id
             WHERE c.id = ANY(%s)
             """,
@@ -150,6 +151,8 @@ def _details(ids: list[int]) -> dict[int, SearchHit]:
             ordinal=r[8],
             text=r[9],
             score=0.0,
+            title=r[10] or r[2],
+            anchor=r[11] or "",
         )
         for r in rows
     }
@@ -170,11 +173,15 @@ def knowledge_search(
     mode: str = "hybrid",
     score_threshold: float | None = None,
     filters: SearchFilters | None = None,
+    vector_weight: float = VECTOR_WEIGHT,
+    keyword_weight: float = KEYWORD_WEIGHT,
+    depth: int = HYBRID_DEPTH,
 ) -> SearchResult:
     """Ranked chunks of one knowledge base (already fetched through its organization).
 
-    Scores: vector = cosine similarity; keyword = ts_rank_cd normalised to 0..1; hybrid = the
-    reciprocal-rank-fusion score scaled so that first place in both lists is 1.
+    Scores: vector = cosine similarity; keyword = BM25 as a share of the best the query could
+    reach; hybrid = the weighted reciprocal-rank-fusion score scaled so that first place in both
+    lists is 1. Each hit carries `passage`: the sentences of the chunk that hold most query terms.
     """
     query = query.strip()[:MAX_QUERY_CHARS]
     if mode not in MODES:
@@ -184,7 +191,7 @@ def knowledge_search(
     if not query:
         return SearchResult(hits=[], terms=[])
     filters = filters or SearchFilters()
-    pool = k if mode != "hybrid" else max(4 * k, 40)
+    pool = k if mode != "hybrid" else max(k, depth)
     vector_ranked: list[tuple[int, float]] = []
     keyword_ranked: list[tuple[int, float]] = []
     terms: list[str] = []
@@ -194,8 +201,8 @@ def knowledge_search(
     if mode in ("keyword", "hybrid"):
         keyword_ranked, terms = _keyword_ranked(knowledge_base, query, filters, pool)
     else:
-        terms = _terms(query)
-    scored = _fuse(mode, vector_ranked, keyword_ranked)
+        terms = query_terms(query, search_config(knowledge_base.language))
+    scored = _fuse(mode, vector_ranked, keyword_ranked, vector_weight, keyword_weight)
     if score_threshold is not None:
         scored = [entry for entry in scored if entry[1] >= score_threshold]
     scored = scored[:k]
@@ -204,18 +211,58 @@ def knowledge_search(
     for chunk_id, score, vector_rank, keyword_rank in scored:
         hit = details[chunk_id]
         hit.score, hit.vector_rank, hit.keyword_rank = round(score, 6), vector_rank, keyword_rank
+        hit.passage = matched_passage(hit.text, terms)
         hits.append(hit)
     return SearchResult(hits=hits, terms=terms)
 
 
-def _terms(query: str) -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT plainto_tsquery('english', %s)::text", [query])
-        return re.findall(r"'((?:[^']|'')+)'", str(cursor.fetchone()[0] or ""))  # type: ignore[index]
+SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+WORD = re.compile(r"\w+")
+
+
+def matched_passage(text: str, terms: list[str]) -> str:
+    """The shortest run of consecutive sentences of `text` (up to PASSAGE_CHARS) that holds the
+    most distinct query terms (stems match word beginnings); the chunk's beginning when none does."""
+    spans, begin = [], 0
+    for separator in [*SENTENCE.finditer(text), None]:
+        end = separator.start() if separator else len(text)
+        if text[begin:end].strip():
+            spans.append((begin, end))
+        begin = separator.end() if separator else end
+    sentences = [text[a:b] for a, b in spans]
+    stems = [t.lower() for t in terms if t]
+    if not sentences or not stems:
+        return text[:PASSAGE_CHARS]
+
+    def held(sentence: str) -> set[str]:
+        words = [w.lower() for w in WORD.findall(sentence)]
+        return {stem for stem in stems if any(w.startswith(stem) or (stem.startswith(w) and len(w) > 3) for w in words)}
+
+    found = [held(x) for x in sentences]
+    best: tuple[int, int] = (0, 0)
+    best_key: tuple[int, int] = (0, 0)
+    for i in range(len(sentences)):
+        covered: set[str] = set()
+        length = 0
+        for j in range(i, len(sentences)):
+            length += len(sentences[j]) + 1
+            if length > PASSAGE_CHARS and j > i:
+                break
+            covered |= found[j]
+            key = (len(covered), -length)
+            if key > best_key:
+                best, best_key = (i, j), key
+    if not best_key[0]:
+        return text[:PASSAGE_CHARS]
+    return text[spans[best[0]][0] : spans[best[1]][1]].strip()[:PASSAGE_CHARS]
 
 
 def _fuse(
-    mode: str, vector_ranked: list[tuple[int, float]], keyword_ranked: list[tuple[int, float]]
+    mode: str,
+    vector_ranked: list[tuple[int, float]],
+    keyword_ranked: list[tuple[int, float]],
+    vector_weight: float = VECTOR_WEIGHT,
+    keyword_weight: float = KEYWORD_WEIGHT,
 ) -> list[tuple[int, float, int | None, int | None]]:
     """(chunk id, score, rank in the vector list, rank in the keyword list), best first."""
     vector_rank = {chunk_id: i for i, (chunk_id, _) in enumerate(vector_ranked, start=1)}
@@ -224,11 +271,11 @@ def _fuse(
         return [(c, s, vector_rank[c], None) for c, s in vector_ranked]
     if mode == "keyword":
         return [(c, s, None, keyword_rank[c]) for c, s in keyword_ranked]
-    best = 2 / (RRF_K + 1)
+    best = (vector_weight + keyword_weight) / (RRF_K + 1)
     fused = []
     for chunk_id in vector_rank.keys() | keyword_rank.keys():
         v, w = vector_rank.get(chunk_id), keyword_rank.get(chunk_id)
-        score = (1 / (RRF_K + v) if v else 0.0) + (1 / (RRF_K + w) if w else 0.0)
+        score = (vector_weight / (RRF_K + v) if v else 0.0) + (keyword_weight / (RRF_K + w) if w else 0.0)
         fused.append((chunk_id, score / best, v, w))
     fused.sort(key=lambda entry: (-entry[1], entry[0]))
     return fused

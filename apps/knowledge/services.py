@@ -14,6 +14,7 @@ from apps.config.errors import Conflict, InvalidInput
 from apps.knowledge import realtime
 from apps.knowledge.chunking import ChunkSettings
 from apps.knowledge.embeddings import embedder_for
+from apps.knowledge.keywords import stats_forget
 from apps.knowledge.models import Document, DocumentFile, DocumentStatus, FileType, KnowledgeBase
 from apps.knowledge.parsing import file_type_for
 from apps.knowledge.selectors import document_get, knowledge_base_get
@@ -22,7 +23,8 @@ from apps.tenancy.models import Role
 from apps.tenancy.services import audit_record
 
 MAX_FILES_PER_UPLOAD = 100
-REINDEX_FIELDS = frozenset({"embedding_model", "chunk_strategy", "chunk_size", "chunk_overlap"})
+REINDEX_FIELDS = frozenset({"embedding_model", "chunk_strategy", "chunk_size", "chunk_overlap", "language"})
+SEARCH_FIELDS = ("bm25_k1", "bm25_b")  # read at query time: no re-index
 
 
 class UploadedFile(Protocol):
@@ -66,6 +68,9 @@ def knowledge_base_create(
     chunk_strategy: str = "sentence",
     chunk_size: int = 256,
     chunk_overlap: int = 32,
+    language: str = "english",
+    bm25_k1: float = 1.2,
+    bm25_b: float = 0.75,
 ) -> KnowledgeBase:
     access.require(Role.EDITOR)
     values = {
@@ -73,6 +78,7 @@ def knowledge_base_create(
         "chunk_strategy": chunk_strategy,
         "chunk_size": chunk_size,
         "chunk_overlap": chunk_overlap,
+        "language": language,
     }
     _check_settings(access, values)
     knowledge_base = KnowledgeBase.objects.create(
@@ -80,6 +86,8 @@ def knowledge_base_create(
         name=name.strip(),
         description=description.strip(),
         created_by=access.actor.user,
+        bm25_k1=bm25_k1,
+        bm25_b=bm25_b,
         **values,
     )
     return knowledge_base_get(organization=access.organization, knowledge_base_id=knowledge_base.id)
@@ -102,6 +110,9 @@ def knowledge_base_update(*, access: OrgAccess, knowledge_base_id: object, **cha
     for field in ("name", "description"):
         if changes.get(field) is not None:
             setattr(knowledge_base, field, str(changes[field]).strip())
+    for field in SEARCH_FIELDS:
+        if changes.get(field) is not None:
+            setattr(knowledge_base, field, float(changes[field]))
     for field, value in values.items():
         setattr(knowledge_base, field, value)
     knowledge_base.save()
@@ -285,4 +296,5 @@ def document_delete(*, access: OrgAccess, knowledge_base_id: object, document_id
         target=document,
         data={"name": document.name, "knowledge_base": str(knowledge_base.id)},
     )
+    stats_forget(knowledge_base.id, document.id)
     document.delete()  # chunks and the stored file cascade

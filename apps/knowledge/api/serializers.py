@@ -4,8 +4,8 @@ from rest_framework import serializers
 
 from apps.config.serializers import StrictSerializer
 from apps.knowledge.chunking import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
-from apps.knowledge.models import ChunkStrategy, Document, FileType, KnowledgeBase
-from apps.knowledge.search import MAX_K, MAX_QUERY_CHARS, MODES
+from apps.knowledge.models import ChunkStrategy, Document, FileType, KnowledgeBase, Language
+from apps.knowledge.search import HYBRID_DEPTH, KEYWORD_WEIGHT, MAX_K, MAX_QUERY_CHARS, MODES, VECTOR_WEIGHT
 
 MAX_PREVIEW_TEXT = 200_000
 MAX_SAMPLE_TEXT = 20_000  # a pasted sample for the create dialog's preview, not a document
@@ -18,6 +18,11 @@ class KnowledgeBaseCreateIn(StrictSerializer):
     chunk_strategy = serializers.ChoiceField(choices=ChunkStrategy.choices, default=ChunkStrategy.SENTENCE)
     chunk_size = serializers.IntegerField(min_value=MIN_CHUNK_SIZE, max_value=MAX_CHUNK_SIZE, default=256)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=MAX_CHUNK_SIZE // 2, default=32)
+    language = serializers.ChoiceField(
+        choices=Language.choices, default=Language.ENGLISH, help_text="Stemming and stop words of keyword search"
+    )
+    bm25_k1 = serializers.FloatField(min_value=0, max_value=10, default=1.2, help_text="BM25 term-frequency saturation")
+    bm25_b = serializers.FloatField(min_value=0, max_value=1, default=0.75, help_text="BM25 length normalisation")
 
 
 class KnowledgeBaseUpdateIn(StrictSerializer):
@@ -27,6 +32,9 @@ class KnowledgeBaseUpdateIn(StrictSerializer):
     chunk_strategy = serializers.ChoiceField(choices=ChunkStrategy.choices, required=False)
     chunk_size = serializers.IntegerField(min_value=MIN_CHUNK_SIZE, max_value=MAX_CHUNK_SIZE, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=MAX_CHUNK_SIZE // 2, required=False)
+    language = serializers.ChoiceField(choices=Language.choices, required=False)
+    bm25_k1 = serializers.FloatField(min_value=0, max_value=10, required=False)
+    bm25_b = serializers.FloatField(min_value=0, max_value=1, required=False)
 
 
 class KnowledgeBaseOut(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -45,6 +53,9 @@ class KnowledgeBaseOut(serializers.ModelSerializer):  # type: ignore[type-arg]
             "chunk_strategy",
             "chunk_size",
             "chunk_overlap",
+            "language",
+            "bm25_k1",
+            "bm25_b",
             "settings_version",
             "document_count",
             "ready_count",
@@ -100,6 +111,7 @@ class ChunkOut(serializers.Serializer):  # type: ignore[type-arg]
     start_char = serializers.IntegerField()
     end_char = serializers.IntegerField()
     token_count = serializers.IntegerField()
+    anchor = serializers.CharField()
     document_version = serializers.IntegerField()
 
 
@@ -121,6 +133,11 @@ class SearchIn(StrictSerializer):
         required=False,
         max_length=10,
     )
+    vector_weight = serializers.FloatField(min_value=0, max_value=10, default=VECTOR_WEIGHT, help_text="Hybrid only")
+    keyword_weight = serializers.FloatField(min_value=0, max_value=10, default=KEYWORD_WEIGHT, help_text="Hybrid only")
+    depth = serializers.IntegerField(
+        min_value=1, max_value=MAX_K, default=HYBRID_DEPTH, help_text="Hybrid: how deep each list is fused"
+    )
 
 
 class SearchHitOut(serializers.Serializer):  # type: ignore[type-arg]
@@ -137,6 +154,9 @@ class SearchHitOut(serializers.Serializer):  # type: ignore[type-arg]
     score = serializers.FloatField()
     vector_rank = serializers.IntegerField(allow_null=True)
     keyword_rank = serializers.IntegerField(allow_null=True)
+    title = serializers.CharField(help_text="The document's title (HTML <title>, first heading, or its name)")
+    anchor = serializers.CharField(help_text="HTML: the id of the chunk's section (link to #anchor); empty if none")
+    passage = serializers.CharField(help_text="The sentences of the chunk that hold the most query terms")
 
 
 class SearchOut(serializers.Serializer):  # type: ignore[type-arg]

@@ -100,6 +100,9 @@ class KnowledgeSearchView(APIView):
             filters=SearchFilters(
                 documents=[str(d) for d in data.get("documents", [])], file_types=data.get("file_types", [])
             ),
+            vector_weight=data["vector_weight"],
+            keyword_weight=data["keyword_weight"],
+            depth=data["depth"],
         )
         return Response(s.SearchOut({"hits": [hit.__dict__ for hit in result.hits], "terms": result.terms}).data)
 
@@ -138,7 +141,7 @@ class ChunkPreviewView(APIView):
         if data.get("document"):
             document = selectors.document_get(knowledge_base=knowledge_base, document_id=data["document"])
             stored = type(document).objects.filter(pk=document.pk).values_list("sections", flat=True).first() or []
-            sections = [Section(text=x["text"], page=x.get("page")) for x in stored]
+            sections = [Section.from_stored(x) for x in stored]
         else:
             sections = [Section(text=data.get("text", ""), page=None)]
         return _preview(sections, data)

@@ -1,0 +1,208 @@
+"""BM25 keyword ranking served from PostgreSQL (docs/adr/0007).
+
+The embedded PostgreSQL ships no BM25 extension, so the statistics BM25 needs live in two
+tables that ingestion keeps current: `KeywordTerm` (in how many active chunks of a knowledge base
+each lexeme occurs) and `KeywordCorpus` (active chunks and their summed length per knowledge
+base). A chunk's own term frequencies are the positions its `search_vector` (tsvector, GIN
+index) stores for each lexeme, and its length is `search_length` (tokens left after stop
+words); a trigger fills both from `search_text` on insert. Stemming and stop words follow the
+knowledge base's language through PostgreSQL's text search configurations; Chinese (and any
+CJK run in other languages) is indexed as overlapping character bigrams with the `simple`
+configuration, Vietnamese (syllables between spaces) with `simple`.
+
+Scoring (Okapi BM25, Lucene's non-negative idf):
+    idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))
+    score  = sum_t idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen))
+normalised to 0..1 by the best score the query could reach (every term's idf * (k1 + 1)).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.db import connection
+
+# knowledge base language -> PostgreSQL text search configuration
+LANGUAGES: dict[str, str] = {
+    "english": "english",
+    "german": "german",
+    "french": "french",
+    "spanish": "spanish",
+    "portuguese": "portuguese",
+    "italian": "italian",
+    "dutch": "dutch",
+    "vietnamese": "simple",
+    "chinese": "simple",
+    "simple": "simple",
+}
+# Candidate rows are the chunks holding any of the query's rarer terms; terms are dropped from
+# the candidate query (not from the score), most frequent first, while the candidates would
+# exceed this many postings. A chunk that holds only very common terms scores low anyway.
+MAX_CANDIDATE_POSTINGS = 20_000
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+
+
+def search_config(language: str) -> str:
+    return LANGUAGES.get(language, "simple")
+
+
+def _bigrams(run: str) -> str:
+    if len(run) == 1:
+        return f" {run} "
+    return " " + " ".join(run[i : i + 2] for i in range(len(run) - 1)) + " "
+
+
+def keyword_text(text: str, *, title: str = "", heading_path: list[str] | None = None) -> str:
+    """What the keyword index reads for a chunk (and for a query): the title and heading path
+    first, CJK runs as overlapping character bigrams."""
+    heading_path = heading_path or []
+    if heading_path[:1] == [title]:
+        title = ""
+    prefix = "\n".join(part for part in (title, " > ".join(heading_path)) if part)
+    body = f"{prefix}\n\n{text}" if prefix else text
+    return CJK.sub(lambda match: _bigrams(match.group(0)), body)
+
+
+@dataclass(frozen=True)
+class Bm25Params:
+    k1: float = 1.2
+    b: float = 0.75
+
+
+def stats_activate(knowledge_base_id: UUID | str, document_id: UUID | str, generation: int) -> None:
+    """Inside the transaction that activates `generation` of a document: its chunks enter the
+    statistics and the document's chunks of other, active generations leave them."""
+    _apply(
+        knowledge_base_id,
+        """c.document_id = %s AND ((c.generation = %s AND NOT c.active) OR (c.generation <> %s AND c.active))""",
+        [document_id, generation, generation],
+        "CASE WHEN c.generation = %s THEN 1 ELSE -1 END",
+        [generation],
+    )
+
+
+def stats_forget(knowledge_base_id: UUID | str, document_id: UUID | str) -> None:
+    """Before a document is deleted: its active chunks leave the statistics."""
+    _apply(knowledge_base_id, "c.document_id = %s AND c.active", [document_id], "-1", [])
+
+
+def _apply(knowledge_base_id: UUID | str, where: str, params: list[Any], sign: str, sign_params: list[Any]) -> None:
+    with connection.cursor() as cursor:
+        # One writer per knowledge base at a time: no deadlock between documents finishing together.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('knowledge_keywords'), hashtext(%s::text))", [str(knowledge_base_id)]
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO knowledge_keywordterm (knowledge_base_id, term, df)
+            SELECT %s, t.lexeme, sum({sign})
+            FROM knowledge_chunk c, unnest(tsvector_to_array(c.search_vector)) AS t(lexeme)
+            WHERE {where}
+            GROUP BY t.lexeme
+            ORDER BY t.lexeme
+            ON CONFLICT (knowledge_base_id, term) DO UPDATE SET df = knowledge_keywordterm.df + EXCLUDED.df
+            """,  # noqa: S608 - fixed SQL fragments of this module
+            [knowledge_base_id, *sign_params, *params],
+        )
+        cursor.execute(
+            "DELETE FROM knowledge_keywordterm WHERE knowledge_base_id = %s AND df <= 0", [knowledge_base_id]
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO knowledge_keywordcorpus (knowledge_base_id, chunks, length)
+            SELECT %s, coalesce(sum({sign}), 0), coalesce(sum(({sign}) * c.search_length), 0)
+            FROM knowledge_chunk c WHERE {where}
+            ON CONFLICT (knowledge_base_id) DO UPDATE
+            SET chunks = knowledge_keywordcorpus.chunks + EXCLUDED.chunks,
+                length = knowledge_keywordcorpus.length + EXCLUDED.length
+            """,  # noqa: S608 - fixed SQL fragments of this module
+            [knowledge_base_id, *sign_params, *sign_params, *params],
+        )
+
+
+def query_terms(query: str, config: str) -> list[str]:
+    """The query's distinct lexemes in the base's language, in order."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", [config, keyword_text(query)])
+        row = cursor.fetchone()
+    lexemes: list[str] = list(row[0] or []) if row else []
+    # tsvector_to_array sorts; keep the query's order for display
+    order = {lexeme: i for i, lexeme in enumerate(lexemes)}
+    return sorted(order, key=order.__getitem__)
+
+
+def bm25_ranked(
+    *,
+    knowledge_base_id: UUID | str,
+    config: str,
+    params: Bm25Params,
+    query: str,
+    where: str,
+    where_params: list[Any],
+    limit: int,
+) -> tuple[list[tuple[int, float]], list[str]]:
+    """(chunk id, BM25 normalised to 0..1) best first, and the query's lexemes."""
+    terms = query_terms(query, config)
+    if not terms:
+        return [], []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT coalesce((SELECT chunks FROM knowledge_keywordcorpus WHERE knowledge_base_id = %s), 0),
+                   coalesce((SELECT length FROM knowledge_keywordcorpus WHERE knowledge_base_id = %s), 0)
+            """,
+            [knowledge_base_id, knowledge_base_id],
+        )
+        chunks, length = cursor.fetchone()  # type: ignore[misc]
+        cursor.execute(
+            "SELECT term, df FROM knowledge_keywordterm WHERE knowledge_base_id = %s AND term = ANY(%s)",
+            [knowledge_base_id, terms],
+        )
+        frequencies = {str(term): int(df) for term, df in cursor.fetchall()}
+        present = [t for t in terms if frequencies.get(t, 0) > 0]
+        if not present or not chunks:
+            return [], terms
+        total = int(chunks)
+        average = max(1.0, float(length) / total)
+        idf = {t: math.log(1 + (total - frequencies[t] + 0.5) / (frequencies[t] + 0.5)) for t in present}
+        candidates = sorted(present, key=lambda t: frequencies[t])
+        while len(candidates) > 1 and sum(frequencies[t] for t in candidates) > MAX_CANDIDATE_POSTINGS:
+            candidates.pop()
+        best = sum(idf.values()) * (params.k1 + 1)
+        tsquery = " | ".join("'" + t.replace("'", "''") + "'" for t in candidates)
+        cursor.execute(
+            f"""
+            WITH q AS (SELECT * FROM unnest(%s::text[], %s::float8[]) AS q(term, idf)),
+            candidates AS MATERIALIZED (
+                SELECT c.id, c.search_vector, c.search_length
+                FROM knowledge_chunk c
+                WHERE {where} AND c.search_vector @@ %s::tsquery
+            )
+            SELECT candidates.id,
+                   sum(q.idf * cardinality(t.positions) * (%s + 1)
+                       / (cardinality(t.positions) + %s * (1 - %s + %s * candidates.search_length / %s))) AS score
+            FROM candidates
+            CROSS JOIN LATERAL unnest(candidates.search_vector) AS t
+            JOIN q ON q.term = t.lexeme
+            GROUP BY candidates.id
+            ORDER BY score DESC, candidates.id
+            LIMIT %s
+            """,  # noqa: S608 - only our fixed filter SQL is interpolated
+            [
+                present,
+                [idf[t] for t in present],
+                *where_params,
+                tsquery,
+                params.k1,
+                params.k1,
+                params.b,
+                params.b,
+                average,
+                limit,
+            ],
+        )
+        return [(int(row[0]), float(row[1]) / best) for row in cursor.fetchall()], terms
