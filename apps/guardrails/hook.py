@@ -1,0 +1,56 @@
+"""The guardrails' part of a run start (apps.runs.start calls it, once per run, before any row is
+written): the policy that applies (the widget's, else the organization's) checks the run's text
+inputs, its hits are recorded, a block refuses the run, and with `redact_before_storing` the
+inputs that continue (to the model, and to every table: the run, its events, spans and the chat
+messages) are the redacted ones. The placeholders' mapping back is returned to the caller only,
+in memory (`reversible`), and never stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from apps.guardrails.errors import GuardBlocked
+from apps.guardrails.selectors import policy_for_run
+from apps.guardrails.services import hits_record
+from flows.guards import Hit, guard_text
+
+
+@dataclass
+class GuardedInputs:
+    inputs: dict[str, Any]
+    hits: list[Hit] = field(default_factory=list)
+    mapping: dict[str, str] = field(default_factory=dict)  # memory only; non-empty only when reversible
+
+
+def guard_run_inputs(
+    *, organization_id: uuid.UUID, widget_id: uuid.UUID | None, run_id: uuid.UUID | None, inputs: dict[str, Any]
+) -> GuardedInputs:
+    found = policy_for_run(organization_id=organization_id, widget_id=widget_id)
+    if found is None:
+        return GuardedInputs(inputs)
+    row, policy = found
+    if not policy.redact_before_storing and not policy.dry_run:
+        # Without "redact before storing", the policy records and blocks; redaction for the model
+        # alone is the flow's own input guard node.
+        policy = policy.model_copy(update={"pii": policy.pii.model_copy(update={"action": "flag"})})
+    guarded: dict[str, Any] = {}
+    hits: list[Hit] = []
+    mapping: dict[str, str] = {}
+    blocked = ""
+    for name, value in inputs.items():
+        if not isinstance(value, str) or not value:
+            guarded[name] = value
+            continue
+        verdict = guard_text(policy, value, stage="input", source="user", mapping=mapping)
+        hits.extend(verdict.hits)
+        mapping = verdict.mapping
+        guarded[name] = verdict.text
+        if verdict.blocked:
+            blocked = verdict.message
+    hits_record(organization_id=organization_id, policy=row, run_id=run_id, hits=hits)
+    if blocked:
+        raise GuardBlocked(blocked)
+    return GuardedInputs(guarded, hits, mapping if policy.reversible else {})
