@@ -47,12 +47,12 @@ def cluster() -> Iterator[Cluster]:
     standin_port = free_port()
     standin = start_standin(standin_port)
     environment = environment_for(postgres, redis, standin_port)
-    manage(environment, "migrate", "--noinput", folder=folder / "migrate")
-    data = seed(environment, f"http://127.0.0.1:{standin_port}/v1", folder / "migrate")
+    manage(environment, "migrate", "--noinput", folder=folder / "migrate")  # once, as a deploy does
     worker = start_worker(environment, folder / "worker")
     hosts = [Host(name, environment, folder / name).start() for name in ("a", "b")]
-    built = Cluster(postgres, redis, standin, worker, hosts, environment, folder, data)
+    built = Cluster(postgres, redis, standin, worker, hosts, environment, folder, {})
     try:
+        built.seed = seed(environment, f"http://127.0.0.1:{standin_port}/v1", folder / "migrate")
         for host in hosts:
             host.wait_ready()
         yield built

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from tests.support.asgi_server import free_port
 from tests.support.redis_server import RedisServer, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVE = [sys.executable, "manage.py", "serve", "--skip-setup", "--no-worker", "--workers", "1"]
+SERVE = [sys.executable, "manage.py", "serve", "--skip-setup", "--no-worker", "--workers", "1", "--host", "127.0.0.1"]
 PG_USER, PG_PASSWORD, PG_DB = "trellis", "trellis-multihost", "trellis"
 
 
@@ -132,6 +133,7 @@ class Host:
     environment: dict[str, str]
     folder: Path
     port: int = field(default_factory=free_port)
+    cpus: str | None = None  # `taskset -c` list: a host's CPU budget (tests/bench/bench_multihost.py)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -146,7 +148,7 @@ class Host:
         self.folder.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
-                [*SERVE, "--host", "127.0.0.1", "--port", str(self.port)],
+                [*(["taskset", "-c", self.cpus] if self.cpus else []), *SERVE, "--port", str(self.port)],
                 cwd=ROOT,
                 env={**self.environment, "TRELLIS_DATA_DIR": str(self.folder)},
                 stdout=log,
@@ -278,7 +280,8 @@ org = organization_create(actor=Actor(user=user, api_key=None), name="Multihost"
 access = OrgAccess(org, Role.OWNER, Actor(user=user, api_key=None))
 _, raw = api_key_create(access=access, name="harness", role=Role.EDITOR)
 flows = {}
-for alias, model in (("fast", "standin-rate-0-n-12"), ("slow", "standin-rate-10-n-200")):
+models = {"fast": "standin-rate-0-n-12", "slow": "standin-rate-10-n-200", "chat": "standin-rate-20-n-40"}
+for alias, model in models.items():
     model_endpoint_create(access=access, alias=alias, name=alias, kind="chat", base_url=STANDIN, model=model)
     flow = flow_create(access=access, name=alias, graph=chat_flow(model=alias))
     flow_version_publish(access=access, flow_id=flow.pk, note="v1")
@@ -342,9 +345,12 @@ def start_standin(port: int) -> subprocess.Popen[bytes]:
 
 
 def stop_all(cluster: Cluster) -> None:
-    for host in cluster.hosts:
-        host.stop()
-    _stop(cluster.worker)
+    stopping = [threading.Thread(target=host.stop) for host in cluster.hosts]
+    stopping.append(threading.Thread(target=_stop, args=(cluster.worker,)))
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join()
     _stop(cluster.standin, signal.SIGKILL)
     cluster.redis.stop()
     cluster.postgres.stop()

@@ -1,0 +1,150 @@
+"""Two web hosts behind haproxy vs one, each host on the same CPU budget (taskset).
+
+    .venv/bin/python tests/bench/bench_multihost.py [--cpus 0,1] [--seconds 10] [--chats 40]
+
+Starts the tests/multihost topology (PostgreSQL with pgvector on TCP, Redis, the stand-in model,
+haproxy with deploy/haproxy.cfg) and measures, through the balancer:
+1. REST throughput: 16 clients asking for the flow list for --seconds; requests per second.
+2. WebSocket chats: --chats sockets chatting back to back (the stand-in at 20 tokens/s, 40
+   tokens each) for --seconds; the gap between tokens at the client, p50 and p99.
+first with one host pinned to the first CPU of --cpus, then with one host per CPU. PostgreSQL,
+Redis, haproxy, the stand-in and this client share the machine's other CPUs (or the same ones:
+say so when you report a figure), so the ratio is what to read, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import websockets
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchlib import percentile  # noqa: E402
+
+from tests.multihost.harness import (  # noqa: E402
+    Cluster,
+    ExternalPostgres,
+    Haproxy,
+    Host,
+    environment_for,
+    manage,
+    seed,
+    start_standin,
+    stop_all,
+)
+from tests.support.asgi_server import free_port  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+
+
+async def rest_throughput(cluster: Cluster, url: str, seconds: float, clients: int = 16) -> float:
+    done = 0
+    failed = 0
+    deadline = time.monotonic() + seconds
+
+    async def one() -> None:
+        nonlocal done, failed
+        async with httpx.AsyncClient(headers=cluster.headers, timeout=30) as client:
+            while time.monotonic() < deadline:
+                response = await client.get(cluster.api(url, "flows/"))
+                if response.status_code == 200:
+                    done += 1
+                else:
+                    failed += 1
+
+    await asyncio.gather(*(one() for _ in range(clients)))
+    if failed:
+        print(f"  ({failed} REST requests failed)")
+    return done / seconds
+
+
+async def chat_gaps(cluster: Cluster, url: str, seconds: float, chats: int) -> tuple[list[float], int]:
+    gaps: list[float] = []
+    finished = 0
+    deadline = time.monotonic() + seconds
+    flow = cluster.seed["flows"]["chat"]
+    ws_url = url.replace("http://", "ws://") + "/ws/"
+
+    async def one() -> None:
+        nonlocal finished
+        async with websockets.connect(ws_url, additional_headers=cluster.headers, max_queue=None) as ws:
+            while time.monotonic() < deadline:
+                await ws.send(json.dumps({"type": "run.start", "flow": flow, "inputs": {"message": "hi"}}))
+                last = None
+                while True:
+                    event = json.loads(await ws.recv())
+                    if event["type"] == "token":
+                        now = time.monotonic()
+                        if last is not None:
+                            gaps.append(now - last)
+                        last = now
+                    elif event["type"] in {"run.finished", "run.failed", "run.cancelled", "error"}:
+                        finished += event["type"] == "run.finished"
+                        break
+
+    await asyncio.gather(*(one() for _ in range(chats)))
+    return gaps, finished
+
+
+def measure(cluster: Cluster, hosts: list[Host], args: argparse.Namespace) -> dict[str, float]:
+    for host in hosts:
+        host.start()
+    for host in hosts:
+        host.wait_ready()
+    balancer = Haproxy(cluster.folder, hosts).start()
+    try:
+        time.sleep(1.5)  # the balancer's health checks mark the hosts up
+        rest = asyncio.run(rest_throughput(cluster, balancer.url, args.seconds))
+        gaps, finished = asyncio.run(chat_gaps(cluster, balancer.url, args.seconds, args.chats))
+    finally:
+        balancer.stop()
+        for host in hosts:
+            host.stop()
+    p50, p99 = percentile(gaps, 0.5) * 1000, percentile(gaps, 0.99) * 1000
+    print(f"  REST {rest:.0f} req/s; {args.chats} chats: {finished} finished, gap p50 {p50:.0f} ms p99 {p99:.0f} ms")
+    return {"rest": rest, "p99": p99, "chats_finished": finished}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cpus", default="0,1", help="one CPU per host, comma-separated")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--chats", type=int, default=40)
+    args = parser.parse_args()
+    cpus = args.cpus.split(",")
+    folder = Path(tempfile.mkdtemp(prefix="trellis-bench-multihost-"))
+    postgres = ExternalPostgres().start()
+    redis = RedisServer(folder).start()
+    standin_port = free_port()
+    standin = start_standin(standin_port)
+    environment = {**environment_for(postgres, redis, standin_port), "LOG_LEVEL": "WARNING"}
+    manage(environment, "migrate", "--noinput", folder=folder / "migrate")
+    data = seed(environment, f"http://127.0.0.1:{standin_port}/v1", folder / "migrate")
+    cluster = Cluster(postgres, redis, standin, standin, [], environment, folder, data)
+    try:
+        print(f"machine: {os.cpu_count()} CPUs (shared with other work: read the ratios)")
+        print(f"one host on CPU {cpus[0]}:")
+        one = measure(cluster, [Host("a", environment, folder / "a", cpus=cpus[0])], args)
+        print(f"{len(cpus)} hosts on CPUs {', '.join(cpus)}:")
+        hosts = [Host(f"h{i}", environment, folder / f"h{i}", cpus=cpu) for i, cpu in enumerate(cpus)]
+        many = measure(cluster, hosts, args)
+        print(
+            f"ratio {len(cpus)} hosts / 1 host: REST x{many['rest'] / one['rest']:.2f}, "
+            f"chat p99 {one['p99']:.0f} -> {many['p99']:.0f} ms, "
+            f"chats finished x{many['chats_finished'] / max(1, one['chats_finished']):.2f}"
+        )
+    finally:
+        stop_all(cluster)
+
+
+if __name__ == "__main__":
+    main()
