@@ -272,7 +272,7 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.tenancy.authentication.ApiKeyAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "apps.tenancy.http_auth.SessionAuthentication",  # the CSRF check on the plain request (403, never 415/500)
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

@@ -212,7 +212,7 @@ def test_route_bad_bodies_never_answer_5xx(route: str, instance: Instance) -> No
                 headers={"Authorization": f"Bearer {instance.api_key}", "Content-Type": content_type},
                 timeout=60,
             )
-            if response.status_code >= 500:
+            if response.status_code >= 500 and not (route == "readyz" and response.status_code == 503):
                 failures.append(f"{method} {label}: {response.status_code} {response.text[:200]}")
             elif response.status_code >= 400 and _is_api(route) and "json" in response.headers.get("content-type", ""):
                 payload = response.json()
@@ -229,4 +229,5 @@ def test_route_session_without_csrf_is_refused_with_4xx(route: str, instance: In
         response = instance.browser.request(method, url, json={"message": "hi", "name": "x"}, timeout=60)
         assert response.status_code < 500, f"{method} {url}: {response.status_code} {response.text[:300]}"
         if response.status_code not in (404, 405) and not route.startswith("api/widget/"):
-            assert response.status_code == 403, f"{method} {url}: {response.status_code} {response.text[:300]}"
+            # 403 csrf_failed; 401 where the route takes API keys only (the OpenAI-compatible one)
+            assert response.status_code in (401, 403), f"{method} {url}: {response.status_code} {response.text[:300]}"
