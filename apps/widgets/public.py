@@ -19,7 +19,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.config.db import in_db_thread
-from apps.config.exception_handler import error_body
+from apps.config.errors import Forbidden, NotFound, TrellisError
+from apps.config.wire_errors import error_of, wire_error
 from apps.widgets.models import Visitor, Widget
 from apps.widgets.origins import normalize_origin, origin_matches, own_origin
 from apps.widgets.selectors import conversation_history, conversation_latest, widget_by_public_key
@@ -68,22 +69,16 @@ def _cors(response: HttpResponse, origin: str | None) -> HttpResponse:
 
 
 def _error(code: str, message: str, status: int, origin: str | None) -> HttpResponse:
-    return _cors(JsonResponse(error_body(code, message), status=status), origin)
-
-
-class _Refused(Exception):
-    def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+    return _cors(error_of(code, message, status).response(), origin)
 
 
 def _session_payload(key: str, origin: str, own: str | None, raw_visitor: object) -> dict[str, Any]:
     """Every read of the session endpoint, in one database-thread hop."""
     widget = widget_by_public_key(key=key)
     if widget is None:
-        raise _Refused("widget_not_found", "This chat is not available.", 404)
+        raise NotFound("This chat is not available.", code="widget_not_found")
     if not origin_allowed(widget, origin, own):
-        raise _Refused("origin_not_allowed", "This chat is not allowed on this website.", 403)
+        raise Forbidden("This chat is not allowed on this website.", code="origin_not_allowed")
     visitor = None
     if isinstance(raw_visitor, str) and len(raw_visitor) < 400:
         visitor = visitor_from_credential(raw_visitor, widget=widget.pk)
@@ -132,8 +127,8 @@ async def widget_session_view(request: HttpRequest) -> HttpResponse:
         payload = await in_db_thread(_session_payload)(
             body["key"], origin, _own_origin_of_request(request), body.get("visitor")
         )
-    except _Refused as refused:
-        return _error(refused.code, refused.message, refused.status, origin)
+    except TrellisError as refused:  # apps.config.wire_errors
+        return _cors(wire_error(refused).response(), origin)
     response = JsonResponse(payload)
     response["Cache-Control"] = "no-store"
     return _cors(response, origin)
