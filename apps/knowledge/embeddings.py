@@ -3,22 +3,36 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import threading
 from functools import cache
 from typing import Any, Protocol
 
 from apps.config.crypto import decrypt
-from apps.config.errors import InvalidInput
+from apps.config.errors import InvalidInput, TrellisError
 from apps.knowledge.models import LOCAL_EMBEDDING_MODEL, SUPPORTED_DIMENSIONS
 from apps.tenancy.models import Organization
+from flows.errors import EgressRefused
+
+logger = logging.getLogger(__name__)
 
 LOCAL_DIMENSIONS = 384
 BATCH_SIZE = 32
 
 
-class EmbeddingFailed(Exception):
-    pass
+class EmbeddingFailed(TrellisError):
+    """An embedding endpoint failed (502 embedding_failed) or is refused by the outbound policy
+    (egress_refused)."""
+
+    status, code = 502, "embedding_failed"
+
+
+class EmbeddingRefused(EmbeddingFailed):
+    """The endpoint's address is refused by the instance's outbound policy (the tenant's URL)."""
+
+    status, code = 400, "egress_refused"
 
 
 class Embedder(Protocol):
@@ -57,24 +71,45 @@ def _local_model() -> Any:
 
 
 class OpenAICompatibleEmbedder:
+    """POST {base_url}/embeddings through the instance's outbound policy (apps.serving.egress):
+    a tenant's URL never reaches an internal address. Failures say a code and a generic message;
+    what the server answered goes to the log, never to the client."""
+
     def __init__(self, *, name: str, base_url: str, model: str, api_key: str, timeout: float) -> None:
         self.name, self.base_url, self.model, self.api_key, self.timeout = name, base_url, model, api_key, timeout
         self.dimensions = 0
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        import openai
+        from apps.serving.egress import EgressPolicy, vetted_post_sync
 
-        client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "none", timeout=self.timeout)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key or 'none'}"}
         try:
-            response = client.embeddings.create(model=self.model, input=texts)
-        except openai.OpenAIError as exc:
-            raise EmbeddingFailed(f"The embedding endpoint {self.name!r} failed: {exc}") from None
-        vectors = [list(item.embedding) for item in sorted(response.data, key=lambda item: item.index)]
+            status, body = vetted_post_sync(
+                self.base_url.rstrip("/") + "/embeddings",
+                body=json.dumps({"model": self.model, "input": texts}).encode(),
+                headers=headers,
+                timeout=self.timeout,
+                policy=EgressPolicy(),
+            )
+        except EgressRefused as refused:
+            logger.warning("embedding endpoint %r: %s", self.name, refused.message)
+            if refused.code == "egress_refused":
+                raise EmbeddingRefused(f"The embedding endpoint {self.name!r} is refused: {refused.message}") from None
+            raise EmbeddingFailed(f"The embedding endpoint {self.name!r} cannot be reached.") from None
+        if status >= 400:
+            logger.warning("embedding endpoint %r answered HTTP %s: %.500r", self.name, status, body)
+            raise EmbeddingFailed(f"The embedding endpoint {self.name!r} answered HTTP {status}.")
+        try:
+            data = json.loads(body)["data"]
+            vectors = [list(map(float, item["embedding"])) for item in sorted(data, key=lambda item: item["index"])]
+        except (ValueError, KeyError, TypeError):
+            logger.warning("embedding endpoint %r sent an unreadable answer: %.500r", self.name, body)
+            raise EmbeddingFailed(f"The embedding endpoint {self.name!r} sent an unreadable answer.") from None
         dims = {len(v) for v in vectors}
-        if len(dims) != 1 or next(iter(dims)) not in SUPPORTED_DIMENSIONS:
+        if len(vectors) != len(texts) or len(dims) != 1 or next(iter(dims)) not in SUPPORTED_DIMENSIONS:
             raise EmbeddingFailed(
-                f"The embedding endpoint {self.name!r} returned vectors of {sorted(dims)} dimensions; "
-                f"supported: {', '.join(map(str, SUPPORTED_DIMENSIONS))}."
+                f"The embedding endpoint {self.name!r} returned {len(vectors)} vectors of {sorted(dims)} dimensions "
+                f"for {len(texts)} texts; supported: {', '.join(map(str, SUPPORTED_DIMENSIONS))}."
             )
         self.dimensions = next(iter(dims))
         return vectors

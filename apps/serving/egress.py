@@ -1,4 +1,15 @@
-"""The one module that makes outbound HTTP requests on behalf of flows (DESIGN invariant 6).
+"""The one outbound policy for every server-side request (DESIGN invariant 6), and the HTTP
+client that flows use.
+
+`EgressPolicy` is the rule: a host is resolved and refused when ANY address it resolves to is
+loopback, private, link-local, multicast, reserved, unspecified, shared (CGNAT 100.64/10) or a
+cloud metadata address, unless the instance operator allows its exact `host:port` pair
+(TRELLIS_EGRESS_ALLOW). Every client that connects on a tenant's behalf asks it for the address
+to connect to, after DNS resolution and again on every redirect: the model clients
+(apps/serving/httpstream.py, streaming.py), embedding endpoints (apps/knowledge/embeddings.py)
+and `EgressClient` below. Only the instance's own model servers (the builtin `local` endpoint
+and managed deployments, whose addresses come from the instance, not from a tenant's URL) skip
+it, by construction: the caller passes no policy.
 
 `EgressClient` implements flows.ports.HttpClient. Before every hop (the first request and each
 redirect, followed by hand) it resolves the host and refuses when ANY address it resolves to is
@@ -70,6 +81,112 @@ def address_problem(address: IPAddress) -> str | None:
     return next((reason for failed, reason in checks if failed), None)
 
 
+def parse_allow(pairs: Iterable[str]) -> frozenset[str]:
+    return frozenset(pair.strip().lower() for pair in pairs if pair.strip())
+
+
+class EgressPolicy:
+    """Which addresses a server-side request may connect to (see the module docstring)."""
+
+    def __init__(self, allow: Iterable[str] | None = None) -> None:
+        self.allow = parse_allow(settings.EGRESS_ALLOW if allow is None else allow)
+
+    def allows_pair(self, host: str, port: int) -> bool:
+        return _pair(host.lower().rstrip(".").strip("[]"), port) in self.allow
+
+    def vet(self, host: str, port: int, addresses: Iterable[str]) -> str:
+        """The address to connect to among `addresses` (what `host` resolved to), or EgressRefused."""
+        found = list(dict.fromkeys(str(address).split("%", 1)[0] for address in addresses))
+        shown = host.lower().rstrip(".").strip("[]")
+        if not found:
+            raise EgressRefused(f"Cannot resolve {shown}.", code="egress_failed")
+        if not self.allows_pair(shown, port):
+            for address in found:
+                if problem := address_problem(ipaddress.ip_address(address)):
+                    raise EgressRefused(
+                        f"Refused: {shown} is {problem}; server-side requests may only reach public addresses "
+                        "(or host:port pairs the operator allows in TRELLIS_EGRESS_ALLOW)."
+                    )
+        return found[0]
+
+    async def resolve(self, host: str, port: int) -> str:
+        """Resolve `host` on the event loop and vet every address; the one to connect to."""
+        name = host.strip("[]")
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            raise EgressRefused(f"Cannot resolve {host}.", code="egress_failed") from None
+        return self.vet(host, port, (str(info[4][0]) for info in infos))
+
+    def resolve_sync(self, host: str, port: int) -> str:
+        name = host.strip("[]")
+        try:
+            infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            raise EgressRefused(f"Cannot resolve {host}.", code="egress_failed") from None
+        return self.vet(host, port, (str(info[4][0]) for info in infos))
+
+    def check_url(self, url: str) -> None:
+        """For a URL being saved (a model or embedding endpoint): EgressRefused when its host is
+        refused now. A name that does not resolve yet passes; every connection is vetted again."""
+        try:
+            target = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            raise EgressRefused("Not a valid URL.") from None
+        if target.scheme not in DEFAULT_PORTS or not target.host:
+            raise EgressRefused("Only http and https URLs with a host are allowed.")
+        _, port = _host_port(target)
+        try:
+            self.resolve_sync(target.raw_host.decode("ascii"), port)
+        except EgressRefused as refused:
+            if refused.code != "egress_failed":
+                raise
+
+
+def vetted_post_sync(
+    url: str,
+    *,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    policy: EgressPolicy,
+    max_body_bytes: int = 16 * MAX_BODY_BYTES,
+) -> tuple[int, bytes]:
+    """One POST through the policy from synchronous code (embedding endpoints): the host resolved
+    and vetted, the connection pinned to that address (the name kept for Host and TLS), no
+    redirects followed, the answer capped. Transport failures are EgressRefused(egress_failed)."""
+    try:
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise EgressRefused("Not a valid URL.") from None
+    if target.scheme not in DEFAULT_PORTS or not target.host:
+        raise EgressRefused("Only http and https URLs with a host are allowed.")
+    _, port = _host_port(target)
+    address = policy.resolve_sync(target.raw_host.decode("ascii"), port)
+    sent = {k: v for k, v in headers.items() if k.lower() not in CONTROLLED_HEADERS}
+    sent["Host"] = target.netloc.decode("ascii")
+    extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            request = client.build_request(
+                "POST", target.copy_with(host=address), headers=sent, content=body, extensions=extensions
+            )
+            response = client.send(request, stream=True)
+            try:
+                received = bytearray()
+                for chunk in response.iter_bytes():
+                    received += chunk
+                    if len(received) > max_body_bytes:
+                        raise EgressRefused("The answer is too large.", code="egress_failed")
+                return response.status_code, bytes(received)
+            finally:
+                response.close()
+    except httpx.TimeoutException:
+        raise EgressRefused(f"{target.host} did not answer in time.", code="egress_timeout") from None
+    except httpx.HTTPError:
+        raise EgressRefused(f"Cannot connect to {target.host}.", code="egress_failed") from None
+
+
 def _host_port(url: httpx.URL) -> tuple[str, int]:
     return url.host.lower().rstrip("."), url.port or DEFAULT_PORTS[url.scheme]
 
@@ -90,8 +207,7 @@ class EgressClient:
         max_body_bytes: int = MAX_BODY_BYTES,
         max_redirects: int = MAX_REDIRECTS,
     ) -> None:
-        pairs = settings.EGRESS_ALLOW if allow is None else allow
-        self.allow = frozenset(pair.strip().lower() for pair in pairs if pair.strip())
+        self.policy = EgressPolicy(allow)
         self.connect_timeout = connect_timeout
         self.total_timeout = total_timeout
         self.max_body_bytes = max_body_bytes
@@ -146,21 +262,8 @@ class EgressClient:
             raise EgressRefused(f"Only http and https URLs are allowed, not {url.scheme or 'none'}.")
         if not url.host:
             raise EgressRefused("The URL has no host.")
-        host, port = _host_port(url)
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                url.raw_host.decode("ascii").strip("[]"), port, type=socket.SOCK_STREAM
-            )
-        except (socket.gaierror, UnicodeError):
-            raise EgressRefused(f"Cannot resolve {host}.", code="egress_failed") from None
-        addresses = list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
-        if not addresses:
-            raise EgressRefused(f"Cannot resolve {host}.", code="egress_failed")
-        if _pair(host, port) not in self.allow:
-            for address in addresses:
-                if problem := address_problem(ipaddress.ip_address(address)):
-                    raise EgressRefused(f"Refused: {host} is {problem}; flows may only reach public addresses.")
-        return addresses[0]
+        _, port = _host_port(url)
+        return await self.policy.resolve(url.raw_host.decode("ascii"), port)
 
     @staticmethod
     def _pinned_request(

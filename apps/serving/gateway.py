@@ -28,6 +28,7 @@ from pydantic import SecretStr
 from apps.config.crypto import SecretUnreadable, decrypt
 from apps.serving.accounting import Meter
 from apps.serving.clients import shared_chat_model
+from apps.serving.egress import EgressPolicy
 from apps.serving.httpstream import HttpPool
 from apps.serving.models import BUILTIN_MODEL, ModelDeployment, ModelEndpoint, ModelKind
 from apps.serving.routing import RETRY_MAX_S, Candidate, RoutedChatModel
@@ -72,6 +73,10 @@ class EndpointSnapshot:
     api_key_encrypted: str = field(default="", repr=False)
     fallbacks: tuple[str, ...] = ()
     max_retries: int = 0
+    # The instance's own model server (the builtin `local` endpoint as the instance set it up, or a
+    # managed deployment): its address comes from the instance, not a tenant's URL, so it is the
+    # one kind of endpoint reached without the egress policy.
+    instance_owned: bool = False
     context_window: int | None = None
     tokenizer_dir: str = ""  # the model's folder on this host, when Trellis serves it
 
@@ -121,6 +126,7 @@ class EndpointSnapshot:
             api_key_encrypted=row["api_key_encrypted"] or "",
             fallbacks=tuple(str(alias) for alias in row["fallbacks"] or ()),
             max_retries=int(row["max_retries"]),
+            instance_owned=deployment is not None or bool(row.get("is_builtin")),
             context_window=int(row["context_window"]) if row.get("context_window") else None,
             tokenizer_dir=_tokenizer_dir(row, deployment is not None),
         )
@@ -315,6 +321,7 @@ def _chat_model(
         timeout=timeout,
         sync_client=http,
         async_client=async_http,
+        egress=None if endpoint.instance_owned else EgressPolicy(),
     )
 
 

@@ -15,7 +15,11 @@ body handed to the reader as it arrives. This client is that:
   fill memory;
 - idle connections are kept per event loop and origin for KEEPALIVE_S, below the 5 s idle
   timeout of uvicorn and vLLM, so a connection the server is about to close is never reused;
-- TLS through the event loop, verified against certifi's CA bundle (httpx's).
+- TLS through the event loop, verified against certifi's CA bundle (httpx's);
+- with an `egress` policy (every tenant-configured endpoint), the host is resolved and vetted
+  by apps.serving.egress.EgressPolicy and the connection goes to the vetted address (TLS still
+  checks the name); such connections are pooled apart from unvetted ones (the instance's own
+  model servers), so a vetted call never reuses a connection that was not vetted.
 
 Failures are the standard exceptions: `ConnectionError` (an `OSError`) for a refused, dropped
 or malformed exchange, `TimeoutError` for a connect or read timeout. A header with a line break
@@ -29,9 +33,13 @@ import contextlib
 import ssl
 from collections import deque
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httptools
+
+if TYPE_CHECKING:
+    from apps.serving.egress import EgressPolicy
 
 KEEPALIVE_S = 4.0
 MAX_IDLE_PER_ORIGIN = 512
@@ -39,7 +47,7 @@ HIGH_WATER = 1 << 20  # bytes buffered for a reader that falls behind before the
 LOW_WATER = 1 << 18
 MAX_ERROR_BODY = 1 << 16  # what `read` keeps of a body it is asked for whole (an error answer)
 
-Origin = tuple[str, str, int]  # scheme, host, port
+Origin = tuple[str, str, int, bool]  # scheme, host, port, vetted by an egress policy
 
 _ssl_context: ssl.SSLContext | None = None
 
@@ -249,6 +257,19 @@ class StreamResponse:
         self.close()
 
 
+async def _vetted(egress: EgressPolicy, host: str, port: int) -> str:
+    """The address `egress` lets this connection go to. A refusal stays EgressRefused (a code of
+    its own); a name that does not resolve is a connection failure like any other (OSError)."""
+    from flows.errors import EgressRefused
+
+    try:
+        return await egress.resolve(host, port)
+    except EgressRefused as refused:
+        if refused.code == "egress_refused":
+            raise
+        raise ConnectionError(refused.message) from None
+
+
 class HttpPool:
     """Keep-alive connections of one event loop, per origin."""
 
@@ -268,9 +289,12 @@ class HttpPool:
         *,
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
+        egress: EgressPolicy | None = None,
     ) -> StreamResponse:
-        """POST `body` to `url`; returns once the answer's status and headers are in."""
-        origin, start = self._target(url)
+        """POST `body` to `url`; returns once the answer's status and headers are in. With
+        `egress`, a new connection goes only to an address the policy vetted (EgressRefused)."""
+        (scheme, host, port, _), start = self._target(url)
+        origin = (scheme, host, port, egress is not None)
         head = [start, b"Content-Length: %d\r\n" % len(body)]
         for name, value in headers.items():
             if any(c in name or c in value for c in "\r\n\0") or ":" in name:
@@ -279,7 +303,7 @@ class HttpPool:
         head.append(b"\r\n")
         connection = self._idle_connection(origin)
         if connection is None:
-            connection = await self._connect(origin, connect_timeout)
+            connection = await self._connect(origin, connect_timeout, egress)
         timeout = _ReadTimeout(connection, read_timeout) if read_timeout else None
         response = StreamResponse(self, connection, timeout)
         try:
@@ -316,7 +340,7 @@ class HttpPool:
         start = f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n".encode("ascii")
         if len(self._targets) > 1024:
             self._targets.clear()
-        known = self._targets[url] = ((scheme, host, port), start)
+        known = self._targets[url] = ((scheme, host, port, False), start)
         return known
 
     def _idle_connection(self, origin: Origin) -> _Connection | None:
@@ -330,13 +354,15 @@ class HttpPool:
             connection.close()
         return None
 
-    async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
-        scheme, host, port = origin
+    async def _connect(self, origin: Origin, timeout: float | None, egress: EgressPolicy | None) -> _Connection:
+        scheme, host, port, _ = origin
         loop = asyncio.get_running_loop()
         tls = (self.ssl_context or default_ssl_context()) if scheme == "https" else None
         async with asyncio.timeout(timeout):
+            # Resolved once and vetted: the connection goes to that very address (no rebinding).
+            address = host if egress is None else await _vetted(egress, host, port)
             _, connection = await loop.create_connection(
-                lambda: _Connection(loop, origin), host, port, ssl=tls, server_hostname=host if tls else None
+                lambda: _Connection(loop, origin), address, port, ssl=tls, server_hostname=host if tls else None
             )
         self.opened += 1
         return connection

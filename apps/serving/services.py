@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from apps.config.crypto import encrypt
 from apps.config.errors import Conflict, InvalidInput
+from apps.serving.egress import EgressPolicy
 from apps.serving.models import (
     BUILTIN_ALIAS,
     BUILTIN_CONTEXT_WINDOW,
@@ -27,6 +28,7 @@ from apps.serving.selectors import model_endpoint_get
 from apps.tenancy.access import OrgAccess
 from apps.tenancy.models import Organization, Role
 from apps.tenancy.services import audit_record
+from flows.errors import EgressRefused
 
 if TYPE_CHECKING:
     from apps.serving.gateway import GatewayModels, ProbeResult
@@ -83,6 +85,11 @@ def base_url_problem(url: str) -> str | None:
 def _check(endpoint: ModelEndpoint) -> None:
     if problem := base_url_problem(endpoint.base_url):
         raise InvalidInput(f"base_url: {problem}", code="invalid_base_url")
+    if not endpoint.is_builtin:  # the instance's own URL; every other one goes through the policy
+        try:
+            EgressPolicy().check_url(endpoint.base_url)
+        except EgressRefused as refused:
+            raise InvalidInput(f"base_url: {refused.message}", code="egress_refused") from None
     if endpoint.kind not in ModelKind.values:
         raise InvalidInput(f"kind: choose one of {', '.join(ModelKind.values)}.")
     for name in TIMEOUT_FIELDS:
@@ -103,6 +110,18 @@ def _save(endpoint: ModelEndpoint) -> None:
     except IntegrityError:
         message = f"The alias {endpoint.alias!r} is already used in this organization."
         raise Conflict(message, code="alias_taken") from None
+
+
+def _target(endpoint: ModelEndpoint) -> tuple[str, ...]:
+    """Where the endpoint's calls (and its API key) go: a deployment, or the base URL's origin."""
+    if endpoint.deployment_id is not None:
+        return ("deployment", str(endpoint.deployment_id))
+    parts = urlsplit(endpoint.base_url)
+    try:
+        port = parts.port or {"https": 443}.get(parts.scheme, 80)
+    except ValueError:
+        port = 0
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), str(port))
 
 
 def _audit_value(value: Any) -> Any:
@@ -195,6 +214,7 @@ def model_endpoint_update(*, access: OrgAccess, endpoint_id: object, changes: Ma
         raise InvalidInput(f"These fields cannot be changed: {', '.join(unknown)}.")
     endpoint = model_endpoint_get(organization=access.organization, endpoint_id=endpoint_id)
     endpoint = ModelEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    target_before = _target(endpoint)
     diff: dict[str, Any] = {}
     for name, value in changes.items():
         if name == "api_key":
@@ -215,6 +235,19 @@ def model_endpoint_update(*, access: OrgAccess, endpoint_id: object, changes: Ma
             setattr(endpoint, name, new)
     if not diff:
         return endpoint
+    if _target(endpoint) != target_before:
+        # The stored key was given for the old host: it never follows the endpoint to a new one
+        # unless it is entered again (or explicitly cleared with "").
+        if endpoint.has_api_key and "api_key" not in changes:
+            raise InvalidInput(
+                "Changing where this model's calls go needs its API key entered again, or cleared "
+                'explicitly with "api_key": "".',
+                code="key_required_for_new_host",
+            )
+        diff["target_changed"] = {"api_key": diff.get("api_key", "none")}
+        if endpoint.is_builtin:  # repointed by the organization: no longer the instance's model
+            endpoint.is_builtin = False
+            diff["is_builtin"] = [True, False]
     _save(endpoint)
     audit_record(
         organization=access.organization,

@@ -35,6 +35,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
+from apps.serving.egress import EgressPolicy
 from apps.serving.httpstream import HeaderError, HttpPool
 from flows.errors import FlowError, ModelUnavailable, model_refusal
 from flows.values import TextChunk
@@ -58,6 +59,9 @@ class OpenAIStreamingChat(BaseChatModel):
     timeout: httpx.Timeout
     async_client: HttpPool | None = Field(default=None, exclude=True, repr=False)
     sync_client: httpx.Client | None = Field(default=None, exclude=True, repr=False)
+    # The outbound policy every connection is vetted by; None only for the instance's own model
+    # servers (the builtin `local` endpoint, managed deployments): apps.serving.egress.
+    egress: EgressPolicy | None = Field(default=None, exclude=True, repr=False)
     _headers_cache: dict[str, str] | None = PrivateAttr(default=None)
 
     @property
@@ -141,6 +145,7 @@ class OpenAIStreamingChat(BaseChatModel):
                     self._headers(),
                     connect_timeout=(t.connect or 0) + (t.pool or 0) or None,
                     read_timeout=t.read,
+                    egress=self.egress,
                 )
             except HeaderError:
                 raise ModelUnavailable(f"The API key of model {self.alias!r} holds a line break.") from None
@@ -190,6 +195,9 @@ class OpenAIStreamingChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        if self.egress is not None:  # the rare sync path: vetted the same way, then pinned
+            yield from self._stream_vetted(self.egress, messages, stop, **kwargs)
+            return
         client = self.sync_client or httpx.Client()
         try:
             with client.stream(
@@ -210,6 +218,44 @@ class OpenAIStreamingChat(BaseChatModel):
                         done = True
                     elif message is not None:
                         yield ChatGenerationChunk(message=as_message_chunk(message))
+        finally:
+            if self.sync_client is None:
+                client.close()
+
+    def _stream_vetted(
+        self, egress: EgressPolicy, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        """The sync stream through the egress policy: one vetted address, the name kept for the
+        Host header and TLS, no redirects (httpx follows none unless asked)."""
+        url = httpx.URL(self.url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        address = egress.resolve_sync(url.host, port)
+        pinned = url.copy_with(host=address)
+        headers = {**self._headers(), "Host": url.netloc.decode("ascii")}
+        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+        client = self.sync_client or httpx.Client()
+        try:
+            request = client.build_request(
+                "POST",
+                pinned,
+                json=self._payload(messages, stop, kwargs),
+                headers=headers,
+                timeout=self.timeout,
+                extensions=extensions,
+            )
+            response = client.send(request, stream=True)
+            try:
+                if response.status_code >= 400:
+                    raise self._refusal(response.status_code, response.read())
+                done = False
+                for line in response.iter_lines():
+                    message = None if done else _parse_line(line.encode())
+                    if message is _DONE:
+                        done = True
+                    elif message is not None:
+                        yield ChatGenerationChunk(message=as_message_chunk(message))
+            finally:
+                response.close()
         finally:
             if self.sync_client is None:
                 client.close()

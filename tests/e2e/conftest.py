@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.apps.runs.conftest import endpoint, publish_flow, standin_url  # noqa: F401 - stand-in fixtures
+from tests.support.egress import allow_egress
 
 ROOT = Path(__file__).resolve().parents[2]
 # Sync Playwright runs an event loop in this thread; the test's own ORM calls are still
@@ -55,6 +56,9 @@ def _serve(log_name: str) -> Iterator[str]:
         "TRELLIS_DATA_DIR": str(settings.DATA_DIR),
         "TRELLIS_DB_NAME": connection.settings_dict["NAME"],
         "LOGIN_RATE": "1000/min",
+        # The stand-in model servers on 127.0.0.1 (registered before the server starts): the
+        # operator's allowlist, as a deployment would set it.
+        "TRELLIS_EGRESS_ALLOW": ",".join(settings.EGRESS_ALLOW),
     }
     log_path = settings.DATA_DIR / log_name
     log = log_path.open("w")
@@ -99,7 +103,19 @@ def _serve(log_name: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def live_url(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
+def local_model_port() -> int:
+    """The e2e local model server's port, chosen (and allowed through the outbound policy)
+    before the live server starts."""
+    port = _free_port()
+    allow_egress(f"127.0.0.1:{port}")
+    return port
+
+
+@pytest.fixture(scope="session")
+def live_url(
+    django_db_setup: Any, django_db_blocker: Any, local_model_port: int, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    request.getfixturevalue("standin_url")  # started (and allowed) before the server reads its env
     if not (settings.FRONTEND_DIST / "index.html").exists():
         pytest.fail("frontend/dist is missing: run `make build` first (make test does).")
     yield from _serve("e2e-server.log")
@@ -160,10 +176,10 @@ def page(browser: Any, live_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def local_model_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def local_model_url(tmp_path_factory: pytest.TempPathFactory, local_model_port: int) -> Iterator[str]:
     from apps.serving.local_model.prepare import ensure_local_model
     from tests.support.local_model import local_model_server
 
     model_dir = ensure_local_model(settings.LOCAL_MODEL_DIR)
-    with local_model_server(model_dir, tmp_path_factory.mktemp("local-model") / "server.log") as url:
+    with local_model_server(model_dir, tmp_path_factory.mktemp("local-model") / "server.log", local_model_port) as url:
         yield url

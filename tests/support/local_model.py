@@ -22,11 +22,12 @@ class LocalModelError(RuntimeError):
 
 
 @contextlib.contextmanager
-def local_model_server(model_dir: Path, log_path: Path) -> Iterator[str]:
+def local_model_server(model_dir: Path, log_path: Path, port: int | None = None) -> Iterator[str]:
     """Yields the server's base URL (…/v1); the model folder must already be prepared."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "LOCAL_MODEL_THREADS": "1"}
     command = [
         sys.executable,

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
+from tests.support.egress import allow_egress
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -33,6 +34,7 @@ def standin_url() -> Iterator[str]:
                 break
         except httpx.HTTPError:
             time.sleep(0.1)
+    allow_egress(url)  # a public model as far as the outbound policy goes: the operator allows it
     yield f"{url}/v1"
     server.kill()  # it may hold stalled streams open; a graceful stop would wait for them
     server.wait(timeout=10)

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from apps.serving.local_model.prepare import ensure_local_model
 from tests.support.asgi_server import free_port
+from tests.support.egress import allow_egress
 from tests.support.local_model import local_model_server
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -29,6 +30,7 @@ def local_model_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL (…/v1) of the real local model server; the model folder is converted once."""
     model_dir = ensure_local_model(settings.LOCAL_MODEL_DIR)
     with local_model_server(model_dir, tmp_path_factory.mktemp("local-model") / "server.log") as url:
+        allow_egress(url)  # also reached as an ordinary endpoint's base URL
         yield url
 
 
@@ -152,6 +154,7 @@ def _start_stub() -> tuple[StubServer, ThreadingHTTPServer]:
     server = QuietServer(("127.0.0.1", 0), _handler(stub))
     server.daemon_threads = True
     stub.port = int(server.server_address[1])
+    allow_egress(stub.pair)  # plays the outside world: the operator lets its pair through
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return stub, server
 
@@ -209,6 +212,7 @@ def standin_url() -> Iterator[str]:
                 break
         except httpx.HTTPError:
             time.sleep(0.1)
+    allow_egress(url)
     yield f"{url}/v1"
     server.kill()
     server.wait(timeout=10)

@@ -16,8 +16,9 @@ from apps.config.crypto import decrypt
 from apps.serving.models import BUILTIN_ALIAS, BUILTIN_MODEL, ModelEndpoint
 from apps.serving.services import model_endpoint_create, model_endpoint_ensure_builtin
 from apps.tenancy.models import AuditEvent, Role
-from tests.apps.serving.conftest import StubServer, free_port
+from tests.apps.serving.conftest import StubServer
 from tests.conftest import Member
+from tests.support.egress import nothing_listens_url
 
 pytestmark = pytest.mark.django_db
 
@@ -197,9 +198,7 @@ def test_model_endpoint_test_needs_editor(org_a: Member, add_member: Callable[..
 
 
 def test_model_endpoint_test_unreachable_model_is_502(org_a: Member) -> None:
-    endpoint = model_endpoint_create(
-        access=org_a.access, alias="gone", base_url=f"http://127.0.0.1:{free_port()}/v1", model="m"
-    )
+    endpoint = model_endpoint_create(access=org_a.access, alias="gone", base_url=nothing_listens_url(), model="m")
     response = org_a.client().post(_url(org_a, endpoint.pk, "test/"), {"prompt": "hi"}, format="json")
     assert response.status_code == 502
     assert response.json()["code"] == "model_unavailable"

@@ -19,15 +19,16 @@ from apps.serving.routing import RoutedChatModel
 from apps.serving.services import model_endpoint_create
 from apps.serving.streaming import OpenAIStreamingChat
 from flows.errors import ModelTimeout, ModelUnavailable
-from tests.apps.serving.conftest import StubServer, free_port
+from tests.apps.serving.conftest import StubServer
 from tests.conftest import Member
+from tests.support.egress import nothing_listens_url
 
 
 def _snapshot(alias: str = "m", **overrides: object) -> EndpointSnapshot:
     values: dict[str, object] = {
         "alias": alias,
         "kind": ModelKind.CHAT,
-        "base_url": "http://127.0.0.1:9/v1",
+        "base_url": "http://h:9/v1",
         "model": "m",
         "supports_tools": False,
         "price_input_per_1k": Decimal("0.5"),
@@ -69,7 +70,7 @@ async def test_gateway_streams_from_the_local_model(
 async def test_gateway_loads_only_the_organizations_endpoints(make_org: Callable[..., Member], async_orm: None) -> None:
     acme, globex = await sync_to_async(make_org)("Acme"), await sync_to_async(make_org)("Globex")
     await sync_to_async(model_endpoint_create)(
-        access=globex.access, alias="secret-model", base_url="http://127.0.0.1:9/v1", model="m"
+        access=globex.access, alias="secret-model", base_url="http://h:9/v1", model="m"
     )
     assert (await GatewayModels.load(acme.organization.id)).aliases == ["local"]
     assert (await GatewayModels.load(globex.organization.id)).aliases == ["local", "secret-model"]
@@ -82,7 +83,7 @@ def test_gateway_builds_the_client_from_the_endpoint() -> None:
     assert isinstance(routed, RoutedChatModel) and [c.alias for c in routed.candidates] == ["m"]
     chat = routed.candidates[0].model
     assert isinstance(chat, OpenAIStreamingChat)
-    assert (chat.model_name, chat.base_url, chat.alias) == ("m", "http://127.0.0.1:9/v1", "m")
+    assert (chat.model_name, chat.base_url, chat.alias) == ("m", "http://h:9/v1", "m")
     assert (chat.temperature, chat.max_tokens) == (0.3, 42)
     timeout = chat.timeout
     assert isinstance(timeout, httpx.Timeout)
@@ -136,7 +137,7 @@ async def test_gateway_sends_a_placeholder_key_when_there_is_none(stub: StubServ
 
 
 async def test_gateway_probe_reports_an_unreachable_server() -> None:
-    models = GatewayModels([_snapshot("gone", base_url=f"http://127.0.0.1:{free_port()}/v1")])
+    models = GatewayModels([_snapshot("gone", base_url=nothing_listens_url())])
     with pytest.raises(ModelUnavailable) as caught:
         await models.probe("gone", "hello")
     assert caught.value.code == "model_unavailable"

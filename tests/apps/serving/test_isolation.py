@@ -31,7 +31,11 @@ def _snapshot() -> list[tuple[object, ...]]:
 @pytest.fixture
 def victim(org_b: Member) -> dict[str, object]:
     endpoint = model_endpoint_create(
-        access=org_b.access, alias="private", base_url="http://10.0.0.5:8000/v1", model="m", api_key="sk-victim"
+        access=org_b.access,
+        alias="private",
+        base_url="http://models.globex.test/v1",
+        model="m",
+        api_key="sk-victim",
     )
     return {"org": org_b.organization.id, "endpoint": endpoint.pk}
 

@@ -18,9 +18,9 @@ from apps.serving import accounting
 from apps.serving.accounting import BudgetExceeded, BudgetExhausted, Meter
 from apps.serving.models import ModelCall, ModelQuota
 from apps.serving.services import model_endpoint_create
-from tests.apps.serving.conftest import free_port
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
+from tests.support.egress import nothing_listens_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,7 +61,7 @@ async def test_routing_falls_back_when_the_primary_refuses_connections(
         model_endpoint_create(
             access=org_a.access,
             alias="primary",
-            base_url=f"http://127.0.0.1:{free_port()}/v1",  # nothing listens: connection refused
+            base_url=nothing_listens_url(),  # nothing listens: connection refused
             model="m",
             fallbacks=["backup"],
             max_retries=1,
@@ -102,7 +102,7 @@ async def test_routing_fails_with_every_attempt_named_when_no_candidate_answers(
             model_endpoint_create(
                 access=org_a.access,
                 alias=alias,
-                base_url=f"http://127.0.0.1:{free_port()}/v1",
+                base_url=nothing_listens_url(),
                 model="m",
                 fallbacks=fallbacks,
             )

@@ -18,8 +18,8 @@ from apps.serving.accounting import flush
 from apps.serving.models import ModelCall, ModelEndpoint, ModelQuota
 from apps.serving.services import model_endpoint_create
 from apps.tenancy.models import Role
-from tests.apps.serving.conftest import free_port
 from tests.conftest import Member
+from tests.support.egress import nothing_listens_url
 from tests.support.standin import reply_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,7 +88,7 @@ async def test_test_stream_unreachable_model_is_an_error_event(
     org_a: Member, editor_key: str, standin_url: str
 ) -> None:
     endpoint = await database_sync_to_async(_endpoint)(
-        org_a, f"http://127.0.0.1:{free_port()}/v1", "m", alias="gone", connect_timeout_s=2
+        org_a, nothing_listens_url(), "m", alias="gone", connect_timeout_s=2
     )
     async with _client(editor_key) as client:
         events = await _events(client, _url(org_a, endpoint.pk), {"prompt": "hi"})
