@@ -161,5 +161,12 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "widget-analytics",
         # tests/apps/widgets/test_openai_api.py
         "flow-openai-chat",
+        # tests/apps/guardrails/test_isolation.py
+        "guard-policy-list",
+        "guard-policy-defaults",
+        "guard-policy-test",
+        "guard-policy-detail",
+        "guard-hit-list",
+        "guard-hit-summary",
     }
     assert org_routes == covered
