@@ -6,15 +6,11 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from django.conf import settings
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage
 
 from apps.knowledge.adapters import KnowledgeRetrievers
-from apps.runs.models import ChatMessage, Run
-from apps.serving.accounting import Meter
 from apps.serving.egress import EgressClient
 from apps.serving.gateway import GatewayModels, model_error
-from apps.serving.selectors import model_endpoint_list
-from apps.tenancy.models import Organization
 from flows.ports import Ports
 
 
@@ -31,29 +27,6 @@ class PreloadedMemory:
 
     async def history(self, session: str | None, turns: int) -> list[BaseMessage]:
         return self.messages[-turns * 2 :] if turns else []
-
-
-def session_history(session_id: UUID | None, limit: int = 100) -> list[BaseMessage]:
-    """The session's messages, oldest first (read before the run, in a database thread)."""
-    if session_id is None:
-        return []
-    rows = list(
-        ChatMessage.objects.filter(session_id=session_id)
-        .order_by("-created_at", "-id")
-        .values_list("role", "content")[:limit]
-    )
-    return [HumanMessage(content=c) if r == ChatMessage.Role.USER else AIMessage(content=c) for r, c in reversed(rows)]
-
-
-def gateway_for(organization: Organization, run: Run | None = None) -> GatewayModels:
-    """The organization's models, metered for `run` (BudgetExceeded when it is over budget)."""
-    meter = Meter.load(
-        organization.pk,
-        run_id=run.pk if run else None,
-        flow_id=run.flow_id if run else None,
-        user_id=run.created_by_id if run else None,
-    )
-    return GatewayModels.of(model_endpoint_list(organization=organization), meter=meter)
 
 
 def ports_for(*, organization_id: UUID, models: GatewayModels, history: list[BaseMessage]) -> Ports:
