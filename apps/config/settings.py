@@ -17,6 +17,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.config import env
+from apps.config.client_ip import parse_trusted_proxies
 from apps.config.secret_key import is_insecure, local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -83,7 +84,12 @@ KNOWLEDGE_PARSE_MEMORY_MB = env.integer("TRELLIS_KNOWLEDGE_PARSE_MEMORY_MB", 102
 KNOWLEDGE_LEASE_SECONDS = env.integer("TRELLIS_KNOWLEDGE_LEASE_SECONDS", 60)
 # Widgets (apps/widgets): proxies whose X-Forwarded-For is believed (IPs or CIDRs), the length of
 # a rate-limit window in seconds ("per minute" by default), and the visitor session token lifetime.
-TRUSTED_PROXIES = env.listing("TRELLIS_TRUSTED_PROXIES")
+# One rule for the client IP everywhere (throttles, widget limits, audit: apps/config/client_ip.py);
+# `serve` passes the same list to uvicorn as --forwarded-allow-ips. Empty: no header is believed.
+try:
+    TRUSTED_PROXIES = parse_trusted_proxies(env.listing("TRELLIS_TRUSTED_PROXIES"))
+except ValueError as bad_proxy:
+    raise ImproperlyConfigured(str(bad_proxy)) from None
 WIDGET_RATE_WINDOW = env.integer("TRELLIS_WIDGET_RATE_WINDOW", 60)
 WIDGET_SESSION_TTL = env.integer("TRELLIS_WIDGET_SESSION_TTL", 1800)
 
@@ -132,6 +138,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.tenancy.middleware.ApiKeyScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

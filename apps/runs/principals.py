@@ -26,7 +26,7 @@ from uuid import UUID
 
 from apps.config.errors import Forbidden, InvalidInput
 from apps.runs.models import Run
-from apps.tenancy.access import Actor, actor_role
+from apps.tenancy.access import Actor, actor_role, api_key_check_run
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -90,6 +90,7 @@ class Principal:
     def admit(self, request: RunRequest) -> RunRequest:
         """The principal's own checks and choices, before the run start's reads (database thread).
         Raises TrellisError to refuse; nothing is written on a refusal."""
+        api_key_check_run(self.actor, request.flow)  # a read-only key, or one limited to other flows
         return request
 
     def role_in(self, organization_id: UUID, member_role: str | None) -> str | None:

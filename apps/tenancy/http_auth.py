@@ -18,7 +18,7 @@ from rest_framework.request import Request
 
 from apps.config.db import in_db_thread
 from apps.config.errors import AuthenticationFailed, CsrfFailed, NotAuthenticated
-from apps.tenancy.access import Actor
+from apps.tenancy.access import Actor, client_ip
 from apps.tenancy.authentication import raw_key_from_headers
 from apps.tenancy.services import MalformedApiKey, api_key_authenticate
 
@@ -46,7 +46,7 @@ def csrf_failure(request: HttpRequest) -> str | None:
 def authenticate_sync(request: HttpRequest, *, sessions: bool = True) -> Actor:
     """The caller of `request` (database thread). An API key wins over a cookie and a bad key
     never falls back to it; `sessions=False` accepts API keys only."""
-    ip = request.META.get("REMOTE_ADDR") or None
+    ip = client_ip(request)  # the one rule: X-Forwarded-For only from TRELLIS_TRUSTED_PROXIES
     raw = raw_key_from_headers(request.headers.get("Authorization", ""), request.headers.get("X-Api-Key", ""))
     if raw is not None:
         try:

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -72,12 +73,25 @@ class Invitation(models.Model):
         return f"{self.email} -> {self.organization_id} as {self.role}"
 
 
+class ApiKeyScope(models.TextChoices):
+    FULL = "full", "Everything its role allows"
+    READ = "read", "Read-only (GET, no runs)"
+    RUNS = "runs", "Runs only (start, follow, cancel and read runs)"
+
+
 class ApiKey(models.Model):
-    """A program's credential for one organization. Only a SHA-256 of the secret is stored."""
+    """A program's credential for one organization. Only a SHA-256 of the secret is stored.
+
+    Bound to its creator: it acts with the lower of its own role and its creator's current role
+    in the organization (apps.tenancy.access), and is revoked when the creator leaves. It may
+    expire, and its scope may narrow it to reads, to runs, and to some flows."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
     role = models.CharField(max_length=16, choices=Role.choices)
+    scope = models.CharField(max_length=8, choices=ApiKeyScope.choices, default=ApiKeyScope.FULL)
+    flows = models.JSONField(default=list, blank=True, help_text="Flow ids this key is limited to; empty: all")
+    expires_at = models.DateTimeField(null=True, blank=True)
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -90,7 +104,7 @@ class ApiKey(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
 
 
 class AuditEvent(models.Model):

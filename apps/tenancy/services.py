@@ -5,21 +5,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.config.errors import Conflict, Forbidden, InvalidInput, NotFound
-from apps.tenancy.access import Actor, OrgAccess
+from apps.tenancy.access import Actor, OrgAccess, api_key_role
 from apps.tenancy.models import (
     ROLE_RANK,
     ApiKey,
+    ApiKeyScope,
     AuditEvent,
     Invitation,
     Membership,
@@ -27,6 +29,7 @@ from apps.tenancy.models import (
     Role,
 )
 from apps.tenancy.selectors import api_key_get, invitation_get_open, member_get
+from apps.tenancy.throttle import Failure
 
 API_KEY_PREFIX = "trl"
 INVITATION_LIFETIME = timedelta(days=7)
@@ -165,7 +168,44 @@ def member_remove(*, access: OrgAccess, member_id: object) -> None:
         target=member,
         data={"user": member.user.get_username(), "role": member.role},
     )
+    _revoke_keys_of(access, member, reason="creator_removed")
     member.delete()
+
+
+def _revoke_keys_of(access: OrgAccess, member: Membership, *, reason: str) -> None:
+    """A member's API keys leave with them (each revocation audited)."""
+    keys = ApiKey.objects.select_for_update().filter(
+        organization=access.organization, created_by_id=member.user_id, revoked_at__isnull=True
+    )
+    now = timezone.now()
+    for key in keys:
+        key.revoked_at = now
+        key.save(update_fields=["revoked_at"])
+        audit_record(
+            organization=access.organization,
+            actor=access.actor,
+            action="api_key.revoke",
+            target=key,
+            data={"name": key.name, "prefix": key.prefix, "reason": reason},
+        )
+
+
+def login_throttle_audit(*, username: str, ip: str, failure: Failure) -> None:
+    """An account's sign-ins were locked after repeated failures: recorded in every organization
+    the account belongs to (its admins see the attack). An unknown username records nothing."""
+    memberships = Membership.objects.select_related("organization").filter(user__username__iexact=username.strip())
+    for membership in memberships:
+        audit_record(
+            organization=membership.organization,
+            actor=Actor(user=None, api_key=None, ip=ip if ip != "unknown" else None),
+            action="auth.login_throttled",
+            target=membership,
+            data={
+                "user": membership.user.get_username(),
+                "failures": failure.account_failures,
+                "locked_s": failure.account_lock_s,
+            },
+        )
 
 
 # --- invitations ------------------------------------------------------------------------------
@@ -260,10 +300,28 @@ def invitation_accept(
 
 
 @transaction.atomic
-def api_key_create(*, access: OrgAccess, name: str, role: str) -> tuple[ApiKey, str]:
-    """Returns the key row and the full secret; the secret is never stored or shown again."""
+def api_key_create(
+    *,
+    access: OrgAccess,
+    name: str,
+    role: str,
+    scope: str = ApiKeyScope.FULL,
+    flows: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Returns the key row and the full secret; the secret is never stored or shown again. The
+    key belongs to the person behind the request (a key made by a key: that key's creator), and
+    acts with at most their role for as long as they are a member."""
     access.require(Role.ADMIN)
     _check_can_grant(access, role)
+    creator = access.actor.user if access.actor.api_key is None else access.actor.api_key.created_by
+    if creator is None:
+        raise Forbidden("An API key needs a person behind it.", code="key_needs_creator")
+    if scope not in ApiKeyScope.values:
+        raise InvalidInput(f"scope: choose one of {', '.join(ApiKeyScope.values)}.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput("expires_at: must be in the future.")
+    flow_ids = sorted({str(flow) for flow in flows or []})
     prefix = secrets.token_hex(4)
     while ApiKey.objects.filter(prefix=prefix).exists():
         prefix = secrets.token_hex(4)
@@ -275,14 +333,24 @@ def api_key_create(*, access: OrgAccess, name: str, role: str) -> tuple[ApiKey, 
         role=role,
         prefix=prefix,
         secret_hash=_digest(raw),
-        created_by=access.actor.user,
+        created_by=creator,
+        scope=scope,
+        flows=flow_ids,
+        expires_at=expires_at,
     )
     audit_record(
         organization=access.organization,
         actor=access.actor,
         action="api_key.create",
         target=key,
-        data={"name": key.name, "prefix": prefix, "role": role},
+        data={
+            "name": key.name,
+            "prefix": prefix,
+            "role": role,
+            "scope": scope,
+            "flows": flow_ids,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return key, raw
 
@@ -313,8 +381,18 @@ def api_key_authenticate(*, raw: str) -> ApiKey | None:
     parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX or len(parts[1]) != 8 or not parts[2]:
         raise MalformedApiKey("malformed API key")
-    key = ApiKey.objects.select_related("organization").filter(prefix=parts[1]).first()
+    creator_role = Membership.objects.filter(
+        organization_id=OuterRef("organization_id"), user_id=OuterRef("created_by_id")
+    ).values("role")[:1]
+    key = (
+        ApiKey.objects.select_related("organization", "created_by")
+        .annotate(creator_role=Subquery(creator_role))
+        .filter(prefix=parts[1])
+        .first()
+    )
     if key is None or not hmac.compare_digest(key.secret_hash, _digest(raw)) or not key.is_active:
+        return None
+    if api_key_role(key) is None:  # its creator left (or never was): the key acts as nobody
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:

@@ -1,12 +1,14 @@
-"""Origins: normalising what admins type, matching what browsers send, and the caller's IP."""
+"""Origins: normalising what admins type and matching what browsers send. The caller's IP comes
+from the one helper, apps.config.client_ip (re-exported here for the widget socket)."""
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from django.conf import settings
+from apps.config.client_ip import client_ip
+
+__all__ = ["BadOrigin", "client_ip", "normalize_origin", "origin_matches", "own_origin"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -64,33 +66,3 @@ def own_origin(scheme: str, host_header: str) -> str | None:
         return normalize_origin(f"{scheme}://{host_header}")
     except BadOrigin:
         return None
-
-
-def _trusted(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    for entry in settings.TRUSTED_PROXIES:
-        try:
-            if ip in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-def client_ip(remote_addr: str | None, headers: Mapping[str, str]) -> str:
-    """The visitor's address. X-Forwarded-For is read only when the peer is a configured proxy,
-    right to left, skipping trusted proxies; anybody else's header is ignored (it is forgeable)."""
-    address = remote_addr or "unknown"
-    if not _trusted(address):
-        return address
-    forwarded = [hop.strip() for hop in headers.get("x-forwarded-for", "").split(",") if hop.strip()]
-    for hop in reversed(forwarded):
-        if not _trusted(hop):
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return address
-    return address

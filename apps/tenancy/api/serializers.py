@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.config.serializers import StrictSerializer
-from apps.tenancy.models import ApiKey, AuditEvent, Invitation, Membership, Role
+from apps.tenancy.models import ApiKey, ApiKeyScope, AuditEvent, Invitation, Membership, Role
 
 # --- input ------------------------------------------------------------------------------------
 
@@ -42,6 +42,19 @@ class InvitationAcceptIn(StrictSerializer):
 class ApiKeyIn(StrictSerializer):
     name = serializers.CharField(max_length=100, min_length=1)
     role = serializers.ChoiceField(choices=Role.choices, default=Role.EDITOR)
+    scope = serializers.ChoiceField(
+        choices=ApiKeyScope.choices,
+        default=ApiKeyScope.FULL,
+        help_text="full: what the role allows; read: GET only, no runs; runs: run flows and read runs",
+    )
+    flows = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        default=list,
+        max_length=100,
+        help_text="Limit the key to these flows (empty: all)",
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -100,7 +113,19 @@ class ApiKeyOut(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "role", "prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
+        fields = [
+            "id",
+            "name",
+            "role",
+            "scope",
+            "flows",
+            "expires_at",
+            "prefix",
+            "created_at",
+            "created_by",
+            "last_used_at",
+            "revoked_at",
+        ]
 
     def get_created_by(self, key: ApiKey) -> str | None:
         return key.created_by.get_username() if key.created_by is not None else None

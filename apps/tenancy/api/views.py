@@ -19,8 +19,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from apps.config.errors import InvalidInput
-from apps.tenancy import selectors, services
-from apps.tenancy.access import OrgAccess, actor_from_request, client_ip
+from apps.config.serializers import ErrorSerializer
+from apps.tenancy import selectors, services, throttle
+from apps.tenancy.access import OrgAccess, actor_from_request, api_key_role, client_ip
 from apps.tenancy.api import serializers as s
 from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.authentication import ApiKeyUser
@@ -33,7 +34,13 @@ def _me(request: Request) -> dict[str, Any]:
         key = user.key
         org = key.organization
         organizations = [
-            {"id": org.id, "name": org.name, "slug": org.slug, "role": key.role, "created_at": org.created_at}
+            {
+                "id": org.id,
+                "name": org.name,
+                "slug": org.slug,
+                "role": api_key_role(key) or key.role,
+                "created_at": org.created_at,
+            }
         ]
         return {"id": 0, "username": user.username, "email": "", "organizations": organizations}
     if not isinstance(user, User):  # unreachable behind IsAuthenticated; keeps the types honest
@@ -60,19 +67,45 @@ class CsrfView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ClientIpThrottle(ScopedRateThrottle):
+    """DRF's scoped rate, keyed by the one client-IP helper (DRF's own reads X-Forwarded-For from
+    anyone when no proxy count is set)."""
+
+    def get_ident(self, request: Request) -> str:
+        return client_ip(request) or "unknown"
+
+
+def _too_many(wait: int) -> Response:
+    body = {
+        "code": "too_many_attempts",
+        "message": f"Too many failed sign-ins: try again in {wait} s.",
+        "retry_after": wait,
+    }
+    return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(wait)})
+
+
 class LoginView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientIpThrottle]
     throttle_scope = "login"
 
-    @extend_schema(request=s.LoginIn, responses={200: s.MeOut, **ERRORS}, summary="Sign in (session)")
+    @extend_schema(
+        request=s.LoginIn, responses={200: s.MeOut, 429: ErrorSerializer, **ERRORS}, summary="Sign in (session)"
+    )
     @method_decorator(csrf_protect)
     def post(self, request: Request) -> Response:
         data = parse_body(s.LoginIn, request)
+        ip = client_ip(request) or "unknown"
+        if wait := throttle.retry_after(username=data["username"], ip=ip):
+            return _too_many(wait)  # before the password is checked: a guess during a lock teaches nothing
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if not isinstance(user, User):
+            failure = throttle.record_failure(username=data["username"], ip=ip)
+            if failure.account_lock_s:
+                services.login_throttle_audit(username=data["username"], ip=ip, failure=failure)
             raise InvalidInput("Invalid username or password.", code="invalid_credentials")
+        throttle.record_success(username=data["username"])
         login(request._request, user)
         request.user = user
         return Response(s.MeOut(_me(request)).data)
@@ -95,7 +128,7 @@ class MeView(APIView):
 
 class InvitationAcceptView(APIView):
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientIpThrottle]
     throttle_scope = "login"
 
     @extend_schema(
@@ -247,7 +280,14 @@ class ApiKeyListView(APIView):
     def post(self, request: Request, org_id: str) -> Response:
         access = org_access(request, org_id, Role.ADMIN)
         data = parse_body(s.ApiKeyIn, request)
-        key, raw = services.api_key_create(access=access, name=data["name"], role=data["role"])
+        key, raw = services.api_key_create(
+            access=access,
+            name=data["name"],
+            role=data["role"],
+            scope=data["scope"],
+            flows=[str(flow) for flow in data["flows"]],
+            expires_at=data["expires_at"],
+        )
         key.key = raw  # type: ignore[attr-defined]
         return Response(s.ApiKeyCreatedOut(key).data, status=status.HTTP_201_CREATED)
 

@@ -94,6 +94,10 @@ class Command(BaseCommand):
                     "--lifespan",
                     "off",
                     "--no-server-header",
+                    # X-Forwarded-For only from TRELLIS_TRUSTED_PROXIES ("" by default: from nobody;
+                    # uvicorn's own default believes loopback): apps/config/client_ip.py.
+                    "--forwarded-allow-ips",
+                    ",".join(settings.TRUSTED_PROXIES),
                     # Token frames are a few dozen bytes: compressing each costs more CPU than it saves.
                     "--ws-per-message-deflate",
                     "false",
