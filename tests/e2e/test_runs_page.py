@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from apps.widgets.models import Feedback, Visitor, Widget, WidgetRun
 from tests.conftest import PASSWORD, Member
 from tests.e2e.editor_support import sign_in
+from tests.support.standin import reply_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,3 +88,31 @@ def test_e2e_runs_page_lists_filters_and_opens_a_trace(
     expect(detail).to_contain_text("draft")
     page.get_by_role("button", name="All runs").click()
     expect(table.locator("tbody tr")).to_have_count(3)
+
+
+def test_e2e_playground_resumes_a_run_after_a_reload(
+    page: Any, org_a: Member, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    endpoint(alias="slow", model="standin-rate-6-n-30")  # 30 tokens over 5 s
+    flow = publish_flow(alias="slow")
+    sign_in(page, org_a.user.username, PASSWORD)
+    page.goto(f"/o/{org_a.organization.id}/flows/{flow['id']}")
+    page.get_by_role("tab", name="Playground").click()
+    page.get_by_label("Message").fill("hello")
+    page.get_by_role("button", name="Send").click()
+    assistant = page.get_by_test_id("turn-assistant").last
+    expect(assistant.locator(".turn__text")).to_contain_text(reply_tokens(30)[1].strip(), timeout=15_000)
+    expect(assistant).to_contain_text("Running")
+
+    page.reload()  # mid-run: the playground picks the run up again and the answer completes
+    page.get_by_role("tab", name="Playground").click()
+    assistant = page.get_by_test_id("turn-assistant").last
+    expect(page.get_by_test_id("turn-user").last).to_have_text("hello")
+    expect(assistant.get_by_test_id("run-status")).to_have_text("finished", timeout=30_000)
+    text = assistant.locator(".turn__text").inner_text()
+    assert " ".join(text.split()) == " ".join("".join(reply_tokens(30)).split())  # each token once, in order
+    assert assistant.locator(".turn__text.markdown p").count() == 1  # rendered as Markdown, not raw
+
+    page.reload()  # a finished run is not resumed again
+    page.get_by_role("tab", name="Playground").click()
+    expect(page.get_by_test_id("turn-assistant")).to_have_count(0)

@@ -1,6 +1,7 @@
 /** The playground: chat with the draft or a version, streamed tokens, cancel, the run's trace. */
 import { useEffect, useRef, useState } from "react";
 import { Dialog } from "../ui/Dialog";
+import { Citations, Markdown } from "../ui/Markdown";
 import { errorMessage } from "../lib/errors";
 import { fetchRun } from "./api";
 import { useEditor } from "./context";
@@ -69,7 +70,14 @@ export function RunPanel({ orgId, run, versions, saveNow }: Props) {
                 ) : null}
               </p>
             ) : (
-              <p className="turn__text">{turn.text || (turn.status === "running" ? "…" : "")}</p>
+              <>
+                {turn.role === "assistant" && turn.text ? (
+                  <Markdown text={turn.text} className="turn__text markdown" />
+                ) : (
+                  <p className="turn__text">{turn.text || (turn.status === "running" ? "…" : "")}</p>
+                )}
+                {turn.citations?.length ? <Citations citations={turn.citations} /> : null}
+              </>
             )}
             {turn.role === "assistant" ? (
               <div className="turn__meta small">

@@ -1,9 +1,13 @@
 /**
  * The playground's live run over the WebSocket: run.start / run.cancel out, engine events in.
- * Node states go to the canvas store; the transcript stays in this hook.
+ * Node states go to the canvas store; the transcript stays in this hook. A run in progress is
+ * remembered in sessionStorage: after a reload the playground asks `run.resume {run, after: 0}`
+ * and rebuilds the answer from the replayed events; after a dropped socket it resumes from the
+ * last sequence number it saw.
  */
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ReconnectingSocket, socketUrl, type ServerMessage, type SocketStatus } from "../lib/socket";
+import { citationsOf, type Citation } from "../ui/Markdown";
 import { fetchRun } from "./api";
 import { useEditorStoreApi } from "./context";
 import type { Issue } from "./types";
@@ -15,6 +19,37 @@ export interface ChatTurn {
   status?: "running" | "finished" | "failed" | "cancelled";
   failedNode?: string | null;
   meta?: { latencyMs?: number; ttftMs?: number | null; tokens?: number };
+  citations?: Citation[];
+}
+
+/** What a reload needs to pick a run up again (per flow, per tab). */
+interface PendingRun {
+  run: string;
+  message: string;
+  session: string | null;
+}
+
+const pendingKey = (flowId: string) => `trellis.playground.${flowId}`;
+
+function readPending(flowId: string): PendingRun | null {
+  try {
+    const raw = typeof sessionStorage === "undefined" ? null : sessionStorage.getItem(pendingKey(flowId));
+    const parsed = raw ? (JSON.parse(raw) as Partial<PendingRun>) : null;
+    return parsed && typeof parsed.run === "string" && typeof parsed.message === "string"
+      ? { run: parsed.run, message: parsed.message, session: typeof parsed.session === "string" ? parsed.session : null }
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+function writePending(flowId: string, pending: PendingRun | null): void {
+  try {
+    if (pending) sessionStorage.setItem(pendingKey(flowId), JSON.stringify(pending));
+    else sessionStorage.removeItem(pendingKey(flowId));
+  } catch {
+    // storage full or disabled: a reload then loses the run, as before
+  }
 }
 
 type Data = Record<string, unknown>;
@@ -25,11 +60,26 @@ export function useRun(orgId: string, flowId: string) {
   const store = useEditorStoreApi();
   const socket = useRef<ReconnectingSocket | null>(null);
   const [status, setStatus] = useState<SocketStatus>("closed");
-  const [turns, setTurns] = useState<ChatTurn[]>([]);
-  const [runId, setRunId] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const session = useRef<string | null>(null);
+  // A run left running by a reload comes back as its question and an answer that resumes.
+  const [restored] = useState(() => readPending(flowId));
+  const [turns, setTurns] = useState<ChatTurn[]>(() =>
+    restored
+      ? [
+          { role: "user", text: restored.message },
+          { role: "assistant", text: "", status: "running", runId: restored.run },
+        ]
+      : [],
+  );
+  const [runId, setRunId] = useState<string | null>(restored?.run ?? null);
+  const [busy, setBusy] = useState(Boolean(restored));
+  const session = useRef<string | null>(restored?.session ?? null);
   const ref = useRef(0);
+  // The run this tab follows and the last sequence number seen of it (resume from there).
+  const live = useRef<{ run: string | null; seq: number; message: string }>({
+    run: restored?.run ?? null,
+    seq: 0,
+    message: restored?.message ?? "",
+  });
 
   const updateLast = useCallback((update: (turn: ChatTurn) => ChatTurn) => {
     setTurns((all) => {
@@ -58,8 +108,17 @@ export function useRun(orgId: string, flowId: string) {
       const editor = store.getState();
       const data = (message.data ?? {}) as Data;
       const node = typeof message.node === "string" ? message.node : null;
+      const seq = typeof message.seq === "number" ? message.seq : null;
+      if (seq !== null && message.run && String(message.run) === live.current.run) {
+        if (seq <= live.current.seq) return; // already shown (a resume overlapping the live stream)
+        live.current.seq = seq;
+      }
       switch (message.type) {
         case "run.started":
+          if (live.current.run !== String(message.run)) {
+            live.current = { run: String(message.run), seq: seq ?? 0, message: live.current.message };
+          }
+          writePending(flowId, { run: String(message.run), message: live.current.message, session: session.current });
           setRunId(String(message.run));
           updateLast((t) => ({ ...t, runId: String(message.run) }));
           break;
@@ -95,6 +154,7 @@ export function useRun(orgId: string, flowId: string) {
           break;
         case "run.finished": {
           rememberSession(String(message.run));
+          writePending(flowId, null);
           const usage = (data.usage ?? {}) as Data;
           const outputs = (data.outputs ?? {}) as Record<string, { value?: unknown }>;
           const first = Object.values(outputs)[0];
@@ -103,12 +163,14 @@ export function useRun(orgId: string, flowId: string) {
             status: "finished",
             text: t.text || (first ? String(typeof first.value === "string" ? first.value : JSON.stringify(first.value)) : ""),
             meta: { latencyMs: num(data.latency_ms), ttftMs: num(data.ttft_ms) ?? null, tokens: num(usage.output_tokens) },
+            citations: citationsOf(outputs),
           }));
           setBusy(false);
           break;
         }
         case "run.failed": {
           rememberSession(String(message.run));
+          writePending(flowId, null);
           const failed = typeof data.node === "string" ? data.node : null;
           updateLast((t) => ({
             ...t,
@@ -123,6 +185,7 @@ export function useRun(orgId: string, flowId: string) {
           break;
         }
         case "run.cancelled":
+          writePending(flowId, null);
           updateLast((t) => ({ ...t, status: "cancelled" }));
           setBusy(false);
           break;
@@ -140,24 +203,34 @@ export function useRun(orgId: string, flowId: string) {
           break;
       }
     },
-    [store, updateLast, rememberSession],
+    [store, updateLast, rememberSession, flowId],
   );
+
+  // Each (re)connection picks up the run in progress: from the last event seen, or from the
+  // start after a reload (the transcript is rebuilt from the replayed events).
+  const onStatus = useCallback((next: SocketStatus) => {
+    setStatus(next);
+    if (next === "connected" && live.current.run && readPending(flowId)?.run === live.current.run) {
+      socket.current?.send({ type: "run.resume", run: live.current.run, after: live.current.seq });
+    }
+  }, [flowId]);
 
   useEffect(() => {
     if (typeof WebSocket === "undefined") return undefined;
-    const s = new ReconnectingSocket({ url: socketUrl(window.location), onStatus: setStatus, onMessage });
+    const s = new ReconnectingSocket({ url: socketUrl(window.location), onStatus, onMessage });
     socket.current = s;
     s.start();
     return () => {
       s.stop();
       socket.current = null;
     };
-  }, [onMessage]);
+  }, [onMessage, onStatus]);
 
   const start = useCallback(
     (message: string, version: string) => {
       store.getState().resetRuns();
       ref.current += 1;
+      live.current = { run: null, seq: 0, message };
       const sent = socket.current?.send({
         type: "run.start",
         flow: flowId,
@@ -183,11 +256,13 @@ export function useRun(orgId: string, flowId: string) {
   }, [runId]);
 
   const reset = useCallback(() => {
+    writePending(flowId, null);
+    live.current = { run: null, seq: 0, message: "" };
     session.current = null;
     setTurns([]);
     setRunId(null);
     store.getState().resetRuns();
-  }, [store]);
+  }, [store, flowId]);
 
   return { status, turns, runId, busy, start, cancel, reset };
 }

@@ -1,5 +1,5 @@
 /** The runs browser: typed calls over the generated schema, with their own query keys. */
-import { keepPreviousData, useInfiniteQuery, useMutation, useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { toQuery, type RunFilters } from "./filters";
@@ -61,7 +61,9 @@ export function useFlowNames(orgId: string) {
 
 /** Runs the flow's draft again with the run's inputs; answers the new run. */
 export function useReplay(orgId: string) {
+  const client = useQueryClient();
   return useMutation({
+    onSuccess: () => client.invalidateQueries({ queryKey: runKeys.all(orgId) }),
     mutationFn: ({ flow, inputs }: { flow: string; inputs: Record<string, unknown> }) =>
       unwrap(
         api.POST("/api/v1/orgs/{org_id}/flows/{flow_id}/run/", {
