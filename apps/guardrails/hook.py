@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from apps.guardrails.errors import GuardBlocked
 from apps.guardrails.selectors import policy_for_run
@@ -54,3 +54,21 @@ def guard_run_inputs(
     if blocked:
         raise GuardBlocked(blocked)
     return GuardedInputs(guarded, hits, mapping if policy.reversible else {})
+
+
+class RunLike(Protocol):
+    pk: Any
+    organization_id: Any
+    inputs: dict[str, Any]
+
+
+def guard_run_start(*, run: RunLike, principal: object) -> GuardedInputs:
+    """The run start's call (apps.runs.start): the principal's widget, if it has one, picks the
+    widget's policy (a widget visitor's `widget`; members and API keys have none)."""
+    widget = getattr(principal, "widget", None)
+    return guard_run_inputs(
+        organization_id=run.organization_id,
+        widget_id=getattr(widget, "pk", None),
+        run_id=run.pk,
+        inputs=run.inputs,
+    )

@@ -22,6 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from apps.config.db import bound_cursor, in_db_thread, insert_parts
 from apps.config.errors import Forbidden, InvalidInput, NotFound
+from apps.guardrails.hook import guard_run_start
 from apps.runs import remote
 from apps.runs.adapters import ports_for
 from apps.runs.live import PreparedRun
@@ -181,6 +182,10 @@ def _compiled(principal: Principal, request: RunRequest) -> _Compiled:
     # and evaluation runs plug in here and nowhere else: each as a `RunHook`, in HOOKS.
     # ---------------------------------------------------------------------------------------------
     graph = loaded.graph
+    # Guardrails (apps/guardrails/hook.py): the policy checks the inputs, records its hits and may
+    # refuse (GuardBlocked); with "redact before storing" the run continues with the redacted text
+    # (what the model sees and what every row, event and message holds).
+    run.inputs = request.inputs = guard_run_start(run=run, principal=principal).inputs
     for hook in HOOKS:
         graph, ports = hook(principal, request, graph, ports)
     compiled = compile_flow(graph, ports)  # FlowInvalid: no row was written
