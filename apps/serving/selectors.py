@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
 from apps.config.errors import NotFound
 from apps.serving.models import ModelCall, ModelEndpoint
@@ -63,3 +65,10 @@ def model_call_filter(*, organization: Organization, filters: CallFilters) -> Qu
     if filters.until is not None:
         queryset = queryset.filter(at__lt=filters.until)
     return queryset.order_by("-at", "-id")
+
+
+def model_cost_this_month(*, organization: Organization) -> Decimal:
+    """What the organization's model calls cost since the first of this month (UTC)."""
+    start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    total = ModelCall.objects.filter(organization=organization, at__gte=start).aggregate(total=Sum("cost"))["total"]
+    return total if total is not None else Decimal(0)

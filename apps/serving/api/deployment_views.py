@@ -13,7 +13,7 @@ from apps.serving import deployments as d
 from apps.serving.accounting import tokens_used_this_month
 from apps.serving.api import serializers as s
 from apps.serving.api.catalog_views import LEDGER_PARAMETERS, ledger_filters
-from apps.serving.selectors import model_call_filter
+from apps.serving.selectors import model_call_filter, model_cost_this_month
 from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.models import Role
 
@@ -112,6 +112,7 @@ class QuotaView(APIView):
                 "monthly_token_budget": quota.monthly_token_budget,
                 "requests_per_minute": quota.requests_per_minute,
                 "used_this_month": tokens_used_this_month(access.organization.pk),
+                "spent_this_month": str(model_cost_this_month(organization=access.organization)),
             }
         )
 
@@ -124,6 +125,7 @@ class QuotaView(APIView):
                 "monthly_token_budget": quota.monthly_token_budget,
                 "requests_per_minute": quota.requests_per_minute,
                 "used_this_month": tokens_used_this_month(access.organization.pk),
+                "spent_this_month": str(model_cost_this_month(organization=access.organization)),
             }
         )
 

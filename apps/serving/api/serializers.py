@@ -215,6 +215,9 @@ class QuotaIO(StrictSerializer):
 
 class QuotaOut(QuotaIO):
     used_this_month = serializers.IntegerField(read_only=True)
+    spent_this_month = serializers.DecimalField(
+        max_digits=14, decimal_places=6, read_only=True, help_text="The model calls' cost this month (UTC)"
+    )
 
 
 class ModelCallOut(serializers.ModelSerializer):  # type: ignore[type-arg]

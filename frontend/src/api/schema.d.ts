@@ -507,6 +507,110 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/guard-hits/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Guard hits, newest first */
+        get: operations["v1_orgs_guard_hits_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/guard-hits/summary/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Hits per check, label and action */
+        get: operations["v1_orgs_guard_hits_summary_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/guard-policies/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Guard policies (organization, widgets) */
+        get: operations["v1_orgs_guard_policies_list"];
+        put?: never;
+        /** Set the organization's policy (admin) or a widget's (editor); replaces the one there */
+        post: operations["v1_orgs_guard_policies_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/guard-policies/{policy_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A guard policy */
+        get: operations["v1_orgs_guard_policies_retrieve"];
+        put?: never;
+        post?: never;
+        /** Remove a guard policy */
+        delete: operations["v1_orgs_guard_policies_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/guard-policies/defaults/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A policy with every field at its default */
+        get: operations["v1_orgs_guard_policies_defaults_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/guard-policies/test/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Try a policy on a text: what it finds and does (nothing is stored) */
+        post: operations["v1_orgs_guard_policies_test_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/invitations/": {
         parameters: {
             query?: never;
@@ -1181,6 +1285,11 @@ export interface components {
             readonly id: number;
             name: string;
             role: components["schemas"]["RoleEnum"];
+            scope?: components["schemas"]["ScopeEnum"];
+            /** @description Flow ids this key is limited to; empty: all */
+            flows?: unknown;
+            /** Format: date-time */
+            expires_at?: string | null;
             prefix: string;
             /** Format: date-time */
             readonly created_at: string;
@@ -1197,11 +1306,29 @@ export interface components {
             name: string;
             /** @default editor */
             role?: components["schemas"]["RoleEnum"];
+            /**
+             * @description full: what the role allows; read: GET only, no runs; runs: run flows and read runs
+             *
+             *     * `full` - Everything its role allows
+             *     * `read` - Read-only (GET, no runs)
+             *     * `runs` - Runs only (start, follow, cancel and read runs)
+             * @default full
+             */
+            scope?: components["schemas"]["ScopeEnum"];
+            /** @description Limit the key to these flows (empty: all) */
+            flows?: string[];
+            /** Format: date-time */
+            expires_at?: string | null;
         };
         ApiKeyOut: {
             readonly id: number;
             name: string;
             role: components["schemas"]["RoleEnum"];
+            scope?: components["schemas"]["ScopeEnum"];
+            /** @description Flow ids this key is limited to; empty: all */
+            flows?: unknown;
+            /** Format: date-time */
+            expires_at?: string | null;
             prefix: string;
             /** Format: date-time */
             readonly created_at: string;
@@ -1256,6 +1383,7 @@ export interface components {
             start_char: number;
             end_char: number;
             token_count: number;
+            anchor: string;
             document_version: number;
         };
         ChunkPageOut: {
@@ -1623,6 +1751,32 @@ export interface components {
             /** @description With the codes flow_invalid and invalid_graph */
             issues?: components["schemas"]["IssueOut"][];
         };
+        HitOut: {
+            readonly id: number;
+            /** Format: uuid */
+            run_id?: string | null;
+            /** Format: uuid */
+            readonly policy: string | null;
+            stage?: string;
+            source?: string;
+            readonly check: string;
+            label: string;
+            action: string;
+            /** @description A dry run: what would have been done */
+            intended?: string;
+            /** Format: double */
+            score: number;
+            start: number;
+            end: number;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        HitSummaryOut: {
+            check: string;
+            label: string;
+            action: string;
+            count: number;
+        };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         InvitationAcceptInRequest: {
             token: string;
@@ -1695,6 +1849,34 @@ export interface components {
             chunk_size?: number;
             /** @default 32 */
             chunk_overlap?: number;
+            /**
+             * @description Stemming and stop words of keyword search
+             *
+             *     * `english` - English
+             *     * `german` - German
+             *     * `french` - French
+             *     * `spanish` - Spanish
+             *     * `portuguese` - Portuguese
+             *     * `italian` - Italian
+             *     * `dutch` - Dutch
+             *     * `vietnamese` - Vietnamese (syllables, no stemming)
+             *     * `chinese` - Chinese (character bigrams)
+             *     * `simple` - Other (no stemming)
+             * @default english
+             */
+            language?: components["schemas"]["LanguageEnum"];
+            /**
+             * Format: double
+             * @description BM25 term-frequency saturation
+             * @default 1.2
+             */
+            bm25_k1?: number;
+            /**
+             * Format: double
+             * @description BM25 length normalisation
+             * @default 0.75
+             */
+            bm25_b?: number;
         };
         KnowledgeBaseOut: {
             /** Format: uuid */
@@ -1707,6 +1889,11 @@ export interface components {
             readonly chunk_size: number;
             /** @description Tokens shared by neighbouring chunks */
             readonly chunk_overlap: number;
+            readonly language: components["schemas"]["LanguageEnum"];
+            /** Format: double */
+            readonly bm25_k1: number;
+            /** Format: double */
+            readonly bm25_b: number;
             readonly settings_version: number;
             readonly document_count: number;
             readonly ready_count: number;
@@ -1718,6 +1905,20 @@ export interface components {
             /** Format: date-time */
             readonly updated_at: string;
         };
+        /**
+         * @description * `english` - English
+         *     * `german` - German
+         *     * `french` - French
+         *     * `spanish` - Spanish
+         *     * `portuguese` - Portuguese
+         *     * `italian` - Italian
+         *     * `dutch` - Dutch
+         *     * `vietnamese` - Vietnamese (syllables, no stemming)
+         *     * `chinese` - Chinese (character bigrams)
+         *     * `simple` - Other (no stemming)
+         * @enum {string}
+         */
+        LanguageEnum: "english" | "german" | "french" | "spanish" | "portuguese" | "italian" | "dutch" | "vietnamese" | "chinese" | "simple";
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         LoginInRequest: {
             username: string;
@@ -2050,6 +2251,11 @@ export interface components {
             chunk_strategy?: components["schemas"]["ChunkStrategyEnum"];
             chunk_size?: number;
             chunk_overlap?: number;
+            language?: components["schemas"]["LanguageEnum"];
+            /** Format: double */
+            bm25_k1?: number;
+            /** Format: double */
+            bm25_b?: number;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedMemberRoleInRequest: {
@@ -2133,6 +2339,50 @@ export interface components {
             /** Format: uuid */
             flow?: string;
         };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PolicyInRequest: {
+            /**
+             * Format: uuid
+             * @description null or absent: the organization's
+             */
+            widget?: string | null;
+            /** @default true */
+            enabled?: boolean;
+            /** @description A guard policy: pii, injection, content, output, block_message, dry_run, redact_before_storing, reversible (GET .../guard-policies/defaults/ shows every field) */
+            config: {
+                [key: string]: unknown;
+            };
+        };
+        PolicyOut: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            readonly widget: string | null;
+            enabled?: boolean;
+            config?: unknown;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PolicyTestInRequest: {
+            /** @description A policy to try; absent: the defaults */
+            config?: {
+                [key: string]: unknown;
+            };
+            text: string;
+            /** @default input */
+            stage?: components["schemas"]["StageEnum"];
+            /** @default user */
+            source?: components["schemas"]["PolicyTestInSourceEnum"];
+        };
+        /**
+         * @description * `user` - user
+         *     * `document` - document
+         * @enum {string}
+         */
+        PolicyTestInSourceEnum: "user" | "document";
         PortOut: {
             type: string;
             required: boolean;
@@ -2206,6 +2456,11 @@ export interface components {
             monthly_token_budget?: number | null;
             requests_per_minute?: number | null;
             readonly used_this_month: number;
+            /**
+             * Format: decimal
+             * @description The model calls' cost this month (UTC)
+             */
+            readonly spent_this_month: string;
         };
         /**
          * @description * `-1` - Down
@@ -2254,7 +2509,7 @@ export interface components {
             flow: string;
             flow_name: string;
             version_number?: number | null;
-            source?: components["schemas"]["SourceEnum"];
+            source?: components["schemas"]["Source7ebEnum"];
             status?: components["schemas"]["Status043Enum"];
             /** Format: uuid */
             session?: string | null;
@@ -2293,7 +2548,7 @@ export interface components {
             flow: string;
             flow_name: string;
             version_number?: number | null;
-            source?: components["schemas"]["SourceEnum"];
+            source?: components["schemas"]["Source7ebEnum"];
             status?: components["schemas"]["Status043Enum"];
             /** Format: uuid */
             session?: string | null;
@@ -2341,6 +2596,13 @@ export interface components {
             /** @default 32 */
             chunk_overlap?: number;
         };
+        /**
+         * @description * `full` - Everything its role allows
+         *     * `read` - Read-only (GET, no runs)
+         *     * `runs` - Runs only (start, follow, cancel and read runs)
+         * @enum {string}
+         */
+        ScopeEnum: "full" | "read" | "runs";
         SearchHitOut: {
             chunk_id: number;
             /** Format: uuid */
@@ -2357,6 +2619,12 @@ export interface components {
             score: number;
             vector_rank: number | null;
             keyword_rank: number | null;
+            /** @description The document's title (HTML <title>, first heading, or its name) */
+            title: string;
+            /** @description HTML: the id of the chunk's section (link to #anchor); empty if none */
+            anchor: string;
+            /** @description The sentences of the chunk that hold the most query terms */
+            passage: string;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         SearchInRequest: {
@@ -2369,6 +2637,23 @@ export interface components {
             score_threshold?: number | null;
             documents?: string[];
             file_types?: components["schemas"]["FileTypesEnum"][];
+            /**
+             * Format: double
+             * @description Hybrid only
+             * @default 1
+             */
+            vector_weight?: number;
+            /**
+             * Format: double
+             * @description Hybrid only
+             * @default 1
+             */
+            keyword_weight?: number;
+            /**
+             * @description Hybrid: how deep each list is fused
+             * @default 10
+             */
+            depth?: number;
         };
         SearchOut: {
             hits: components["schemas"]["SearchHitOut"][];
@@ -2405,7 +2690,13 @@ export interface components {
          *     * `widget` - Widget
          * @enum {string}
          */
-        SourceEnum: "playground" | "api" | "openai" | "widget";
+        Source7ebEnum: "playground" | "api" | "openai" | "widget";
+        /**
+         * @description * `input` - input
+         *     * `output` - output
+         * @enum {string}
+         */
+        StageEnum: "input" | "output";
         /**
          * @description * `running` - Running
          *     * `completed` - Completed
@@ -2457,6 +2748,25 @@ export interface components {
         ValidateInRequest: {
             /** @description Leave out to validate the saved draft. */
             graph?: components["schemas"]["FlowSpec"];
+        };
+        VerdictHitOut: {
+            check: string;
+            label: string;
+            action: string;
+            intended?: string;
+            /** Format: double */
+            score: number;
+            start: number;
+            end: number;
+            source: string;
+        };
+        VerdictOut: {
+            action: string;
+            /** @description What continues: redacted where the policy says */
+            text: string;
+            /** @description The block message, when blocked */
+            message: string;
+            hits: components["schemas"]["VerdictHitOut"][];
         };
         WaterfallSpanOut: {
             node: string;
@@ -2678,6 +2988,14 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4958,6 +5276,512 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GraphErrorOut"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_guard_hits_list: {
+        parameters: {
+            query?: {
+                /** @description pii, injection, content, canary, link, schema */
+                check?: string;
+                /** @description 1 to 200, default 50 */
+                limit?: number;
+                /** @description Only this run's hits */
+                run?: string;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HitOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_guard_hits_summary_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HitSummaryOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_guard_policies_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_guard_policies_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_guard_policies_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                policy_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_guard_policies_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                policy_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_guard_policies_defaults_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_guard_policies_test_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyTestInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerdictOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             401: {

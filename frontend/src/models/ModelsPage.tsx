@@ -1,166 +1,212 @@
-/** Models: endpoints and managed deployments with live status, start/stop/restart, a log that
- * follows, a streamed test prompt, and per-model charts of requests, tokens/s, time to first token, cost. */
-import { useEffect, useRef, useState } from "react";
+/** Models: the organization's model endpoints (add, edit, test, remove; admins change them,
+ * everyone reads), deployments and the model store, and usage (budget, spend, the call ledger). */
+import { useState } from "react";
 import { roleAtLeast } from "../lib/roles";
 import { useCurrentOrg } from "../shell/session";
+import { Badge } from "../ui/Badge";
+import { ConfirmDialog } from "../ui/ConfirmDialog";
 import { EmptyState, ErrorState, LoadingState } from "../ui/feedback";
+import { ModelsIcon, PlusIcon } from "../ui/icons";
 import { PageHeader } from "../ui/PageHeader";
-import {
-  fetchLog,
-  series,
-  statusTone,
-  useDeploymentAction,
-  useDeployments,
-  useEndpoints,
-  useModelStats,
-  type Deployment,
-} from "./api";
+import { series, useDeleteEndpoint, useEndpoints, useModelStats, type Endpoint } from "./api";
+import { DeploymentsPanel } from "./DeploymentsPanel";
+import { EndpointDialog } from "./EndpointDialog";
+import { formatCost, formatTokens } from "./presets";
 import { TestPrompt } from "./TestPrompt";
+import { UsagePanel } from "./UsagePanel";
 import "./models.css";
 
-const LOG_POLL_MS = 1500;
+type Tab = "endpoints" | "deployments" | "usage";
+const TABS: [Tab, string][] = [
+  ["endpoints", "Endpoints"],
+  ["deployments", "Deployments"],
+  ["usage", "Usage"],
+];
 
-function fallbackText(fallbacks: unknown): string {
-  return Array.isArray(fallbacks) ? fallbacks.map(String).join(", ") : "";
+function fallbackList(fallbacks: unknown): string[] {
+  return Array.isArray(fallbacks) ? fallbacks.map(String) : [];
+}
+
+function host(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
 }
 
 export function ModelsPage() {
   const org = useCurrentOrg();
   const isAdmin = roleAtLeast(org.role, "admin");
   const endpoints = useEndpoints(org.id);
-  const deployments = useDeployments(org.id);
-  const [logOf, setLogOf] = useState<Deployment | null>(null);
+  const remove = useDeleteEndpoint(org.id);
+  const [tab, setTab] = useState<Tab>("endpoints");
+  const [editing, setEditing] = useState<Endpoint | "new" | null>(null);
+  const [removing, setRemoving] = useState<Endpoint | null>(null);
+  const [testing, setTesting] = useState<number | null>(null);
+  const aliases = (endpoints.data ?? []).map((e) => e.alias);
+
+  const addButton = isAdmin ? (
+    <button type="button" className="btn btn--primary" onClick={() => setEditing("new")}>
+      <PlusIcon size={15} />
+      Add model
+    </button>
+  ) : null;
 
   return (
-    <div className="models-page">
-      <PageHeader title="Models" description="Every model call goes through the gateway: aliases, fallbacks, budgets." />
-      <section>
-        <h2>Deployments</h2>
-        {deployments.isPending ? (
-          <LoadingState label="Loading deployments" />
-        ) : deployments.isError ? (
-          <ErrorState error={deployments.error} />
-        ) : deployments.data.length === 0 ? (
-          <EmptyState title="No deployments">Admins deploy a local model folder with vLLM through the API.</EmptyState>
-        ) : (
-          <table className="models-table">
-            <thead>
-              <tr>
-                <th>Status</th>
-                <th>Name</th>
-                <th>Served as</th>
-                <th>Address</th>
-                <th>Starts</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {deployments.data.map((d) => (
-                <DeploymentRow key={d.id} orgId={org.id} deployment={d} canAct={isAdmin} onLog={() => setLogOf(d)} />
-              ))}
-            </tbody>
-          </table>
-        )}
-      </section>
-      {logOf && isAdmin && <LogViewer orgId={org.id} deployment={logOf} onClose={() => setLogOf(null)} />}
-      <section>
-        <h2>Endpoints</h2>
-        {endpoints.isPending ? (
-          <LoadingState label="Loading models" />
-        ) : endpoints.isError ? (
-          <ErrorState error={endpoints.error} />
-        ) : (
-          <ul className="models-endpoints">
-            {endpoints.data.map((e) => (
-              <li key={e.id}>
-                <strong>{e.alias}</strong> <span className="models-muted">{e.model}</span>{" "}
-                {fallbackText(e.fallbacks) && <span className="models-muted">then {fallbackText(e.fallbacks)}</span>}
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
-      {endpoints.data && endpoints.data.length > 0 && roleAtLeast(org.role, "editor") && (
-        <TestPrompt orgId={org.id} endpoints={endpoints.data.map((e) => ({ id: e.id, alias: e.alias }))} />
-      )}
-      <Charts orgId={org.id} />
-    </div>
-  );
-}
-
-function DeploymentRow(props: { orgId: string; deployment: Deployment; canAct: boolean; onLog: () => void }) {
-  const { deployment: d } = props;
-  const act = useDeploymentAction(props.orgId);
-  const editable = props.canAct && !d.instance_owned;
-  return (
-    <tr>
-      <td>
-        <span className={`models-light models-light-${statusTone(d.status ?? "stopped")}`} aria-label={d.status} />
-        {d.status}
-        {d.status_reason && <div className="models-reason">{d.status_reason}</div>}
-      </td>
-      <td>
-        {d.name}
-        {d.instance_owned && <span className="models-muted"> (instance)</span>}
-      </td>
-      <td>{d.served_name}</td>
-      <td>{d.base_url}</td>
-      <td>{d.start_count}</td>
-      <td className="models-actions">
-        {editable &&
-          (["start", "stop", "restart"] as const).map((action) => (
-            <button key={action} type="button" disabled={act.isPending} onClick={() => act.mutate({ id: d.id, action })}>
-              {action}
-            </button>
-          ))}
-        {props.canAct && (
-          <button type="button" onClick={props.onLog}>
-            log
+    <div className="page models-page">
+      <PageHeader
+        title="Models"
+        description="The models your flows call by alias: any OpenAI-compatible provider or server, with fallbacks, budgets and a ledger."
+        actions={tab === "endpoints" ? addButton : null}
+      />
+      <div className="models-tabs" role="tablist" aria-label="Models">
+        {TABS.map(([id, label]) => (
+          <button
+            key={id}
+            type="button"
+            role="tab"
+            aria-selected={tab === id}
+            className={`models-tabs__tab${tab === id ? " models-tabs__tab--active" : ""}`}
+            onClick={() => setTab(id)}
+          >
+            {label}
           </button>
-        )}
-      </td>
-    </tr>
-  );
-}
+        ))}
+      </div>
 
-function LogViewer(props: { orgId: string; deployment: Deployment; onClose: () => void }) {
-  const [text, setText] = useState("");
-  const offset = useRef(0);
-  const box = useRef<HTMLPreElement>(null);
-  useEffect(() => {
-    let alive = true;
-    offset.current = 0;
-    setText("");
-    const poll = async () => {
-      try {
-        const chunk = await fetchLog(props.orgId, props.deployment.id, offset.current);
-        if (!alive) return;
-        offset.current = chunk.offset;
-        if (chunk.text) setText((old) => (old + chunk.text).slice(-200_000));
-      } catch {
-        /* the next poll tries again */
-      }
-    };
-    void poll();
-    const timer = setInterval(() => void poll(), LOG_POLL_MS);
-    return () => {
-      alive = false;
-      clearInterval(timer);
-    };
-  }, [props.orgId, props.deployment.id]);
-  useEffect(() => {
-    if (box.current) box.current.scrollTop = box.current.scrollHeight;
-  }, [text]);
-  return (
-    <section className="models-log">
-      <h2>
-        Log of {props.deployment.name}{" "}
-        <button type="button" onClick={props.onClose}>
-          close
-        </button>
-      </h2>
-      <pre ref={box}>{text || "(empty)"}</pre>
-    </section>
+      {tab === "endpoints" ? (
+        <div role="tabpanel" aria-label="Endpoints">
+          {!isAdmin ? <p className="muted models-note">Admins add and change models; you can read them and test them.</p> : null}
+          {endpoints.isPending ? (
+            <LoadingState label="Loading models…" />
+          ) : endpoints.isError ? (
+            <ErrorState error={endpoints.error} onRetry={() => void endpoints.refetch()} />
+          ) : endpoints.data.length === 0 ? (
+            <EmptyState icon={<ModelsIcon size={24} />} title="No models yet" action={addButton}>
+              Add a provider such as OpenAI or Mistral, or your own vLLM, Ollama or LM Studio server.
+            </EmptyState>
+          ) : (
+            <div className="table-wrap">
+              <table className="table models-endpoints" aria-label="Model endpoints">
+                <thead>
+                  <tr>
+                    <th scope="col">Alias</th>
+                    <th scope="col">Model</th>
+                    <th scope="col">Capabilities</th>
+                    <th scope="col">Context</th>
+                    <th scope="col">Price / 1k in · out</th>
+                    <th scope="col" className="table__actions">
+                      <span className="sr-only">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {endpoints.data.map((e) => (
+                    <tr key={e.id} data-alias={e.alias}>
+                      <td>
+                        <div className="cell-user__name">{e.alias}</div>
+                        {e.name && e.name !== e.alias ? <div className="muted models-small">{e.name}</div> : null}
+                        {fallbackList(e.fallbacks).length ? (
+                          <div className="muted models-small">then {fallbackList(e.fallbacks).join(" → ")}</div>
+                        ) : null}
+                      </td>
+                      <td>
+                        <code className="mono">{e.model}</code>
+                        <div className="muted models-small">
+                          {e.deployment ? "deployment" : host(e.base_url)}
+                          {e.has_api_key ? " · key set" : ""}
+                        </div>
+                      </td>
+                      <td>
+                        <div className="models-caps">
+                          <Badge tone="brand">{e.kind === "embedding" ? "embeddings" : "chat"}</Badge>
+                          {e.supports_tools ? <Badge>tools</Badge> : null}
+                          {e.supports_json_mode ? <Badge>JSON</Badge> : null}
+                          {e.supports_vision ? <Badge>vision</Badge> : null}
+                        </div>
+                      </td>
+                      <td className="nowrap">{e.context_window ? formatTokens(e.context_window) : <span className="muted">unknown</span>}</td>
+                      <td className="nowrap">
+                        {formatCost(e.price_input_per_1k ?? 0)} · {formatCost(e.price_output_per_1k ?? 0)}
+                      </td>
+                      <td className="table__actions models-actions">
+                        {e.kind !== "embedding" && roleAtLeast(org.role, "editor") ? (
+                          <button type="button" className="btn btn--ghost btn--sm" aria-label={`Test ${e.alias}`} onClick={() => setTesting(e.id)}>
+                            Test
+                          </button>
+                        ) : null}
+                        {isAdmin ? (
+                          <>
+                            <button type="button" className="btn btn--ghost btn--sm" aria-label={`Edit ${e.alias}`} onClick={() => setEditing(e)}>
+                              Edit
+                            </button>
+                            <button type="button" className="btn btn--danger-ghost btn--sm" aria-label={`Remove ${e.alias}`} onClick={() => setRemoving(e)}>
+                              Remove
+                            </button>
+                          </>
+                        ) : null}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+          {endpoints.data && endpoints.data.some((e) => e.kind !== "embedding") && roleAtLeast(org.role, "editor") ? (
+            <TestPrompt
+              orgId={org.id}
+              selectedId={testing}
+              endpoints={endpoints.data.filter((e) => e.kind !== "embedding")}
+            />
+          ) : null}
+          <Charts orgId={org.id} />
+        </div>
+      ) : null}
+
+      {tab === "deployments" ? (
+        <div role="tabpanel" aria-label="Deployments">
+          <DeploymentsPanel orgId={org.id} isAdmin={isAdmin} />
+        </div>
+      ) : null}
+
+      {tab === "usage" ? (
+        <div role="tabpanel" aria-label="Usage">
+          <UsagePanel orgId={org.id} canEdit={isAdmin} aliases={aliases} />
+        </div>
+      ) : null}
+
+      {editing ? (
+        <EndpointDialog
+          orgId={org.id}
+          endpoint={editing === "new" ? undefined : editing}
+          aliases={aliases}
+          onClose={() => setEditing(null)}
+        />
+      ) : null}
+      {removing ? (
+        <ConfirmDialog
+          title={`Remove ${removing.alias}`}
+          confirmLabel="Remove"
+          pending={remove.isPending}
+          error={remove.error}
+          onCancel={() => {
+            setRemoving(null);
+            remove.reset();
+          }}
+          onConfirm={async () => {
+            try {
+              await remove.mutateAsync(removing.id);
+              setRemoving(null);
+            } catch {
+              // shown in the dialog
+            }
+          }}
+        >
+          Flows that call <strong>{removing.alias}</strong> fail until another model takes the alias. Its API key is deleted.
+        </ConfirmDialog>
+      ) : null}
+    </div>
   );
 }
 
@@ -175,16 +221,15 @@ function Charts(props: { orgId: string }) {
   const stats = useModelStats(props.orgId);
   if (!stats.data || stats.data.length === 0) return null;
   return (
-    <section className="models-charts">
-      <h2>Last 24 hours</h2>
+    <section className="models-charts" aria-label="Last 24 hours">
       {CHARTS.map(([field, label]) => (
-        <div key={field} className="models-chart">
+        <div key={field} className="card models-chart">
           <h3>{label}</h3>
           {[...series(stats.data, field)].map(([alias, values]) => (
             <div key={alias} className="models-spark">
               <span>{alias}</span>
               <Sparkline values={values} />
-              <span className="models-muted">{values[values.length - 1]}</span>
+              <span className="muted">{values[values.length - 1]}</span>
             </div>
           ))}
         </div>

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from "react";
 import { ApiError } from "../lib/errors";
 import { ErrorState } from "../ui/feedback";
 import { isAbort, STREAM_CUT, streamTestPrompt, type TestDone } from "./api";
+import { formatCost, testFigures } from "./presets";
 
 const MAX_TOKENS = 64;
 
@@ -21,6 +22,8 @@ export function failureTitle(error: unknown): string {
       return "The organization's model budget is spent";
     case "rate_limited":
       return "Too many model calls this minute";
+    case "context_window_exceeded":
+      return "The prompt is too long for this model";
     case STREAM_CUT:
       return "The answer was cut off";
     default:
@@ -28,8 +31,15 @@ export function failureTitle(error: unknown): string {
   }
 }
 
-export function TestPrompt(props: { orgId: string; endpoints: { id: number; alias: string }[] }) {
-  const [id, setId] = useState(props.endpoints[0]?.id ?? 0);
+export interface TestTarget {
+  id: number;
+  alias: string;
+  price_input_per_1k?: string | number;
+  price_output_per_1k?: string | number;
+}
+
+export function TestPrompt(props: { orgId: string; endpoints: TestTarget[]; selectedId?: number | null }) {
+  const [id, setId] = useState(props.selectedId ?? props.endpoints[0]?.id ?? 0);
   const [prompt, setPrompt] = useState("Say hello.");
   const [phase, setPhase] = useState<Phase>("idle");
   const [text, setText] = useState("");
@@ -38,6 +48,12 @@ export function TestPrompt(props: { orgId: string; endpoints: { id: number; alia
   const controller = useRef<AbortController | null>(null);
 
   useEffect(() => () => controller.current?.abort(), []); // leaving the page stops the model
+  useEffect(() => {
+    if (props.selectedId != null) setId(props.selectedId); // "Test" on a row picks its model
+  }, [props.selectedId]);
+  const target = props.endpoints.find((e) => e.id === id);
+  const figures =
+    result && target ? testFigures(result, { in: target.price_input_per_1k ?? 0, out: target.price_output_per_1k ?? 0 }) : null;
 
   const send = async () => {
     controller.current?.abort();
@@ -73,27 +89,29 @@ export function TestPrompt(props: { orgId: string; endpoints: { id: number; alia
 
   const streaming = phase === "streaming";
   return (
-    <section className="models-test">
-      <h2>Test prompt</h2>
+    <section className="models-test card" aria-labelledby="test-prompt-title">
+      <h2 id="test-prompt-title" className="section__title">
+        Test prompt
+      </h2>
       <form
         onSubmit={(event) => {
           event.preventDefault();
           void send();
         }}
       >
-        <select value={id} onChange={(event) => setId(Number(event.target.value))} aria-label="Model">
+        <select className="select" value={id} onChange={(event) => setId(Number(event.target.value))} aria-label="Model">
           {props.endpoints.map((e) => (
             <option key={e.id} value={e.id}>
               {e.alias}
             </option>
           ))}
         </select>
-        <input value={prompt} onChange={(event) => setPrompt(event.target.value)} aria-label="Prompt" />
-        <button type="submit" disabled={streaming || !prompt.trim()}>
+        <input className="input" value={prompt} onChange={(event) => setPrompt(event.target.value)} aria-label="Prompt" />
+        <button type="submit" className="btn btn--primary" disabled={streaming || !prompt.trim()}>
           Send
         </button>
         {streaming && (
-          <button type="button" onClick={() => controller.current?.abort()}>
+          <button type="button" className="btn btn--secondary" onClick={() => controller.current?.abort()}>
             Stop
           </button>
         )}
@@ -112,6 +130,22 @@ export function TestPrompt(props: { orgId: string; endpoints: { id: number; alia
           {phase === "stopped" && <span className="models-muted"> — stopped</span>}
         </p>
       )}
+      {phase === "done" && figures ? (
+        <dl className="test-figures" data-testid="test-figures">
+          <div>
+            <dt>Time to first token</dt>
+            <dd>{figures.ttftMs != null ? `${Math.round(figures.ttftMs)} ms` : "—"}</dd>
+          </div>
+          <div>
+            <dt>Tokens / s</dt>
+            <dd>{figures.tokensPerS != null ? figures.tokensPerS.toFixed(1) : "—"}</dd>
+          </div>
+          <div>
+            <dt>Cost</dt>
+            <dd>{formatCost(figures.cost)}</dd>
+          </div>
+        </dl>
+      ) : null}
       {phase === "failed" && <ErrorState error={error} title={failureTitle(error)} />}
     </section>
   );

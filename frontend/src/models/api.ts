@@ -1,7 +1,7 @@
 /** Server state of the Models page: endpoints, deployments (polled for live status), logs, stats,
  * and the streamed test prompt. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, ensureCsrfCookie, unwrap } from "../api/client";
+import { api, ensureCsrfCookie, unwrap, unwrapEmpty } from "../api/client";
 import type { components } from "../api/schema";
 import { csrfToken, CSRF_HEADER_NAME } from "../lib/csrf";
 import { ApiError, networkError, parseApiError } from "../lib/errors";
@@ -186,4 +186,146 @@ export function series(stats: ModelStats[], field: "requests" | "tokens_per_s" |
     byAlias.set(row.alias, values);
   }
   return byAlias;
+}
+
+// --- endpoints: add, change, remove, discover -------------------------------------------------
+
+export type EndpointBody = components["schemas"]["ModelEndpointInRequest"];
+export type EndpointChanges = components["schemas"]["PatchedModelEndpointInRequest"];
+export type DiscoveredModel = components["schemas"]["DiscoveredModelOut"];
+
+function useInvalidateEndpoints(orgId: string) {
+  const queryClient = useQueryClient();
+  return () => queryClient.invalidateQueries({ queryKey: keys.endpoints(orgId) });
+}
+
+export function useCreateEndpoint(orgId: string) {
+  const invalidate = useInvalidateEndpoints(orgId);
+  return useMutation({
+    mutationFn: (body: EndpointBody) => unwrap(api.POST("/api/v1/orgs/{org_id}/models/", { ...orgPath(orgId), body })),
+    onSuccess: invalidate,
+  });
+}
+
+export function useUpdateEndpoint(orgId: string) {
+  const invalidate = useInvalidateEndpoints(orgId);
+  return useMutation({
+    mutationFn: ({ id, changes }: { id: number; changes: EndpointChanges }) =>
+      unwrap(
+        api.PATCH("/api/v1/orgs/{org_id}/models/{endpoint_id}/", {
+          params: { path: { org_id: orgId, endpoint_id: id } },
+          body: changes,
+        }),
+      ),
+    onSuccess: invalidate,
+  });
+}
+
+export function useDeleteEndpoint(orgId: string) {
+  const invalidate = useInvalidateEndpoints(orgId);
+  return useMutation({
+    mutationFn: (id: number) =>
+      unwrapEmpty(
+        api.DELETE("/api/v1/orgs/{org_id}/models/{endpoint_id}/", { params: { path: { org_id: orgId, endpoint_id: id } } }),
+      ),
+    onSuccess: invalidate,
+  });
+}
+
+export function useDiscoverModels(orgId: string) {
+  return useMutation({
+    mutationFn: (body: { base_url: string; api_key?: string; endpoint?: number | null }) =>
+      unwrap(api.POST("/api/v1/orgs/{org_id}/models/discover/", { ...orgPath(orgId), body })),
+  });
+}
+
+// --- quota, the ledger ------------------------------------------------------------------------
+
+export type Quota = components["schemas"]["QuotaOut"];
+export type ModelCall = components["schemas"]["ModelCallOut"];
+
+export interface LedgerFilters {
+  alias?: string;
+  served_by?: string;
+  status?: "ok" | "failed" | "refused";
+  since?: string;
+  until?: string;
+}
+
+export function useQuota(orgId: string) {
+  return useQuery({
+    queryKey: ["models", orgId, "quota"],
+    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_id}/model-quota/", orgPath(orgId))),
+  });
+}
+
+export function useSetQuota(orgId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: { monthly_token_budget: number | null; requests_per_minute: number | null }) =>
+      unwrap(api.PUT("/api/v1/orgs/{org_id}/model-quota/", { ...orgPath(orgId), body })),
+    onSuccess: (quota) => queryClient.setQueryData(["models", orgId, "quota"], quota),
+  });
+}
+
+function cleanFilters(filters: LedgerFilters): LedgerFilters {
+  return Object.fromEntries(Object.entries(filters).filter(([, value]) => value)) as LedgerFilters;
+}
+
+export function useModelCalls(orgId: string, filters: LedgerFilters) {
+  const query = cleanFilters(filters);
+  return useQuery({
+    queryKey: ["models", orgId, "calls", query],
+    queryFn: () =>
+      unwrap(api.GET("/api/v1/orgs/{org_id}/model-calls/", { params: { path: { org_id: orgId }, query: { ...query, limit: 200 } } })),
+  });
+}
+
+/** The ledger's CSV download, with the same filters (a plain link: the browser downloads it). */
+export function ledgerCsvUrl(orgId: string, filters: LedgerFilters): string {
+  const query = new URLSearchParams(cleanFilters(filters) as Record<string, string>).toString();
+  return `/api/v1/orgs/${encodeURIComponent(orgId)}/model-calls/export/${query ? `?${query}` : ""}`;
+}
+
+// --- deployments and the model store ----------------------------------------------------------
+
+export type StoredModel = components["schemas"]["StoredModelOut"];
+export type DeploymentBody = components["schemas"]["DeploymentInRequest"];
+
+export function useStoredModels(orgId: string) {
+  return useQuery({
+    queryKey: ["models", orgId, "stored"],
+    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_id}/stored-models/", orgPath(orgId))),
+  });
+}
+
+export function useImportModel(orgId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: { name: string; origin: string }) =>
+      unwrap(api.POST("/api/v1/orgs/{org_id}/stored-models/", { ...orgPath(orgId), body })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["models", orgId, "stored"] }),
+  });
+}
+
+export function useCreateDeployment(orgId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: DeploymentBody) =>
+      unwrap(api.POST("/api/v1/orgs/{org_id}/deployments/", { ...orgPath(orgId), body })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.deployments(orgId) }),
+  });
+}
+
+export function useDeleteDeployment(orgId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (id: number) =>
+      unwrapEmpty(
+        api.DELETE("/api/v1/orgs/{org_id}/deployments/{deployment_id}/", {
+          params: { path: { org_id: orgId, deployment_id: id } },
+        }),
+      ),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: keys.deployments(orgId) }),
+  });
 }

@@ -10,6 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -239,3 +240,15 @@ def test_discover_and_export_of_another_tenant_answer_404(org_a: Member, org_b: 
     )
     borrowed = _discover(org_a, {"base_url": f"{catalog}/v1", "endpoint": own_key.pk})
     assert borrowed.status_code == 404  # another tenant's endpoint (and its key) is not found
+
+
+def test_quota_shows_this_months_tokens_and_spend(org_a: Member) -> None:
+    _calls(org_a)  # 0.001 + 0.5 this month (one call 3 days ago may fall in the previous month)
+    answer = org_a.client().get(f"/api/v1/orgs/{org_a.organization.id}/model-quota/").json()
+    month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    expected = sum(
+        (c.cost for c in ModelCall.objects.filter(organization=org_a.organization, at__gte=month_start)),
+        start=Decimal(0),
+    )
+    assert Decimal(answer["spent_this_month"]) == expected > 0
+    assert answer["used_this_month"] > 0
