@@ -48,7 +48,7 @@ def corpus_message(limit: int = 1900) -> tuple[str, list[str]]:
 
 def rows_holding(values: list[str]) -> list[tuple[str, str]]:
     """(table, value) for every raw value found in any column of any row of the scanned apps."""
-    found = []
+    found: list[tuple[str, str]] = []
     with connection.cursor() as cursor:
         for label in SCANNED_APPS:
             for model in apps.get_app_config(label).get_models():
@@ -72,7 +72,7 @@ def echo_widget(
     org_a: Member, endpoint: Callable[..., Any], publish_flow: Callable[..., Any], make_widget: Callable[..., Any]
 ) -> dict[str, Any]:
     endpoint(model="standin-echo")  # the answer repeats what the model was sent
-    return make_widget(publish_flow()["id"])
+    return dict(make_widget(publish_flow()["id"]))
 
 
 async def chat(widget: dict[str, Any], message: str) -> list[dict[str, Any]]:
