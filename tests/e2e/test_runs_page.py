@@ -89,6 +89,10 @@ def test_e2e_runs_page_lists_filters_and_opens_a_trace(
     page.get_by_role("button", name="All runs").click()
     expect(table.locator("tbody tr")).to_have_count(3)
 
+    table.locator(f'tr[data-run="{hours["id"]}"]').click()
+    detail.get_by_role("link", name=re.compile("Open in editor")).click()  # at v1: its changes to the draft
+    expect(page.get_by_test_id("diff")).to_contain_text("Changes from v1 to the draft")
+
 
 def test_e2e_playground_resumes_a_run_after_a_reload(
     page: Any, org_a: Member, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]

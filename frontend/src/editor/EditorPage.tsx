@@ -3,7 +3,7 @@ import "@xyflow/react/dist/style.css";
 import "./editor.css";
 import { ReactFlowProvider, useReactFlow } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { Link, useParams } from "react-router";
+import { Link, useParams, useSearchParams } from "react-router";
 import { orgPath } from "../lib/routes";
 import { useSession } from "../shell/session";
 import { ErrorState, LoadingState } from "../ui/feedback";
@@ -87,7 +87,10 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
   const run = useRun(orgId, flow.id);
   const versions = useVersions(orgId, flow.id);
   const models = useModels(orgId);
-  const [tab, setTab] = useState<Tab>("node");
+  // ?version=N (the runs page's "open in editor"): start on Versions, showing that version's changes.
+  const [params] = useSearchParams();
+  const focusVersion = /^\d+$/.test(params.get("version") ?? "") ? Number(params.get("version")) : null;
+  const [tab, setTab] = useState<Tab>(focusVersion ? "versions" : "node");
   const [published, setPublished] = useState<number | null>(flow.published_version);
   const saveState = useEditor((s) => s.saveState);
   const saveError = useEditor((s) => s.saveError);
@@ -274,7 +277,14 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
             ) : null}
             {tab === "problems" ? <ProblemsPanel /> : null}
             {tab === "versions" ? (
-              <VersionsPanel orgId={orgId} flowId={flow.id} saveNow={saveNow} onRestored={onRestored} onPublishedChange={setPublished} />
+              <VersionsPanel
+                orgId={orgId}
+                flowId={flow.id}
+                saveNow={saveNow}
+                onRestored={onRestored}
+                onPublishedChange={setPublished}
+                focusVersion={focusVersion}
+              />
             ) : null}
             <div hidden={tab !== "run"}>
               <RunPanel orgId={orgId} run={run} versions={versions.data ?? []} saveNow={saveNow} />

@@ -1,5 +1,5 @@
 /** Publish with a note, the version history, diffs highlighted on the canvas, restore, roll back. */
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { isApiError, errorMessage } from "../lib/errors";
 import { ConfirmDialog } from "../ui/ConfirmDialog";
 import { formatDateTime } from "../lib/format";
@@ -14,9 +14,11 @@ interface Props {
   saveNow: () => Promise<boolean>;
   onRestored: (flow: FlowDetail) => void;
   onPublishedChange: (version: number | null) => void;
+  /** Opened from a run (?version=N): show what changed from that version to the draft. */
+  focusVersion?: number | null;
 }
 
-export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedChange }: Props) {
+export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedChange, focusVersion = null }: Props) {
   const store = useEditorStoreApi();
   const readOnly = useEditor((s) => s.readOnly);
   const highlights = useEditor((s) => s.highlights);
@@ -61,6 +63,13 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
       setError(errorMessage(failure));
     }
   };
+
+  const [focused, setFocused] = useState(false);
+  useEffect(() => {
+    if (focusVersion === null || focused) return;
+    setFocused(true);
+    void showDiff(String(focusVersion), "draft");
+  }, [focusVersion, focused]); // showDiff: once, when opened
 
   const onRollback = async (number: number) => {
     setError(null);
