@@ -18,7 +18,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from apps.config import env
 from apps.config.client_ip import parse_trusted_proxies
-from apps.config.secret_key import is_insecure, local_secret_key
+from apps.config.client_ip import parse_trusted_proxies
+from apps.config.secret_key import is_insecure, local_secret, local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -47,7 +48,11 @@ LOG_LEVEL = env.text("LOG_LEVEL", "INFO").upper()
 # Web worker processes `manage.py serve` starts (one event loop each; runs cross between them
 # through PostgreSQL, apps/runs/remote.py). One per core, at most 4, unless set.
 WEB_WORKERS = max(1, env.integer("TRELLIS_WEB_WORKERS", min(4, os.cpu_count() or 1)))
-METRICS_TOKEN = env.text("METRICS_TOKEN")
+# /metrics and /readyz's details need `Authorization: Bearer <METRICS_TOKEN>`. Outside the
+# embedded local mode (TRELLIS_ENV=production or a DATABASE_URL) a token is required by default:
+# generated once into the data folder (`metrics_token`) when not set.
+EMBEDDED_LOCAL = not PRODUCTION and not DATABASE_URL
+METRICS_TOKEN = env.text("METRICS_TOKEN") or ("" if EMBEDDED_LOCAL else local_secret(DATA_DIR, "metrics_token"))
 _allowed_hosts = env.listing("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 _csrf_trusted = env.listing("CSRF_TRUSTED_ORIGINS")
 _huey_workers = env.integer("HUEY_WORKERS", 2)
@@ -133,11 +138,13 @@ MIDDLEWARE = [
     "apps.config.middleware.MetricsMiddleware",
     "apps.config.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "apps.config.secure_cookies.SecureCookiesOverHttpsMiddleware",
     "apps.config.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.tenancy.middleware.ApiKeyScopeMiddleware",
     "apps.tenancy.middleware.ApiKeyScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -271,7 +278,7 @@ WHITENOISE_AUTOREFRESH = not PRODUCTION  # a rebuilt frontend is served without 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = PRODUCTION
+SESSION_COOKIE_SECURE = PRODUCTION  # and over HTTPS whatever the mode: apps/config/secure_cookies.py
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

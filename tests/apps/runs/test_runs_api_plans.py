@@ -5,7 +5,6 @@ times the same pages at 1M."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -16,31 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from apps.observability.selectors import RunFilters, run_page
 from apps.runs.models import Run
 from tests.conftest import Member
+from tests.support.runs_seed import seed_runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROWS = 50_000
-
-
-def seed_runs(*, organization_id: uuid.UUID, flow_id: uuid.UUID | str, rows: int, start: int = 0) -> None:
-    """`rows` runs, one a second back from now, every 997th mentioning a rare word."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {Run._meta.db_table} (id, organization_id, flow_id, source, status, inputs, output,
-              output_text, error_code, error_message, failed_node, started_at, input_tokens, output_tokens, cost,
-              usage, worker, last_seq)
-            SELECT gen_random_uuid(), %s, %s, (ARRAY['playground','api','openai','widget'])[1 + i %% 4],
-              CASE WHEN i %% 50 = 0 THEN 'failed' ELSE 'completed' END,
-              jsonb_build_object('message',
-                'question number ' || i || CASE WHEN i %% 997 = 0 THEN ' zebra' ELSE '' END),
-              '{{}}', 'answer ' || i, CASE WHEN i %% 50 = 0 THEN 'model_timeout' ELSE '' END, '', '',
-              now() - make_interval(secs => i), 10, 20, 0.001, '{{}}', '', 0
-            FROM generate_series(%s, %s) AS i
-            """,  # noqa: S608 - only the table name is formatted in
-            [organization_id, flow_id, start, start + rows - 1],
-        )
-        cursor.execute(f"ANALYZE {Run._meta.db_table}")
 
 
 def _plan_of_page(member: Member, filters: RunFilters, cursor: str | None = None) -> tuple[str, Any]:
