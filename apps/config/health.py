@@ -1,4 +1,7 @@
-"""Liveness (/healthz), readiness (/readyz: database, pgvector, queue) and the SPA entry."""
+"""Liveness (/healthz), readiness (/readyz: database, pgvector, queue) and the SPA entry.
+
+/readyz answers its status code (200 ready / 503) to anyone, for load balancers and probes; the
+checks' details only with the metrics token (or in the embedded local mode without one)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from huey.contrib.djhuey import HUEY
+
+from apps.config.metrics import metrics_authorized
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +58,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
             logger.warning("readiness check %s failed: %s", name, exc)
             checks[name] = {"ok": False, "error": str(exc)}
     ready = all(check["ok"] for check in checks.values())
-    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    body: dict[str, Any] = {"status": "ready" if ready else "unavailable"}
+    if metrics_authorized(request):  # versions, queue depth and errors are for the operator only
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if ready else 503)
 
 
 @cache

@@ -22,10 +22,17 @@ def observe(request: HttpRequest, response: HttpResponseBase, started: float) ->
     REQUESTS.labels(request.method, route, str(response.status_code)).inc()
 
 
-def metrics_view(request: HttpRequest) -> HttpResponse:
+def metrics_authorized(request: HttpRequest) -> bool:
+    """`Authorization: Bearer <METRICS_TOKEN>`; without a token (only in the embedded local mode,
+    settings.METRICS_TOKEN) anyone."""
     token = settings.METRICS_TOKEN
-    if token:
-        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if not hmac.compare_digest(supplied, token):
-            return HttpResponse(status=401)
+    if not token:
+        return True
+    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    return hmac.compare_digest(supplied.encode(), token.encode())
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not metrics_authorized(request):
+        return HttpResponse(status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

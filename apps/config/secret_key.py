@@ -11,7 +11,12 @@ INSECURE_PREFIXES = ("django-insecure", "change-me", "changeme", "dev", "secret"
 
 
 def local_secret_key(data_dir: Path) -> str:
-    path = data_dir / "secret_key"
+    return local_secret(data_dir, "secret_key")
+
+
+def local_secret(data_dir: Path, name: str) -> str:
+    """A random secret generated once into `data_dir/name` (0600) and read from there after."""
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)

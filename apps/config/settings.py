@@ -18,7 +18,6 @@ from django.core.exceptions import ImproperlyConfigured
 
 from apps.config import env
 from apps.config.client_ip import parse_trusted_proxies
-from apps.config.client_ip import parse_trusted_proxies
 from apps.config.secret_key import is_insecure, local_secret, local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -144,7 +143,6 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "apps.tenancy.middleware.ApiKeyScopeMiddleware",
     "apps.tenancy.middleware.ApiKeyScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -3,6 +3,8 @@ from the one helper, apps.config.client_ip (re-exported here for the widget sock
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -17,9 +19,30 @@ class BadOrigin(ValueError):
     pass
 
 
+# One DNS label; a host is labels joined by dots (an IPv6 literal is checked by ipaddress).
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_FORBIDDEN = re.compile(r"[\s,;'\"<>\\^`{|}]")
+
+
+def _host_ok(host: str) -> bool:
+    if host.startswith("[") or ":" in host:
+        try:
+            ipaddress.IPv6Address(host.strip("[]"))
+        except ValueError:
+            return False
+        return True
+    labels = host[2:].split(".") if host.startswith("*.") else host.split(".")
+    return len(host) <= 253 and all(_LABEL.match(label) for label in labels)
+
+
 def normalize_origin(raw: str) -> str:
-    """`https://Example.com:443/` -> `https://example.com`; `https://*.example.com` is allowed."""
+    """`https://Example.com:443/` -> `https://example.com`; `https://*.example.com` is allowed.
+    Strict: one origin per entry (no commas, spaces, quotes or semicolons anywhere), a host made of
+    DNS labels or an IP literal, no path, query or credentials; what passes is safe to copy into a
+    Content-Security-Policy header."""
     value = raw.strip()
+    if not value or _FORBIDDEN.search(value):
+        raise BadOrigin(f"{raw!r} is not one origin like https://example.com (no spaces, commas or quotes)")
     parts = urlsplit(value)
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
         raise BadOrigin(f"{raw!r} is not an origin like https://example.com")
@@ -28,6 +51,8 @@ def normalize_origin(raw: str) -> str:
     host = parts.hostname.lower()
     if "*" in host and not (host.startswith("*.") and "*" not in host[2:] and "." in host[2:]):
         raise BadOrigin(f"{raw!r}: a wildcard may only be the first label, as in https://*.example.com")
+    if not _host_ok(host):
+        raise BadOrigin(f"{raw!r}: {host!r} is not a host name or IP address")
     try:
         port = parts.port
     except ValueError:

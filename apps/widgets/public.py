@@ -22,7 +22,7 @@ from apps.config.db import in_db_thread
 from apps.config.errors import Forbidden, NotFound, TrellisError
 from apps.config.wire_errors import error_of, wire_error
 from apps.widgets.models import Visitor, Widget
-from apps.widgets.origins import normalize_origin, origin_matches, own_origin
+from apps.widgets.origins import BadOrigin, normalize_origin, origin_matches, own_origin
 from apps.widgets.selectors import conversation_history, conversation_latest, widget_by_public_key
 from apps.widgets.tokens import WidgetSession, session_token, visitor_from_credential
 
@@ -171,10 +171,19 @@ HOSTED_PAGE = """<!doctype html>
 """
 
 
+def _csp_safe(origin: str) -> bool:
+    try:
+        return normalize_origin(origin) == origin
+    except BadOrigin:
+        return False
+
+
 def _csp(widget: Widget, request: HttpRequest) -> str:
     host = request.get_host()
     ws = "wss" if request.is_secure() else "ws"
-    ancestors = " ".join(["'self'", *widget.allowed_origins])
+    # Stored origins were validated on save; checked again here, since a header is no place for a
+    # row written some other way: only an exact, normalised origin goes into the policy.
+    ancestors = " ".join(["'self'", *(origin for origin in widget.allowed_origins if _csp_safe(origin))])
     return "; ".join(
         [
             "default-src 'none'",
