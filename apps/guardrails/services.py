@@ -64,7 +64,8 @@ def policy_put(*, access: OrgAccess, widget_id: object | None, config: Any, enab
         target=policy,
         data={"widget": str(widget_pk) if widget_pk else None, "enabled": enabled, "dry_run": parsed.dry_run},
     )
-    transaction.on_commit(policy_cache_clear)
+    policy_cache_clear()
+    transaction.on_commit(policy_cache_clear)  # and whatever was read meanwhile
     return policy
 
 
@@ -73,6 +74,7 @@ def policy_delete(*, access: OrgAccess, policy: Policy) -> None:
     access.require(Role.EDITOR if policy.widget_id is not None else Role.ADMIN)
     audit_record(organization=access.organization, actor=access.actor, action="guard_policy.delete", target=policy)
     policy.delete()
+    policy_cache_clear()
     transaction.on_commit(policy_cache_clear)
 
 
