@@ -309,6 +309,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.runs.schema.add_run_endpoint",
+        "apps.widgets.schema.add_widget_events",
         "apps.serving.schema.add_test_stream_endpoint",
     ],
 }

@@ -2838,6 +2838,280 @@ export interface components {
             /** Format: date-time */
             readonly updated_at: string;
         };
+        /** @description Anything refused: a bad message, a run that cannot start (apps.config.wire_errors). */
+        ErrorEvent: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "error";
+            code: string;
+            message: string;
+            /** @default null */
+            ref?: string | null;
+            /** @default null */
+            run?: string | null;
+            /**
+             * @description flow_invalid: the flow's problems
+             * @default null
+             */
+            issues?: components["schemas"]["ErrorIssue"][] | null;
+            /**
+             * @description Seconds to wait (rate limits)
+             * @default null
+             */
+            retry_after?: number | null;
+        };
+        ErrorIssue: {
+            code: string;
+            message: string;
+            pointer: string;
+            /** @default null */
+            node?: string | null;
+            /** @default null */
+            edge?: string | null;
+        };
+        ModelUsage: {
+            input_tokens: number;
+            output_tokens: number;
+        };
+        NodeFailedData: {
+            code: string;
+            message: string;
+            /** @default null */
+            latency_ms?: number | null;
+        };
+        NodeFailedEvent: {
+            run: string;
+            seq: number;
+            /** @default null */
+            node?: string | null;
+            /** @default null */
+            at?: (number | string) | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "node.failed";
+            data: components["schemas"]["NodeFailedData"];
+        };
+        NodeFinishedData: {
+            /** @description A preview of each output port's value */
+            outputs?: {
+                [key: string]: unknown;
+            };
+            latency_ms: number;
+            /** @default null */
+            usage?: components["schemas"]["Usage"] | null;
+            /**
+             * @description What the node did to fit, e.g. `context`
+             * @default null
+             */
+            notes?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        NodeFinishedEvent: {
+            run: string;
+            seq: number;
+            /** @default null */
+            node?: string | null;
+            /** @default null */
+            at?: (number | string) | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "node.finished";
+            data: components["schemas"]["NodeFinishedData"];
+        };
+        NodeSkippedData: {
+            reason: string;
+        };
+        NodeSkippedEvent: {
+            run: string;
+            seq: number;
+            /** @default null */
+            node?: string | null;
+            /** @default null */
+            at?: (number | string) | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "node.skipped";
+            data: components["schemas"]["NodeSkippedData"];
+        };
+        NodeStartedData: {
+            /** @description The node's type */
+            type: string;
+            /** @description A preview of each input port's value */
+            inputs?: {
+                [key: string]: unknown;
+            };
+        };
+        NodeStartedEvent: {
+            run: string;
+            seq: number;
+            /** @default null */
+            node?: string | null;
+            /** @default null */
+            at?: (number | string) | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "node.started";
+            data: components["schemas"]["NodeStartedData"];
+        };
+        Pong: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "pong";
+        };
+        RunCancelledEvent: {
+            run: string;
+            seq: number;
+            /** @default null */
+            node?: string | null;
+            /** @default null */
+            at?: (number | string) | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.cancelled";
+            data: components["schemas"]["RunSummary"];
+        };
+        RunFailedData: {
+            /** @default null */
+            latency_ms?: number | null;
+            /**
+             * @description Time to the run's first token
+             * @default null
+             */
+            ttft_ms?: number | null;
+            /** @default null */
+            usage?: components["schemas"]["Usage"] | null;
+            /** @description Stable, for programs (apps.config.wire_errors) */
+            code: string;
+            /** @description Written for people */
+            message: string;
+            /**
+             * @description The node that failed, if one did
+             * @default null
+             */
+            node?: string | null;
+        };
+        RunFailedEvent: {
+            run: string;
+            seq: number;
+            /** @default null */
+            node?: string | null;
+            /** @default null */
+            at?: (number | string) | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.failed";
+            data: components["schemas"]["RunFailedData"];
+        };
+        RunFinishedData: {
+            /** @default null */
+            latency_ms?: number | null;
+            /**
+             * @description Time to the run's first token
+             * @default null
+             */
+            ttft_ms?: number | null;
+            /** @default null */
+            usage?: components["schemas"]["Usage"] | null;
+            /** @description Each output node's result, by name: {value, citations?, ...} */
+            outputs: {
+                [key: string]: unknown;
+            };
+        };
+        RunFinishedEvent: {
+            run: string;
+            seq: number;
+            /** @default null */
+            node?: string | null;
+            /** @default null */
+            at?: (number | string) | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.finished";
+            data: components["schemas"]["RunFinishedData"];
+        };
+        RunStartedData: {
+            /**
+             * @description How many nodes the flow has
+             * @default null
+             */
+            nodes?: number | null;
+        };
+        RunStartedEvent: {
+            run: string;
+            seq: number;
+            /** @default null */
+            node?: string | null;
+            /** @default null */
+            at?: (number | string) | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.started";
+            data: components["schemas"]["RunStartedData"];
+            /**
+             * @description The run.start's ref, echoed
+             * @default null
+             */
+            ref?: string | null;
+        };
+        RunSummary: {
+            /** @default null */
+            latency_ms?: number | null;
+            /**
+             * @description Time to the run's first token
+             * @default null
+             */
+            ttft_ms?: number | null;
+            /** @default null */
+            usage?: components["schemas"]["Usage"] | null;
+        };
+        TokenData: {
+            text: string;
+        };
+        TokenEvent: {
+            run: string;
+            seq: number;
+            /** @default null */
+            node?: string | null;
+            /** @default null */
+            at?: (number | string) | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "token";
+            data: components["schemas"]["TokenData"];
+        };
+        Usage: {
+            /** @default 0 */
+            input_tokens?: number;
+            /** @default 0 */
+            output_tokens?: number;
+            by_model?: {
+                [key: string]: components["schemas"]["ModelUsage"];
+            };
+        };
+        RunSocketMessage: components["schemas"]["RunStartedEvent"] | components["schemas"]["NodeStartedEvent"] | components["schemas"]["TokenEvent"] | components["schemas"]["NodeFinishedEvent"] | components["schemas"]["NodeSkippedEvent"] | components["schemas"]["NodeFailedEvent"] | components["schemas"]["RunFinishedEvent"] | components["schemas"]["RunFailedEvent"] | components["schemas"]["RunCancelledEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["Pong"];
         RunOut: {
             /** Format: uuid */
             readonly id: string;
@@ -2884,6 +3158,134 @@ export interface components {
             cost?: string;
             usage?: unknown;
         };
+        ChatAccepted: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "chat.accepted";
+            /** @default null */
+            ref?: string | null;
+            run: string;
+            conversation: string;
+            /**
+             * @description A renewed session token (a new visitor)
+             * @default null
+             */
+            token?: string | null;
+            /**
+             * @description The visitor's credential to keep
+             * @default null
+             */
+            visitor?: string | null;
+        };
+        FeedbackSaved: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "feedback.saved";
+            run: string;
+        };
+        PublicCancelledData: Record<string, never>;
+        /** @description A source as a visitor sees it; a field the source lacks is left out (never null). */
+        PublicCitation: {
+            /** @default null */
+            n?: number;
+            /** @default null */
+            title?: string;
+            /** @default null */
+            page?: string;
+            /** @default null */
+            snippet?: string;
+            /** @default null */
+            document?: string;
+        };
+        PublicFailedData: {
+            code: string;
+            message: string;
+        };
+        PublicFinishedData: {
+            answer: string | null;
+            /**
+             * @description When the widget shows sources
+             * @default null
+             */
+            citations?: components["schemas"]["PublicCitation"][] | null;
+        };
+        PublicRunCancelled: {
+            run: string;
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.cancelled";
+            data: components["schemas"]["PublicCancelledData"];
+        };
+        PublicRunFailed: {
+            run: string;
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.failed";
+            data: components["schemas"]["PublicFailedData"];
+        };
+        PublicRunFinished: {
+            run: string;
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.finished";
+            data: components["schemas"]["PublicFinishedData"];
+        };
+        PublicRunStarted: {
+            run: string;
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "run.started";
+        };
+        PublicToken: {
+            run: string;
+            seq: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "token";
+            data: components["schemas"]["PublicTokenData"];
+        };
+        PublicTokenData: {
+            text: string;
+        };
+        WidgetError: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "error";
+            code: string;
+            message: string;
+            /** @default null */
+            ref?: string | null;
+            /** @default null */
+            retry_after?: number | null;
+        };
+        WidgetPong: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "pong";
+        };
+        WidgetSocketMessage: components["schemas"]["PublicRunStarted"] | components["schemas"]["PublicToken"] | components["schemas"]["PublicRunFinished"] | components["schemas"]["PublicRunFailed"] | components["schemas"]["PublicRunCancelled"] | components["schemas"]["ChatAccepted"] | components["schemas"]["FeedbackSaved"] | components["schemas"]["WidgetError"] | components["schemas"]["WidgetPong"];
         /** @description `event: token`: the next piece of the answer */
         ModelTestTokenEvent: {
             text: string;

@@ -24,3 +24,7 @@ export type InvitationAcceptInput = Schemas["InvitationAcceptInRequest"];
 export type MemberCreateInput = Schemas["MemberAddInRequest"];
 export type InvitationCreateInput = Schemas["InvitationInRequest"];
 export type ApiKeyCreateInput = Schemas["ApiKeyInRequest"];
+
+// The app socket's messages (apps/runs/protocol.py): every run event with its typed data.
+export type RunSocketMessage = Schemas["RunSocketMessage"];
+export type RunFailedData = Schemas["RunFailedData"];

@@ -8,6 +8,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ReconnectingSocket, socketUrl, type ServerMessage, type SocketStatus } from "../lib/socket";
 import { citationsOf, type Citation } from "../ui/Markdown";
+import type { RunFailedData, RunSocketMessage } from "../api/types";
 import { fetchRun } from "./api";
 import { useEditorStoreApi } from "./context";
 import type { Issue } from "./types";
@@ -51,10 +52,6 @@ function writePending(flowId: string, pending: PendingRun | null): void {
     // storage full or disabled: a reload then loses the run, as before
   }
 }
-
-type Data = Record<string, unknown>;
-
-const num = (value: unknown): number | undefined => (typeof value === "number" ? value : undefined);
 
 export function useRun(orgId: string, flowId: string) {
   const store = useEditorStoreApi();
@@ -104,39 +101,53 @@ export function useRun(orgId: string, flowId: string) {
   );
 
   const onMessage = useCallback(
-    (message: ServerMessage) => {
+    (raw: ServerMessage) => {
+      // The socket's messages as the server publishes them (apps/runs/protocol.py, `make schema`).
+      const message = raw as unknown as RunSocketMessage;
+      if (message.type === "pong") return;
+      if (message.type === "error") {
+        const issues = (message.issues ?? []) as Issue[];
+        if (issues.length) store.getState().setIssues(issues);
+        setTurns((all) => [
+          ...all.filter((t) => !(t.role === "assistant" && !t.text && !t.runId)),
+          { role: "error", text: `${message.message || "The run was refused."}${issues.length ? " See Problems." : ""}` },
+        ]);
+        setBusy(false);
+        return;
+      }
       const editor = store.getState();
-      const data = (message.data ?? {}) as Data;
-      const node = typeof message.node === "string" ? message.node : null;
-      const seq = typeof message.seq === "number" ? message.seq : null;
-      if (seq !== null && message.run && String(message.run) === live.current.run) {
+      const node = message.node ?? null;
+      const seq = message.seq;
+      if (message.run === live.current.run) {
         if (seq <= live.current.seq) return; // already shown (a resume overlapping the live stream)
         live.current.seq = seq;
       }
       switch (message.type) {
         case "run.started":
-          if (live.current.run !== String(message.run)) {
-            live.current = { run: String(message.run), seq: seq ?? 0, message: live.current.message };
+          if (live.current.run !== message.run) {
+            live.current = { run: message.run, seq, message: live.current.message };
           }
-          writePending(flowId, { run: String(message.run), message: live.current.message, session: session.current });
-          setRunId(String(message.run));
-          updateLast((t) => ({ ...t, runId: String(message.run) }));
+          writePending(flowId, { run: message.run, message: live.current.message, session: session.current });
+          setRunId(message.run);
+          updateLast((t) => ({ ...t, runId: message.run }));
           break;
         case "node.started":
-          if (node) editor.setNodeRun(node, { status: "running", inputs: data.inputs, text: "" });
+          if (node) editor.setNodeRun(node, { status: "running", inputs: message.data.inputs, text: "" });
           break;
-        case "token":
-          if (node) editor.setNodeRun(node, { text: (editor.runs[node]?.text ?? "") + String(data.text ?? "") });
-          updateLast((t) => ({ ...t, text: t.text + String(data.text ?? "") }));
+        case "token": {
+          const text = message.data.text;
+          if (node) editor.setNodeRun(node, { text: (editor.runs[node]?.text ?? "") + text });
+          updateLast((t) => ({ ...t, text: t.text + text }));
           break;
+        }
         case "node.finished": {
           if (!node) break;
-          const usage = (data.usage ?? null) as Data | null;
+          const usage = message.data.usage;
           editor.setNodeRun(node, {
             status: "done",
-            outputs: data.outputs,
-            latencyMs: num(data.latency_ms),
-            tokens: usage ? { input: num(usage.input_tokens) ?? 0, output: num(usage.output_tokens) ?? 0 } : undefined,
+            outputs: message.data.outputs,
+            latencyMs: message.data.latency_ms,
+            tokens: usage ? { input: usage.input_tokens ?? 0, output: usage.output_tokens ?? 0 } : undefined,
           });
           break;
         }
@@ -147,37 +158,42 @@ export function useRun(orgId: string, flowId: string) {
           if (node) {
             editor.setNodeRun(node, {
               status: "failed",
-              latencyMs: num(data.latency_ms),
-              error: { code: String(data.code ?? "failed"), message: String(data.message ?? "") },
+              latencyMs: message.data.latency_ms ?? undefined,
+              error: { code: message.data.code, message: message.data.message },
             });
           }
           break;
         case "run.finished": {
-          rememberSession(String(message.run));
+          rememberSession(message.run);
           writePending(flowId, null);
-          const usage = (data.usage ?? {}) as Data;
-          const outputs = (data.outputs ?? {}) as Record<string, { value?: unknown }>;
+          const data = message.data;
+          const outputs = data.outputs as Record<string, { value?: unknown }>;
           const first = Object.values(outputs)[0];
           updateLast((t) => ({
             ...t,
             status: "finished",
             text: t.text || (first ? String(typeof first.value === "string" ? first.value : JSON.stringify(first.value)) : ""),
-            meta: { latencyMs: num(data.latency_ms), ttftMs: num(data.ttft_ms) ?? null, tokens: num(usage.output_tokens) },
+            meta: {
+              latencyMs: data.latency_ms ?? undefined,
+              ttftMs: data.ttft_ms ?? null,
+              tokens: data.usage?.output_tokens,
+            },
             citations: citationsOf(outputs),
           }));
           setBusy(false);
           break;
         }
         case "run.failed": {
-          rememberSession(String(message.run));
+          rememberSession(message.run);
           writePending(flowId, null);
-          const failed = typeof data.node === "string" ? data.node : null;
+          const data = message.data;
+          const failed = data.node ?? null;
           updateLast((t) => ({
             ...t,
             status: "failed",
             failedNode: failed,
             text: t.text,
-            meta: { latencyMs: num(data.latency_ms) },
+            meta: { latencyMs: data.latency_ms ?? undefined },
           }));
           setTurns((all) => [...all, { role: "error", text: describeFailure(data), failedNode: failed }]);
           if (failed) editor.focusNode(failed);
@@ -189,16 +205,6 @@ export function useRun(orgId: string, flowId: string) {
           updateLast((t) => ({ ...t, status: "cancelled" }));
           setBusy(false);
           break;
-        case "error": {
-          const issues = (message.issues ?? []) as Issue[];
-          if (issues.length) editor.setIssues(issues);
-          setTurns((all) => [
-            ...all.filter((t) => !(t.role === "assistant" && !t.text && !t.runId)),
-            { role: "error", text: `${String(message.message ?? "The run was refused.")}${issues.length ? " See Problems." : ""}` },
-          ]);
-          setBusy(false);
-          break;
-        }
         default:
           break;
       }
@@ -267,8 +273,7 @@ export function useRun(orgId: string, flowId: string) {
   return { status, turns, runId, busy, start, cancel, reset };
 }
 
-export function describeFailure(data: Record<string, unknown>): string {
-  const where = typeof data.node === "string" ? ` in ${data.node}` : "";
-  const message = typeof data.message === "string" && data.message ? data.message : "The run failed.";
-  return `Failed${where}: ${message}${typeof data.code === "string" ? ` (${data.code})` : ""}`;
+export function describeFailure(data: Pick<RunFailedData, "code" | "message" | "node">): string {
+  const where = data.node ? ` in ${data.node}` : "";
+  return `Failed${where}: ${data.message || "The run failed."}${data.code ? ` (${data.code})` : ""}`;
 }

@@ -5,7 +5,15 @@
  */
 
 import { renderMarkdown } from "./markdown";
-import { type Citation, type HistoryItem, openSession, type ServerEvent, SessionError, type WidgetConfig } from "./protocol";
+import {
+  type Citation,
+  type HistoryItem,
+  openSession,
+  type ServerEvent,
+  SessionError,
+  type WidgetConfig,
+  type WidgetError,
+} from "./protocol";
 import { WidgetSocket } from "./socket";
 import { css } from "./styles";
 
@@ -423,26 +431,28 @@ class ChatWidget {
       this.onError(event);
       return;
     }
-    const message = event.run ? this.current(event.run) : undefined;
-    if (!message || (event.seq !== undefined && event.seq <= message.lastSeq)) return; // a replayed duplicate
-    if (event.seq !== undefined) message.lastSeq = event.seq;
+    if (event.type === "pong" || event.type === "feedback.saved") return;
+    const message = this.current(event.run);
+    if (!message || event.seq <= message.lastSeq) return; // a replayed duplicate
+    message.lastSeq = event.seq;
     if (event.type === "token") {
-      message.text += event.data?.text ?? "";
+      message.text += event.data.text;
       this.schedulePaint(message);
     } else if (event.type === "run.finished") {
       message.streaming = false;
-      if (typeof event.data?.answer === "string" && event.data.answer) message.text = event.data.answer;
-      message.citations = event.data?.citations ?? [];
+      if (event.data.answer) message.text = event.data.answer;
+      message.citations = event.data.citations ?? [];
       this.paint(message);
     } else if (event.type === "run.failed" || event.type === "run.cancelled") {
       message.streaming = false;
-      if (!message.text) message.text = event.data?.message ?? "Sorry, the assistant could not answer just now.";
+      const said = event.type === "run.failed" ? event.data.message : "";
+      if (!message.text) message.text = said || "Sorry, the assistant could not answer just now.";
       this.paint(message);
     }
   }
 
-  private onError(event: ServerEvent): void {
-    const code = event.code ?? "error";
+  private onError(event: WidgetError): void {
+    const code = event.code;
     if ((code === "session_expired" || code === "session_invalid") && this.pendingText !== null) {
       const text = this.pendingText;
       this.token = null;
@@ -459,7 +469,7 @@ class ChatWidget {
       this.fail(`${LIMIT_CODES[code]}${wait}`, "notice");
       return;
     }
-    if (this.pendingText !== null) this.fail(event.message ?? "Something went wrong.");
+    if (this.pendingText !== null) this.fail(event.message || "Something went wrong.");
   }
 
   private painting = new Set<Message>();

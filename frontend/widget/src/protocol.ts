@@ -1,12 +1,12 @@
 /** The public widget protocol (apps/widgets): what the session endpoint and the socket send. */
+import type { components } from "../../src/api/schema";
 
-export interface Citation {
-  n?: number;
-  title?: string;
-  page?: string;
-  snippet?: string;
-  document?: string;
-}
+type Schemas = components["schemas"];
+
+/** What the widget socket sends, generated from apps/widgets/protocol.py (`make schema`). */
+export type ServerEvent = Schemas["WidgetSocketMessage"];
+export type WidgetError = Schemas["WidgetError"];
+export type Citation = Schemas["PublicCitation"];
 
 export interface WidgetConfig {
   title: string;
@@ -36,20 +36,6 @@ export interface SessionOk {
   widget: WidgetConfig;
   visitor_known: boolean;
   history: HistoryItem[];
-}
-
-export interface ServerEvent {
-  type: string;
-  run?: string;
-  seq?: number;
-  ref?: string | null;
-  code?: string;
-  message?: string;
-  retry_after?: number;
-  token?: string;
-  visitor?: string;
-  conversation?: string;
-  data?: { text?: string; answer?: string | null; citations?: Citation[]; code?: string; message?: string };
 }
 
 export class SessionError extends Error {

@@ -7,16 +7,18 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from pydantic import Field, TypeAdapter
 
 from apps.config.asgi import application
 from apps.runs import remote, replay
 from apps.runs.models import ChatMessage, Run, RunEvent, Span
+from apps.runs.protocol import ErrorEvent, RunSocketMessage
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
 from tests.support.asgi_server import uvicorn_serving
@@ -24,6 +26,8 @@ from tests.support.standin import reply_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TERMINAL = {"run.finished", "run.failed", "run.cancelled"}
+
+SOCKET_MESSAGE: TypeAdapter[Any] = TypeAdapter(Annotated[RunSocketMessage, Field(discriminator="type")])
 
 
 async def connect(raw_key: str) -> WebsocketCommunicator:
@@ -74,6 +78,8 @@ async def test_ws_run_streams_tokens_and_persists_run_spans_and_usage(
     events = await until_terminal(ws)
     assert events[0]["type"] == "run.started" and events[0]["ref"] == "r1"
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    for event in events:  # every event is what the published types (apps.runs.protocol) say
+        assert type(SOCKET_MESSAGE.validate_python(event)).__name__.endswith("Event"), event
     tokens = [e["data"]["text"] for e in events if e["type"] == "token"]
     assert "".join(tokens) == "".join(reply_tokens(12))  # (tokens read together travel as one event)
     assert events[-1]["type"] == "run.finished"
@@ -109,6 +115,7 @@ async def test_ws_bad_run_start_gets_error_event_and_creates_nothing(key: str, m
     await ws.send_json_to(message)
     event = await ws.receive_json_from(timeout=10)
     assert event["type"] == "error" and event["code"] == code, event
+    assert isinstance(SOCKET_MESSAGE.validate_python(event), ErrorEvent)
     await ws.send_json_to({"type": "ping"})
     assert await ws.receive_json_from(timeout=10) == {"type": "pong"}  # still serving
     assert await Run.objects.acount() == 0

@@ -4,19 +4,22 @@ published-version-only runs, anonymous visitors, limits, feedback and resuming."
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from channels.db import database_sync_to_async
+from pydantic import Field, TypeAdapter
 from rest_framework.test import APIClient
 
 from apps.runs.models import ChatMessage, Run
 from apps.widgets.models import Feedback, Visitor, WidgetRun
+from apps.widgets.protocol import WidgetSocketMessage
 from tests.apps.widgets.conftest import SITE, open_session, until_done, widget_socket
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
 
 pytestmark = pytest.mark.django_db(transaction=True)
+WIDGET_MESSAGE: TypeAdapter[Any] = TypeAdapter(Annotated[WidgetSocketMessage, Field(discriminator="type")])
 db = database_sync_to_async
 
 
@@ -104,6 +107,8 @@ async def test_chat_streams_the_published_version_and_creates_the_visitor_on_fir
     assert len(tokens) == 12
     assert events[-1]["data"]["answer"] == "".join(tokens)
     assert all(set(e) <= {"type", "run", "seq", "data"} for e in events)  # no node names or previews
+    for message in [accepted, *events]:  # exactly the published types (apps.widgets.protocol), no more
+        WIDGET_MESSAGE.validate_python(message)
     run = await Run.objects.select_related("version").aget(pk=accepted["run"])
     assert run.source == "widget" and run.version is not None and run.version.number == 1
     assert run.created_by_id is None and run.api_key_id is None
