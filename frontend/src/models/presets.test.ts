@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCost, moved, PRESETS, presetFor, suggestAlias, testFigures } from "./presets";
+import { formatCost, formatTokens, moved, PRESETS, presetFor, suggestAlias, testFigures } from "./presets";
 
 describe("presets", () => {
   it("covers the providers a business user asks for, each with an OpenAI-compatible URL", () => {
@@ -35,6 +35,7 @@ describe("presets", () => {
     expect(formatCost(0)).toBe("$0");
     expect(formatCost("0.0005")).toBe("$0.00050");
     expect(formatCost(1.23456)).toBe("$1.2346");
+    expect([formatTokens(2048), formatTokens(8192), formatTokens(128000), formatTokens(512)]).toEqual(["2k", "8.2k", "128k", "512"]);
     expect(moved(["a", "b", "c"], 2, -1)).toEqual(["a", "c", "b"]);
     expect(moved(["a", "b", "c"], 0, -1)).toEqual(["a", "b", "c"]);
   });

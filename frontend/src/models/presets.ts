@@ -112,8 +112,9 @@ export function formatCost(value: number | string): string {
 
 export function formatTokens(n: number | null | undefined): string {
   if (n == null) return "—";
-  if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(n % 1_000_000 ? 1 : 0)}M`;
-  if (n >= 1000) return `${(n / 1000).toFixed(n % 1000 ? 1 : 0)}k`;
+  const short = (value: number) => value.toFixed(1).replace(/\.0$/, "");
+  if (n >= 1_000_000) return `${short(n / 1_000_000)}M`;
+  if (n >= 1000) return `${short(n / 1000)}k`;
   return String(n);
 }
 
