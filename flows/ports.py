@@ -39,9 +39,18 @@ class ContextWindows(Protocol):
 
 class Retrievers(Protocol):
     async def retrieve(
-        self, knowledge_base: UUID, query: str, *, k: int, mode: str, score_threshold: float | None
+        self,
+        knowledge_base: UUID,
+        query: str,
+        *,
+        k: int,
+        mode: str,
+        score_threshold: float | None,
+        rerank: str | None = None,
+        rerank_top_n: int = 20,
     ) -> list[Document]:
-        """Ranked documents; metadata carries document, page, chunk id and score for citations."""
+        """Ranked documents; metadata carries document, page, chunk id and score for citations.
+        `rerank`: a model alias whose cross-encoder rescored the best `rerank_top_n`."""
         ...
 
 

@@ -17,9 +17,11 @@ from typing import Any, Literal
 from django.db import connection, transaction
 
 from apps.config.errors import InvalidInput
+from apps.knowledge.chunking import embedding_text
 from apps.knowledge.embeddings import embedder_for
 from apps.knowledge.keywords import Bm25Params, bm25_ranked, query_terms, search_config
 from apps.knowledge.models import SUPPORTED_DIMENSIONS, KnowledgeBase
+from apps.knowledge.rerank import MAX_RERANK_DOCUMENTS, reranker_for
 
 Mode = Literal["vector", "keyword", "hybrid"]
 MODES: tuple[Mode, ...] = ("vector", "keyword", "hybrid")
@@ -30,6 +32,7 @@ HYBRID_DEPTH = 10
 VECTOR_WEIGHT = 1.0
 KEYWORD_WEIGHT = 1.0
 PASSAGE_CHARS = 400
+RERANK_TOP_N = 20
 MAX_K = 50
 MAX_QUERY_CHARS = 2000
 MAX_SCAN_TUPLES = 50_000
@@ -59,6 +62,7 @@ class SearchHit:
     title: str = ""
     anchor: str = ""
     passage: str = ""
+    rerank_score: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -176,12 +180,17 @@ def knowledge_search(
     vector_weight: float = VECTOR_WEIGHT,
     keyword_weight: float = KEYWORD_WEIGHT,
     depth: int = HYBRID_DEPTH,
+    rerank: str | None = None,
+    rerank_top_n: int = RERANK_TOP_N,
 ) -> SearchResult:
     """Ranked chunks of one knowledge base (already fetched through its organization).
 
     Scores: vector = cosine similarity; keyword = BM25 as a share of the best the query could
     reach; hybrid = the weighted reciprocal-rank-fusion score scaled so that first place in both
     lists is 1. Each hit carries `passage`: the sentences of the chunk that hold most query terms.
+    `rerank` (a model endpoint alias): the best `rerank_top_n` are scored by that cross-encoder
+    (apps/knowledge/rerank.py) and the best k of them by its score are returned, each with
+    `rerank_score`.
     """
     query = query.strip()[:MAX_QUERY_CHARS]
     if mode not in MODES:
@@ -191,7 +200,10 @@ def knowledge_search(
     if not query:
         return SearchResult(hits=[], terms=[])
     filters = filters or SearchFilters()
-    pool = k if mode != "hybrid" else max(k, depth)
+    if rerank and not 1 <= rerank_top_n <= MAX_RERANK_DOCUMENTS:
+        raise InvalidInput(f"rerank_top_n must be between 1 and {MAX_RERANK_DOCUMENTS}.")
+    keep = max(k, rerank_top_n) if rerank else k
+    pool = keep if mode != "hybrid" else max(keep, depth)
     vector_ranked: list[tuple[int, float]] = []
     keyword_ranked: list[tuple[int, float]] = []
     terms: list[str] = []
@@ -205,7 +217,7 @@ def knowledge_search(
     scored = _fuse(mode, vector_ranked, keyword_ranked, vector_weight, keyword_weight)
     if score_threshold is not None:
         scored = [entry for entry in scored if entry[1] >= score_threshold]
-    scored = scored[:k]
+    scored = scored[:keep]
     details = _details([chunk_id for chunk_id, *_ in scored])
     hits = []
     for chunk_id, score, vector_rank, keyword_rank in scored:
@@ -213,7 +225,13 @@ def knowledge_search(
         hit.score, hit.vector_rank, hit.keyword_rank = round(score, 6), vector_rank, keyword_rank
         hit.passage = matched_passage(hit.text, terms)
         hits.append(hit)
-    return SearchResult(hits=hits, terms=terms)
+    if rerank and hits:
+        reranker = reranker_for(organization=knowledge_base.organization, alias=rerank)
+        texts = [embedding_text(h.text, title=h.title, heading_path=h.heading_path) for h in hits]
+        for hit, value in zip(hits, reranker.scores(query, texts), strict=True):
+            hit.rerank_score = round(value, 6)
+        hits.sort(key=lambda h: -(h.rerank_score or 0.0))
+    return SearchResult(hits=hits[:k], terms=terms)
 
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")

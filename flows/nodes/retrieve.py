@@ -17,6 +17,10 @@ class RetrieveConfig(BaseModel):
     top_k: int = Field(default=4, ge=1, le=50)
     mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
     score_threshold: float | None = Field(default=None, ge=0, le=1)
+    # A cross-encoder behind one of the organization's model endpoints (its /rerank API): the
+    # best rerank_top_n results are rescored and the best top_k of them kept.
+    rerank_model: str | None = Field(default=None, max_length=64, json_schema_extra={"format": "model-alias"})
+    rerank_top_n: int = Field(default=20, ge=1, le=100)
 
 
 @register
@@ -32,11 +36,15 @@ class RetrieveNode(NodeType[RetrieveConfig]):
     async def run(
         self, config: RetrieveConfig, inputs: dict[str, Any], ports: Ports, ctx: NodeContext
     ) -> dict[str, Any]:
+        rerank: dict[str, Any] = (
+            {"rerank": config.rerank_model, "rerank_top_n": config.rerank_top_n} if config.rerank_model else {}
+        )
         documents = await ports.retrievers.retrieve(
             config.knowledge_base,
             to_text(inputs["query"]),
             k=config.top_k,
             mode=config.mode,
             score_threshold=config.score_threshold,
+            **rerank,
         )
         return {"documents": documents}

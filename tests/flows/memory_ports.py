@@ -127,7 +127,15 @@ class MemoryRetrievers:
         self.corpus = corpus
 
     async def retrieve(
-        self, knowledge_base: UUID, query: str, *, k: int, mode: str, score_threshold: float | None
+        self,
+        knowledge_base: UUID,
+        query: str,
+        *,
+        k: int,
+        mode: str,
+        score_threshold: float | None,
+        rerank: str | None = None,
+        rerank_top_n: int = 20,
     ) -> list[Document]:
         words = set(query.lower().split())
         scored = [

@@ -5,7 +5,16 @@ from rest_framework import serializers
 from apps.config.serializers import StrictSerializer
 from apps.knowledge.chunking import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
 from apps.knowledge.models import ChunkStrategy, Document, FileType, KnowledgeBase, Language
-from apps.knowledge.search import HYBRID_DEPTH, KEYWORD_WEIGHT, MAX_K, MAX_QUERY_CHARS, MODES, VECTOR_WEIGHT
+from apps.knowledge.rerank import MAX_RERANK_DOCUMENTS
+from apps.knowledge.search import (
+    HYBRID_DEPTH,
+    KEYWORD_WEIGHT,
+    MAX_K,
+    MAX_QUERY_CHARS,
+    MODES,
+    RERANK_TOP_N,
+    VECTOR_WEIGHT,
+)
 
 MAX_PREVIEW_TEXT = 200_000
 MAX_SAMPLE_TEXT = 20_000  # a pasted sample for the create dialog's preview, not a document
@@ -138,6 +147,12 @@ class SearchIn(StrictSerializer):
     depth = serializers.IntegerField(
         min_value=1, max_value=MAX_K, default=HYBRID_DEPTH, help_text="Hybrid: how deep each list is fused"
     )
+    rerank = serializers.SlugField(
+        max_length=64, required=False, allow_null=True, help_text="A model endpoint alias to rerank the results with"
+    )
+    rerank_top_n = serializers.IntegerField(
+        min_value=1, max_value=MAX_RERANK_DOCUMENTS, default=RERANK_TOP_N, help_text="How many results are reranked"
+    )
 
 
 class SearchHitOut(serializers.Serializer):  # type: ignore[type-arg]
@@ -157,6 +172,7 @@ class SearchHitOut(serializers.Serializer):  # type: ignore[type-arg]
     title = serializers.CharField(help_text="The document's title (HTML <title>, first heading, or its name)")
     anchor = serializers.CharField(help_text="HTML: the id of the chunk's section (link to #anchor); empty if none")
     passage = serializers.CharField(help_text="The sentences of the chunk that hold the most query terms")
+    rerank_score = serializers.FloatField(allow_null=True, help_text="The reranker's score, when reranked")
 
 
 class SearchOut(serializers.Serializer):  # type: ignore[type-arg]

@@ -103,6 +103,8 @@ class KnowledgeSearchView(APIView):
             vector_weight=data["vector_weight"],
             keyword_weight=data["keyword_weight"],
             depth=data["depth"],
+            rerank=data.get("rerank") or None,
+            rerank_top_n=data["rerank_top_n"],
         )
         return Response(s.SearchOut({"hits": [hit.__dict__ for hit in result.hits], "terms": result.terms}).data)
 
