@@ -8,6 +8,7 @@ import { KnowledgePage } from "./pages/KnowledgePage";
 import { ModelsPage } from "./models/ModelsPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { RunsPage } from "./pages/RunsPage";
+import { GuardrailsPage } from "./guardrails/GuardrailsPage";
 import { WelcomePage } from "./pages/WelcomePage";
 import { WidgetsPage } from "./widgets/WidgetsPage";
 import { ApiKeysSettings } from "./settings/ApiKeysSettings";
@@ -42,6 +43,7 @@ export const routes: RouteObject[] = [
               { path: "models", element: <ModelsPage /> },
               { path: "widgets", element: <WidgetsPage /> },
               { path: "runs", element: <RunsPage /> },
+              { path: "guardrails", element: <GuardrailsPage /> },
               {
                 path: "settings",
                 element: <SettingsLayout />,

@@ -2,6 +2,7 @@ import type { ComponentType } from "react";
 import { Link, NavLink } from "react-router";
 import { orgPath, type Section } from "../lib/routes";
 import {
+  AlertIcon,
   FlowsIcon,
   KnowledgeIcon,
   Logo,
@@ -26,6 +27,7 @@ const BUILD: NavItem[] = [
 
 const OPERATE: NavItem[] = [
   { section: "runs", label: "Runs", Icon: RunsIcon },
+  { section: "guardrails", label: "Guardrails", Icon: AlertIcon },
   { section: "settings", label: "Settings", Icon: SettingsIcon },
 ];
 
