@@ -18,6 +18,7 @@ PUBLIC_ROUTE_NAMES = frozenset(
         "auth-login",
         "auth-logout",
         "invitation-accept",
+        "auth-email-verify",  # the link from the mail: its one-time token is the credential
         # apps/widgets: Origin-checked, token-authenticated, published versions only (invariant 4)
         "widget-script",
         "widget-hosted",

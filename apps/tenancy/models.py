@@ -124,3 +124,26 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id}"
+
+
+class EmailAddress(models.Model):
+    """An address an account claims, and whether its owner proved they read it (a link sent to
+    it). Only a verified address identifies an account (invitations, adding members); at most one
+    account holds an address verified. Only a SHA-256 of the link's token is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_addresses")
+    email = models.EmailField()
+    token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email"], condition=Q(verified_at__isnull=False), name="email_verified_by_one_account"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({'verified' if self.verified_at else 'pending'})"

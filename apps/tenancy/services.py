@@ -18,11 +18,13 @@ from django.utils.text import slugify
 
 from apps.config.errors import Conflict, Forbidden, InvalidInput, NotFound
 from apps.tenancy.access import Actor, OrgAccess, api_key_role
+from apps.tenancy.emails import normalize_email, verified_email
 from apps.tenancy.models import (
     ROLE_RANK,
     ApiKey,
     ApiKeyScope,
     AuditEvent,
+    EmailAddress,
     Invitation,
     Membership,
     Organization,
@@ -112,23 +114,11 @@ def _owners_left_after(organization: Organization, member: Membership) -> int:
 
 
 @transaction.atomic
-def member_add(*, access: OrgAccess, email: str, role: str) -> Membership:
-    access.require(Role.ADMIN)
-    _check_can_grant(access, role)
-    user = User.objects.filter(email__iexact=email.strip()).order_by("pk").first()
-    if user is None:
-        raise InvalidInput(f"No user has the email {email}; send an invitation instead.", code="user_not_found")
-    if Membership.objects.filter(organization=access.organization, user=user).exists():
-        raise Conflict(f"{email} is already a member.", code="already_member")
-    member = Membership.objects.create(organization=access.organization, user=user, role=role)
-    audit_record(
-        organization=access.organization,
-        actor=access.actor,
-        action="member.add",
-        target=member,
-        data={"user": user.get_username(), "role": role},
-    )
-    return member
+def member_add(*, access: OrgAccess, email: str, role: str) -> tuple[Invitation, str]:
+    """Adding someone by email sends them an invitation, whether or not the address belongs to an
+    account: nobody joins an organization without consenting, and the answer is the same either
+    way (it never tells whether an address has an account)."""
+    return invitation_create(access=access, email=email, role=role)
 
 
 @transaction.atomic
@@ -215,8 +205,11 @@ def login_throttle_audit(*, username: str, ip: str, failure: Failure) -> None:
 def invitation_create(*, access: OrgAccess, email: str, role: str) -> tuple[Invitation, str]:
     access.require(Role.ADMIN)
     _check_can_grant(access, role)
-    email = email.strip().lower()
-    if Membership.objects.filter(organization=access.organization, user__email__iexact=email).exists():
+    email = normalize_email(email)
+    member_emails = EmailAddress.objects.filter(
+        email=email, verified_at__isnull=False, user__memberships__organization=access.organization
+    )
+    if member_emails.exists():  # a member of this organization: its admins see its members anyway
         raise Conflict(f"{email} is already a member.", code="already_member")
     token = secrets.token_urlsafe(32)
     try:
@@ -280,7 +273,15 @@ def invitation_accept(
             raise InvalidInput(" ".join(exc.messages), code="weak_password") from None
         candidate.set_password(password)
         candidate.save()
+        # The address stays merely claimed: the inviting admin saw the token too, so accepting it
+        # proves nothing about the mailbox. Verifying it is a separate link (apps.tenancy.emails).
         user = candidate
+    elif verified_email(user) != normalize_email(invitation.email):
+        raise Forbidden(
+            "This invitation was sent to another email address. Sign in with the account that verified "
+            "that address (or verify it under Settings first).",
+            code="invitation_email_mismatch",
+        )
     if Membership.objects.filter(organization=invitation.organization, user_id=user.pk).exists():
         raise Conflict("You are already a member of this organization.", code="already_member")
     member = Membership.objects.create(organization=invitation.organization, user=user, role=invitation.role)

@@ -33,6 +33,14 @@ class InvitationIn(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
+class EmailIn(StrictSerializer):
+    email = serializers.EmailField()
+
+
+class EmailTokenIn(StrictSerializer):
+    token = serializers.CharField(max_length=200)
+
+
 class InvitationAcceptIn(StrictSerializer):
     token = serializers.CharField(max_length=200)
     username = serializers.CharField(max_length=150, required=False, default="")
@@ -77,7 +85,16 @@ class MeOut(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.IntegerField()
     username = serializers.CharField()
     email = serializers.CharField()
+    email_verified = serializers.BooleanField(help_text="Only a verified address identifies the account")
     organizations = OrganizationOut(many=True)
+
+
+class EmailStartedOut(serializers.Serializer):  # type: ignore[type-arg]
+    email = serializers.CharField()
+    verify_url = serializers.CharField(
+        allow_null=True,
+        help_text="Only in the embedded local mode without a mail server (otherwise the link goes by mail)",
+    )
 
 
 class UserOut(serializers.Serializer):  # type: ignore[type-arg]

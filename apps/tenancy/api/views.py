@@ -20,12 +20,12 @@ from rest_framework.views import APIView
 
 from apps.config.errors import InvalidInput
 from apps.config.serializers import ErrorSerializer
-from apps.tenancy import selectors, services, throttle
+from apps.tenancy import emails, selectors, services, throttle
 from apps.tenancy.access import OrgAccess, actor_from_request, api_key_role, client_ip
 from apps.tenancy.api import serializers as s
 from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.authentication import ApiKeyUser
-from apps.tenancy.models import Role
+from apps.tenancy.models import Invitation, Role
 
 
 def _me(request: Request) -> dict[str, Any]:
@@ -42,14 +42,22 @@ def _me(request: Request) -> dict[str, Any]:
                 "created_at": org.created_at,
             }
         ]
-        return {"id": 0, "username": user.username, "email": "", "organizations": organizations}
+        return {
+            "id": 0,
+            "username": user.username,
+            "email": "",
+            "email_verified": False,
+            "organizations": organizations,
+        }
     if not isinstance(user, User):  # unreachable behind IsAuthenticated; keeps the types honest
         raise NotAuthenticated()
     memberships = selectors.organization_list_for_user(user=user)
+    verified = emails.verified_email(user)
     return {
         "id": user.pk,
         "username": user.get_username(),
         "email": user.email,
+        "email_verified": verified is not None and verified == emails.normalize_email(user.email),
         "organizations": [s.OrganizationOut.from_membership(m) for m in memberships],
     }
 
@@ -152,6 +160,48 @@ class InvitationAcceptView(APIView):
         return Response(s.MeOut(_me(request)).data)
 
 
+class EmailView(APIView):
+    throttle_classes = [ClientIpThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        request=s.EmailIn,
+        responses={202: s.EmailStartedOut, **ERRORS},
+        summary="Set my email address: a verification link goes to it",
+    )
+    def post(self, request: Request) -> Response:
+        data = parse_body(s.EmailIn, request)
+        if not isinstance(request.user, User):
+            raise InvalidInput("Only a person's account has an email address.", code="not_a_person")
+        link = emails.email_verification_start(
+            user=request.user,
+            email=data["email"],
+            link_for=lambda token: request.build_absolute_uri(f"/verify-email?token={token}"),
+        )
+        body = {
+            "email": emails.normalize_email(data["email"]),
+            "verify_url": link if emails.links_shown_in_ui() else None,
+        }
+        return Response(s.EmailStartedOut(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EmailVerifyView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+    throttle_classes = [ClientIpThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(
+        request=s.EmailTokenIn,
+        responses={200: s.EmailStartedOut, **ERRORS},
+        summary="Verify an email address with the token from its link",
+    )
+    def post(self, request: Request) -> Response:
+        data = parse_body(s.EmailTokenIn, request)
+        user = emails.email_verify(token=data["token"])
+        return Response(s.EmailStartedOut({"email": user.email, "verify_url": None}).data)
+
+
 # --- organizations ----------------------------------------------------------------------------
 
 
@@ -204,14 +254,14 @@ class MemberListView(APIView):
 
     @extend_schema(
         request=s.MemberAddIn,
-        responses={201: s.MemberOut, **ERRORS},
-        summary="Add an existing user as a member (admin)",
+        responses={201: s.InvitationCreatedOut, **ERRORS},
+        summary="Add someone by email (admin): an invitation goes to the address, account or not",
     )
     def post(self, request: Request, org_id: str) -> Response:
         access = org_access(request, org_id, Role.ADMIN)
         data = parse_body(s.MemberAddIn, request)
-        member = services.member_add(access=access, email=data["email"], role=data["role"])
-        return Response(s.MemberOut(member).data, status=status.HTTP_201_CREATED)
+        invitation, token = services.member_add(access=access, email=data["email"], role=data["role"])
+        return _invitation_created(request, invitation, token)
 
 
 class MemberDetailView(APIView):
@@ -250,9 +300,22 @@ class InvitationListView(APIView):
         access = org_access(request, org_id, Role.ADMIN)
         data = parse_body(s.InvitationIn, request)
         invitation, token = services.invitation_create(access=access, email=data["email"], role=data["role"])
-        invitation.token = token  # type: ignore[attr-defined]
-        invitation.accept_url = request.build_absolute_uri(f"/invite?token={token}")  # type: ignore[attr-defined]
-        return Response(s.InvitationCreatedOut(invitation).data, status=status.HTTP_201_CREATED)
+        return _invitation_created(request, invitation, token)
+
+
+def _invitation_created(request: Request, invitation: Invitation, token: str) -> Response:
+    """The invitation's link goes to its address (the server log without a mail server) and is
+    shown once to the admin who made it."""
+    invitation.token = token  # type: ignore[attr-defined]
+    invitation.accept_url = request.build_absolute_uri(f"/invite?token={token}")  # type: ignore[attr-defined]
+    emails.deliver(
+        to=invitation.email,
+        subject=f"You are invited to {invitation.organization.name} on Trellis",
+        text=f"Open this link to join {invitation.organization.name} as {invitation.role}:\n\n"
+        f"{invitation.accept_url}\n",  # type: ignore[attr-defined]
+        link=invitation.accept_url,  # type: ignore[attr-defined]
+    )
+    return Response(s.InvitationCreatedOut(invitation).data, status=status.HTTP_201_CREATED)
 
 
 class InvitationDetailView(APIView):

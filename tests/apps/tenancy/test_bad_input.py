@@ -66,16 +66,6 @@ def test_bad_input_wrong_content_type_is_415(org_a: Member) -> None:
     assert response.json()["code"] == "unsupported_media_type"
 
 
-def test_bad_input_unknown_user_suggests_invitation(org_a: Member) -> None:
-    response = org_a.client().post(
-        f"/api/v1/orgs/{org_a.organization.id}/members/",
-        {"email": "nobody@example.test", "role": "viewer"},
-        format="json",
-    )
-    assert response.status_code == 400
-    assert response.json()["code"] == "user_not_found"
-
-
 def test_bad_input_login_wrong_password_is_400_and_login_still_works(org_a: Member) -> None:
     from rest_framework.test import APIClient
 

@@ -44,6 +44,10 @@ def test_invitation_signed_in_user_joins(org_a: Member, make_user: Callable[...,
     user = make_user("existing", "existing@example.test")
     client = APIClient()
     client.force_authenticate(user)
+    link = client.post("/api/v1/auth/email/", {"email": "existing@example.test"}, format="json").json()["verify_url"]
+    assert (
+        client.post("/api/v1/auth/email/verify/", {"token": link.split("token=")[1]}, format="json").status_code == 200
+    )
     assert client.post("/api/v1/invitations/accept/", {"token": invitation["token"]}, format="json").status_code == 200
     assert Membership.objects.get(user=user).role == Role.VIEWER
 
