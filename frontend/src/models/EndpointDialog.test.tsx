@@ -69,7 +69,7 @@ describe("EndpointDialog", () => {
       fallbacks: ["local"],
       supports_tools: true,
     });
-  });
+  }, 30_000);
 
   it("asks for the key again, or an explicit clear, when the URL of an endpoint with a key changes", async () => {
     const { requests } = fakeBackend({ [`PATCH ${MODELS}4/`]: { status: 200, body: stored } });
@@ -88,7 +88,7 @@ describe("EndpointDialog", () => {
     await user.click(save);
     await waitFor(() => expect(requests).toHaveLength(1));
     expect(requests[0]?.body).toMatchObject({ base_url: "https://api.groq.com/openai/v1", api_key: "" });
-  });
+  }, 30_000);
 
   it("keeps the stored key when nothing is typed and the URL stays, and orders fallbacks", async () => {
     const { requests } = fakeBackend({ [`PATCH ${MODELS}4/`]: { status: 200, body: stored } });
@@ -103,5 +103,5 @@ describe("EndpointDialog", () => {
     const body = requests[0]?.body as Record<string, unknown>;
     expect(body.fallbacks).toEqual(["b", "local"]);
     expect("api_key" in body).toBe(false);
-  });
+  }, 30_000);
 });
