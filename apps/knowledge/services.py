@@ -47,7 +47,10 @@ def _enqueue(document: Document) -> None:
     from apps.knowledge.tasks import ingest_document
 
     document_id, generation = document.id, document.generation
-    transaction.on_commit(lambda: ingest_document(document_id, generation))
+    # robust: the row is committed and says what is left to do; if the queue (Redis) cannot take
+    # the wake-up now, the error is logged and the worker's sweep (documents_to_resume) picks
+    # the document up after its lease, instead of the upload answering 500.
+    transaction.on_commit(lambda: ingest_document(document_id, generation), robust=True)
 
 
 def _check_settings(access: OrgAccess, values: dict[str, Any]) -> None:

@@ -102,7 +102,7 @@ def measure(cluster: Cluster, hosts: list[Host], args: argparse.Namespace) -> di
         host.wait_ready()
     balancer = Haproxy(cluster.folder, hosts).start()
     try:
-        time.sleep(1.5)  # the balancer's health checks mark the hosts up
+        time.sleep(3)  # the balancer's health checks mark the hosts up (rise 2 x 1 s)
         rest = asyncio.run(rest_throughput(cluster, balancer.url, args.seconds))
         gaps, finished = asyncio.run(chat_gaps(cluster, balancer.url, args.seconds, args.chats))
     finally:

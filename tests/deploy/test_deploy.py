@@ -21,7 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.33"
 # Knobs only the harness turns (shorter upkeep tick, a local stand-in model it may reach).
-HARNESS_ONLY = {"TRELLIS_EGRESS_ALLOW", "TRELLIS_PERIODIC_SECONDS", "TRELLIS_RUN_ORPHAN_SECONDS", "OMP_NUM_THREADS"}
+HARNESS_ONLY = {
+    "TRELLIS_EGRESS_ALLOW",
+    "TRELLIS_PERIODIC_SECONDS",
+    "TRELLIS_RUN_ORPHAN_SECONDS",
+    "TRELLIS_KNOWLEDGE_LEASE_SECONDS",
+    "OMP_NUM_THREADS",
+}
 
 
 def manifests() -> dict[str, dict[str, Any]]:
@@ -85,7 +91,7 @@ def test_k8s_web_is_ready_on_readyz_scaled_on_cpu_and_kept_available() -> None:
 
 def test_k8s_secrets_hold_the_keys_and_the_external_services() -> None:
     secret = by_kind("Secret", "trellis-secrets")["stringData"]
-    assert {"SECRET_KEY", "TRELLIS_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL"} == set(secret)
+    assert {"SECRET_KEY", "TRELLIS_ENCRYPTION_KEY", "METRICS_TOKEN", "DATABASE_URL", "REDIS_URL"} == set(secret)
     config = by_kind("ConfigMap", "trellis-config")["data"]
     assert not set(config) & set(secret), "a variable both in the ConfigMap and the Secret"
     for deployment in ("trellis-web", "trellis-worker"):

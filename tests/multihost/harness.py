@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.fernet import Fernet
 
 from tests.support.asgi_server import free_port
 from tests.support.redis_server import RedisServer, wait_for_port
@@ -248,7 +249,8 @@ def environment_for(postgres: ExternalPostgres, redis: RedisServer, standin_port
         **keep,
         "TRELLIS_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
-        "TRELLIS_ENCRYPTION_KEY": secrets.token_urlsafe(32),
+        "METRICS_TOKEN": secrets.token_urlsafe(24),  # one for every host: /metrics, /readyz's details
+        "TRELLIS_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "DATABASE_URL": postgres.url,
         "REDIS_URL": redis.url,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -257,6 +259,7 @@ def environment_for(postgres: ExternalPostgres, redis: RedisServer, standin_port
         "TRELLIS_EGRESS_ALLOW": f"127.0.0.1:{standin_port}",
         "TRELLIS_PERIODIC_SECONDS": "5",
         "TRELLIS_RUN_ORPHAN_SECONDS": "15",
+        "TRELLIS_KNOWLEDGE_LEASE_SECONDS": "10",
         "HUEY_WORKERS": "2",
         "LOG_LEVEL": "INFO",
         "OMP_NUM_THREADS": "1",
@@ -282,7 +285,8 @@ _, raw = api_key_create(access=access, name="harness", role=Role.EDITOR)
 flows = {}
 models = {"fast": "standin-rate-0-n-12", "slow": "standin-rate-10-n-200", "chat": "standin-rate-20-n-40"}
 for alias, model in models.items():
-    model_endpoint_create(access=access, alias=alias, name=alias, kind="chat", base_url=STANDIN, model=model)
+    model_endpoint_create(access=access, alias=alias, name=alias, kind="chat", base_url=STANDIN, model=model,
+                          api_key="sk-standin")  # encrypted here, decrypted by every host: one key
     flow = flow_create(access=access, name=alias, graph=chat_flow(model=alias))
     flow_version_publish(access=access, flow_id=flow.pk, note="v1")
     flows[alias] = str(flow.pk)
