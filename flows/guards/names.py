@@ -81,11 +81,25 @@ NOT_NAMES = _words(
 _UPPER = r"\p{Lu}[\p{Ll}'\u2019\-]+"
 _NAME = rf"{_UPPER}(?: {_UPPER}){{0,3}}"
 
+# Cues that introduce a name and nothing else; what follows them is a name whatever it is.
 _CUES = regex.compile(
-    r"(?i:my name is|my name's|name:|i am|i'm|this is|call me|signed|regards,|sincerely,|je m'appelle|je suis"
-    r"|mon nom est|ich heiße|ich heisse|mein name ist|ich bin|me llamo|mi nombre es|soy|mi chiamo|sono"
-    r"|meu nome é|eu sou|tôi tên là|tên tôi là|tôi là|em tên là|mình tên là)\s+"
+    r"(?i:my name is|my name's|name:|call me|signed|regards,|sincerely,|je m'appelle|mon nom est|ich heiße"
+    r"|ich heisse|mein name ist|me llamo|mi nombre es|mi chiamo|meu nome é|tôi tên là|tên tôi là|em tên là"
+    r"|mình tên là)\s+"
     rf"(?P<name>{_NAME})"
+)
+# Cues that also introduce other things ("I am Canadian", "Ich bin Kunde", "this is Amazon"): a
+# name only when it starts with a known given name.
+_WEAK_CUES = regex.compile(
+    r"(?i:i am|i'm|this is|je suis|ich bin|soy|sono|eu sou|tôi là)\s+"
+    rf"(?P<name>{_NAME})"
+)
+# A given name followed by one of these is a place ("Mark Street", "Jordan River").
+PLACE_WORDS = _words(
+    """
+    street st road rd avenue ave lane drive boulevard square place park river lake bridge hall hotel
+    airport station university college school church hospital center centre mall tower house way
+    """
 )
 _TITLES = regex.compile(
     r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Herr|Frau|M|Mme|Mlle|Sr|Sra|Señor|Señora|Sig|Sig\.ra|Ông|Bà|Anh|Chị)\.? "
@@ -121,8 +135,14 @@ def scan_names(text: str) -> list[Finding]:
             if name and _words_ok(name):
                 start = match.start("name")
                 found.append(Finding("pii", "PERSON", start, start + len(name), score))
+    for match in _WEAK_CUES.finditer(text):
+        name = _trim(match.group("name"))
+        if name and name.split(" ")[0].lower() in GIVEN_NAMES:
+            start = match.start("name")
+            found.append(Finding("pii", "PERSON", start, start + len(name), 0.75))
     for match in _CAPITALISED_PAIR.finditer(text):
-        if match.group("given").lower() in GIVEN_NAMES and _words_ok(match.group("rest")):
+        last = match.group("rest").split(" ")[-1].lower()
+        if match.group("given").lower() in GIVEN_NAMES and _words_ok(match.group("rest")) and last not in PLACE_WORDS:
             rest = _trim(match.group("rest"))
             if rest:
                 start = match.start("given")

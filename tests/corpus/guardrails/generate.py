@@ -453,6 +453,12 @@ NEGATIVES = [
     "Press 1 for sales, 2 for support.",
     "Grace period ends after 30 days.",
     "Order #100234 shipped with 3 items.",
+    "This is Amazon Prime Video support, how can we help?",
+    "I am Canadian and live in Toronto.",
+    "Ich bin Kunde seit 2019 und zufrieden.",
+    "Soy Premium desde 2020.",
+    "The tour follows the Jordan River for two days.",
+    "Parcels for the Mark Street depot arrive on Monday.",
 ]
 
 
