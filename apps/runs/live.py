@@ -34,8 +34,8 @@ class PreparedRun:
     compiled: CompiledFlow
     prices: dict[str, tuple[Decimal, Decimal]]
     ref: str | None
-    # When set, the rows are still being written while the run starts (run_prepare(early=True)):
-    # run_execute waits for it before the first event is recorded or sent.
+    # When set, the rows are still being written while the run starts (run_start(early=True)):
+    # the live run holds its events until it settles (a run is a row before its first event).
     saving: asyncio.Future[Run] | None = None
 
 
@@ -78,7 +78,7 @@ class LiveRun:
     The engine calls `_on_event` in the run's own task for every event; recording and handing
     the event to each follower happen right there, so a streamed token costs no queue and no
     task switch between the model's chunk and the socket's write. Until the run's rows are in
-    (run_prepare(early=True)) its events are held: a run is a row before its first event. The
+    (run_start(early=True)) its events are held: a run is a row before its first event. The
     terminal event is published only after the run's last write has committed.
     """
 

@@ -287,7 +287,7 @@ async def _collect(events: Any) -> list[dict[str, Any]]:
 async def test_ws_run_row_is_written_before_the_first_token_reaches_the_client(
     key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
 ) -> None:
-    """The live socket starts the model call while the run's row is being written (run_prepare
+    """The live socket starts the model call while the run's row is being written (run_start
     early=True); the first event still waits for the row."""
     await database_sync_to_async(endpoint)()
     flow = await database_sync_to_async(publish_flow)()
