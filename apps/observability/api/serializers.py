@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.config.serializers import StrictSerializer
+from apps.observability.conversations import transcript
 from apps.observability.selectors import RunFilters, RunTrace, input_preview
 from apps.runs.api.serializers import RunDetailOut, SpanOut
 from apps.runs.models import Run
@@ -219,3 +220,70 @@ class FeedbackItemOut(serializers.ModelSerializer):  # type: ignore[type-arg]
 class FeedbackPageOut(serializers.Serializer):  # type: ignore[type-arg]
     next = serializers.CharField(allow_null=True)
     results = FeedbackItemOut(many=True)
+
+
+class ConversationQueryIn(StrictSerializer):
+    widget = serializers.UUIDField(required=False)
+    flow = serializers.UUIDField(required=False)
+    thumbs_down = serializers.BooleanField(required=False, default=False, help_text="Only those with a thumbs-down")
+    cursor = serializers.CharField(required=False, max_length=200)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+
+
+class ConversationExportQueryIn(StrictSerializer):
+    widget = serializers.UUIDField(required=False)
+    flow = serializers.UUIDField(required=False)
+    thumbs_down = serializers.BooleanField(required=False, default=False)
+    output = serializers.ChoiceField(choices=["jsonl", "csv"], default="jsonl", help_text="The file's format")
+
+
+class ConversationOut(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    flow = serializers.UUIDField(source="flow_id", allow_null=True)
+    flow_name = serializers.CharField(source="flow.name", allow_null=True, default=None)
+    user = serializers.CharField(source="user.email", allow_null=True, default=None)
+    widget_id = serializers.UUIDField(allow_null=True)
+    widget_name = serializers.CharField(allow_null=True)
+    visitor_id = serializers.UUIDField(allow_null=True)
+    message_count = serializers.IntegerField()
+    thumbs_down = serializers.IntegerField(allow_null=True, help_text="Answers rated thumbs-down")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ConversationPageOut(serializers.Serializer):  # type: ignore[type-arg]
+    next = serializers.CharField(allow_null=True)
+    results = ConversationOut(many=True)
+
+
+class CitationOut(serializers.Serializer):  # type: ignore[type-arg]
+    n = serializers.IntegerField(required=False)
+    title = serializers.CharField(required=False)
+    document = serializers.CharField(required=False)
+    page = serializers.CharField(required=False)
+    snippet = serializers.CharField(required=False)
+
+
+class TranscriptMessageOut(serializers.Serializer):  # type: ignore[type-arg]
+    role = serializers.CharField()
+    text = serializers.CharField()
+    at = serializers.DateTimeField()
+    run = serializers.UUIDField(allow_null=True)
+    status = serializers.CharField(required=False)
+    latency_ms = serializers.FloatField(required=False, allow_null=True)
+    ttft_ms = serializers.FloatField(required=False, allow_null=True)
+    tokens = serializers.IntegerField(required=False)
+    cost = serializers.DecimalField(max_digits=14, decimal_places=6, required=False)
+    error_code = serializers.CharField(required=False)
+    citations = serializers.ListField(child=serializers.DictField(), required=False)
+    rating = serializers.IntegerField(required=False, allow_null=True)
+    comment = serializers.CharField(required=False)
+
+
+class ConversationDetailOut(ConversationOut):
+    messages = serializers.SerializerMethodField()
+
+    @extend_schema_field(TranscriptMessageOut(many=True))
+    def get_messages(self, session: Any) -> list[dict[str, Any]]:
+        return TranscriptMessageOut(transcript(session), many=True).data  # type: ignore[return-value]

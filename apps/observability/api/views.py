@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.observability import selectors
 from apps.observability.api import serializers as s
+from apps.observability.conversations import (
+    ConversationFilters,
+    conversation_export,
+    conversation_get,
+    conversation_page,
+)
 from apps.tenancy.api.common import ERRORS, org_access
 from apps.widgets.models import Feedback
 
@@ -84,3 +92,59 @@ class FeedbackListView(APIView):
             limit=data["limit"],
         )
         return Response({"next": next_cursor, "results": s.FeedbackItemOut(rows, many=True).data})
+
+
+def _conversation_filters(data: dict[str, Any]) -> ConversationFilters:
+    return ConversationFilters(widget=data.get("widget"), flow=data.get("flow"), thumbs_down=data["thumbs_down"])
+
+
+class ConversationListView(APIView):
+    @extend_schema(
+        responses={200: s.ConversationPageOut, **ERRORS},
+        parameters=_parameters(s.ConversationQueryIn),
+        summary="Conversations (chat sessions), most recently active first",
+        operation_id="v1_orgs_conversations_list",
+    )
+    def get(self, request: Request, org_id: str) -> Response:
+        access = org_access(request, org_id)
+        data = _query(s.ConversationQueryIn, request).validated_data
+        rows, next_cursor = conversation_page(
+            organization=access.organization,
+            filters=_conversation_filters(data),
+            cursor=data.get("cursor"),
+            limit=data["limit"],
+        )
+        return Response({"next": next_cursor, "results": s.ConversationOut(rows, many=True).data})
+
+
+class ConversationDetailView(APIView):
+    @extend_schema(
+        responses={200: s.ConversationDetailOut, **ERRORS},
+        summary="A conversation as a transcript: each answer with its run and the visitor's feedback",
+    )
+    def get(self, request: Request, org_id: str, session_id: str) -> Response:
+        access = org_access(request, org_id)
+        session = conversation_get(organization=access.organization, session_id=session_id)
+        return Response(s.ConversationDetailOut(session).data)
+
+
+class ConversationExportView(APIView):
+    @extend_schema(
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="One message a line"),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="One message a row, with a header"),
+            **ERRORS,
+        },
+        parameters=_parameters(s.ConversationExportQueryIn),
+        summary="Export conversations (the filters of the list) as JSONL or CSV, at most 10,000",
+    )
+    def get(self, request: Request, org_id: str) -> HttpResponse:
+        access = org_access(request, org_id)
+        data = _query(s.ConversationExportQueryIn, request).validated_data
+        fmt = data["output"]
+        body = b"".join(
+            conversation_export(organization=access.organization, filters=_conversation_filters(data), fmt=fmt)
+        )
+        response = HttpResponse(body, content_type="text/csv" if fmt == "csv" else "application/x-ndjson")
+        response["Content-Disposition"] = f'attachment; filename="conversations.{fmt}"'
+        return response

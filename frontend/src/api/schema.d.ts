@@ -21,6 +21,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/email/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set my email address: a verification link goes to it */
+        post: operations["v1_auth_email_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/email/verify/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify an email address with the token from its link */
+        post: operations["v1_auth_email_verify_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login/": {
         parameters: {
             query?: never;
@@ -203,6 +237,57 @@ export interface paths {
         };
         /** Audit log, newest first (admin) */
         get: operations["v1_orgs_audit_events_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/conversations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Conversations (chat sessions), most recently active first */
+        get: operations["v1_orgs_conversations_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/conversations/{session_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A conversation as a transcript: each answer with its run and the visitor's feedback */
+        get: operations["v1_orgs_conversations_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/conversations/export/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export conversations (the filters of the list) as JSONL or CSV, at most 10,000 */
+        get: operations["v1_orgs_conversations_export_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -848,7 +933,7 @@ export interface paths {
         /** Members */
         get: operations["v1_orgs_members_list"];
         put?: never;
-        /** Add an existing user as a member (admin) */
+        /** Add someone by email (admin): an invitation goes to the address, account or not */
         post: operations["v1_orgs_members_create"];
         delete?: never;
         options?: never;
@@ -1399,6 +1484,53 @@ export interface components {
          * @enum {string}
          */
         ChunkStrategyEnum: "sentence" | "markdown" | "token";
+        ConversationDetailOut: {
+            /** Format: uuid */
+            id: string;
+            title: string;
+            /** Format: uuid */
+            flow: string | null;
+            flow_name?: string | null;
+            user?: string | null;
+            /** Format: uuid */
+            widget_id: string | null;
+            widget_name: string | null;
+            /** Format: uuid */
+            visitor_id: string | null;
+            message_count: number;
+            /** @description Answers rated thumbs-down */
+            thumbs_down: number | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            readonly messages: components["schemas"]["TranscriptMessageOut"][];
+        };
+        ConversationOut: {
+            /** Format: uuid */
+            id: string;
+            title: string;
+            /** Format: uuid */
+            flow: string | null;
+            flow_name?: string | null;
+            user?: string | null;
+            /** Format: uuid */
+            widget_id: string | null;
+            widget_name: string | null;
+            /** Format: uuid */
+            visitor_id: string | null;
+            message_count: number;
+            /** @description Answers rated thumbs-down */
+            thumbs_down: number | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ConversationPageOut: {
+            next: string | null;
+            results: components["schemas"]["ConversationOut"][];
+        };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         DeploymentActionInRequest: {
             action: components["schemas"]["ActionEnum"];
@@ -1530,6 +1662,20 @@ export interface components {
             source_port: string;
             target: string;
             target_port: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        EmailInRequest: {
+            /** Format: email */
+            email: string;
+        };
+        EmailStartedOut: {
+            email: string;
+            /** @description Only in the embedded local mode without a mail server (otherwise the link goes by mail) */
+            verify_url: string | null;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        EmailTokenInRequest: {
+            token: string;
         };
         Error: {
             code: string;
@@ -1928,6 +2074,8 @@ export interface components {
             id: number;
             username: string;
             email: string;
+            /** @description Only a verified address identifies the account */
+            email_verified: boolean;
             organizations: components["schemas"]["OrganizationOut"][];
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
@@ -2625,6 +2773,11 @@ export interface components {
             anchor: string;
             /** @description The sentences of the chunk that hold the most query terms */
             passage: string;
+            /**
+             * Format: double
+             * @description The reranker's score, when reranked
+             */
+            rerank_score: number | null;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         SearchInRequest: {
@@ -2654,6 +2807,13 @@ export interface components {
              * @default 10
              */
             depth?: number;
+            /** @description A model endpoint alias to rerank the results with */
+            rerank?: string | null;
+            /**
+             * @description How many results are reranked
+             * @default 20
+             */
+            rerank_top_n?: number;
         };
         SearchOut: {
             hits: components["schemas"]["SearchHitOut"][];
@@ -2730,6 +2890,28 @@ export interface components {
          * @enum {string}
          */
         ThemeEnum: "light" | "dark";
+        TranscriptMessageOut: {
+            role: string;
+            text: string;
+            /** Format: date-time */
+            at: string;
+            /** Format: uuid */
+            run: string | null;
+            status?: string;
+            /** Format: double */
+            latency_ms?: number | null;
+            /** Format: double */
+            ttft_ms?: number | null;
+            tokens?: number;
+            /** Format: decimal */
+            cost?: string;
+            error_code?: string;
+            citations?: {
+                [key: string]: unknown;
+            }[];
+            rating?: number | null;
+            comment?: string;
+        };
         UploadInRequest: {
             /** @description One or more files */
             files: string[];
@@ -3333,6 +3515,132 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    v1_auth_email_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailInRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailStartedOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_auth_email_verify_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailTokenInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailStartedOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };
@@ -4124,6 +4432,205 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEventPageOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_conversations_list: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                flow?: string;
+                limit?: number;
+                /** @description Only those with a thumbs-down */
+                thumbs_down?: boolean;
+                widget?: string;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationPageOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_conversations_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_conversations_export_retrieve: {
+        parameters: {
+            query?: {
+                flow?: string;
+                /** @description The file's format */
+                output?: "csv" | "jsonl";
+                thumbs_down?: boolean;
+                widget?: string;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One message a line */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                    "text/csv": string;
                 };
             };
             400: {
@@ -7511,7 +8018,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MemberOut"];
+                    "application/json": components["schemas"]["InvitationCreatedOut"];
                 };
             };
             400: {

@@ -245,3 +245,83 @@ def test_feedback_api_lists_comments_newest_first(org_a: Member, browsed: dict[s
     assert down[0]["widget_name"] == "Help" and down[0]["run"] == str(browsed["runs"]["widget"].pk)
     commented = client.get(f"{_base(org_a)}/feedback/", {"commented": "true", "limit": "1"}).json()
     assert [f["comment"] for f in commented["results"]] == ["It never answered"] and commented["next"] is None
+
+
+@pytest.fixture
+def chats(org_a: Member, publish_flow: Callable[..., Any]) -> dict[str, Any]:
+    """A widget visitor's conversation with a thumbs-down answer, and a member's playground chat."""
+    from apps.runs.models import ChatMessage, ChatSession
+    from apps.widgets.models import Conversation
+
+    flow = publish_flow(publish=False)
+    widget = Widget.objects.create(organization=org_a.organization, flow_id=flow["id"], name="Help")
+    visitor = Visitor.objects.create(widget=widget)
+    visited = ChatSession.objects.create(organization=org_a.organization, flow_id=flow["id"], title="Refunds")
+    Conversation.objects.create(session=visited, widget=widget, visitor=visitor)
+    answers = []
+    for question, answer in [("Hi", "Hello! [1]"), ("Refund?", '=HYPERLINK("x") no')]:
+        run = _run(org_a, flow["id"], at=T0, status="completed", session=visited, inputs={"message": question})
+        WidgetRun.objects.create(run=run, widget=widget, visitor=visitor)
+        ChatMessage.objects.create(session=visited, role="user", content=question, run=run)
+        ChatMessage.objects.create(session=visited, role="assistant", content=answer, run=run)
+        answers.append(run)
+    Feedback.objects.create(run=answers[1], widget=widget, rating=-1, comment="Wrong policy")
+    played = ChatSession.objects.create(organization=org_a.organization, flow_id=flow["id"], user=org_a.user)
+    ChatMessage.objects.create(session=played, role="user", content="test")
+    return {"visited": visited, "played": played, "widget": widget, "visitor": visitor, "answers": answers}
+
+
+def test_conversations_list_filters_by_widget_and_thumbs_down(org_a: Member, chats: dict[str, Any]) -> None:
+    client, url = org_a.client(), f"{_base(org_a)}/conversations/"
+    everything = _ids(client.get(url))
+    assert set(everything) == {str(chats["visited"].pk), str(chats["played"].pk)}
+    [down] = client.get(url, {"thumbs_down": "true"}).json()["results"]
+    assert (down["id"], down["thumbs_down"], down["message_count"]) == (str(chats["visited"].pk), 1, 4)
+    assert (down["widget_name"], down["visitor_id"]) == ("Help", str(chats["visitor"].pk))
+    assert _ids(client.get(url, {"widget": str(chats["widget"].pk)})) == [str(chats["visited"].pk)]
+    assert client.get(url, {"thumbs_down": "maybe"}).status_code == 400
+
+
+def test_conversation_transcript_has_feedback_inline(org_a: Member, chats: dict[str, Any]) -> None:
+    body = org_a.client().get(f"{_base(org_a)}/conversations/{chats['visited'].pk}/").json()
+    assert [(m["role"], m["text"]) for m in body["messages"]] == [
+        ("user", "Hi"),
+        ("assistant", "Hello! [1]"),
+        ("user", "Refund?"),
+        ("assistant", '=HYPERLINK("x") no'),
+    ]
+    last = body["messages"][-1]
+    assert (last["rating"], last["comment"], last["run"]) == (-1, "Wrong policy", str(chats["answers"][1].pk))
+    assert body["messages"][1]["rating"] is None
+
+
+def test_conversations_export_jsonl_and_csv(org_a: Member, chats: dict[str, Any]) -> None:
+    import csv
+    import io
+    import json
+
+    client, url = org_a.client(), f"{_base(org_a)}/conversations/export/"
+    jsonl = client.get(url, {"thumbs_down": "true"})
+    assert jsonl.status_code == 200 and jsonl["Content-Type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in jsonl.content.decode().splitlines()]
+    assert [line["text"] for line in lines] == ["Hi", "Hello! [1]", "Refund?", '=HYPERLINK("x") no']
+    assert lines[-1]["rating"] == -1 and lines[-1]["comment"] == "Wrong policy" and lines[-1]["widget"] == "Help"
+    exported = client.get(url, {"output": "csv"})
+    assert exported["Content-Disposition"] == 'attachment; filename="conversations.csv"'
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode())))
+    assert len(rows) == 5  # both conversations
+    assert any(row["text"] == '\'=HYPERLINK("x") no' for row in rows)  # a formula stays text in a spreadsheet
+    assert client.get(url, {"output": "xml"}).status_code == 400
+
+
+def test_conversations_are_tenant_scoped(org_a: Member, org_b: Member, chats: dict[str, Any]) -> None:
+    other = org_b.client()
+    assert other.get(f"{_base(org_b)}/conversations/").json()["results"] == []
+    assert other.get(f"{_base(org_b)}/conversations/export/").content == b""
+    for url in (
+        f"{_base(org_b)}/conversations/{chats['visited'].pk}/",
+        f"{_base(org_a)}/conversations/{chats['visited'].pk}/",
+        f"{_base(org_a)}/conversations/",
+        f"{_base(org_a)}/conversations/export/",
+    ):
+        assert other.get(url).status_code == 404, url

@@ -154,6 +154,9 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "session-detail",
         # tests/apps/runs/test_runs_api.py (run-list and run-detail too)
         "feedback-list",
+        "conversation-list",
+        "conversation-detail",
+        "conversation-export",
         # tests/apps/widgets/test_admin_api.py
         "widget-list",
         "widget-detail",
