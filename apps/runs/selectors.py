@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -68,6 +69,8 @@ class RunStartSnapshot:
     used_this_month: int
     calls_last_minute: int  # the organization's model calls in the ledger (every worker's), if rate-limited
     endpoints: list[dict[str, Any]]
+    cost_budget: Decimal | None = None
+    cost_used_this_month: Decimal = Decimal(0)
 
 
 @functools.cache
@@ -119,7 +122,11 @@ SELECT f.id, f.organization_id, f.draft::text, f.published_version_id, pv.graph:
      'deployment_host', d.host, 'deployment_port', d.port, 'deployment_served_name', d.served_name
    ) ORDER BY e.alias)::text
    FROM {t["endpoint"]} e LEFT JOIN {t["deployment"]} d ON d.id = e.deployment_id
-   WHERE e.organization_id = f.organization_id)
+   WHERE e.organization_id = f.organization_id),
+  q.monthly_cost_budget,
+  CASE WHEN q.monthly_cost_budget IS NOT NULL THEN
+    (SELECT COALESCE(SUM(c.cost), 0) FROM {t["call"]} c
+     WHERE c.organization_id = f.organization_id AND c.at >= %(month)s) END
 FROM {t["flow"]} f
 LEFT JOIN {t["version"]} pv ON pv.id = f.published_version_id
 LEFT JOIN {t["version"]} nv ON nv.flow_id = f.id AND nv.number = %(number)s
@@ -172,6 +179,8 @@ def run_start_snapshot(
         used,
         recent,
         endpoints,
+        cost_budget,
+        cost_used,
     ) = row
     return RunStartSnapshot(
         flow_id=fid,
@@ -189,4 +198,6 @@ def run_start_snapshot(
         used_this_month=int(used or 0),
         calls_last_minute=int(recent or 0),
         endpoints=orjson.loads(endpoints) if endpoints else [],
+        cost_budget=cost_budget,
+        cost_used_this_month=cost_used if cost_used is not None else Decimal(0),
     )

@@ -110,6 +110,8 @@ def _read(principal: Principal, request: RunRequest) -> _Loaded:
         requests_per_minute=snapshot.requests_per_minute,
         used=snapshot.used_this_month,
         recent_calls=snapshot.calls_last_minute,
+        cost_budget=snapshot.cost_budget,
+        cost_used=snapshot.cost_used_this_month,
         run_id=run.pk,
         flow_id=snapshot.flow_id,
         user_id=run.created_by_id,

@@ -64,6 +64,19 @@ def calls_last_minute(organization_id: UUID | str) -> int:
     ).count()
 
 
+def cost_used_this_month(organization_id: UUID | str) -> Decimal:
+    start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    total = ModelCall.objects.filter(organization_id=organization_id, at__gte=start).aggregate(total=Sum("cost"))
+    return total["total"] if total["total"] is not None else Decimal(0)
+
+
+def cost_budget_message(budget: Decimal, used: Decimal) -> str:
+    return (
+        f"This organization's model calls cost {used:,.2f} of its {budget:,.2f} budget this month; "
+        "model calls are refused until an admin raises the budget or the month ends."
+    )
+
+
 def budget_message(budget: int, used: int) -> str:
     return (
         f"This organization has used {used:,} of its {budget:,} model tokens this month; "
@@ -73,6 +86,7 @@ def budget_message(budget: int, used: int) -> str:
 
 _lock = threading.Lock()
 _spent_since_load: dict[str, int] = defaultdict(int)  # org -> tokens counted here, not yet in a row
+_cost_since_load: dict[str, Decimal] = defaultdict(Decimal)  # org -> cost counted here, not yet in a row
 _calls: dict[str, deque[float]] = defaultdict(deque)  # org -> call start times within the last minute
 _pending: set[asyncio.Task[None]] = set()
 
@@ -91,6 +105,9 @@ class Meter:
     recent_calls: int = 0  # the organization's calls in the ledger within the minute before loading
     spent_here: int = field(default=0)
     calls_here: int = field(default=0)
+    cost_budget: Decimal | None = None  # in the prices' currency, per month
+    cost_used: Decimal = field(default_factory=Decimal)
+    cost_here: Decimal = field(default_factory=Decimal)
 
     @classmethod
     def load(
@@ -105,12 +122,15 @@ class Meter:
         """Reads the quota (database thread). Over budget already: BudgetExceeded, nothing starts."""
         quota = ModelQuota.objects.filter(organization_id=organization_id).first()
         budget = quota.monthly_token_budget if quota else None
+        cost_budget = quota.monthly_cost_budget if quota else None
         return cls.of_quota(
             organization_id,
             budget=budget,
             requests_per_minute=quota.requests_per_minute if quota else None,
             used=tokens_used_this_month(organization_id) if budget is not None else 0,
             recent_calls=calls_last_minute(organization_id) if quota and quota.requests_per_minute else 0,
+            cost_budget=cost_budget,
+            cost_used=cost_used_this_month(organization_id) if cost_budget is not None else Decimal(0),
             run_id=run_id,
             flow_id=flow_id,
             user_id=user_id,
@@ -126,6 +146,8 @@ class Meter:
         requests_per_minute: int | None,
         used: int,
         recent_calls: int = 0,
+        cost_budget: Decimal | None = None,
+        cost_used: Decimal = Decimal(0),
         run_id: UUID | None = None,
         flow_id: UUID | None = None,
         user_id: int | None = None,
@@ -141,9 +163,13 @@ class Meter:
             used=used,
             requests_per_minute=requests_per_minute,
             recent_calls=recent_calls,
+            cost_budget=cost_budget,
+            cost_used=Decimal(cost_used),
         )
         if refuse_over_budget and budget is not None and used >= budget:
             raise BudgetExceeded(budget_message(budget, used))
+        if refuse_over_budget and cost_budget is not None and meter.cost_used >= cost_budget:
+            raise BudgetExceeded(cost_budget_message(cost_budget, meter.cost_used))
         return meter
 
     def admit(self) -> None:
@@ -155,6 +181,10 @@ class Meter:
                 used = self.used + max(self.spent_here, _spent_since_load[self.organization_id])
                 if used >= self.budget:
                     raise BudgetExhausted(budget_message(self.budget, used))
+            if self.cost_budget is not None:
+                cost = self.cost_used + max(self.cost_here, _cost_since_load[self.organization_id])
+                if cost >= self.cost_budget:
+                    raise BudgetExhausted(cost_budget_message(self.cost_budget, cost))
             if self.requests_per_minute is not None:
                 now, window = time.monotonic(), _calls[self.organization_id]
                 while window and window[0] < now - 60:
@@ -175,7 +205,9 @@ class Meter:
         call.run_id, call.flow_id, call.user_id = self.run_id, self.flow_id, self.user_id
         with _lock:
             _spent_since_load[self.organization_id] += call.input_tokens + call.output_tokens
+            _cost_since_load[self.organization_id] += call.cost
         self.spent_here += call.input_tokens + call.output_tokens
+        self.cost_here += call.cost
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -260,6 +292,7 @@ def _write(calls: list[ModelCall]) -> None:
         for call in calls:
             org = str(call.organization_id)
             _spent_since_load[org] = max(0, _spent_since_load[org] - call.input_tokens - call.output_tokens)
+            _cost_since_load[org] = max(Decimal(0), _cost_since_load[org] - call.cost)
 
 
 async def flush() -> None:

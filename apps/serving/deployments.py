@@ -13,6 +13,7 @@ import hashlib
 import shutil
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -293,17 +294,28 @@ def deployment_delete(*, access: OrgAccess, deployment_id: object) -> None:
 
 
 @transaction.atomic
-def quota_set(*, access: OrgAccess, monthly_token_budget: int | None, requests_per_minute: int | None) -> ModelQuota:
+def quota_set(
+    *,
+    access: OrgAccess,
+    monthly_token_budget: int | None,
+    requests_per_minute: int | None,
+    monthly_cost_budget: Decimal | None = None,
+) -> ModelQuota:
     access.require(Role.ADMIN)
     quota, _ = ModelQuota.objects.select_for_update().get_or_create(organization=access.organization)
     quota.monthly_token_budget, quota.requests_per_minute = monthly_token_budget, requests_per_minute
+    quota.monthly_cost_budget = monthly_cost_budget
     quota.save()
     audit_record(
         organization=access.organization,
         actor=access.actor,
         action="model_quota.update",
         target=quota,
-        data={"monthly_token_budget": monthly_token_budget, "requests_per_minute": requests_per_minute},
+        data={
+            "monthly_token_budget": monthly_token_budget,
+            "requests_per_minute": requests_per_minute,
+            "monthly_cost_budget": str(monthly_cost_budget) if monthly_cost_budget is not None else None,
+        },
     )
     return quota
 

@@ -155,6 +155,9 @@ class ModelQuota(models.Model):
 
     organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="model_quota")
     monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_cost_budget = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True, help_text="The most the model calls may cost a month"
+    )
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

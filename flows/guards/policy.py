@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flows.guards.content import CATEGORIES, scan_content
@@ -64,6 +65,16 @@ class ContentCheck(_Check):
         if unknown:
             raise ValueError(f"Unknown categories: {', '.join(unknown)}. Known: {', '.join(CATEGORIES)}.")
         return categories
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                regex.compile(pattern)
+            except regex.error as exc:
+                raise ValueError(f"Invalid regular expression {pattern!r}: {exc}") from None
+        return patterns
 
 
 class OutputCheck(_Check):

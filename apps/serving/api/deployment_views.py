@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -102,6 +104,10 @@ class StoredModelListView(APIView):
         return Response(s.StoredModelOut(stored).data, status=status.HTTP_201_CREATED)
 
 
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 class QuotaView(APIView):
     @extend_schema(responses={200: s.QuotaOut, **ERRORS}, summary="The organization's model budget and rate limit")
     def get(self, request: Request, org_id: str) -> Response:
@@ -110,6 +116,7 @@ class QuotaView(APIView):
         return Response(
             {
                 "monthly_token_budget": quota.monthly_token_budget,
+                "monthly_cost_budget": _money(quota.monthly_cost_budget),
                 "requests_per_minute": quota.requests_per_minute,
                 "used_this_month": tokens_used_this_month(access.organization.pk),
                 "spent_this_month": str(model_cost_this_month(organization=access.organization)),
@@ -123,6 +130,7 @@ class QuotaView(APIView):
         return Response(
             {
                 "monthly_token_budget": quota.monthly_token_budget,
+                "monthly_cost_budget": _money(quota.monthly_cost_budget),
                 "requests_per_minute": quota.requests_per_minute,
                 "used_this_month": tokens_used_this_month(access.organization.pk),
                 "spent_this_month": str(model_cost_this_month(organization=access.organization)),

@@ -211,6 +211,15 @@ class StoredModelOut(serializers.ModelSerializer):  # type: ignore[type-arg]
 class QuotaIO(StrictSerializer):
     monthly_token_budget = serializers.IntegerField(min_value=0, allow_null=True, required=False, default=None)
     requests_per_minute = serializers.IntegerField(min_value=1, allow_null=True, required=False, default=None)
+    monthly_cost_budget = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        min_value=Decimal(0),
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="The most the model calls may cost this month, in the prices' currency; null: no limit",
+    )
 
 
 class QuotaOut(QuotaIO):

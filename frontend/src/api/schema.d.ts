@@ -2598,11 +2598,21 @@ export interface components {
         QuotaIORequest: {
             monthly_token_budget?: number | null;
             requests_per_minute?: number | null;
+            /**
+             * Format: decimal
+             * @description The most the model calls may cost this month, in the prices' currency; null: no limit
+             */
+            monthly_cost_budget?: string | null;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         QuotaOut: {
             monthly_token_budget?: number | null;
             requests_per_minute?: number | null;
+            /**
+             * Format: decimal
+             * @description The most the model calls may cost this month, in the prices' currency; null: no limit
+             */
+            monthly_cost_budget?: string | null;
             readonly used_this_month: number;
             /**
              * Format: decimal

@@ -23,15 +23,21 @@ function QuotaCard(props: { orgId: string; canEdit: boolean }) {
   const [editing, setEditing] = useState(false);
   const [budget, setBudget] = useState("");
   const [rpm, setRpm] = useState("");
+  const [money, setMoney] = useState("");
 
   if (quota.isPending) return <LoadingState label="Loading the budget…" />;
   if (quota.isError) return <ErrorState error={quota.error} onRetry={() => void quota.refetch()} />;
   const q = quota.data;
   const share = q.monthly_token_budget ? Math.min(1, (q.used_this_month ?? 0) / q.monthly_token_budget) : null;
+  const spentShare =
+    q.monthly_cost_budget != null && Number(q.monthly_cost_budget) > 0
+      ? Math.min(1, Number(q.spent_this_month ?? 0) / Number(q.monthly_cost_budget))
+      : null;
 
   function start() {
     setBudget(q.monthly_token_budget != null ? String(q.monthly_token_budget) : "");
     setRpm(q.requests_per_minute != null ? String(q.requests_per_minute) : "");
+    setMoney(q.monthly_cost_budget != null ? String(Number(q.monthly_cost_budget)) : "");
     setEditing(true);
   }
 
@@ -41,6 +47,7 @@ function QuotaCard(props: { orgId: string; canEdit: boolean }) {
       await save.mutateAsync({
         monthly_token_budget: budget.trim() ? Number(budget) : null,
         requests_per_minute: rpm.trim() ? Number(rpm) : null,
+        monthly_cost_budget: money.trim() ? money.trim() : null,
       });
       setEditing(false);
     } catch {
@@ -63,7 +70,10 @@ function QuotaCard(props: { orgId: string; canEdit: boolean }) {
       <dl className="usage-figures">
         <div>
           <dt>Spend</dt>
-          <dd data-testid="spend">{formatCost(q.spent_this_month ?? 0)}</dd>
+          <dd data-testid="spend">
+            {formatCost(q.spent_this_month ?? 0)}
+            {q.monthly_cost_budget != null ? <span className="muted"> of {formatCost(q.monthly_cost_budget)}</span> : null}
+          </dd>
         </div>
         <div>
           <dt>Tokens</dt>
@@ -77,17 +87,27 @@ function QuotaCard(props: { orgId: string; canEdit: boolean }) {
           <dd>{q.requests_per_minute ?? <span className="muted">no limit</span>}</dd>
         </div>
       </dl>
+      {spentShare != null ? (
+        <div className="meter" role="meter" aria-label="Money budget used" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(spentShare * 100)}>
+          <div className={`meter__bar${spentShare > 0.9 ? " meter__bar--danger" : ""}`} style={{ width: `${spentShare * 100}%` }} />
+        </div>
+      ) : null}
       {share != null ? (
         <div className="meter" role="meter" aria-label="Token budget used" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(share * 100)}>
           <div className={`meter__bar${share > 0.9 ? " meter__bar--danger" : ""}`} style={{ width: `${share * 100}%` }} />
         </div>
       ) : (
-        <p className="muted">No monthly token budget: model use is not capped.</p>
+        <p className="muted">
+          {q.monthly_cost_budget != null ? "No monthly token budget." : "No monthly budget: model use is not capped."}
+        </p>
       )}
       {editing ? (
         <form className="form" onSubmit={submit} noValidate>
           <FormError error={save.error} />
           <div className="form-row">
+            <Field label="Monthly budget (money)" hint="At the endpoints' prices. Blank: no budget.">
+              <input className="input" type="number" min={0} step="any" value={money} onChange={(e) => setMoney(e.target.value)} />
+            </Field>
             <Field label="Monthly token budget" hint="Blank: no budget.">
               <input className="input" type="number" min={0} value={budget} onChange={(e) => setBudget(e.target.value)} />
             </Field>

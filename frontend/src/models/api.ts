@@ -262,7 +262,11 @@ export function useQuota(orgId: string) {
 export function useSetQuota(orgId: string) {
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: (body: { monthly_token_budget: number | null; requests_per_minute: number | null }) =>
+    mutationFn: (body: {
+      monthly_token_budget: number | null;
+      requests_per_minute: number | null;
+      monthly_cost_budget: string | null;
+    }) =>
       unwrap(api.PUT("/api/v1/orgs/{org_id}/model-quota/", { ...orgPath(orgId), body })),
     onSuccess: (quota) => queryClient.setQueryData(["models", orgId, "quota"], quota),
   });

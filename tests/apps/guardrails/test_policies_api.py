@@ -84,3 +84,26 @@ def test_hits_recorded_by_the_run_hook_are_listed_and_scoped(org_a: Member, org_
     assert org_b.client().get(url(org_b, "guard-hits/")).json() == []
     summary = org_a.client().get(url(org_a, "guard-hits/summary/")).json()
     assert summary == [{"check": "pii", "label": "CREDIT_CARD", "action": "redact", "count": 1}]
+
+
+def test_bad_input_is_a_4xx_never_a_5xx(org_a: Member) -> None:
+    client = org_a.client()
+    bad_posts: list[tuple[str, Any]] = [
+        ("guard-policies/", {"config": []}),
+        ("guard-policies/", {"config": "x"}),
+        ("guard-policies/", {"config": {"pii": {"threshold": 7}}}),
+        ("guard-policies/", {"config": {"content": {"patterns": ["("]}}}),
+        ("guard-policies/", {"widget": "not-a-uuid", "config": {}}),
+        ("guard-policies/", {"config": {}, "enabled": "maybe"}),
+        ("guard-policies/", [1, 2]),
+        ("guard-policies/test/", {"text": 5, "stage": "middle"}),
+        ("guard-policies/test/", {"text": "x" * 20_001}),
+        ("guard-policies/test/", {"text": "hi", "config": {"injection": {"action": "explode"}}}),
+    ]
+    for tail, body in bad_posts:
+        response = client.post(url(org_a, tail), body, format="json")
+        assert response.status_code == 400, (tail, body, response.status_code)
+        assert set(response.json()) >= {"code", "message"}
+    for query in ("?limit=-5", "?limit=abc", "?run=not-a-uuid", "?check=nope"):
+        assert client.get(url(org_a, f"guard-hits/{query}")).status_code == 200
+    assert client.get(url(org_a, "guard-policies/not-a-uuid/")).status_code == 404

@@ -252,3 +252,71 @@ def test_quota_shows_this_months_tokens_and_spend(org_a: Member) -> None:
     )
     assert Decimal(answer["spent_this_month"]) == expected > 0
     assert answer["used_this_month"] > 0
+
+
+# --- budgets in money ---------------------------------------------------------------------------
+
+
+def test_a_monthly_cost_budget_is_set_read_and_refuses_calls_once_spent(org_a: Member) -> None:
+    url = f"/api/v1/orgs/{org_a.organization.id}/model-quota/"
+    answer = org_a.client().put(url, {"monthly_cost_budget": "0.25"}, format="json")
+    assert answer.status_code == 200, answer.json()
+    assert Decimal(answer.json()["monthly_cost_budget"]) == Decimal("0.25")
+    assert org_a.client().put(url, {"monthly_cost_budget": "-1"}, format="json").status_code == 400
+    local = ModelEndpoint.objects.get(organization=org_a.organization, alias="local")
+    test_url = f"/api/v1/orgs/{org_a.organization.id}/models/{local.pk}/test/"
+    ModelCall.objects.create(organization=org_a.organization, alias="local", status="ok", at=timezone.now(), cost="0.3")
+    refused = org_a.client().post(test_url, {"prompt": "hi"}, format="json")
+    assert refused.status_code == 429 and refused.json()["code"] == "budget_exceeded"
+    assert "0.30 of its 0.25 budget" in refused.json()["message"]
+
+
+def test_the_meter_counts_cost_within_a_run_and_the_run_start_reads_the_cost_budget(org_a: Member) -> None:
+    from apps.builder.services import flow_create
+    from apps.runs.selectors import run_start_snapshot
+    from apps.serving.accounting import BudgetExhausted, Meter, ledger_call
+    from tests.flows.graphs import chat_flow
+
+    meter = Meter.of_quota(
+        org_a.organization.pk,
+        budget=None,
+        requests_per_minute=None,
+        used=0,
+        cost_budget=Decimal("1"),
+        cost_used=Decimal("0.5"),
+    )
+    meter.admit()
+    call = ledger_call(
+        alias="local",
+        served_by="local",
+        status="ok",
+        input_tokens=1,
+        output_tokens=1,
+        cost=Decimal("0.6"),
+        ttft_ms=1.0,
+        latency_ms=2.0,
+        attempts=[],
+    )
+    meter.record(call)  # no event loop here: written at once
+    with pytest.raises(BudgetExhausted):
+        meter.admit()
+
+    flow = flow_create(access=org_a.access, name="Budget", description="", graph=chat_flow(model="local"))
+    ModelCall.objects.create(organization=org_a.organization, alias="x", status="ok", at=timezone.now(), cost="0.2")
+    org_a.client().put(
+        f"/api/v1/orgs/{org_a.organization.id}/model-quota/", {"monthly_cost_budget": "5"}, format="json"
+    )
+    month = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    snapshot = run_start_snapshot(
+        flow_id=flow.pk,
+        organization_id=org_a.organization.pk,
+        user_id=org_a.user.pk,
+        version_number=None,
+        session_id=None,
+        month_start=month,
+    )
+    assert snapshot is not None
+    assert snapshot.cost_budget == Decimal("5")
+    assert snapshot.cost_used_this_month == sum(
+        (c.cost for c in ModelCall.objects.filter(organization=org_a.organization, at__gte=month)), start=Decimal(0)
+    )
