@@ -13,22 +13,19 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from apps.config.db import connections_needed
 from apps.config.embedded_pg import server_start, server_stop
 from tests.support.asgi_server import free_port
+from tests.support.served import ROOT, Served, serving, wait_ok
 
-ROOT = Path(__file__).resolve().parents[2]
 POOL = 4  # small, so that the load below is many times what one worker's pool holds
 WEB_WORKERS = 2
 BOUND = connections_needed(web_workers=WEB_WORKERS, pool_size=POOL, headroom=0, supervisor=False)
@@ -50,105 +47,23 @@ model_endpoint_create(access=access, alias="standin", name="stand-in", kind="cha
 flow = flow_create(access=access, name="chat", description="", graph=chat_flow(model="standin"))
 flow_version_publish(access=access, flow_id=flow.pk, note="v1")
 _, key = api_key_create(access=access, name="soak", role=Role.EDITOR)
-print("IDS", org.pk, flow.pk, key)
+print("ID org", org.pk); print("ID flow", flow.pk); print("ID key", key)
 """
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[bytes]
-    url: str
-    env: dict[str, str]
-    pgdata: Path
-    org: str
-    flow: str
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-    def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with psycopg.connect(host=str(self.pgdata), user="postgres", dbname="trellis", autocommit=True) as conn:
-            return conn.execute(query, params).fetchall()
-
-    def connections(self) -> dict[str, int]:
-        """Client connections to Trellis's database, by application_name (trellis:<pid>)."""
-        with psycopg.connect(host=str(self.pgdata), user="postgres", dbname="postgres", autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT application_name, count(*) FROM pg_stat_activity "
-                "WHERE datname = 'trellis' AND backend_type = 'client backend' GROUP BY 1"
-            ).fetchall()
-        return {name: int(count) for name, count in rows}
-
-
-def _env(data: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "TRELLIS_DB_NAME"}}
-    return env | {
-        "DJANGO_SETTINGS_MODULE": "apps.config.settings",
-        "TRELLIS_DATA_DIR": str(data),
-        "TRELLIS_LOCAL_MODEL": "off",
-        "TRELLIS_MODEL_SUPERVISOR": "off",
-        "TRELLIS_DB_POOL_SIZE": str(POOL),
-        "TRELLIS_DB_POOL_TIMEOUT": "3",
-        "TRELLIS_WEB_WORKERS": str(WEB_WORKERS),
-        "LOG_LEVEL": "ERROR",
-        "OMP_NUM_THREADS": "1",
-    }
-
-
-def _wait_ok(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process is None or process.poll() is None, "the server exited"
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    with tempfile.TemporaryDirectory(prefix="tr-db-", dir="/tmp") as tmp:
-        data = Path(tmp) / "d"
-        standin_port, port = free_port(), free_port()
-        env = _env(data) | {"TRELLIS_EGRESS_ALLOW": f"127.0.0.1:{standin_port}"}
-        standin = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.standin", "--port", str(standin_port)], cwd=ROOT, env=env
-        )
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(WEB_WORKERS)],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,  # its own process group, as a terminal gives it
-        )
-        try:
-            _wait_ok(f"http://127.0.0.1:{port}/healthz", 240, process)
-            script = SETUP.replace("{standin}", f"http://127.0.0.1:{standin_port}/v1")
-            out = subprocess.check_output([sys.executable, "-c", script], cwd=ROOT, env=env, text=True)
-            (org, flow, key) = next(line.split()[1:] for line in out.splitlines() if line.startswith("IDS "))
-            yield Served(process, f"http://127.0.0.1:{port}", env, data / "pg", org, flow, key)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
-                try:
-                    process.wait(60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-            standin.kill()
-            standin.wait(10)
-            if (data / "pg" / "postmaster.pid").exists():  # never leave a server behind
-                server_stop(data / "pg")
+    with serving(
+        workers=WEB_WORKERS, setup=SETUP, env={"TRELLIS_DB_POOL_SIZE": str(POOL), "TRELLIS_DB_POOL_TIMEOUT": "3"}
+    ) as instance:
+        yield instance
 
 
 async def _load(served: Served, seconds: float, answers: list[tuple[float, str, int]], clients: int = 24) -> None:
     """`clients` clients for `seconds`: a third send a wrong API key (401), a third list flows,
     a third run the flow (JSON); each answer as (time, kind, status)."""
-    flows = f"/api/v1/orgs/{served.org}/flows/"
-    run = f"{flows}{served.flow}/run/"
+    flows = f"/api/v1/orgs/{served.ids['org']}/flows/"
+    run = f"{flows}{served.ids['flow']}/run/"
     wrong = {"Authorization": "Bearer trk_wrong"}
     deadline = time.monotonic() + seconds
 
@@ -256,7 +171,7 @@ def test_db_serve_refuses_to_start_when_its_connections_exceed_max_connections(s
     assert "Refusing to start: Trellis may open" in result.stderr, result.stderr[-2000:]
     assert "max_connections=100" in result.stderr
     assert served.process.poll() is None  # the running instance and its database are untouched
-    _wait_ok(f"{served.url}/healthz", 10)
+    wait_ok(f"{served.url}/healthz", 10)
 
 
 def test_db_serve_sigint_to_the_process_group_stops_everything_with_the_database(served: Served) -> None:
