@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from apps.widgets.models import Feedback, Visitor, Widget, WidgetRun
+from apps.widgets.models import Conversation, Feedback, Visitor, Widget, WidgetRun
 from tests.conftest import PASSWORD, Member
 from tests.e2e.editor_support import sign_in
 from tests.support.standin import reply_tokens
@@ -44,7 +44,9 @@ def test_e2e_runs_page_lists_filters_and_opens_a_trace(
     hours = _run(live_url, key, org_a, flow["id"], "What are your opening hours?")
     refund = _run(live_url, key, org_a, flow["id"], "Can I get a refund for my parcel?")
     widget = Widget.objects.create(organization=org_a.organization, flow_id=flow["id"], name="Help")
-    WidgetRun.objects.create(run_id=refund["id"], widget=widget, visitor=Visitor.objects.create(widget=widget))
+    visitor = Visitor.objects.create(widget=widget)
+    WidgetRun.objects.create(run_id=refund["id"], widget=widget, visitor=visitor)
+    Conversation.objects.create(session_id=refund["session"], widget=widget, visitor=visitor)
     Feedback.objects.create(run_id=refund["id"], widget=widget, rating=-1, comment="Not what I asked")
 
     sign_in(page, org_a.user.username, PASSWORD)
@@ -70,6 +72,20 @@ def test_e2e_runs_page_lists_filters_and_opens_a_trace(
     expect(table.locator("tbody tr")).to_have_count(1)
     page.get_by_label("Feedback").select_option("")
     expect(table.locator("tbody tr")).to_have_count(2)
+
+    # The visitor's conversation, with the thumbs-down comment next to the answer.
+    page.get_by_role("tab", name="Conversations").click()
+    conversations = page.get_by_role("table", name="Conversations")
+    expect(conversations.locator("tbody tr")).to_have_count(2)
+    page.get_by_label("Only thumbs-down").check()
+    expect(page).to_have_url(re.compile(r"[?&]down=1"))
+    expect(conversations.locator("tbody tr")).to_have_count(1)
+    conversations.locator("tbody tr").first.click()
+    transcript = page.get_by_role("list", name="Transcript")
+    expect(transcript).to_contain_text("Can I get a refund for my parcel?")
+    expect(transcript).to_contain_text("Not what I asked")
+    page.get_by_role("button", name="All conversations").click()
+    page.get_by_role("tab", name="Runs").click()
 
     table.locator(f'tr[data-run="{hours["id"]}"]').click()
     detail = page.get_by_role("region", name="Run")

@@ -8,6 +8,8 @@ import { RunsIcon } from "../ui/icons";
 import { PageHeader } from "../ui/PageHeader";
 import { useFlowNames, useRuns } from "../runs/api";
 import { filtersFromParams, withFilter, withoutFilters, type FilterKey } from "../runs/filters";
+import { ConversationList, ConversationView } from "../runs/Conversations";
+import type { ConversationFilters } from "../runs/conversationsApi";
 import { RunDetail } from "../runs/RunDetail";
 import { RunFilterBar } from "../runs/RunFilters";
 import { RunsTable } from "../runs/RunsTable";
@@ -18,7 +20,26 @@ export function RunsPage() {
   const [params, setParams] = useSearchParams();
   const filters = useMemo(() => filtersFromParams(params), [params]);
   const openRun = params.get("run");
+  const view = params.get("view") === "conversations" ? "conversations" : "runs";
+  const openConversation = params.get("conversation");
+  const conversationFilters: ConversationFilters = {
+    widget: params.get("cwidget") ?? undefined,
+    flow: params.get("cflow") ?? undefined,
+    thumbs_down: params.get("down") === "1" || undefined,
+  };
   const flows = useFlowNames(org.id);
+  const setParam = (changes: Record<string, string | null>, replace = false) =>
+    setParams(
+      (current) => {
+        const next = new URLSearchParams(current);
+        for (const [key, value] of Object.entries(changes)) {
+          if (value) next.set(key, value);
+          else next.delete(key);
+        }
+        return next;
+      },
+      { replace },
+    );
 
   const setFilter = useCallback(
     (key: FilterKey, value: string) => setParams((current) => withFilter(current, key, value), { replace: true }),
@@ -41,8 +62,51 @@ export function RunsPage() {
         title="Runs"
         description="Every run of every flow — from the playground, the API, the OpenAI-compatible endpoint and widgets — with its trace, cost and feedback."
       />
+      {openRun ? null : (
+        <div className="runs-views" role="tablist" aria-label="View">
+          {(
+            [
+              ["runs", "Runs"],
+              ["conversations", "Conversations"],
+            ] as const
+          ).map(([id, label]) => (
+            <button
+              key={id}
+              type="button"
+              role="tab"
+              className="runs-views__tab"
+              aria-selected={view === id}
+              onClick={() => setParam({ view: id === "runs" ? null : id, conversation: null })}
+            >
+              {label}
+            </button>
+          ))}
+        </div>
+      )}
       {openRun ? (
         <RunDetail runId={openRun} onBack={() => open(null)} onOpenRun={(id) => open(id)} />
+      ) : view === "conversations" ? (
+        openConversation ? (
+          <ConversationView
+            orgId={org.id}
+            id={openConversation}
+            onBack={() => setParam({ conversation: null })}
+            onOpenRun={(id) => open(id)}
+          />
+        ) : (
+          <ConversationList
+            orgId={org.id}
+            filters={conversationFilters}
+            flows={flows.data ?? []}
+            onFilters={(next) =>
+              setParam(
+                { cwidget: next.widget ?? null, cflow: next.flow ?? null, down: next.thumbs_down ? "1" : null },
+                true,
+              )
+            }
+            onOpen={(id) => setParam({ conversation: id })}
+          />
+        )
       ) : (
         <>
           <RunFilterBar
