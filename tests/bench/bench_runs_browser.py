@@ -29,6 +29,7 @@ django.setup()
 
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from apps.builder.models import Flow  # noqa: E402
@@ -50,7 +51,8 @@ def _setup(rows: int, reseed: bool) -> tuple[User, Organization]:
         org = organization_create(actor=Actor(user=user, api_key=None), name="Runs bench")
     have = Run.objects.filter(organization=org).count()
     if reseed or have < rows:
-        Run.objects.filter(organization=org).delete()
+        with connection.cursor() as cursor:  # the seeded runs have no events or spans: one statement
+            cursor.execute(f"DELETE FROM {Run._meta.db_table} WHERE organization_id = %s", [org.pk])  # noqa: S608
         flow = Flow.objects.filter(organization=org).first() or Flow.objects.create(
             organization=org, name="bench", draft={}
         )
