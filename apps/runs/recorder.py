@@ -279,6 +279,8 @@ def _span_updates(run_id: str, events: list[Event], spans: dict[str, dict[str, A
             span.update(finished_at=event.at, latency_ms=data.get("latency_ms"))
         if event.type == EventType.NODE_FINISHED:
             span["outputs"] = data.get("outputs", {})
+            if data.get("notes"):  # what the node said about its work (the LLM node's context fit)
+                span["outputs"] = {**span["outputs"], "notes": data["notes"]}
             usage = data.get("usage") or {}
             span.update(input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0))
         if event.type == EventType.NODE_FAILED:

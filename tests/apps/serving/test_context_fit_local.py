@@ -111,3 +111,16 @@ def test_top_k_4_rag_on_the_local_model_completes_after_fitting_the_context(
     assert 0 < usage["input_tokens"] <= note["prompt_tokens"]
     citations = events[-1].data["outputs"]["output"]["citations"]
     assert len(citations) == 4 - note["documents_dropped"] >= 1  # the sources are what the model saw
+
+
+def test_the_span_keeps_what_the_llm_node_trimmed() -> None:
+    from apps.runs.recorder import _span_updates
+
+    note = {"context_window": 2048, "documents_dropped": 2, "tokens_trimmed": 900}
+    spans: dict[str, dict[str, Any]] = {}
+    events = [
+        Event(1, EventType.NODE_STARTED, "r1", "llm", {"type": "llm", "inputs": {}}),
+        Event(2, EventType.NODE_FINISHED, "r1", "llm", {"outputs": {"text": "hi"}, "notes": {"context": note}}),
+    ]
+    assert _span_updates("r1", events, spans) == {"llm"}
+    assert spans["llm"]["outputs"] == {"text": "hi", "notes": {"context": note}}
