@@ -23,7 +23,7 @@ from apps.config.errors import NotFound, TrellisError
 from apps.config.wire_errors import error_of, wire_error
 from apps.runs.live import PreparedRun, follow, run_collect, run_start_live
 from apps.runs.models import Run
-from apps.runs.principals import RunRequest, principal_of
+from apps.runs.principals import HttpCaller, RunRequest
 from apps.runs.start import run_start
 from apps.tenancy.http_auth import authenticate
 from flows.errors import FlowError
@@ -64,33 +64,38 @@ def _answer(outputs: Any, fallback: str) -> str:
     return fallback
 
 
-@csrf_exempt
+@csrf_exempt  # API keys only: no cookie is read, so there is nothing to forge
 async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str) -> HttpResponseBase:
-    try:
-        actor = await authenticate(request, sessions=False)
-    except TrellisError as exc:  # 401
-        return wire_error(exc).openai()
+    refusal, body, message = None, None, None
     if request.method != "POST":
-        return _error(f"Method {request.method} is not allowed.", 405, "method_not_allowed")
-    if len(request.body) > MAX_BODY:
-        return _error("Request too large.", 413, "too_large")
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return _error("Malformed JSON body.", 400, "malformed_json")
-    message = _last_user_message(body)
-    if message is None:
-        return _error("`messages` must contain a user message.", 400, "invalid")
+        refusal = error_of("method_not_allowed", f"Method {request.method} is not allowed.", 405)
+    elif len(request.body) > MAX_BODY:
+        refusal = error_of("too_large", "Request too large.", 413)
+    else:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            refusal = error_of("malformed_json", "Malformed JSON body.")
+        else:
+            message = _last_user_message(body)
+            if message is None:
+                refusal = error_of("invalid", "`messages` must contain a user message.")
+    if refusal is not None or message is None or not isinstance(body, dict):  # who asks comes first: 401
+        try:
+            await authenticate(request, sessions=False)
+        except TrellisError as exc:
+            return wire_error(exc).openai()
+        return (refusal or error_of("invalid", "`messages` must contain a user message.")).openai()
     model = str(body.get("model") or f"trellis-flow-{flow_id}")[:200]
     try:
+        # The key is checked in the run start's own database trip (one trip per completion).
         prepared = await run_start(
-            principal_of(actor),
+            HttpCaller(request, sessions=False, source=(Run.Source.OPENAI, Run.Source.OPENAI)),
             RunRequest(
                 flow=_uuid(flow_id, "flow"),
                 organization=_uuid(org_id, "organization"),
                 version="published",
                 inputs={"message": message},
-                source=Run.Source.OPENAI,
             ),
         )
     except (TrellisError, FlowError) as exc:

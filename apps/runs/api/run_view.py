@@ -21,7 +21,7 @@ from apps.config.wire_errors import error_of, wire_error
 from apps.runs.api.serializers import RunIn, RunOut
 from apps.runs.live import PreparedRun, follow, run_collect, run_start_live
 from apps.runs.models import Run
-from apps.runs.principals import RunRequest, principal_of
+from apps.runs.principals import HttpCaller, RunRequest
 from apps.runs.start import run_start
 from apps.tenancy.http_auth import authenticate
 from flows.errors import FlowError
@@ -38,35 +38,40 @@ def _uuid(value: str, what: str) -> uuid.UUID:
         raise NotFound(f"{what.capitalize()} not found.", code=f"{what}_not_found") from None
 
 
-@csrf_exempt  # not exempt in fact: authenticate() runs Django's CSRF check for sessions
+@csrf_exempt  # not exempt in fact: the caller is authenticated with Django's CSRF check for sessions
 async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> HttpResponseBase:
-    try:
-        actor = await authenticate(request)
-    except TrellisError as exc:  # 401, or 403 csrf_failed
-        return wire_error(exc).response()
+    refusal = None
     if request.method != "POST":
-        return error_of("method_not_allowed", f"Method {request.method} is not allowed.", 405).response()
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return error_of("malformed_json", "Malformed JSON body.").response()
-    serializer = RunIn(data=body)
-    if not serializer.is_valid():
-        fields = {k: [str(m) for m in v] for k, v in serializer.errors.items()}
-        return error_of("invalid", next(iter(fields.values()))[0], fields=fields).response()
+        refusal = error_of("method_not_allowed", f"Method {request.method} is not allowed.", 405)
+    else:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            refusal = error_of("malformed_json", "Malformed JSON body.")
+        else:
+            serializer = RunIn(data=body)
+            if not serializer.is_valid():
+                fields = {k: [str(m) for m in v] for k, v in serializer.errors.items()}
+                refusal = error_of("invalid", next(iter(fields.values()))[0], fields=fields)
+    if refusal is not None:  # who asks comes first: an anonymous caller gets 401, not the 400
+        try:
+            await authenticate(request)
+        except TrellisError as exc:  # 401, or 403 csrf_failed
+            return wire_error(exc).response()
+        return refusal.response()
     data = serializer.validated_data
     try:
-        # The organization in the URL scopes the flow inside the run start's one read (a flow of
-        # an organization the caller is not in is not found).
+        # The caller is authenticated in the run start's own database trip (one trip per run),
+        # and the organization in the URL scopes the flow inside its one read (a flow of an
+        # organization the caller is not in is not found).
         prepared = await run_start(
-            principal_of(actor),
+            HttpCaller(request),
             RunRequest(
                 flow=_uuid(flow_id, "flow"),
                 organization=_uuid(org_id, "organization"),
                 version=data["version"],
                 inputs=data["inputs"],
                 session=data["session"],
-                source=Run.Source.API if actor.api_key else Run.Source.PLAYGROUND,
             ),
         )
     except (TrellisError, FlowError) as exc:

@@ -18,7 +18,7 @@ from apps.config.errors import TrellisError
 from apps.runs import start
 from apps.runs.live import run_collect
 from apps.runs.models import Run
-from apps.runs.principals import Policy, Principal, RunRequest
+from apps.runs.principals import HttpCaller, Policy, Principal, RunRequest
 from apps.tenancy.access import Actor
 from apps.widgets.chat import WidgetVisitor
 from flows.ports import Ports
@@ -89,12 +89,12 @@ async def test_every_entry_point_passes_the_one_hook_point(
     await visitor.disconnect()
 
     assert seen.calls == [
-        ("Principal", "api"),
-        ("Principal", "openai"),
-        ("Principal", "playground"),
+        ("HttpCaller", "api"),  # authenticated inside the run start's one database trip
+        ("HttpCaller", "openai"),
+        ("Principal", "playground"),  # the socket's caller, authenticated at connect
         ("WidgetVisitor", "widget"),
     ]
-    assert WidgetVisitor.__mro__[1] is Principal
+    assert issubclass(HttpCaller, Principal) and issubclass(WidgetVisitor, Principal)
 
 
 class PublishedOnly(Principal):
