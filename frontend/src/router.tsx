@@ -2,6 +2,7 @@
 import { createBrowserRouter, Navigate, type RouteObject } from "react-router";
 import { AcceptInvitePage } from "./auth/AcceptInvitePage";
 import { LoginPage } from "./auth/LoginPage";
+import { VerifyEmailPage } from "./auth/VerifyEmailPage";
 import { FlowsPage } from "./flows/FlowsPage";
 import { HomeRedirect, OrgIndexRedirect } from "./pages/HomeRedirect";
 import { KnowledgePage } from "./pages/KnowledgePage";
@@ -26,6 +27,7 @@ export const routes: RouteObject[] = [
     children: [
       { path: "/login", element: <LoginPage /> },
       { path: "/invite", element: <AcceptInvitePage /> },
+      { path: "/verify-email", element: <VerifyEmailPage /> },
       {
         element: <RequireAuth />,
         children: [

@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient, type QueryClient } from "@tansta
 import { isUnauthenticated } from "../lib/errors";
 import { api, unwrap, unwrapEmpty } from "./client";
 import { queryKeys } from "./queryKeys";
-import type { InvitationAcceptInput, LoginInput, Me } from "./types";
+import type { EmailStarted, InvitationAcceptInput, LoginInput, Me } from "./types";
 
 /** The signed-in user, or null when there is no session. */
 export async function fetchMe(): Promise<Me | null> {
@@ -57,5 +57,24 @@ export function useAcceptInvitation() {
       queryClient.setQueryData(queryKeys.me, me);
       void queryClient.invalidateQueries({ queryKey: queryKeys.orgs });
     },
+  });
+}
+
+/** Set my email address: a verification link goes to it (and, with no mail server in the
+ *  embedded local mode, comes back as `verify_url` to show). */
+export function useSetEmail() {
+  return useMutation({
+    mutationFn: (email: string): Promise<EmailStarted> =>
+      unwrap(api.POST("/api/v1/auth/email/", { body: { email } })),
+  });
+}
+
+/** Follow a verification link's token. */
+export function useVerifyEmail() {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (token: string): Promise<EmailStarted> =>
+      unwrap(api.POST("/api/v1/auth/email/verify/", { body: { token } })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: queryKeys.me }),
   });
 }

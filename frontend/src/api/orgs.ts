@@ -58,7 +58,8 @@ export function useAddMember(orgId: string) {
   return useMutation({
     mutationFn: (input: MemberCreateInput) =>
       unwrap(api.POST("/api/v1/orgs/{org_id}/members/", { ...orgPath(orgId), body: input })),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: queryKeys.members(orgId) }),
+    // Adding by email sends an invitation: it shows among the pending ones until accepted.
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: queryKeys.invitations(orgId) }),
   });
 }
 

@@ -14,6 +14,7 @@ export type Organization = Schemas["OrganizationOut"];
 export type Member = Schemas["MemberOut"];
 export type Invitation = Schemas["InvitationOut"];
 export type InvitationCreated = Schemas["InvitationCreatedOut"];
+export type EmailStarted = Schemas["EmailStartedOut"];
 export type ApiKey = Schemas["ApiKeyOut"];
 export type ApiKeyCreated = Schemas["ApiKeyCreatedOut"];
 export type AuditEvent = Schemas["AuditEventOut"];

@@ -1,8 +1,7 @@
-/** "Add member" (an existing user, by email) and "Invite" (a link, shown once). */
+/** "Add member" and "Invite": both send an invitation by email (its link shown once). */
 import { useState, type FormEvent } from "react";
 import { useAddMember, useCreateInvitation } from "../api/orgs";
 import type { InvitationCreated, Role } from "../api/types";
-import { isApiError } from "../lib/errors";
 import { fieldErrors } from "../lib/forms";
 import { absoluteUrl } from "../lib/routes";
 import { Dialog } from "../ui/Dialog";
@@ -21,74 +20,22 @@ function defaultRole(roles: readonly Role[]): Role {
   return roles.includes("editor") ? "editor" : (roles[roles.length - 1] ?? "viewer");
 }
 
-export function AddMemberDialog({ orgId, roles, onClose, onInviteInstead }: MemberFormProps & {
-  onInviteInstead: (email: string, role: Role) => void;
+/** "Add member" by email: the server sends an invitation (account or not: nobody joins without
+ *  accepting, and the answer never says whether the address has an account). */
+export function AddMemberDialog({ orgId, roles, onClose }: MemberFormProps & {
+  onInviteInstead?: (email: string, role: Role) => void;
 }) {
-  const add = useAddMember(orgId);
-  const [email, setEmail] = useState("");
-  const [role, setRole] = useState<Role>(defaultRole(roles));
-
-  async function submit(event: FormEvent) {
-    event.preventDefault();
-    try {
-      await add.mutateAsync({ email: email.trim(), role });
-      onClose();
-    } catch {
-      // add.error is shown in the form
-    }
-  }
-
-  const noSuchUser = isApiError(add.error, "user_not_found");
-
-  return (
-    <Dialog
-      title="Add member"
-      description="Add someone who already has a Trellis account. For anyone else, send an invitation."
-      onClose={onClose}
-      dismissable={!add.isPending}
-    >
-      <form className="form" onSubmit={submit} noValidate>
-        <FormError error={add.error} />
-        {noSuchUser ? (
-          <div className="callout">
-            <span style={{ flex: 1 }}>No account uses this email yet. Send an invitation link instead.</span>
-            <button type="button" className="btn btn--secondary btn--sm" onClick={() => onInviteInstead(email.trim(), role)}>
-              Invite instead
-            </button>
-          </div>
-        ) : null}
-        <Field label="Email" errors={fieldErrors(add.error, "email")}>
-          <input
-            className="input"
-            type="email"
-            autoComplete="off"
-            value={email}
-            onChange={(event) => setEmail(event.target.value)}
-            placeholder="name@example.com"
-            required
-          />
-        </Field>
-        <Field label="Role" errors={fieldErrors(add.error, "role")}>
-          <RoleSelect value={role} roles={roles} onChange={setRole} />
-        </Field>
-        <div className="form-actions">
-          <button type="button" className="btn btn--ghost" onClick={onClose} disabled={add.isPending}>
-            Cancel
-          </button>
-          <button type="submit" className="btn btn--primary" disabled={add.isPending || !email.trim()}>
-            {add.isPending ? "Adding…" : "Add"}
-          </button>
-        </div>
-      </form>
-    </Dialog>
-  );
+  return <InviteDialog orgId={orgId} roles={roles} onClose={onClose} via="member" />;
 }
 
-export function InviteDialog({ orgId, roles, onClose, initialEmail = "", initialRole }: MemberFormProps & {
+export function InviteDialog({ orgId, roles, onClose, initialEmail = "", initialRole, via = "invitation" }: MemberFormProps & {
   initialEmail?: string;
   initialRole?: Role;
+  via?: "member" | "invitation";
 }) {
-  const invite = useCreateInvitation(orgId);
+  const byInvitation = useCreateInvitation(orgId);
+  const byMember = useAddMember(orgId);
+  const invite = via === "member" ? byMember : byInvitation;
   const [email, setEmail] = useState(initialEmail);
   const [role, setRole] = useState<Role>(initialRole && roles.includes(initialRole) ? initialRole : defaultRole(roles));
   // The link exists only here, for as long as this dialog is open.
@@ -127,8 +74,8 @@ export function InviteDialog({ orgId, roles, onClose, initialEmail = "", initial
 
   return (
     <Dialog
-      title="Invite member"
-      description="Create an invitation link for someone to join this organization. It works once and expires."
+      title={via === "member" ? "Add member" : "Invite member"}
+      description="An invitation goes to this address; they join once they accept it, with the account that verified the address or a new one. The link works once and expires."
       onClose={onClose}
       dismissable={!invite.isPending}
     >

@@ -63,13 +63,9 @@ describe("MembersSettings", () => {
     ]);
   });
 
-  it("offers an invitation when the email has no account, and shows the link once", async () => {
+  it("adds by email through an invitation, whose link is shown once", async () => {
     const { requests } = backend({
       [`POST /api/v1/orgs/${ORG_A}/members/`]: {
-        status: 400,
-        body: { code: "user_not_found", message: "No user has the email carol@example.com; send an invitation instead." },
-      },
-      [`POST /api/v1/orgs/${ORG_A}/invitations/`]: {
         status: 201,
         body: {
           id: 9,
@@ -86,20 +82,13 @@ describe("MembersSettings", () => {
     const user = userEvent.setup();
     renderRoutes(routes, `/o/${ORG_A}/settings/members`);
     await user.click(await screen.findByRole("button", { name: "Add member" }));
-    let dialog = screen.getByRole("dialog", { name: "Add member" });
+    const dialog = screen.getByRole("dialog", { name: "Add member" });
     await user.type(within(dialog).getByLabelText("Email"), "carol@example.com");
     await user.selectOptions(within(dialog).getByLabelText("Role"), "viewer");
-    await user.click(within(dialog).getByRole("button", { name: "Add" }));
-    expect(await within(dialog).findByRole("alert")).toHaveTextContent("send an invitation instead");
-
-    await user.click(within(dialog).getByRole("button", { name: "Invite instead" }));
-    dialog = screen.getByRole("dialog", { name: "Invite member" });
-    expect(within(dialog).getByLabelText("Email")).toHaveValue("carol@example.com");
-    expect(within(dialog).getByLabelText("Role")).toHaveValue("viewer");
     await user.click(within(dialog).getByRole("button", { name: "Create invitation" }));
 
     expect(await screen.findByTestId("invite-link")).toHaveTextContent("http://localhost:3000/invite?token=tok-abc");
-    expect(requests.find((r) => r.path.endsWith("/invitations/") && r.method === "POST")?.body).toEqual({
+    expect(requests.find((r) => r.path.endsWith("/members/") && r.method === "POST")?.body).toEqual({
       email: "carol@example.com",
       role: "viewer",
     });

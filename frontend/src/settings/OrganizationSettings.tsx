@@ -9,6 +9,7 @@ import { ErrorState, FormError, LoadingState } from "../ui/feedback";
 import { Field } from "../ui/Field";
 import { DocsIcon } from "../ui/icons";
 import { API_DOCS_URL } from "../shell/Topbar";
+import { AccountEmailSection } from "./AccountEmailSection";
 
 export function OrganizationSettings() {
   const current = useCurrentOrg();
@@ -100,6 +101,8 @@ export function OrganizationSettings() {
           </dl>
         </div>
       </section>
+
+      <AccountEmailSection />
 
       <div className="callout">
         <DocsIcon size={16} />

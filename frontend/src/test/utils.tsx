@@ -74,6 +74,7 @@ export function makeMe(overrides: Partial<Me> = {}): Me {
     id: 1,
     username: "alice",
     email: "alice@example.com",
+    email_verified: true,
     organizations: [
       { id: ORG_A, name: "Acme", slug: "acme", role: "owner", created_at: "2026-01-01T00:00:00Z" },
       { id: ORG_B, name: "Globex", slug: "globex", role: "viewer", created_at: "2026-01-02T00:00:00Z" },
