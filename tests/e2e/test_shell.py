@@ -74,7 +74,7 @@ def test_e2e_create_api_key_in_settings_and_use_it(page: Any, owner: User, live_
     assert [m["user"]["username"] for m in response.json()] == ["ada"]
 
 
-def test_e2e_members_page_lists_owner_and_adds_member(page: Any, owner: User) -> None:
+def test_e2e_members_page_lists_owner_and_adding_invites(page: Any, owner: User) -> None:
     User.objects.create_user("grace", "grace@example.test", PASSWORD)
     _sign_in(page)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
@@ -83,7 +83,10 @@ def test_e2e_members_page_lists_owner_and_adds_member(page: Any, owner: User) ->
     page.get_by_role("button", name="Add member").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Email").fill("grace@example.test")
-    dialog.get_by_role("button", name=re.compile("^Add")).click()
+    dialog.get_by_role("button", name="Create invitation").click()
+    # An invitation, not a membership: grace joins when she accepts it (security review, finding 4).
+    expect(page.get_by_test_id("invite-link")).to_contain_text("/invite?token=")
+    page.get_by_role("button", name="Done").click()
     expect(page.get_by_role("row").filter(has_text="grace@example.test")).to_be_visible()
 
 
