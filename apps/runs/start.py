@@ -187,7 +187,8 @@ def _compiled(principal: Principal, request: RunRequest) -> _Compiled:
     # Guardrails (apps/guardrails/hook.py): the policy checks the inputs, records its hits and may
     # refuse (GuardBlocked); with "redact before storing" the run continues with the redacted text
     # (what the model sees and what every row, event and message holds).
-    run.inputs = request.inputs = guard_run_start(run=run, principal=principal).inputs
+    guarded = guard_run_start(run=run, principal=principal, ports=ports)  # retrieved chunks checked too
+    run.inputs, request.inputs, ports = guarded.inputs, guarded.inputs, guarded.ports or ports
     for hook in HOOKS:
         graph, ports = hook(principal, request, graph, ports)
     compiled = compile_flow(graph, ports)  # FlowInvalid: no row was written

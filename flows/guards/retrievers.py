@@ -1,0 +1,58 @@
+"""Retrieved chunks through a policy's injection check: the run-level counterpart of the
+context_guard node, for flows that have none (a policy applies to every run without editing it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from langchain_core.documents import Document
+
+from flows.guards.injection import scan_injection
+from flows.guards.policy import GuardPolicy, Hit
+from flows.ports import Retrievers
+
+
+def chunk_source(document: Document, index: int) -> str:
+    meta = document.metadata or {}
+    for key in ("chunk", "document", "source", "id"):
+        if meta.get(key):
+            return f"{'chunk' if key == 'chunk' else 'document'}:{meta[key]}"[:200]
+    return f"document:#{index}"
+
+
+class GuardedRetrievers:
+    """A chunk whose injection score reaches the policy's threshold is dropped when the policy
+    blocks injection, kept otherwise (flag, dry run); each one is reported to `record`."""
+
+    def __init__(self, inner: Retrievers, policy: GuardPolicy, record: Callable[[list[Hit]], None]) -> None:
+        self.inner, self.policy, self.record = inner, policy, record
+
+    async def retrieve(
+        self, knowledge_base: UUID, query: str, *, k: int, mode: str, score_threshold: float | None, **extra: Any
+    ) -> list[Document]:
+        documents = await self.inner.retrieve(
+            knowledge_base, query, k=k, mode=mode, score_threshold=score_threshold, **extra
+        )
+        check = self.policy.injection
+        blocking = check.action in ("block", "route") and not self.policy.dry_run
+        kept: list[Document] = []
+        hits: list[Hit] = []
+        for index, document in enumerate(documents):
+            result = scan_injection(document.page_content, source="document")
+            if result.score >= check.threshold and result.findings:
+                label = max(result.findings, key=lambda f: f.score).label
+                start = min(f.start for f in result.findings)
+                end = max(f.end for f in result.findings)
+                action = "block" if blocking else "flag"
+                intended = "block" if self.policy.dry_run and check.action in ("block", "route") else ""
+                hits.append(
+                    Hit("injection", label, action, result.score, start, end, intended, chunk_source(document, index))
+                )
+                if blocking:
+                    continue
+            kept.append(document)
+        if hits:
+            self.record(hits)
+        return kept
