@@ -345,6 +345,7 @@ def test_egress_operator_allowlist_lets_an_exact_pair_through(settings: Any, org
 OUTBOUND_URL_FIELDS = {
     ("post", "/api/v1/orgs/{org_id}/models/", "base_url"),
     ("patch", "/api/v1/orgs/{org_id}/models/{endpoint_id}/", "base_url"),
+    ("post", "/api/v1/orgs/{org_id}/models/discover/", "base_url"),  # the Models page's model list
 }
 NOT_OUTBOUND = {
     # Browser origins a widget may be embedded on: matched against Origin headers, never fetched.
