@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from apps.config.errors import NotFound
 from apps.observability.cursors import cursor_decode, cursor_encode
@@ -32,6 +33,10 @@ class ConversationFilters:
     thumbs_down: bool = False
 
 
+def _count(rows: QuerySet[Any], key: str) -> Subquery:
+    return Subquery(rows.order_by().values(key).annotate(n=Count("*")).values("n")[:1], output_field=IntegerField())
+
+
 def _sessions(organization: Organization, f: ConversationFilters) -> QuerySet[ChatSession]:
     sessions = ChatSession.objects.filter(organization=organization)
     if f.flow:
@@ -46,12 +51,11 @@ def _sessions(organization: Organization, f: ConversationFilters) -> QuerySet[Ch
         widget_id=Subquery(conversation.values("widget_id")[:1]),
         widget_name=Subquery(conversation.values("widget__name")[:1]),
         visitor_id=Subquery(conversation.values("visitor_id")[:1]),
-        message_count=Count("messages", distinct=True),
-        thumbs_down=Subquery(
-            Feedback.objects.filter(run__session_id=OuterRef("pk"), rating=Feedback.Rating.DOWN)
-            .values("run__session_id")
-            .annotate(n=Count("run"))
-            .values("n")[:1]
+        # Correlated counts, not a join and GROUP BY: a page then walks session_org_recent and
+        # counts for its 50 rows only, instead of aggregating every session of the organization.
+        message_count=Coalesce(_count(ChatMessage.objects.filter(session=OuterRef("pk")), "session"), 0),
+        thumbs_down=_count(
+            Feedback.objects.filter(run__session_id=OuterRef("pk"), rating=Feedback.Rating.DOWN), "run__session_id"
         ),
     ).select_related("flow", "user")
 

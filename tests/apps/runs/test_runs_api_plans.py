@@ -65,3 +65,32 @@ def test_runs_text_search_uses_the_gin_index(org_a: Member, large: None) -> None
     assert "run_text_search" in plan and "Seq Scan on runs_run" not in plan, plan
     assert len(page.runs) == 50 and page.next is not None  # 51 of the runs mention it
     assert all("zebra" in r.inputs["message"] for r in page.runs)
+
+
+def test_conversations_page_reads_the_recent_sessions_index(org_a: Member, org_b: Member) -> None:
+    from apps.observability.conversations import ConversationFilters, conversation_page
+    from apps.runs.models import ChatSession
+
+    with connection.cursor() as cursor:
+        for org in (org_a, org_b):
+            cursor.execute(
+                f"""
+                INSERT INTO {ChatSession._meta.db_table} (id, organization_id, title, created_at, updated_at)
+                SELECT gen_random_uuid(), %s, 'chat ' || i, now() - make_interval(secs => i),
+                  now() - make_interval(secs => i)
+                FROM generate_series(1, 20000) AS i
+                """,  # noqa: S608 - only the table name is formatted in
+                [org.organization.pk],
+            )
+        cursor.execute(f"ANALYZE {ChatSession._meta.db_table}")
+    with CaptureQueriesContext(connection) as captured:
+        rows, cursor_ = conversation_page(
+            organization=org_a.organization, filters=ConversationFilters(), cursor=None, limit=50
+        )
+    [query] = [q["sql"] for q in captured.captured_queries if ChatSession._meta.db_table in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {query}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "session_org_recent" in plan and "Seq Scan on runs_chatsession" not in plan, plan
+    assert "Aggregate" not in plan.split("SubPlan")[0], plan  # counts per row, not a GROUP BY of every session
+    assert len(rows) == 50 and cursor_ is not None
