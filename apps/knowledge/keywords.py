@@ -90,6 +90,35 @@ def stats_forget(knowledge_base_id: UUID | str, document_id: UUID | str) -> None
     _apply(knowledge_base_id, "c.document_id = %s AND c.active", [document_id], "-1", [])
 
 
+def stats_rebuild(knowledge_base_id: UUID | str) -> None:
+    """Recount a knowledge base's statistics from its active chunks (after a bulk load that went
+    around ingestion, e.g. a COPY; ingestion keeps them current itself)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('knowledge_keywords'), hashtext(%s::text))",
+            [str(knowledge_base_id)],
+        )
+        cursor.execute("DELETE FROM knowledge_keywordterm WHERE knowledge_base_id = %s", [knowledge_base_id])
+        cursor.execute("DELETE FROM knowledge_keywordcorpus WHERE knowledge_base_id = %s", [knowledge_base_id])
+        cursor.execute(
+            """
+            INSERT INTO knowledge_keywordterm (knowledge_base_id, term, df)
+            SELECT %s, t.lexeme, count(*)
+            FROM knowledge_chunk c, unnest(tsvector_to_array(c.search_vector)) AS t(lexeme)
+            WHERE c.knowledge_base_id = %s AND c.active GROUP BY t.lexeme
+            """,
+            [knowledge_base_id, knowledge_base_id],
+        )
+        cursor.execute(
+            """
+            INSERT INTO knowledge_keywordcorpus (knowledge_base_id, chunks, length)
+            SELECT %s, count(*), coalesce(sum(c.search_length), 0)
+            FROM knowledge_chunk c WHERE c.knowledge_base_id = %s AND c.active
+            """,
+            [knowledge_base_id, knowledge_base_id],
+        )
+
+
 def _apply(knowledge_base_id: UUID | str, where: str, params: list[Any], sign: str, sign_params: list[Any]) -> None:
     with connection.cursor() as cursor:
         # One writer per knowledge base at a time: no deadlock between documents finishing together.

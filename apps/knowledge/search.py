@@ -25,12 +25,14 @@ from apps.knowledge.rerank import MAX_RERANK_DOCUMENTS, reranker_for
 
 Mode = Literal["vector", "keyword", "hybrid"]
 MODES: tuple[Mode, ...] = ("vector", "keyword", "hybrid")
-# Fusion (tuned on tests/data/retrieval with tests/bench/bench_retrieval.py, docs/BENCHMARKS.md):
-# shallow lists, so a chunk ranked ~20th in both lists cannot beat one ranked first in one.
-RRF_K = 60
+# Fusion, tuned on tests/data/retrieval with tests/bench/bench_retrieval.py --grid (docs/BENCHMARKS.md):
+# shallow lists and a small rank constant, so a chunk ranked ~10th in both lists cannot beat one
+# ranked first in one (with the classic k=60 every rank 1..10 scores almost the same); BM25's list
+# weighs twice the vector list's (on that set BM25 is the stronger of the two).
+RRF_K = 1
 HYBRID_DEPTH = 10
 VECTOR_WEIGHT = 1.0
-KEYWORD_WEIGHT = 1.0
+KEYWORD_WEIGHT = 2.0
 PASSAGE_CHARS = 400
 RERANK_TOP_N = 20
 MAX_K = 50
@@ -281,6 +283,7 @@ def _fuse(
     keyword_ranked: list[tuple[int, float]],
     vector_weight: float = VECTOR_WEIGHT,
     keyword_weight: float = KEYWORD_WEIGHT,
+    rrf_k: int = RRF_K,
 ) -> list[tuple[int, float, int | None, int | None]]:
     """(chunk id, score, rank in the vector list, rank in the keyword list), best first."""
     vector_rank = {chunk_id: i for i, (chunk_id, _) in enumerate(vector_ranked, start=1)}
@@ -289,11 +292,11 @@ def _fuse(
         return [(c, s, vector_rank[c], None) for c, s in vector_ranked]
     if mode == "keyword":
         return [(c, s, None, keyword_rank[c]) for c, s in keyword_ranked]
-    best = (vector_weight + keyword_weight) / (RRF_K + 1)
+    best = (vector_weight + keyword_weight) / (rrf_k + 1)
     fused = []
     for chunk_id in vector_rank.keys() | keyword_rank.keys():
         v, w = vector_rank.get(chunk_id), keyword_rank.get(chunk_id)
-        score = (vector_weight / (RRF_K + v) if v else 0.0) + (keyword_weight / (RRF_K + w) if w else 0.0)
+        score = (vector_weight / (rrf_k + v) if v else 0.0) + (keyword_weight / (rrf_k + w) if w else 0.0)
         fused.append((chunk_id, score / best, v, w))
     fused.sort(key=lambda entry: (-entry[1], entry[0]))
     return fused
