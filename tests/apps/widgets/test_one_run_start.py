@@ -127,3 +127,32 @@ async def test_a_policy_refuses_before_anything_is_written(
     assert await Run.objects.acount() == 0
     allowed = await start.run_start(principal, RunRequest(flow=flow["id"], inputs={"message": "hi"}))
     assert (await run_collect(allowed))[-1]["type"] == "run.finished"
+
+
+async def test_a_visitors_message_the_database_refuses_fails_its_run_and_writes_nothing(
+    endpoint: Callable[..., Any], publish_flow: Callable[..., Any], make_widget: Callable[..., Any]
+) -> None:
+    """The widget starts on the early path too: rows that cannot be written (a NUL character)
+    end the run with a public run.failed, leave no run, visitor or conversation, and the socket
+    keeps serving; the next message starts a visitor afresh."""
+    from apps.widgets.models import Conversation, Visitor
+
+    await database_sync_to_async(endpoint)()
+    flow = await database_sync_to_async(publish_flow)()
+    widget = await database_sync_to_async(make_widget)(flow["id"])
+    session = (await database_sync_to_async(open_session)(APIClient(), widget["public_key"])).json()
+    ws = await widget_socket(widget["public_key"])
+    await ws.send_json_to({"type": "chat.send", "token": session["token"], "message": "a\u0000b"})
+    accepted = await ws.receive_json_from(timeout=20)
+    assert accepted["type"] == "chat.accepted"
+    [failed] = await until_done(ws)
+    assert failed["type"] == "run.failed" and failed["data"]["code"] == "invalid_input", failed
+    assert failed["data"]["message"] == "Sorry, the assistant could not answer just now."
+    assert await Run.objects.acount() == 0
+    assert await Visitor.objects.acount() == 0 and await Conversation.objects.acount() == 0
+    await ws.send_json_to({"type": "chat.send", "token": accepted["token"], "message": "hello"})
+    again = await ws.receive_json_from(timeout=20)
+    assert again["type"] == "chat.accepted" and again["visitor"]  # a visitor afresh
+    assert (await until_done(ws))[-1]["type"] == "run.finished"
+    assert await Visitor.objects.acount() == 1
+    await ws.disconnect()
