@@ -78,6 +78,7 @@ class EndpointSnapshot:
     # one kind of endpoint reached without the egress policy.
     instance_owned: bool = False
     context_window: int | None = None
+    cache_ttl_s: float = 0
     tokenizer_dir: str = ""  # the model's folder on this host, when Trellis serves it
 
     @classmethod
@@ -100,6 +101,7 @@ class EndpointSnapshot:
                 "max_retries": endpoint.max_retries,
                 "is_builtin": endpoint.is_builtin,
                 "context_window": endpoint.context_window,
+                "cache_ttl": endpoint.cache_ttl_s,
                 "deployment_model_dir": deployment.model_path if deployment else None,
                 "deployment_host": deployment.host if deployment else None,
                 "deployment_port": deployment.port if deployment else None,
@@ -128,6 +130,7 @@ class EndpointSnapshot:
             max_retries=int(row["max_retries"]),
             instance_owned=deployment is not None or bool(row.get("is_builtin")),
             context_window=int(row["context_window"]) if row.get("context_window") else None,
+            cache_ttl_s=float(row.get("cache_ttl") or 0),
             tokenizer_dir=_tokenizer_dir(row, deployment is not None),
         )
 
@@ -202,7 +205,17 @@ class GatewayModels:
             )
             for endpoint in self.chain(alias)
         ]
-        return RoutedChatModel(alias=alias, candidates=candidates, meter=self.meter, classify=_classify)
+        primary = self.endpoint(alias)
+        # Exact answers repeat only without sampling; a metered gateway knows the organization.
+        cache_ttl = primary.cache_ttl_s if temperature == 0 and self.meter is not None else 0
+        return RoutedChatModel(
+            alias=alias,
+            candidates=candidates,
+            meter=self.meter,
+            classify=_classify,
+            cache_ttl_s=cache_ttl,
+            cache_params={"chain": [c.alias for c in candidates], "max_tokens": max_tokens} if cache_ttl else {},
+        )
 
     def client_model(self, endpoint: EndpointSnapshot, *, temperature: float, max_tokens: int) -> BaseChatModel:
         """The protocol client for one endpoint, from the clients module (shared per event loop)."""

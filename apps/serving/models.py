@@ -53,6 +53,9 @@ class ModelEndpoint(models.Model):
     )
     fallbacks = models.JSONField(default=list, blank=True, help_text="Aliases tried in order when this one fails")
     max_retries = models.PositiveSmallIntegerField(default=0, help_text="Retries before the first token")
+    cache_ttl_s = models.PositiveIntegerField(
+        default=0, help_text="Keep exact answers (temperature 0) this many seconds; 0: no cache"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

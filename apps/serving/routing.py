@@ -28,6 +28,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict
 
 from apps.serving.accounting import Meter, ledger_call
+from apps.serving.cache import ANSWERS
 from apps.serving.models import ModelCall
 from apps.serving.streaming import as_message_chunk
 from flows.errors import ContextTooLong, FlowError, ModelTimeout, ModelUnavailable
@@ -86,6 +87,9 @@ class RoutedChatModel(BaseChatModel):
     candidates: list[Candidate]
     meter: Meter | None = None
     classify: Callable[[BaseException, str], BaseException]
+    # The answer cache (apps/serving/cache.py): on when > 0, keyed by the meter's organization.
+    cache_ttl_s: float = 0
+    cache_params: dict[str, Any] = {}
 
     @property
     def _llm_type(self) -> str:
@@ -162,9 +166,24 @@ class RoutedChatModel(BaseChatModel):
         a caller that may stop early closes it (contextlib.aclosing) to end the call then."""
         return self._route(messages, stop, kwargs)
 
+    def _cache_key(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> str | None:
+        if self.cache_ttl_s <= 0 or self.meter is None or kwargs.get("tools"):
+            return None
+        params = {**self.cache_params, "stop": stop, "kwargs": kwargs}
+        return ANSWERS.key(self.meter.organization_id, self.alias, params, messages)
+
     async def _route(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> AsyncGenerator[AIMessageChunk | TextChunk, None]:
+        key = self._cache_key(messages, stop, kwargs)
+        if key is not None and (hit := ANSWERS.get(key)) is not None:
+            started = time.perf_counter()
+            yield TextChunk(hit.text)
+            usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+            yield AIMessageChunk(content="", usage_metadata=usage, response_metadata={"cached": True})  # type: ignore[arg-type]
+            self._record("cache", ModelCall.Status.OK, 0, 0, 0.0, started, [], None, self.candidates[0])
+            return
+        texts: list[str] = []
         if self.meter is not None:
             self.meter.admit()
         started = time.perf_counter()
@@ -182,6 +201,10 @@ class RoutedChatModel(BaseChatModel):
                     if ttft is None:
                         ttft = (time.perf_counter() - started) * 1000
                     content_chunks += chunk.pieces if isinstance(chunk, TextChunk) else 1
+                    if key is not None and isinstance(chunk.content, str):
+                        texts.append(chunk.content)
+                if key is not None and chunk.tool_call_chunks:
+                    key = None  # a tool call is not an answer to keep
                 if chunk.usage_metadata:
                     input_tokens += int(chunk.usage_metadata.get("input_tokens", 0))
                     output_tokens += int(chunk.usage_metadata.get("output_tokens", 0))
@@ -198,6 +221,8 @@ class RoutedChatModel(BaseChatModel):
             if not output_tokens:
                 output_tokens = content_chunks  # a dropped stream sends no usage: one token per chunk
             status = ModelCall.Status.OK if failure is None else ModelCall.Status.FAILED
+            if key is not None and failure is None:  # only a stream that ended normally is kept
+                ANSWERS.put(key, "".join(texts), input_tokens, output_tokens, self.cache_ttl_s)
             if isinstance(failure, (asyncio.CancelledError, GeneratorExit)):
                 status, failure = ModelCall.Status.FAILED, asyncio.CancelledError("cancelled")
             self._record(

@@ -249,6 +249,8 @@ class LlmNode(NodeType[LlmConfig]):
                                         texts.append(content)
                                     if chunk.tool_call_chunks or chunk.usage_metadata:
                                         extras.append(_without_text(chunk))
+                                        if chunk.response_metadata.get("cached"):  # the gateway's answer cache
+                                            ctx.note("cached", True)
                                 else:
                                     extras.append(chunk)
                                 watch.touch()

@@ -96,7 +96,7 @@ def test_e2e_models_page_add_test_edit_remove(page: Any, admin_org: Organization
     row.get_by_role("button", name="Edit standin").click()
     edit = page.get_by_role("dialog", name="Edit standin")
     edit.get_by_label("Display name").fill("Stand-in provider")
-    edit.get_by_text("Timeouts and retries").click()
+    edit.get_by_text("Timeouts, retries and cache").click()
     edit.get_by_label("Retries").fill("2")
     edit.get_by_role("button", name="Save").click()
     expect(edit).to_be_hidden()

@@ -60,6 +60,12 @@ class ModelEndpointIn(StrictSerializer):
         help_text="Prompt + answer tokens the model takes (the server's max_model_len); "
         "null: unknown, prompts are not fitted",
     )
+    cache_ttl_s = serializers.IntegerField(
+        min_value=0,
+        max_value=7 * 24 * 3600,
+        default=0,
+        help_text="Keep exact answers (temperature 0, no tools) this many seconds per organization; 0: off",
+    )
     price_input_per_1k = _price()
     price_output_per_1k = _price()
     connect_timeout_s = _timeout(5.0)
@@ -103,6 +109,7 @@ class ModelEndpointOut(serializers.ModelSerializer):  # type: ignore[type-arg]
             "supports_json_mode",
             "supports_vision",
             "context_window",
+            "cache_ttl_s",
             "price_input_per_1k",
             "price_output_per_1k",
             "connect_timeout_s",

@@ -2179,6 +2179,11 @@ export interface components {
             /** @description Prompt + answer tokens the model takes (the server's max_model_len); null: unknown, prompts are not fitted */
             context_window?: number | null;
             /**
+             * @description Keep exact answers (temperature 0, no tools) this many seconds per organization; 0: off
+             * @default 0
+             */
+            cache_ttl_s?: number;
+            /**
              * Format: decimal
              * @default 0.000000
              */
@@ -2226,6 +2231,8 @@ export interface components {
             supports_vision?: boolean;
             /** @description Prompt + answer tokens the model takes; blank: unknown (no fitting) */
             context_window?: number | null;
+            /** @description Keep exact answers (temperature 0) this many seconds; 0: no cache */
+            cache_ttl_s?: number;
             /** Format: decimal */
             price_input_per_1k?: string;
             /** Format: decimal */
@@ -2431,6 +2438,11 @@ export interface components {
             supports_vision?: boolean;
             /** @description Prompt + answer tokens the model takes (the server's max_model_len); null: unknown, prompts are not fitted */
             context_window?: number | null;
+            /**
+             * @description Keep exact answers (temperature 0, no tools) this many seconds per organization; 0: off
+             * @default 0
+             */
+            cache_ttl_s?: number;
             /**
              * Format: decimal
              * @default 0.000000
@@ -2809,7 +2821,7 @@ export interface components {
             /**
              * Format: double
              * @description Hybrid only
-             * @default 1
+             * @default 2
              */
             keyword_weight?: number;
             /**

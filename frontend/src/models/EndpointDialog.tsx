@@ -61,6 +61,7 @@ export function EndpointDialog({ orgId, endpoint, aliases, onClose }: Props) {
   const [firstToken, setFirstToken] = useState(String(endpoint?.first_token_timeout_s ?? 60));
   const [idle, setIdle] = useState(String(endpoint?.idle_timeout_s ?? 30));
   const [retries, setRetries] = useState(String(endpoint?.max_retries ?? 0));
+  const [cacheTtl, setCacheTtl] = useState(String(endpoint?.cache_ttl_s ?? 0));
   const [fallbacks, setFallbacks] = useState<string[]>(
     Array.isArray(endpoint?.fallbacks) ? (endpoint.fallbacks as unknown[]).map(String) : [],
   );
@@ -125,6 +126,7 @@ export function EndpointDialog({ orgId, endpoint, aliases, onClose }: Props) {
       first_token_timeout_s: Number(firstToken),
       idle_timeout_s: Number(idle),
       max_retries: Number(retries),
+      cache_ttl_s: Number(cacheTtl) || 0,
       fallbacks,
     };
     if (keyMode === "replace" && apiKey.trim()) body.api_key = apiKey.trim();
@@ -342,7 +344,7 @@ export function EndpointDialog({ orgId, endpoint, aliases, onClose }: Props) {
         </fieldset>
 
         <details className="endpoint-form__advanced">
-          <summary>Timeouts and retries</summary>
+          <summary>Timeouts, retries and cache</summary>
           <div className="form-row form-row--4">
             <Field label="Connect (s)" errors={fieldErrors(error, "connect_timeout_s")}>
               <input className="input" type="number" min={0.1} step="any" value={connect} onChange={(e) => setConnect(e.target.value)} />
@@ -355,6 +357,13 @@ export function EndpointDialog({ orgId, endpoint, aliases, onClose }: Props) {
             </Field>
             <Field label="Retries" errors={fieldErrors(error, "max_retries")} hint="Before the first token.">
               <input className="input" type="number" min={0} max={5} value={retries} onChange={(e) => setRetries(e.target.value)} />
+            </Field>
+            <Field
+              label="Cache answers (s)"
+              errors={fieldErrors(error, "cache_ttl_s")}
+              hint="Exact repeats at temperature 0 are answered from memory, per organization. 0: off."
+            >
+              <input className="input" type="number" min={0} value={cacheTtl} onChange={(e) => setCacheTtl(e.target.value)} />
             </Field>
           </div>
         </details>

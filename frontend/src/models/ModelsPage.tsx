@@ -124,6 +124,7 @@ export function ModelsPage() {
                           {e.supports_tools ? <Badge>tools</Badge> : null}
                           {e.supports_json_mode ? <Badge>JSON</Badge> : null}
                           {e.supports_vision ? <Badge>vision</Badge> : null}
+                          {e.cache_ttl_s ? <Badge tone="success">cached {e.cache_ttl_s}s</Badge> : null}
                         </div>
                       </td>
                       <td className="nowrap">{e.context_window ? formatTokens(e.context_window) : <span className="muted">unknown</span>}</td>
