@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from apps.config.serializers import StrictSerializer
 from apps.observability.conversations import transcript
+from apps.observability.models import AlertEvent, AlertRule, WebhookDelivery
 from apps.observability.selectors import RunFilters, RunTrace, input_preview
 from apps.runs.api.serializers import RunDetailOut, SpanOut
 from apps.runs.models import Run
@@ -287,3 +288,80 @@ class ConversationDetailOut(ConversationOut):
     @extend_schema_field(TranscriptMessageOut(many=True))
     def get_messages(self, session: Any) -> list[dict[str, Any]]:
         return TranscriptMessageOut(transcript(session), many=True).data  # type: ignore[return-value]
+
+
+class AlertRuleIn(StrictSerializer):
+    name = serializers.CharField(max_length=120, min_length=1)
+    metric = serializers.ChoiceField(choices=AlertRule.Metric.choices)
+    flow = serializers.UUIDField(required=False, allow_null=True, default=None, help_text="Only this flow's runs")
+    threshold = serializers.FloatField(min_value=0)
+    window_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=5)
+    min_runs = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
+    webhook_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+    enabled = serializers.BooleanField(default=True)
+
+    def validate_webhook_url(self, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise serializers.ValidationError("Use an http(s) address.")
+        return value
+
+
+class AlertRuleUpdateIn(AlertRuleIn):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+            field.default = serializers.empty
+
+
+class AlertRuleOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    has_webhook = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "id",
+            "name",
+            "metric",
+            "flow",
+            "threshold",
+            "window_minutes",
+            "min_runs",
+            "webhook_url",
+            "has_webhook",
+            "enabled",
+            "state",
+            "last_value",
+            "last_evaluated_at",
+            "created_at",
+        ]
+
+    def get_has_webhook(self, rule: AlertRule) -> bool:
+        return bool(rule.webhook_url)
+
+
+class AlertRuleCreatedOut(AlertRuleOut):
+    webhook_secret = serializers.SerializerMethodField(
+        help_text="Signs each webhook call (X-Trellis-Signature: t=<unix time>,v1=HMAC-SHA256 of "
+        '"<t>.<body>"); shown only now'
+    )
+
+    class Meta(AlertRuleOut.Meta):
+        fields = [*AlertRuleOut.Meta.fields, "webhook_secret"]
+
+    def get_webhook_secret(self, rule: AlertRule) -> str:
+        return str(self.context.get("secret", ""))
+
+
+class WebhookDeliveryOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = WebhookDelivery
+        fields = ["attempt", "status_code", "error", "delivered", "at"]
+
+
+class AlertEventOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    deliveries = WebhookDeliveryOut(many=True)
+
+    class Meta:
+        model = AlertEvent
+        fields = ["id", "kind", "value", "threshold", "at", "deliveries"]

@@ -7,11 +7,12 @@ from typing import Any
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.observability import selectors
+from apps.observability import selectors, services
 from apps.observability.api import serializers as s
 from apps.observability.conversations import (
     ConversationFilters,
@@ -19,7 +20,9 @@ from apps.observability.conversations import (
     conversation_get,
     conversation_page,
 )
-from apps.tenancy.api.common import ERRORS, org_access
+from apps.observability.models import AlertEvent
+from apps.tenancy.api.common import ERRORS, org_access, parse_body
+from apps.tenancy.models import Role
 from apps.widgets.models import Feedback
 
 
@@ -148,3 +151,52 @@ class ConversationExportView(APIView):
         response = HttpResponse(body, content_type="text/csv" if fmt == "csv" else "application/x-ndjson")
         response["Content-Disposition"] = f'attachment; filename="conversations.{fmt}"'
         return response
+
+
+class AlertRuleListView(APIView):
+    @extend_schema(responses={200: s.AlertRuleOut(many=True), **ERRORS}, summary="Alert rules, newest first")
+    def get(self, request: Request, org_id: str) -> Response:
+        access = org_access(request, org_id)
+        rules = access.organization.alert_rules.order_by("-created_at")  # type: ignore[attr-defined]
+        return Response(s.AlertRuleOut(rules, many=True).data)
+
+    @extend_schema(
+        request=s.AlertRuleIn,
+        responses={201: s.AlertRuleCreatedOut, **ERRORS},
+        summary="Create an alert rule (editor); its webhook secret is shown once",
+    )
+    def post(self, request: Request, org_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        rule, secret = services.alert_rule_create(access=access, data=parse_body(s.AlertRuleIn, request))
+        return Response(s.AlertRuleCreatedOut(rule, context={"secret": secret}).data, status=status.HTTP_201_CREATED)
+
+
+class AlertRuleDetailView(APIView):
+    @extend_schema(responses={200: s.AlertRuleOut, **ERRORS}, summary="An alert rule")
+    def get(self, request: Request, org_id: str, rule_id: str) -> Response:
+        access = org_access(request, org_id)
+        return Response(s.AlertRuleOut(services.alert_rule_get(access=access, rule_id=rule_id)).data)
+
+    @extend_schema(request=s.AlertRuleUpdateIn, responses={200: s.AlertRuleOut, **ERRORS}, summary="Change a rule")
+    def patch(self, request: Request, org_id: str, rule_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.AlertRuleUpdateIn, request)
+        return Response(s.AlertRuleOut(services.alert_rule_update(access=access, rule_id=rule_id, data=data)).data)
+
+    @extend_schema(responses={204: None, **ERRORS}, summary="Delete a rule (editor)")
+    def delete(self, request: Request, org_id: str, rule_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        services.alert_rule_delete(access=access, rule_id=rule_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AlertEventListView(APIView):
+    @extend_schema(
+        responses={200: s.AlertEventOut(many=True), **ERRORS},
+        summary="A rule's history: each time it fired or resolved, with the webhook deliveries",
+    )
+    def get(self, request: Request, org_id: str, rule_id: str) -> Response:
+        access = org_access(request, org_id)
+        rule = services.alert_rule_get(access=access, rule_id=rule_id)
+        events = AlertEvent.objects.filter(rule=rule).prefetch_related("deliveries").order_by("-at", "-id")[:200]
+        return Response(s.AlertEventOut(events, many=True).data)

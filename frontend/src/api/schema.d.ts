@@ -193,6 +193,60 @@ export interface paths {
         patch: operations["v1_orgs_partial_update"];
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/alerts/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alert rules, newest first */
+        get: operations["v1_orgs_alerts_list"];
+        put?: never;
+        /** Create an alert rule (editor); its webhook secret is shown once */
+        post: operations["v1_orgs_alerts_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/alerts/{rule_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An alert rule */
+        get: operations["v1_orgs_alerts_retrieve"];
+        put?: never;
+        post?: never;
+        /** Delete a rule (editor) */
+        delete: operations["v1_orgs_alerts_destroy"];
+        options?: never;
+        head?: never;
+        /** Change a rule */
+        patch: operations["v1_orgs_alerts_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/alerts/{rule_id}/events/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A rule's history: each time it fired or resolved, with the webhook deliveries */
+        get: operations["v1_orgs_alerts_events_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/api-keys/": {
         parameters: {
             query?: never;
@@ -1338,6 +1392,96 @@ export interface components {
          * @enum {string}
          */
         ActionEnum: "start" | "stop" | "restart";
+        AlertEventOut: {
+            readonly id: number;
+            kind: components["schemas"]["AlertEventOutKindEnum"];
+            /** Format: double */
+            value?: number | null;
+            /** Format: double */
+            threshold: number;
+            /** Format: date-time */
+            at: string;
+            deliveries: components["schemas"]["WebhookDeliveryOut"][];
+        };
+        /**
+         * @description * `firing` - Firing
+         *     * `resolved` - Resolved
+         * @enum {string}
+         */
+        AlertEventOutKindEnum: "firing" | "resolved";
+        AlertRuleCreatedOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            metric: components["schemas"]["MetricEnum"];
+            /** Format: uuid */
+            flow?: string | null;
+            /**
+             * Format: double
+             * @description Fires when the metric is above it
+             */
+            threshold: number;
+            window_minutes?: number;
+            /** @description Rates and percentiles need this many runs */
+            min_runs?: number;
+            webhook_url?: string;
+            readonly has_webhook: boolean;
+            enabled?: boolean;
+            state?: components["schemas"]["StateEnum"];
+            /** Format: double */
+            last_value?: number | null;
+            /** Format: date-time */
+            last_evaluated_at?: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** @description Signs each webhook call (X-Trellis-Signature: t=<unix time>,v1=HMAC-SHA256 of "<t>.<body>"); shown only now */
+            readonly webhook_secret: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        AlertRuleInRequest: {
+            name: string;
+            metric: components["schemas"]["MetricEnum"];
+            /**
+             * Format: uuid
+             * @description Only this flow's runs
+             */
+            flow?: string | null;
+            /** Format: double */
+            threshold: number;
+            /** @default 5 */
+            window_minutes?: number;
+            /** @default 1 */
+            min_runs?: number;
+            webhook_url?: string;
+            /** @default true */
+            enabled?: boolean;
+        };
+        AlertRuleOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            metric: components["schemas"]["MetricEnum"];
+            /** Format: uuid */
+            flow?: string | null;
+            /**
+             * Format: double
+             * @description Fires when the metric is above it
+             */
+            threshold: number;
+            window_minutes?: number;
+            /** @description Rates and percentiles need this many runs */
+            min_runs?: number;
+            webhook_url?: string;
+            readonly has_webhook: boolean;
+            enabled?: boolean;
+            state?: components["schemas"]["StateEnum"];
+            /** Format: double */
+            last_value?: number | null;
+            /** Format: date-time */
+            last_evaluated_at?: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         AnalyticsDayOut: {
             /** Format: date */
             day: string;
@@ -1539,7 +1683,7 @@ export interface components {
         DeploymentInRequest: {
             name: string;
             /** @default chat */
-            kind?: components["schemas"]["KindEnum"];
+            kind?: components["schemas"]["KindCfdEnum"];
             /** @default  */
             model_dir?: string;
             stored_model?: number | null;
@@ -1561,7 +1705,7 @@ export interface components {
         DeploymentOut: {
             readonly id: number;
             name: string;
-            kind?: components["schemas"]["KindEnum"];
+            kind?: components["schemas"]["KindCfdEnum"];
             /** @description A local model directory */
             model_dir?: string;
             stored_model?: number | null;
@@ -1981,7 +2125,7 @@ export interface components {
          *     * `embedding` - Embedding
          * @enum {string}
          */
-        KindEnum: "chat" | "embedding";
+        KindCfdEnum: "chat" | "embedding";
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         KnowledgeBaseCreateInRequest: {
             name: string;
@@ -2107,6 +2251,15 @@ export interface components {
          */
         MessageOutRoleEnum: "user" | "assistant";
         /**
+         * @description * `error_rate` - Error rate (%)
+         *     * `p95_latency_ms` - p95 latency (ms)
+         *     * `p95_ttft_ms` - p95 time to first token (ms)
+         *     * `cost` - Cost ($)
+         *     * `thumbs_down_rate` - Thumbs-down rate (%)
+         * @enum {string}
+         */
+        MetricEnum: "error_rate" | "p95_latency_ms" | "p95_ttft_ms" | "cost" | "thumbs_down_rate";
+        /**
          * @description * `vector` - vector
          *     * `keyword` - keyword
          *     * `hybrid` - hybrid
@@ -2163,7 +2316,7 @@ export interface components {
             /** @default  */
             name?: string;
             /** @default chat */
-            kind?: components["schemas"]["KindEnum"];
+            kind?: components["schemas"]["KindCfdEnum"];
             /** @description OpenAI-compatible base URL, e.g. http://127.0.0.1:8001/v1 */
             base_url: string;
             /** @description The model's name on that server */
@@ -2219,7 +2372,7 @@ export interface components {
             readonly id: number;
             alias: string;
             name: string;
-            kind?: components["schemas"]["KindEnum"];
+            kind?: components["schemas"]["KindCfdEnum"];
             /** @description OpenAI-compatible base URL, e.g. http://127.0.0.1:8001/v1 */
             base_url: string;
             /** @description The model's name on that server */
@@ -2383,8 +2536,24 @@ export interface components {
             created_at: string;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedAlertRuleUpdateInRequest: {
+            name?: string;
+            metric?: components["schemas"]["MetricEnum"];
+            /**
+             * Format: uuid
+             * @description Only this flow's runs
+             */
+            flow?: string | null;
+            /** Format: double */
+            threshold?: number;
+            window_minutes?: number;
+            min_runs?: number;
+            webhook_url?: string;
+            enabled?: boolean;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedDeploymentChangeInRequest: {
-            kind?: components["schemas"]["KindEnum"];
+            kind?: components["schemas"]["KindCfdEnum"];
             model_dir?: string;
             stored_model?: number | null;
             served_name?: string;
@@ -2423,7 +2592,7 @@ export interface components {
             /** @default  */
             name?: string;
             /** @default chat */
-            kind?: components["schemas"]["KindEnum"];
+            kind?: components["schemas"]["KindCfdEnum"];
             /** @description OpenAI-compatible base URL, e.g. http://127.0.0.1:8001/v1 */
             base_url?: string;
             /** @description The model's name on that server */
@@ -2880,6 +3049,12 @@ export interface components {
          */
         StageEnum: "input" | "output";
         /**
+         * @description * `ok` - Ok
+         *     * `firing` - Firing
+         * @enum {string}
+         */
+        StateEnum: "ok" | "firing";
+        /**
          * @description * `running` - Running
          *     * `completed` - Completed
          *     * `failed` - Failed
@@ -2993,6 +3168,14 @@ export interface components {
             error_message: string;
             /** @description Ids in the run's `model_calls` */
             model_calls: number[];
+        };
+        WebhookDeliveryOut: {
+            attempt: number;
+            status_code?: number | null;
+            error?: string;
+            delivered?: boolean;
+            /** Format: date-time */
+            at: string;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         WidgetCreateInRequest: {
@@ -4203,6 +4386,383 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrganizationOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_alerts_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRuleOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_alerts_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertRuleInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRuleCreatedOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_alerts_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRuleOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_alerts_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_alerts_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedAlertRuleUpdateInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertRuleOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_alerts_events_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertEventOut"][];
                 };
             };
             400: {

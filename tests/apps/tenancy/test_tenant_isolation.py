@@ -157,6 +157,10 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "conversation-list",
         "conversation-detail",
         "conversation-export",
+        # tests/apps/runs/test_runs_api_alerts.py
+        "alert-rule-list",
+        "alert-rule-detail",
+        "alert-event-list",
         # tests/apps/widgets/test_admin_api.py
         "widget-list",
         "widget-detail",
