@@ -30,7 +30,15 @@ _WINDOW_KEYS = ("max_model_len", "context_length", "context_window", "max_contex
 
 
 class DiscoveryFailed(TrellisError):
-    status, code = 502, "discovery_failed"
+    """The URL or key given does not lead to a model list: the person's input to fix (400)."""
+
+    status, code = 400, "discovery_failed"
+
+
+class DiscoveryUpstreamFailed(DiscoveryFailed):
+    """The server itself failed (HTTP 5xx): 502, the same code."""
+
+    status = 502
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,8 @@ def model_discover(
         if refused.code in {"egress_failed", "egress_redirects"}:
             raise DiscoveryFailed("The server cannot be reached at this URL.") from None
         raise InvalidInput(f"base_url: {refused.message}", code="egress_refused") from None
+    if status >= 500:
+        raise DiscoveryUpstreamFailed(_describe(status))
     if status != 200:
         raise DiscoveryFailed(_describe(status))
     return parse_model_list(text)

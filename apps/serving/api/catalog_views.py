@@ -71,8 +71,8 @@ class ModelDiscoverView(APIView):
     @extend_schema(
         request=s.ModelDiscoverIn,
         responses={200: s.ModelDiscoverOut, 502: ErrorSerializer, **ERRORS},
-        summary="The models an OpenAI-compatible server lists (admin); through the egress policy, "
-        "502 discovery_failed says why in words, never with the server's body",
+        summary="The models an OpenAI-compatible server lists (admin); through the egress policy; "
+        "discovery_failed (400, or 502 when the server failed) says why in words, never with its body",
     )
     def post(self, request: Request, org_id: str) -> Response:
         access = org_access(request, org_id, Role.ADMIN)

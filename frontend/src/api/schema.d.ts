@@ -1128,7 +1128,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** The models an OpenAI-compatible server lists (admin); through the egress policy, 502 discovery_failed says why in words, never with the server's body */
+        /** The models an OpenAI-compatible server lists (admin); through the egress policy; discovery_failed (400, or 502 when the server failed) says why in words, never with its body */
         post: operations["v1_orgs_models_discover_create"];
         delete?: never;
         options?: never;

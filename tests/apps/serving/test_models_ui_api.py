@@ -56,6 +56,8 @@ class Catalog(BaseHTTPRequestHandler):
                 return
             cards = [{"id": "zeta-8b", "object": "model"}, {"id": "alpha-1b", "max_model_len": 4096}]
             self._send(200, json.dumps({"object": "list", "data": cards}).encode(), "application/json")
+        elif self.path == "/fail/v1/models":
+            self._send(500, SECRET_BODY.encode(), "text/plain")
         elif self.path == "/broken/v1/models":
             self._send(200, f"<html>{SECRET_BODY}</html>".encode(), "text/html")
         else:
@@ -142,15 +144,17 @@ def test_discover_with_an_endpoints_stored_key_only_for_its_own_url(org_a: Membe
     same = _discover(org_a, {"base_url": f"{catalog}/v1", "endpoint": endpoint.pk})
     assert same.status_code == 200 and len(same.json()["models"]) == 2
     elsewhere = _discover(org_a, {"base_url": f"{catalog}/broken/v1", "endpoint": endpoint.pk})
-    assert elsewhere.status_code == 502
+    assert elsewhere.status_code == 400
     assert Catalog.seen_keys == [f"Bearer {KEY}", ""]  # the key never went to the other URL
 
 
 def test_discover_failures_say_why_without_the_servers_body(org_a: Member, catalog: str) -> None:
     for base_url, key, status, words in [
-        (f"{catalog}/v1", "wrong", 502, "refused the API key (HTTP 401)"),
-        (f"{catalog}/nothing/v1", KEY, 502, "HTTP 404"),
-        (f"{catalog}/broken/v1", KEY, 502, "not an OpenAI-compatible model list"),
+        (f"{catalog}/v1", "wrong", 400, "refused the API key (HTTP 401)"),
+        (f"{catalog}/nothing/v1", KEY, 400, "HTTP 404"),
+        (f"{catalog}/broken/v1", KEY, 400, "not an OpenAI-compatible model list"),
+        (f"{catalog}/fail/v1", KEY, 502, "HTTP 500"),
+        ("http://no-such-host.invalid/v1", KEY, 400, "cannot be reached"),
     ]:
         answer = _discover(org_a, {"base_url": base_url, "api_key": key})
         assert answer.status_code == status, answer.json()
