@@ -431,6 +431,7 @@ def main() -> None:
             "OMP_NUM_THREADS": "1",
         }
         standin_port, port = free_port(), free_port()
+        env["TRELLIS_EGRESS_ALLOW"] = f"127.0.0.1:{standin_port}"  # the stand-in is on loopback: the operator allows it
         procs = [
             subprocess.Popen(
                 [PY, "-m", "tests.support.standin", "--port", str(standin_port)], cwd=ROOT, start_new_session=True

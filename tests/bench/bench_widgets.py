@@ -232,6 +232,7 @@ def main() -> None:
         threading.Thread(target=host.serve_forever, daemon=True).start()
         site = f"http://127.0.0.1:{host.server_address[1]}"
         standin_port, port = free_port(), free_port()
+        env["TRELLIS_EGRESS_ALLOW"] = f"127.0.0.1:{standin_port}"  # the stand-in is on loopback: the operator allows it
         procs = [
             subprocess.Popen(
                 [PY, "-m", "tests.support.standin", "--port", str(standin_port)], cwd=ROOT, start_new_session=True
