@@ -119,7 +119,8 @@ SELECT f.id, f.organization_id, f.draft::text, f.published_version_id, pv.graph:
      'is_builtin', e.is_builtin, 'context_window', e.context_window, 'cache_ttl', e.cache_ttl_s,
      'deployment_model_dir', COALESCE(
        (SELECT sm.path FROM {t["stored_model"]} sm WHERE sm.id = d.stored_model_id), d.model_dir),
-     'deployment_host', d.host, 'deployment_port', d.port, 'deployment_served_name', d.served_name
+     'deployment_host', d.host, 'deployment_port', d.port, 'deployment_served_name', d.served_name,
+     'deployment_status', d.status
    ) ORDER BY e.alias)::text
    FROM {t["endpoint"]} e LEFT JOIN {t["deployment"]} d ON d.id = e.deployment_id
    WHERE e.organization_id = f.organization_id),

@@ -30,7 +30,7 @@ from apps.serving.accounting import Meter
 from apps.serving.clients import shared_chat_model
 from apps.serving.egress import EgressPolicy
 from apps.serving.httpstream import HttpPool
-from apps.serving.models import BUILTIN_MODEL, ModelDeployment, ModelEndpoint, ModelKind
+from apps.serving.models import BUILTIN_MODEL, DeploymentStatus, ModelDeployment, ModelEndpoint, ModelKind
 from apps.serving.routing import RETRY_MAX_S, Candidate, RoutedChatModel
 from apps.serving.selectors import model_endpoint_list_async
 from apps.serving.streaming import OpenAIStreamingChat
@@ -106,6 +106,7 @@ class EndpointSnapshot:
                 "deployment_host": deployment.host if deployment else None,
                 "deployment_port": deployment.port if deployment else None,
                 "deployment_served_name": deployment.served_name if deployment else None,
+                "deployment_status": deployment.status if deployment else None,
             }
         )
 
@@ -128,7 +129,11 @@ class EndpointSnapshot:
             api_key_encrypted=row["api_key_encrypted"] or "",
             fallbacks=tuple(str(alias) for alias in row["fallbacks"] or ()),
             max_retries=int(row["max_retries"]),
-            instance_owned=deployment is not None or bool(row.get("is_builtin")),
+            # A deployment is the instance's own server only while its supervisor reports it ready
+            # (it launched the process on that port); a failed or stopped one's port could be
+            # anything on the host, so its calls go through the policy like any URL.
+            instance_owned=bool(row.get("is_builtin"))
+            or (deployment is not None and row.get("deployment_status") == DeploymentStatus.READY),
             context_window=int(row["context_window"]) if row.get("context_window") else None,
             cache_ttl_s=float(row.get("cache_ttl") or 0),
             tokenizer_dir=_tokenizer_dir(row, deployment is not None),

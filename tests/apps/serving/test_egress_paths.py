@@ -402,3 +402,28 @@ def test_egress_every_outbound_url_field_refuses_internal_addresses(org_a: Membe
         assert response.json()["code"] == "egress_refused", (method, template, response.json())
     assert fresh.hits == []
     assert Organization.objects.filter(pk=org.pk).exists()
+
+
+def test_egress_deployment_is_exempt_only_while_its_supervisor_reports_it_ready(org_a: Member, fresh: Internal) -> None:
+    """A tenant's deployment names a port on this host; until the supervisor launched it there
+    (ready), that port could be any internal service, so its calls go through the policy."""
+    from apps.serving.models import DeploymentStatus, ModelDeployment
+
+    deployment = ModelDeployment.objects.create(
+        organization=org_a.organization,
+        name="mine",
+        served_name="m",
+        port=fresh.port,
+        host="127.0.0.1",
+        status=DeploymentStatus.FAILED,  # e.g. the port was taken by something else
+    )
+    endpoint = model_endpoint_create(
+        access=org_a.access, alias="served", base_url="http://h/v1", model="m", deployment=deployment.pk
+    )
+    url = f"{_models_url(org_a)}{endpoint.pk}/test/"
+    refused = org_a.client().post(url, {"prompt": "hi"}, format="json")
+    assert refused.json()["code"] == "egress_refused" and SECRET not in refused.content.decode()
+    assert fresh.hits == []
+    ModelDeployment.objects.filter(pk=deployment.pk).update(status=DeploymentStatus.READY)
+    assert org_a.client().post(url, {"prompt": "hi"}, format="json").status_code == 200
+    assert fresh.hits == ["POST /v1/chat/completions"]
