@@ -29,6 +29,9 @@ REPLY_OVERHEAD = 4
 SAFETY_MARGIN = 16
 SAFETY_FRACTION = 0.02
 MIN_TRUNCATED_WORDS = 8
+# A prompt node that rendered retrieved documents into its messages leaves, on its last message,
+# (documents, rerender(kept) -> messages) under this key, so the LLM node can trim those too.
+REFIT_KEY = "trellis_refit"
 TRUNCATION_MARK = " …"
 
 

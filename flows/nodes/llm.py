@@ -12,7 +12,7 @@ from langchain_core.runnables import RunnableBinding
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.context import Compose, fit_context
+from flows.context import REFIT_KEY, Compose, fit_context
 from flows.errors import ModelTimeout, NodeFailed
 from flows.ports import Ports
 from flows.registry import NodeContext, NodeType, Port, register
@@ -115,6 +115,15 @@ def _fitted(
     window = ports.context.context_window(config.model) if ports.context is not None else None
     if ports.context is None or not window:
         return compose(documents, history), documents
+    carried = (m.additional_kwargs.get(REFIT_KEY) for m in to_messages(inputs["prompt"]))
+    refit = next((found for found in carried if found is not None), None)
+    if not documents and refit is not None:
+        # The documents are inside the prompt (a template variable): trim them there.
+        documents, rerender = refit
+
+        def compose(kept: list[Document], hist: list[BaseMessage]) -> list[BaseMessage]:
+            return _composer(config, {**inputs, "prompt": rerender(kept)})([], hist)
+
     fit = fit_context(
         compose=compose,
         documents=documents,

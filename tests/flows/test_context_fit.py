@@ -197,3 +197,30 @@ def test_the_estimate_is_conservative_for_english_and_cjk() -> None:
     assert counter.count_text(english) >= len(english.split()) * 1.5  # ~1.3 tokens a word in BPE
     assert counter.count_text("極光観測許可証") == 7  # one token per CJK character
     assert counter.count([HumanMessage("hi")]) == 1 + MESSAGE_OVERHEAD + REPLY_OVERHEAD
+
+
+async def test_documents_rendered_into_a_prompt_template_are_trimmed_there_too() -> None:
+    spec = (
+        graph()
+        .node("in", "chat_input")
+        .node("r", "retrieve", knowledge_base=str(KB), top_k=4)
+        .node("p", "prompt", template="Sources:\n{{context}}\n\nQuestion: {{q}}")
+        .node("llm", "llm", model="small", max_tokens=64)
+        .node("out", "output")
+        .edge("in", "r", "message", "query")
+        .edge("in", "p", "message", "q")
+        .edge("r", "p", "documents", "context")
+        .edge("p", "llm", "messages", "prompt")
+        .edge("llm", "out", "text", "value")
+        .spec
+    )
+    events, model = await _run(spec, 400)
+    assert events[-1].type == EventType.RUN_FINISHED, events[-1].data
+    sent = str(model.seen[-1][-1].content)
+    assert sent.startswith("Sources:\n[1] permit cost w0x0") and sent.endswith("Question: permit cost")
+    assert "[2] permit w1x0" in sent and "w3x" not in sent
+    note = _finished(events, "llm")["notes"]["context"]
+    assert note["documents_dropped"] >= 1 and note["prompt_tokens"] <= prompt_budget(400, 64)
+    # Without a known window the prompt is sent as the template rendered it, all four documents in.
+    events, model = await _run(spec, None)
+    assert "w3x99" in str(model.seen[-1][-1].content)
