@@ -64,6 +64,9 @@ def main() -> None:
         server = subprocess.Popen([sys.executable, "-m", "tests.support.standin", "--port", "18777"], cwd=ROOT)
         time.sleep(2)
         url = "http://127.0.0.1:18777/v1"
+    from tests.support.egress import allow_egress
+
+    allow_egress(url)  # a stand-in on loopback: the operator's allowlist lets it through the egress policy
     snapshot = EndpointSnapshot(
         alias="m",
         kind=ModelKind.CHAT,
