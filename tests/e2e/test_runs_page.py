@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from apps.observability.alerts import alert_rules_evaluate
 from apps.widgets.models import Conversation, Feedback, Visitor, Widget, WidgetRun
 from tests.conftest import PASSWORD, Member
 from tests.e2e.editor_support import sign_in
@@ -104,6 +105,22 @@ def test_e2e_runs_page_lists_filters_and_opens_a_trace(
     expect(detail).to_contain_text("draft")
     page.get_by_role("button", name="All runs").click()
     expect(table.locator("tbody tr")).to_have_count(3)
+
+    # An alert rule made in the page fires when the worker evaluates it, and says so there.
+    page.get_by_role("tab", name="Alerts").click()
+    form = page.get_by_role("form", name="New alert rule")
+    form.get_by_label("Name").fill("Any spend")
+    form.get_by_label("Metric").select_option("cost")
+    form.get_by_label("Above").fill("0")
+    form.get_by_role("button", name="Add rule").click()
+    rules = page.get_by_role("table", name="Alert rules")
+    expect(rules).to_contain_text("Any spend")
+    assert alert_rules_evaluate() == 1
+    page.reload()
+    expect(rules.get_by_text("firing")).to_be_visible()
+    rules.get_by_text("Any spend").click()
+    expect(rules).to_contain_text("threshold 0")
+    page.get_by_role("tab", name="Runs").click()
 
     table.locator(f'tr[data-run="{hours["id"]}"]').click()
     detail.get_by_role("link", name=re.compile("Open in editor")).click()  # at v1: its changes to the draft

@@ -8,6 +8,8 @@ import { RunsIcon } from "../ui/icons";
 import { PageHeader } from "../ui/PageHeader";
 import { useFlowNames, useRuns } from "../runs/api";
 import { filtersFromParams, withFilter, withoutFilters, type FilterKey } from "../runs/filters";
+import { roleAtLeast } from "../lib/roles";
+import { Alerts } from "../runs/Alerts";
 import { ConversationList, ConversationView } from "../runs/Conversations";
 import type { ConversationFilters } from "../runs/conversationsApi";
 import { RunDetail } from "../runs/RunDetail";
@@ -20,7 +22,7 @@ export function RunsPage() {
   const [params, setParams] = useSearchParams();
   const filters = useMemo(() => filtersFromParams(params), [params]);
   const openRun = params.get("run");
-  const view = params.get("view") === "conversations" ? "conversations" : "runs";
+  const view = params.get("view") === "conversations" || params.get("view") === "alerts" ? params.get("view") : "runs";
   const openConversation = params.get("conversation");
   const conversationFilters: ConversationFilters = {
     widget: params.get("cwidget") ?? undefined,
@@ -68,6 +70,7 @@ export function RunsPage() {
             [
               ["runs", "Runs"],
               ["conversations", "Conversations"],
+              ["alerts", "Alerts"],
             ] as const
           ).map(([id, label]) => (
             <button
@@ -85,6 +88,8 @@ export function RunsPage() {
       )}
       {openRun ? (
         <RunDetail runId={openRun} onBack={() => open(null)} onOpenRun={(id) => open(id)} />
+      ) : view === "alerts" ? (
+        <Alerts orgId={org.id} flows={flows.data ?? []} canEdit={roleAtLeast(org.role, "editor")} />
       ) : view === "conversations" ? (
         openConversation ? (
           <ConversationView
