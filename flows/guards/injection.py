@@ -26,8 +26,8 @@ ATTACK_CLASSES = ("override", "prompt_leak", "roleplay", "encoded", "tool_smuggl
 
 _I = re.IGNORECASE | re.UNICODE
 _OBJ_EN = (
-    r"(?:instructions?|prompts?|rules|directives?|directions|guidelines|commands?|orders|context|programming"
-    r"|guardrails)"
+    r"(?:instructions?|prompts?|rules|directives?|directions|guidelines|guidance|commands?|orders|context"
+    r"|programming|guardrails|training|restrictions|constraints|policies|system message)"
 )
 
 
@@ -54,7 +54,8 @@ def _rule(attack: str, pattern: str, weight: float, *, cased: bool = False) -> R
 OVERRIDE = (
     _rule(
         "override",
-        rf"\b(?:ignore|disregard|forget|skip|drop|bypass|override|neglect)\b[^.\n]{{0,40}}"
+        rf"\b(?:ignore|disregard|forget|skip|drop|bypass|override|neglect|set aside|overlook|abandon|discard"
+        rf"|throw out|pay no attention to|put aside|dismiss)\b[^.\n]{{0,40}}"
         rf"\b(?:previous|prior|above|earlier|preceding|all|your|system|original|initial|the developer'?s?)\b"
         rf"[^.\n]{{0,25}}\b{_OBJ_EN}",
         0.9,
@@ -111,9 +112,42 @@ OVERRIDE = (
     ),
     _rule("override", r"(?:игнорируй|игнорируйте|забудь|забудьте)[^.\n]{0,30}(?:инструкции|указания|правила)", 0.9),
     _rule("override", r"(?:以前|前|上記|これまで)の(?:指示|命令|ルール)を(?:無視|忘れ)", 0.9),
+    _rule(
+        "override",
+        r"\b(?:ignore|disregard|forget|set aside|overlook|drop)\s+(?:whatever|everything|anything|all)\s+(?:you"
+        r"(?:'ve| have)? (?:were|been)? ?(?:told|given|taught|instructed)|(?:they|the developers?|your creators?)"
+        r" (?:told|gave|said))",
+        0.85,
+    ),
+    _rule(
+        "override",
+        r"\b(?:the |your |these |those )?(?:rules|restrictions|guidelines|policies|filters) (?:don't|do not|no "
+        r"longer|doesn't|does not) apply\b",
+        0.7,
+    ),
+    _rule(
+        "override",
+        r"\b(?:obey|listen to|follow) (?:me|my (?:orders|commands|instructions)) (?:and not|not|instead of|rather "
+        r"than|over) (?:the |your )?(?:developers?|creators?|company|system|rules|openai)",
+        0.8,
+    ),
+    _rule("override", r"\b(?:vergiss|vergessen sie) alles\b", 0.7),
+    _rule("override", r"\b(?:oublie|oubliez) tout\b[^.\n]{0,30}\b(?:dit|appris|instructions|règles)", 0.7),
 )
 
 PROMPT_LEAK = (
+    _rule(
+        "prompt_leak",
+        r"\bwhat (?:instructions|rules|guidelines|directions|orders) (?:did|were|have) (?:the company|they|your "
+        r"(?:developers?|creators?|company|owners?)|you)\b[^.\n?]{0,30}(?:give|given|told|set|get)",
+        0.7,
+    ),
+    _rule(
+        "prompt_leak",
+        r"\b(?:print|show|dump|output|reveal|list|repeat)\b[^.\n]{0,30}\b(?:your |the )?(?:context window|"
+        r"hidden (?:text|content|instructions)|everything (?:you were|you've been) (?:told|given))",
+        0.75,
+    ),
     _rule(
         "prompt_leak",
         r"\b(?:reveal|print|show|display|repeat|output|dump|leak|tell me|give me|write out|"
@@ -139,6 +173,13 @@ PROMPT_LEAK = (
 
 ROLEPLAY = (
     # Jailbreak names alone are weak (people ask what DAN is): they count with another signal.
+    _rule(
+        "roleplay",
+        r"\b(?:turn off|disable|deactivate|switch off|remove|bypass)\s+(?:your |the |all |any )?(?:safety|content|"
+        r"moderation|ethical)?\s*(?:filters?|guardrails|safeguards|restrictions|safety)\b",
+        0.6,
+    ),
+    _rule("roleplay", r"\b(?:never|won't ever|will not ever|doesn't|does not) (?:refuse|refuses|say no)\b", 0.4),
     _rule(
         "roleplay", r"\b(?:DAN|STAN|DUDE|BetterDAN)\b|(?i:\bjailbreak(?:ed)?\b|\bdo anything now\b)", 0.35, cased=True
     ),
@@ -238,7 +279,7 @@ INDIRECT = (
     ),
     _rule(
         "indirect",
-        r"\b(?:AI|assistant|chatbot|model|GPT|LLM)s?\s*(?:,|:)\s*(?:please\s+)?(?:ignore|disregard|"
+        r"\b(?:AI|assistant|chatbot|model|GPT|LLM)s?\s*(?:,|:)\s*(?:please\s+)?(?:stop|ignore|disregard|"
         r"forget|do not|don't|you must|instead)\b",
         0.8,
     ),
@@ -275,6 +316,18 @@ INDIRECT = (
         0.75,
     ),
     _rule("indirect", r"\b(?:hidden|secret) (?:instruction|prompt|message)s?\b", 0.5),
+    _rule(
+        "indirect",
+        r"\b(?:any|every|an?|the) (?:AI|LLM|language model|assistant|chatbot|bot|model|agent)(?: models?)? "
+        r"(?:processing|reading|summari[sz]ing|parsing|seeing|analy[sz]ing) (?:this|these)\b",
+        0.75,
+    ),
+    _rule(
+        "indirect",
+        r"\bif (?:an?|any|the) (?:AI|LLM|language model|assistant|chatbot|bot|model|agent) (?:is )?(?:reading|"
+        r"processing|sees|reads)\b",
+        0.75,
+    ),
 )
 
 ENCODED_HINT = _rule(
