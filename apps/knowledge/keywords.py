@@ -202,7 +202,8 @@ def bm25_ranked(
         while len(candidates) > 1 and sum(frequencies[t] for t in candidates) > MAX_CANDIDATE_POSTINGS:
             candidates.pop()
         best = sum(idf.values()) * (params.k1 + 1)
-        tsquery = " | ".join("'" + t.replace("'", "''") + "'" for t in candidates)
+        # quoted lexemes: a quote doubles, a backslash escapes (tsquery's own syntax)
+        tsquery = " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in candidates)
         cursor.execute(
             f"""
             WITH q AS (SELECT * FROM unnest(%s::text[], %s::float8[]) AS q(term, idf)),

@@ -96,6 +96,10 @@ def test_bm25_scores_follow_the_formula(org_a: Member, make_kb: Callable[..., Kn
     assert [h.document_name for h in hits] == ["b.md", "a.md"]
     for hit in hits:
         assert hit.score == pytest.approx(bm25(hit.document_name), rel=1e-4)
+    # quotes, backslashes and tsquery operators in a question are words, not syntax
+    for odd in ("otters' \\ 'dams' & | ! <-> :*", "\\", "'", "back\\slash otters"):
+        found = knowledge_search(knowledge_base=kb, query=odd, k=3, mode="keyword").hits
+        assert all(h.document_name in ("a.md", "b.md") for h in found)
 
 
 def test_keyword_statistics_follow_upload_replace_delete(org_a: Member, make_kb: Callable[..., KnowledgeBase]) -> None:
