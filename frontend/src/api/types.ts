@@ -17,6 +17,7 @@ export type InvitationCreated = Schemas["InvitationCreatedOut"];
 export type EmailStarted = Schemas["EmailStartedOut"];
 export type ApiKey = Schemas["ApiKeyOut"];
 export type ApiKeyCreated = Schemas["ApiKeyCreatedOut"];
+export type ApiKeyScope = Schemas["ScopeEnum"];
 export type AuditEvent = Schemas["AuditEventOut"];
 export type AuditEventPage = Schemas["AuditEventPageOut"];
 

@@ -36,6 +36,27 @@ beforeEach(() => setCookies({ csrftoken: "tok" }));
 afterEach(() => setCookies({ csrftoken: null }));
 
 describe("CreateApiKeyDialog", () => {
+  it("narrows a key to runs and gives it an expiry when asked", async () => {
+    const { requests } = fakeBackend({
+      [`POST /api/v1/orgs/${ORG_A}/api-keys/`]: { status: 201, body: createdKey },
+      [`GET /api/v1/orgs/${ORG_A}/api-keys/`]: { status: 200, body: [] },
+    });
+    const user = userEvent.setup();
+    renderWithClient(<Harness />);
+    await user.click(screen.getByRole("button", { name: "Create API key" }));
+    const dialog = screen.getByRole("dialog", { name: "Create API key" });
+    await user.type(within(dialog).getByLabelText("Name"), "runner");
+    await user.selectOptions(within(dialog).getByLabelText("Scope"), "runs");
+    await user.selectOptions(within(dialog).getByLabelText("Expires"), "30");
+    await user.click(within(dialog).getByRole("button", { name: "Create" }));
+    await screen.findByTestId("new-api-key");
+    const body = requests.find((r) => r.method === "POST")?.body as Record<string, string>;
+    expect(body.scope).toBe("runs");
+    const days = (Date.parse(body.expires_at ?? "") - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThan(30.1);
+  });
+
   it("posts name and role, then shows the full key once with a copy button and a warning", async () => {
     const { requests } = fakeBackend({
       [`POST /api/v1/orgs/${ORG_A}/api-keys/`]: { status: 201, body: createdKey },
