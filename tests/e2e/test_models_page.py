@@ -115,6 +115,16 @@ def test_e2e_models_page_add_test_edit_remove(page: Any, admin_org: Organization
     expect(row).to_have_count(0)
     assert _eventually(lambda: not ModelEndpoint.objects.filter(organization=admin_org, alias="standin").exists())
 
+    page.get_by_role("tab", name="Deployments").click()
+    expect(page.get_by_role("heading", name="Deployments")).to_be_visible()
+    expect(page.get_by_role("heading", name="Model store")).to_be_visible()
+    page.get_by_role("button", name="Deploy a model").first.click()
+    deploy = page.get_by_role("dialog", name="Deploy a model")
+    expect(deploy.get_by_label("Port")).to_have_value("8100")  # a free port, suggested
+    expect(deploy.get_by_role("button", name="Deploy")).to_be_disabled()  # no model chosen yet
+    _shot(page, "4b-deploy-dialog")
+    deploy.get_by_role("button", name="Cancel").click()
+
     page.get_by_role("tab", name="Usage").click()
     expect(page.get_by_test_id("spend")).to_contain_text("$")
     calls = page.get_by_role("table", name="Model calls")
