@@ -116,7 +116,9 @@ SELECT f.id, f.organization_id, f.draft::text, f.published_version_id, pv.graph:
      'price_out', e.price_output_per_1k::text, 'connect', e.connect_timeout_s,
      'first_token', e.first_token_timeout_s, 'idle', e.idle_timeout_s,
      'api_key_encrypted', e.api_key_encrypted, 'fallbacks', e.fallbacks, 'max_retries', e.max_retries,
-     'is_builtin', e.is_builtin, 'context_window', e.context_window, 'cache_ttl', e.cache_ttl_s,
+     'is_builtin', e.is_builtin, 'cache_ttl', e.cache_ttl_s,
+     'context_window', COALESCE(e.context_window, CASE WHEN jsonb_typeof(d.engine_args->'max_model_len') = 'number'
+       THEN (d.engine_args->>'max_model_len')::numeric::int END),
      'deployment_model_dir', COALESCE(
        (SELECT sm.path FROM {t["stored_model"]} sm WHERE sm.id = d.stored_model_id), d.model_dir),
      'deployment_host', d.host, 'deployment_port', d.port, 'deployment_served_name', d.served_name,

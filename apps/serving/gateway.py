@@ -100,7 +100,7 @@ class EndpointSnapshot:
                 "fallbacks": endpoint.fallbacks,
                 "max_retries": endpoint.max_retries,
                 "is_builtin": endpoint.is_builtin,
-                "context_window": endpoint.context_window,
+                "context_window": endpoint.context_window or _deployment_window(deployment),
                 "cache_ttl": endpoint.cache_ttl_s,
                 "deployment_model_dir": deployment.model_path if deployment else None,
                 "deployment_host": deployment.host if deployment else None,
@@ -138,6 +138,12 @@ class EndpointSnapshot:
             cache_ttl_s=float(row.get("cache_ttl") or 0),
             tokenizer_dir=_tokenizer_dir(row, deployment is not None),
         )
+
+
+def _deployment_window(deployment: ModelDeployment | None) -> int | None:
+    """A deployment's context window, as it was started (`max_model_len`), when it says."""
+    value = (deployment.engine_args or {}).get("max_model_len") if deployment is not None else None
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
 
 
 def _tokenizer_dir(row: dict[str, Any], deployed: bool) -> str:

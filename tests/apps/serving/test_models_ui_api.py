@@ -324,3 +324,40 @@ def test_the_meter_counts_cost_within_a_run_and_the_run_start_reads_the_cost_bud
     assert snapshot.cost_used_this_month == sum(
         (c.cost for c in ModelCall.objects.filter(organization=org_a.organization, at__gte=month)), start=Decimal(0)
     )
+
+
+def test_an_endpoint_on_a_deployment_takes_its_max_model_len_as_context_window(org_a: Member) -> None:
+    from django.conf import settings
+
+    from apps.builder.services import flow_create
+    from apps.runs.selectors import run_start_snapshot
+    from apps.serving.deployments import deployment_create
+    from apps.serving.gateway import EndpointSnapshot, GatewayModels
+    from apps.serving.selectors import model_endpoint_list
+    from tests.flows.graphs import chat_flow
+
+    deployment = deployment_create(
+        access=org_a.access,
+        name="big",
+        model_dir=str(settings.LOCAL_MODEL_DIR),
+        port=19601,
+        engine_args={"max_model_len": 4096},
+    )
+    model_endpoint_create(
+        access=org_a.access, alias="deployed", base_url="https://example.com/v1", model="m", deployment=deployment.pk
+    )
+    gateway = GatewayModels.of(list(model_endpoint_list(organization=org_a.organization)))
+    assert gateway.context_window("deployed") == 4096
+    assert gateway.context_window("local") == BUILTIN_CONTEXT_WINDOW  # its own, entered
+    flow = flow_create(access=org_a.access, name="Window", description="", graph=chat_flow(model="deployed"))
+    snapshot = run_start_snapshot(
+        flow_id=flow.pk,
+        organization_id=org_a.organization.pk,
+        user_id=org_a.user.pk,
+        version_number=None,
+        session_id=None,
+        month_start=timezone.now().replace(day=1),
+    )
+    assert snapshot is not None
+    windows = {row["alias"]: EndpointSnapshot.from_row(row).context_window for row in snapshot.endpoints}
+    assert windows == {"deployed": 4096, "local": BUILTIN_CONTEXT_WINDOW}
