@@ -48,6 +48,21 @@ class _Outage:
             cls.since = None
 
 
+def _cancelled_meanwhile(exc: BaseException) -> None:
+    """Raise CancelledError if this task was asked to stop while the layer call failed: the
+    backend may turn the cancellation into another error (channels_redis can, in its cleanup),
+    and a loop that swallowed it would keep a closed socket's consumer alive for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """A receive left behind by a consumer that stopped: its outcome is nobody's, say nothing."""
+    if not task.cancelled():
+        task.exception()
+
+
 class ResilientLayerMixin:
     """For an AsyncConsumer subclass: the channel layer's failures never close the socket."""
 
@@ -79,11 +94,18 @@ class ResilientLayerMixin:
     async def _layer_receive(self) -> dict[str, Any]:
         delay = FIRST_RETRY_S
         while True:
+            receiving = asyncio.ensure_future(self.channel_layer.receive(self.channel_name))
             try:
-                message: dict[str, Any] = await self.channel_layer.receive(self.channel_name)
+                # Shielded: after an outage channels_redis's receive can hold on to a cancellation
+                # (seen as a shutdown waiting for ever on a closed socket's consumer). The consumer
+                # leaves at once; the receive is told to stop and may finish on its own.
+                message: dict[str, Any] = await asyncio.shield(receiving)
             except asyncio.CancelledError:
+                receiving.cancel()
+                receiving.add_done_callback(_retrieve)
                 raise
             except Exception as exc:  # whatever the backend raises (redis errors, OSError, timeouts)
+                _cancelled_meanwhile(exc)
                 _Outage.failed(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_S)
@@ -103,6 +125,7 @@ class ResilientLayerMixin:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            _cancelled_meanwhile(exc)
             _Outage.failed(exc)
             return False
         return True
@@ -118,6 +141,7 @@ class ResilientLayerMixin:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            _cancelled_meanwhile(exc)
             _Outage.failed(exc)
             if self._rejoin is None or self._rejoin.done():
                 self._rejoin = asyncio.create_task(self._rejoin_until_done())
@@ -129,6 +153,7 @@ class ResilientLayerMixin:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the membership expires on its own (group_expiry)
+            _cancelled_meanwhile(exc)
             _Outage.failed(exc)
 
     async def _rejoin_until_done(self) -> None:

@@ -104,7 +104,11 @@ def redis_web(redis_server: RedisServer, transactional_db: None) -> Iterator[tup
             yield f"127.0.0.1:{port}", log_path
         finally:
             server.terminate()
-            server.wait(timeout=15)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:  # a consumer outlived its socket (it must not)
+                server.kill()
+                pytest.fail(f"the server did not stop within 20 s: {log_path.read_text()[-2000:]}")
 
 
 async def _answer(ws: Any, message: dict[str, Any], kinds: set[str], timeout: float = 10) -> dict[str, Any]:
