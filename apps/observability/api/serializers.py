@@ -5,6 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.config.errors import InvalidInput
 from apps.config.serializers import StrictSerializer
 from apps.observability.conversations import transcript
 from apps.observability.models import AlertEvent, AlertRule, WebhookDelivery
@@ -12,7 +13,9 @@ from apps.observability.selectors import RunFilters, RunTrace, input_preview
 from apps.runs.api.serializers import RunDetailOut, SpanOut
 from apps.runs.models import Run
 from apps.serving.api.serializers import ModelCallOut
+from apps.serving.egress import EgressPolicy
 from apps.widgets.models import Feedback
+from flows.errors import EgressRefused
 
 
 class RunQueryIn(StrictSerializer):
@@ -303,6 +306,11 @@ class AlertRuleIn(StrictSerializer):
     def validate_webhook_url(self, value: str) -> str:
         if value and not value.startswith(("https://", "http://")):
             raise serializers.ValidationError("Use an http(s) address.")
+        if value:  # the outbound policy on save too (every delivery is vetted again: alerts.py)
+            try:
+                EgressPolicy().check_url(value)
+            except EgressRefused as refused:
+                raise InvalidInput(f"webhook_url: {refused.message}", code="egress_refused") from None
         return value
 
 

@@ -127,12 +127,15 @@ def test_alert_webhook_to_a_private_address_is_refused_by_the_egress_guard(
     org_a: Member, publish_flow: Callable[..., Any]
 ) -> None:
     flow = publish_flow(publish=False)
-    created = org_a.client().post(
-        f"/api/v1/orgs/{org_a.organization.id}/alerts/",
-        {"name": "cost", "metric": "cost", "threshold": 0, "webhook_url": "http://169.254.169.254/latest"},
-        format="json",
+    url = f"/api/v1/orgs/{org_a.organization.id}/alerts/"
+    metadata = "http://169.254.169.254/latest"
+    refused = org_a.client().post(
+        url, {"name": "cost", "metric": "cost", "threshold": 0, "webhook_url": metadata}, format="json"
     )
+    assert (refused.status_code, refused.json()["code"]) == (400, "egress_refused")  # refused on save
+    created = org_a.client().post(url, {"name": "cost", "metric": "cost", "threshold": 0}, format="json")
     assert created.status_code == 201, created.json()
+    AlertRule.objects.filter(pk=created.json()["id"]).update(webhook_url=metadata)  # and on delivery
     _runs(org_a, flow["id"], at=timezone.now() - timedelta(minutes=1), status="completed", count=1)
     Run.objects.update(cost=1)
     assert alert_rules_evaluate() == 1

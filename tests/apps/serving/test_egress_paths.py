@@ -346,6 +346,8 @@ OUTBOUND_URL_FIELDS = {
     ("post", "/api/v1/orgs/{org_id}/models/", "base_url"),
     ("patch", "/api/v1/orgs/{org_id}/models/{endpoint_id}/", "base_url"),
     ("post", "/api/v1/orgs/{org_id}/models/discover/", "base_url"),  # the Models page's model list
+    ("post", "/api/v1/orgs/{org_id}/alerts/", "webhook_url"),  # alert webhooks (each delivery vetted too)
+    ("patch", "/api/v1/orgs/{org_id}/alerts/{rule_id}/", "webhook_url"),
 }
 NOT_OUTBOUND = {
     # Browser origins a widget may be embedded on: matched against Origin headers, never fetched.
@@ -393,8 +395,11 @@ def test_egress_every_endpoint_that_accepts_a_url_is_known() -> None:
 def test_egress_every_outbound_url_field_refuses_internal_addresses(org_a: Member, fresh: Internal) -> None:
     org = org_a.organization
     endpoint = model_endpoint_create(access=org_a.access, alias="public", base_url="http://h/v1", model="m")
-    ids = {"org_id": str(org.id), "endpoint_id": str(endpoint.pk)}
-    bodies = {"/api/v1/orgs/{org_id}/models/": {"alias": "probe", "model": "m"}}
+    alert = {"name": "errors", "metric": "error_rate", "threshold": 5}
+    rule = org_a.client().post(f"/api/v1/orgs/{org.id}/alerts/", alert, format="json")
+    assert rule.status_code == 201, rule.content
+    ids = {"org_id": str(org.id), "endpoint_id": str(endpoint.pk), "rule_id": str(rule.json()["id"])}
+    bodies = {"/api/v1/orgs/{org_id}/models/": {"alias": "probe", "model": "m"}, "/api/v1/orgs/{org_id}/alerts/": alert}
     for method, template, field in sorted(OUTBOUND_URL_FIELDS):
         body = {**bodies.get(template, {}), field: f"{fresh.url}/v1"}
         response = getattr(org_a.client(), method)(template.format(**ids), body, format="json")
