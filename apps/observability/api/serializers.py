@@ -373,3 +373,47 @@ class AlertEventOut(serializers.ModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = AlertEvent
         fields = ["id", "kind", "value", "threshold", "at", "deliveries"]
+
+
+class StatsQueryIn(StrictSerializer):
+    days = serializers.IntegerField(min_value=1, max_value=90, default=7)
+    flow = serializers.UUIDField(required=False)
+
+
+class StatsFiguresOut(serializers.Serializer):  # type: ignore[type-arg]
+    runs = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    error_rate = serializers.FloatField(allow_null=True, help_text="% of ended runs that failed")
+    p50_latency_ms = serializers.FloatField(allow_null=True)
+    p95_latency_ms = serializers.FloatField(allow_null=True)
+    p95_ttft_ms = serializers.FloatField(allow_null=True)
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=16, decimal_places=6)
+
+
+class StatsDayOut(StatsFiguresOut):
+    day = serializers.DateField()
+
+
+class StatsFlowOut(StatsFiguresOut):
+    flow_id = serializers.UUIDField()
+    flow_name = serializers.CharField(source="flow__name")
+
+
+class StatsModelOut(serializers.Serializer):  # type: ignore[type-arg]
+    alias = serializers.CharField(source="served_by")
+    calls = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    p95_ttft_ms = serializers.FloatField(allow_null=True)
+    input_tokens = serializers.IntegerField(allow_null=True)
+    output_tokens = serializers.IntegerField(allow_null=True)
+    cost = serializers.DecimalField(max_digits=16, decimal_places=6, allow_null=True)
+
+
+class RunStatsOut(serializers.Serializer):  # type: ignore[type-arg]
+    since = serializers.DateTimeField()
+    total = StatsFiguresOut()
+    days = StatsDayOut(many=True)
+    flows = StatsFlowOut(many=True)
+    models = StatsModelOut(many=True)

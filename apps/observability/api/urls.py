@@ -9,6 +9,7 @@ urlpatterns = [
     path(f"{ALERT}/", views.AlertRuleDetailView.as_view(), name="alert-rule-detail"),
     path(f"{ALERT}/events/", views.AlertEventListView.as_view(), name="alert-event-list"),
     path("orgs/<str:org_id>/runs/", views.RunListView.as_view(), name="run-list"),
+    path("orgs/<str:org_id>/runs/stats/", views.RunStatsView.as_view(), name="run-stats"),
     path("orgs/<str:org_id>/runs/<str:run_id>/", views.RunDetailView.as_view(), name="run-detail"),
     path("orgs/<str:org_id>/feedback/", views.FeedbackListView.as_view(), name="feedback-list"),
     path("orgs/<str:org_id>/conversations/", views.ConversationListView.as_view(), name="conversation-list"),

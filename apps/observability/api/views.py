@@ -21,6 +21,7 @@ from apps.observability.conversations import (
     conversation_page,
 )
 from apps.observability.models import AlertEvent
+from apps.observability.stats import run_stats
 from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.models import Role
 from apps.widgets.models import Feedback
@@ -200,3 +201,17 @@ class AlertEventListView(APIView):
         rule = services.alert_rule_get(access=access, rule_id=rule_id)
         events = AlertEvent.objects.filter(rule=rule).prefetch_related("deliveries").order_by("-at", "-id")[:200]
         return Response(s.AlertEventOut(events, many=True).data)
+
+
+class RunStatsView(APIView):
+    @extend_schema(
+        responses={200: s.RunStatsOut, **ERRORS},
+        parameters=_parameters(s.StatsQueryIn),
+        summary="Dashboard: runs, error rate, latency and time-to-first-token percentiles, tokens and cost, "
+        "per day, per flow and per model alias",
+    )
+    def get(self, request: Request, org_id: str) -> Response:
+        access = org_access(request, org_id)
+        data = _query(s.StatsQueryIn, request).validated_data
+        stats = run_stats(organization=access.organization, days=data["days"], flow=data.get("flow"))
+        return Response(s.RunStatsOut(stats).data)

@@ -1221,6 +1221,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/runs/stats/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Dashboard: runs, error rate, latency and time-to-first-token percentiles, tokens and cost, per day, per flow and per model alias */
+        get: operations["v1_orgs_runs_stats_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/sessions/": {
         parameters: {
             query?: never;
@@ -2879,6 +2896,14 @@ export interface components {
             /** @description The aliases that served its model calls */
             models: string[];
         };
+        RunStatsOut: {
+            /** Format: date-time */
+            since: string;
+            total: components["schemas"]["StatsFiguresOut"];
+            days: components["schemas"]["StatsDayOut"][];
+            flows: components["schemas"]["StatsFlowOut"][];
+            models: components["schemas"]["StatsModelOut"][];
+        };
         /** @description A run with its trace; rendered with `context={"trace": RunTrace}`. */
         RunTraceOut: {
             /** Format: uuid */
@@ -3054,6 +3079,79 @@ export interface components {
          * @enum {string}
          */
         StateEnum: "ok" | "firing";
+        StatsDayOut: {
+            runs: number;
+            failed: number;
+            /**
+             * Format: double
+             * @description % of ended runs that failed
+             */
+            error_rate: number | null;
+            /** Format: double */
+            p50_latency_ms: number | null;
+            /** Format: double */
+            p95_latency_ms: number | null;
+            /** Format: double */
+            p95_ttft_ms: number | null;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: decimal */
+            cost: string;
+            /** Format: date */
+            day: string;
+        };
+        StatsFiguresOut: {
+            runs: number;
+            failed: number;
+            /**
+             * Format: double
+             * @description % of ended runs that failed
+             */
+            error_rate: number | null;
+            /** Format: double */
+            p50_latency_ms: number | null;
+            /** Format: double */
+            p95_latency_ms: number | null;
+            /** Format: double */
+            p95_ttft_ms: number | null;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: decimal */
+            cost: string;
+        };
+        StatsFlowOut: {
+            runs: number;
+            failed: number;
+            /**
+             * Format: double
+             * @description % of ended runs that failed
+             */
+            error_rate: number | null;
+            /** Format: double */
+            p50_latency_ms: number | null;
+            /** Format: double */
+            p95_latency_ms: number | null;
+            /** Format: double */
+            p95_ttft_ms: number | null;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: decimal */
+            cost: string;
+            /** Format: uuid */
+            flow_id: string;
+            flow_name: string;
+        };
+        StatsModelOut: {
+            alias: string;
+            calls: number;
+            failed: number;
+            /** Format: double */
+            p95_ttft_ms: number | null;
+            input_tokens: number | null;
+            output_tokens: number | null;
+            /** Format: decimal */
+            cost: string | null;
+        };
         /**
          * @description * `running` - Running
          *     * `completed` - Completed
@@ -9799,6 +9897,70 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EventOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_runs_stats_retrieve: {
+        parameters: {
+            query?: {
+                days?: number;
+                flow?: string;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunStatsOut"];
                 };
             };
             400: {

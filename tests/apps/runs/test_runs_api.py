@@ -325,3 +325,28 @@ def test_conversations_are_tenant_scoped(org_a: Member, org_b: Member, chats: di
         f"{_base(org_a)}/conversations/export/",
     ):
         assert other.get(url).status_code == 404, url
+
+
+def test_run_stats_per_day_flow_and_model(org_a: Member, org_b: Member, publish_flow: Callable[..., Any]) -> None:
+    from django.utils import timezone
+
+    flow = publish_flow(publish=False)
+    today = timezone.now() - timedelta(seconds=5)
+    yesterday = today - timedelta(days=1)
+    for i, latency in enumerate([100, 200, 300, 400]):
+        _run(org_a, flow["id"], at=yesterday, status="failed" if i == 0 else "completed", latency_ms=latency, cost=1)
+    _run(org_a, flow["id"], at=today, status="completed", latency_ms=50, ttft_ms=10, input_tokens=5, output_tokens=7)
+    _run(org_a, flow["id"], at=today - timedelta(days=30), status="failed")  # outside the window
+    ModelCall.objects.create(
+        organization=org_a.organization, alias="gpt", served_by="gpt", status="ok", ttft_ms=10, cost=2, at=today
+    )
+    body = org_a.client().get(f"{_base(org_a)}/runs/stats/", {"days": "7"}).json()
+    assert (body["total"]["runs"], body["total"]["failed"], body["total"]["error_rate"]) == (5, 1, 20.0)
+    assert [(d["runs"], d["error_rate"]) for d in body["days"]] == [(4, 25.0), (1, 0.0)]
+    assert body["days"][0]["p50_latency_ms"] == 250.0 and Decimal(body["days"][0]["cost"]) == 4
+    assert body["days"][1]["p95_ttft_ms"] == 10.0 and body["days"][1]["output_tokens"] == 7
+    assert [(f["flow_name"], f["runs"]) for f in body["flows"]] == [(flow["name"], 5)]
+    assert [(m["alias"], m["calls"], Decimal(m["cost"])) for m in body["models"]] == [("gpt", 1, 2)]
+    assert org_a.client().get(f"{_base(org_a)}/runs/stats/", {"days": "0"}).status_code == 400
+    assert org_b.client().get(f"{_base(org_a)}/runs/stats/").status_code == 404
+    assert org_b.client().get(f"{_base(org_b)}/runs/stats/").json()["total"]["runs"] == 0

@@ -154,6 +154,7 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "session-detail",
         # tests/apps/runs/test_runs_api.py (run-list and run-detail too)
         "feedback-list",
+        "run-stats",
         "conversation-list",
         "conversation-detail",
         "conversation-export",
