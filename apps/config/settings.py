@@ -136,16 +136,18 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "apps.config.middleware.MetricsMiddleware",
     "apps.config.middleware.DatabaseUnavailableMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    # Django's own middlewares, run inline on the event loop in async mode instead of through a
+    # thread hop each (apps/config/inline_middleware.py); the same classes otherwise.
+    "apps.config.inline_middleware.InlineSecurityMiddleware",
     "apps.config.secure_cookies.SecureCookiesOverHttpsMiddleware",
     "apps.config.middleware.StaticFilesMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.config.inline_middleware.InlineSessionMiddleware",
+    "apps.config.inline_middleware.InlineCommonMiddleware",
+    "apps.config.inline_middleware.InlineCsrfViewMiddleware",
+    "apps.config.inline_middleware.InlineAuthenticationMiddleware",
     "apps.tenancy.middleware.ApiKeyScopeMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.config.inline_middleware.InlineMessageMiddleware",
+    "apps.config.inline_middleware.InlineXFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "apps.config.urls"
