@@ -18,7 +18,7 @@ from typing import Any
 from apps.config.errors import TrellisError
 from apps.config.wire_errors import run_failed_data
 from apps.runs.models import Run
-from apps.runs.recorder import Final, recorder
+from apps.runs.recorder import Final, final_fields, recorder
 from flows.compiler import CompiledFlow
 from flows.events import TERMINAL, Event, EventType
 from flows.values import to_text
@@ -37,6 +37,9 @@ class PreparedRun:
     # When set, the rows are still being written while the run starts (run_start(early=True)):
     # the live run holds its events until it settles (a run is a row before its first event).
     saving: asyncio.Future[Run] | None = None
+    # What the run start read besides the run (the REST answer's flow name and version number).
+    flow_name: str = ""
+    version_number: int | None = None
 
 
 def _cost(usage: dict[str, Any], prices: dict[str, tuple[Decimal, Decimal]]) -> Decimal:
@@ -95,6 +98,7 @@ class LiveRun:
         self._last_seq = 0
         self._ending = False
         self._held: list[Event] | None = None
+        self.stored: tuple[Event, Final] | None = None  # the terminal event and last write, once committed
         if prepared.saving is not None and not prepared.saving.done():
             self._held = []
             prepared.saving.add_done_callback(self._rows_saved)
@@ -186,6 +190,7 @@ class LiveRun:
         if self._rows_error() is None:
             self._recorder.record(terminal)
             await asyncio.shield(self._recorder.finish(self.run_id, final))
+            self.stored = (terminal, final)
         self._publish(terminal.to_wire())
 
     def _failure_event(self, exc: BaseException) -> Event:
@@ -243,6 +248,31 @@ async def follow(queue: asyncio.Queue[dict[str, Any]]) -> AsyncIterator[dict[str
 
 async def run_collect(prepared: PreparedRun) -> list[dict[str, Any]]:
     """Run to the end without a socket (the synchronous REST call)."""
+    return (await _collect(prepared))[1]
+
+
+async def run_to_end(prepared: PreparedRun) -> tuple[list[dict[str, Any]], Run | None]:
+    """Run to the end without a socket: its events, and the run as its last write stored it,
+    without reading it back (its flow and version cached for a serializer: `flow.name`,
+    `version.number`); None when that write is not known to be stored (read the row then)."""
+    live, events = await _collect(prepared)
+    if live.stored is None:
+        return events, None
+    terminal, final = live.stored
+    run = prepared.run
+    for name, value in final_fields(terminal, final).items():
+        setattr(run, name, value)
+    run.last_seq = terminal.seq
+    flow_field, version_field = Run._meta.get_field("flow"), Run._meta.get_field("version")
+    flow_field.set_cached_value(run, flow_field.related_model(id=run.flow_id, name=prepared.flow_name))
+    version = None
+    if run.version_id is not None:
+        version = version_field.related_model(id=run.version_id, flow_id=run.flow_id, number=prepared.version_number)
+    version_field.set_cached_value(run, version)
+    return events, run
+
+
+async def _collect(prepared: PreparedRun) -> tuple[LiveRun, list[dict[str, Any]]]:
     live = run_start_live(prepared)
     queue = live.subscribe()
     events: list[dict[str, Any]] = []
@@ -255,4 +285,4 @@ async def run_collect(prepared: PreparedRun) -> list[dict[str, Any]]:
             live.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await live.task
-    return events
+    return live, events

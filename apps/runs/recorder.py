@@ -423,7 +423,7 @@ def _run_rows(run_id: str, pending: _Pending, spans_open: dict[str, dict[str, di
         rows.spans.append([dumps(values[c]) if c in _SPAN_JSON else values[c] for c in _SPAN_COLUMNS])
     terminal = pending.terminal
     if terminal is not None and pending.final is not None:
-        fields = _final_fields(terminal, pending.final)
+        fields = final_fields(terminal, pending.final)
         row = [dumps(fields[c]) if c in _FINAL_JSON else fields[c] for c in _FINAL_COLUMNS]
         rows.finals.append([*row, terminal.seq, now, WORKER, run_id])
         final = pending.final
@@ -462,7 +462,7 @@ def _reason(exc: BaseException) -> str:
     return f"The run's events could not be stored: {detail[:300]}"
 
 
-def _final_fields(terminal: Event, final: Final) -> dict[str, Any]:
+def final_fields(terminal: Event, final: Final) -> dict[str, Any]:
     data = terminal.data
     usage = data.get("usage") or {}
     fields: dict[str, Any] = {

@@ -71,6 +71,8 @@ class RunStartSnapshot:
     endpoints: list[dict[str, Any]]
     cost_budget: Decimal | None = None
     cost_used_this_month: Decimal = Decimal(0)
+    flow_name: str = ""  # for the REST answer, so it needs no read after the run
+    published_number: int | None = None
 
 
 @functools.cache
@@ -129,7 +131,8 @@ SELECT f.id, f.organization_id, f.draft::text, f.published_version_id, pv.graph:
   q.monthly_cost_budget,
   CASE WHEN q.monthly_cost_budget IS NOT NULL THEN
     (SELECT COALESCE(SUM(c.cost), 0) FROM {t["call"]} c
-     WHERE c.organization_id = f.organization_id AND c.at >= %(month)s) END
+     WHERE c.organization_id = f.organization_id AND c.at >= %(month)s) END,
+  f.name, pv.number
 FROM {t["flow"]} f
 LEFT JOIN {t["version"]} pv ON pv.id = f.published_version_id
 LEFT JOIN {t["version"]} nv ON nv.flow_id = f.id AND nv.number = %(number)s
@@ -184,6 +187,8 @@ def run_start_snapshot(
         endpoints,
         cost_budget,
         cost_used,
+        flow_name,
+        published_number,
     ) = row
     return RunStartSnapshot(
         flow_id=fid,
@@ -203,4 +208,6 @@ def run_start_snapshot(
         endpoints=orjson.loads(endpoints) if endpoints else [],
         cost_budget=cost_budget,
         cost_used_this_month=cost_used if cost_used is not None else Decimal(0),
+        flow_name=flow_name,
+        published_number=published_number,
     )

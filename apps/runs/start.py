@@ -50,6 +50,8 @@ class _Loaded:
     models: GatewayModels
     history: list[BaseMessage]
     rows: list[Model]
+    flow_name: str = ""
+    version_number: int | None = None
 
 
 def _read(principal: Principal, request: RunRequest) -> _Loaded:
@@ -71,7 +73,7 @@ def _read(principal: Principal, request: RunRequest) -> _Loaded:
     if snapshot is None or role is None:  # another tenant's flow is not found either
         raise NotFound("Flow not found.", code="flow_not_found")
     org = snapshot.organization_id
-    version_id = None
+    version_id, version_number = None, None
     if request.version == "draft":
         if not role_at_least(role, Role.EDITOR):
             raise Forbidden("Running the draft needs the editor role; run a published version instead.")
@@ -80,10 +82,12 @@ def _read(principal: Principal, request: RunRequest) -> _Loaded:
         if snapshot.published_graph is None:
             raise InvalidInput("This flow has no published version yet.", code="not_published")
         version_id, graph = snapshot.published_version_id, snapshot.published_graph
+        version_number = snapshot.published_number
     else:
         if snapshot.version_graph is None:
             raise NotFound(f"Version {request.version} not found.", code="version_not_found")
         version_id, graph = snapshot.version_id, snapshot.version_graph
+        version_number = number
     new_session = request.session is None
     if not new_session:
         if not snapshot.session_found:
@@ -121,7 +125,15 @@ def _read(principal: Principal, request: RunRequest) -> _Loaded:
         HumanMessage(content=c) if r == ChatMessage.Role.USER else AIMessage(content=c) for r, c in snapshot.history
     ]
     rows = principal.rows(run, session, new_session)
-    return _Loaded(run=run, graph=graph, models=models, history=history, rows=rows)
+    return _Loaded(
+        run=run,
+        graph=graph,
+        models=models,
+        history=history,
+        rows=rows,
+        flow_name=snapshot.flow_name,
+        version_number=version_number,
+    )
 
 
 def _save_rows(run: Run, message: str, rows: list[Model]) -> Run:
@@ -192,7 +204,9 @@ def _compiled(principal: Principal, request: RunRequest) -> _Compiled:
     for hook in HOOKS:
         graph, ports = hook(principal, request, graph, ports)
     compiled = compile_flow(graph, ports)  # FlowInvalid: no row was written
-    return _Compiled(PreparedRun(run=run, compiled=compiled, prices=models.prices(), ref=request.ref), loaded.rows)
+    prepared = PreparedRun(run=run, compiled=compiled, prices=models.prices(), ref=request.ref)
+    prepared.flow_name, prepared.version_number = loaded.flow_name, loaded.version_number
+    return _Compiled(prepared, loaded.rows)
 
 
 class RunHook:

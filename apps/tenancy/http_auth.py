@@ -7,7 +7,8 @@ CsrfFailed 403).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
@@ -17,10 +18,21 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.request import Request
 
 from apps.config.db import in_db_thread
-from apps.config.errors import AuthenticationFailed, CsrfFailed, NotAuthenticated
-from apps.tenancy.access import Actor, client_ip
+from apps.config.errors import AuthenticationFailed, CsrfFailed, Forbidden, NotAuthenticated
+from apps.tenancy.access import Actor, api_key_scope_refusal, client_ip
 from apps.tenancy.authentication import raw_key_from_headers
 from apps.tenancy.services import MalformedApiKey, api_key_authenticate
+
+V = TypeVar("V", bound=Callable[..., Any])
+
+
+def checks_key_scope(view: V) -> V:
+    """Marks a view that authenticates with `authenticate_sync` in a database trip of its own:
+    the API key's scope is checked there (the same rule, `api_key_scope_refusal`, on the key
+    just read), so ApiKeyScopeMiddleware skips its own lookup of the key (a query and a thread
+    hop per request)."""
+    view.checks_key_scope = True  # type: ignore[attr-defined]
+    return view
 
 
 class _CsrfCheck(CsrfViewMiddleware):
@@ -55,6 +67,11 @@ def authenticate_sync(request: HttpRequest, *, sessions: bool = True) -> Actor:
             raise AuthenticationFailed("Malformed API key.") from None
         if key is None:
             raise AuthenticationFailed("Unknown or revoked API key.")
+        match = request.resolver_match  # the key's scope, as ApiKeyScopeMiddleware applies it
+        if match is not None:
+            method, flow_id = request.method or "GET", match.kwargs.get("flow_id")
+            if (reason := api_key_scope_refusal(key, method=method, route=match.url_name, flow_id=flow_id)) is not None:
+                raise Forbidden(reason, code="key_scope")
         return Actor(user=None, api_key=key, ip=ip)
     if not sessions:
         raise NotAuthenticated("Send an API key: Authorization: Bearer trl_...")

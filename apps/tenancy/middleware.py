@@ -4,7 +4,9 @@ reads runs, a key limited to some flows reaches only URLs that name one of them.
 
 Authentication stays with the views (this never admits anything); it only refuses, with 403
 `key_scope`, before the view runs. Requests without an API key pass untouched, in both sync and
-async mode, with no query and no thread hop.
+async mode, with no query and no thread hop; so do keyed requests to the views marked
+`checks_key_scope` (the run, OpenAI-compatible views), which apply the same rule to the key their
+own authentication reads, in the run start's one database trip.
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ def _refused(reason: str) -> JsonResponse:
     return JsonResponse({"code": "key_scope", "message": reason}, status=403)
 
 
+def _view_checks_scope(request: HttpRequest) -> bool:
+    """The view applies the same rule in its own database trip (apps.tenancy.http_auth)."""
+    try:
+        return bool(getattr(resolve(request.path_info).func, "checks_key_scope", False))
+    except Resolver404:
+        return False
+
+
 def _has_key(request: HttpRequest) -> bool:
     return "authorization" in request.headers or "x-api-key" in request.headers
 
@@ -68,7 +78,11 @@ class ApiKeyScopeMiddleware:
         return self.get_response(request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
-        if _has_key(request) and (reason := await in_db_thread(scope_refusal)(request)) is not None:
+        if (
+            _has_key(request)
+            and not _view_checks_scope(request)
+            and (reason := await in_db_thread(scope_refusal)(request)) is not None
+        ):
             return _refused(reason)
         response: HttpResponseBase = await self.get_response(request)
         return response

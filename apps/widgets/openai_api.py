@@ -21,11 +21,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.config.errors import NotFound, TrellisError
 from apps.config.wire_errors import error_of, wire_error
-from apps.runs.live import PreparedRun, follow, run_collect, run_start_live
+from apps.runs.live import PreparedRun, follow, run_start_live, run_to_end
 from apps.runs.models import Run
 from apps.runs.principals import HttpCaller, RunRequest
 from apps.runs.start import run_start
-from apps.tenancy.http_auth import authenticate
+from apps.tenancy.http_auth import authenticate, checks_key_scope
 from flows.errors import FlowError
 
 MAX_BODY = 1024 * 1024
@@ -64,6 +64,7 @@ def _answer(outputs: Any, fallback: str) -> str:
     return fallback
 
 
+@checks_key_scope  # the key's scope is checked in the run start's trip (no lookup of its own)
 @csrf_exempt  # API keys only: no cookie is read, so there is nothing to forge
 async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str) -> HttpResponseBase:
     refusal, body, message = None, None, None
@@ -103,12 +104,12 @@ async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str)
     completion_id = f"chatcmpl-{prepared.run.pk.hex}"
     if body.get("stream"):
         return _stream(prepared, completion_id, model, bool((body.get("stream_options") or {}).get("include_usage")))
-    events = await run_collect(prepared)
+    events, stored = await run_to_end(prepared)  # the run as stored, not read back
     final = events[-1] if events else {}
     if final.get("type") != "run.finished":
         data = final.get("data") or {}
         return _error(str(data.get("message") or "The flow failed."), 502, str(data.get("code") or "run_failed"))
-    run = await Run.objects.aget(pk=prepared.run.pk)
+    run = stored or await Run.objects.aget(pk=prepared.run.pk)
     text = _answer((final.get("data") or {}).get("outputs"), run.output_text)
     return JsonResponse(
         {

@@ -19,11 +19,11 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.config.errors import NotFound, TrellisError
 from apps.config.wire_errors import error_of, wire_error
 from apps.runs.api.serializers import RunIn, RunOut
-from apps.runs.live import PreparedRun, follow, run_collect, run_start_live
+from apps.runs.live import PreparedRun, follow, run_start_live, run_to_end
 from apps.runs.models import Run
 from apps.runs.principals import HttpCaller, RunRequest
 from apps.runs.start import run_start
-from apps.tenancy.http_auth import authenticate
+from apps.tenancy.http_auth import authenticate, checks_key_scope
 from flows.errors import FlowError
 
 
@@ -38,6 +38,7 @@ def _uuid(value: str, what: str) -> uuid.UUID:
         raise NotFound(f"{what.capitalize()} not found.", code=f"{what}_not_found") from None
 
 
+@checks_key_scope  # the key's scope is checked in the run start's trip (no lookup of its own)
 @csrf_exempt  # not exempt in fact: the caller is authenticated with Django's CSRF check for sessions
 async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> HttpResponseBase:
     refusal = None
@@ -78,8 +79,10 @@ async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> Http
         return wire_error(exc).response()
     if data["stream"] or "text/event-stream" in request.headers.get("Accept", ""):
         return _stream(prepared)
-    await run_collect(prepared)
-    run = await Run.objects.select_related("flow", "version").aget(pk=prepared.run.pk)
+    # The answer is the run as its last write stored it, known here without reading it back.
+    _, run = await run_to_end(prepared)
+    if run is None:  # that write was refused (the run's row says why): read what is stored
+        run = await Run.objects.select_related("flow", "version").aget(pk=prepared.run.pk)
     return JsonResponse(RunOut(run).data, status=200)
 
 
