@@ -120,6 +120,11 @@ def test_e2e_runs_page_lists_filters_and_opens_a_trace(
     expect(rules.get_by_text("firing")).to_be_visible()
     rules.get_by_text("Any spend").click()
     expect(rules).to_contain_text("threshold 0")
+
+    page.get_by_role("tab", name="Dashboard").click()
+    expect(page.get_by_label("Totals")).to_contain_text("3")
+    expect(page.get_by_role("table", name="Per flow")).to_contain_text(flow["name"])
+    expect(page.get_by_role("figure", name="Runs per day").locator("rect")).to_have_count(1)
     page.get_by_role("tab", name="Runs").click()
 
     table.locator(f'tr[data-run="{hours["id"]}"]').click()

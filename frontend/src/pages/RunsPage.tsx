@@ -11,6 +11,7 @@ import { filtersFromParams, withFilter, withoutFilters, type FilterKey } from ".
 import { roleAtLeast } from "../lib/roles";
 import { Alerts } from "../runs/Alerts";
 import { ConversationList, ConversationView } from "../runs/Conversations";
+import { Dashboard } from "../runs/Dashboard";
 import type { ConversationFilters } from "../runs/conversationsApi";
 import { RunDetail } from "../runs/RunDetail";
 import { RunFilterBar } from "../runs/RunFilters";
@@ -22,7 +23,8 @@ export function RunsPage() {
   const [params, setParams] = useSearchParams();
   const filters = useMemo(() => filtersFromParams(params), [params]);
   const openRun = params.get("run");
-  const view = params.get("view") === "conversations" || params.get("view") === "alerts" ? params.get("view") : "runs";
+  const VIEWS = ["conversations", "dashboard", "alerts"];
+  const view = VIEWS.includes(params.get("view") ?? "") ? params.get("view") : "runs";
   const openConversation = params.get("conversation");
   const conversationFilters: ConversationFilters = {
     widget: params.get("cwidget") ?? undefined,
@@ -70,6 +72,7 @@ export function RunsPage() {
             [
               ["runs", "Runs"],
               ["conversations", "Conversations"],
+              ["dashboard", "Dashboard"],
               ["alerts", "Alerts"],
             ] as const
           ).map(([id, label]) => (
@@ -88,6 +91,8 @@ export function RunsPage() {
       )}
       {openRun ? (
         <RunDetail runId={openRun} onBack={() => open(null)} onOpenRun={(id) => open(id)} />
+      ) : view === "dashboard" ? (
+        <Dashboard orgId={org.id} flows={flows.data ?? []} />
       ) : view === "alerts" ? (
         <Alerts orgId={org.id} flows={flows.data ?? []} canEdit={roleAtLeast(org.role, "editor")} />
       ) : view === "conversations" ? (

@@ -1,0 +1,176 @@
+/** The dashboard: figures for a time range, and per-day charts (runs and errors, latency, time to
+ *  first token, cost) as SVG bars; per flow and per model alias below. */
+import { useQuery } from "@tanstack/react-query";
+import { useState } from "react";
+import { api, unwrap } from "../api/client";
+import type { components } from "../api/schema";
+import { ErrorState, LoadingState } from "../ui/feedback";
+import { formatCost, formatMs } from "./format";
+
+type Stats = components["schemas"]["RunStatsOut"];
+type Day = Stats["days"][number];
+
+function useStats(orgId: string, days: number, flow: string) {
+  return useQuery({
+    queryKey: ["orgs", orgId, "runs", "stats", { days, flow }],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/v1/orgs/{org_id}/runs/stats/", {
+          params: { path: { org_id: orgId }, query: { days, ...(flow ? { flow } : {}) } },
+        }),
+      ),
+    refetchInterval: 60_000,
+  });
+}
+
+function Bars({ title, days, value, format }: {
+  title: string;
+  days: Day[];
+  value: (day: Day) => number | null | undefined;
+  format: (v: number) => string;
+}) {
+  const values = days.map((d) => value(d) ?? 0);
+  const max = Math.max(...values, 0) || 1;
+  const width = 100 / Math.max(days.length, 1);
+  return (
+    <figure className="chart" aria-label={title}>
+      <figcaption className="chart__title">{title}</figcaption>
+      <svg viewBox="0 0 100 40" preserveAspectRatio="none" className="chart__svg" role="img" aria-label={title}>
+        {days.map((day, i) => {
+          const height = ((values[i] ?? 0) / max) * 38;
+          return (
+            <rect key={day.day} x={i * width + width * 0.1} y={40 - height} width={width * 0.8} height={height} className="chart__bar">
+              <title>
+                {day.day}: {format(values[i] ?? 0)}
+              </title>
+            </rect>
+          );
+        })}
+      </svg>
+      <div className="chart__axis muted">
+        <span>{days[0]?.day ?? ""}</span>
+        <span>max {format(max)}</span>
+        <span>{days[days.length - 1]?.day ?? ""}</span>
+      </div>
+    </figure>
+  );
+}
+
+export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string; name: string }[] }) {
+  const [days, setDays] = useState(7);
+  const [flow, setFlow] = useState("");
+  const stats = useStats(orgId, days, flow);
+  return (
+    <div className="dashboard">
+      <form className="runs-filters" aria-label="Dashboard range" onSubmit={(e) => e.preventDefault()}>
+        <label className="runs-filter">
+          <span className="runs-filter__label">Range</span>
+          <select className="select select--sm" value={days} onChange={(e) => setDays(Number(e.target.value))}>
+            <option value={1}>Today</option>
+            <option value={7}>Last 7 days</option>
+            <option value={30}>Last 30 days</option>
+            <option value={90}>Last 90 days</option>
+          </select>
+        </label>
+        <label className="runs-filter">
+          <span className="runs-filter__label">Flow</span>
+          <select className="select select--sm" value={flow} onChange={(e) => setFlow(e.target.value)}>
+            <option value="">All flows</option>
+            {flows.map((f) => (
+              <option key={f.id} value={f.id}>
+                {f.name}
+              </option>
+            ))}
+          </select>
+        </label>
+      </form>
+      {stats.isPending ? (
+        <LoadingState label="Loading figures…" />
+      ) : stats.isError ? (
+        <ErrorState error={stats.error} onRetry={() => void stats.refetch()} />
+      ) : (
+        <>
+          <dl className="run-figures" aria-label="Totals">
+            <div>
+              <dt>Runs</dt>
+              <dd>{stats.data.total.runs.toLocaleString()}</dd>
+            </div>
+            <div>
+              <dt>Error rate</dt>
+              <dd>{stats.data.total.error_rate === null ? "—" : `${stats.data.total.error_rate}%`}</dd>
+            </div>
+            <div>
+              <dt>Latency p50 / p95</dt>
+              <dd>
+                {formatMs(stats.data.total.p50_latency_ms)} / {formatMs(stats.data.total.p95_latency_ms)}
+              </dd>
+            </div>
+            <div>
+              <dt>First token p95</dt>
+              <dd>{formatMs(stats.data.total.p95_ttft_ms)}</dd>
+            </div>
+            <div>
+              <dt>Tokens</dt>
+              <dd>{(stats.data.total.input_tokens + stats.data.total.output_tokens).toLocaleString()}</dd>
+            </div>
+            <div>
+              <dt>Cost</dt>
+              <dd>{formatCost(stats.data.total.cost)}</dd>
+            </div>
+          </dl>
+          <div className="charts">
+            <Bars title="Runs per day" days={stats.data.days} value={(d) => d.runs} format={(v) => String(v)} />
+            <Bars title="Error rate (%)" days={stats.data.days} value={(d) => d.error_rate} format={(v) => `${v.toFixed(1)}%`} />
+            <Bars title="Latency p95" days={stats.data.days} value={(d) => d.p95_latency_ms} format={formatMs} />
+            <Bars title="First token p95" days={stats.data.days} value={(d) => d.p95_ttft_ms} format={formatMs} />
+            <Bars title="Cost per day" days={stats.data.days} value={(d) => Number(d.cost)} format={formatCost} />
+          </div>
+          <div className="run-detail__io">
+            <table className="table" aria-label="Per flow">
+              <thead>
+                <tr>
+                  <th scope="col">Flow</th>
+                  <th scope="col">Runs</th>
+                  <th scope="col">Errors</th>
+                  <th scope="col">p95</th>
+                  <th scope="col">Cost</th>
+                </tr>
+              </thead>
+              <tbody>
+                {stats.data.flows.map((f) => (
+                  <tr key={f.flow_id}>
+                    <td>{f.flow_name}</td>
+                    <td>{f.runs}</td>
+                    <td>{f.error_rate === null ? "—" : `${f.error_rate}%`}</td>
+                    <td>{formatMs(f.p95_latency_ms)}</td>
+                    <td>{formatCost(f.cost)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <table className="table" aria-label="Per model">
+              <thead>
+                <tr>
+                  <th scope="col">Model alias</th>
+                  <th scope="col">Calls</th>
+                  <th scope="col">First token p95</th>
+                  <th scope="col">Cost</th>
+                </tr>
+              </thead>
+              <tbody>
+                {stats.data.models.map((m) => (
+                  <tr key={m.alias}>
+                    <td>{m.alias}</td>
+                    <td>{m.calls}</td>
+                    <td>{formatMs(m.p95_ttft_ms)}</td>
+                    <td>{formatCost(m.cost)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </div>
+  );
+}
