@@ -36,9 +36,18 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):  # type: ignore[misc]
             return self._acall(request)
         return super().__call__(request)
 
+    def _may_be_file(self, url: str) -> bool:
+        """find_file's own early answers, without its thread hop: a URL ending in / (no index
+        file), or under neither the static prefix nor a served directory, is never a file."""
+        if self.index_file is None and url.endswith("/"):
+            return False
+        return url.startswith(self.static_prefix) or any(url.startswith(prefix) for _, prefix in self.directories)
+
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         if self.autorefresh:
-            static_file = await sync_to_async(self.find_file, thread_sensitive=False)(request.path_info)
+            url = request.path_info
+            find = sync_to_async(self.find_file, thread_sensitive=False)
+            static_file = await find(url) if self._may_be_file(url) else None
         else:
             static_file = self.files.get(request.path_info)
         if static_file is not None:
