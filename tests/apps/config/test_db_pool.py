@@ -60,9 +60,10 @@ async def test_db_pool_bounds_connections_under_concurrent_requests_and_401s(
                 await asyncio.sleep(0.05)
 
         sampler = asyncio.create_task(sample())
+        wrong = {"Authorization": "Bearer trl_0badbeef_wrongsecretwrongsecretwrongsecret"}
         for _ in range(3):  # more requests than the pool has connections, three times over
             answers = await asyncio.gather(
-                *[client.get(flows, headers={"Authorization": "Bearer trl_0badbeef_wrongsecretwrongsecretwrongsecret"}) for _ in range(2 * bound)],
+                *[client.get(flows, headers=wrong) for _ in range(2 * bound)],
                 *[client.get(flows, headers={"Authorization": f"Bearer {key}"}) for _ in range(bound)],
             )
             assert sorted({a.status_code for a in answers}) == [200, 401]
