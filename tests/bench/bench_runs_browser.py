@@ -72,7 +72,8 @@ def _time(client: APIClient, url: str, params: dict[str, str], repeat: int) -> t
         response = client.get(url, params)
         samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.content[:300]
-        count = len(response.json().get("results", [])) if "results" in response.json() else 1
+        body = response.json()
+        count = len(body["results"]) if "results" in body else body.get("total", {}).get("runs", 1)
     return percentile(samples, 0.5), percentile(samples, 0.95), count
 
 
@@ -100,6 +101,10 @@ def main() -> None:
         ("q=zebra (a rare word, 0.1%)", url, {"q": "zebra"}),
         ("q=question (every run)", url, {"q": "question"}),
         ("last 24 hours + failed", url, {"status": "failed", "since": since}),
+    ]
+    cases += [
+        ("dashboard, today", f"{url}stats/", {"days": "1"}),
+        ("dashboard, 7 days (~600k runs)", f"{url}stats/", {"days": "7"}),
     ]
     run = Run.objects.filter(organization=org).order_by("-started_at").values_list("pk", flat=True).first()
     cases.append(("one run's trace", f"{url}{run}/", {}))
