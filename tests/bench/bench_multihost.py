@@ -146,10 +146,11 @@ def main() -> None:
         print(f"{len(cpus)} hosts on CPUs {', '.join(cpus)}:")
         hosts = [Host(f"h{i}", environment, folder / f"h{i}", cpus=cpu) for i, cpu in enumerate(cpus)]
         many = measure(cluster, hosts, args)
+        ratio = f"x{many['chats_met'] / one['chats_met']:.2f}" if one["chats_met"] else "no ratio: one host met none"
         print(
             f"ratio {len(cpus)} hosts / 1 host: REST x{many['rest'] / one['rest']:.2f}; chats at p99 <= "
             f"{P99_TARGET_MS} ms: {one['chats_met']} -> {many['chats_met']} "
-            f"(x{many['chats_met'] / max(1, one['chats_met']):.2f}; the highest level tried is a floor)"
+            f"({ratio}; the highest level tried is a floor)"
         )
     finally:
         stop_all(cluster)
