@@ -71,17 +71,14 @@ def run_stats(
     if flow is not None:
         runs = runs.filter(flow_id=flow)
     total = _clean(runs.aggregate(**_figures()))
-    per_day = [
-        _clean(row)
-        for row in runs.annotate(day=TruncDate("started_at")).values("day").annotate(**_figures()).order_by("day")
-    ]
-    per_flow = [
-        _clean(row) for row in runs.values("flow_id", "flow__name").annotate(**_figures()).order_by("-runs")[:20]
-    ]
+    by_day: Any = runs.annotate(day=TruncDate("started_at")).values("day").annotate(**_figures())
+    by_flow: Any = runs.values("flow_id", "flow__name").annotate(**_figures())
+    per_day = [_clean(dict(row)) for row in by_day.order_by("day")]
+    per_flow = [_clean(dict(row)) for row in by_flow.order_by("-runs")[:20]]
     calls = ModelCall.objects.filter(organization=organization, at__gte=since, at__lte=now)
     if flow is not None:
         calls = calls.filter(flow_id=flow)
-    per_model = list(
+    by_model: Any = (
         calls.values("served_by")
         .annotate(
             calls=Count("id"),
@@ -93,4 +90,5 @@ def run_stats(
         )
         .order_by("-calls")[:20]
     )
+    per_model = [dict(row) for row in by_model]
     return RunStats(since=since, total=total, days=per_day, flows=per_flow, models=per_model)
