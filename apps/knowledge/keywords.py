@@ -1,4 +1,4 @@
-"""BM25 keyword ranking served from PostgreSQL (docs/adr/0007).
+"""BM25 keyword ranking served from PostgreSQL (docs/adr/0009).
 
 The embedded PostgreSQL ships no BM25 extension, so the statistics BM25 needs live in two
 tables that ingestion keeps current: `KeywordTerm` (in how many active chunks of a knowledge base

@@ -6,7 +6,7 @@ system header) cross the threshold. Encoded payloads (base64, hex, ROT13) are de
 again. `source="document"` adds the rules for indirect injection: text in a retrieved chunk or a
 tool result that addresses the model instead of the reader.
 
-A heuristic, not a classifier: docs/adr/0007 says what it misses; docs/BENCHMARKS.md has its
+A heuristic, not a classifier: docs/adr/0008 says what it misses; docs/BENCHMARKS.md has its
 recall and false-positive rate on tests/data/guardrails/.
 """
 

@@ -1,6 +1,6 @@
 """Person names without a model: cue phrases, known given names and family names.
 
-A heuristic, and its gap is stated in docs/adr/0007: it finds "my name is Ana Souza", "Jean
+A heuristic, and its gap is stated in docs/adr/0008: it finds "my name is Ana Souza", "Jean
 Dupont", "Nguyễn Văn An", "我叫王伟" and "Dr. Okafor", and misses a name with no cue whose given
 name is not in the lists below (a named-entity model does better there, at ~100 ms per 2,000
 characters on this hardware; see docs/BENCHMARKS.md).

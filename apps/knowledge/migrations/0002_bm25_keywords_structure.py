@@ -73,7 +73,7 @@ class Migration(migrations.Migration):
         ),
         # Keyword search: search_vector becomes a plain column (its values kept) that a trigger
         # fills from search_text in the base's language; BM25 statistics backfilled from the
-        # active chunks (apps/knowledge/keywords.py, docs/adr/0007).
+        # active chunks (apps/knowledge/keywords.py, docs/adr/0009).
         migrations.RunSQL(
             """
             ALTER TABLE knowledge_chunk ALTER COLUMN search_vector DROP EXPRESSION;
