@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -154,6 +155,7 @@ def main() -> None:
         )
     finally:
         stop_all(cluster)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from tests.multihost.harness import (
     start_standin,
     start_worker,
     stop_all,
+    stop_process,
 )
 from tests.support.asgi_server import free_port
 from tests.support.redis_server import RedisServer
@@ -42,20 +44,24 @@ def _close_worker_connections() -> None:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     folder = Path(tempfile.mkdtemp(prefix="trellis-multihost-"))
-    postgres = ExternalPostgres().start()
-    redis = RedisServer(folder).start()
-    standin_port = free_port()
-    standin = start_standin(standin_port)
-    environment = environment_for(postgres, redis, standin_port)
-    manage(environment, "migrate", "--noinput", folder=folder / "migrate")  # once, as a deploy does
-    worker = start_worker(environment, folder / "worker")
-    hosts = [Host(name, environment, folder / name).start() for name in ("a", "b")]
-    built = Cluster(postgres, redis, standin, worker, hosts, environment, folder, {})
-    try:
+    with ExitStack() as cleanup:  # whatever started is stopped, even when a later step fails
+        cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+        postgres = ExternalPostgres()
+        cleanup.callback(postgres.stop)
+        postgres.start()
+        redis = RedisServer(folder)
+        cleanup.callback(redis.stop)
+        redis.start()
+        standin_port = free_port()
+        standin = start_standin(standin_port)
+        cleanup.callback(stop_process, standin)
+        environment = environment_for(postgres, redis, standin_port)
+        manage(environment, "migrate", "--noinput", folder=folder / "migrate")  # once, as a deploy does
+        worker = start_worker(environment, folder / "worker")
+        hosts = [Host(name, environment, folder / name).start() for name in ("a", "b")]
+        built = Cluster(postgres, redis, standin, worker, hosts, environment, folder, {})
+        cleanup.callback(stop_all, built)
         built.seed = seed(environment, f"http://127.0.0.1:{standin_port}/v1", folder / "migrate")
         for host in hosts:
             host.wait_ready()
         yield built
-    finally:
-        stop_all(built)
-        shutil.rmtree(folder, ignore_errors=True)

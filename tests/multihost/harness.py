@@ -30,7 +30,7 @@ SERVE = [sys.executable, "manage.py", "serve", "--skip-setup", "--no-worker", "-
 PG_USER, PG_PASSWORD, PG_DB = "trellis", "trellis-multihost", "trellis"
 
 
-def _stop(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+def stop_process(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
     if process is None or process.poll() is not None:
         return
     try:
@@ -122,7 +122,7 @@ class ExternalPostgres:
                 time.sleep(0.2)
 
     def stop(self) -> None:
-        _stop(self.process, signal.SIGINT)  # fast shutdown
+        stop_process(self.process, signal.SIGINT)  # fast shutdown
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -174,10 +174,10 @@ class Host:
 
     def kill(self) -> None:
         """The machine dies: no shutdown, no goodbye to the sockets."""
-        _stop(self.process, signal.SIGKILL)
+        stop_process(self.process, signal.SIGKILL)
 
     def stop(self) -> None:
-        _stop(self.process, signal.SIGTERM, timeout=30)
+        stop_process(self.process, signal.SIGTERM, timeout=30)
 
 
 class Haproxy:
@@ -207,7 +207,7 @@ class Haproxy:
         return self
 
     def stop(self) -> None:
-        _stop(self.process)
+        stop_process(self.process)
 
 
 def harness_config(port: int, hosts: list[Host]) -> str:
@@ -350,11 +350,11 @@ def start_standin(port: int) -> subprocess.Popen[bytes]:
 
 def stop_all(cluster: Cluster) -> None:
     stopping = [threading.Thread(target=host.stop) for host in cluster.hosts]
-    stopping.append(threading.Thread(target=_stop, args=(cluster.worker,)))
+    stopping.append(threading.Thread(target=stop_process, args=(cluster.worker,)))
     for thread in stopping:
         thread.start()
     for thread in stopping:
         thread.join()
-    _stop(cluster.standin, signal.SIGKILL)
+    stop_process(cluster.standin, signal.SIGKILL)
     cluster.redis.stop()
     cluster.postgres.stop()
