@@ -128,7 +128,7 @@ def test_db_serve_connections_stay_within_the_bound_under_concurrent_requests(se
     # answered 503 database_busy (the bound holding), never a 500.
     assert statuses <= {200, 401, 503}, sorted(statuses)
     assert [a for a in answers if a[2] == 200], "nothing got through"
-    assert len(answers) > 200
+    assert len(answers) > 50
     pooled = {name: peak for name, peak in peaks.items() if name.startswith("trellis:")}
     assert pooled and max(pooled.values()) <= POOL, peaks  # one process's pool never above its size
     assert total_peak <= BOUND, (total_peak, peaks)

@@ -50,7 +50,10 @@ async def test_db_pool_bounds_connections_under_concurrent_requests_and_401s(
     key = await database_sync_to_async(api_key_for)(org_a)
     bound = settings.DB_POOL_SIZE
     flows = f"/api/v1/orgs/{org_a.organization.id}/flows/"
-    async with uvicorn_serving(application) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+    async with (
+        uvicorn_serving(application) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
+    ):
         peak = 0
 
         async def sample() -> None:
@@ -66,7 +69,8 @@ async def test_db_pool_bounds_connections_under_concurrent_requests_and_401s(
                 *[client.get(flows, headers=wrong) for _ in range(2 * bound)],
                 *[client.get(flows, headers={"Authorization": f"Bearer {key}"}) for _ in range(bound)],
             )
-            assert sorted({a.status_code for a in answers}) == [200, 401]
+            # On a loaded machine a request may wait out the pool's timeout: 503 database_busy, no 500.
+            assert {200, 401} <= {a.status_code for a in answers} <= {200, 401, 503}
         sampler.cancel()
         after = await asyncio.to_thread(_connections_of_this_process)
     assert peak <= bound, f"{peak} connections for a pool of {bound}"
