@@ -27,7 +27,7 @@ from apps.tenancy.access import Actor
 from apps.tenancy.models import Role
 from apps.widgets.models import Conversation, Visitor, Widget, WidgetRun
 from apps.widgets.ratelimit import budget_check, rate_limit_hit
-from apps.widgets.selectors import citations_of, conversation_latest, public_citations, widget_by_public_key
+from apps.widgets.selectors import citations_of, public_citations, visitor_admission, widget_by_public_key
 from apps.widgets.tokens import SessionInvalid, WidgetSession
 
 if TYPE_CHECKING:
@@ -73,13 +73,15 @@ class WidgetVisitor(Principal):
         if len(message) > widget.max_input_chars:
             raise InvalidInput(f"Messages are limited to {widget.max_input_chars} characters.", code="message_too_long")
         visitor = self.session.visitor
-        if visitor is not None and not Visitor.objects.filter(pk=visitor, widget=widget).exists():
+        # One read for the visitor, the widget's tokens today and the latest conversation.
+        known, used_today, latest_session = visitor_admission(widget=widget, visitor=visitor)
+        if visitor is not None and not known:
             visitor = None
         # A first message counts for the visitor it is about to create (its id is chosen now).
         self.new_visitor = visitor is None
         self.visitor = visitor if visitor is not None else uuid4()
         rate_limit_hit(widget=widget, visitor=self.visitor, ip=self.ip)
-        budget_check(widget=widget)
+        budget_check(widget=widget, used=used_today)
         pinned = widget.pinned_version
         if pinned is not None and pinned.flow_id == widget.flow_id:
             version: int | str = pinned.number
@@ -87,16 +89,16 @@ class WidgetVisitor(Principal):
             version = "published"
         else:
             raise InvalidInput("This assistant is not published yet.", code="not_published")
-        conversation = None
+        session = None
         if not self.new_visitor and not self.new_conversation:
-            conversation = conversation_latest(widget=widget, visitor=self.visitor)
+            session = latest_session
         self.policy = Policy(draft=False, numbered=True, message_only=True, memory=widget.conversation_memory)
         return RunRequest(
             flow=widget.flow_id,
             organization=widget.organization_id,
             version=version,
             inputs={"message": message},
-            session=conversation.session_id if conversation is not None else None,
+            session=session,
             source=Run.Source.WIDGET,
         )
 

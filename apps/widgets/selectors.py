@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, IntegerField, Q, QuerySet, Sum, Value
+from django.db.models import Count, DecimalField, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from apps.config.errors import NotFound
 from apps.runs.models import ChatMessage, Run
 from apps.tenancy.models import Organization
-from apps.widgets.models import Conversation, Feedback, Widget, WidgetRun
+from apps.widgets.models import Conversation, Feedback, Visitor, Widget, WidgetRun
 from flows.values import to_text
 
 MAX_HISTORY = 100
@@ -66,6 +66,36 @@ def public_citations(citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {key: to_text(c.get(key)) if key != "n" else c.get(key) for key in keep if c.get(key) is not None}
         for c in citations
     ]
+
+
+def visitor_admission(
+    *, widget: Widget, visitor: uuid.UUID | None, now: datetime | None = None
+) -> tuple[bool, int, uuid.UUID | None]:
+    """What a visitor's message is admitted on, in one statement: whether `visitor` is this
+    widget's, the widget's tokens today (as ratelimit.tokens_used_today counts them) and the
+    session of the visitor's latest conversation (as conversation_latest picks it)."""
+    now = now or datetime.now(tz=UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    tokens = (
+        WidgetRun.objects.filter(widget=OuterRef("pk"), created_at__gte=midnight)
+        .values("widget")
+        .annotate(total=Sum(F("run__input_tokens") + F("run__output_tokens")))
+        .values("total")[:1]
+    )
+    known: Any = Value(False)
+    latest: Any = Value(None, output_field=Conversation._meta.get_field("session").target_field)  # type: ignore[union-attr]
+    if visitor is not None:
+        known = Exists(Visitor.objects.filter(pk=visitor, widget=OuterRef("pk")))
+        latest = Subquery(
+            Conversation.objects.filter(widget=OuterRef("pk"), visitor_id=visitor)
+            .order_by("-created_at")
+            .values("session_id")[:1]
+        )
+    row = Widget.objects.filter(pk=widget.pk).values_list(known, Subquery(tokens), latest).first()
+    if row is None:
+        return False, 0, None
+    exists, used, session = row
+    return bool(exists), int(used or 0), session
 
 
 def conversation_latest(*, widget: Widget, visitor: uuid.UUID) -> Conversation | None:
