@@ -83,7 +83,19 @@ async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> Http
     _, run = await run_to_end(prepared)
     if run is None:  # that write was refused (the run's row says why): read what is stored
         run = await Run.objects.select_related("flow", "version").aget(pk=prepared.run.pk)
-    return JsonResponse(RunOut(run).data, status=200)
+    return JsonResponse(_run_out(run), status=200)
+
+
+_RUN_OUT: list[RunOut] = []
+
+
+def _run_out(run: Run) -> dict[str, Any]:
+    """RunOut's representation of `run` from one serializer built once per process: a
+    ModelSerializer builds its fields from the model on every instance (most of its cost). Built
+    and used on the event loop only (fields are bound once; to_representation keeps no state)."""
+    if not _RUN_OUT:
+        _RUN_OUT.append(RunOut())
+    return dict(_RUN_OUT[0].to_representation(run))
 
 
 def _stream(prepared: PreparedRun) -> StreamingHttpResponse:

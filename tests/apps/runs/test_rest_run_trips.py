@@ -9,6 +9,7 @@ every hop to a thread. A change that adds a trip to the hot path fails here.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,16 @@ from asgiref.sync import SyncToAsync
 from tests.conftest import Member
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _stored_answer(run_id: str) -> dict[str, Any]:
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    from apps.runs.api.serializers import RunOut
+    from apps.runs.models import Run
+
+    run = Run.objects.select_related("flow", "version").get(pk=run_id)
+    return dict(json.loads(json.dumps(RunOut(run).data, cls=DjangoJSONEncoder)))
 
 
 class _Counts:
@@ -91,6 +102,9 @@ async def test_a_rest_json_run_reads_once_writes_once_and_hops_once_before_its_m
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "completed" and body["flow_name"] and body["version_number"] == 1
+    # The answer, built without reading the run back, is what the stored row says.
+    stored = await database_sync_to_async(_stored_answer)(body["id"])
+    assert body == stored
     # Left out: the pool's check of a connection it hands out (an empty query), a new pooled
     # connection's set-up (its time zone) and the recorder's SET LOCAL (in its batch's transaction).
     setup = ("''", "SET LOCAL", "SELECT set_config('TimeZone'")
