@@ -14,6 +14,7 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 
 from apps.config.db import database_error
 from apps.config.exception_handler import database_unavailable_response
+from apps.config.hybrid_middleware import HybridMiddleware
 from apps.config.metrics import observe
 
 logger = logging.getLogger(__name__)
@@ -55,16 +56,7 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):  # type: ignore[misc]
         return await self.get_response(request)  # type: ignore[no-any-return]
 
 
-class MetricsMiddleware:
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
+class MetricsMiddleware(HybridMiddleware):
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)

@@ -5,12 +5,12 @@ from uvicorn, which reads X-Forwarded-Proto only from TRELLIS_TRUSTED_PROXIES.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+
+from apps.config.hybrid_middleware import HybridMiddleware
 
 
 def _secure(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
@@ -21,16 +21,7 @@ def _secure(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBas
     return response
 
 
-class SecureCookiesOverHttpsMiddleware:
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
+class SecureCookiesOverHttpsMiddleware(HybridMiddleware):
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)

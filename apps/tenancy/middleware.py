@@ -11,14 +11,13 @@ own authentication reads, in the run start's one database trip.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import Resolver404, resolve
 
 from apps.config.db import in_db_thread
+from apps.config.hybrid_middleware import HybridMiddleware
 from apps.tenancy.access import api_key_scope_refusal
 from apps.tenancy.authentication import raw_key_from_headers
 from apps.tenancy.models import ApiKey
@@ -60,16 +59,7 @@ def _has_key(request: HttpRequest) -> bool:
     return "authorization" in request.headers or "x-api-key" in request.headers
 
 
-class ApiKeyScopeMiddleware:
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
+class ApiKeyScopeMiddleware(HybridMiddleware):
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
