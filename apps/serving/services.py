@@ -83,10 +83,18 @@ def base_url_problem(url: str) -> str | None:
     return None
 
 
+def _is_own_deployment_url(endpoint: ModelEndpoint) -> bool:
+    deployment = endpoint.deployment if endpoint.deployment_id is not None else None
+    return deployment is not None and endpoint.base_url.rstrip("/") == deployment.base_url.rstrip("/")
+
+
 def _check(endpoint: ModelEndpoint) -> None:
     if problem := base_url_problem(endpoint.base_url):
         raise InvalidInput(f"base_url: {problem}", code="invalid_base_url")
-    if not endpoint.is_builtin:  # the instance's own URL; every other one goes through the policy
+    # The instance's own URL, and a managed deployment's own address (the instance chose it; its
+    # calls pass the policy only while the supervisor reports the deployment ready), skip the
+    # policy at save; every other URL goes through it.
+    if not endpoint.is_builtin and not _is_own_deployment_url(endpoint):
         try:
             EgressPolicy().check_url(endpoint.base_url)
         except EgressRefused as refused:

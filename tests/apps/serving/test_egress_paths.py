@@ -25,6 +25,7 @@ from django.conf import settings
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from apps.config.errors import InvalidInput
 from apps.knowledge.embeddings import EmbeddingFailed, embedder_for
 from apps.serving.models import ModelEndpoint, ModelKind
 from apps.serving.services import model_endpoint_create, model_endpoint_ensure_builtin
@@ -432,3 +433,32 @@ def test_egress_deployment_is_exempt_only_while_its_supervisor_reports_it_ready(
     ModelDeployment.objects.filter(pk=deployment.pk).update(status=DeploymentStatus.READY)
     assert org_a.client().post(url, {"prompt": "hi"}, format="json").status_code == 200
     assert fresh.hits == ["POST /v1/chat/completions"]
+
+
+def test_egress_endpoint_on_its_own_deployment_saves_before_it_is_ready(org_a: Member, fresh: Internal) -> None:
+    """Deploy, then add its endpoint at once: the deployment's own address (the instance chose it)
+    saves while it is still starting; any other internal URL beside it is still refused."""
+    from apps.serving.models import DeploymentStatus, ModelDeployment
+
+    deployment = ModelDeployment.objects.create(
+        organization=org_a.organization,
+        name="starting",
+        served_name="m",
+        port=fresh.port,
+        host="127.0.0.1",
+        status=DeploymentStatus.STARTING,
+    )
+    saved = model_endpoint_create(
+        access=org_a.access, alias="own", base_url=deployment.base_url, model="m", deployment=deployment.pk
+    )
+    assert saved.base_url == deployment.base_url
+    with pytest.raises(InvalidInput) as refused:
+        model_endpoint_create(
+            access=org_a.access,
+            alias="beside",
+            base_url=f"http://127.0.0.1:{fresh.port + 1}/v1",
+            model="m",
+            deployment=deployment.pk,
+        )
+    assert refused.value.code == "egress_refused"
+    assert fresh.hits == []
