@@ -8,6 +8,7 @@ apps.config.wire_errors'.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -86,16 +87,16 @@ async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> Http
     return JsonResponse(_run_out(run), status=200)
 
 
-_RUN_OUT: list[RunOut] = []
+@functools.cache
+def _run_out_serializer() -> RunOut:
+    """One RunOut per process: a ModelSerializer builds its fields from the model on every instance
+    (most of its cost). Used on the event loop only (fields are bound once; to_representation keeps
+    no state)."""
+    return RunOut()
 
 
 def _run_out(run: Run) -> dict[str, Any]:
-    """RunOut's representation of `run` from one serializer built once per process: a
-    ModelSerializer builds its fields from the model on every instance (most of its cost). Built
-    and used on the event loop only (fields are bound once; to_representation keeps no state)."""
-    if not _RUN_OUT:
-        _RUN_OUT.append(RunOut())
-    return dict(_RUN_OUT[0].to_representation(run))
+    return dict(_run_out_serializer().to_representation(run))
 
 
 def _stream(prepared: PreparedRun) -> StreamingHttpResponse:
