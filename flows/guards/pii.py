@@ -70,6 +70,24 @@ class Recognizer:
             yield Finding("pii", self.entity, start, end, round(score, 2))
 
 
+# Words near a number that say it is a phone number (several languages).
+PHONE_CONTEXT = (
+    "phone",
+    "tel",
+    "call",
+    "mobile",
+    "cell",
+    "whatsapp",
+    "téléphone",
+    "telefon",
+    "handy",
+    "điện thoại",
+    "sđt",
+    "电话",
+    "手机",
+)
+
+
 def _phone_valid(value: str) -> bool:
     digits = _digits(value)
     if value.lstrip().startswith("+"):
@@ -170,43 +188,14 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         re.compile(_B + r"\+\d{1,3}(?:[ \-.]?\(\d{1,4}\))?(?:[ \-.]?\d{1,5}){2,6}" + _E),
         0.8,
         _phone_valid,
-        (
-            "phone",
-            "tel",
-            "call",
-            "mobile",
-            "cell",
-            "whatsapp",
-            "téléphone",
-            "telefon",
-            "handy",
-            "điện thoại",
-            "sđt",
-            "电话",
-            "手机",
-        ),
+        PHONE_CONTEXT,
     ),
     Recognizer(
         "PHONE",
         re.compile(_B + r"(?<!\d[ -])(?:\(\d{2,5}\)[ \-.]?|0[1-9]\d{0,3}[ \-./]?)\d{2,4}(?:[ \-.]?\d{2,4}){1,3}" + _E),
         0.55,
         _phone_valid,
-        (
-            "phone",
-            "tel",
-            "call",
-            "mobile",
-            "cell",
-            "whatsapp",
-            "téléphone",
-            "telefon",
-            "handy",
-            "điện thoại",
-            "sđt",
-            "电话",
-            "手机",
-            "ring",
-        ),
+        (*PHONE_CONTEXT, "ring"),
     ),
     Recognizer(
         "PHONE",
