@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
 
 from apps.tenancy.models import Organization
 
@@ -55,6 +56,12 @@ class ModelEndpoint(models.Model):
     max_retries = models.PositiveSmallIntegerField(default=0, help_text="Retries before the first token")
     cache_ttl_s = models.PositiveIntegerField(
         default=0, help_text="Keep exact answers (temperature 0) this many seconds; 0: no cache"
+    )
+    semantic_cache_threshold = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Answer a question close to one answered before (cosine similarity at least this, 0.5-1) "
+        "from the semantic cache, kept cache_ttl_s seconds; blank: off",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -181,6 +188,7 @@ class ModelCall(models.Model):
     run_id = models.UUIDField(null=True, blank=True, db_index=True)
     flow_id = models.UUIDField(null=True, blank=True)
     user_id = models.IntegerField(null=True, blank=True)
+    widget_id = models.UUIDField(null=True, blank=True, help_text="The widget whose visitor ran it")
     alias = models.CharField(max_length=64)
     served_by = models.CharField(max_length=64, blank=True, help_text="The alias that answered (a fallback?)")
     status = models.CharField(max_length=16, choices=Status.choices)
@@ -194,7 +202,84 @@ class ModelCall(models.Model):
     at = models.DateTimeField(db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "at"], name="model_call_org_at")]
+        indexes = [
+            models.Index(fields=["organization", "at"], name="model_call_org_at"),
+            # A flow's and a widget's spending this month (ModelBudget), read at each run start.
+            models.Index(
+                fields=["flow_id", "at"], name="model_call_flow_at", condition=models.Q(flow_id__isnull=False)
+            ),
+            models.Index(
+                fields=["widget_id", "at"], name="model_call_widget_at", condition=models.Q(widget_id__isnull=False)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.alias} {self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ModelBudget(models.Model):
+    """A monthly limit on one flow's or one widget's model calls, in tokens, in money or both
+    (the organization's own is ModelQuota). Checked where the organization's is: at the run start
+    (over already: the run is refused) and before each model call of the run."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="model_budgets")
+    # By name, not import: serving sits below builder's sibling and widgets (the layers contract).
+    flow = models.OneToOneField(
+        "builder.Flow", on_delete=models.CASCADE, null=True, blank=True, related_name="model_budget"
+    )
+    widget = models.OneToOneField(
+        "widgets.Widget", on_delete=models.CASCADE, null=True, blank=True, related_name="model_budget"
+    )
+    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_cost_budget = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(flow__isnull=False, widget__isnull=True)
+                | models.Q(flow__isnull=True, widget__isnull=False),
+                name="model_budget_one_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"budget of {'flow ' + str(self.flow_id) if self.flow_id else 'widget ' + str(self.widget_id)}"
+
+
+SEMANTIC_DIMENSIONS = 384  # the bundled all-MiniLM-L6-v2 (apps.knowledge's local embedder)
+
+
+class SemanticCacheEntry(models.Model):
+    """One answered question in the semantic cache: its embedding, within a scope (a hash of the
+    organization, the flow version, the alias, the call's parameters and the prompt around the
+    question; apps.serving.semantic), and the answer given. Never read across scopes, so never
+    across tenants."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=64)
+    flow_id = models.UUIDField(null=True, blank=True)
+    question = models.TextField()
+    embedding = VectorField(dimensions=SEMANTIC_DIMENSIONS)
+    answer = models.TextField()
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["scope", "expires_at"], name="semantic_cache_scope"),
+            models.Index(fields=["organization", "created_at"], name="semantic_cache_org_created"),
+            HnswIndex(
+                name="semantic_cache_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"cached answer to {self.question[:40]!r}"
