@@ -86,6 +86,10 @@ KNOWLEDGE_MAX_UPLOAD_MB = env.integer("TRELLIS_KNOWLEDGE_MAX_UPLOAD_MB", 25)
 KNOWLEDGE_PARSE_TIMEOUT = env.integer("TRELLIS_KNOWLEDGE_PARSE_TIMEOUT", 120)
 KNOWLEDGE_PARSE_MEMORY_MB = env.integer("TRELLIS_KNOWLEDGE_PARSE_MEMORY_MB", 1024)
 KNOWLEDGE_LEASE_SECONDS = env.integer("TRELLIS_KNOWLEDGE_LEASE_SECONDS", 60)
+# Folder sources: the only server folders a knowledge base may read ("/path" for every
+# organization, "org-slug=/path" for one); empty: no folder sources.
+KNOWLEDGE_FOLDER_ROOTS = env.listing("TRELLIS_KNOWLEDGE_FOLDER_ROOTS")
+KNOWLEDGE_CRAWL_MAX_PAGES = env.integer("TRELLIS_KNOWLEDGE_CRAWL_MAX_PAGES", 500)
 # Widgets (apps/widgets): proxies whose X-Forwarded-For is believed (IPs or CIDRs), the length of
 # a rate-limit window in seconds ("per minute" by default), and the visitor session token lifetime.
 # One rule for the client IP everywhere (throttles, widget limits, audit: apps/config/client_ip.py);
@@ -131,6 +135,7 @@ INSTALLED_APPS = [
     "apps.widgets",
     "apps.knowledge",
     "apps.observability",
+    "apps.evaluation",
 ]
 
 MIDDLEWARE = [
