@@ -50,7 +50,8 @@ class FlowInvalid(FlowError):
 
     def __init__(self, issues: list[Issue], *, message: str | None = None, code: str | None = None) -> None:
         first = issues[0].message if issues else "The flow is invalid."
-        super().__init__(message or f"{len(issues)} problem(s) in the flow; first: {first}", code=code)
+        count = f"{len(issues)} problems" if len(issues) != 1 else "a problem"
+        super().__init__(message or f"The flow has {count}; the first: {first}", code=code)
         self.issues = issues
 
 

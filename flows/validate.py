@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 import flows.nodes  # noqa: F401  (registers the built-in node types)
+from flows import issue_text as text
 from flows.errors import Issue
 from flows.registry import REGISTRY, NodeType, Port, Registry
 from flows.spec import FlowSpec
@@ -31,33 +32,55 @@ def parse_spec(raw: Any) -> tuple[FlowSpec | None, list[Issue]]:
         return FlowSpec.model_validate(raw), []
     except ValidationError as exc:
         return None, [
-            Issue("spec.invalid", error["msg"], "/" + "/".join(str(p) for p in error["loc"])) for error in exc.errors()
+            Issue(
+                "spec.invalid",
+                f"The flow's JSON is not a flow graph at /{'/'.join(str(p) for p in error['loc'])}: "
+                f"{error['msg'][:1].lower()}{error['msg'][1:]}. Fix the file and import it again.",
+                "/" + "/".join(str(p) for p in error["loc"]),
+            )
+            for error in exc.errors()
         ]
 
 
 def resolve_nodes(spec: FlowSpec, registry: Registry, issues: list[Issue]) -> dict[str, ResolvedNode]:
+    """The nodes whose type is known and whose config parses; the others get issues."""
     resolved: dict[str, ResolvedNode] = {}
     seen: set[str] = set()
     for index, node in enumerate(spec.nodes):
         pointer = f"/nodes/{index}"
         if node.id in seen:
-            issues.append(Issue("node.duplicate_id", f"Two nodes have the id {node.id!r}.", f"{pointer}/id", node.id))
+            issues.append(
+                Issue(
+                    "node.duplicate_id",
+                    f"Two nodes have the id “{node.id}”: delete one of them, or import the flow again.",
+                    f"{pointer}/id",
+                    node.id,
+                )
+            )
             continue
         seen.add(node.id)
         node_type = registry.get(node.type, node.version)
         if node_type is None:
+            name = text.node_name(node, None)
             if registry.has_type(node.type):
                 issues.append(
                     Issue(
                         "node.unknown_version",
-                        f"{node.type} has no version {node.version}.",
+                        f"{name} is version {node.version} of its type, which this server does not have: "
+                        "delete it and add it again from the palette.",
                         f"{pointer}/version",
                         node.id,
                     )
                 )
             else:
                 issues.append(
-                    Issue("node.unknown_type", f"Unknown node type {node.type!r}.", f"{pointer}/type", node.id)
+                    Issue(
+                        "node.unknown_type",
+                        f"{name} is of a type this server does not know: delete it, or replace it with a node "
+                        "from the palette.",
+                        f"{pointer}/type",
+                        node.id,
+                    )
                 )
             continue
         try:
@@ -65,11 +88,10 @@ def resolve_nodes(spec: FlowSpec, registry: Registry, issues: list[Issue]) -> di
         except ValidationError as exc:
             for error in exc.errors():
                 path = "/".join(str(p) for p in error["loc"])
-                missing = error["type"] == "missing"
                 issues.append(
                     Issue(
-                        "node.missing_config" if missing else "node.invalid_config",
-                        f"{node.label or node.type}: {path or 'config'}: {'required' if missing else error['msg']}",
+                        text.config_code(error),
+                        text.config_message(node, node_type, error),
                         f"{pointer}/config" + (f"/{path}" if path else ""),
                         node.id,
                     )
@@ -81,22 +103,58 @@ def resolve_nodes(spec: FlowSpec, registry: Registry, issues: list[Issue]) -> di
     return resolved
 
 
-def _check_edges(spec: FlowSpec, nodes: dict[str, ResolvedNode], issues: list[Issue]) -> None:
-    node_ids = {n.id for n in spec.nodes}
+@dataclass
+class _Shape:
+    """What the graph checks know of a node, even one whose config does not parse: its place,
+    name, type and ports (None where they depend on a config that does not parse)."""
+
+    index: int
+    name: str
+    node_type: NodeType[Any] | None
+    inputs: dict[str, Port] | None
+    outputs: dict[str, Port] | None
+
+
+def _shapes(spec: FlowSpec, registry: Registry, resolved: dict[str, ResolvedNode]) -> dict[str, _Shape]:
+    shapes: dict[str, _Shape] = {}
+    for index, node in enumerate(spec.nodes):
+        if node.id in shapes:
+            continue
+        node_type = registry.get(node.type, node.version)
+        name = text.node_name(node, node_type)
+        if (found := resolved.get(node.id)) is not None:
+            shapes[node.id] = _Shape(index, name, node_type, found.inputs, found.outputs)
+            continue
+        inputs = outputs = None
+        if node_type is not None:
+            kind = type(node_type)
+            inputs = None if kind.input_ports is not NodeType.input_ports else node_type.inputs
+            outputs = None if kind.output_ports is not NodeType.output_ports else node_type.outputs
+        shapes[node.id] = _Shape(index, name, node_type, inputs, outputs)
+    return shapes
+
+
+def _check_edges(spec: FlowSpec, nodes: dict[str, _Shape], registry: Registry, issues: list[Issue]) -> None:
     edge_ids: set[str] = set()
     for index, edge in enumerate(spec.edges):
         pointer = f"/edges/{index}"
         if edge.id in edge_ids:
             issues.append(
-                Issue("edge.duplicate_id", f"Two edges have the id {edge.id!r}.", f"{pointer}/id", edge=edge.id)
+                Issue(
+                    "edge.duplicate_id",
+                    f"Two connections have the id “{edge.id}”: delete one of them and draw it again.",
+                    f"{pointer}/id",
+                    edge=edge.id,
+                )
             )
         edge_ids.add(edge.id)
         for end in ("source", "target"):
-            if getattr(edge, end) not in node_ids:
+            if getattr(edge, end) not in nodes:
                 issues.append(
                     Issue(
                         f"edge.unknown_{end}",
-                        f"The edge's {end} {getattr(edge, end)!r} does not exist.",
+                        f"A connection {'comes from' if end == 'source' else 'goes to'} a node "
+                        f"“{getattr(edge, end)}” that is not in the flow: delete that connection.",
                         f"{pointer}/{end}",
                         edge=edge.id,
                     )
@@ -104,23 +162,23 @@ def _check_edges(spec: FlowSpec, nodes: dict[str, ResolvedNode], issues: list[Is
         source, target = nodes.get(edge.source), nodes.get(edge.target)
         if source is None or target is None:
             continue
-        out_port = source.outputs.get(edge.source_port)
-        in_port = target.inputs.get(edge.target_port)
-        if out_port is None:
+        out_port = source.outputs.get(edge.source_port) if source.outputs is not None else None
+        in_port = target.inputs.get(edge.target_port) if target.inputs is not None else None
+        if source.outputs is not None and out_port is None:
             issues.append(
                 Issue(
                     "edge.unknown_source_port",
-                    f"{edge.source} has no output {edge.source_port!r}.",
+                    text.unknown_port_message(source.name, edge.source_port, "output", source.outputs),
                     f"{pointer}/source_port",
                     edge.source,
                     edge.id,
                 )
             )
-        if in_port is None:
+        if target.inputs is not None and in_port is None:
             issues.append(
                 Issue(
                     "edge.unknown_target_port",
-                    f"{edge.target} has no input {edge.target_port!r}.",
+                    text.unknown_port_message(target.name, edge.target_port, "input", target.inputs),
                     f"{pointer}/target_port",
                     edge.target,
                     edge.id,
@@ -130,8 +188,15 @@ def _check_edges(spec: FlowSpec, nodes: dict[str, ResolvedNode], issues: list[Is
             issues.append(
                 Issue(
                     "edge.type_mismatch",
-                    f"{edge.source}.{edge.source_port} gives {out_port.type}, but "
-                    f"{edge.target}.{edge.target_port} needs {in_port.type}.",
+                    text.mismatch_message(
+                        registry,
+                        source.name,
+                        edge.source_port,
+                        out_port.type,
+                        target.name,
+                        edge.target_port,
+                        in_port.type,
+                    ),
                     pointer,
                     edge.target,
                     edge.id,
@@ -174,35 +239,57 @@ def topological_order(node_ids: list[str], edges: list[tuple[str, str]]) -> tupl
     return order, blocked
 
 
-def _check_graph(spec: FlowSpec, nodes: dict[str, ResolvedNode], issues: list[Issue]) -> None:
+def _check_graph(spec: FlowSpec, nodes: dict[str, _Shape], issues: list[Issue]) -> None:
+    """Cycles, unconnected inputs, entry and output nodes, reachability: over every node, also
+    those whose config has problems (all problems show at once, none hides another)."""
     links = [(e.source, e.target) for e in spec.edges if e.source in nodes and e.target in nodes]
     _, cyclic = topological_order(list(nodes), links)
     for node_id in sorted(cyclic, key=lambda n: nodes[n].index):
-        issues.append(Issue("graph.cycle", f"{node_id} is part of a cycle.", f"/nodes/{nodes[node_id].index}", node_id))
+        others = [nodes[n].name for n in sorted(cyclic - {node_id}, key=lambda n: nodes[n].index)]
+        issues.append(
+            Issue(
+                "graph.cycle",
+                text.cycle_message(nodes[node_id].name, others),
+                f"/nodes/{nodes[node_id].index}",
+                node_id,
+            )
+        )
     connected: dict[str, set[str]] = defaultdict(set)
     for edge in spec.edges:
         connected[edge.target].add(edge.target_port)
     for node_id, node in nodes.items():
-        for name, port in node.inputs.items():
+        for name, port in (node.inputs or {}).items():
             if port.required and name not in connected[node_id]:
                 issues.append(
                     Issue(
                         "port.missing_input",
-                        f"{node_id}: input {name!r} is not connected.",
+                        text.missing_input_message(node.name, name, port.type),
                         f"/nodes/{node.index}",
                         node_id,
                     )
                 )
-    entries = [n for n, r in nodes.items() if r.node_type.entry]
+    entries = [n for n, s in nodes.items() if s.node_type is not None and s.node_type.entry]
     if not entries:
-        issues.append(Issue("flow.no_input", "The flow has no input node (chat input).", "/nodes"))
-    if not any(r.node_type.terminal for r in nodes.values()):
-        issues.append(Issue("flow.no_output", "The flow has no output node.", "/nodes"))
+        issues.append(
+            Issue(
+                "flow.no_input",
+                "The flow has no Chat input node: add one from the palette (every run starts there).",
+                "/nodes",
+            )
+        )
+    if not any(s.node_type is not None and s.node_type.terminal for s in nodes.values()):
+        issues.append(
+            Issue(
+                "flow.no_output",
+                "The flow has no Output node: add one from the palette and connect the answer to it.",
+                "/nodes",
+            )
+        )
     children: dict[str, list[str]] = defaultdict(list)
     for source, target in links:
         children[source].append(target)
     # Nodes without input ports (a prompt with no variables) are sources of their own.
-    sources = entries + [n for n, r in nodes.items() if not r.inputs and n not in entries]
+    sources = entries + [n for n, s in nodes.items() if s.inputs == {} and n not in entries]
     reached, queue = set(sources), deque(sources)
     while queue:
         for child in children[queue.popleft()]:
@@ -211,10 +298,12 @@ def _check_graph(spec: FlowSpec, nodes: dict[str, ResolvedNode], issues: list[Is
                 queue.append(child)
     if entries:
         for node_id in sorted(set(nodes) - reached - cyclic, key=lambda n: nodes[n].index):
+            if nodes[node_id].node_type is None:
+                continue  # an unknown type already says to delete or replace it
             issues.append(
                 Issue(
                     "node.unreachable",
-                    f"{node_id} cannot be reached from an input node.",
+                    text.unreachable_message(nodes[node_id].name),
                     f"/nodes/{nodes[node_id].index}",
                     node_id,
                 )
@@ -228,7 +317,7 @@ def validate(spec: FlowSpec | dict[str, Any], registry: Registry = REGISTRY) -> 
             return issues
         spec = parsed
     issues = []
-    nodes = resolve_nodes(spec, registry, issues)
-    _check_edges(spec, nodes, issues)
-    _check_graph(spec, nodes, issues)
+    shapes = _shapes(spec, registry, resolve_nodes(spec, registry, issues))
+    _check_edges(spec, shapes, registry, issues)
+    _check_graph(spec, shapes, issues)
     return issues

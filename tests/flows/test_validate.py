@@ -127,3 +127,57 @@ def test_validate_1000_node_graph_is_fast() -> None:
     started = time.perf_counter()
     assert validate(g.spec) == []
     assert time.perf_counter() - started < 0.5  # DESIGN target is well under 100 ms; bench prints the figure
+
+
+def test_validate_messages_name_nodes_by_label_and_say_what_to_do() -> None:
+    spec = chat_flow()
+    spec["nodes"][2]["label"] = "Answer"
+    spec["nodes"][2]["config"] = {"model": ""}
+    [issue] = validate(spec)
+    assert issue.code == "node.missing_config" and issue.pointer == "/nodes/2/config/model"
+    assert issue.message == "“Answer” (LLM) needs a model: pick one in its settings."
+
+
+def test_validate_out_of_range_value_says_the_limit_and_the_value() -> None:
+    spec = chat_flow()
+    spec["nodes"][2]["config"]["temperature"] = 9
+    [issue] = validate(spec)
+    assert issue.message == "“llm” (LLM): temperature must be at most 2 (it is 9). Change it in its settings."
+
+
+def test_validate_type_mismatch_says_which_connection_and_what_to_put_between() -> None:
+    spec = chat_flow()
+    spec["nodes"][0]["label"] = "Question"
+    spec["edges"].append(
+        {"id": "ctx", "source": "in", "source_port": "message", "target": "llm", "target_port": "context"}
+    )
+    [issue] = validate(spec)
+    assert issue.edge == "ctx"
+    assert "from “Question” (Chat input)'s “message” to “llm” (LLM)'s “context”" in issue.message
+    assert "it gives text, but “context” needs documents" in issue.message
+    assert issue.message.endswith("Delete it and put a Retrieve node between them.")
+
+
+def test_validate_cycle_is_shown_alongside_config_problems() -> None:
+    spec = chat_flow()
+    spec["nodes"][2]["config"] = {}  # the LLM on the cycle has no model
+    spec["edges"].append(
+        {"id": "back", "source": "llm", "source_port": "text", "target": "prompt", "target_port": "question"}
+    )
+    issues = validate(spec)
+    assert sorted((i.code, i.node) for i in issues) == [
+        ("graph.cycle", "llm"),
+        ("graph.cycle", "prompt"),
+        ("node.missing_config", "llm"),
+    ]
+    cycle = next(i for i in issues if i.code == "graph.cycle" and i.node == "llm")
+    assert "with “prompt” (Prompt template)" in cycle.message and "remove one of the connections" in cycle.message
+
+
+def test_validate_a_node_with_bad_config_still_gets_its_connection_problems() -> None:
+    spec = chat_flow()
+    spec["nodes"].append({"id": "lonely", "type": "llm", "label": "Spare", "config": {}})
+    issues = validate(spec)
+    assert sorted(i.code for i in issues) == ["node.missing_config", "node.unreachable", "port.missing_input"]
+    missing = next(i for i in issues if i.code == "port.missing_input")
+    assert missing.message.startswith("“Spare” (LLM) needs its “prompt” input connected")
