@@ -1,6 +1,7 @@
 """What changed between two flow specs, for the version history and the publish dialog.
 
-Nodes are matched by id: added, removed, changed (config keys, label, type, version) or only
+Nodes are matched by id: added, removed, changed (config keys with their old and new values,
+label, type, version) or only
 moved (a position change alone is layout, not behaviour, so it is reported apart). Edges are
 matched by what they connect, not by id: redrawing the same connection is no change. Every list
 is sorted, so the same two specs always give the same diff.
@@ -50,6 +51,9 @@ def _node_change(old: NodeSpec, new: NodeSpec) -> dict[str, Any] | None:
         return {"id": new.id, "before": _position(old), "after": _position(new)} if moved else None
     before = {name: getattr(old, name) for name in _SCALAR_FIELDS if name in fields}
     after = {name: getattr(new, name) for name in _SCALAR_FIELDS if name in fields}
+    if config_keys:  # the values, so a reader sees from what to what (a key absent on a side is left out)
+        before["config"] = {key: old.config[key] for key in config_keys if key in old.config}
+        after["config"] = {key: new.config[key] for key in config_keys if key in new.config}
     if moved:
         fields.append("position")
         before["position"], after["position"] = _position(old), _position(new)

@@ -65,8 +65,8 @@ def test_diff_changed_node_lists_config_keys_and_scalar_changes() -> None:
         "type": "llm",
         "fields": ["config", "label"],
         "config_keys": ["max_tokens", "model", "temperature"],
-        "before": {"label": None},
-        "after": {"label": "Answerer"},
+        "before": {"label": None, "config": {"max_tokens": 100, "model": "echo"}},
+        "after": {"label": "Answerer", "config": {"model": "gpt", "temperature": 0.2}},
     }
     assert (changed["out"]["fields"], changed["out"]["before"], changed["out"]["after"]) == (
         ["version"],
@@ -107,7 +107,8 @@ def test_diff_a_moved_node_with_other_changes_is_changed_with_its_position() -> 
     [change] = diff["nodes"]["changed"]
     assert change["fields"] == ["config", "position"]
     assert change["config_keys"] == ["system"]
-    assert change["after"] == {"position": {"x": 5.0, "y": 5.0}}
+    assert change["after"] == {"position": {"x": 5.0, "y": 5.0}, "config": {"system": "Be brief."}}
+    assert change["before"]["config"] == {}  # the key was not there before
 
 
 def test_diff_edges_are_matched_by_connection_not_id() -> None:

@@ -211,8 +211,12 @@ class NodeChangeOut(serializers.Serializer):  # type: ignore[type-arg]
     config_keys = serializers.ListField(
         child=serializers.CharField(), help_text="Config keys added, removed or changed"
     )
-    before = serializers.DictField(help_text="Old type/version/label/position, for those that changed")
-    after = serializers.DictField(help_text="New type/version/label/position, for those that changed")
+    before = serializers.DictField(
+        help_text="Old type/version/label/position, for those that changed; `config`: the changed keys' old values"
+    )
+    after = serializers.DictField(
+        help_text="New type/version/label/position, for those that changed; `config`: the changed keys' new values"
+    )
 
 
 class NodeMoveOut(serializers.Serializer):  # type: ignore[type-arg]
