@@ -62,6 +62,7 @@ async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> Http
             return wire_error(exc).response()
         return refusal.response()
     data = serializer.validated_data
+    streaming = data["stream"] or "text/event-stream" in request.headers.get("Accept", "")
     try:
         # The caller is authenticated in the run start's own database trip (one trip per run),
         # and the organization in the URL scopes the flow inside its one read (a flow of an
@@ -75,10 +76,13 @@ async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> Http
                 inputs=data["inputs"],
                 session=data["session"],
             ),
+            # A stream's model call starts while the run's rows are written, as the socket's does
+            # (its first event still waits for them); a JSON answer waits for the whole run anyway.
+            early=streaming,
         )
     except (TrellisError, FlowError) as exc:
         return wire_error(exc).response()
-    if data["stream"] or "text/event-stream" in request.headers.get("Accept", ""):
+    if streaming:
         return _stream(prepared)
     # The answer is the run as its last write stored it, known here without reading it back.
     _, run = await run_to_end(prepared)

@@ -70,6 +70,30 @@ async def test_rest_run_streams_server_sent_events(
     assert tokens and "".join(tokens) == "".join(reply_tokens(12))
 
 
+async def test_rest_stream_starts_the_model_early_and_a_refused_row_is_an_error_event(
+    org_a: Member, asgi_client: httpx.AsyncClient, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    """A stream's run starts before its rows are written (the socket's early path): an input the
+    database refuses (a NUL character) still leaves no run behind, and the stream says why in an
+    error event instead of a 400 (the 200 was already sent)."""
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(endpoint)()
+    flow = await database_sync_to_async(publish_flow)()
+    events = []
+    async with asgi_client.stream(
+        "POST", _url(org_a, flow["id"]), json={"inputs": {"message": "a\u0000b"}, "stream": True}
+    ) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert [e["type"] for e in events] == ["run.failed"], events
+    assert events[0]["data"]["code"] == "invalid_input"
+    assert not [e for e in events if e["type"] == "token"]
+    assert await Run.objects.acount() == 0
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
