@@ -15,7 +15,7 @@ from apps.config.metrics import WEBSOCKETS
 from apps.config.resilient_layer import ResilientLayerMixin
 from apps.config.wire_errors import error_of
 from apps.knowledge import consumers as knowledge_ws
-from apps.runs.forward import FollowingConsumer
+from apps.runs.forward import FollowingConsumer, with_reveal
 from apps.runs.live import run_start_live
 from apps.runs.principals import RunRequest, principal_of
 from apps.runs.protocol import MAX_MESSAGE_BYTES, Ping, RunCancel, RunResume, RunStart, parse_client_message
@@ -85,11 +85,13 @@ class RunConsumer(ResilientLayerMixin, FollowingConsumer):
 
     async def knowledge_event(self, event: dict[str, Any]) -> None:
         """Channel-layer group message (apps/knowledge/realtime.py) -> the browser."""
-        await self.send_json({**event, "type": "knowledge.progress"})
+        # "event": what the knowledge app named it (knowledge.source for a source's sync)
+        await self.send_json({**event, "type": event.get("event", "knowledge.progress")})
 
     async def _start(self, message: RunStart) -> None:
         request = RunRequest(
             flow=message.flow, version=message.version, inputs=message.inputs, session=message.session, ref=message.ref
         )
         prepared = await run_start(principal_of(self.actor), request, early=True)
-        self.follow_live(run_start_live(prepared))
+        live = run_start_live(prepared)
+        self.follow_live(live, transform=with_reveal(live.reveal))
