@@ -123,12 +123,13 @@ def cycle_message(name: str, others: Iterable[str]) -> str:
 
 
 def _converters(registry: Registry, given: PortType, needed: PortType) -> list[str]:
-    """Titles of node types with a fixed input that takes `given` and an output that gives `needed`."""
+    """Titles of node types with a fixed required input of type `given` and an output that gives `needed`."""
     found: list[str] = []
     for node_type in registry.all():
         ins: Iterable[Port] = node_type.inputs.values()
         outs: Iterable[Port] = node_type.outputs.values()
-        takes = any(p.type != PortType.ANY and compatible(given, p.type) for p in ins)
+        # A required input of exactly the given type: made for that value, not merely able to render it.
+        takes = any(p.required and p.type == given for p in ins)
         gives = any(p.type != PortType.ANY and compatible(p.type, needed) for p in outs)
         if takes and gives and node_type.title not in found:
             found.append(node_type.title)

@@ -8,10 +8,11 @@ import {
   type Connection,
   type NodeTypes,
 } from "@xyflow/react";
-import { useCallback, useEffect, useMemo, type DragEvent } from "react";
+import { useCallback, useEffect, useMemo, useState, type DragEvent } from "react";
 import { useEditor, useEditorStoreApi } from "./context";
 import { FlowNode } from "./FlowNode";
 import type { CanvasEdge } from "./graph";
+import { FIT_VIEW } from "./viewport";
 
 export const PALETTE_MIME = "application/x-trellis-node";
 const nodeTypes: NodeTypes = { trellis: FlowNode };
@@ -28,6 +29,9 @@ export function Canvas({ onNodeClick }: { onNodeClick?: () => void }) {
   const onNodesChange = useEditor((s) => s.onNodesChange);
   const onEdgesChange = useEditor((s) => s.onEdgesChange);
   const flow = useReactFlow();
+  // Fit on open only a flow that has nodes: React Flow keeps a queued fit until the first node is
+  // measured, which would centre (and zoom to) the first node dropped on an empty canvas.
+  const [fitOnOpen] = useState(() => store.getState().nodes.length > 0);
 
   const styledEdges = useMemo<CanvasEdge[]>(
     () =>
@@ -92,15 +96,17 @@ export function Canvas({ onNodeClick }: { onNodeClick?: () => void }) {
         deleteKeyCode={null}
         multiSelectionKeyCode={["Shift", "Meta", "Control"]}
         selectionKeyCode="Shift"
-        fitView
-        onInit={(instance) => setTimeout(() => void instance.fitView({ padding: 0.2, maxZoom: 1 }), 50)}
-        fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
+        fitView={fitOnOpen}
+        onInit={(instance) => {
+          if (fitOnOpen) setTimeout(() => void instance.fitView(FIT_VIEW), 50);
+        }}
+        fitViewOptions={FIT_VIEW}
         minZoom={0.1}
         onlyRenderVisibleElements={nodes.length > 150}
         proOptions={{ hideAttribution: true }}
       >
         <Background gap={16} size={1} />
-        <Controls showInteractive={false} />
+        <Controls showInteractive={false} fitViewOptions={FIT_VIEW} />
         <MiniMap pannable zoomable ariaLabel="Minimap" />
       </ReactFlow>
     </div>

@@ -10,6 +10,7 @@ import { ErrorState, LoadingState } from "../ui/feedback";
 import { ChevronLeftIcon } from "../ui/icons";
 import { fetchFlow, useFlow, useModels, useNodeCatalog, useVersions } from "./api";
 import { Canvas } from "./Canvas";
+import { FlowPanel } from "./FlowPanel";
 import { ConfigPanel } from "./ConfigPanel";
 import { EditorStoreContext, useEditor, useEditorStoreApi } from "./context";
 import { Palette } from "./Palette";
@@ -21,6 +22,7 @@ import { useAutosave } from "./useAutosave";
 import { usePortResolver } from "./usePorts";
 import { useRun } from "./useRun";
 import { VersionsPanel } from "./VersionsPanel";
+import { FIT_VIEW, useNarrow } from "./viewport";
 
 export function EditorPage() {
   const { orgId = "", flowId = "" } = useParams();
@@ -64,7 +66,7 @@ export function EditorPage() {
   );
 }
 
-type Tab = "node" | "problems" | "versions" | "run";
+type Tab = "node" | "problems" | "flow" | "versions" | "run";
 
 const SAVE_LABEL: Record<SaveState, string> = {
   saved: "Saved",
@@ -105,6 +107,13 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
   const refusal = useEditor((s) => s.refusal);
   const readOnly = useEditor((s) => s.readOnly);
   const focus = useEditor((s) => s.focus);
+  const narrow = useNarrow();
+  const [drawerOpen, setDrawerOpen] = useState(false);
+  const closeDrawer = useCallback(() => setDrawerOpen(false), []);
+
+  useEffect(() => {
+    if (!narrow) setDrawerOpen(false);
+  }, [narrow]);
 
   useEffect(() => {
     if (focus) setTab("node");
@@ -117,7 +126,7 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
 
   const afterLayout = useCallback(() => {
     store.getState().layout();
-    requestAnimationFrame(() => void reactFlow.fitView({ padding: 0.2, duration: 200 }));
+    requestAnimationFrame(() => void reactFlow.fitView({ ...FIT_VIEW, duration: 200 }));
   }, [store, reactFlow]);
 
   useEffect(() => {
@@ -160,6 +169,7 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
       const offset = (store.getState().nodes.length % 5) * 24;
       store.getState().addNode(type.type, type.version, { x: center.x - 90 + offset, y: center.y - 40 + offset });
       setTab("node");
+      setDrawerOpen(false);
     },
     [reactFlow, store],
   );
@@ -179,7 +189,7 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
   const onRestored = useCallback(
     (restored: FlowDetail) => {
       store.getState().load(restored.draft, restored.revision ?? 0, restored.issues);
-      requestAnimationFrame(() => void reactFlow.fitView({ padding: 0.2 }));
+      requestAnimationFrame(() => void reactFlow.fitView(FIT_VIEW));
     },
     [store, reactFlow],
   );
@@ -214,6 +224,18 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
         ) : null}
         {readOnly ? <span className="badge badge--neutral">Read only</span> : null}
         <div className="editor__tools" role="toolbar" aria-label="Canvas tools">
+          {narrow ? (
+            <button
+              type="button"
+              className="btn btn--secondary btn--sm"
+              onClick={() => setDrawerOpen((open) => !open)}
+              disabled={readOnly}
+              aria-expanded={drawerOpen}
+              title="Open the node palette"
+            >
+              Add node
+            </button>
+          ) : null}
           <button type="button" className="btn btn--ghost btn--sm" onClick={() => store.getState().undo()} disabled={!canUndo || readOnly} title="Undo (Ctrl+Z)">
             Undo
           </button>
@@ -232,7 +254,7 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
           <button type="button" className="btn btn--ghost btn--sm" onClick={afterLayout} disabled={readOnly} title="Arrange the nodes left to right">
             Auto-layout
           </button>
-          <button type="button" className="btn btn--ghost btn--sm" onClick={() => void reactFlow.fitView({ padding: 0.2, duration: 200 })} title="Fit the flow in view">
+          <button type="button" className="btn btn--ghost btn--sm" onClick={() => void reactFlow.fitView({ ...FIT_VIEW, duration: 200 })} title="Fit the flow in view (never smaller than readable)">
             Fit
           </button>
         </div>
@@ -241,7 +263,13 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
         </span>
       </header>
       <div className="editor__body">
-        <Palette onAdd={addFromPalette} />
+        {!narrow ? <Palette onAdd={addFromPalette} /> : null}
+        {narrow && drawerOpen ? (
+          <>
+            <div className="palette-scrim" onClick={closeDrawer} aria-hidden="true" />
+            <Palette onAdd={addFromPalette} onClose={closeDrawer} />
+          </>
+        ) : null}
         <Canvas onNodeClick={() => setTab("node")} />
         <aside className="side" aria-label="Editor panel">
           <div className="tabs" role="tablist">
@@ -249,6 +277,7 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
               [
                 ["node", "Node"],
                 ["problems", `Problems${issueCount ? ` (${issueCount})` : ""}`],
+                ["flow", "Uses"],
                 ["versions", "Versions"],
                 ["run", "Playground"],
               ] as [Tab, string][]
@@ -271,11 +300,16 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
                 <ConfigPanel nodeId={selected} context={formContext} />
               ) : (
                 <div className="panel-section muted small">
-                  {selected ? `${selected} nodes selected.` : "Select a node to configure it. Drag from the palette to add one; drag from a port to another to connect."}
+                  {selected
+                    ? `${selected} nodes selected.`
+                    : narrow
+                      ? "Select a node to configure it. Add one with “Add node” in the toolbar; drag from a port to another to connect."
+                      : "Select a node to configure it. Drag one from the palette (or click it) to add it; drag from a port to another to connect."}
                 </div>
               )
             ) : null}
             {tab === "problems" ? <ProblemsPanel /> : null}
+            {tab === "flow" ? <FlowPanel /> : null}
             {tab === "versions" ? (
               <VersionsPanel
                 orgId={orgId}

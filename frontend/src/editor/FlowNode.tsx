@@ -1,9 +1,15 @@
-/** The one node view: title, ports as handles, live run state, issues, diff highlight. */
-import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
+/**
+ * The one node view: title, ports as handles, live run state, issues, diff highlight. Zoomed out
+ * below COMPACT_ZOOM it turns compact: a large title and no port names, so it stays readable.
+ */
+import { Handle, Position, useStore, useUpdateNodeInternals, type NodeProps, type ReactFlowState } from "@xyflow/react";
 import { memo, useEffect } from "react";
 import { useEditor } from "./context";
 import { catalogKey, staticPorts, type CanvasNode } from "./graph";
 import { NodeIcon } from "./nodeIcons";
+import { COMPACT_ZOOM } from "./viewport";
+
+const zoomedOut = (s: ReactFlowState) => s.transform[2] < COMPACT_ZOOM;
 
 const STATUS_LABEL = { running: "Running", done: "Done", skipped: "Skipped", failed: "Failed" } as const;
 
@@ -16,12 +22,14 @@ function FlowNodeView({ id, data, selected }: NodeProps<CanvasNode>) {
   const ports = resolved ?? staticPorts(nodeType);
   const inputs = Object.entries(ports.inputs);
   const outputs = Object.entries(ports.outputs);
+  const compact = useStore(zoomedOut);
   const updateInternals = useUpdateNodeInternals();
   const portKey = `${inputs.map(([n]) => n).join(",")}|${outputs.map(([n]) => n).join(",")}`;
 
-  useEffect(() => updateInternals(id), [id, portKey, updateInternals]);
+  useEffect(() => updateInternals(id), [id, portKey, compact, updateInternals]);
 
   const classes = ["fnode"];
+  if (compact) classes.push("fnode--compact");
   if (selected) classes.push("fnode--selected");
   if (run) classes.push(`fnode--${run.status}`);
   if (issues?.length) classes.push("fnode--invalid");
@@ -36,12 +44,15 @@ function FlowNodeView({ id, data, selected }: NodeProps<CanvasNode>) {
       data-status={run?.status ?? ""}
       data-change={change ?? ""}
       data-issues={issues?.length ?? 0}
+      data-compact={compact}
     >
       <div className="fnode__header">
         <span className={`fnode__icon fnode__icon--${nodeType?.category ?? "logic"}`}>
           <NodeIcon name={nodeType?.icon ?? "box"} size={14} />
         </span>
-        <span className="fnode__title">{data.label || nodeType?.title || data.type}</span>
+        <span className="fnode__title" title={data.label || nodeType?.title || data.type}>
+          {data.label || nodeType?.title || data.type}
+        </span>
         {issues?.length ? (
           // A badge in the header, not a banner: a problem appearing must not move the ports.
           <span className="fnode__issues" title={issues.map((i) => i.message).join("\n")} aria-label={`${issues.length} problem(s)`}>

@@ -1,14 +1,31 @@
-/** Node types from the server's catalog, searchable; drag one onto the canvas (or press Enter). */
-import { useMemo, useState, type DragEvent } from "react";
+/**
+ * Node types from the server's catalog, searchable; drag one onto the canvas, or click it. In a
+ * narrow window it is a drawer opened from the toolbar (`onClose` given): a click adds the node
+ * and closes it, Escape closes it, and while an item is dragged it lets the canvas take the drop.
+ */
+import { useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { useEditor } from "./context";
 import { PALETTE_MIME } from "./Canvas";
 import { NodeIcon } from "./nodeIcons";
 import type { NodeType } from "./types";
 
-export function Palette({ onAdd }: { onAdd: (type: NodeType) => void }) {
+export function Palette({ onAdd, onClose }: { onAdd: (type: NodeType) => void; onClose?: () => void }) {
   const types = useEditor((s) => s.types);
   const readOnly = useEditor((s) => s.readOnly);
   const [query, setQuery] = useState("");
+  const [dragging, setDragging] = useState(false);
+  const search = useRef<HTMLInputElement>(null);
+  const drawer = Boolean(onClose);
+
+  useEffect(() => {
+    if (!onClose) return;
+    search.current?.focus();
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === "Escape") onClose();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [onClose]);
   const groups = useMemo(() => {
     const term = query.trim().toLowerCase();
     const matching = Object.values(types).filter(
@@ -22,11 +39,26 @@ export function Palette({ onAdd }: { onAdd: (type: NodeType) => void }) {
   const onDragStart = (event: DragEvent, t: NodeType) => {
     event.dataTransfer.setData(PALETTE_MIME, `${t.type}@${t.version}`);
     event.dataTransfer.effectAllowed = "copy";
+    // Later than dragstart: hiding the source in the same frame would cancel the drag.
+    if (drawer) requestAnimationFrame(() => setDragging(true));
   };
 
   return (
-    <aside className="palette" aria-label="Node palette">
+    <aside
+      className={`palette${drawer ? " palette--drawer" : ""}${dragging ? " palette--dragging" : ""}`}
+      aria-label="Node palette"
+      data-testid="palette"
+    >
+      {onClose ? (
+        <div className="palette__head">
+          <strong>Add a node</strong>
+          <button type="button" className="btn btn--ghost btn--sm" onClick={onClose}>
+            Close
+          </button>
+        </div>
+      ) : null}
       <input
+        ref={search}
         className="input palette__search"
         type="search"
         placeholder="Search nodes"
@@ -47,6 +79,10 @@ export function Palette({ onAdd }: { onAdd: (type: NodeType) => void }) {
                 draggable={!readOnly}
                 disabled={readOnly}
                 onDragStart={(e) => onDragStart(e, t)}
+                onDragEnd={() => {
+                  setDragging(false);
+                  onClose?.();
+                }}
                 onClick={() => onAdd(t)}
                 title={`${t.description}\nDrag onto the canvas, or click to add.`}
                 data-testid={`palette-${t.type}`}

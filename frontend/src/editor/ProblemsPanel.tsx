@@ -1,11 +1,15 @@
-/** The server's validation issues; a click focuses the node (or edge) concerned. */
+/** The server's validation issues, all at once, in words for people; a click focuses the node (or edge) concerned. */
 import { useEditor } from "./context";
+import { nodeName } from "./graph";
 
 export function ProblemsPanel() {
   const issues = useEditor((s) => s.issues);
   const index = useEditor((s) => s.issueIndex);
   const focusNode = useEditor((s) => s.focusNode);
   const edges = useEditor((s) => s.edges);
+  const nodes = useEditor((s) => s.nodes);
+  const types = useEditor((s) => s.types);
+  const nameOf = (id: string) => nodeName(nodes.find((n) => n.id === id), types, id);
 
   if (!issues.length) {
     return (
@@ -23,6 +27,9 @@ export function ProblemsPanel() {
   ];
   return (
     <div className="panel-section" data-testid="problems">
+      <p className="muted small">
+        {issues.length === 1 ? "1 problem" : `${issues.length} problems`} to fix before the flow can be published.
+      </p>
       <ul className="issue-list" aria-label="Problems">
         {entries.map(({ issue, node, edge }, i) => (
           <li key={`${issue.code}-${issue.pointer}-${i}`}>
@@ -33,9 +40,11 @@ export function ProblemsPanel() {
               onClick={() => node && focusNode(node)}
               data-code={issue.code}
             >
-              <span className="issue__code">{issue.code}</span>
               <span className="issue__message">{issue.message}</span>
-              {edge ? <span className="issue__where">edge {edge}</span> : node ? <span className="issue__where">{node}</span> : null}
+              <span className="issue__where">
+                {edge ? `Connection into ${node ? nameOf(node) : edge}` : node ? `Show ${nameOf(node)}` : "The whole flow"}
+                <span className="issue__code"> · {issue.code}</span>
+              </span>
             </button>
           </li>
         ))}

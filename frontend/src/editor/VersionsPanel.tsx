@@ -1,11 +1,14 @@
-/** Publish with a note, the version history, diffs highlighted on the canvas, restore, roll back. */
+/**
+ * Publish with a note, the version history, diffs highlighted on the canvas with each changed
+ * value's old and new text, restore, and roll back (after a confirmation).
+ */
 import { useEffect, useState } from "react";
 import { isApiError, errorMessage } from "../lib/errors";
 import { ConfirmDialog } from "../ui/ConfirmDialog";
 import { formatDateTime } from "../lib/format";
 import { fetchDiff, restoreVersion, usePublish, useRollback, useVersions } from "./api";
 import { useEditor, useEditorStoreApi } from "./context";
-import { diffHighlights } from "./graph";
+import { diffHighlights, type ValueChange } from "./graph";
 import type { FlowDetail } from "./types";
 
 interface Props {
@@ -29,6 +32,7 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
   const [message, setMessage] = useState<string | null>(null);
   const [diffTitle, setDiffTitle] = useState<string | null>(null);
   const [restoring, setRestoring] = useState<number | null>(null);
+  const [rollingBack, setRollingBack] = useState<number | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -57,7 +61,8 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
     try {
       if (to === "draft") await saveNow();
       const diff = await fetchDiff(orgId, flowId, from, to);
-      store.getState().setHighlights(diffHighlights(diff));
+      const nodes = store.getState().nodes;
+      store.getState().setHighlights(diffHighlights(diff, (id) => nodes.find((n) => n.id === id)?.data.label));
       setDiffTitle(`Changes from v${from} to ${to === "draft" ? "the draft" : `v${to}`}`);
     } catch (failure) {
       setError(errorMessage(failure));
@@ -71,14 +76,18 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
     void showDiff(String(focusVersion), "draft");
   }, [focusVersion, focused]); // showDiff: once, when opened
 
-  const onRollback = async (number: number) => {
+  const onRollback = async () => {
+    if (rollingBack === null) return;
+    const number = rollingBack;
     setError(null);
     try {
       await rollback.mutateAsync(number);
       setMessage(`Version ${number} is published again.`);
       onPublishedChange(number);
+      setRollingBack(null);
     } catch (failure) {
       setError(errorMessage(failure));
+      setRollingBack(null);
     }
   };
 
@@ -133,6 +142,7 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
               {highlights.lines.map((line, i) => (
                 <li key={i} className={`diff__line diff__line--${line.kind}`}>
                   <span className="diff__kind">{line.kind}</span> {line.what}
+                  {line.changes?.length ? <ValueChanges changes={line.changes} /> : null}
                 </li>
               ))}
             </ul>
@@ -170,7 +180,7 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
                   </button>
                 ) : null}
                 {!readOnly && !version.published ? (
-                  <button type="button" className="btn btn--secondary btn--sm" onClick={() => void onRollback(version.number)}>
+                  <button type="button" className="btn btn--secondary btn--sm" onClick={() => setRollingBack(version.number)}>
                     Roll back to v{version.number}
                   </button>
                 ) : null}
@@ -179,6 +189,19 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
           );
         })}
       </ol>
+      {rollingBack !== null ? (
+        <ConfirmDialog
+          title={`Roll back to version ${rollingBack}?`}
+          confirmLabel={`Publish v${rollingBack} again`}
+          onConfirm={() => void onRollback()}
+          onCancel={() => setRollingBack(null)}
+          pending={rollback.isPending}
+        >
+          Version {rollingBack} becomes the published version at once: widgets, API clients and the OpenAI-compatible
+          endpoint answer with it from their next message. The draft does not change, and you can roll forward again
+          from this list.
+        </ConfirmDialog>
+      ) : null}
       {restoring !== null ? (
         <ConfirmDialog
           title={`Restore version ${restoring}?`}
@@ -192,6 +215,33 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
           possible, but the current draft can be found again by publishing it first.
         </ConfirmDialog>
       ) : null}
+    </div>
+  );
+}
+
+const CLIP = 400;
+
+function Value({ text, className }: { text: string | null; className: string }) {
+  if (text === null) return <span className={`${className} diff__unset`}>not set</span>;
+  const shown = text.length > CLIP ? `${text.slice(0, CLIP)}…` : text;
+  return (
+    <span className={className} title={text.length > CLIP ? text : undefined}>
+      {shown === "" ? "(empty)" : shown}
+    </span>
+  );
+}
+
+/** Each changed field with its old value (struck through) and its new one. */
+function ValueChanges({ changes }: { changes: ValueChange[] }) {
+  return (
+    <div className="diff__values">
+      {changes.map((change) => (
+        <div key={change.field} data-testid={`diff-value-${change.field}`}>
+          <span className="diff__field">{change.field}</span>
+          <Value text={change.before} className="diff__old" />
+          <Value text={change.after} className="diff__new" />
+        </div>
+      ))}
     </div>
   );
 }

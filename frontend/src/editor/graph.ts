@@ -72,27 +72,53 @@ export function staticPorts(nodeType: NodeType | undefined): Pick<NodePorts, "in
 }
 
 export type ConnectionCheck = { ok: true } | { ok: false; reason: string };
+export type NameOf = (nodeId: string) => string;
 
-/** The editor's connection rules; the reason is shown to the user when one is refused. */
+/** “Answer” (LLM): a node as people see it, by its label (else its id) and its type's title. */
+export function nodeName(node: Pick<CanvasNode, "id" | "data"> | undefined, types: Record<string, NodeType>, id = ""): string {
+  if (!node) return `“${id}”`;
+  const title = types[catalogKey(node.data.type, node.data.version)]?.title ?? node.data.type;
+  return `“${node.data.label || node.id}” (${title})`;
+}
+
+/** Titles of node types with a fixed required input of type `given` and a fixed output that gives `needed`. */
+export function convertersBetween(types: Record<string, NodeType>, compatibility: Compatibility, given: string, needed: string): string[] {
+  const fits = (from: string, to: string) => (compatibility[from] ?? []).includes(to);
+  const found: string[] = [];
+  for (const t of Object.values(types)) {
+    if (t.dynamic_inputs || t.dynamic_outputs) continue;
+    // A required input of exactly the given type: the node is made for that value, not merely able to render it.
+    const takes = Object.values(t.inputs).some((p) => p.required && p.type === given);
+    const gives = Object.values(t.outputs).some((p) => p.type !== "any" && fits(p.type, needed));
+    if (takes && gives && !found.includes(t.title)) found.push(t.title);
+  }
+  return found;
+}
+
+/** The editor's connection rules; the reason, a sentence for people, is shown when one is refused. */
 export function checkConnection(
   connection: Pick<Connection, "source" | "target" | "sourceHandle" | "targetHandle">,
   edges: CanvasEdge[],
   portsOf: PortsOf,
   compatibility: Compatibility,
+  nameOf: NameOf = (id) => `“${id}”`,
+  suggest: (given: string, needed: string) => string[] = () => [],
 ): ConnectionCheck {
   const { source, target, sourceHandle, targetHandle } = connection;
   if (!source || !target || !sourceHandle || !targetHandle) {
-    return { ok: false, reason: "Connect an output port to an input port." };
+    return { ok: false, reason: "Drag from an output port (right side) to an input port (left side)." };
   }
-  if (source === target) return { ok: false, reason: "A node cannot feed itself." };
+  if (source === target) return { ok: false, reason: "A node cannot feed itself: connect it to another node." };
   const out: Port | undefined = portsOf(source)?.outputs[sourceHandle];
   const into: Port | undefined = portsOf(target)?.inputs[targetHandle];
-  if (!out) return { ok: false, reason: `${source} has no output "${sourceHandle}".` };
-  if (!into) return { ok: false, reason: `${target} has no input "${targetHandle}".` };
+  if (!out) return { ok: false, reason: `${nameOf(source)} has no output “${sourceHandle}”.` };
+  if (!into) return { ok: false, reason: `${nameOf(target)} has no input “${targetHandle}”.` };
   if (!(compatibility[out.type] ?? []).includes(into.type)) {
+    const between = suggest(out.type, into.type);
+    const fix = between.length ? `put a ${between[0]} node between them` : `connect an output that gives ${into.type}`;
     return {
       ok: false,
-      reason: `Incompatible ports: ${source}.${sourceHandle} gives ${out.type}, but ${target}.${targetHandle} needs ${into.type}.`,
+      reason: `${nameOf(source)}'s “${sourceHandle}” gives ${out.type}, but ${nameOf(target)}'s “${targetHandle}” needs ${into.type}: ${fix}.`,
     };
   }
   const duplicate = edges.some(
@@ -102,7 +128,7 @@ export function checkConnection(
       e.sourceHandle === sourceHandle &&
       e.targetHandle === targetHandle,
   );
-  if (duplicate) return { ok: false, reason: "These ports are already connected." };
+  if (duplicate) return { ok: false, reason: "These two ports are already connected." };
   return { ok: true };
 }
 
@@ -158,31 +184,72 @@ export function issueField(issue: Issue): string | null {
 
 export type ChangeKind = "added" | "removed" | "changed" | "moved";
 
+/** One changed value of a node: its field, the old and the new value as text (null: not set). */
+export interface ValueChange {
+  field: string;
+  before: string | null;
+  after: string | null;
+}
+
+export interface DiffLine {
+  kind: ChangeKind;
+  what: string;
+  changes?: ValueChange[];
+}
+
 export interface DiffHighlights {
   nodes: Record<string, ChangeKind>;
   edges: Record<string, ChangeKind>;
-  lines: { kind: ChangeKind; what: string }[];
+  lines: DiffLine[];
 }
 
-/** The server's diff as canvas highlights and a readable list. */
-export function diffHighlights(diff: FlowDiff): DiffHighlights {
+/** A config value as a person reads it: text as is, anything else as compact JSON. */
+export function showValue(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+function valueChanges(node: FlowDiff["nodes"]["changed"][number]): ValueChange[] {
+  const before = node.before as Record<string, unknown>;
+  const after = node.after as Record<string, unknown>;
+  const changes: ValueChange[] = [];
+  for (const field of ["type", "version", "label"]) {
+    if (node.fields.includes(field)) changes.push({ field, before: showValue(before[field]), after: showValue(after[field]) });
+  }
+  const oldConfig = (before.config ?? {}) as Record<string, unknown>;
+  const newConfig = (after.config ?? {}) as Record<string, unknown>;
+  for (const key of node.config_keys) changes.push({ field: key, before: showValue(oldConfig[key]), after: showValue(newConfig[key]) });
+  return changes;
+}
+
+/** The server's diff as canvas highlights and a readable list, each change with its old and new value. */
+export function diffHighlights(diff: FlowDiff, labelOf: (id: string) => string | null | undefined = () => null): DiffHighlights {
   const result: DiffHighlights = { nodes: {}, edges: {}, lines: [] };
+  const named = (id: string, label?: string | null) => {
+    const shown = label ?? labelOf(id);
+    return shown && shown !== id ? `“${shown}” (${id})` : id;
+  };
   for (const node of diff.nodes.added) {
     result.nodes[node.id] = "added";
-    result.lines.push({ kind: "added", what: `Node ${node.label ?? node.id} (${node.type})` });
+    result.lines.push({ kind: "added", what: `Node ${named(node.id, node.label)} (${node.type})` });
   }
   for (const node of diff.nodes.removed) {
     result.nodes[node.id] = "removed";
-    result.lines.push({ kind: "removed", what: `Node ${node.label ?? node.id} (${node.type})` });
+    result.lines.push({ kind: "removed", what: `Node ${named(node.id, node.label)} (${node.type})` });
   }
   for (const node of diff.nodes.changed) {
     result.nodes[node.id] = "changed";
     const keys = node.config_keys.length ? `: ${node.config_keys.join(", ")}` : "";
-    result.lines.push({ kind: "changed", what: `Node ${node.id} ${node.fields.join(", ")}${keys}` });
+    result.lines.push({
+      kind: "changed",
+      what: `Node ${named(node.id)} ${node.fields.join(", ")}${keys}`,
+      changes: valueChanges(node),
+    });
   }
   for (const node of diff.nodes.moved) {
     result.nodes[node.id] ??= "moved";
-    result.lines.push({ kind: "moved", what: `Node ${node.id} moved` });
+    result.lines.push({ kind: "moved", what: `Node ${named(node.id)} moved` });
   }
   for (const edge of diff.edges.added) {
     result.edges[edge.id] = "added";

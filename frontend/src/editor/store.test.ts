@@ -69,7 +69,7 @@ describe("connection rules", () => {
   it("connects compatible ports and refuses incompatible ones with a reason", () => {
     const store = storeWithTwoNodes();
     expect(store.getState().connect({ source: "a", sourceHandle: "text", target: "b", targetHandle: "docs" })).toBe(false);
-    expect(store.getState().refusal?.message).toMatch(/gives text, but b.docs needs documents/);
+    expect(store.getState().refusal?.message).toMatch(/“a” \(Source\)'s “text” gives text, but “b” \(Sink\)'s “docs” needs documents/);
     expect(store.getState().connect({ source: "a", sourceHandle: "text", target: "b", targetHandle: "value" })).toBe(true);
     expect(store.getState().edges).toHaveLength(1);
     expect(store.getState().saveState).toBe("dirty");
@@ -80,7 +80,7 @@ describe("connection rules", () => {
     const { edges, portsOf, compatibility } = store.getState();
     expect(checkConnection({ source: "b", sourceHandle: "out", target: "b", targetHandle: "value" }, edges, portsOf, compatibility)).toEqual({
       ok: false,
-      reason: "A node cannot feed itself.",
+      reason: "A node cannot feed itself: connect it to another node.",
     });
     const missing = checkConnection({ source: "a", sourceHandle: "nope", target: "b", targetHandle: "value" }, edges, portsOf, compatibility);
     expect(missing.ok).toBe(false);

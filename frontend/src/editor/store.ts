@@ -10,8 +10,10 @@ import {
   canvasToSpec,
   catalogKey,
   checkConnection,
+  convertersBetween,
   defaultConfig,
   indexIssues,
+  nodeName,
   specToCanvas,
   staticPorts,
   uniqueId,
@@ -203,7 +205,14 @@ export const createEditorStore = () =>
       connect: (connection) => {
         if (!editable()) return false;
         const state = get();
-        const verdict = checkConnection(connection, state.edges, state.portsOf, state.compatibility);
+        const verdict = checkConnection(
+          connection,
+          state.edges,
+          state.portsOf,
+          state.compatibility,
+          (id) => nodeName(state.nodes.find((n) => n.id === id), state.types, id),
+          (given, needed) => convertersBetween(state.types, state.compatibility, given, needed),
+        );
         if (!verdict.ok) {
           state.refuse(verdict.reason);
           return false;
