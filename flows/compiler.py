@@ -20,8 +20,9 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from flows.errors import FlowError, FlowInvalid
 from flows.events import TERMINAL, Event, EventType, preview
+from flows.loops import BodyFailed, loop_shape
 from flows.ports import Ports
-from flows.registry import CONTEXT_KEY, REGISTRY, NodeContext, Registry
+from flows.registry import CONTEXT_KEY, REGISTRY, SPAN_ID_LIMIT, NodeContext, Registry, child_span_id
 from flows.spec import FlowSpec
 from flows.validate import ResolvedNode, parse_spec, resolve_nodes, topological_order, validate
 
@@ -34,6 +35,15 @@ class Wire:
 
 
 @dataclass
+class Body:
+    """A loop's body: its own nodes in layers (nested loops' bodies are theirs), and the wires
+    that bring each item's result back to the loop."""
+
+    layers: list[list[str]]
+    results: list[Wire]
+
+
+@dataclass
 class CompiledNode:
     id: str
     type: str
@@ -41,6 +51,7 @@ class CompiledNode:
     runnable: Runnable[dict[str, Any], dict[str, Any]]
     resolved: ResolvedNode
     incoming: list[Wire] = field(default_factory=list)
+    body: Body | None = None
 
 
 @dataclass
@@ -103,6 +114,9 @@ class _RunState:
     def add_usage(self, node: str, input_tokens: int, output_tokens: int, model: str | None) -> None:
         self.usage.add(input_tokens, output_tokens, model)
         self.node_usage[node].add(input_tokens, output_tokens, model)
+
+    def span(self, kind: str, span_id: str, data: dict[str, Any]) -> None:
+        self.emit(EventType(kind), span_id, data)
 
 
 class CompiledFlow(Runnable[dict[str, Any], dict[str, Any]]):
@@ -176,23 +190,7 @@ class CompiledFlow(Runnable[dict[str, Any], dict[str, Any]]):
         values: dict[tuple[str, str], Any] = {}
         outputs: dict[str, Any] = {}
         try:
-            for layer in self.layers:
-                ready: list[tuple[CompiledNode, dict[str, Any]]] = []
-                for node_id in layer:
-                    gathered = self._gather(self.nodes[node_id], values)
-                    if gathered is None:
-                        state.emit(EventType.NODE_SKIPPED, node_id, {"reason": "no input arrived on a taken route"})
-                    else:
-                        ready.append((self.nodes[node_id], gathered))
-                if len(ready) == 1:
-                    await self._run_node(*ready[0], values, inputs, session, state, outputs)
-                elif ready:
-                    await asyncio.gather(
-                        *(
-                            self._run_node(node, gathered, values, inputs, session, state, outputs)
-                            for node, gathered in ready
-                        )
-                    )
+            await self._run_layers(self.layers, values, inputs, session, state, outputs, "")
         except asyncio.CancelledError:
             state.emit(EventType.RUN_CANCELLED, None, self._summary(state, started))
             raise
@@ -209,6 +207,67 @@ class CompiledFlow(Runnable[dict[str, Any], dict[str, Any]]):
             )
             return
         state.emit(EventType.RUN_FINISHED, None, {"outputs": outputs, **self._summary(state, started)})
+
+    async def _run_layers(
+        self,
+        layers: list[list[str]],
+        values: dict[tuple[str, str], Any],
+        inputs: dict[str, Any],
+        session: str | None,
+        state: _RunState,
+        outputs: dict[str, Any],
+        suffix: str,
+    ) -> None:
+        """Run `layers` (the flow's, or a loop body's for one item: `suffix` names the item)."""
+        for layer in layers:
+            ready: list[tuple[CompiledNode, dict[str, Any]]] = []
+            for node_id in layer:
+                gathered = self._gather(self.nodes[node_id], values)
+                if gathered is None:
+                    state.emit(
+                        EventType.NODE_SKIPPED, node_id + suffix, {"reason": "no input arrived on a taken route"}
+                    )
+                else:
+                    ready.append((self.nodes[node_id], gathered))
+            if len(ready) == 1:
+                await self._run_node(*ready[0], values, inputs, session, state, outputs, suffix)
+            elif ready:
+                await asyncio.gather(
+                    *(
+                        self._run_node(node, gathered, values, inputs, session, state, outputs, suffix)
+                        for node, gathered in ready
+                    )
+                )
+
+    def _body_runner(
+        self,
+        node: CompiledNode,
+        values: dict[tuple[str, str], Any],
+        inputs: dict[str, Any],
+        session: str | None,
+        state: _RunState,
+        suffix: str,
+    ) -> Any:
+        body = node.body
+        if body is None:
+            return None
+
+        async def run_body(item: Any, index: int) -> Any:
+            """One item through the body, in its own copy of the values; its events name the
+            item (`summarize[3]`). A failing node raises BodyFailed."""
+            scope = dict(values)
+            for port in node.resolved.node_type.body_ports:
+                scope[(node.id, port)] = index if port == "index" else item
+            try:
+                await self._run_layers(body.layers, scope, inputs, session, state, {}, f"{suffix}[{index}]")
+            except _NodeError as failure:
+                raise BodyFailed(failure.node, failure.code, failure.message) from None
+            for wire in body.results:
+                if (wire.source, wire.source_port) in scope:
+                    return scope[(wire.source, wire.source_port)]
+            return None
+
+        return run_body
 
     @staticmethod
     def _summary(state: _RunState, started: float) -> dict[str, Any]:
@@ -243,12 +302,20 @@ class CompiledFlow(Runnable[dict[str, Any], dict[str, Any]]):
         session: str | None,
         state: _RunState,
         outputs: dict[str, Any],
+        suffix: str = "",
     ) -> None:
+        span_id = node.id + suffix if len(node.id + suffix) <= SPAN_ID_LIMIT else child_span_id(node.id, suffix)
         state.emit(
-            EventType.NODE_STARTED, node.id, {"type": node.type, "inputs": {k: preview(v) for k, v in gathered.items()}}
+            EventType.NODE_STARTED, span_id, {"type": node.type, "inputs": {k: preview(v) for k, v in gathered.items()}}
         )
         ctx = NodeContext(
-            node_id=node.id, run_inputs=inputs, session=session, emit_token=state.token, add_usage=state.add_usage
+            node_id=span_id,
+            run_inputs=inputs,
+            session=session,
+            emit_token=state.token,
+            add_usage=state.add_usage,
+            emit_span=state.span,
+            run_body=self._body_runner(node, values, inputs, session, state, suffix),
         )
         started = time.perf_counter()
         try:
@@ -259,20 +326,20 @@ class CompiledFlow(Runnable[dict[str, Any], dict[str, Any]]):
             code, message = _error_code(exc)
             state.emit(
                 EventType.NODE_FAILED,
-                node.id,
+                span_id,
                 {
                     "code": code,
                     "message": message,
                     "latency_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
-            raise _NodeError(node.id, code, message) from exc
+            raise _NodeError(span_id, code, message) from exc
         for port, value in produced.items():
             values[(node.id, port)] = value
         if node.resolved.node_type.terminal and "result" in produced:
             result = produced["result"]
             outputs[result.get("name", node.id)] = result
-        usage = state.node_usage.get(node.id)
+        usage = state.node_usage.get(span_id)
         finished = {
             "outputs": {k: preview(v) for k, v in produced.items()},
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -280,13 +347,30 @@ class CompiledFlow(Runnable[dict[str, Any], dict[str, Any]]):
         }
         if ctx.notes:
             finished["notes"] = ctx.notes
-        state.emit(EventType.NODE_FINISHED, node.id, finished)
+        state.emit(EventType.NODE_FINISHED, span_id, finished)
 
 
 class _NodeError(Exception):
     def __init__(self, node: str, code: str, message: str) -> None:
         super().__init__(message)
         self.node, self.code, self.message = node, code, message
+
+
+def _layers(node_ids: list[str], links: list[tuple[str, str]]) -> list[list[str]]:
+    """Topological layers of `node_ids` (links from outside the set are already satisfied)."""
+    members = set(node_ids)
+    inner = [(s, t) for s, t in links if s in members and t in members]
+    order, _ = topological_order(node_ids, inner)
+    parents: dict[str, list[str]] = defaultdict(list)
+    for source, target in inner:
+        parents[target].append(source)
+    depth: dict[str, int] = {}
+    for node_id in order:
+        depth[node_id] = max((depth[p] + 1 for p in parents[node_id]), default=0)
+    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for node_id in order:
+        layers[depth[node_id]].append(node_id)
+    return layers
 
 
 def compile_flow(spec: FlowSpec | dict[str, Any], ports: Ports, registry: Registry = REGISTRY) -> CompiledFlow:
@@ -309,16 +393,19 @@ def compile_flow(spec: FlowSpec | dict[str, Any], ports: Ports, registry: Regist
         )
         for node in spec.nodes
     }
+    shape = loop_shape(spec, resolved)
+    results: dict[str, list[Wire]] = defaultdict(list)
     for edge in spec.edges:
-        nodes[edge.target].incoming.append(Wire(edge.source, edge.source_port, edge.target_port))
-    order, _ = topological_order(list(nodes), [(e.source, e.target) for e in spec.edges])
-    depth: dict[str, int] = {}
-    for node_id in order:
-        depth[node_id] = max((depth[w.source] + 1 for w in nodes[node_id].incoming), default=0)
-    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for node_id in order:
-        layers[depth[node_id]].append(node_id)
-    return CompiledFlow(nodes, layers, ports)
+        wire = Wire(edge.source, edge.source_port, edge.target_port)
+        if edge.id in shape.back_edges:  # a loop body's result: read per item, not before the loop
+            results[edge.target].append(wire)
+        else:
+            nodes[edge.target].incoming.append(wire)
+    owners = {node_id: shape.owner(node_id) for node_id in nodes}
+    for loop in shape.bodies:
+        members = [n for n in nodes if owners[n] == loop]
+        nodes[loop].body = Body(_layers(members, shape.links), results[loop])
+    return CompiledFlow(nodes, _layers([n for n in nodes if owners[n] is None], shape.links), ports)
 
 
 # The DESIGN name; `compile` shadows a builtin, so the module exports both.

@@ -70,6 +70,18 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+@dataclass(frozen=True)
+class SubflowGraph:
+    """Another flow's published version, loaded before the run (the sub-flow node and agent tools
+    run it; the engine never reads a database)."""
+
+    flow_id: str
+    name: str
+    graph: dict[str, Any]
+    version: int | None = None
+    description: str = ""
+
+
 @dataclass
 class Ports:
     models: ChatModels
@@ -84,3 +96,5 @@ class Ports:
     settings: dict[str, Any] = field(default_factory=dict)
     # Context windows and token counting by alias; None: prompts are sent as composed.
     context: ContextWindows | None = None
+    # Published flows this run may call (sub-flow nodes, agent tools), by flow id.
+    subflows: Mapping[str, SubflowGraph] = field(default_factory=dict)

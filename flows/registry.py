@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -14,6 +14,7 @@ from flows.ports import Ports
 from flows.types import PortType
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+SPAN_ID_LIMIT = 64  # a span's node column
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,17 @@ class NodeContext:
         session: str | None,
         emit_token: Callable[[str, str], None],
         add_usage: Callable[[str, int, int, str | None], None],
+        emit_span: Callable[[str, str, dict[str, Any]], None] | None = None,
+        run_body: Callable[[Any, int], Awaitable[Any]] | None = None,
     ) -> None:
         self.node_id = node_id
         self.run_inputs = run_inputs
         self.session = session
         self._emit_token = emit_token
         self._add_usage = add_usage
+        self._emit_span = emit_span
+        # A node with a body (the loop): runs the body once for (item, index) and gives its result.
+        self.run_body = run_body
         self.notes: dict[str, Any] = {}
 
     def token(self, text: str) -> None:
@@ -55,6 +61,25 @@ class NodeContext:
     def note(self, name: str, value: Any) -> None:
         """Something the trace should know about this node's work (node.finished `notes`)."""
         self.notes[name] = value
+
+    def child_id(self, suffix: str) -> str:
+        """The span id of a step inside this node (`agent/step2`): no node id holds `/`."""
+        return child_span_id(self.node_id, suffix)
+
+    def span(self, kind: str, span_id: str, data: dict[str, Any]) -> None:
+        """A step of this node as its own span: `kind` is node.started / node.finished / node.failed."""
+        if self._emit_span is not None:
+            self._emit_span(kind, span_id, data)
+
+    def token_as(self, span_id: str, text: str) -> None:
+        """A token streamed by a step inside this node (a sub-flow's LLM)."""
+        if text:
+            self._emit_token(span_id, text)
+
+
+def child_span_id(parent: str, suffix: str) -> str:
+    room = SPAN_ID_LIMIT - len(suffix) - 1
+    return f"{parent[: max(room, 1)]}/{suffix}"[:SPAN_ID_LIMIT]
 
 
 CONTEXT_KEY = "trellis_node_context"
@@ -85,6 +110,10 @@ class NodeType(Generic[ConfigT]):
     outputs: ClassVar[dict[str, Port]] = {}
     entry: ClassVar[bool] = False  # a node the run starts from (chat input, memory)
     terminal: ClassVar[bool] = False  # a node that produces the run's output
+    # A node with a body (the loop): its output ports that start the body, and its input ports the
+    # body's result comes back to. Edges into those inputs are the only cycles a flow may have.
+    body_ports: ClassVar[frozenset[str]] = frozenset()
+    return_ports: ClassVar[frozenset[str]] = frozenset()
 
     def input_ports(self, config: ConfigT) -> dict[str, Port]:
         return self.inputs
@@ -117,6 +146,8 @@ class NodeType(Generic[ConfigT]):
             "dynamic_outputs": type(self).output_ports is not NodeType.output_ports,
             "entry": self.entry,
             "terminal": self.terminal,
+            "body_ports": sorted(self.body_ports),
+            "return_ports": sorted(self.return_ports),
         }
 
 

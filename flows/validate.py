@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 import flows.nodes  # noqa: F401  (registers the built-in node types)
 from flows import issue_text as text
 from flows.errors import Issue
+from flows.loops import loop_shape
 from flows.registry import REGISTRY, NodeType, Port, Registry
 from flows.spec import FlowSpec
 from flows.types import compatible
@@ -242,7 +243,10 @@ def topological_order(node_ids: list[str], edges: list[tuple[str, str]]) -> tupl
 def _check_graph(spec: FlowSpec, nodes: dict[str, _Shape], issues: list[Issue]) -> None:
     """Cycles, unconnected inputs, entry and output nodes, reachability: over every node, also
     those whose config has problems (all problems show at once, none hides another)."""
-    links = [(e.source, e.target) for e in spec.edges if e.source in nodes and e.target in nodes]
+    # A loop's back-edges are the only cycles allowed (flows/loops.py); its body's rules are issues.
+    shape = loop_shape(spec, nodes, {node_id: node.name for node_id, node in nodes.items()})
+    issues.extend(shape.issues)
+    links = shape.links
     _, cyclic = topological_order(list(nodes), links)
     for node_id in sorted(cyclic, key=lambda n: nodes[n].index):
         others = [nodes[n].name for n in sorted(cyclic - {node_id}, key=lambda n: nodes[n].index)]
