@@ -7,13 +7,18 @@ from collections.abc import Callable
 from typing import Any
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\s*\}\}")
+# `{{secrets.NAME}}` and `{{vars.NAME}}` are the organization's (flows.secrets fills them before the
+# run), never a node's input.
+RESERVED_ROOTS = frozenset({"secrets", "vars"})
 
 
 def variables(template: str) -> list[str]:
     """Top-level variable names in order of first use (`{{a.b}}` needs input `a`)."""
     seen: dict[str, None] = {}
     for match in VARIABLE.finditer(template):
-        seen.setdefault(match.group(1).split(".")[0], None)
+        root = match.group(1).split(".")[0]
+        if root not in RESERVED_ROOTS or "." not in match.group(1):
+            seen.setdefault(root, None)
     return list(seen)
 
 

@@ -7,6 +7,7 @@ through the egress-guarded client of the ports.
 from __future__ import annotations
 
 import ast
+import json
 import math
 import operator
 from collections.abc import Callable
@@ -15,9 +16,10 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from flows.errors import ToolUnavailable
+from flows.http import HttpRequest, answer_text, send
 from flows.ports import Ports
 
 MAX_EXPRESSION = 500
@@ -96,8 +98,24 @@ class TimeArgs(BaseModel):
 
 class HttpArgs(BaseModel):
     url: str = Field(description="An http(s) URL on the public internet")
-    method: Literal["GET", "POST"] = "GET"
-    body: str | None = None
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    headers: dict[str, str] | None = Field(default=None, description="Request headers")
+    query: dict[str, str] | None = Field(default=None, description="Query parameters")
+    body: str | None = Field(default=None, description="A JSON (or text) body for POST, PUT, PATCH")
+    timeout_s: float = Field(default=10.0, ge=0.5, le=60.0)
+
+    @field_validator("headers", "query", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        """The tool-call node's arguments are text: a JSON object arrives as a string."""
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON object of strings") from None
+        return value
 
 
 class SearchArgs(BaseModel):
@@ -129,9 +147,16 @@ def _current_time(ports: Ports) -> BaseTool:
 
 
 def _http_request(ports: Ports) -> BaseTool:
-    async def run(url: str, method: str = "GET", body: str | None = None) -> str:
-        status, text = await ports.http.request(method, url, body=body)
-        return f"HTTP {status}\n{text[:4000]}"
+    async def run(
+        url: str,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        body: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> str:
+        request = HttpRequest(method, url, headers or {}, query or {}, json_body=body, timeout=timeout_s)
+        return answer_text(await send(ports.http, request))
 
     return StructuredTool.from_function(
         coroutine=run,

@@ -22,7 +22,12 @@ class ChatInputNode(NodeType[ChatInputConfig]):
     description = "The user's message: where a chat run starts."
     category, icon = "input", "message-circle"
     config_model = ChatInputConfig
-    outputs = {"message": Port(PortType.TEXT, description="The user's message")}
+    outputs = {
+        "message": Port(PortType.TEXT, description="The user's message"),
+        "system": Port(
+            PortType.TEXT, description="The caller's system message (OpenAI-compatible clients); empty otherwise"
+        ),
+    }
     entry = True
 
     async def run(
@@ -31,4 +36,4 @@ class ChatInputNode(NodeType[ChatInputConfig]):
         message = str(ctx.run_inputs.get("message", ""))
         if len(message) > config.max_length:
             raise ValueError(f"The message is longer than {config.max_length} characters.")
-        return {"message": message}
+        return {"message": message, "system": str(ctx.run_inputs.get("system") or "")}

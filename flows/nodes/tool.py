@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flows.ports import Ports
 from flows.registry import NodeContext, NodeType, Port, register
 from flows.templating import render, variables
+from flows.tool_calls import tool_config
 from flows.tools import resolve_tool
 from flows.types import PortType
 from flows.values import to_text
@@ -43,4 +44,4 @@ class ToolNode(NodeType[ToolConfig]):
     async def run(self, config: ToolConfig, inputs: dict[str, Any], ports: Ports, ctx: NodeContext) -> dict[str, Any]:
         tool = resolve_tool(config.tool, ports)
         arguments = {key: render(template, inputs, to_text) for key, template in config.arguments.items()}
-        return {"result": str(await tool.ainvoke(arguments))}
+        return {"result": str(await tool.ainvoke(arguments, config=tool_config(ctx)))}
