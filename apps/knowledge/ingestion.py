@@ -23,7 +23,16 @@ from apps.knowledge import realtime
 from apps.knowledge.chunking import HEADING, ChunkDraft, ChunkSettings, chunk_sections, embedding_text
 from apps.knowledge.embeddings import BATCH_SIZE, EmbeddingFailed, embedder_for
 from apps.knowledge.keywords import keyword_text, search_config, stats_activate
-from apps.knowledge.models import ACTIVE_STATUSES, Chunk, Document, DocumentFile, DocumentStatus, FileType
+from apps.knowledge.models import (
+    ACTIVE_STATUSES,
+    Chunk,
+    Document,
+    DocumentFile,
+    DocumentStatus,
+    FileType,
+    Source,
+    SourceKind,
+)
 from apps.knowledge.parsing import ParseFailed, Section, parse_in_sandbox
 
 logger = logging.getLogger(__name__)
@@ -78,7 +87,7 @@ def _sections(document: Document) -> list[Section] | None:
         _fail(document.id, document.generation, "file_missing", "The stored file is missing; upload it again.")
         return None
     try:
-        sections = parse_in_sandbox(bytes(data), document.file_type)
+        sections = parse_in_sandbox(bytes(data), _parse_mode(document))
     except ParseFailed as failed:
         _fail(document.id, document.generation, failed.code, failed.message)
         return None
@@ -93,6 +102,15 @@ def _sections(document: Document) -> list[Section] | None:
         progress=PARSED_SHARE,
     )
     return sections if stored is not None else None
+
+
+def _parse_mode(document: Document) -> str:
+    """A crawled page has its main content found first (trafilatura); an uploaded file is parsed whole."""
+    if document.file_type == FileType.HTML and document.source_id is not None:
+        kind = Source.objects.filter(pk=document.source_id).values_list("kind", flat=True).first()
+        if kind == SourceKind.WEB:
+            return "web"
+    return str(document.file_type)
 
 
 def _title(sections: list[Section], name: str) -> str:

@@ -116,6 +116,11 @@ class Document(models.Model):
     parsed_version = models.PositiveIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Documents of a source (crawl, folder): where they come from and how to ask if they changed.
+    source = models.ForeignKey("Source", null=True, blank=True, on_delete=models.CASCADE, related_name="documents")
+    source_key = models.CharField(max_length=2000, blank=True, default="", help_text="The page URL or file path")
+    source_etag = models.CharField(max_length=255, blank=True, default="")
+    source_modified = models.CharField(max_length=64, blank=True, default="", help_text="Last-Modified or mtime")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -127,6 +132,7 @@ class Document(models.Model):
         indexes = [
             models.Index(fields=["knowledge_base", "-created_at"], name="document_kb_recent"),
             models.Index(fields=["status", "lease_until"], name="document_status_lease"),
+            models.Index(fields=["source", "source_key"], name="document_source_key"),
         ]
 
     def __str__(self) -> str:
@@ -210,3 +216,61 @@ class KeywordCorpus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chunks} chunks"
+
+
+class SourceKind(models.TextChoices):
+    WEB = "web", "Website (a start page or a sitemap)"
+    FOLDER = "folder", "Folder on the server"
+
+
+class SourceStatus(models.TextChoices):
+    IDLE = "idle", "Never synced"
+    QUEUED = "queued", "Queued"
+    SYNCING = "syncing", "Syncing"
+    OK = "ok", "Synced"
+    FAILED = "failed", "Failed"
+
+
+class Source(models.Model):
+    """Where documents come from besides uploads: a website crawl or a server folder. A sync
+    (apps/knowledge/sources.py) adds new pages/files, re-indexes changed ones and removes those
+    gone; `sync_every_minutes` schedules it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="sources")
+    kind = models.CharField(max_length=16, choices=SourceKind.choices)
+    name = models.CharField(max_length=120)
+    url = models.CharField(max_length=2000, blank=True, default="", help_text="Web: a start page or sitemap URL")
+    path = models.CharField(max_length=1000, blank=True, default="", help_text="Folder: an absolute path")
+    max_pages = models.PositiveIntegerField(default=50)
+    max_depth = models.PositiveIntegerField(default=2)
+    sync_every_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: only on demand")
+    status = models.CharField(max_length=16, choices=SourceStatus.choices, default=SourceStatus.IDLE)
+    # The current (or last) sync: counters shown while it runs and after it ends.
+    sync_generation = models.PositiveIntegerField(default=0)
+    found = models.PositiveIntegerField(default=0)
+    added = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text='[{"item", "code", "message"}] of the last sync')
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    last_sync_started_at = models.DateTimeField(null=True, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True, help_text="When the last sync finished")
+    next_sync_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["knowledge_base", "created_at"], name="source_kb"),
+            models.Index(fields=["next_sync_at"], name="source_next_sync"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

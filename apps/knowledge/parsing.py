@@ -85,10 +85,36 @@ def _limits(memory_bytes: int, cpu_seconds: int) -> None:  # runs in the child b
 def parse_in_sandbox(
     data: bytes, file_type: str, *, timeout: float | None = None, memory_mb: int | None = None
 ) -> list[Section]:
-    timeout = float(timeout or settings.KNOWLEDGE_PARSE_TIMEOUT)
-    memory = (memory_mb or settings.KNOWLEDGE_PARSE_MEMORY_MB) * 1024 * 1024
+    """`file_type` is a FileType, or "web": an HTML page of a crawl, its main content found first."""
     if file_type == FileType.UNKNOWN:
         raise ParseFailed("unsupported_type", "This file type is not supported.")
+    with tempfile.TemporaryDirectory(prefix="trellis-parse-") as folder:
+        path = Path(folder) / f"upload.{file_type}"
+        path.write_bytes(data)
+        child = _run_child(path, file_type, timeout=timeout, memory_mb=memory_mb)
+    return [Section.from_stored(s) for s in _result(child)["sections"]]
+
+
+def extract_in_sandbox(kind: str, files: dict[str, bytes], manifest: Any) -> dict[str, Any]:
+    """Fetched bytes read by the sandboxed child too: kind "links" (manifest [{"file", "url"}])
+    or "sitemap" (manifest None, one file). Answers the child's JSON, or ParseFailed."""
+    with tempfile.TemporaryDirectory(prefix="trellis-parse-") as folder:
+        for name, data in files.items():
+            (Path(folder) / Path(name).name).write_bytes(data)
+        path = Path(folder) / "manifest.json"
+        if manifest is not None:
+            path.write_text(json.dumps(manifest))
+        else:
+            path = Path(folder) / Path(next(iter(files))).name
+        return _result(_run_child(path, kind, timeout=None, memory_mb=None))
+
+
+def _run_child(
+    path: Path, mode: str, *, timeout: float | None, memory_mb: int | None
+) -> subprocess.CompletedProcess[bytes]:
+    timeout = float(timeout or settings.KNOWLEDGE_PARSE_TIMEOUT)
+    memory = (memory_mb or settings.KNOWLEDGE_PARSE_MEMORY_MB) * 1024 * 1024
+    folder = str(path.parent)
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT),
@@ -97,28 +123,24 @@ def parse_in_sandbox(
         "TIKTOKEN_CACHE_DIR": os.environ.get("TIKTOKEN_CACHE_DIR", ""),
         "LANG": "C.UTF-8",
     }
-    with tempfile.TemporaryDirectory(prefix="trellis-parse-") as folder:
-        path = Path(folder) / f"upload.{file_type}"
-        path.write_bytes(data)
-        environment["HOME"] = environment["TMPDIR"] = folder
-        try:
-            child = subprocess.run(  # noqa: S603 - fixed argv, our own module
-                [sys.executable, "-I", "-m", "apps.knowledge.sandbox", str(path), file_type],
-                cwd=ROOT,
-                env=environment,
-                capture_output=True,
-                timeout=timeout,
-                preexec_fn=lambda: _limits(memory, int(timeout) + 1),
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise ParseFailed(
-                "parse_timeout", f"Parsing took longer than {int(timeout)} s; the file may be malformed."
-            ) from None
-    return _result(child)
+    environment["HOME"] = environment["TMPDIR"] = folder
+    try:
+        return subprocess.run(  # noqa: S603 - fixed argv, our own module
+            [sys.executable, "-I", "-m", "apps.knowledge.sandbox", str(path), mode],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            timeout=timeout,
+            preexec_fn=lambda: _limits(memory, int(timeout) + 1),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ParseFailed(
+            "parse_timeout", f"Parsing took longer than {int(timeout)} s; the file may be malformed."
+        ) from None
 
 
-def _result(child: subprocess.CompletedProcess[bytes]) -> list[Section]:
+def _result(child: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
     if child.returncode < 0:
         killed_by = -child.returncode
         if killed_by in (signal.SIGXCPU, signal.SIGKILL):
@@ -130,9 +152,9 @@ def _result(child: subprocess.CompletedProcess[bytes]) -> list[Section]:
         result = {}
     if "error" in result:
         raise ParseFailed(str(result["error"]), str(result.get("message", "")))
-    if "sections" not in result:
+    if not result:
         tail = child.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
         if "MemoryError" in tail[0] or "Cannot allocate memory" in tail[0]:
             raise ParseFailed("too_large_to_parse", "Parsing the file needed more memory than allowed.")
         raise ParseFailed("parser_crashed", f"The parser failed on this file: {tail[0][:300]}")
-    return [Section.from_stored(s) for s in result["sections"]]
+    return result

@@ -67,6 +67,11 @@ def publish(document: Document) -> None:
     transaction.on_commit(lambda: _send(event))
 
 
+def publish_event(event: dict[str, Any]) -> None:
+    """Any event for the base's group (a source's sync: `event` = "knowledge.source"), after commit."""
+    transaction.on_commit(lambda: _send(event))
+
+
 async def ensure_bridge() -> None:
     """Start this process's LISTEN -> channel layer bridge once (embedded mode only)."""
     global _bridge  # noqa: PLW0603 - one bridge per process

@@ -182,10 +182,14 @@ def parse_html(path: Path) -> list[dict[str, Any]]:
     contents and other link lists dropped; headings kept as Markdown `#` lines (with their
     anchors) so the heading-aware chunker and citations see the structure; table cells separated;
     code blocks fenced; the <title> kept as the document's title."""
+    return _html_sections(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def _html_sections(markup: str) -> list[dict[str, Any]]:
     from bs4 import BeautifulSoup
 
     try:
-        soup = BeautifulSoup(path.read_text(encoding="utf-8", errors="replace"), "html.parser")
+        soup = BeautifulSoup(markup, "html.parser")
     except Exception as exc:
         raise Refused("corrupt_file", f"The HTML cannot be read: {exc}") from None
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
@@ -227,6 +231,99 @@ def parse_html(path: Path) -> list[dict[str, Any]]:
     return sections
 
 
+MIN_MAIN_CHARS = 200  # less main content than this: trafilatura missed it; the whole page is parsed
+
+
+def parse_web(path: Path) -> list[dict[str, Any]]:
+    """A crawled web page: trafilatura finds the main content (dropping navigation, headers,
+    footers, comments and boilerplate that carry no class names), keeping headings, lists, tables
+    and code as HTML; that HTML then goes through `parse_html`. Heading anchors and the <title>
+    come from the original page (trafilatura drops ids). A page where trafilatura finds too little
+    is parsed whole."""
+    import trafilatura
+
+    markup = path.read_text(encoding="utf-8", errors="replace")
+    main = trafilatura.extract(
+        markup,
+        output_format="html",
+        include_tables=True,
+        include_formatting=True,
+        include_links=False,
+        include_comments=False,
+        include_images=False,
+        favor_recall=True,
+    )
+    whole = _html_sections(markup)
+    if not main or len(re.sub(r"<[^>]+>|\s+", "", main)) < MIN_MAIN_CHARS:
+        return whole
+    sections = _html_sections(main)
+    if sections and whole:
+        sections[0]["anchors"] = whole[0].get("anchors", {})
+        sections[0]["title"] = whole[0].get("title", "") or sections[0].get("title", "")
+    return sections or whole
+
+
+MAX_LINKS_PER_PAGE = 2000
+
+
+def extract_links(path: Path) -> dict[str, Any]:
+    """The crawler's link extraction, kept out of the worker like all parsing of fetched bytes:
+    `path` is a JSON manifest [{"file", "url"}]; answers, per page, its absolute http(s) links
+    (after <base href>, fragments dropped) and whether <meta name="robots"> says nofollow/noindex."""
+    from urllib.parse import urldefrag, urljoin
+
+    from bs4 import BeautifulSoup
+
+    pages = json.loads(path.read_text())
+    out = []
+    for page in pages:
+        markup = (path.parent / page["file"]).read_text(encoding="utf-8", errors="replace")
+        soup = BeautifulSoup(markup, "html.parser")
+        robots = " ".join(
+            str(m.get("content") or "").lower()
+            for m in soup.find_all("meta", attrs={"name": re.compile("^(robots|trellisbot)$", re.I)})
+        )
+        base = soup.find("base", href=True)
+        base_url = urljoin(page["url"], str(base["href"])) if base is not None else page["url"]
+        links: list[str] = []
+        if "nofollow" not in robots and "none" not in robots:
+            for anchor in soup.find_all("a", href=True):
+                rel = " ".join(anchor.get("rel") or []).lower()
+                if "nofollow" in rel:
+                    continue
+                url = urldefrag(urljoin(base_url, str(anchor["href"]).strip())).url
+                if url.startswith(("http://", "https://")) and url not in links:
+                    links.append(url)
+                if len(links) >= MAX_LINKS_PER_PAGE:
+                    break
+        out.append({"links": links, "noindex": "noindex" in robots or "none" in robots})
+    return {"pages": out}
+
+
+MAX_SITEMAP_URLS = 50_000
+
+
+def extract_sitemap(path: Path) -> dict[str, Any]:
+    """A sitemap (urlset) or sitemap index: its <loc> URLs. Python's expat refuses entity
+    expansion bombs; a file that is not XML answers `corrupt_file`."""
+    from xml.etree import ElementTree
+
+    try:
+        root = ElementTree.fromstring(path.read_bytes())  # noqa: S314 - sandboxed, expat >= 2.4 limits expansion
+    except ElementTree.ParseError as exc:
+        raise Refused("corrupt_file", f"The sitemap is not valid XML: {exc}") from None
+    index = root.tag.rsplit("}", 1)[-1] == "sitemapindex"
+    locs = [
+        (element.text or "").strip()
+        for element in root.iter()
+        if element.tag.rsplit("}", 1)[-1] == "loc" and (element.text or "").strip()
+    ][:MAX_SITEMAP_URLS]
+    return {"sitemaps": locs, "urls": []} if index else {"sitemaps": [], "urls": locs}
+
+
+EXTRACTORS = {"links": extract_links, "sitemap": extract_sitemap}
+
+
 def _no_text(message: str) -> list[dict[str, Any]]:
     raise Refused("no_text", message)
 
@@ -238,12 +335,16 @@ PARSERS = {
     "text": parse_text,
     "csv": parse_csv,
     "html": parse_html,
+    "web": parse_web,
 }
 
 
 def main(argv: list[str]) -> int:
     path, file_type = Path(argv[1]), argv[2]
     try:
+        if file_type in EXTRACTORS:
+            sys.stdout.write(json.dumps(EXTRACTORS[file_type](path)))
+            return 0
         parser = PARSERS.get(file_type)
         if parser is None:
             raise Refused("unsupported_type", f"Files of type {file_type!r} are not supported.")

@@ -7,7 +7,7 @@ import uuid
 from django.db.models import Count, Q, QuerySet
 
 from apps.config.errors import NotFound
-from apps.knowledge.models import ACTIVE_STATUSES, Chunk, Document, DocumentStatus, KnowledgeBase
+from apps.knowledge.models import ACTIVE_STATUSES, Chunk, Document, DocumentStatus, KnowledgeBase, Source
 from apps.tenancy.models import Organization
 
 
@@ -67,3 +67,17 @@ def chunk_list(*, document: Document) -> QuerySet[Chunk]:
         .defer("embedding")
         .order_by("ordinal")
     )
+
+
+def source_list(*, knowledge_base: KnowledgeBase) -> QuerySet[Source]:
+    return Source.objects.filter(
+        knowledge_base=knowledge_base, organization_id=knowledge_base.organization_id
+    ).order_by("created_at")
+
+
+def source_get(*, knowledge_base: KnowledgeBase, source_id: object) -> Source:
+    pk = _uuid(source_id, "Source")
+    source = source_list(knowledge_base=knowledge_base).filter(pk=pk).first()
+    if source is None:
+        raise NotFound("Source not found.")
+    return source

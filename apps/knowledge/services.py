@@ -15,9 +15,9 @@ from apps.knowledge import realtime
 from apps.knowledge.chunking import ChunkSettings
 from apps.knowledge.embeddings import embedder_for
 from apps.knowledge.keywords import stats_forget
-from apps.knowledge.models import Document, DocumentFile, DocumentStatus, FileType, KnowledgeBase
+from apps.knowledge.models import Document, DocumentFile, DocumentStatus, FileType, KnowledgeBase, Source, SourceKind
 from apps.knowledge.parsing import file_type_for
-from apps.knowledge.selectors import document_get, knowledge_base_get
+from apps.knowledge.selectors import document_get, knowledge_base_get, source_get
 from apps.tenancy.access import OrgAccess
 from apps.tenancy.models import Role
 from apps.tenancy.services import audit_record
@@ -301,3 +301,125 @@ def document_delete(*, access: OrgAccess, knowledge_base_id: object, document_id
     )
     stats_forget(knowledge_base.id, document.id)
     document.delete()  # chunks and the stored file cascade
+
+
+# --- sources (apps/knowledge/sources.py) ------------------------------------------------------------
+
+
+def _check_source_target(access: OrgAccess, kind: str, url: str, path: str) -> tuple[str, str]:
+    from apps.knowledge.sources import SourceFailed, resolve_folder
+    from apps.serving.egress import EgressPolicy
+    from flows.errors import EgressRefused
+
+    if kind == SourceKind.WEB:
+        url = url.strip()
+        try:
+            EgressPolicy().check_url(url)
+        except EgressRefused as refused:
+            raise InvalidInput(str(refused), code="egress_refused") from None
+        return url, ""
+    access.require(Role.ADMIN)  # a server folder: the organization's admins only
+    try:
+        folder = resolve_folder(access.organization, path.strip())
+    except SourceFailed as failed:
+        raise InvalidInput(failed.message, code=failed.code) from None
+    return "", str(folder)
+
+
+@transaction.atomic
+def source_create(
+    *,
+    access: OrgAccess,
+    knowledge_base_id: object,
+    kind: str,
+    name: str = "",
+    url: str = "",
+    path: str = "",
+    max_pages: int = 50,
+    max_depth: int = 2,
+    sync_every_minutes: int | None = None,
+) -> Source:
+    """A website or folder source of the base; its first sync is queued at once."""
+    from apps.knowledge.sources import request_sync
+
+    access.require(Role.EDITOR)
+    knowledge_base = _locked_kb(access, knowledge_base_id)
+    url, folder = _check_source_target(access, kind, url, path)
+    source = Source.objects.create(
+        organization=access.organization,
+        knowledge_base=knowledge_base,
+        kind=kind,
+        name=(name.strip() or url or folder)[:120],
+        url=url,
+        path=folder,
+        max_pages=max_pages,
+        max_depth=max_depth,
+        sync_every_minutes=sync_every_minutes,
+        created_by=access.actor.user,
+    )
+    audit_record(
+        organization=access.organization,
+        actor=access.actor,
+        action="knowledge_source.create",
+        target=source,
+        data={"kind": kind, "url": url, "path": folder, "knowledge_base": str(knowledge_base.id)},
+    )
+    request_sync(source)
+    return source
+
+
+def _locked_source(access: OrgAccess, knowledge_base_id: object, source_id: object) -> Source:
+    knowledge_base = knowledge_base_get(organization=access.organization, knowledge_base_id=knowledge_base_id)
+    source = source_get(knowledge_base=knowledge_base, source_id=source_id)
+    return Source.objects.select_for_update().get(pk=source.pk)
+
+
+@transaction.atomic
+def source_update(*, access: OrgAccess, knowledge_base_id: object, source_id: object, **changes: Any) -> Source:
+    """Name, limits and schedule; the target (URL, folder) is fixed: make a new source instead."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    access.require(Role.EDITOR)
+    source = _locked_source(access, knowledge_base_id, source_id)
+    for field in ("name", "max_pages", "max_depth"):
+        if changes.get(field) is not None:
+            setattr(source, field, changes[field])
+    if "sync_every_minutes" in changes:
+        source.sync_every_minutes = changes["sync_every_minutes"]
+        base = source.last_sync_at or timezone.now()
+        source.next_sync_at = base + timedelta(minutes=source.sync_every_minutes) if source.sync_every_minutes else None
+    source.save()
+    return source
+
+
+@transaction.atomic
+def source_sync_now(*, access: OrgAccess, knowledge_base_id: object, source_id: object) -> Source:
+    from apps.knowledge.sources import request_sync
+
+    access.require(Role.EDITOR)
+    source = _locked_source(access, knowledge_base_id, source_id)
+    if source.kind == SourceKind.FOLDER:
+        access.require(Role.ADMIN)
+    request_sync(source)
+    return source
+
+
+@transaction.atomic
+def source_delete(*, access: OrgAccess, knowledge_base_id: object, source_id: object) -> int:
+    """The source and every document it brought in; answers how many documents went."""
+    access.require(Role.EDITOR)
+    source = _locked_source(access, knowledge_base_id, source_id)
+    documents = list(Document.objects.select_for_update().filter(source=source))
+    for document in documents:
+        stats_forget(source.knowledge_base_id, document.id)
+    audit_record(
+        organization=access.organization,
+        actor=access.actor,
+        action="knowledge_source.delete",
+        target=source,
+        data={"name": source.name, "documents": len(documents)},
+    )
+    source.delete()  # its documents, chunks and files cascade
+    return len(documents)

@@ -36,6 +36,25 @@ def resume_stalled() -> None:
     resume_stalled_documents()
 
 
+@db_task()  # type: ignore[untyped-decorator]
+def sync_source(source_id: UUID | str, generation: int) -> str:
+    from apps.knowledge.sources import source_sync
+
+    outcome = source_sync(source_id, generation)
+    logger.info("source %s sync %s: %s", source_id, generation, outcome)
+    return outcome
+
+
+@db_periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+def sync_due_sources() -> None:
+    """Scheduled re-syncs, and syncs whose worker died."""
+    from apps.knowledge.sources import sources_due
+
+    queued = sources_due()
+    if queued:
+        logger.info("queued %d source syncs", len(queued))
+
+
 @HUEY.on_startup()  # type: ignore[untyped-decorator]
 def _resume_on_start() -> None:
     """A restarted worker picks up what its predecessor left, without waiting a minute."""

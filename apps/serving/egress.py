@@ -187,6 +187,44 @@ def vetted_post_sync(
         raise EgressRefused(f"Cannot connect to {target.host}.", code="egress_failed") from None
 
 
+def vetted_get_sync(
+    url: str, *, headers: Mapping[str, str], timeout: float, policy: EgressPolicy, max_body_bytes: int
+) -> tuple[int, dict[str, str], bytes]:
+    """One GET through the policy from synchronous code (the knowledge crawler): like
+    `vetted_post_sync`, pinned to the vetted address, no redirects followed (the caller vets each
+    hop again by calling this for it), the answer capped. -> (status, lower-cased headers, body)."""
+    try:
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise EgressRefused("Not a valid URL.") from None
+    if target.scheme not in DEFAULT_PORTS or not target.host:
+        raise EgressRefused("Only http and https URLs with a host are allowed.")
+    _, port = _host_port(target)
+    address = policy.resolve_sync(target.raw_host.decode("ascii"), port)
+    sent = {k: v for k, v in headers.items() if k.lower() not in CONTROLLED_HEADERS}
+    sent["Host"] = target.netloc.decode("ascii")
+    sent.setdefault("Accept-Encoding", "identity")
+    extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            request = client.build_request("GET", target.copy_with(host=address), headers=sent, extensions=extensions)
+            response = client.send(request, stream=True)
+            try:
+                received = bytearray()
+                for chunk in response.iter_bytes():
+                    received += chunk
+                    if len(received) > max_body_bytes:
+                        raise EgressRefused("The answer is too large.", code="egress_too_large")
+                answer = {k.lower(): v for k, v in response.headers.items()}
+                return response.status_code, answer, bytes(received)
+            finally:
+                response.close()
+    except httpx.TimeoutException:
+        raise EgressRefused(f"{target.host} did not answer in time.", code="egress_timeout") from None
+    except httpx.HTTPError:
+        raise EgressRefused(f"Cannot connect to {target.host}.", code="egress_failed") from None
+
+
 def _host_port(url: httpx.URL) -> tuple[str, int]:
     return url.host.lower().rstrip("."), url.port or DEFAULT_PORTS[url.scheme]
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from apps.config.serializers import StrictSerializer
 from apps.knowledge.chunking import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
-from apps.knowledge.models import ChunkStrategy, Document, FileType, KnowledgeBase, Language
+from apps.knowledge.models import ChunkStrategy, Document, FileType, KnowledgeBase, Language, Source, SourceKind
 from apps.knowledge.rerank import MAX_RERANK_DOCUMENTS
 from apps.knowledge.search import (
     HYBRID_DEPTH,
@@ -92,6 +94,8 @@ class DocumentOut(serializers.ModelSerializer):  # type: ignore[type-arg]
             "progress",
             "page_count",
             "chunk_count",
+            "source",
+            "source_key",
             "created_at",
             "updated_at",
         ]
@@ -215,3 +219,76 @@ class PreviewOut(serializers.Serializer):  # type: ignore[type-arg]
 
 class ReindexOut(serializers.Serializer):  # type: ignore[type-arg]
     documents = serializers.IntegerField()
+
+
+class SourceCreateIn(StrictSerializer):
+    kind = serializers.ChoiceField(choices=SourceKind.choices)
+    name = serializers.CharField(max_length=120, allow_blank=True, default="")
+    url = serializers.URLField(max_length=2000, required=False, default="", help_text="Web: a start page or sitemap")
+    path = serializers.CharField(max_length=1000, required=False, default="", help_text="Folder: an absolute path")
+    max_pages = serializers.IntegerField(min_value=1, max_value=10_000, default=50, help_text="Pages or files")
+    max_depth = serializers.IntegerField(
+        min_value=0, max_value=10, default=2, help_text="Web: link hops from the start"
+    )
+    sync_every_minutes = serializers.IntegerField(
+        min_value=5, max_value=60 * 24 * 31, required=False, allow_null=True, default=None
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["kind"] == SourceKind.WEB and not attrs.get("url"):
+            raise serializers.ValidationError({"url": "Give the website's start page or sitemap URL."})
+        if attrs["kind"] == SourceKind.FOLDER and not attrs.get("path"):
+            raise serializers.ValidationError({"path": "Give the folder's absolute path on the server."})
+        return attrs
+
+
+class SourceUpdateIn(StrictSerializer):
+    name = serializers.CharField(max_length=120, min_length=1, required=False)
+    max_pages = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
+    max_depth = serializers.IntegerField(min_value=0, max_value=10, required=False)
+    sync_every_minutes = serializers.IntegerField(min_value=5, max_value=60 * 24 * 31, required=False, allow_null=True)
+
+
+class SourceErrorOut(serializers.Serializer):  # type: ignore[type-arg]
+    item = serializers.CharField(help_text="The page URL or file path")
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class SourceOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    sync_errors = SourceErrorOut(
+        many=True, source="errors", help_text="What went wrong in the last sync, per page or file"
+    )
+    document_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Source
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "url",
+            "path",
+            "max_pages",
+            "max_depth",
+            "sync_every_minutes",
+            "status",
+            "found",
+            "added",
+            "changed",
+            "unchanged",
+            "removed",
+            "skipped",
+            "sync_errors",
+            "error_code",
+            "error_message",
+            "document_count",
+            "last_sync_started_at",
+            "last_sync_at",
+            "next_sync_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_document_count(self, source: Source) -> int:
+        return source.documents.count()

@@ -22,4 +22,7 @@ urlpatterns = [
     path(f"{DOC}/retry/", views.DocumentRetryView.as_view(), name="document-retry"),
     path(f"{DOC}/replace/", views.DocumentReplaceView.as_view(), name="document-replace"),
     path(f"{DOC}/chunks/", views.DocumentChunksView.as_view(), name="document-chunks"),
+    path(f"{KB}/sources/", views.SourceListView.as_view(), name="knowledge-source-list"),
+    path(f"{KB}/sources/<str:source_id>/", views.SourceDetailView.as_view(), name="knowledge-source-detail"),
+    path(f"{KB}/sources/<str:source_id>/sync/", views.SourceSyncView.as_view(), name="knowledge-source-sync"),
 ]

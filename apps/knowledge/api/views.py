@@ -226,3 +226,50 @@ class DocumentChunksView(APIView):
         paginator = ChunkPagination()
         page = paginator.paginate_queryset(selectors.chunk_list(document=document), request, view=self)
         return paginator.get_paginated_response(s.ChunkOut(page, many=True).data)
+
+
+class SourceListView(APIView):
+    @extend_schema(responses={200: s.SourceOut(many=True), **ERRORS}, summary="The base's website and folder sources")
+    def get(self, request: Request, org_id: str, kb_id: str) -> Response:
+        return Response(s.SourceOut(selectors.source_list(knowledge_base=_kb(request, org_id, kb_id)), many=True).data)
+
+    @extend_schema(
+        request=s.SourceCreateIn,
+        responses={202: s.SourceOut, **ERRORS},
+        summary="Add a website (crawl) or server-folder source (editor; a folder: admin); its first sync is queued",
+    )
+    def post(self, request: Request, org_id: str, kb_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        source = services.source_create(access=access, knowledge_base_id=kb_id, **parse_body(s.SourceCreateIn, request))
+        return Response(s.SourceOut(source).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SourceDetailView(APIView):
+    @extend_schema(responses={200: s.SourceOut, **ERRORS}, summary="A source with its last sync and errors")
+    def get(self, request: Request, org_id: str, kb_id: str, source_id: str) -> Response:
+        knowledge_base = _kb(request, org_id, kb_id)
+        return Response(s.SourceOut(selectors.source_get(knowledge_base=knowledge_base, source_id=source_id)).data)
+
+    @extend_schema(
+        request=s.SourceUpdateIn, responses={200: s.SourceOut, **ERRORS}, summary="Name, limits, schedule (editor)"
+    )
+    def patch(self, request: Request, org_id: str, kb_id: str, source_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        source = services.source_update(
+            access=access, knowledge_base_id=kb_id, source_id=source_id, **parse_body(s.SourceUpdateIn, request)
+        )
+        return Response(s.SourceOut(source).data)
+
+    @extend_schema(responses={204: None, **ERRORS}, summary="Delete the source and its documents (editor)")
+    def delete(self, request: Request, org_id: str, kb_id: str, source_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        services.source_delete(access=access, knowledge_base_id=kb_id, source_id=source_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SourceSyncView(APIView):
+    @extend_schema(request=None, responses={202: s.SourceOut, **ERRORS}, summary="Sync now (editor)")
+    def post(self, request: Request, org_id: str, kb_id: str, source_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        source = services.source_sync_now(access=access, knowledge_base_id=kb_id, source_id=source_id)
+        return Response(s.SourceOut(source).data, status=status.HTTP_202_ACCEPTED)
