@@ -13,6 +13,7 @@ from django.db.models import Max
 
 from apps.builder.graphs import check_graph_size, starter_graph, without_secrets
 from apps.builder.models import Flow, FlowVersion
+from apps.builder.publish_checks import PUBLISH_CHECKS
 from apps.builder.selectors import flow_get, flow_version_get
 from apps.config.errors import Conflict, InvalidInput
 from apps.tenancy.access import OrgAccess
@@ -123,11 +124,15 @@ def flow_draft_save(*, access: OrgAccess, flow_id: object, graph: Any, base_revi
 
 
 @transaction.atomic
-def flow_version_publish(*, access: OrgAccess, flow_id: object, note: str = "") -> FlowVersion:
+def flow_version_publish(
+    *, access: OrgAccess, flow_id: object, note: str = "", override_reason: str = ""
+) -> FlowVersion:
     access.require(Role.EDITOR)
     flow = _locked(access, flow_id)
     if issues := validate(flow.draft):
         raise FlowInvalid(issues)
+    for check in PUBLISH_CHECKS:  # e.g. apps.evaluation's gate; `override_reason`: an admin's, audited there
+        check(access=access, flow=flow, override_reason=override_reason)
     number = (flow.versions.aggregate(last=Max("number"))["last"] or 0) + 1
     version = FlowVersion.objects.create(
         flow=flow, number=number, graph=flow.draft, note=note.strip(), created_by=access.actor.user

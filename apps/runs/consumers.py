@@ -21,6 +21,7 @@ from apps.runs.principals import RunRequest, principal_of
 from apps.runs.protocol import MAX_MESSAGE_BYTES, Ping, RunCancel, RunResume, RunStart, parse_client_message
 from apps.runs.remote import run_cancel
 from apps.runs.replay import run_resume
+from apps.runs.socket_handlers import SOCKET_HANDLERS
 from apps.runs.start import run_start
 from apps.tenancy.access import Actor
 from apps.tenancy.models import ApiKey
@@ -67,6 +68,9 @@ class RunConsumer(ResilientLayerMixin, FollowingConsumer):
         try:
             if isinstance(content, dict) and content.get("type") in knowledge_ws.MESSAGE_TYPES:
                 await knowledge_ws.handle(self, content)
+                return
+            if isinstance(content, dict) and (handler := SOCKET_HANDLERS.get(str(content.get("type")))):
+                await handler(self, content)
                 return
             message = parse_client_message(content)
             match message:

@@ -68,6 +68,12 @@ class ValidateIn(StrictSerializer):
 
 class PublishIn(StrictSerializer):
     note = serializers.CharField(max_length=500, allow_blank=True, default="")
+    override_reason = serializers.CharField(
+        max_length=1000,
+        allow_blank=True,
+        default="",
+        help_text="An admin's reason to publish past a failed evaluation gate (audited).",
+    )
 
 
 class RollbackIn(StrictSerializer):

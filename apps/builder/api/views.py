@@ -161,12 +161,17 @@ class FlowVersionListView(APIView):
     @extend_schema(
         request=s.PublishIn,
         responses={201: s.FlowVersionOut, **GRAPH_ERRORS},
-        summary="Publish the draft as the next version (editor); 400 flow_invalid with the issues",
+        summary=(
+            "Publish the draft as the next version (editor); 400 flow_invalid with the issues; "
+            "409 gate_* with the evaluation gate's report"
+        ),
     )
     def post(self, request: Request, org_id: str, flow_id: str) -> Response:
         access = org_access(request, org_id, Role.EDITOR)
         data = parse_body(s.PublishIn, request)
-        version = services.flow_version_publish(access=access, flow_id=flow_id, note=data["note"])
+        version = services.flow_version_publish(
+            access=access, flow_id=flow_id, note=data["note"], override_reason=data["override_reason"]
+        )
         return Response(_version_out(version, version.flow), status=status.HTTP_201_CREATED)
 
 

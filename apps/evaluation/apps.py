@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class EvaluationConfig(AppConfig):
+    name = "apps.evaluation"
+    label = "evaluation"
+    verbose_name = "Evaluation: datasets, evaluators, evaluation runs and publish gates"
+
+    def ready(self) -> None:
+        # Lower layers expose registries; this app plugs into them (they never import it).
+        from apps.builder.publish_checks import publish_check_register
+        from apps.evaluation import consumers
+        from apps.evaluation.gate import publish_check
+        from apps.runs.socket_handlers import socket_handler_register
+
+        publish_check_register(publish_check)
+        socket_handler_register(consumers.MESSAGE_TYPES, consumers.handle)
