@@ -84,9 +84,6 @@ class TurnModel(BaseChatModel):
         else:
             for i, word in enumerate(turn.split(" ")):
                 yield ChatGenerationChunk(message=AIMessageChunk(content=word if i == 0 else " " + word))
-        usage = {
-            "input_tokens": self.tokens_per_turn // 2,
-            "output_tokens": self.tokens_per_turn // 2,
-            "total_tokens": 0,
-        }
+        half = self.tokens_per_turn // 2
+        usage = UsageMetadata(input_tokens=half, output_tokens=half, total_tokens=2 * half)
         yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
