@@ -6,7 +6,6 @@ PostgreSQL; a real folder on disk for folder sources."""
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -340,8 +339,8 @@ def roots(tmp_path: Path, org_a: Member) -> Iterator[dict[str, Path]]:
     (allowed / "docs" / "moon.txt").write_text("A gibbous moon precedes the spring tides by two days.\n")
     (allowed / "docs" / "image.bin").write_bytes(b"\x00\x01")
     (outside / "secret.md").write_text("# Secret\n\nThe vault code is 7731.\n")
-    os.symlink(outside / "secret.md", allowed / "docs" / "link.md")
-    os.symlink(outside, allowed / "docs" / "escape")
+    (allowed / "docs" / "link.md").symlink_to(outside / "secret.md")
+    (allowed / "docs" / "escape").symlink_to(outside)
     before = settings.KNOWLEDGE_FOLDER_ROOTS
     settings.KNOWLEDGE_FOLDER_ROOTS = [str(allowed), f"{org_a.organization.slug}={mine}", f"other-org={outside}"]
     yield {"allowed": allowed, "outside": outside, "mine": mine}
