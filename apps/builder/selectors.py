@@ -112,3 +112,55 @@ def node_ports(*, nodes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "config_valid": valid,
         }
     return result
+
+
+def flow_published_graphs(*, organization_id: uuid.UUID, flow_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The published versions of `flow_ids` in this organization (sub-flows a run may call): by
+    flow id, name, description, version number and graph. Ids that are not UUIDs, another
+    tenant's flows and flows never published are simply absent."""
+    wanted = []
+    for flow_id in flow_ids:
+        try:
+            wanted.append(uuid.UUID(str(flow_id)))
+        except ValueError:
+            continue
+    if not wanted:
+        return {}
+    rows = Flow.objects.filter(
+        organization_id=organization_id, pk__in=wanted, published_version__isnull=False
+    ).values_list("id", "name", "description", "published_version__number", "published_version__graph")
+    return {
+        str(fid): {"name": name, "description": description, "version": number, "graph": graph}
+        for fid, name, description, number, graph in rows
+    }
+
+
+def flow_callable_list(*, organization: Organization) -> list[dict[str, Any]]:
+    """Published flows as the sub-flow node sees them: the message in, and each output node's
+    name and format out (from the published version's chat input and output nodes)."""
+    rows = (
+        Flow.objects.filter(organization=organization, published_version__isnull=False)
+        .order_by("name")
+        .values_list("id", "name", "description", "published_version__number", "published_version__graph")
+    )
+    result = []
+    for fid, name, description, number, graph in rows:
+        nodes = graph.get("nodes", []) if isinstance(graph, dict) else []
+        outputs = [
+            {"name": str(cfg.get("name") or "output"), "format": str(cfg.get("format") or "text")}
+            for node in nodes
+            if isinstance(node, dict) and node.get("type") == "output"
+            for cfg in [node.get("config") or {}]
+        ]
+        has_input = any(isinstance(node, dict) and node.get("type") == "chat_input" for node in nodes)
+        result.append(
+            {
+                "id": str(fid),
+                "name": name,
+                "description": description,
+                "version": number,
+                "inputs": [{"name": "message", "type": "text"}] if has_input else [],
+                "outputs": outputs,
+            }
+        )
+    return result
