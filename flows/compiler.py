@@ -316,6 +316,7 @@ class CompiledFlow(Runnable[dict[str, Any], dict[str, Any]]):
             add_usage=state.add_usage,
             emit_span=state.span,
             run_body=self._body_runner(node, values, inputs, session, state, suffix),
+            compile_graph=compile_flow,
         )
         started = time.perf_counter()
         try:

@@ -40,6 +40,7 @@ class NodeContext:
         add_usage: Callable[[str, int, int, str | None], None],
         emit_span: Callable[[str, str, dict[str, Any]], None] | None = None,
         run_body: Callable[[Any, int], Awaitable[Any]] | None = None,
+        compile_graph: Callable[[dict[str, Any], Ports], Any] | None = None,
     ) -> None:
         self.node_id = node_id
         self.run_inputs = run_inputs
@@ -49,6 +50,9 @@ class NodeContext:
         self._emit_span = emit_span
         # A node with a body (the loop): runs the body once for (item, index) and gives its result.
         self.run_body = run_body
+        # flows.compiler.compile_flow, for a node that runs another graph (the sub-flow): the
+        # node modules cannot import the compiler, which imports them.
+        self.compile_graph = compile_graph
         self.notes: dict[str, Any] = {}
 
     def token(self, text: str) -> None:

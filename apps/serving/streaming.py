@@ -109,6 +109,8 @@ class OpenAIStreamingChat(BaseChatModel):
         }
         if stop:
             payload["stop"] = stop
+        if kwargs.get("response_format"):  # JSON mode (the structured-output node)
+            payload["response_format"] = kwargs["response_format"]
         if kwargs.get("tools"):
             payload["tools"] = kwargs["tools"]
             if kwargs.get("tool_choice") is not None:

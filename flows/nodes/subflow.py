@@ -59,8 +59,6 @@ async def run_subflow(
 ) -> dict[str, Any]:
     """Runs the published flow `flow_id` with `message`; its outputs by name. Its node events are
     steps of `ctx`'s node under `span`; tokens come through only with `stream`."""
-    from flows.compiler import compile_flow  # the compiler imports every node module
-
     chain = [str(f) for f in ports.settings.get(CHAIN_KEY, [])]
     if flow_id in chain:
         raise NodeFailed(
@@ -75,8 +73,10 @@ async def run_subflow(
             "The sub-flow has no published version here: publish it, or pick another flow.", code="subflow_not_found"
         )
     child_ports = dataclasses.replace(ports, settings={**ports.settings, CHAIN_KEY: [*chain, flow_id]})
+    if ctx.compile_graph is None:
+        raise NodeFailed("Sub-flows run inside the flow executor.", code="subflow_failed")
     try:
-        compiled = compile_flow(found.graph, child_ports)
+        compiled = ctx.compile_graph(found.graph, child_ports)
     except FlowInvalid as exc:
         raise NodeFailed(
             f"The published version of “{found.name}” does not validate: {exc.message}", code="subflow_invalid"
