@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from apps.config.errors import InvalidInput
+from flows.secrets import REFERENCE
 
 # FlowSpec caps nodes and edges; this caps what node configs can add (long prompts included).
 MAX_GRAPH_BYTES = 2_000_000
@@ -59,10 +60,23 @@ def is_secret_key(key: str) -> bool:
     return any(word in _SECRET_WORDS for word in words) or any(c in squashed for c in _SECRET_COMPOUNDS)
 
 
+def is_reference_only(value: Any) -> bool:
+    """`{{secrets.NAME}}` (or `Bearer {{secrets.NAME}}`): a reference to an organization's secret,
+    which an export keeps; the value itself never is in a graph (flows/secrets.py)."""
+    if not isinstance(value, str) or not REFERENCE.search(value):
+        return False
+    return re.fullmatch(r"(?i)\s*(bearer|basic|token)?\s*", REFERENCE.sub("", value)) is not None
+
+
 def without_secrets(value: Any) -> Any:
-    """A copy of `value` with every dict key that looks like a secret removed, at any depth."""
+    """A copy of `value` with every dict key that looks like a secret removed, at any depth
+    (unless its value only refers to an organization's secret by name)."""
     if isinstance(value, dict):
-        return {k: without_secrets(v) for k, v in value.items() if not (isinstance(k, str) and is_secret_key(k))}
+        return {
+            k: without_secrets(v)
+            for k, v in value.items()
+            if not (isinstance(k, str) and is_secret_key(k)) or is_reference_only(v)
+        }
     if isinstance(value, list):
         return [without_secrets(item) for item in value]
     return value

@@ -75,6 +75,8 @@ MODEL_STORE_DIR = DATA_DIR / "models" / "store"
 # Folders a deployment or an import may read models from (comma-separated).
 MODEL_DIRS = env.listing("TRELLIS_MODEL_DIRS") or [str(DATA_DIR / "models"), str(LOCAL_MODEL_DIR.parent)]
 DEPLOYMENT_LOG_DIR = DATA_DIR / "deployments"
+# The semantic answer cache keeps at most this many entries per organization (apps/serving/semantic.py).
+SEMANTIC_CACHE_MAX_ENTRIES = env.integer("TRELLIS_SEMANTIC_CACHE_MAX_ENTRIES", 20_000)
 # host:port pairs that the egress guard lets through although they resolve to private addresses.
 EGRESS_ALLOW = env.listing("TRELLIS_EGRESS_ALLOW")
 # Defaults for model calls (an endpoint's own timeouts win where it sets them).
@@ -131,6 +133,7 @@ INSTALLED_APPS = [
     "apps.builder",
     "apps.serving",
     "apps.guardrails",
+    "apps.integrations",
     "apps.runs",
     "apps.widgets",
     "apps.knowledge",

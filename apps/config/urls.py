@@ -42,7 +42,9 @@ urlpatterns = [
     path("api/v1/", include("apps.knowledge.api.urls")),
     path("api/v1/", include("apps.widgets.api.urls")),
     path("api/v1/", include("apps.guardrails.api.urls")),
+    path("api/v1/", include("apps.integrations.api.urls")),
     path("api/v1/", include("apps.observability.api.urls")),
+    path("api/v1/", include("apps.evaluation.api.urls")),
     path("", include("apps.widgets.urls")),
     re_path(r"^(?!api/|ws/|static/)(?P<path>.*)$", spa_index, name="spa"),
 ]

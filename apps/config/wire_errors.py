@@ -30,6 +30,15 @@ ENGINE_STATUS: dict[str, int] = {
     "model_unavailable": 502,
     "tool_unavailable": 502,
     "model_timeout": 502,
+    # integrations (apps/integrations, flows/http.py): the outside system failed
+    "http_failed": 502,
+    "http_status": 502,
+    "http_timeout": 502,
+    "http_body_invalid": 400,
+    "mcp_failed": 502,
+    "mcp_timeout": 502,
+    "mcp_tool_error": 502,
+    "openapi_invalid": 400,
 }
 INTERNAL_MESSAGE = "The server failed on this request; it has been logged."
 

@@ -7,6 +7,7 @@ The requested model name picks the behaviour:
     standin-die-K        drops the connection after K tokens
     standin-stall-K      goes silent after K tokens
     standin-echo         streams the last user message back, word by word (30 tokens/s)
+    standin-transcript   streams back every message it was sent, one "role: content" line each
     standin-context-N    refuses with HTTP 400 as vLLM does for a prompt over an N-token window
     standin-tool         calls the first offered tool with {"expression": "6*7"} (arguments split
                          over two chunks), then answers "The answer is <tool result>"
@@ -351,6 +352,9 @@ class Connection(asyncio.Protocol):
         if model == "standin-echo":
             users = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
             tokens = re.findall(r"\s*\S+", users[-1] if users else "")
+        elif model == "standin-transcript":  # every message it was sent, as "role: content" lines
+            said = "\n".join(f"{m.get('role')}: {m.get('content', '')}" for m in messages)
+            tokens = re.findall(r"\s*\S+", said)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         created, ident = int(time.time()), f"chatcmpl-{time.monotonic_ns()}"
         if not request.get("stream"):
