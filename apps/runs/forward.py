@@ -32,6 +32,18 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
+def with_reveal(reveal: Callable[[], Transform] | None, transform: Transform | None = None) -> Transform | None:
+    """What the socket that started a run shows: the run-start hooks' reveal first (a guard
+    policy's placeholders mapped back to that caller's own values), then `transform`."""
+    if reveal is None:
+        return transform
+    shown = reveal()
+    if transform is None:
+        return shown
+    outer = transform
+    return lambda wire: None if (revealed := shown(wire)) is None else outer(revealed)
+
+
 class Source(Protocol):
     def attach(self, follower: Callable[[dict[str, Any]], None], after: int = 0) -> None: ...
 

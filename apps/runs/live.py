@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 LIVE_GRACE_SECONDS = 10.0  # how long a finished run stays in memory for resuming sockets
 
 
+# A factory of wire transforms (event -> event shown, or None to drop it).
+Reveal = Callable[[], Callable[[dict[str, Any]], dict[str, Any] | None]]
+
+
 @dataclass
 class PreparedRun:
     run: Run
@@ -40,6 +44,9 @@ class PreparedRun:
     # What the run start read besides the run (the REST answer's flow name and version number).
     flow_name: str = ""
     version_number: int | None = None
+    # Set by a run-start hook (guardrails' reversible redaction): a wire transform for the socket
+    # that started the run only, one per follower; what is recorded never passes through it.
+    reveal: Reveal | None = None
 
 
 def _cost(usage: dict[str, Any], prices: dict[str, tuple[Decimal, Decimal]]) -> Decimal:
@@ -92,6 +99,7 @@ class LiveRun:
         self.followers: set[Follower] = set()
         self.loop = asyncio.get_running_loop()
         self._prepared = prepared
+        self.reveal = prepared.reveal  # for the starting socket's follower only
         self._recorder = recorder()
         self._text: list[str] = []
         self._terminal: Event | None = None

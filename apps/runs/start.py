@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 from django.db import DataError, connection, transaction
@@ -22,10 +22,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from apps.config.db import bound_cursor, in_db_thread, insert_parts
 from apps.config.errors import Forbidden, InvalidInput, NotFound
-from apps.guardrails.hook import guard_run_start
+from apps.guardrails.hook import GuardrailsHook
 from apps.runs import remote
 from apps.runs.adapters import ports_for
-from apps.runs.live import PreparedRun
+from apps.runs.live import PreparedRun, Reveal
 from apps.runs.models import ChatMessage, ChatSession, Run
 from apps.runs.principals import Principal, RunRequest
 from apps.runs.selectors import run_start_snapshot
@@ -190,36 +190,54 @@ def _compiled(principal: Principal, request: RunRequest) -> _Compiled:
     ports = ports_for(organization_id=run.organization_id, models=models, history=loaded.history)
     # ---------------------------------------------------------------------------------------------
     # THE HOOK POINT (DESIGN invariant 9). Every run of every entry point passes here, once, with
-    # the principal, the request, the graph that will run and the ports it will run with, before
-    # anything is written. Release routing (which version serves this request), guardrail
-    # policies (checking the inputs; wrapping the ports' models for the outputs), answer caching
-    # and evaluation runs plug in here and nowhere else: each as a `RunHook`, in HOOKS.
+    # the principal, the request, the run about to start (its id and inputs), the graph that will
+    # run and the ports it will run with, before anything is written. Release routing, guardrail
+    # policies (apps.guardrails.hook: the inputs checked and maybe redacted, the retrievers and
+    # models wrapped, the visitor's reveal), answer caching and evaluation runs plug in here and
+    # nowhere else: each as a `RunHook`, in HOOKS.
     # ---------------------------------------------------------------------------------------------
-    graph = loaded.graph
-    # Guardrails (apps/guardrails/hook.py): the policy checks the inputs, records its hits and may
-    # refuse (GuardBlocked); with "redact before storing" the run continues with the redacted text
-    # (what the model sees and what every row, event and message holds).
-    guarded = guard_run_start(run=run, principal=principal, ports=ports)  # retrieved chunks checked too
-    run.inputs, request.inputs, ports = guarded.inputs, guarded.inputs, guarded.ports or ports
+    starting = RunStarting(principal, request, run, loaded.graph, ports)
     for hook in HOOKS:
-        graph, ports = hook(principal, request, graph, ports)
+        hook(starting)  # may refuse (TrellisError): nothing is written then
+    graph, ports = starting.graph, starting.ports
     compiled = compile_flow(graph, ports)  # FlowInvalid: no row was written
     prepared = PreparedRun(run=run, compiled=compiled, prices=models.prices(), ref=request.ref)
     prepared.flow_name, prepared.version_number = loaded.flow_name, loaded.version_number
+    prepared.reveal = starting.reveal
     return _Compiled(prepared, loaded.rows)
 
 
-class RunHook:
-    """What plugs in at the hook point: sees the run about to start and may change the graph or
-    the ports, or refuse (raise TrellisError). Runs in the run start's database thread."""
+@dataclass
+class RunStarting:
+    """The run about to start, as the hooks see it: each may change the graph, the ports or the
+    run's inputs (what the model sees and every row stores), set what the starting socket shows
+    its own caller (`reveal`), or refuse (raise TrellisError). Nothing is written yet."""
 
-    def __call__(
-        self, principal: Principal, request: RunRequest, graph: dict[str, Any], ports: Ports
-    ) -> tuple[dict[str, Any], Ports]:
-        return graph, ports
+    principal: Principal
+    request: RunRequest
+    run: Run
+    graph: dict[str, Any]
+    ports: Ports
+    # A factory of wire transforms for the socket that started the run only (one per follower:
+    # a transform may hold state across tokens); never applied to what is stored.
+    reveal: Reveal | None = None
+
+    def inputs_replace(self, inputs: dict[str, Any]) -> None:
+        self.run.inputs = inputs
+        self.request.inputs = inputs
+
+    def reveal_set(self, reveal: Reveal) -> None:
+        self.reveal = reveal
 
 
-HOOKS: list[RunHook] = []
+class RunHook(Protocol):
+    """What plugs in at the hook point. Runs in the run start's database thread, in HOOKS order."""
+
+    def __call__(self, starting: RunStarting) -> None: ...
+
+
+# Guardrails first: what the other hooks see of the inputs is what the policy let through.
+HOOKS: list[RunHook] = [GuardrailsHook()]
 
 
 def _start(principal: Principal, request: RunRequest) -> PreparedRun:

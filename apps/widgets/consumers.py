@@ -18,7 +18,7 @@ from apps.config.errors import TrellisError
 from apps.config.metrics import WEBSOCKETS
 from apps.config.resilient_layer import ResilientLayerMixin
 from apps.config.wire_errors import error_of, wire_error
-from apps.runs.forward import FollowingConsumer
+from apps.runs.forward import FollowingConsumer, with_reveal
 from apps.widgets.chat import chat_resume, chat_start, public_event, widget_for_session
 from apps.widgets.origins import client_ip, normalize_origin
 from apps.widgets.protocol import ChatFeedback, ChatResume, ChatSend, Ping, parse_widget_message
@@ -132,7 +132,7 @@ class WidgetConsumer(ResilientLayerMixin, FollowingConsumer):
             accepted["token"] = session_token(renewed)
             accepted["visitor"] = visitor_credential(widget=session.widget, visitor=started.visitor)
         await self.send_json(accepted)
-        self.follow_live(started.live, transform=_public(started.show_sources))
+        self.follow_live(started.live, transform=with_reveal(started.live.reveal, _public(started.show_sources)))
 
 
 def _public(show_sources: bool) -> Callable[[dict[str, Any]], dict[str, Any] | None]:

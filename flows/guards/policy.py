@@ -9,12 +9,14 @@ the text through unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from flows.guards.classifier import injection_classifier
 from flows.guards.content import CATEGORIES, scan_content
 from flows.guards.findings import Finding
 from flows.guards.injection import Source, scan_injection
@@ -48,7 +50,39 @@ class PiiCheck(_Check):
 
 class InjectionCheck(_Check):
     threshold: float = Field(default=0.5, ge=0, le=1)
+    classifier: bool = Field(
+        default=False, description="Also ask the embedding classifier (local MiniLM; tens of ms per message)"
+    )
+    classifier_threshold: float | None = Field(
+        default=None, ge=0, le=1, description="The classifier's cut-off; empty: the one it was trained with"
+    )
     action: Action = "block"
+
+
+MODERATION_CATEGORIES = ("harassment", "hate", "self_harm", "sexual", "violence", "illicit")
+
+
+class ModerationCheck(_Check):
+    """A model judges the text: an OpenAI-compatible `/moderations` endpoint, or a chat model
+    asked to score each category (0..1). A category at or above its threshold is a hit."""
+
+    enabled: bool = False
+    model: str = Field(default="", max_length=100, description="The model alias to ask")
+    mode: Literal["moderations", "classifier"] = "classifier"
+    thresholds: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(MODERATION_CATEGORIES, 0.5))
+    on_error: Literal["allow", "block"] = Field(default="allow", description="When the model cannot answer")
+    action: Action = "block"
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(thresholds) - set(MODERATION_CATEGORIES))
+        if unknown:
+            known = ", ".join(MODERATION_CATEGORIES)
+            raise ValueError(f"Unknown categories: {', '.join(unknown)}. Known: {known}.")
+        if any(not 0 <= value <= 1 for value in thresholds.values()):
+            raise ValueError("Thresholds are between 0 and 1.")
+        return thresholds
 
 
 class ContentCheck(_Check):
@@ -90,6 +124,7 @@ class GuardPolicy(BaseModel):
     pii: PiiCheck = Field(default_factory=PiiCheck)
     injection: InjectionCheck = Field(default_factory=InjectionCheck)
     content: ContentCheck = Field(default_factory=ContentCheck)
+    moderation: ModerationCheck = Field(default_factory=ModerationCheck)
     output: OutputCheck = Field(default_factory=lambda: OutputCheck(enabled=False))
     block_message: str = Field(default=DEFAULT_BLOCK_MESSAGE, max_length=1000)
     dry_run: bool = Field(default=False, description="Only record what would happen; change nothing")
@@ -137,20 +172,68 @@ class Verdict:
 
 
 Stage = Literal["input", "output"]
+# The model-based checks, given by the caller (apps.guardrails): the classifier's probability that a
+# text is an injection, and a moderation model's score per category (ModerationFailed: no answer).
+Classify = Callable[[str], float]
+Moderate = Callable[[str, "ModerationCheck"], dict[str, float]]
 
 
-def _findings(policy: GuardPolicy, text: str, stage: Stage, source: Source) -> list[tuple[Finding, str]]:
+class ModerationFailed(Exception):
+    """The moderation model gave no usable answer (unreachable, timed out, unparseable)."""
+
+
+@dataclass(frozen=True)
+class Models:
+    classify: Classify | None = None
+    moderate: Moderate | None = None
+
+
+def injection_finding(check: InjectionCheck, text: str, source: Source, classify: Classify | None) -> Finding | None:
+    """The heuristics, and the classifier when the check asks for it: the stronger one decides."""
+    result = scan_injection(text, source=source)
+    if result.score >= check.threshold and result.findings:
+        start = min(f.start for f in result.findings)
+        end = max(f.end for f in result.findings)
+        label = max(result.findings, key=lambda f: f.score).label
+        return Finding("injection", label, start, end, result.score)
+    if check.classifier and classify is not None:
+        threshold = check.classifier_threshold
+        if threshold is None:
+            threshold = injection_classifier().threshold
+        probability = classify(text)
+        if probability >= threshold:
+            return Finding("injection", "classifier", 0, len(text), round(probability, 4))
+    return None
+
+
+def _moderation(check: ModerationCheck, text: str, moderate: Moderate | None) -> list[tuple[Finding, str]]:
+    if moderate is None or not text.strip():
+        return []
+    try:
+        scores = moderate(text, check)
+    except ModerationFailed:
+        action = "block" if check.on_error == "block" else "flag"
+        return [(Finding("moderation", "unavailable", 0, len(text), 1.0), action)]
+    return [
+        (Finding("moderation", category, 0, len(text), round(score, 4)), check.action)
+        for category, score in sorted(scores.items())
+        if category in check.thresholds and score >= check.thresholds[category]
+    ]
+
+
+def _findings(
+    policy: GuardPolicy, text: str, stage: Stage, source: Source, models: Models
+) -> list[tuple[Finding, str]]:
     found: list[tuple[Finding, str]] = []
     if policy.pii.enabled:
         pii = scan_pii(text, entities=policy.pii.entities, threshold=policy.pii.threshold)
         found.extend((f, policy.pii.action) for f in pii)
     if policy.injection.enabled and stage == "input":
-        result = scan_injection(text, source=source)
-        if result.score >= policy.injection.threshold and result.findings:
-            start = min(f.start for f in result.findings)
-            end = max(f.end for f in result.findings)
-            label = max(result.findings, key=lambda f: f.score).label
-            found.append((Finding("injection", label, start, end, result.score), policy.injection.action))
+        injection = injection_finding(policy.injection, text, source, models.classify)
+        if injection is not None:
+            found.append((injection, policy.injection.action))
+    if policy.moderation.enabled:
+        found.extend(_moderation(policy.moderation, text, models.moderate))
     if policy.content.enabled:
         content = policy.content
         hits = scan_content(text, categories=content.categories, words=content.words, patterns=content.patterns)
@@ -173,9 +256,11 @@ def guard_text(
     stage: Literal["input", "output"] = "input",
     source: Source = "user",
     mapping: dict[str, str] | None = None,
+    models: Models | None = None,
 ) -> Verdict:
-    """Run the policy's checks on one text and apply the strongest action."""
-    found = _findings(policy, text, stage, source)
+    """Run the policy's checks on one text and apply the strongest action. `models`: the
+    model-based checks' callables (without them, the injection classifier and moderation skip)."""
+    found = _findings(policy, text, stage, source, models or Models())
     if not found:
         return Verdict("allow", text, mapping=dict(mapping or {}))
     strongest = max((action for _, action in found), key=STRENGTH.__getitem__)

@@ -55,3 +55,43 @@ def restore(text: str, mapping: dict[str, str]) -> str:
     if not mapping:
         return text
     return _TOKEN.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
+
+
+def restore_value(value: object, mapping: dict[str, str]) -> object:
+    """`restore` through the strings of a JSON-like value (an event's outputs)."""
+    if not mapping:
+        return value
+    if isinstance(value, str):
+        return restore(value, mapping)
+    if isinstance(value, list):
+        return [restore_value(item, mapping) for item in value]
+    if isinstance(value, dict):
+        return {key: restore_value(item, mapping) for key, item in value.items()}
+    return value
+
+
+# The longest text a placeholder can be (`[STREET_ADDRESS_12]`): what a stream may hold back.
+_LONGEST_TOKEN = 40
+_PARTIAL = re.compile(r"\[[A-Z_]*\d*$")
+
+
+class StreamRestorer:
+    """`restore` for text that arrives in pieces (streamed tokens): a piece that ends inside a
+    placeholder (`... at [EMA`) is held back until the placeholder is whole. `mapping` is read at
+    each piece, so placeholders added later in the run (the answer's own) restore too."""
+
+    def __init__(self, mapping: dict[str, str]) -> None:
+        self.mapping = mapping
+        self.pending = ""
+
+    def feed(self, piece: str) -> str:
+        text = self.pending + piece
+        self.pending = ""
+        partial = _PARTIAL.search(text, max(0, len(text) - _LONGEST_TOKEN))
+        if partial is not None:
+            text, self.pending = text[: partial.start()], text[partial.start() :]
+        return restore(text, self.mapping)
+
+    def flush(self) -> str:
+        text, self.pending = self.pending, ""
+        return restore(text, self.mapping)

@@ -3,14 +3,15 @@ context_guard node, for flows that have none (a policy applies to every run with
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from langchain_core.documents import Document
 
-from flows.guards.injection import scan_injection
-from flows.guards.policy import GuardPolicy, Hit
+from flows.guards.findings import Finding
+from flows.guards.policy import Classify, GuardPolicy, Hit, injection_finding
 from flows.ports import Retrievers
 
 
@@ -26,8 +27,14 @@ class GuardedRetrievers:
     """A chunk whose injection score reaches the policy's threshold is dropped when the policy
     blocks injection, kept otherwise (flag, dry run); each one is reported to `record`."""
 
-    def __init__(self, inner: Retrievers, policy: GuardPolicy, record: Callable[[list[Hit]], None]) -> None:
-        self.inner, self.policy, self.record = inner, policy, record
+    def __init__(
+        self,
+        inner: Retrievers,
+        policy: GuardPolicy,
+        record: Callable[[list[Hit]], None],
+        classify: Classify | None = None,
+    ) -> None:
+        self.inner, self.policy, self.record, self.classify = inner, policy, record, classify
 
     async def retrieve(
         self, knowledge_base: UUID, query: str, *, k: int, mode: str, score_threshold: float | None, **extra: Any
@@ -40,19 +47,21 @@ class GuardedRetrievers:
         kept: list[Document] = []
         hits: list[Hit] = []
         for index, document in enumerate(documents):
-            result = scan_injection(document.page_content, source="document")
-            if result.score >= check.threshold and result.findings:
-                label = max(result.findings, key=lambda f: f.score).label
-                start = min(f.start for f in result.findings)
-                end = max(f.end for f in result.findings)
+            finding = await self._finding(document.page_content)
+            if finding is not None:
+                label, start, end, score = finding.label, finding.start, finding.end, finding.score
                 action = "block" if blocking else "flag"
                 intended = "block" if self.policy.dry_run and check.action in ("block", "route") else ""
-                hits.append(
-                    Hit("injection", label, action, result.score, start, end, intended, chunk_source(document, index))
-                )
+                hits.append(Hit("injection", label, action, score, start, end, intended, chunk_source(document, index)))
                 if blocking:
                     continue
             kept.append(document)
         if hits:
             self.record(hits)
         return kept
+
+    async def _finding(self, text: str) -> Finding | None:
+        check = self.policy.injection
+        if check.classifier and self.classify is not None:  # the embedding model: off the event loop
+            return await asyncio.to_thread(injection_finding, check, text, "document", self.classify)
+        return injection_finding(check, text, "document", None)

@@ -12,8 +12,12 @@ from rest_framework.views import APIView
 
 from apps.guardrails import selectors, services
 from apps.guardrails.api import serializers as s
+from apps.guardrails.moderation import local_classify, moderator_for
+from apps.serving.gateway import GatewayModels
+from apps.serving.selectors import model_endpoint_list
 from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from flows.guards import GuardPolicy, guard_text
+from flows.guards.policy import Models
 
 
 class PolicyListView(APIView):
@@ -64,10 +68,16 @@ class PolicyTestView(APIView):
         summary="Try a policy on a text: what it finds and does (nothing is stored)",
     )
     def post(self, request: Request, org_id: str) -> Response:
-        org_access(request, org_id)
+        access = org_access(request, org_id)
         data = parse_body(s.PolicyTestIn, request)
         policy = services.policy_config_parse(data.get("config") or {})
-        verdict = guard_text(policy, data["text"], stage=data["stage"], source=data["source"])
+        models = Models(
+            classify=local_classify if policy.injection.enabled and policy.injection.classifier else None,
+            moderate=moderator_for(GatewayModels.of(model_endpoint_list(organization=access.organization)))
+            if policy.moderation.enabled
+            else None,
+        )
+        verdict = guard_text(policy, data["text"], stage=data["stage"], source=data["source"], models=models)
         body = {
             "action": verdict.action,
             "text": verdict.text,

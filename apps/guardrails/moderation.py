@@ -1,0 +1,178 @@
+"""The model-based checks a policy may ask for, given to flows.guards as callables.
+
+- `local_classify`: the injection classifier (flows/guards/classifier.py) on the local MiniLM
+  embedder the knowledge bases use (apps.knowledge.embeddings; loaded once per process).
+- `moderator_for(models)`: a moderation check through a model alias of the run's organization,
+  either its endpoint's OpenAI-compatible `POST /moderations` (category scores mapped onto the
+  policy's categories) or a chat model asked to score each category as JSON. Calls go through the
+  egress policy like every model call; a failure is `ModerationFailed`, which the policy's
+  `on_error` turns into a block or a flag.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from functools import cache
+from typing import Any
+
+from apps.config.crypto import decrypt
+from apps.knowledge.embeddings import LocalEmbedder
+from apps.serving.egress import EgressPolicy, vetted_post_sync
+from apps.serving.gateway import EndpointSnapshot
+from flows.errors import EgressRefused, FlowError
+from flows.guards.classifier import classify_injection
+from flows.guards.policy import MODERATION_CATEGORIES, Moderate, ModerationCheck, ModerationFailed
+from flows.ports import ChatModels
+
+logger = logging.getLogger(__name__)
+
+MAX_MODERATION_SECONDS = 20.0
+MAX_TEXT_CHARS = 8_000  # what a moderation call sends of a longer text
+
+# OpenAI's moderation categories onto the policy's (the highest score of each group).
+OPENAI_CATEGORIES = {
+    "harassment": "harassment",
+    "harassment/threatening": "harassment",
+    "hate": "hate",
+    "hate/threatening": "hate",
+    "self-harm": "self_harm",
+    "self-harm/intent": "self_harm",
+    "self-harm/instructions": "self_harm",
+    "sexual": "sexual",
+    "sexual/minors": "sexual",
+    "violence": "violence",
+    "violence/graphic": "violence",
+    "illicit": "illicit",
+    "illicit/violent": "illicit",
+}
+
+CLASSIFIER_PROMPT = (
+    "You are a content moderation classifier. Rate the user's text for each category with a number "
+    "from 0 (not at all) to 1 (clearly). Categories: {categories}. Answer with one JSON object and "
+    'nothing else, for example {{"{first}": 0.0}}.'
+)
+
+
+@cache
+def _embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+def local_classify(text: str) -> float:
+    return classify_injection(text, _embedder().embed)
+
+
+def _endpoint(models: ChatModels | None, alias: str) -> EndpointSnapshot:
+    lookup = getattr(models, "endpoint", None)
+    if lookup is None or not alias:
+        raise ModerationFailed("No model alias to moderate with.")
+    try:
+        endpoint = lookup(alias)
+    except FlowError as exc:
+        raise ModerationFailed(str(exc)) from None
+    if not isinstance(endpoint, EndpointSnapshot):
+        raise ModerationFailed(f"The model {alias!r} cannot be reached from here.")
+    return endpoint
+
+
+def _post(endpoint: EndpointSnapshot, path: str, body: dict[str, Any]) -> Any:
+    url = endpoint.base_url.rstrip("/") + path
+    headers = {"Content-Type": "application/json"}
+    if endpoint.api_key_encrypted:
+        headers["Authorization"] = f"Bearer {decrypt(endpoint.api_key_encrypted)}"
+    policy = EgressPolicy()
+    if endpoint.instance_owned:  # the instance's own model server, as the gateway reaches it
+        policy = EgressPolicy(allow=[*policy.allow, _pair_of(endpoint.base_url)])
+    timeout = min(MAX_MODERATION_SECONDS, endpoint.timeouts.first_token)
+    try:
+        status, raw = vetted_post_sync(
+            url, body=json.dumps(body).encode(), headers=headers, timeout=timeout, policy=policy
+        )
+    except EgressRefused as exc:
+        raise ModerationFailed(str(exc)) from None
+    if status != 200:
+        logger.warning("moderation through %s answered %s: %s", endpoint.alias, status, raw[:500])
+        raise ModerationFailed(f"The moderation model answered {status}.")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ModerationFailed("The moderation model's answer is not JSON.") from None
+
+
+def _pair_of(url: str) -> str:
+    import httpx
+
+    target = httpx.URL(url)
+    port = target.port or (443 if target.scheme == "https" else 80)
+    return f"{target.host}:{port}"
+
+
+def _scores_of_moderations(answer: Any) -> dict[str, float]:
+    try:
+        raw = answer["results"][0]["category_scores"]
+    except (KeyError, IndexError, TypeError):
+        raise ModerationFailed("The moderation answer has no category scores.") from None
+    scores: dict[str, float] = {}
+    for name, value in raw.items():
+        ours = OPENAI_CATEGORIES.get(name)
+        if ours is not None and isinstance(value, int | float):
+            scores[ours] = max(scores.get(ours, 0.0), float(value))
+    return scores
+
+
+_JSON_OBJECT = re.compile(r"\{[^{}]*\}", re.DOTALL)
+
+
+def scores_of_reply(reply: str, categories: list[str]) -> dict[str, float]:
+    """The first JSON object in a chat model's reply, as scores of the known categories (a
+    category it leaves out scores 0); no such object: ModerationFailed."""
+    for candidate in _JSON_OBJECT.findall(reply):
+        try:
+            parsed = json.loads(candidate)
+        except ValueError:
+            continue
+        if not isinstance(parsed, dict):
+            continue
+        scores: dict[str, float] = {}
+        for name, value in parsed.items():
+            key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
+            if key in categories and isinstance(value, int | float) and not isinstance(value, bool):
+                scores[key] = min(1.0, max(0.0, float(value)))
+        if scores:
+            return scores
+    raise ModerationFailed("The moderation model did not answer with category scores.")
+
+
+def moderate_with(endpoint: EndpointSnapshot, text: str, check: ModerationCheck) -> dict[str, float]:
+    text = text[:MAX_TEXT_CHARS]
+    if check.mode == "moderations":
+        return _scores_of_moderations(_post(endpoint, "/moderations", {"model": endpoint.model, "input": text}))
+    categories = [c for c in MODERATION_CATEGORIES if c in check.thresholds]
+    system = CLASSIFIER_PROMPT.format(categories=", ".join(categories), first=categories[0] if categories else "hate")
+    answer = _post(
+        endpoint,
+        "/chat/completions",
+        {
+            "model": endpoint.model,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": text}],
+            "temperature": 0,
+            "max_tokens": 120,
+            "stream": False,
+        },
+    )
+    try:
+        reply = str(answer["choices"][0]["message"]["content"] or "")
+    except (KeyError, IndexError, TypeError):
+        raise ModerationFailed("The moderation model's answer has no message.") from None
+    return scores_of_reply(reply, categories)
+
+
+def moderator_for(models: ChatModels | None) -> Moderate:
+    """A `Moderate` callable for the run's models (the alias is the policy's)."""
+
+    def moderate(text: str, check: ModerationCheck) -> dict[str, float]:
+        return moderate_with(_endpoint(models, check.model), text, check)
+
+    return moderate
