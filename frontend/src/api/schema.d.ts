@@ -350,6 +350,112 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/datasets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Datasets, recently changed first */
+        get: operations["v1_orgs_datasets_list"];
+        put?: never;
+        /** Create (editor) */
+        post: operations["v1_orgs_datasets_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/datasets/{dataset_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A dataset */
+        get: operations["v1_orgs_datasets_retrieve"];
+        put?: never;
+        post?: never;
+        /** Delete (editor; refused while evaluations use it) */
+        delete: operations["v1_orgs_datasets_destroy"];
+        options?: never;
+        head?: never;
+        /** Rename (editor) */
+        patch: operations["v1_orgs_datasets_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/datasets/{dataset_id}/from-production/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Append items made from runs, widget conversations or thumbs-down feedback (editor) */
+        post: operations["v1_orgs_datasets_from_production_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/datasets/{dataset_id}/items/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The items of a dataset version */
+        get: operations["v1_orgs_datasets_items_retrieve"];
+        /** Save the table editor's items as the next version (editor); 400 invalid_rows names each bad row */
+        put: operations["v1_orgs_datasets_items_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/datasets/{dataset_id}/upload/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Append a CSV or JSONL file's rows as the next version (editor); every bad row named, none stored */
+        post: operations["v1_orgs_datasets_upload_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/datasets/{dataset_id}/versions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Versions, newest first */
+        get: operations["v1_orgs_datasets_versions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/deployments/": {
         parameters: {
             query?: never;
@@ -415,6 +521,127 @@ export interface paths {
         get: operations["v1_orgs_deployments_log_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/evaluations/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Evaluations, newest first */
+        get: operations["v1_orgs_evaluations_list"];
+        put?: never;
+        /** Start an evaluation (editor): a queue job; its estimated cost is in the answer */
+        post: operations["v1_orgs_evaluations_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/evaluations/{evaluation_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An evaluation with its statistics */
+        get: operations["v1_orgs_evaluations_retrieve"];
+        put?: never;
+        post?: never;
+        /** Delete a finished evaluation (editor) */
+        delete: operations["v1_orgs_evaluations_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/evaluations/{evaluation_id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel (editor) */
+        post: operations["v1_orgs_evaluations_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/evaluations/{evaluation_id}/export/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every sample with its scores, as CSV or JSONL */
+        get: operations["v1_orgs_evaluations_export_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/evaluations/{evaluation_id}/items/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per item: the answers side by side with the baseline's, means and regressions */
+        get: operations["v1_orgs_evaluations_items_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/evaluations/{evaluation_id}/samples/{sample_id}/grade/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A human grade (editor) */
+        post: operations["v1_orgs_evaluations_samples_grade_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/evaluations/estimate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The cost before starting */
+        post: operations["v1_orgs_evaluations_estimate_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -543,6 +770,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/gate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The flow's gate and its latest evaluation */
+        get: operations["v1_orgs_flows_gate_retrieve"];
+        /** Set the gate (admin) */
+        put: operations["v1_orgs_flows_gate_update"];
+        post?: never;
+        /** Remove the gate (admin) */
+        delete: operations["v1_orgs_flows_gate_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/{flow_id}/gate/run/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Evaluate the draft with the gate (editor); the published version too, as the baseline */
+        post: operations["v1_orgs_flows_gate_run_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/flows/{flow_id}/rollback/": {
         parameters: {
             query?: never;
@@ -587,7 +850,7 @@ export interface paths {
         /** Versions, newest first */
         get: operations["v1_orgs_flows_versions_list"];
         put?: never;
-        /** Publish the draft as the next version (editor); 400 flow_invalid with the issues */
+        /** Publish the draft as the next version (editor); 400 flow_invalid with the issues; 409 gate_* with the evaluation gate's report */
         post: operations["v1_orgs_flows_versions_create"];
         delete?: never;
         options?: never;
@@ -623,6 +886,23 @@ export interface paths {
         put?: never;
         /** Copy a version's graph into the draft (editor) */
         post: operations["v1_orgs_flows_versions_restore_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/flows/callable/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Published flows with their inputs and outputs, for sub-flow nodes and agent tools */
+        get: operations["v1_orgs_flows_callable_list"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -744,6 +1024,23 @@ export interface paths {
         put?: never;
         /** Try a policy on a text: what it finds and does (nothing is stored) */
         post: operations["v1_orgs_guard_policies_test_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/integration-tools/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every tool a flow of this organization can call: built-in, MCP and OpenAPI */
+        get: operations["v1_orgs_integration_tools_list"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -926,6 +1223,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/evaluate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run test questions: hit@1/5/k, MRR and latency per mode, with the given ranking parameters */
+        post: operations["v1_orgs_knowledge_bases_evaluate_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/questions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The base's test questions */
+        get: operations["v1_orgs_knowledge_bases_questions_retrieve"];
+        /** Replace them (editor) */
+        put: operations["v1_orgs_knowledge_bases_questions_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reindex/": {
         parameters: {
             query?: never;
@@ -960,6 +1292,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The base's website and folder sources */
+        get: operations["v1_orgs_knowledge_bases_sources_list"];
+        put?: never;
+        /** Add a website (crawl) or server-folder source (editor; a folder: admin); its first sync is queued */
+        post: operations["v1_orgs_knowledge_bases_sources_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/{source_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A source with its last sync and errors */
+        get: operations["v1_orgs_knowledge_bases_sources_retrieve"];
+        put?: never;
+        post?: never;
+        /** Delete the source and its documents (editor) */
+        delete: operations["v1_orgs_knowledge_bases_sources_destroy"];
+        options?: never;
+        head?: never;
+        /** Name, limits, schedule (editor) */
+        patch: operations["v1_orgs_knowledge_bases_sources_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/{source_id}/sync/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sync now (editor) */
+        post: operations["v1_orgs_knowledge_bases_sources_sync_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/knowledge-bases/chunk-preview/": {
         parameters: {
             query?: never;
@@ -971,6 +1357,60 @@ export interface paths {
         put?: never;
         /** How a pasted sample would be chunked with these settings, before a base exists (editor) */
         post: operations["v1_orgs_knowledge_bases_sample_chunk_preview_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/mcp-servers/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** MCP servers */
+        get: operations["v1_orgs_mcp_servers_list"];
+        put?: never;
+        /** Connect an MCP server (editor): its tools are listed at once; a failure is its last_error */
+        post: operations["v1_orgs_mcp_servers_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/mcp-servers/{server_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An MCP server and its tools */
+        get: operations["v1_orgs_mcp_servers_retrieve"];
+        put?: never;
+        post?: never;
+        /** Remove an MCP server (editor) */
+        delete: operations["v1_orgs_mcp_servers_destroy"];
+        options?: never;
+        head?: never;
+        /** Change an MCP server (editor): URL, auth, enabled, tools turned off */
+        patch: operations["v1_orgs_mcp_servers_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/mcp-servers/{server_id}/refresh/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Connect again and list the server's tools (editor) */
+        post: operations["v1_orgs_mcp_servers_refresh_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1011,6 +1451,41 @@ export interface paths {
         head?: never;
         /** Change a member's role (admin) */
         patch: operations["v1_orgs_members_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/model-budgets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Budgets per flow and per widget, with what each used this month */
+        get: operations["v1_orgs_model_budgets_list"];
+        /** Set a flow's or a widget's monthly budget (admin; replaces its budget) */
+        put: operations["v1_orgs_model_budgets_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/model-budgets/{budget_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a flow's or a widget's budget (admin) */
+        delete: operations["v1_orgs_model_budgets_destroy"];
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/orgs/{org_id}/model-calls/": {
@@ -1153,6 +1628,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/review-queue/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Samples waiting for a human grade */
+        get: operations["v1_orgs_review_queue_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/runs/": {
         parameters: {
             query?: never;
@@ -1238,6 +1730,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/secrets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Secrets (names only, never values) */
+        get: operations["v1_orgs_secrets_list"];
+        put?: never;
+        /** Add a secret (admin) */
+        post: operations["v1_orgs_secrets_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/secrets/{secret_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a secret (admin) */
+        delete: operations["v1_orgs_secrets_destroy"];
+        options?: never;
+        head?: never;
+        /** Replace a secret's value */
+        patch: operations["v1_orgs_secrets_partial_update"];
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/sessions/": {
         parameters: {
             query?: never;
@@ -1285,6 +1813,78 @@ export interface paths {
         /** Import a model (admin) */
         post: operations["v1_orgs_stored_models_create"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/tool-sets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** OpenAPI tool sets */
+        get: operations["v1_orgs_tool_sets_list"];
+        put?: never;
+        /** Import an OpenAPI 3 document (upload or URL) as a tool set (editor) */
+        post: operations["v1_orgs_tool_sets_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/tool-sets/{tool_set_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A tool set and its operations */
+        get: operations["v1_orgs_tool_sets_retrieve"];
+        put?: never;
+        post?: never;
+        /** Remove a tool set (editor) */
+        delete: operations["v1_orgs_tool_sets_destroy"];
+        options?: never;
+        head?: never;
+        /** Change a tool set (editor): base URL, auth, operations turned on */
+        patch: operations["v1_orgs_tool_sets_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/variables/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Variables */
+        get: operations["v1_orgs_variables_list"];
+        put?: never;
+        /** Set a variable (editor) */
+        post: operations["v1_orgs_variables_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/variables/{variable_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a variable (editor) */
+        delete: operations["v1_orgs_variables_destroy"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1620,6 +2220,25 @@ export interface components {
             previous: string | null;
             results: components["schemas"]["AuditEventOut"][];
         };
+        CallableFlowOut: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            description: string;
+            /** @description The published version a sub-flow runs */
+            version: number;
+            /** @description From its chat input node */
+            inputs: components["schemas"]["CallablePortOut"][];
+            /** @description From its output nodes */
+            outputs: components["schemas"]["CallablePortOut"][];
+        };
+        CallablePortOut: {
+            name: string;
+            /** @description Inputs: the port type */
+            type?: string;
+            /** @description Outputs: text or json */
+            format?: string;
+        };
         ChunkOut: {
             id: number;
             ordinal: number;
@@ -1691,6 +2310,54 @@ export interface components {
         ConversationPageOut: {
             next: string | null;
             results: components["schemas"]["ConversationOut"][];
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        DatasetCreateInRequest: {
+            name: string;
+            /** @default  */
+            description?: string;
+            items?: unknown[];
+        };
+        DatasetItemOut: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            key?: string;
+            ordinal: number;
+            message: string;
+            variables?: unknown;
+            history?: unknown;
+            expected_output?: string;
+            expected_sources?: unknown;
+            tags?: unknown;
+            origin?: string;
+            comment?: string;
+            /** Format: uuid */
+            source_run?: string | null;
+        };
+        DatasetItemsOut: {
+            version: number;
+            items: components["schemas"]["DatasetItemOut"][];
+        };
+        DatasetOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            description?: string;
+            latest_version?: number;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        DatasetVersionOut: {
+            /** Format: uuid */
+            readonly id: string;
+            number: number;
+            note?: string;
+            item_count?: number;
+            /** Format: date-time */
+            readonly created_at: string;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         DeploymentActionInRequest: {
@@ -1785,6 +2452,10 @@ export interface components {
             readonly progress: number;
             readonly page_count: number | null;
             readonly chunk_count: number;
+            /** Format: uuid */
+            readonly source: string | null;
+            /** @description The page URL or file path */
+            readonly source_key: string;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -1844,6 +2515,150 @@ export interface components {
             fields?: {
                 [key: string]: string[];
             };
+        };
+        EstimateOut: {
+            /** Format: decimal */
+            estimated_cost: string;
+            runs: number;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        EvaluateInRequest: {
+            /** @description Default: the saved questions */
+            questions?: components["schemas"]["TestQuestionIORequest"][];
+            /**
+             * @default [
+             *       "vector",
+             *       "keyword",
+             *       "hybrid"
+             *     ]
+             */
+            modes?: components["schemas"]["ModesEnum"][];
+            /** @default 10 */
+            k?: number;
+            /**
+             * Format: double
+             * @description Default: the base's
+             */
+            bm25_k1?: number;
+            /**
+             * Format: double
+             * @description Default: the base's
+             */
+            bm25_b?: number;
+            /**
+             * Format: double
+             * @default 1
+             */
+            vector_weight?: number;
+            /**
+             * Format: double
+             * @default 2
+             */
+            keyword_weight?: number;
+            /** @default 10 */
+            depth?: number;
+            rerank?: string | null;
+        };
+        EvaluateOut: {
+            k: number;
+            /** Format: double */
+            bm25_k1: number;
+            /** Format: double */
+            bm25_b: number;
+            scores: components["schemas"]["ModeScoreOut"][];
+            questions: components["schemas"]["QuestionResultOut"][];
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        EvaluationCreateInRequest: {
+            /** Format: uuid */
+            flow: string;
+            /** @description A version number, 'draft' or 'published'. */
+            version: string;
+            /** Format: uuid */
+            dataset: string;
+            dataset_version?: number | null;
+            evaluators: unknown[];
+            /** @default 1 */
+            samples?: number;
+            /** @default 4 */
+            concurrency?: number;
+            /** Format: uuid */
+            baseline?: string | null;
+            /** @default  */
+            name?: string;
+        };
+        EvaluationDetailOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name?: string;
+            /** Format: uuid */
+            flow: string;
+            readonly flow_name: string;
+            readonly target: string;
+            version_number?: number | null;
+            draft_revision?: number | null;
+            /** Format: uuid */
+            readonly dataset: string;
+            readonly dataset_name: string;
+            readonly dataset_version_number: number;
+            evaluators?: unknown;
+            samples?: number;
+            concurrency?: number;
+            /** Format: uuid */
+            baseline?: string | null;
+            gate?: boolean;
+            status?: components["schemas"]["Status8e3Enum"];
+            total?: number;
+            done?: number;
+            failed?: number;
+            /** Format: decimal */
+            estimated_cost?: string;
+            /** Format: decimal */
+            cost?: string;
+            error?: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            summary?: unknown;
+        };
+        EvaluationOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name?: string;
+            /** Format: uuid */
+            flow: string;
+            readonly flow_name: string;
+            readonly target: string;
+            version_number?: number | null;
+            draft_revision?: number | null;
+            /** Format: uuid */
+            readonly dataset: string;
+            readonly dataset_name: string;
+            readonly dataset_version_number: number;
+            evaluators?: unknown;
+            samples?: number;
+            concurrency?: number;
+            /** Format: uuid */
+            baseline?: string | null;
+            gate?: boolean;
+            status?: components["schemas"]["Status8e3Enum"];
+            total?: number;
+            done?: number;
+            failed?: number;
+            /** Format: decimal */
+            estimated_cost?: string;
+            /** Format: decimal */
+            cost?: string;
+            error?: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
         };
         EventOut: {
             /** Format: uuid */
@@ -2049,6 +2864,63 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        FromProductionInRequest: {
+            runs?: string[];
+            conversations?: string[];
+            /** @default false */
+            thumbs_down?: boolean;
+            /** Format: uuid */
+            widget?: string | null;
+            /** Format: uuid */
+            flow?: string | null;
+            /**
+             * @description Use the production answer as the expected output (never for thumbs-down items).
+             * @default true
+             */
+            expected_from_answer?: boolean;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        GateInRequest: {
+            /** Format: uuid */
+            dataset: string;
+            evaluators: unknown[];
+            thresholds: {
+                [key: string]: number;
+            };
+            /** @default 1 */
+            samples?: number;
+            /** @default true */
+            no_regression?: boolean;
+            /** @default true */
+            enabled?: boolean;
+        };
+        GateOut: {
+            /** Format: uuid */
+            flow: string;
+            enabled?: boolean;
+            /** Format: uuid */
+            dataset: string;
+            evaluators?: unknown;
+            thresholds?: unknown;
+            samples?: number;
+            no_regression?: boolean;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        GateStateOut: {
+            gate: components["schemas"]["GateOut"] | null;
+            latest: components["schemas"]["EvaluationDetailOut"] | null;
+            draft_revision: number;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        GradeInRequest: {
+            evaluator: string;
+            /** Format: double */
+            score: number;
+            /** @default  */
+            comment?: string;
+        };
         GraphErrorOut: {
             code: string;
             message: string;
@@ -2137,6 +3009,35 @@ export interface components {
         IssuesOut: {
             issues: components["schemas"]["IssueOut"][];
         };
+        /** @description One dataset item of an evaluation: its samples, its means, and the baseline's. */
+        ItemRowOut: {
+            /** Format: uuid */
+            item_key: string;
+            message: string;
+            expected_output: string;
+            tags: unknown;
+            samples: components["schemas"]["SampleOut"][];
+            means: {
+                [key: string]: number | null;
+            };
+            baseline_outputs: string[];
+            baseline_means: {
+                [key: string]: number | null;
+            };
+            regressed: string[];
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        ItemsReplaceInRequest: {
+            items: unknown[];
+            /** @default  */
+            note?: string;
+        };
+        /**
+         * @description * `web` - Website (a start page or a sitemap)
+         *     * `folder` - Folder on the server
+         * @enum {string}
+         */
+        Kind4e3Enum: "web" | "folder";
         /**
          * @description * `chat` - Chat
          *     * `embedding` - Embedding
@@ -2231,6 +3132,42 @@ export interface components {
             username: string;
             password: string;
         };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        McpServerInRequest: {
+            /** @description lower-case, e.g. crm: its tools are named crm__<tool> */
+            name: string;
+            /** Format: uri */
+            url: string;
+            /** @default streamable_http */
+            transport?: components["schemas"]["TransportEnum"];
+            /** @description How requests authenticate: {"type": "none" | "bearer" | "basic" | "api_key", "token": "{{secrets.NAME}}", "username": "...", "password": "{{secrets.NAME}}", "header": "X-API-Key"} */
+            auth?: {
+                [key: string]: unknown;
+            };
+            /** @default true */
+            enabled?: boolean;
+        };
+        McpServerOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            /** Format: uri */
+            url: string;
+            transport?: components["schemas"]["TransportEnum"];
+            auth?: unknown;
+            enabled?: boolean;
+            readonly tools: {
+                [key: string]: unknown;
+            }[];
+            disabled_tools?: unknown;
+            /** Format: date-time */
+            refreshed_at?: string | null;
+            last_error?: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
         MeOut: {
             id: number;
             username: string;
@@ -2273,9 +3210,10 @@ export interface components {
          *     * `p95_ttft_ms` - p95 time to first token (ms)
          *     * `cost` - Cost ($)
          *     * `thumbs_down_rate` - Thumbs-down rate (%)
+         *     * `guard_hits` - Guard hits
          * @enum {string}
          */
-        MetricEnum: "error_rate" | "p95_latency_ms" | "p95_ttft_ms" | "cost" | "thumbs_down_rate";
+        MetricEnum: "error_rate" | "p95_latency_ms" | "p95_ttft_ms" | "cost" | "thumbs_down_rate" | "guard_hits";
         /**
          * @description * `vector` - vector
          *     * `keyword` - keyword
@@ -2283,6 +3221,73 @@ export interface components {
          * @enum {string}
          */
         ModeEnum: "vector" | "keyword" | "hybrid";
+        ModeScoreOut: {
+            mode: string;
+            questions: number;
+            /** Format: double */
+            hit_at_1: number;
+            /** Format: double */
+            hit_at_5: number;
+            /** Format: double */
+            hit_at_k: number;
+            /**
+             * Format: double
+             * @description Mean reciprocal rank of the first expected document within k
+             */
+            mrr: number;
+            /** Format: double */
+            p50_ms: number;
+            /** Format: double */
+            p95_ms: number;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        ModelBudgetInRequest: {
+            /**
+             * Format: uuid
+             * @description The flow limited
+             */
+            flow?: string | null;
+            /**
+             * Format: uuid
+             * @description The widget limited
+             */
+            widget?: string | null;
+            monthly_token_budget?: number | null;
+            /**
+             * Format: decimal
+             * @description The most its model calls may cost a month, in the prices' currency; null: no money limit
+             */
+            monthly_cost_budget?: string | null;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        ModelBudgetOut: {
+            /**
+             * Format: uuid
+             * @description The flow limited
+             */
+            flow?: string | null;
+            /**
+             * Format: uuid
+             * @description The widget limited
+             */
+            widget?: string | null;
+            monthly_token_budget?: number | null;
+            /**
+             * Format: decimal
+             * @description The most its model calls may cost a month, in the prices' currency; null: no money limit
+             */
+            monthly_cost_budget?: string | null;
+            readonly id: number;
+            /** @description The flow's or widget's name */
+            readonly name: string;
+            /** @description Tokens its model calls used this month */
+            readonly used_this_month: number;
+            /**
+             * Format: decimal
+             * @description What its model calls cost this month (UTC)
+             */
+            readonly spent_this_month: string;
+        };
         ModelCallOut: {
             readonly id: number;
             /** Format: uuid */
@@ -2354,6 +3359,11 @@ export interface components {
              */
             cache_ttl_s?: number;
             /**
+             * Format: double
+             * @description Also answer a question this similar (cosine, 0.5-1; 0.9 is a careful start) to one a published flow version answered before, for cache_ttl_s seconds; null: off
+             */
+            semantic_cache_threshold?: number | null;
+            /**
              * Format: decimal
              * @default 0.000000
              */
@@ -2403,6 +3413,11 @@ export interface components {
             context_window?: number | null;
             /** @description Keep exact answers (temperature 0) this many seconds; 0: no cache */
             cache_ttl_s?: number;
+            /**
+             * Format: double
+             * @description Answer a question close to one answered before (cosine similarity at least this, 0.5-1) from the semantic cache, kept cache_ttl_s seconds; blank: off
+             */
+            semantic_cache_threshold?: number | null;
             /** Format: decimal */
             price_input_per_1k?: string;
             /** Format: decimal */
@@ -2453,6 +3468,13 @@ export interface components {
             /** Format: double */
             latency_ms: number;
         };
+        /**
+         * @description * `vector` - vector
+         *     * `keyword` - keyword
+         *     * `hybrid` - hybrid
+         * @enum {string}
+         */
+        ModesEnum: "vector" | "keyword" | "hybrid";
         NodeCatalogOut: {
             node_types: components["schemas"]["NodeTypeOut"][];
             tools: string[];
@@ -2468,11 +3490,11 @@ export interface components {
             fields: string[];
             /** @description Config keys added, removed or changed */
             config_keys: string[];
-            /** @description Old type/version/label/position, for those that changed */
+            /** @description Old type/version/label/position, for those that changed; `config`: the changed keys' old values */
             before: {
                 [key: string]: unknown;
             };
-            /** @description New type/version/label/position, for those that changed */
+            /** @description New type/version/label/position, for those that changed; `config`: the changed keys' new values */
             after: {
                 [key: string]: unknown;
             };
@@ -2569,6 +3591,11 @@ export interface components {
             enabled?: boolean;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedDatasetUpdateInRequest: {
+            name?: string;
+            description?: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedDeploymentChangeInRequest: {
             kind?: components["schemas"]["KindCfdEnum"];
             model_dir?: string;
@@ -2597,6 +3624,18 @@ export interface components {
             bm25_k1?: number;
             /** Format: double */
             bm25_b?: number;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedMcpServerPatchRequest: {
+            /** Format: uri */
+            url?: string;
+            transport?: components["schemas"]["TransportEnum"];
+            /** @description How requests authenticate: {"type": "none" | "bearer" | "basic" | "api_key", "token": "{{secrets.NAME}}", "username": "...", "password": "{{secrets.NAME}}", "header": "X-API-Key"} */
+            auth?: {
+                [key: string]: unknown;
+            };
+            enabled?: boolean;
+            disabled_tools?: string[];
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedMemberRoleInRequest: {
@@ -2629,6 +3668,11 @@ export interface components {
              * @default 0
              */
             cache_ttl_s?: number;
+            /**
+             * Format: double
+             * @description Also answer a question this similar (cosine, 0.5-1; 0.9 is a careful start) to one a published flow version answered before, for cache_ttl_s seconds; null: off
+             */
+            semantic_cache_threshold?: number | null;
             /**
              * Format: decimal
              * @default 0.000000
@@ -2664,6 +3708,28 @@ export interface components {
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedOrganizationInRequest: {
             name?: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedSecretPatchRequest: {
+            value?: string;
+            description?: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedSourceUpdateInRequest: {
+            name?: string;
+            max_pages?: number;
+            max_depth?: number;
+            sync_every_minutes?: number | null;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PatchedToolSetPatchRequest: {
+            /** Format: uri */
+            base_url?: string;
+            /** @description How requests authenticate: {"type": "none" | "bearer" | "basic" | "api_key", "token": "{{secrets.NAME}}", "username": "...", "password": "{{secrets.NAME}}", "header": "X-API-Key"} */
+            auth?: {
+                [key: string]: unknown;
+            };
+            enabled_operations?: string[];
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PatchedWidgetUpdateInRequest: {
@@ -2791,6 +3857,21 @@ export interface components {
         PublishInRequest: {
             /** @default  */
             note?: string;
+            /**
+             * @description An admin's reason to publish past a failed evaluation gate (audited).
+             * @default
+             */
+            override_reason?: string;
+        };
+        QuestionResultOut: {
+            question: string;
+            expected: string[];
+            /** @description Expected names no document has */
+            unmatched: string[];
+            /** @description mode -> rank or null */
+            ranks: {
+                [key: string]: number | null;
+            };
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         QuotaIORequest: {
@@ -2817,6 +3898,15 @@ export interface components {
              * @description The model calls' cost this month (UTC)
              */
             readonly spent_this_month: string;
+            /** @description Model calls this month */
+            readonly calls_this_month: number;
+            /** @description Of those, answered by the exact or the semantic cache */
+            readonly cache_hits_this_month: number;
+            /**
+             * Format: decimal
+             * @description What the cached answers cost when first asked
+             */
+            readonly saved_this_month: string;
         };
         /**
          * @description * `-1` - Down
@@ -2830,6 +3920,29 @@ export interface components {
         ReplaceInRequest: {
             /** Format: binary */
             file: string;
+        };
+        ReviewOut: {
+            readonly id: number;
+            /** Format: uuid */
+            readonly item_key: string;
+            sample: number;
+            readonly message: string;
+            readonly expected_output: string;
+            readonly tags: unknown;
+            /** Format: uuid */
+            run?: string | null;
+            output?: string;
+            citations?: unknown;
+            ok?: boolean;
+            error?: string;
+            /** Format: double */
+            latency_ms?: number | null;
+            /** Format: decimal */
+            cost?: string;
+            scores?: unknown;
+            /** Format: uuid */
+            readonly evaluation: string;
+            readonly evaluation_name: string;
         };
         /**
          * @description * `owner` - Owner
@@ -2899,10 +4012,19 @@ export interface components {
         RunStatsOut: {
             /** Format: date-time */
             since: string;
-            total: components["schemas"]["StatsFiguresOut"];
+            /**
+             * Format: date-time
+             * @description Hours before this are read from the rollups
+             */
+            rolled_to: string;
+            total: components["schemas"]["StatsTotalOut"];
             days: components["schemas"]["StatsDayOut"][];
+            /** @description Per hour, for ranges of up to 2 days */
+            hours: components["schemas"]["StatsHourOut"][];
             flows: components["schemas"]["StatsFlowOut"][];
             models: components["schemas"]["StatsModelOut"][];
+            /** @description Guard hits per check and action */
+            guards: components["schemas"]["StatsGuardOut"][];
         };
         /** @description A run with its trace; rendered with `context={"trace": RunTrace}`. */
         RunTraceOut: {
@@ -2949,6 +4071,26 @@ export interface components {
             readonly waterfall: components["schemas"]["WaterfallSpanOut"][];
             readonly feedback: components["schemas"]["FeedbackOut"] | null;
             readonly error: components["schemas"]["RunErrorOut"] | null;
+        };
+        SampleOut: {
+            readonly id: number;
+            /** Format: uuid */
+            readonly item_key: string;
+            sample: number;
+            readonly message: string;
+            readonly expected_output: string;
+            readonly tags: unknown;
+            /** Format: uuid */
+            run?: string | null;
+            output?: string;
+            citations?: unknown;
+            ok?: boolean;
+            error?: string;
+            /** Format: double */
+            latency_ms?: number | null;
+            /** Format: decimal */
+            cost?: string;
+            scores?: unknown;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         SamplePreviewInRequest: {
@@ -3036,6 +4178,25 @@ export interface components {
             /** @description Query words as matched (stems) */
             terms: string[];
         };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        SecretInRequest: {
+            name: string;
+            value: string;
+            /** @default  */
+            description?: string;
+        };
+        /** @description Never the value: it is write-only (a reference is `{{secrets.NAME}}`). */
+        SecretOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            description?: string;
+            readonly reference: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
         SessionDetailOut: {
             /** Format: uuid */
             readonly id: string;
@@ -3067,6 +4228,86 @@ export interface components {
          * @enum {string}
          */
         Source7ebEnum: "playground" | "api" | "openai" | "widget";
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        SourceCreateInRequest: {
+            kind: components["schemas"]["Kind4e3Enum"];
+            /** @default  */
+            name?: string;
+            /**
+             * Format: uri
+             * @description Web: a start page or sitemap
+             * @default
+             */
+            url?: string;
+            /**
+             * @description Folder: an absolute path
+             * @default
+             */
+            path?: string;
+            /**
+             * @description Pages or files
+             * @default 50
+             */
+            max_pages?: number;
+            /**
+             * @description Web: link hops from the start
+             * @default 2
+             */
+            max_depth?: number;
+            sync_every_minutes?: number | null;
+        };
+        SourceErrorOut: {
+            /** @description The page URL or file path */
+            item: string;
+            code: string;
+            message: string;
+        };
+        SourceOut: {
+            /** Format: uuid */
+            readonly id: string;
+            readonly kind: components["schemas"]["Kind4e3Enum"];
+            readonly name: string;
+            /** @description Web: a start page or sitemap URL */
+            readonly url: string;
+            /** @description Folder: an absolute path */
+            readonly path: string;
+            readonly max_pages: number;
+            readonly max_depth: number;
+            /** @description Empty: only on demand */
+            readonly sync_every_minutes: number | null;
+            readonly status: components["schemas"]["SourceOutStatusEnum"];
+            readonly found: number;
+            readonly added: number;
+            readonly changed: number;
+            readonly unchanged: number;
+            readonly removed: number;
+            readonly skipped: number;
+            /** @description What went wrong in the last sync, per page or file */
+            sync_errors: components["schemas"]["SourceErrorOut"][];
+            readonly error_code: string;
+            readonly error_message: string;
+            readonly document_count: number;
+            /** Format: date-time */
+            readonly last_sync_started_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the last sync finished
+             */
+            readonly last_sync_at: string | null;
+            /** Format: date-time */
+            readonly next_sync_at: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `idle` - Never synced
+         *     * `queued` - Queued
+         *     * `syncing` - Syncing
+         *     * `ok` - Synced
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        SourceOutStatusEnum: "idle" | "queued" | "syncing" | "ok" | "failed";
         /**
          * @description * `input` - input
          *     * `output` - output
@@ -3087,37 +4328,35 @@ export interface components {
              * @description % of ended runs that failed
              */
             error_rate: number | null;
-            /** Format: double */
+            /** @description Failed runs by error code, most first */
+            errors: components["schemas"]["StatsErrorOut"][];
+            /**
+             * Format: double
+             * @description From histograms: within 10%
+             */
             p50_latency_ms: number | null;
             /** Format: double */
             p95_latency_ms: number | null;
+            /** Format: double */
+            p99_latency_ms: number | null;
+            /** Format: double */
+            p50_ttft_ms: number | null;
             /** Format: double */
             p95_ttft_ms: number | null;
             input_tokens: number;
             output_tokens: number;
             /** Format: decimal */
             cost: string;
+            /** Format: decimal */
+            cost_per_run: string | null;
+            /** @description Guard hits of the organization (0 with a flow filter) */
+            guard_hits: number;
             /** Format: date */
             day: string;
         };
-        StatsFiguresOut: {
+        StatsErrorOut: {
+            code: string;
             runs: number;
-            failed: number;
-            /**
-             * Format: double
-             * @description % of ended runs that failed
-             */
-            error_rate: number | null;
-            /** Format: double */
-            p50_latency_ms: number | null;
-            /** Format: double */
-            p95_latency_ms: number | null;
-            /** Format: double */
-            p95_ttft_ms: number | null;
-            input_tokens: number;
-            output_tokens: number;
-            /** Format: decimal */
-            cost: string;
         };
         StatsFlowOut: {
             runs: number;
@@ -3127,30 +4366,115 @@ export interface components {
              * @description % of ended runs that failed
              */
             error_rate: number | null;
-            /** Format: double */
+            /** @description Failed runs by error code, most first */
+            errors: components["schemas"]["StatsErrorOut"][];
+            /**
+             * Format: double
+             * @description From histograms: within 10%
+             */
             p50_latency_ms: number | null;
             /** Format: double */
             p95_latency_ms: number | null;
+            /** Format: double */
+            p99_latency_ms: number | null;
+            /** Format: double */
+            p50_ttft_ms: number | null;
             /** Format: double */
             p95_ttft_ms: number | null;
             input_tokens: number;
             output_tokens: number;
             /** Format: decimal */
             cost: string;
+            /** Format: decimal */
+            cost_per_run: string | null;
             /** Format: uuid */
             flow_id: string;
             flow_name: string;
+        };
+        StatsGuardOut: {
+            /** @description pii, injection, content, canary, link, schema */
+            check: string;
+            action: string;
+            hits: number;
+        };
+        StatsHourOut: {
+            runs: number;
+            failed: number;
+            /**
+             * Format: double
+             * @description % of ended runs that failed
+             */
+            error_rate: number | null;
+            /** @description Failed runs by error code, most first */
+            errors: components["schemas"]["StatsErrorOut"][];
+            /**
+             * Format: double
+             * @description From histograms: within 10%
+             */
+            p50_latency_ms: number | null;
+            /** Format: double */
+            p95_latency_ms: number | null;
+            /** Format: double */
+            p99_latency_ms: number | null;
+            /** Format: double */
+            p50_ttft_ms: number | null;
+            /** Format: double */
+            p95_ttft_ms: number | null;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: decimal */
+            cost: string;
+            /** Format: decimal */
+            cost_per_run: string | null;
+            /** Format: date-time */
+            hour: string;
         };
         StatsModelOut: {
             alias: string;
             calls: number;
             failed: number;
+            /** @description Calls answered by a fallback alias */
+            fallbacks: number;
+            /** Format: double */
+            p50_ttft_ms: number | null;
             /** Format: double */
             p95_ttft_ms: number | null;
-            input_tokens: number | null;
-            output_tokens: number | null;
+            input_tokens: number;
+            output_tokens: number;
             /** Format: decimal */
-            cost: string | null;
+            cost: string;
+        };
+        StatsTotalOut: {
+            runs: number;
+            failed: number;
+            /**
+             * Format: double
+             * @description % of ended runs that failed
+             */
+            error_rate: number | null;
+            /** @description Failed runs by error code, most first */
+            errors: components["schemas"]["StatsErrorOut"][];
+            /**
+             * Format: double
+             * @description From histograms: within 10%
+             */
+            p50_latency_ms: number | null;
+            /** Format: double */
+            p95_latency_ms: number | null;
+            /** Format: double */
+            p99_latency_ms: number | null;
+            /** Format: double */
+            p50_ttft_ms: number | null;
+            /** Format: double */
+            p95_ttft_ms: number | null;
+            input_tokens: number;
+            output_tokens: number;
+            /** Format: decimal */
+            cost: string;
+            /** Format: decimal */
+            cost_per_run: string | null;
+            /** @description Guard hits of the organization (0 with a flow filter) */
+            guard_hits: number;
         };
         /**
          * @description * `running` - Running
@@ -3160,6 +4484,15 @@ export interface components {
          * @enum {string}
          */
         Status043Enum: "running" | "completed" | "failed" | "cancelled";
+        /**
+         * @description * `queued` - Queued
+         *     * `running` - Running
+         *     * `completed` - Completed
+         *     * `failed` - Failed
+         *     * `cancelled` - Cancelled
+         * @enum {string}
+         */
+        Status8e3Enum: "queued" | "running" | "completed" | "failed" | "cancelled";
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         StoredModelInRequest: {
             name: string;
@@ -3179,12 +4512,68 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        TestQuestionIO: {
+            question: string;
+            /** @description The documents that answer it: id, name, title, or a source's page URL / file path */
+            expected: string[];
+        };
+        TestQuestionIORequest: {
+            question: string;
+            /** @description The documents that answer it: id, name, title, or a source's page URL / file path */
+            expected: string[];
+        };
+        TestQuestionsIO: {
+            questions: components["schemas"]["TestQuestionIO"][];
+        };
+        TestQuestionsIORequest: {
+            questions: components["schemas"]["TestQuestionIORequest"][];
+        };
         /**
          * @description * `light` - light
          *     * `dark` - dark
          * @enum {string}
          */
         ThemeEnum: "light" | "dark";
+        ToolOut: {
+            name: string;
+            /** @description builtin, mcp or openapi */
+            kind: string;
+            description: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        ToolSetInRequest: {
+            /** @description lower-case, e.g. crm: its tools are named crm__<operation> */
+            name: string;
+            /** @description The OpenAPI 3 document (JSON or YAML) */
+            document?: string;
+            /** @description Or where to fetch it */
+            url?: string;
+            base_url?: string;
+            /** @description How requests authenticate: {"type": "none" | "bearer" | "basic" | "api_key", "token": "{{secrets.NAME}}", "username": "...", "password": "{{secrets.NAME}}", "header": "X-API-Key"} */
+            auth?: {
+                [key: string]: unknown;
+            };
+            /** @description Absent: all */
+            enabled_operations?: string[];
+        };
+        ToolSetOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            title?: string;
+            /** Format: uri */
+            base_url: string;
+            source_url?: string;
+            auth?: unknown;
+            readonly operations: {
+                [key: string]: unknown;
+            }[];
+            enabled_operations?: unknown;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
         TranscriptMessageOut: {
             role: string;
             text: string;
@@ -3207,9 +4596,15 @@ export interface components {
             rating?: number | null;
             comment?: string;
         };
+        /**
+         * @description * `streamable_http` - Streamable Http
+         *     * `sse` - Sse
+         * @enum {string}
+         */
+        TransportEnum: "streamable_http" | "sse";
         UploadInRequest: {
-            /** @description One or more files */
-            files: string[];
+            /** Format: binary */
+            file: string;
         };
         UploadOut: {
             document: components["schemas"]["DocumentOut"];
@@ -3225,6 +4620,25 @@ export interface components {
         ValidateInRequest: {
             /** @description Leave out to validate the saved draft. */
             graph?: components["schemas"]["FlowSpec"];
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        VariableInRequest: {
+            name: string;
+            value: string;
+            /** @default  */
+            description?: string;
+        };
+        VariableOut: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            value?: string;
+            description?: string;
+            readonly reference: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
         };
         VerdictHitOut: {
             check: string;
@@ -5355,6 +6769,646 @@ export interface operations {
             };
         };
     };
+    v1_orgs_datasets_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_datasets_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DatasetCreateInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_datasets_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_datasets_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_datasets_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedDatasetUpdateInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_datasets_from_production_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["FromProductionInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetVersionOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_datasets_items_retrieve: {
+        parameters: {
+            query?: {
+                /** @description Default: the latest */
+                version?: number;
+            };
+            header?: never;
+            path: {
+                dataset_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetItemsOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_datasets_items_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ItemsReplaceInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetVersionOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_datasets_upload_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["UploadInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetVersionOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_datasets_versions_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetVersionOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_deployments_list: {
         parameters: {
             query?: never;
@@ -5756,6 +7810,581 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DeploymentLogOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_evaluations_list: {
+        parameters: {
+            query?: {
+                flow?: string;
+            };
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_evaluations_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluationCreateInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_evaluations_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_evaluations_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_evaluations_cancel_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_evaluations_export_retrieve: {
+        parameters: {
+            query?: {
+                format?: "csv" | "jsonl";
+            };
+            header?: never;
+            path: {
+                evaluation_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_evaluations_items_list: {
+        parameters: {
+            query?: {
+                offset?: number;
+                /** @description Only items worse than the baseline */
+                regressions?: boolean;
+            };
+            header?: never;
+            path: {
+                evaluation_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ItemRowOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_evaluations_samples_grade_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: string;
+                org_id: string;
+                sample_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GradeInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SampleOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_evaluations_estimate_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluationCreateInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EstimateOut"];
                 };
             };
             400: {
@@ -6450,6 +9079,257 @@ export interface operations {
             };
         };
     };
+    v1_orgs_flows_gate_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GateStateOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_gate_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GateInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GateOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_gate_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_gate_run_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                flow_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_flows_rollback_create: {
         parameters: {
             query?: never;
@@ -6792,6 +9672,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FlowDetailOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_flows_callable_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallableFlowOut"][];
                 };
             };
             400: {
@@ -7363,6 +10304,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VerdictOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_integration_tools_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolOut"][];
                 };
             };
             400: {
@@ -8424,6 +11426,200 @@ export interface operations {
             };
         };
     };
+    v1_orgs_knowledge_bases_evaluate_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EvaluateInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluateOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_questions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestQuestionsIO"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_questions_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TestQuestionsIORequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestQuestionsIO"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_knowledge_bases_reindex_create: {
         parameters: {
             query?: never;
@@ -8552,6 +11748,389 @@ export interface operations {
             };
         };
     };
+    v1_orgs_knowledge_bases_sources_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SourceOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_sources_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SourceCreateInRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SourceOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_sources_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+                source_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SourceOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_sources_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+                source_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_sources_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+                source_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedSourceUpdateInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SourceOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_sources_sync_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+                source_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SourceOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_knowledge_bases_sample_chunk_preview_create: {
         parameters: {
             query?: never;
@@ -8573,6 +12152,383 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PreviewOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_mcp_servers_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_mcp_servers_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpServerInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_mcp_servers_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_mcp_servers_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_mcp_servers_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedMcpServerPatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_mcp_servers_refresh_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
                 };
             };
             400: {
@@ -8827,6 +12783,193 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["MemberOut"];
                 };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_model_budgets_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelBudgetOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_model_budgets_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ModelBudgetInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelBudgetOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_model_budgets_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                budget_id: number;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: {
                 headers: {
@@ -9668,6 +13811,67 @@ export interface operations {
             };
         };
     };
+    v1_orgs_review_queue_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_runs_list: {
         parameters: {
             query?: {
@@ -10005,6 +14209,259 @@ export interface operations {
             };
         };
     };
+    v1_orgs_secrets_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_secrets_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_secrets_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                secret_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_secrets_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                secret_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedSecretPatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_sessions_list: {
         parameters: {
             query?: {
@@ -10213,6 +14670,508 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["StoredModelOut"];
                 };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_tool_sets_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolSetOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_tool_sets_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToolSetInRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolSetOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_tool_sets_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                tool_set_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolSetOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_tool_sets_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                tool_set_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_tool_sets_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                tool_set_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedToolSetPatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolSetOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_variables_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VariableOut"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_variables_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VariableInRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VariableOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_variables_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                variable_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: {
                 headers: {
