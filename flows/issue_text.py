@@ -97,7 +97,7 @@ def config_message(node: NodeSpec, node_type: NodeType[Any], error: ErrorDetails
         return f"{name} has a setting it does not know ({field}): remove it, or re-add the node from the palette."
     if kind == "uuid_parsing" and picked:
         return f"{name}: {field} does not name anything that exists: pick one in its settings."
-    detail = error["msg"].removeprefix("Value error, ")
+    detail = error["msg"].removeprefix("Value error, ").rstrip(".")
     return f"{name}: {field}: {detail[:1].lower()}{detail[1:]}. Fix it in its settings."
 
 

@@ -181,3 +181,23 @@ def test_validate_a_node_with_bad_config_still_gets_its_connection_problems() ->
     assert sorted(i.code for i in issues) == ["node.missing_config", "node.unreachable", "port.missing_input"]
     missing = next(i for i in issues if i.code == "port.missing_input")
     assert missing.message.startswith("“Spare” (LLM) needs its “prompt” input connected")
+
+
+def test_validate_a_custom_validator_error_reads_as_one_sentence() -> None:
+    spec = chat_flow()
+    spec["nodes"].append(
+        {
+            "id": "extract",
+            "type": "structured_output",
+            "label": "Extract",
+            "config": {"model": "echo", "json_schema": {"type": "object", "properties": {}}},
+        }
+    )
+    spec["edges"].append(
+        {"id": "x", "source": "in", "source_port": "message", "target": "extract", "target_port": "text"}
+    )
+    [issue] = [i for i in validate(spec) if i.node == "extract"]
+    assert issue.code == "node.invalid_config" and issue.pointer == "/nodes/4/config/json_schema"
+    assert issue.message.startswith("“Extract” (Structured output): json schema: ")
+    assert issue.message.endswith(". Fix it in its settings.") and ".." not in issue.message
+    assert "Value error" not in issue.message
