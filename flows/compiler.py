@@ -312,7 +312,8 @@ class CompiledFlow(Runnable[dict[str, Any], dict[str, Any]]):
             node_id=span_id,
             run_inputs=inputs,
             session=session,
-            emit_token=state.token,
+            # A loop body's tokens are not the run's answer (its results reach an output node).
+            emit_token=_quiet if suffix else state.token,
             add_usage=state.add_usage,
             emit_span=state.span,
             run_body=self._body_runner(node, values, inputs, session, state, suffix),
@@ -355,6 +356,10 @@ class _NodeError(Exception):
     def __init__(self, node: str, code: str, message: str) -> None:
         super().__init__(message)
         self.node, self.code, self.message = node, code, message
+
+
+def _quiet(node: str, text: str) -> None:
+    return None
 
 
 def _layers(node_ids: list[str], links: list[tuple[str, str]]) -> list[list[str]]:

@@ -8,7 +8,13 @@ class ConfigConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
+        from django.db.backends.signals import connection_created
         from huey.consumer import Scheduler
+
+        from apps.config.db import OUTAGE
+
+        # A connection handed out again ends a database outage (apps.config.db.Outage).
+        connection_created.connect(OUTAGE.connected, dispatch_uid="trellis-outage")
 
         # huey's scheduler looks at periodic tasks every `periodic_task_seconds` (60). Every
         # periodic task here is `crontab(minute="*")`, which matches each look, so this is the

@@ -39,6 +39,56 @@ class DatabaseUnavailable(TrellisError):
         return {"retry_after": self.retry_after}
 
 
+class Outage:
+    """While the database cannot be reached, a request waits for a pooled connection only
+    QUICK_SECONDS, not the pool's whole timeout: it answers 503 `database_unavailable` at once
+    instead of holding its client and a thread until the server is back.
+
+    The pool says which it is when a wait times out: if its attempts to open a connection failed
+    since we last looked, the server is down or not answering; otherwise every connection is in
+    use (busy). The pool's size cannot tell: it counts the attempts still retrying. The first
+    connection handed out again (`connection_created`) ends the outage and gives the pool back its
+    own timeout. Per process, like the pool.
+    """
+
+    QUICK_SECONDS = 0.2
+
+    def __init__(self) -> None:
+        self._timeout: float | None = None  # the pool's own timeout, while in an outage
+        self._errors_seen = 0
+
+    @property
+    def on(self) -> bool:
+        return self._timeout is not None
+
+    def timed_out(self) -> bool:
+        """Called when waiting for a pooled connection timed out: True (and the outage begins)
+        when the reason is that no connection could be opened."""
+        pool = _pool()
+        if pool is None:
+            return False
+        errors = pool.get_stats().get("connections_errors", 0)
+        down = self._timeout is not None or errors > self._errors_seen
+        self._errors_seen = errors
+        if down and self._timeout is None:
+            self._timeout, pool.timeout = pool.timeout, min(pool.timeout, self.QUICK_SECONDS)
+        return down
+
+    def connected(self, **_: Any) -> None:
+        """connection_created's receiver (every checkout): ends an outage, else costs one test."""
+        if self._timeout is not None and (pool := _pool()) is not None:
+            pool.timeout, self._timeout = self._timeout, None
+            self._errors_seen = pool.get_stats().get("connections_errors", 0)
+
+
+def _pool() -> psycopg_pool.ConnectionPool | None:
+    pool = getattr(connections[DEFAULT_DB_ALIAS], "pool", None)
+    return pool if isinstance(pool, psycopg_pool.ConnectionPool) else None
+
+
+OUTAGE = Outage()
+
+
 def database_error(exc: BaseException) -> DatabaseUnavailable | None:
     """The 503 that `exc` stands for, when it is the database being busy or down (Django's
     wrapped errors carry psycopg's as their cause); None for any other error."""
@@ -46,6 +96,8 @@ def database_error(exc: BaseException) -> DatabaseUnavailable | None:
     while seen is not None:
         if isinstance(seen, DatabaseUnavailable):
             return seen
+        if isinstance(seen, psycopg_pool.PoolTimeout) and OUTAGE.timed_out():
+            return DatabaseUnavailable("The database cannot be reached right now; try again in a moment.")
         if isinstance(seen, _BUSY):
             return DatabaseUnavailable(
                 "The database is busy with other requests right now; try again in a moment.", code="database_busy"

@@ -79,6 +79,8 @@ class KnowledgeBase(models.Model):
     bm25_b = models.FloatField(default=0.75)
     # Bumped when the embedding model or chunking changes; documents re-index to it.
     settings_version = models.PositiveIntegerField(default=1)
+    # Test questions: [{"question", "expected": [document id, name, title or URL]}] (evaluation.py)
+    test_questions = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

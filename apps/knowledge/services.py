@@ -423,3 +423,15 @@ def source_delete(*, access: OrgAccess, knowledge_base_id: object, source_id: ob
     )
     source.delete()  # its documents, chunks and files cascade
     return len(documents)
+
+
+@transaction.atomic
+def knowledge_base_set_questions(*, access: OrgAccess, knowledge_base_id: object, questions: Any) -> KnowledgeBase:
+    """Replace the base's test questions (checked: each a question and expected documents)."""
+    from apps.knowledge.evaluation import clean_questions
+
+    access.require(Role.EDITOR)
+    knowledge_base = _locked_kb(access, knowledge_base_id)
+    knowledge_base.test_questions = clean_questions(questions)
+    knowledge_base.save(update_fields=["test_questions", "updated_at"])
+    return knowledge_base

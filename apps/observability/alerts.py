@@ -17,6 +17,7 @@ from django.db.models import Aggregate, Count, FloatField, Q, Sum
 from django.utils import timezone
 
 from apps.config.crypto import decrypt
+from apps.guardrails.models import GuardHit
 from apps.observability.models import AlertEvent, AlertRule, WebhookDelivery
 from apps.runs.models import Run
 from apps.serving.egress import EgressPolicy, vetted_post_sync
@@ -47,6 +48,15 @@ def metric_value(rule: AlertRule, now: datetime) -> float | None:
     )
     if rule.flow_id:
         runs = runs.filter(flow_id=rule.flow_id)
+    if rule.metric == AlertRule.Metric.GUARD_HITS:  # blocked inputs have no run: the hits themselves
+        hits = GuardHit.objects.filter(
+            organization_id=rule.organization_id,
+            created_at__gte=now - timedelta(minutes=rule.window_minutes),
+            created_at__lt=now,
+        )
+        if rule.flow_id:
+            hits = hits.filter(run_id__in=runs.values("pk"))
+        return float(hits.count())
     if rule.metric == AlertRule.Metric.COST:
         return float(runs.aggregate(total=Sum("cost"))["total"] or 0)
     ended = runs.exclude(status=Run.Status.RUNNING)
@@ -69,7 +79,7 @@ def rule_evaluate(rule: AlertRule, now: datetime | None = None) -> AlertEvent | 
     value = metric_value(rule, now)
     firing = value is not None and value > rule.threshold
     # Too few runs to judge keeps the state: a quiet window neither fires nor resolves a rate.
-    if value is None and rule.metric != AlertRule.Metric.COST:
+    if value is None and rule.metric not in (AlertRule.Metric.COST, AlertRule.Metric.GUARD_HITS):
         firing = rule.state == AlertRule.State.FIRING
     new_state = AlertRule.State.FIRING if firing else AlertRule.State.OK
     event = None

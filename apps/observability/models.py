@@ -1,9 +1,11 @@
-"""Alert rules per organization, their firing/resolved history and webhook deliveries."""
+"""Alert rules per organization, their firing/resolved history and webhook deliveries; the hourly
+rollups of runs, model calls and guard hits that the dashboard reads."""
 
 from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -14,6 +16,7 @@ class AlertRule(models.Model):
         P95_TTFT = "p95_ttft_ms", "p95 time to first token (ms)"
         COST = "cost", "Cost ($)"
         THUMBS_DOWN_RATE = "thumbs_down_rate", "Thumbs-down rate (%)"
+        GUARD_HITS = "guard_hits", "Guard hits"
 
     class State(models.TextChoices):
         OK = "ok"
@@ -74,3 +77,88 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id}#{self.attempt} {'ok' if self.delivered else 'failed'}"
+
+
+# --- Rollups: the dashboard reads these, never all the runs (apps/observability/rollups.py) ---
+
+
+class RunRollup(models.Model):
+    """One organization's runs of one flow that started in one hour: counts, sums, and latency and
+    time-to-first-token histograms (bucket i holds values in [1.2^i, 1.2^(i+1)) ms)."""
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
+    flow = models.ForeignKey("builder.Flow", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    runs = models.PositiveIntegerField(default=0)
+    ended = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    running = models.PositiveIntegerField(default=0, help_text="Still running when rolled up: rolled up again")
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    latency_hist = ArrayField(models.IntegerField(), default=list)
+    ttft_hist = ArrayField(models.IntegerField(), default=list)
+    errors = models.JSONField(default=dict, help_text="error code -> failed runs")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "flow", "hour"], name="run_rollup_unique")]
+        indexes = [models.Index(fields=["organization", "hour"], name="run_rollup_org_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.flow_id} {self.hour:%Y-%m-%d %H}h: {self.runs}"
+
+
+class ModelRollup(models.Model):
+    """One organization's model calls of one flow answered by one alias in one hour (the ledger)."""
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
+    flow_id = models.UUIDField(null=True, blank=True)
+    alias = models.CharField(max_length=64)
+    hour = models.DateTimeField()
+    calls = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0, help_text="Answered by another alias than asked")
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    ttft_hist = ArrayField(models.IntegerField(), default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "flow_id", "alias", "hour"], name="model_rollup_unique", nulls_distinct=False
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "hour"], name="model_rollup_org_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.alias} {self.hour:%Y-%m-%d %H}h: {self.calls}"
+
+
+class GuardRollup(models.Model):
+    """One organization's guard hits of one check and action in one hour."""
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    check_name = models.CharField(max_length=32)
+    action = models.CharField(max_length=16)
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "hour", "check_name", "action"], name="guard_rollup_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.check_name}/{self.action} {self.hour:%Y-%m-%d %H}h: {self.hits}"
+
+
+class RollupMark(models.Model):
+    """How far the rollups are complete: every hour before `rolled_to` is in the rollup tables."""
+
+    name = models.CharField(max_length=16, primary_key=True)
+    rolled_to = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} to {self.rolled_to:%Y-%m-%d %H:%M}"

@@ -49,6 +49,9 @@ class RunRequest:
     source: str = Run.Source.PLAYGROUND
     ref: str | None = None
     organization: UUID | None = None  # the organization the caller names (URL); None: the flow's
+    # Earlier turns the caller sent with its request, [(role "user"|"assistant", text)], oldest first
+    # (the OpenAI-compatible endpoint's `messages`): the run's memory instead of a session's.
+    history: list[tuple[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,12 @@ class Principal:
     @property
     def api_key(self) -> ApiKey | None:
         return self.actor.api_key
+
+    @property
+    def widget_id(self) -> UUID | None:
+        """The widget whose visitor this is (its model budget applies, its calls are ledgered
+        with it); None for members and API keys."""
+        return None
 
     def admit(self, request: RunRequest) -> RunRequest:
         """The principal's own checks and choices, before the run start's reads (database thread).

@@ -73,13 +73,17 @@ class RunStartSnapshot:
     cost_used_this_month: Decimal = Decimal(0)
     flow_name: str = ""  # for the REST answer, so it needs no read after the run
     published_number: int | None = None
+    # The flow's and the widget's own monthly budgets (apps.serving ModelBudget) with what the
+    # ledger counted in their scope this month: {tokens, cost, used, spent}; None: no budget.
+    flow_budget: dict[str, Any] | None = None
+    widget_budget: dict[str, Any] | None = None
 
 
 @functools.cache
 def _run_start_sql() -> str:
     from apps.builder.models import Flow, FlowVersion
     from apps.runs.models import ChatMessage
-    from apps.serving.models import ModelCall, ModelDeployment, ModelEndpoint, ModelQuota, StoredModel
+    from apps.serving.models import ModelBudget, ModelCall, ModelDeployment, ModelEndpoint, ModelQuota, StoredModel
     from apps.tenancy.models import Membership
 
     t = {
@@ -87,6 +91,7 @@ def _run_start_sql() -> str:
         "version": FlowVersion._meta.db_table,
         "membership": Membership._meta.db_table,
         "quota": ModelQuota._meta.db_table,
+        "budget": ModelBudget._meta.db_table,
         "call": ModelCall._meta.db_table,
         "endpoint": ModelEndpoint._meta.db_table,
         "deployment": ModelDeployment._meta.db_table,
@@ -118,7 +123,7 @@ SELECT f.id, f.organization_id, f.draft::text, f.published_version_id, pv.graph:
      'price_out', e.price_output_per_1k::text, 'connect', e.connect_timeout_s,
      'first_token', e.first_token_timeout_s, 'idle', e.idle_timeout_s,
      'api_key_encrypted', e.api_key_encrypted, 'fallbacks', e.fallbacks, 'max_retries', e.max_retries,
-     'is_builtin', e.is_builtin, 'cache_ttl', e.cache_ttl_s,
+     'is_builtin', e.is_builtin, 'cache_ttl', e.cache_ttl_s, 'semantic_threshold', e.semantic_cache_threshold,
      'context_window', COALESCE(e.context_window, CASE WHEN jsonb_typeof(d.engine_args->'max_model_len') = 'number'
        THEN (d.engine_args->>'max_model_len')::numeric::int END),
      'deployment_model_dir', COALESCE(
@@ -132,7 +137,17 @@ SELECT f.id, f.organization_id, f.draft::text, f.published_version_id, pv.graph:
   CASE WHEN q.monthly_cost_budget IS NOT NULL THEN
     (SELECT COALESCE(SUM(c.cost), 0) FROM {t["call"]} c
      WHERE c.organization_id = f.organization_id AND c.at >= %(month)s) END,
-  f.name, pv.number
+  f.name, pv.number,
+  (SELECT json_build_object('tokens', b.monthly_token_budget, 'cost', b.monthly_cost_budget::text,
+     'used', COALESCE(SUM(c.input_tokens + c.output_tokens), 0), 'spent', COALESCE(SUM(c.cost), 0)::text)::text
+   FROM {t["budget"]} b LEFT JOIN {t["call"]} c ON c.flow_id = b.flow_id AND c.at >= %(month)s
+   WHERE b.flow_id = f.id AND b.organization_id = f.organization_id
+   GROUP BY b.id),
+  (SELECT json_build_object('tokens', b.monthly_token_budget, 'cost', b.monthly_cost_budget::text,
+     'used', COALESCE(SUM(c.input_tokens + c.output_tokens), 0), 'spent', COALESCE(SUM(c.cost), 0)::text)::text
+   FROM {t["budget"]} b LEFT JOIN {t["call"]} c ON c.widget_id = b.widget_id AND c.at >= %(month)s
+   WHERE b.widget_id = %(widget)s AND b.organization_id = f.organization_id
+   GROUP BY b.id)
 FROM {t["flow"]} f
 LEFT JOIN {t["version"]} pv ON pv.id = f.published_version_id
 LEFT JOIN {t["version"]} nv ON nv.flow_id = f.id AND nv.number = %(number)s
@@ -150,6 +165,7 @@ def run_start_snapshot(
     session_id: uuid.UUID | None,
     month_start: Any,
     history_limit: int = 100,
+    widget_id: uuid.UUID | None = None,
 ) -> RunStartSnapshot | None:
     """The flow (in `organization_id` when given), the user's role there, the graph asked for,
     the session and its history, the quota and the organization's model endpoints: one round trip
@@ -162,6 +178,7 @@ def run_start_snapshot(
         "session": session_id,
         "history": history_limit,
         "month": month_start,
+        "widget": widget_id,
     }
     # Prepared once per connection: its planning cost more than running it.
     with bound_cursor() as cursor:
@@ -189,6 +206,8 @@ def run_start_snapshot(
         cost_used,
         flow_name,
         published_number,
+        flow_budget,
+        widget_budget,
     ) = row
     return RunStartSnapshot(
         flow_id=fid,
@@ -210,4 +229,6 @@ def run_start_snapshot(
         cost_used_this_month=cost_used if cost_used is not None else Decimal(0),
         flow_name=flow_name,
         published_number=published_number,
+        flow_budget=orjson.loads(flow_budget) if flow_budget is not None else None,
+        widget_budget=orjson.loads(widget_budget) if widget_budget is not None else None,
     )

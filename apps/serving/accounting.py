@@ -84,9 +84,78 @@ def budget_message(budget: int, used: int) -> str:
     )
 
 
+def scoped_budget_message(label: str, *, tokens: int | None, used: int, cost: Decimal | None, spent: Decimal) -> str:
+    """A flow's or a widget's budget (ModelBudget) reached: what, how much, and what to do."""
+    if cost is not None and spent >= cost:
+        what = f"cost {spent:,.2f} of its {cost:,.2f} budget"
+    else:
+        what = f"used {used:,} of its {tokens or 0:,} model tokens"
+    return (
+        f"{label}'s model calls {what} this month; its model calls are refused until an admin raises "
+        "its budget (Models > Usage) or the month ends."
+    )
+
+
+@dataclass
+class Limit:
+    """A flow's or a widget's monthly budget (ModelBudget), with what the ledger counted this
+    month when the run started. `key` names its unwritten spending in this process."""
+
+    key: str  # "flow:<id>" or "widget:<id>"
+    label: str  # "The flow 'Support'", for the message
+    tokens: int | None
+    cost: Decimal | None
+    used: int = 0
+    spent: Decimal = field(default_factory=Decimal)
+
+    def problem(self, used_more: int, spent_more: Decimal) -> str | None:
+        used, spent = self.used + used_more, self.spent + spent_more
+        if (self.tokens is not None and used >= self.tokens) or (self.cost is not None and spent >= self.cost):
+            return scoped_budget_message(self.label, tokens=self.tokens, used=used, cost=self.cost, spent=spent)
+        return None
+
+
+def _limit(key: str, label: str, read: dict[str, Any]) -> Limit:
+    return Limit(
+        key=key,
+        label=label,
+        tokens=int(read["tokens"]) if read.get("tokens") is not None else None,
+        cost=Decimal(str(read["cost"])) if read.get("cost") is not None else None,
+        used=int(read.get("used") or 0),
+        spent=Decimal(str(read.get("spent") or 0)),
+    )
+
+
+def budget_limits(
+    flow_budget: dict[str, Any] | None,
+    widget_budget: dict[str, Any] | None,
+    *,
+    flow: UUID,
+    flow_name: str,
+    widget: UUID | None,
+) -> list[Limit]:
+    """The run's scoped budgets, from the run start's read ({tokens, cost, used, spent} each)."""
+    limits = []
+    if flow_budget is not None:
+        limits.append(_limit(f"flow:{flow}", f"The flow {flow_name!r}", flow_budget))
+    if widget_budget is not None and widget is not None:
+        limits.append(_limit(f"widget:{widget}", "This assistant", widget_budget))
+    return limits
+
+
+def _scope_keys(organization_id: object, flow_id: object, widget_id: object) -> list[str]:
+    keys = [str(organization_id)]
+    if flow_id is not None:
+        keys.append(f"flow:{flow_id}")
+    if widget_id is not None:
+        keys.append(f"widget:{widget_id}")
+    return keys
+
+
 _lock = threading.Lock()
-_spent_since_load: dict[str, int] = defaultdict(int)  # org -> tokens counted here, not yet in a row
-_cost_since_load: dict[str, Decimal] = defaultdict(Decimal)  # org -> cost counted here, not yet in a row
+# Keyed by organization id, "flow:<id>" and "widget:<id>" (_scope_keys).
+_spent_since_load: dict[str, int] = defaultdict(int)  # -> tokens counted here, not yet in a row
+_cost_since_load: dict[str, Decimal] = defaultdict(Decimal)  # -> cost counted here, not yet in a row
 _calls: dict[str, deque[float]] = defaultdict(deque)  # org -> call start times within the last minute
 _pending: set[asyncio.Task[None]] = set()
 
@@ -108,6 +177,9 @@ class Meter:
     cost_budget: Decimal | None = None  # in the prices' currency, per month
     cost_used: Decimal = field(default_factory=Decimal)
     cost_here: Decimal = field(default_factory=Decimal)
+    widget_id: UUID | None = None
+    version_id: UUID | None = None  # the flow version run (the semantic cache's scope); None: the draft
+    limits: list[Limit] = field(default_factory=list)  # the flow's and the widget's budgets
 
     @classmethod
     def load(
@@ -152,6 +224,9 @@ class Meter:
         flow_id: UUID | None = None,
         user_id: int | None = None,
         refuse_over_budget: bool = True,
+        widget_id: UUID | None = None,
+        version_id: UUID | None = None,
+        limits: list[Limit] | None = None,
     ) -> Meter:
         """A meter from quota figures already read (`load`, or a run start's one query)."""
         meter = cls(
@@ -165,7 +240,13 @@ class Meter:
             recent_calls=recent_calls,
             cost_budget=cost_budget,
             cost_used=Decimal(cost_used),
+            widget_id=widget_id,
+            version_id=version_id,
+            limits=list(limits or ()),
         )
+        for limit in meter.limits if refuse_over_budget else ():
+            if problem := limit.problem(0, Decimal(0)):
+                raise BudgetExceeded(problem)
         if refuse_over_budget and budget is not None and used >= budget:
             raise BudgetExceeded(budget_message(budget, used))
         if refuse_over_budget and cost_budget is not None and meter.cost_used >= cost_budget:
@@ -185,6 +266,12 @@ class Meter:
                 cost = self.cost_used + max(self.cost_here, _cost_since_load[self.organization_id])
                 if cost >= self.cost_budget:
                     raise BudgetExhausted(cost_budget_message(self.cost_budget, cost))
+            for limit in self.limits:
+                # This run's own spending, or this process's unwritten spending in that scope.
+                more = max(self.spent_here, _spent_since_load[limit.key])
+                spent_more = max(self.cost_here, _cost_since_load[limit.key])
+                if problem := limit.problem(more, spent_more):
+                    raise BudgetExhausted(problem)
             if self.requests_per_minute is not None:
                 now, window = time.monotonic(), _calls[self.organization_id]
                 while window and window[0] < now - 60:
@@ -203,9 +290,11 @@ class Meter:
         """After a call (on the event loop): count it now, write its row in the background."""
         call.organization_id = self.organization_id  # type: ignore[assignment]
         call.run_id, call.flow_id, call.user_id = self.run_id, self.flow_id, self.user_id
+        call.widget_id = self.widget_id
         with _lock:
-            _spent_since_load[self.organization_id] += call.input_tokens + call.output_tokens
-            _cost_since_load[self.organization_id] += call.cost
+            for key in _scope_keys(self.organization_id, self.flow_id, self.widget_id):
+                _spent_since_load[key] += call.input_tokens + call.output_tokens
+                _cost_since_load[key] += call.cost
         self.spent_here += call.input_tokens + call.output_tokens
         self.cost_here += call.cost
         try:
@@ -290,9 +379,11 @@ def _write(calls: list[ModelCall]) -> None:
                 logger.warning("model call of %s not recorded: its run or organization is gone", call.alias)
     with _lock:  # the rows now carry these tokens; stop counting them twice for later meters
         for call in calls:
-            org = str(call.organization_id)
-            _spent_since_load[org] = max(0, _spent_since_load[org] - call.input_tokens - call.output_tokens)
-            _cost_since_load[org] = max(Decimal(0), _cost_since_load[org] - call.cost)
+            for key in _scope_keys(call.organization_id, call.flow_id, call.widget_id):
+                _spent_since_load[key] = max(0, _spent_since_load[key] - call.input_tokens - call.output_tokens)
+                _cost_since_load[key] = max(Decimal(0), _cost_since_load[key] - call.cost)
+                if not _spent_since_load[key] and not _cost_since_load[key] and ":" in key:
+                    del _spent_since_load[key], _cost_since_load[key]  # flows and widgets come and go
 
 
 async def flush() -> None:

@@ -79,6 +79,7 @@ class EndpointSnapshot:
     instance_owned: bool = False
     context_window: int | None = None
     cache_ttl_s: float = 0
+    semantic_threshold: float | None = None  # the semantic cache (apps/serving/semantic.py); None: off
     tokenizer_dir: str = ""  # the model's folder on this host, when Trellis serves it
 
     @classmethod
@@ -102,6 +103,7 @@ class EndpointSnapshot:
                 "is_builtin": endpoint.is_builtin,
                 "context_window": endpoint.context_window or _deployment_window(deployment),
                 "cache_ttl": endpoint.cache_ttl_s,
+                "semantic_threshold": endpoint.semantic_cache_threshold,
                 "deployment_model_dir": deployment.model_path if deployment else None,
                 "deployment_host": deployment.host if deployment else None,
                 "deployment_port": deployment.port if deployment else None,
@@ -136,6 +138,7 @@ class EndpointSnapshot:
             or (deployment is not None and row.get("deployment_status") == DeploymentStatus.READY),
             context_window=int(row["context_window"]) if row.get("context_window") else None,
             cache_ttl_s=float(row.get("cache_ttl") or 0),
+            semantic_threshold=float(row["semantic_threshold"]) if row.get("semantic_threshold") else None,
             tokenizer_dir=_tokenizer_dir(row, deployment is not None),
         )
 
@@ -226,6 +229,7 @@ class GatewayModels:
             classify=_classify,
             cache_ttl_s=cache_ttl,
             cache_params={"chain": [c.alias for c in candidates], "max_tokens": max_tokens} if cache_ttl else {},
+            semantic_threshold=primary.semantic_threshold if cache_ttl else None,
         )
 
     def client_model(self, endpoint: EndpointSnapshot, *, temperature: float, max_tokens: int) -> BaseChatModel:

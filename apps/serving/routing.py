@@ -27,6 +27,9 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict
 
+from apps.config.db import in_db_thread
+from apps.config.metrics import model_call_observe
+from apps.serving import semantic
 from apps.serving.accounting import Meter, ledger_call
 from apps.serving.cache import ANSWERS
 from apps.serving.models import ModelCall
@@ -90,6 +93,8 @@ class RoutedChatModel(BaseChatModel):
     # The answer cache (apps/serving/cache.py): on when > 0, keyed by the meter's organization.
     cache_ttl_s: float = 0
     cache_params: dict[str, Any] = {}
+    # The semantic cache (apps/serving/semantic.py): on when set (and cache_ttl_s > 0).
+    semantic_threshold: float | None = None
 
     @property
     def _llm_type(self) -> str:
@@ -169,19 +174,32 @@ class RoutedChatModel(BaseChatModel):
     def _cache_key(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> str | None:
         if self.cache_ttl_s <= 0 or self.meter is None or kwargs.get("tools"):
             return None
-        params = {**self.cache_params, "stop": stop, "kwargs": kwargs}
+        # The flow version is part of the key: publishing a version starts with an empty cache.
+        params = {**self.cache_params, "stop": stop, "kwargs": kwargs, "version": self.meter.version_id}
         return ANSWERS.key(self.meter.organization_id, self.alias, params, messages)
+
+    def _question(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> semantic.Question | None:
+        if self.semantic_threshold is None or self.cache_ttl_s <= 0 or self.meter is None or kwargs.get("tools"):
+            return None
+        return semantic.question_of(
+            organization_id=self.meter.organization_id,
+            flow_id=self.meter.flow_id,
+            version_id=self.meter.version_id,
+            alias=self.alias,
+            params={**self.cache_params, "stop": stop, "kwargs": kwargs},
+            messages=messages,
+        )
 
     async def _route(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> AsyncGenerator[AIMessageChunk | TextChunk, None]:
-        key = self._cache_key(messages, stop, kwargs)
-        if key is not None and (hit := ANSWERS.get(key)) is not None:
-            started = time.perf_counter()
-            yield TextChunk(hit.text)
-            usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-            yield AIMessageChunk(content="", usage_metadata=usage, response_metadata={"cached": True})  # type: ignore[arg-type]
-            self._record("cache", ModelCall.Status.OK, 0, 0, 0.0, started, [], None, self.candidates[0])
+        key, question = self._cache_key(messages, stop, kwargs), self._question(messages, stop, kwargs)
+        answered, vector = await self._from_cache(key, question)
+        if answered:
+            for cached in answered:
+                yield cached
             return
         texts: list[str] = []
         if self.meter is not None:
@@ -201,10 +219,10 @@ class RoutedChatModel(BaseChatModel):
                     if ttft is None:
                         ttft = (time.perf_counter() - started) * 1000
                     content_chunks += chunk.pieces if isinstance(chunk, TextChunk) else 1
-                    if key is not None and isinstance(chunk.content, str):
+                    if (key is not None or vector is not None) and isinstance(chunk.content, str):
                         texts.append(chunk.content)
-                if key is not None and chunk.tool_call_chunks:
-                    key = None  # a tool call is not an answer to keep
+                if chunk.tool_call_chunks:
+                    key = vector = None  # a tool call is not an answer to keep
                 if chunk.usage_metadata:
                     input_tokens += int(chunk.usage_metadata.get("input_tokens", 0))
                     output_tokens += int(chunk.usage_metadata.get("output_tokens", 0))
@@ -221,13 +239,60 @@ class RoutedChatModel(BaseChatModel):
             if not output_tokens:
                 output_tokens = content_chunks  # a dropped stream sends no usage: one token per chunk
             status = ModelCall.Status.OK if failure is None else ModelCall.Status.FAILED
-            if key is not None and failure is None:  # only a stream that ended normally is kept
-                ANSWERS.put(key, "".join(texts), input_tokens, output_tokens, self.cache_ttl_s)
+            if failure is None:  # only a stream that ended normally is kept
+                self._keep(key, question, vector, "".join(texts), input_tokens, output_tokens, candidate)
             if isinstance(failure, (asyncio.CancelledError, GeneratorExit)):
                 status, failure = ModelCall.Status.FAILED, asyncio.CancelledError("cancelled")
             self._record(
                 candidate.alias, status, input_tokens, output_tokens, ttft, started, attempts, failure, candidate
             )
+
+    async def _from_cache(
+        self, key: str | None, question: semantic.Question | None
+    ) -> tuple[list[AIMessageChunk | TextChunk], list[float] | None]:
+        """The exact cache's or else the semantic cache's answer as chunks (empty: a miss), and
+        the question's vector when the semantic cache looked it up."""
+        if key is not None and (hit := ANSWERS.get(key)) is not None:
+            started = time.perf_counter()
+            usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+            end = AIMessageChunk(content="", usage_metadata=usage, response_metadata={"cached": True})  # type: ignore[arg-type]
+            self._record("cache", ModelCall.Status.OK, 0, 0, 0.0, started, [], None, self.candidates[0])
+            return [TextChunk(hit.text), end], None
+        if question is None:
+            return [], None
+        return await self._semantic(question)
+
+    def _keep(
+        self,
+        key: str | None,
+        question: semantic.Question | None,
+        vector: list[float] | None,
+        text: str,
+        input_tokens: int,
+        output_tokens: int,
+        candidate: Candidate,
+    ) -> None:
+        if key is not None:
+            ANSWERS.put(key, text, input_tokens, output_tokens, self.cache_ttl_s)
+        if question is not None and vector is not None:
+            cost = (candidate.price_in_per_1k * input_tokens + candidate.price_out_per_1k * output_tokens) / 1000
+            _keep_in_background(question, vector, text, input_tokens, output_tokens, cost, self.cache_ttl_s)
+
+    async def _semantic(
+        self, question: semantic.Question
+    ) -> tuple[list[AIMessageChunk | TextChunk], list[float] | None]:
+        """The semantic cache's answer as chunks (empty: a miss), and the question's vector."""
+        started = time.perf_counter()
+        threshold = float(self.semantic_threshold or 1)
+        found, vector, lookup_ms = await in_db_thread(semantic.timed_lookup)(question, threshold)
+        if found is None:
+            return [], vector
+        usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+        metadata = {"cached": True, "similarity": round(found.similarity, 4), "lookup_ms": round(lookup_ms, 2)}
+        saved = [{"cache": "semantic", "similarity": round(found.similarity, 4), "saved": str(found.cost)}]
+        self._record("semantic-cache", ModelCall.Status.OK, 0, 0, 0.0, started, saved, None, self.candidates[0])
+        end = AIMessageChunk(content="", usage_metadata=usage, response_metadata=metadata)  # type: ignore[arg-type]
+        return [TextChunk(found.answer), end], vector
 
     async def _first_chunk(
         self,
@@ -284,17 +349,48 @@ class RoutedChatModel(BaseChatModel):
         if self.meter is None:
             return
         cost = (candidate.price_in_per_1k * input_tokens + candidate.price_out_per_1k * output_tokens) / 1000
-        self.meter.record(
-            ledger_call(
-                alias=self.alias,
-                served_by=served_by,
-                status=status,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cost=cost,
-                ttft_ms=round(ttft, 2) if ttft is not None else None,
-                latency_ms=round((time.perf_counter() - started) * 1000, 2),
-                attempts=attempts,
-                error="" if failure is None else _describe(failure, self.classify, served_by),
-            )
+        call = ledger_call(
+            alias=self.alias,
+            served_by=served_by,
+            status=status,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost=cost,
+            ttft_ms=round(ttft, 2) if ttft is not None else None,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            attempts=attempts,
+            error="" if failure is None else _describe(failure, self.classify, served_by),
         )
+        self.meter.record(call)
+        model_call_observe(call)  # the Prometheus series (apps/config/metrics.py)
+
+
+_kept: set[asyncio.Task[None]] = set()
+
+
+def _keep_in_background(
+    question: semantic.Question,
+    vector: list[float],
+    answer: str,
+    input_tokens: int,
+    output_tokens: int,
+    cost: Decimal,
+    ttl_s: float,
+) -> None:
+    """The answer into the semantic cache, after the call (the caller does not wait for it)."""
+
+    async def keep() -> None:
+        with contextlib.suppress(Exception):  # a cache that cannot store is only a miss next time
+            await in_db_thread(semantic.store)(
+                question, vector, answer, input_tokens=input_tokens, output_tokens=output_tokens, cost=cost, ttl_s=ttl_s
+            )
+
+    task = asyncio.get_running_loop().create_task(keep(), name="semantic-cache-store")
+    _kept.add(task)
+    task.add_done_callback(_kept.discard)
+
+
+async def semantic_flush() -> None:
+    """Waits for the semantic cache's pending stores (tests)."""
+    while _kept:
+        await asyncio.gather(*list(_kept), return_exceptions=True)

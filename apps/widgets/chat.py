@@ -102,6 +102,10 @@ class WidgetVisitor(Principal):
             source=Run.Source.WIDGET,
         )
 
+    @property
+    def widget_id(self) -> UUID | None:
+        return self.widget.pk if self.widget is not None else None
+
     def admitted(self) -> tuple[Widget, UUID]:
         if self.widget is None or self.visitor is None:
             raise RuntimeError("the visitor was not admitted")

@@ -36,6 +36,8 @@ MAX_SECONDS = 2.0
 MAX_REPEAT = 100_000  # "ab" * n and [x] * n
 MAX_EXPONENT = 1000
 NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,40}$"
+# `{{secrets.NAME}}` / `{{vars.NAME}}` are the organization's, filled in before the run (flows/secrets.py).
+RESERVED = frozenset({"secrets", "vars"})
 
 
 class TemplateRefused(NodeFailed):
@@ -206,7 +208,7 @@ class TemplateTransformNode(NodeType[TemplateTransformConfig]):
         return {
             name: Port(PortType.ANY, description=f"The variable {name}")
             for name in template_variables(config.template)
-            if _is_port_name(name)
+            if _is_port_name(name) and name not in RESERVED
         }
 
     def output_ports(self, config: TemplateTransformConfig) -> dict[str, Port]:

@@ -160,6 +160,15 @@ def test_db_serve_recovers_by_itself_after_postgres_restarts_mid_load(served: Se
     asked_during = {status for asked, kind, status, _, _ in outage if kind != "401" and asked > marks["stop"]}
     assert outage and asked_during <= {503}
     assert {status for _, kind, status, _, _ in outage if kind != "401"} <= {200, 503}
+    # Once a wait for the pool has timed out for want of a connection, the process knows the
+    # server is down: later requests answer 503 database_unavailable after a short wait, not
+    # after the pool's whole timeout (3 s here), nor when the server is back.
+    known = marks["stop"] + 3 + 1.5
+    late_in_outage = [a for a in answers if known < a[0] and a[4] < marks["restarting"] and a[1] != "401"]
+    assert late_in_outage, "no request asked late in the outage"
+    assert {code for _, _, _, code, _ in late_in_outage} == {"database_unavailable"}, late_in_outage
+    waits = sorted(answered - asked for asked, _, _, _, answered in late_in_outage)
+    assert waits[len(waits) // 2] < 1.5, waits
     recovered = [t for t, kind, status, _, _ in answers if t > marks["start"] and kind == "list" and status == 200]
     assert recovered and recovered[0] - marks["start"] < 10
     # Afterwards the database is reachable: a request may still wait out a busy pool, no more.

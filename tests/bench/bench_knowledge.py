@@ -294,10 +294,11 @@ def load_tenant(access: Any, name: str, count: int, space: Space, seed: int) -> 
     register_vector(raw)
     columns = (
         "organization_id, knowledge_base_id, document_id, file_type, generation, document_version, ordinal, "
-        "active, text, embedding, dims, page, heading_path, start_char, end_char, token_count"
+        "active, text, embedding, dims, page, heading_path, start_char, end_char, token_count, anchor, "
+        "search_config, search_length"
     )
     types = ["uuid", "uuid", "uuid", "varchar", "int4", "int4", "int4", "bool", "text", "vector", "int2", "int4"]
-    types += ["jsonb", "int4", "int4", "int4"]
+    types += ["jsonb", "int4", "int4", "int4", "varchar", "varchar", "int4"]
     with (
         raw.cursor() as cursor,
         cursor.copy(f"COPY knowledge_chunk ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy,
@@ -325,6 +326,9 @@ def load_tenant(access: Any, name: str, count: int, space: Space, seed: int) -> 
                     0,
                     len(text),
                     100,
+                    "",
+                    "english",  # the keyword trigger fills search_vector and search_length
+                    0,
                 )
             )
     # ids in COPY order, found back through (document, ordinal)

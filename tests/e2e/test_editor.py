@@ -112,7 +112,10 @@ def test_e2e_editor_cycle_is_a_problem_and_publish_is_refused(page: Any, plain_o
     flow = _flow_in_editor(page, plain_org, chat_flow(model="local"), "Loop")
     # An incompatible connection is refused with its reason (text cannot feed documents).
     connect(page, "in", "message", "llm", "context")
-    expect(page.get_by_test_id("connection-refused")).to_contain_text("Incompatible ports")
+    expect(page.get_by_test_id("connection-refused")).to_contain_text(
+        "“in” (Chat input)'s “message” gives text, but “llm” (LLM)'s “context” needs documents: "
+        "put a Retrieve node between them."
+    )
     expect(page.locator(".react-flow__edge")).to_have_count(3)
 
     open_node(page, "prompt")
@@ -155,11 +158,24 @@ def test_e2e_editor_publish_diff_and_roll_back(page: Any, plain_org: Organizatio
     page.get_by_test_id("version-2").get_by_role("button", name="Diff with v1").click()
     diff = page.get_by_test_id("diff")
     expect(diff).to_contain_text("changed")
-    expect(diff).to_contain_text("template")
+    template = diff.get_by_test_id("diff-value-template")
+    expect(template.locator(".diff__old")).to_have_text("Question: {{question}}")  # old value, then new
+    expect(template.locator(".diff__new")).to_have_text("Answer briefly: {{question}}")
     expect(page.get_by_test_id("node-prompt")).to_have_attribute("data-change", "changed")
     shot(page, "diff-v1-v2")
 
+    # Rollback asks first; cancelling changes nothing.
     page.get_by_test_id("version-1").get_by_role("button", name="Roll back to v1").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Version 1 becomes the published version")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_test_id("published-version")).to_have_text("Published: v2")
+    flow.refresh_from_db()
+    assert flow.published_version is not None and flow.published_version.number == 2
+
+    page.get_by_test_id("version-1").get_by_role("button", name="Roll back to v1").click()
+    page.get_by_role("dialog").get_by_role("button", name="Publish v1 again").click()
     expect(page.get_by_test_id("published-version")).to_have_text("Published: v1")
     expect(page.get_by_test_id("version-1")).to_contain_text("Published")
     flow.refresh_from_db()

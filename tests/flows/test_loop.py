@@ -77,6 +77,7 @@ async def test_loop_maps_body_over_items_in_order_within_concurrency() -> None:
     assert gauge.most == 2  # never more than the limit at once, and it did run two at once
     finished = {e.node for e in events if e.type == EventType.NODE_FINISHED}
     assert {"llm[0]", "llm[6]", "ask[3]"} <= finished  # each item's nodes are spans of their own
+    assert not any(e.type == EventType.TOKEN for e in events)  # the items' tokens are not the answer
     notes = next(e.data["notes"] for e in events if e.type == EventType.NODE_FINISHED and e.node == "each")
     assert notes["loop"] == {"items": 7, "failed": 0, "most_at_once": 2}
 

@@ -292,3 +292,57 @@ class SourceOut(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     def get_document_count(self, source: Source) -> int:
         return source.documents.count()
+
+
+class TestQuestionIO(serializers.Serializer):  # type: ignore[type-arg]
+    question = serializers.CharField(max_length=2000)
+    expected = serializers.ListField(
+        child=serializers.CharField(max_length=2000),
+        min_length=1,
+        max_length=20,
+        help_text="The documents that answer it: id, name, title, or a source's page URL / file path",
+    )
+
+
+class TestQuestionsIO(serializers.Serializer):  # type: ignore[type-arg]
+    questions = TestQuestionIO(many=True, max_length=200)  # type: ignore[call-arg]
+
+
+class EvaluateIn(StrictSerializer):
+    questions = TestQuestionIO(many=True, max_length=200, required=False, help_text="Default: the saved questions")  # type: ignore[call-arg]
+    modes = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(MODES)), default=list(MODES), min_length=1, max_length=3
+    )
+    k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+    bm25_k1 = serializers.FloatField(min_value=0, max_value=10, required=False, help_text="Default: the base's")
+    bm25_b = serializers.FloatField(min_value=0, max_value=1, required=False, help_text="Default: the base's")
+    vector_weight = serializers.FloatField(min_value=0, max_value=10, default=VECTOR_WEIGHT)
+    keyword_weight = serializers.FloatField(min_value=0, max_value=10, default=KEYWORD_WEIGHT)
+    depth = serializers.IntegerField(min_value=1, max_value=MAX_K, default=HYBRID_DEPTH)
+    rerank = serializers.SlugField(max_length=64, required=False, allow_null=True)
+
+
+class ModeScoreOut(serializers.Serializer):  # type: ignore[type-arg]
+    mode = serializers.CharField()
+    questions = serializers.IntegerField()
+    hit_at_1 = serializers.FloatField()
+    hit_at_5 = serializers.FloatField()
+    hit_at_k = serializers.FloatField()
+    mrr = serializers.FloatField(help_text="Mean reciprocal rank of the first expected document within k")
+    p50_ms = serializers.FloatField()
+    p95_ms = serializers.FloatField()
+
+
+class QuestionResultOut(serializers.Serializer):  # type: ignore[type-arg]
+    question = serializers.CharField()
+    expected = serializers.ListField(child=serializers.CharField())
+    unmatched = serializers.ListField(child=serializers.CharField(), help_text="Expected names no document has")
+    ranks = serializers.DictField(child=serializers.IntegerField(allow_null=True), help_text="mode -> rank or null")
+
+
+class EvaluateOut(serializers.Serializer):  # type: ignore[type-arg]
+    k = serializers.IntegerField()
+    bm25_k1 = serializers.FloatField()
+    bm25_b = serializers.FloatField()
+    scores = ModeScoreOut(many=True)
+    questions = QuestionResultOut(many=True)

@@ -273,3 +273,54 @@ class SourceSyncView(APIView):
         access = org_access(request, org_id, Role.EDITOR)
         source = services.source_sync_now(access=access, knowledge_base_id=kb_id, source_id=source_id)
         return Response(s.SourceOut(source).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TestQuestionsView(APIView):
+    @extend_schema(responses={200: s.TestQuestionsIO, **ERRORS}, summary="The base's test questions")
+    def get(self, request: Request, org_id: str, kb_id: str) -> Response:
+        return Response({"questions": _kb(request, org_id, kb_id).test_questions})
+
+    @extend_schema(
+        request=s.TestQuestionsIO, responses={200: s.TestQuestionsIO, **ERRORS}, summary="Replace them (editor)"
+    )
+    def put(self, request: Request, org_id: str, kb_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.TestQuestionsIO, request)
+        knowledge_base = services.knowledge_base_set_questions(
+            access=access, knowledge_base_id=kb_id, questions=[dict(q) for q in data["questions"]]
+        )
+        return Response({"questions": knowledge_base.test_questions})
+
+
+class EvaluateView(APIView):
+    @extend_schema(
+        request=s.EvaluateIn,
+        responses={200: s.EvaluateOut, **ERRORS},
+        summary="Run test questions: hit@1/5/k, MRR and latency per mode, with the given ranking parameters",
+    )
+    def post(self, request: Request, org_id: str, kb_id: str) -> Response:
+        from apps.knowledge.evaluation import Tuning, clean_questions, evaluate
+
+        knowledge_base = _kb(request, org_id, kb_id)
+        data = parse_body(s.EvaluateIn, request)
+        raw = [dict(q) for q in data["questions"]] if "questions" in data else knowledge_base.test_questions
+        tuning = Tuning(
+            k=data["k"],
+            bm25_k1=data.get("bm25_k1"),
+            bm25_b=data.get("bm25_b"),
+            vector_weight=data["vector_weight"],
+            keyword_weight=data["keyword_weight"],
+            depth=data["depth"],
+            rerank=data.get("rerank") or None,
+        )
+        scores, results = evaluate(
+            knowledge_base=knowledge_base, questions=clean_questions(raw), modes=data["modes"], tuning=tuning
+        )
+        out = {
+            "k": tuning.k,
+            "bm25_k1": knowledge_base.bm25_k1 if tuning.bm25_k1 is None else tuning.bm25_k1,
+            "bm25_b": knowledge_base.bm25_b if tuning.bm25_b is None else tuning.bm25_b,
+            "scores": [score.__dict__ for score in scores],
+            "questions": [result.__dict__ for result in results],
+        }
+        return Response(s.EvaluateOut(out).data)

@@ -380,40 +380,68 @@ class StatsQueryIn(StrictSerializer):
     flow = serializers.UUIDField(required=False)
 
 
+class StatsErrorOut(serializers.Serializer):  # type: ignore[type-arg]
+    code = serializers.CharField()
+    runs = serializers.IntegerField()
+
+
 class StatsFiguresOut(serializers.Serializer):  # type: ignore[type-arg]
     runs = serializers.IntegerField()
     failed = serializers.IntegerField()
     error_rate = serializers.FloatField(allow_null=True, help_text="% of ended runs that failed")
-    p50_latency_ms = serializers.FloatField(allow_null=True)
+    errors = StatsErrorOut(many=True, help_text="Failed runs by error code, most first")  # type: ignore[assignment]
+    p50_latency_ms = serializers.FloatField(allow_null=True, help_text="From histograms: within 10%")
     p95_latency_ms = serializers.FloatField(allow_null=True)
+    p99_latency_ms = serializers.FloatField(allow_null=True)
+    p50_ttft_ms = serializers.FloatField(allow_null=True)
     p95_ttft_ms = serializers.FloatField(allow_null=True)
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
-    cost = serializers.DecimalField(max_digits=16, decimal_places=6)
+    cost = serializers.DecimalField(max_digits=18, decimal_places=6)
+    cost_per_run = serializers.DecimalField(max_digits=18, decimal_places=6, allow_null=True)
 
 
-class StatsDayOut(StatsFiguresOut):
+class StatsTotalOut(StatsFiguresOut):
+    guard_hits = serializers.IntegerField(help_text="Guard hits of the organization (0 with a flow filter)")
+
+
+class StatsDayOut(StatsTotalOut):
     day = serializers.DateField()
+
+
+class StatsHourOut(StatsFiguresOut):
+    hour = serializers.DateTimeField()
 
 
 class StatsFlowOut(StatsFiguresOut):
     flow_id = serializers.UUIDField()
-    flow_name = serializers.CharField(source="flow__name")
+    flow_name = serializers.CharField()
 
 
 class StatsModelOut(serializers.Serializer):  # type: ignore[type-arg]
     alias = serializers.CharField(source="served_by")
     calls = serializers.IntegerField()
     failed = serializers.IntegerField()
+    fallbacks = serializers.IntegerField(help_text="Calls answered by a fallback alias")
+    p50_ttft_ms = serializers.FloatField(allow_null=True)
     p95_ttft_ms = serializers.FloatField(allow_null=True)
-    input_tokens = serializers.IntegerField(allow_null=True)
-    output_tokens = serializers.IntegerField(allow_null=True)
-    cost = serializers.DecimalField(max_digits=16, decimal_places=6, allow_null=True)
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=18, decimal_places=6)
+
+
+class StatsGuardOut(serializers.Serializer):  # type: ignore[type-arg]
+    check = serializers.CharField(help_text="pii, injection, content, canary, link, schema")
+    action = serializers.CharField()
+    hits = serializers.IntegerField()
 
 
 class RunStatsOut(serializers.Serializer):  # type: ignore[type-arg]
     since = serializers.DateTimeField()
-    total = StatsFiguresOut()
+    rolled_to = serializers.DateTimeField(help_text="Hours before this are read from the rollups")
+    total = StatsTotalOut()
     days = StatsDayOut(many=True)
+    hours = StatsHourOut(many=True, help_text="Per hour, for ranges of up to 2 days")
     flows = StatsFlowOut(many=True)
     models = StatsModelOut(many=True)
+    guards = StatsGuardOut(many=True, help_text="Guard hits per check and action")

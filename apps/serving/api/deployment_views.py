@@ -15,6 +15,7 @@ from apps.serving import deployments as d
 from apps.serving.accounting import tokens_used_this_month
 from apps.serving.api import serializers as s
 from apps.serving.api.catalog_views import LEDGER_PARAMETERS, ledger_filters
+from apps.serving.budgets import budget_delete, budget_list, budget_set
 from apps.serving.selectors import model_call_filter, model_cost_this_month
 from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.models import Role
@@ -164,3 +165,31 @@ class ModelStatsView(APIView):
         except ValueError:
             hours = 24
         return Response(s.ModelStatsOut(d.model_stats(organization=access.organization, hours=hours), many=True).data)
+
+
+class ModelBudgetListView(APIView):
+    @extend_schema(
+        responses={200: s.ModelBudgetOut(many=True), **ERRORS},
+        summary="Budgets per flow and per widget, with what each used this month",
+    )
+    def get(self, request: Request, org_id: str) -> Response:
+        access = org_access(request, org_id)
+        return Response(s.ModelBudgetOut(budget_list(organization=access.organization), many=True).data)
+
+    @extend_schema(
+        request=s.ModelBudgetIn,
+        responses={200: s.ModelBudgetOut, 400: ErrorSerializer, **ERRORS},
+        summary="Set a flow's or a widget's monthly budget (admin; replaces its budget)",
+    )
+    def put(self, request: Request, org_id: str) -> Response:
+        access = org_access(request, org_id, Role.ADMIN)
+        budget = budget_set(access=access, **parse_body(s.ModelBudgetIn, request))
+        return Response(s.ModelBudgetOut(budget).data)
+
+
+class ModelBudgetDetailView(APIView):
+    @extend_schema(responses={204: None, **ERRORS}, summary="Remove a flow's or a widget's budget (admin)")
+    def delete(self, request: Request, org_id: str, budget_id: int) -> Response:
+        access = org_access(request, org_id, Role.ADMIN)
+        budget_delete(access=access, budget_id=budget_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

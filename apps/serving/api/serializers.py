@@ -66,6 +66,15 @@ class ModelEndpointIn(StrictSerializer):
         default=0,
         help_text="Keep exact answers (temperature 0, no tools) this many seconds per organization; 0: off",
     )
+    semantic_cache_threshold = serializers.FloatField(
+        min_value=0.5,
+        max_value=1.0,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Also answer a question this similar (cosine, 0.5-1; 0.9 is a careful start) to one a "
+        "published flow version answered before, for cache_ttl_s seconds; null: off",
+    )
     price_input_per_1k = _price()
     price_output_per_1k = _price()
     connect_timeout_s = _timeout(5.0)
@@ -110,6 +119,7 @@ class ModelEndpointOut(serializers.ModelSerializer):  # type: ignore[type-arg]
             "supports_vision",
             "context_window",
             "cache_ttl_s",
+            "semantic_cache_threshold",
             "price_input_per_1k",
             "price_output_per_1k",
             "connect_timeout_s",
@@ -307,3 +317,27 @@ class ModelCallQuery(serializers.Serializer):  # type: ignore[type-arg]
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=200)
+
+
+class ModelBudgetIn(StrictSerializer):
+    flow = serializers.UUIDField(allow_null=True, required=False, default=None, help_text="The flow limited")
+    widget = serializers.UUIDField(allow_null=True, required=False, default=None, help_text="The widget limited")
+    monthly_token_budget = serializers.IntegerField(min_value=0, allow_null=True, required=False, default=None)
+    monthly_cost_budget = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        min_value=Decimal(0),
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="The most its model calls may cost a month, in the prices' currency; null: no money limit",
+    )
+
+
+class ModelBudgetOut(ModelBudgetIn):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True, help_text="The flow's or widget's name")
+    used_this_month = serializers.IntegerField(read_only=True, help_text="Tokens its model calls used this month")
+    spent_this_month = serializers.DecimalField(
+        max_digits=14, decimal_places=6, read_only=True, help_text="What its model calls cost this month (UTC)"
+    )

@@ -19,6 +19,12 @@ urlpatterns = [
     path("orgs/<str:org_id>/model-calls/", dv.ModelCallListView.as_view(), name="model-call-list"),
     path("orgs/<str:org_id>/model-calls/export/", cv.ModelCallExportView.as_view(), name="model-call-export"),
     path("orgs/<str:org_id>/model-quota/", dv.QuotaView.as_view(), name="model-quota"),
+    path("orgs/<str:org_id>/model-budgets/", dv.ModelBudgetListView.as_view(), name="model-budget-list"),
+    path(
+        "orgs/<str:org_id>/model-budgets/<int:budget_id>/",
+        dv.ModelBudgetDetailView.as_view(),
+        name="model-budget-detail",
+    ),
     path("orgs/<str:org_id>/stored-models/", dv.StoredModelListView.as_view(), name="stored-model-list"),
     path("orgs/<str:org_id>/deployments/", dv.DeploymentListView.as_view(), name="deployment-list"),
     path(

@@ -12,7 +12,7 @@ import { useCallback, useEffect, useMemo, useState, type DragEvent } from "react
 import { useEditor, useEditorStoreApi } from "./context";
 import { FlowNode } from "./FlowNode";
 import type { CanvasEdge } from "./graph";
-import { FIT_VIEW } from "./viewport";
+import { FIT_VIEW, useNarrow } from "./viewport";
 
 export const PALETTE_MIME = "application/x-trellis-node";
 const nodeTypes: NodeTypes = { trellis: FlowNode };
@@ -29,6 +29,7 @@ export function Canvas({ onNodeClick }: { onNodeClick?: () => void }) {
   const onNodesChange = useEditor((s) => s.onNodesChange);
   const onEdgesChange = useEditor((s) => s.onEdgesChange);
   const flow = useReactFlow();
+  const narrow = useNarrow();
   // Fit on open only a flow that has nodes: React Flow keeps a queued fit until the first node is
   // measured, which would centre (and zoom to) the first node dropped on an empty canvas.
   const [fitOnOpen] = useState(() => store.getState().nodes.length > 0);
@@ -107,7 +108,7 @@ export function Canvas({ onNodeClick }: { onNodeClick?: () => void }) {
       >
         <Background gap={16} size={1} />
         <Controls showInteractive={false} fitViewOptions={FIT_VIEW} />
-        <MiniMap pannable zoomable ariaLabel="Minimap" />
+        {narrow ? null : <MiniMap pannable zoomable ariaLabel="Minimap" />}
       </ReactFlow>
     </div>
   );

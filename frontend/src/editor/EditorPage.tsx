@@ -264,12 +264,8 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
       </header>
       <div className="editor__body">
         {!narrow ? <Palette onAdd={addFromPalette} /> : null}
-        {narrow && drawerOpen ? (
-          <>
-            <div className="palette-scrim" onClick={closeDrawer} aria-hidden="true" />
-            <Palette onAdd={addFromPalette} onClose={closeDrawer} />
-          </>
-        ) : null}
+        {/* Non-modal: the canvas beside it stays a drop target. */}
+        {narrow && drawerOpen ? <Palette onAdd={addFromPalette} onClose={closeDrawer} /> : null}
         <Canvas onNodeClick={() => setTab("node")} />
         <aside className="side" aria-label="Editor panel">
           <div className="tabs" role="tablist">

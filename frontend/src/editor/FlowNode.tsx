@@ -50,8 +50,9 @@ function FlowNodeView({ id, data, selected }: NodeProps<CanvasNode>) {
         <span className={`fnode__icon fnode__icon--${nodeType?.category ?? "logic"}`}>
           <NodeIcon name={nodeType?.icon ?? "box"} size={14} />
         </span>
-        <span className="fnode__title" title={data.label || nodeType?.title || data.type}>
-          {data.label || nodeType?.title || data.type}
+        {/* Compact, the icon tells the type and the title tells nodes apart: the label, else the id. */}
+        <span className="fnode__title" title={`${data.label || nodeType?.title || data.type} (${id})`}>
+          {compact ? data.label || id : data.label || nodeType?.title || data.type}
         </span>
         {issues?.length ? (
           // A badge in the header, not a banner: a problem appearing must not move the ports.

@@ -1,6 +1,8 @@
 /** A config form generated from a node's JSON Schema; errors show at the field. */
 import { useId, type ReactNode } from "react";
 import { templateVariables } from "./graph";
+import { FlowPicker } from "./FlowPicker";
+import { JsonSchemaBuilder } from "./JsonSchemaBuilder";
 import { KnowledgeBasePicker } from "./KnowledgeBasePicker";
 import { checkValue, fieldLabel, resolveSchema, type JsonSchema } from "./schema";
 
@@ -148,6 +150,17 @@ function FieldFor({ name, schema, defs, value, onChange, required, errors, conte
         ))}
       </select>,
     );
+  }
+
+  // The issue-20 nodes' fields: a schema built in a form, a published flow, a Jinja template.
+  if (schema.format === "json-schema") {
+    return shell(<JsonSchemaBuilder id={id} value={value} onChange={onChange} disabled={context.readOnly} />);
+  }
+  if (schema.format === "flow-ref") {
+    return shell(<FlowPicker orgId={context.orgId} {...common} value={text} onChange={(raw) => onChange(orNull(raw))} />);
+  }
+  if (schema.format === "jinja") {
+    return shell(<textarea className="input sform__prompt" rows={5} spellCheck={false} {...common} value={text} onChange={(e) => onChange(orNull(e.target.value))} />);
   }
 
   switch (schema.type) {

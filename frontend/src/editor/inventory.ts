@@ -1,7 +1,8 @@
 /**
  * What a flow uses from outside itself, read from its node configs (no React): the
  * organization's variables (`{{vars.NAME}}`), its secrets (`{{secrets.NAME}}`) and the tools its
- * nodes call. Tool fields are found through the config schema's `format`, never by node type.
+ * nodes call. Tool fields are found through the config schema's `format` (or a field named
+ * `tool`/`tools`, as the LLM node's list of callable tools), never by node type.
  */
 import { catalogKey, type CanvasNode } from "./graph";
 import type { NodeType } from "./types";
@@ -22,6 +23,7 @@ export interface Inventory {
 const REFERENCE = /\{\{\s*(secrets|vars)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 /** Config formats whose value names a tool (a built-in, an HTTP/OpenAPI tool or an MCP server's tool). */
 export const TOOL_FORMATS = new Set(["tool-name", "tool-names", "mcp-tool", "tool-ref"]);
+const TOOL_FIELDS = new Set(["tool", "tools"]);
 
 type Schema = Record<string, unknown>;
 
@@ -68,7 +70,7 @@ export function flowInventory(nodes: Pick<CanvasNode, "id" | "data">[], types: R
     const schema = (types[catalogKey(node.data.type, node.data.version)]?.config_schema ?? {}) as Schema;
     const properties = (schema.properties ?? {}) as Record<string, Schema>;
     for (const [field, property] of Object.entries(properties)) {
-      if (!namesTools(property, schema)) continue;
+      if (!namesTools(property, schema) && !TOOL_FIELDS.has(field)) continue;
       for (const name of strings(node.data.config[field])) if (name.trim()) add(tools, name, node.id);
     }
   }

@@ -42,7 +42,9 @@ const catalog: NodeCatalog = {
     nodeType("llm", "LLM", {
       inputs: { prompt: port("messages"), context: port("documents", false) },
       outputs: { text: port("text") },
-      config_schema: { properties: { model: { type: "string", format: "model-alias" } } },
+      config_schema: {
+        properties: { model: { type: "string", format: "model-alias" }, tools: { type: "array", items: { type: "string" } } },
+      },
     }),
     nodeType("retrieve", "Retrieve", { inputs: { query: port("text") }, outputs: { documents: port("documents") } }),
     nodeType("merge", "Merge", { inputs: { a: port("any") }, outputs: { value: port("any") } }),
@@ -160,13 +162,17 @@ describe("what a flow uses", () => {
           config: { tools: ["crm.lookup", "calculator"], headers: { Authorization: "Bearer {{secrets.CRM_TOKEN}}" } },
         },
       },
-      { id: "p", data: { type: "llm", version: 1, label: null, config: { model: "local", system: "{{vars.REGION}} {{secrets.CRM_TOKEN}}" } } },
+      {
+        id: "p",
+        data: { type: "llm", version: 1, label: null, config: { model: "local", system: "{{vars.REGION}} {{secrets.CRM_TOKEN}}", tools: ["clock"] } },
+      },
     ] as Pick<CanvasNode, "id" | "data">[];
     expect(flowInventory(nodes, types)).toEqual({
       variables: [{ name: "REGION", nodes: ["h", "p"] }],
       secrets: [{ name: "CRM_TOKEN", nodes: ["a", "p"] }],
       tools: [
         { name: "calculator", nodes: ["h", "a"] },
+        { name: "clock", nodes: ["p"] },
         { name: "crm.lookup", nodes: ["a"] },
       ],
     });

@@ -157,3 +157,41 @@ async def test_structured_output_through_the_real_model_protocol(
     # Not JSON: retried once with the error, then the run fails with a code.
     body = await _run(asgi_client, org_a, flow["id"], "no json here")
     assert body["status"] == "failed" and body["error_code"] == "structured_output_invalid", body
+
+
+async def test_subflow_secrets_are_filled_and_redacted_like_the_run_own(
+    org_a: Member, asgi_client: httpx.AsyncClient, publish_flow: Callable[..., Any]
+) -> None:
+    from channels.db import database_sync_to_async
+
+    from apps.runs.models import Run, RunEvent
+
+    value = "sub-secret-value-0123456789"
+
+    def add_secret() -> None:
+        url = f"/api/v1/orgs/{org_a.organization.id}/secrets/"
+        created = org_a.client().post(url, {"name": "SUB_KEY", "value": value}, format="json")
+        assert created.status_code == 201, created.json()
+
+    await database_sync_to_async(add_secret)()
+    child_graph = (
+        graph()
+        .node("in", "chat_input")
+        .node("shape", "template_transform", template="{{ message }} key={{secrets.SUB_KEY}}")
+        .node("out", "output")
+        .edge("in", "shape", "message", "message")
+        .edge("shape", "out", "text", "value")
+        .spec
+    )
+    child = await database_sync_to_async(publish_flow)(alias="none", graph=child_graph)
+    parent = await database_sync_to_async(publish_flow)(alias="none", graph=_caller(child["id"]))
+    body = await _run(asgi_client, org_a, parent["id"], "hello")
+    assert body["status"] == "completed", body
+    assert body["output"]["output"]["value"] == "hello key=[secret]"  # filled, then redacted
+
+    def stored() -> str:
+        run = Run.objects.get(pk=body["id"])
+        events = list(RunEvent.objects.filter(run=run).values_list("data", flat=True))
+        return f"{run.output_text} {run.output} {events}"
+
+    assert value not in await database_sync_to_async(stored)()

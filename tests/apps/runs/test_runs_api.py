@@ -343,8 +343,9 @@ def test_run_stats_per_day_flow_and_model(org_a: Member, org_b: Member, publish_
     body = org_a.client().get(f"{_base(org_a)}/runs/stats/", {"days": "7"}).json()
     assert (body["total"]["runs"], body["total"]["failed"], body["total"]["error_rate"]) == (5, 1, 20.0)
     assert [(d["runs"], d["error_rate"]) for d in body["days"]] == [(4, 25.0), (1, 0.0)]
-    assert body["days"][0]["p50_latency_ms"] == 250.0 and Decimal(body["days"][0]["cost"]) == 4
-    assert body["days"][1]["p95_ttft_ms"] == 10.0 and body["days"][1]["output_tokens"] == 7
+    # Percentiles come from histograms (apps/observability/rollups.py): within 10% of the value.
+    assert body["days"][0]["p50_latency_ms"] == pytest.approx(200, rel=0.1) and Decimal(body["days"][0]["cost"]) == 4
+    assert body["days"][1]["p95_ttft_ms"] == pytest.approx(10, rel=0.1) and body["days"][1]["output_tokens"] == 7
     assert [(f["flow_name"], f["runs"]) for f in body["flows"]] == [(flow["name"], 5)]
     assert [(m["alias"], m["calls"], m["cost"]) for m in body["models"]] == [("gpt", 1, "2.000000")]
     assert org_a.client().get(f"{_base(org_a)}/runs/stats/", {"days": "0"}).status_code == 400

@@ -28,6 +28,7 @@ from django.utils.module_loading import import_string
 
 from apps.config import embedded_pg
 from apps.config.db import connection_budget
+from apps.config.metrics import metrics_dir_prepare
 
 
 class Command(BaseCommand):
@@ -45,7 +46,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--skip-setup", action="store_true", help="Skip migrations and the demo account.")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:  # noqa: PLR0915 - one supervised sequence
         # Last at exit (after the children were stopped, or after Ctrl+C during the setup).
         atexit.register(self._stop_database)
         if not options["skip_setup"]:
@@ -80,6 +81,9 @@ class Command(BaseCommand):
                 "--log-level",
                 settings.LOG_LEVEL.lower(),
             ]
+        # One Prometheus directory shared by this server's processes: a scrape of any web worker
+        # adds up all of them (apps/config/metrics.py). The children inherit it through the env.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir_prepare(settings.DATA_DIR, options["port"])
         children: list[subprocess.Popen[bytes]] = [
             subprocess.Popen(
                 [

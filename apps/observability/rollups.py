@@ -1,0 +1,303 @@
+"""Hourly rollups of runs, model calls and guard hits, kept by the queue worker every minute.
+
+The dashboard reads the rollup rows for the hours before `RollupMark.rolled_to` and only the
+runs after it (at most the current hour and the minutes since the last roll) from the runs
+themselves, so a week over a million runs costs a few hundred rollup rows, not a million rows.
+
+Percentiles do not add up, so each rollup row holds histograms: bucket i counts the values in
+[1.2^i, 1.2^(i+1)) ms (the first from 0, the last open-ended at about 75 minutes). A percentile
+read back from merged histograms is the bucket's geometric middle: within 10% of the exact value.
+
+An hour is rolled up once it has ended, in one statement per table that reads each
+organization's runs through its (organization, started_at) index. An hour with runs still
+running when it was rolled up is rolled up again at each tick until none is (or a day passed),
+and the hour before the mark is always rolled again once, for the model calls and guard hits
+written just after it ended. The recorder is untouched: rolling up costs a run nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.guardrails.models import GuardHit
+from apps.observability.models import GuardRollup, ModelRollup, RollupMark, RunRollup
+from apps.runs.models import Run
+from apps.serving.models import ModelCall
+from apps.tenancy.models import Organization
+
+BASE = 1.2
+BUCKETS = 84  # 1.2^84 ms is about 75 minutes
+RUNNING_RECHECK = timedelta(days=1)  # an hour with running runs is rolled again for at most this long
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_LOCK = 0x7472_6F6C  # pg_advisory_xact_lock: one roller at a time across workers
+
+
+def bucket_sql(column: str) -> str:
+    """The histogram bucket of a millisecond value, in SQL (column names only, never input)."""
+    return f"LEAST({BUCKETS - 1}, GREATEST(0, floor(ln(GREATEST({column}, 1.0)) / ln({BASE}))::int))"
+
+
+def bucket_of(ms: float) -> int:
+    return min(BUCKETS - 1, max(0, math.floor(math.log(max(ms, 1.0)) / math.log(BASE))))
+
+
+def hist_add(into: list[int], other: Iterable[int]) -> list[int]:
+    if not into:
+        into.extend([0] * BUCKETS)
+    for i, count in enumerate(other):
+        into[i] += count
+    return into
+
+
+def hist_percentile(hist: list[int], q: float) -> float | None:
+    """The q-th percentile of a histogram: its bucket's geometric middle (None when empty)."""
+    total = sum(hist)
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for i, count in enumerate(hist):
+        seen += count
+        if count and seen >= rank:
+            return round(float(BASE ** (i + 0.5)), 1)
+    return round(float(BASE ** (len(hist) - 0.5)), 1)
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "runs": Run._meta.db_table,
+        "calls": ModelCall._meta.db_table,
+        "hits": GuardHit._meta.db_table,
+        "orgs": Organization._meta.db_table,
+    }
+
+
+def _run_sql(*, one_org: bool, flow: bool) -> str:
+    """Runs that started in [lo, hi), grouped by (organization, flow, hour) with histogram and
+    error-code grouping sets; one index range per organization (the LATERAL join)."""
+    t = _tables()
+    scope = "o.id = %(org)s" if one_org else "TRUE"
+    flow_filter = "AND flow_id = %(flow)s" if flow else ""
+    # Only table and column names from the models are formatted in; values are always parameters.
+    return f"""
+        SELECT r.organization_id, r.flow_id, r.hour,
+               GROUPING(r.lat_b, r.ttft_b, r.err) AS g, r.lat_b, r.ttft_b, r.err,
+               count(*) AS n,
+               count(*) FILTER (WHERE r.status <> 'running') AS ended,
+               count(*) FILTER (WHERE r.status = 'failed') AS failed,
+               count(*) FILTER (WHERE r.status = 'cancelled') AS cancelled,
+               count(*) FILTER (WHERE r.status = 'running') AS running,
+               COALESCE(sum(r.input_tokens), 0), COALESCE(sum(r.output_tokens), 0), COALESCE(sum(r.cost), 0)
+        FROM {t["orgs"]} o CROSS JOIN LATERAL (
+            SELECT organization_id, flow_id, date_trunc('hour', started_at) AS hour, status,
+                   input_tokens, output_tokens, cost,
+                   CASE WHEN status <> 'running' AND latency_ms IS NOT NULL
+                        THEN {bucket_sql("latency_ms")} END AS lat_b,
+                   CASE WHEN status <> 'running' AND ttft_ms IS NOT NULL THEN {bucket_sql("ttft_ms")} END AS ttft_b,
+                   CASE WHEN status = 'failed' THEN error_code END AS err
+            FROM {t["runs"]}
+            WHERE organization_id = o.id AND started_at >= %(lo)s AND started_at < %(hi)s {flow_filter}
+        ) r
+        WHERE {scope}
+        GROUP BY GROUPING SETS (
+            (r.organization_id, r.flow_id, r.hour),
+            (r.organization_id, r.flow_id, r.hour, r.lat_b),
+            (r.organization_id, r.flow_id, r.hour, r.ttft_b),
+            (r.organization_id, r.flow_id, r.hour, r.err)
+        )"""  # noqa: S608
+
+
+def _call_sql(*, one_org: bool, flow: bool) -> str:
+    t = _tables()
+    scope = "o.id = %(org)s" if one_org else "TRUE"
+    flow_filter = "AND flow_id = %(flow)s" if flow else ""
+    return f"""
+        SELECT c.organization_id, c.flow_id, c.alias, c.hour, GROUPING(c.ttft_b) AS g, c.ttft_b,
+               count(*), count(*) FILTER (WHERE c.status <> 'ok'),
+               count(*) FILTER (WHERE c.status = 'ok' AND c.served_by <> c.asked),
+               COALESCE(sum(c.input_tokens), 0), COALESCE(sum(c.output_tokens), 0), COALESCE(sum(c.cost), 0)
+        FROM {t["orgs"]} o CROSS JOIN LATERAL (
+            SELECT organization_id, flow_id, COALESCE(NULLIF(served_by, ''), alias) AS alias, alias AS asked, served_by,
+                   date_trunc('hour', at) AS hour, status, input_tokens, output_tokens, cost,
+                   CASE WHEN ttft_ms IS NOT NULL THEN {bucket_sql("ttft_ms")} END AS ttft_b
+            FROM {t["calls"]}
+            WHERE organization_id = o.id AND at >= %(lo)s AND at < %(hi)s {flow_filter}
+        ) c
+        WHERE {scope}
+        GROUP BY GROUPING SETS (
+            (c.organization_id, c.flow_id, c.alias, c.hour),
+            (c.organization_id, c.flow_id, c.alias, c.hour, c.ttft_b)
+        )
+    """  # noqa: S608
+
+
+def _hit_sql(*, one_org: bool) -> str:
+    t = _tables()
+    scope = "o.id = %(org)s" if one_org else "TRUE"
+    return f"""
+        SELECT h.organization_id, date_trunc('hour', h.created_at), h.check_name, h.action, count(*)
+        FROM {t["orgs"]} o CROSS JOIN LATERAL (
+            SELECT organization_id, created_at, check_name, action FROM {t["hits"]}
+            WHERE organization_id = o.id AND created_at >= %(lo)s AND created_at < %(hi)s
+        ) h
+        WHERE {scope}
+        GROUP BY 1, 2, 3, 4
+    """  # noqa: S608
+
+
+def _fetch(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def run_rollups_compute(
+    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None
+) -> dict[tuple[Any, Any, datetime], RunRollup]:
+    """RunRollup rows (unsaved) for the runs that started in [lo, hi): all organizations, or one."""
+    params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization), "flow": flow}
+    rows: dict[tuple[Any, Any, datetime], RunRollup] = {}
+    for org, flow_id, hour, g, lat_b, ttft_b, err, n, ended, failed, cancelled, running, tin, tout, cost in _fetch(
+        _run_sql(one_org=organization is not None, flow=flow is not None), params
+    ):
+        key = (org, flow_id, hour)
+        if key not in rows:
+            rows[key] = RunRollup(
+                organization_id=org, flow_id=flow_id, hour=hour, latency_hist=[0] * BUCKETS, ttft_hist=[0] * BUCKETS
+            )
+        rollup = rows[key]
+        if g == 7:  # the (organization, flow, hour) set: counts and sums
+            rollup.runs, rollup.ended, rollup.failed = n, ended, failed
+            rollup.cancelled, rollup.running = cancelled, running
+            rollup.input_tokens, rollup.output_tokens, rollup.cost = tin, tout, cost
+        elif g == 3 and lat_b is not None:
+            rollup.latency_hist[lat_b] += n
+        elif g == 5 and ttft_b is not None:
+            rollup.ttft_hist[ttft_b] += n
+        elif g == 6 and err is not None:
+            rollup.errors[err or "unknown"] = n
+    return rows
+
+
+def model_rollups_compute(
+    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None
+) -> dict[tuple[Any, Any, str, datetime], ModelRollup]:
+    params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization), "flow": flow}
+    rows: dict[tuple[Any, Any, str, datetime], ModelRollup] = {}
+    for org, flow_id, alias, hour, g, ttft_b, calls, failed, fallbacks, tin, tout, cost in _fetch(
+        _call_sql(one_org=organization is not None, flow=flow is not None), params
+    ):
+        key = (org, flow_id, alias, hour)
+        if key not in rows:
+            rows[key] = ModelRollup(
+                organization_id=org, flow_id=flow_id, alias=alias, hour=hour, ttft_hist=[0] * BUCKETS
+            )
+        rollup = rows[key]
+        if g == 1:
+            rollup.calls, rollup.failed, rollup.fallbacks = calls, failed, fallbacks
+            rollup.input_tokens, rollup.output_tokens, rollup.cost = tin, tout, cost
+        elif ttft_b is not None:
+            rollup.ttft_hist[ttft_b] += calls
+    return rows
+
+
+def guard_rollups_compute(lo: datetime, hi: datetime, *, organization: Any = None) -> list[GuardRollup]:
+    params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization)}
+    return [
+        GuardRollup(organization_id=org, hour=hour, check_name=check, action=action, hits=hits)
+        for org, hour, check, action, hits in _fetch(_hit_sql(one_org=organization is not None), params)
+    ]
+
+
+def hour_floor(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@transaction.atomic
+def rollups_refresh(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """Rolls up every ended hour not rolled yet, the hour before the mark again, and the recent
+    hours that had runs still running; answers the range [lo, hi) rolled (empty: lo == hi)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+    hi = hour_floor(now or timezone.now())
+    mark = RollupMark.objects.select_for_update().filter(name="runs").first()
+    lo = EPOCH if mark is None else min(mark.rolled_to - timedelta(hours=1), hi)
+    unsettled = (
+        RunRollup.objects.filter(running__gt=0, hour__gte=hi - RUNNING_RECHECK, hour__lt=lo)
+        .order_by("hour")
+        .values_list("hour", flat=True)
+        .first()
+    )
+    if unsettled is not None:
+        lo = unsettled
+    if lo < hi:
+        runs = run_rollups_compute(lo, hi)
+        calls = model_rollups_compute(lo, hi)
+        hits = guard_rollups_compute(lo, hi)
+        RunRollup.objects.filter(hour__gte=lo, hour__lt=hi).delete()
+        ModelRollup.objects.filter(hour__gte=lo, hour__lt=hi).delete()
+        GuardRollup.objects.filter(hour__gte=lo, hour__lt=hi).delete()
+        RunRollup.objects.bulk_create(runs.values(), batch_size=1000)
+        ModelRollup.objects.bulk_create(calls.values(), batch_size=1000)
+        GuardRollup.objects.bulk_create(hits, batch_size=1000)
+    RollupMark.objects.update_or_create(name="runs", defaults={"rolled_to": hi})
+    return lo, hi
+
+
+def rolled_to() -> datetime:
+    mark = RollupMark.objects.filter(name="runs").values_list("rolled_to", flat=True).first()
+    return mark if mark is not None else EPOCH
+
+
+@dataclass
+class Figures:
+    """Counts, sums and histograms of some runs, merged from rollups and raw runs alike."""
+
+    runs: int = 0
+    ended: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    latency_hist: list[int] = field(default_factory=list)
+    ttft_hist: list[int] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, rollup: RunRollup) -> None:
+        self.runs += rollup.runs
+        self.ended += rollup.ended
+        self.failed += rollup.failed
+        self.cancelled += rollup.cancelled
+        self.input_tokens += rollup.input_tokens
+        self.output_tokens += rollup.output_tokens
+        self.cost += Decimal(rollup.cost)
+        hist_add(self.latency_hist, rollup.latency_hist)
+        hist_add(self.ttft_hist, rollup.ttft_hist)
+        for code, count in rollup.errors.items():
+            self.errors[code] += count
+
+    def out(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "failed": self.failed,
+            "error_rate": round(100 * self.failed / self.ended, 2) if self.ended else None,
+            "p50_latency_ms": hist_percentile(self.latency_hist, 0.5),
+            "p95_latency_ms": hist_percentile(self.latency_hist, 0.95),
+            "p99_latency_ms": hist_percentile(self.latency_hist, 0.99),
+            "p50_ttft_ms": hist_percentile(self.ttft_hist, 0.5),
+            "p95_ttft_ms": hist_percentile(self.ttft_hist, 0.95),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost": self.cost,
+            "cost_per_run": (self.cost / self.runs).quantize(Decimal("0.000001")) if self.runs else None,
+            "errors": [{"code": c, "runs": n} for c, n in sorted(self.errors.items(), key=lambda kv: -kv[1])],
+        }

