@@ -222,6 +222,7 @@ def dataset_add_from_production(
     """Items from selected runs, from every run of selected widget conversations, or from the
     runs visitors gave a thumbs-down (their comment kept). Each item links to its run."""
     access.require(Role.EDITOR)
+    dataset_get(organization=access.organization, dataset_id=dataset_id)  # another tenant's: not found first
     rows: list[dict[str, Any]] = []
     if runs:
         rows += [_item_from_run(run, origin="run", expected=expected_from_answer) for run in _runs(access, runs)]
