@@ -1,5 +1,6 @@
-/** The dashboard: figures for a time range, and per-day charts (runs and errors, latency, time to
- *  first token, cost) as SVG bars; per flow and per model alias below. */
+/** The dashboard: figures for a time range, and per-day (per-hour for today) charts (runs and
+ *  errors, latency, time to first token, cost, guard hits) as SVG bars; errors by code, guard hits
+ *  by check, per flow and per model alias below. Served from the hourly rollups. */
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, unwrap } from "../api/client";
@@ -8,7 +9,7 @@ import { ErrorState, LoadingState } from "../ui/feedback";
 import { formatCost, formatMs } from "./format";
 
 type Stats = components["schemas"]["RunStatsOut"];
-type Day = Stats["days"][number];
+type Point = { key: string; label: string } & Partial<Stats["days"][number]>;
 
 function useStats(orgId: string, days: number, flow: string) {
   return useQuery({
@@ -25,8 +26,8 @@ function useStats(orgId: string, days: number, flow: string) {
 
 function Bars({ title, days, value, format }: {
   title: string;
-  days: Day[];
-  value: (day: Day) => number | null | undefined;
+  days: Point[];
+  value: (day: Point) => number | null | undefined;
   format: (v: number) => string;
 }) {
   const values = days.map((d) => value(d) ?? 0);
@@ -39,21 +40,29 @@ function Bars({ title, days, value, format }: {
         {days.map((day, i) => {
           const height = ((values[i] ?? 0) / max) * 38;
           return (
-            <rect key={day.day} x={i * width + width * 0.1} y={40 - height} width={width * 0.8} height={height} className="chart__bar">
+            <rect key={day.key} x={i * width + width * 0.1} y={40 - height} width={width * 0.8} height={height} className="chart__bar">
               <title>
-                {day.day}: {format(values[i] ?? 0)}
+                {day.label}: {format(values[i] ?? 0)}
               </title>
             </rect>
           );
         })}
       </svg>
       <div className="chart__axis muted">
-        <span>{days[0]?.day ?? ""}</span>
+        <span>{days[0]?.label ?? ""}</span>
         <span>max {format(max)}</span>
-        <span>{days[days.length - 1]?.day ?? ""}</span>
+        <span>{days[days.length - 1]?.label ?? ""}</span>
       </div>
     </figure>
   );
+}
+
+/** Per hour for today (the rollups' grain), per day otherwise. */
+function points(stats: Stats, days: number): Point[] {
+  if (days <= 1) {
+    return stats.hours.map((h) => ({ ...h, key: h.hour, label: `${h.hour.slice(11, 16)} UTC` }));
+  }
+  return stats.days.map((d) => ({ ...d, key: d.day, label: d.day }));
 }
 
 export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string; name: string }[] }) {
@@ -100,14 +109,17 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
               <dd>{stats.data.total.error_rate === null ? "—" : `${stats.data.total.error_rate}%`}</dd>
             </div>
             <div>
-              <dt>Latency p50 / p95</dt>
+              <dt>Latency p50 / p95 / p99</dt>
               <dd>
-                {formatMs(stats.data.total.p50_latency_ms)} / {formatMs(stats.data.total.p95_latency_ms)}
+                {formatMs(stats.data.total.p50_latency_ms)} / {formatMs(stats.data.total.p95_latency_ms)} /{" "}
+                {formatMs(stats.data.total.p99_latency_ms)}
               </dd>
             </div>
             <div>
-              <dt>First token p95</dt>
-              <dd>{formatMs(stats.data.total.p95_ttft_ms)}</dd>
+              <dt>First token p50 / p95</dt>
+              <dd>
+                {formatMs(stats.data.total.p50_ttft_ms)} / {formatMs(stats.data.total.p95_ttft_ms)}
+              </dd>
             </div>
             <div>
               <dt>Tokens</dt>
@@ -117,13 +129,80 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
               <dt>Cost</dt>
               <dd>{formatCost(stats.data.total.cost)}</dd>
             </div>
+            <div>
+              <dt>Cost per run</dt>
+              <dd>{stats.data.total.cost_per_run === null ? "—" : formatCost(stats.data.total.cost_per_run)}</dd>
+            </div>
+            <div>
+              <dt>Guard hits</dt>
+              <dd>{flow ? "—" : stats.data.total.guard_hits.toLocaleString()}</dd>
+            </div>
           </dl>
           <div className="charts">
-            <Bars title="Runs per day" days={stats.data.days} value={(d) => d.runs} format={(v) => String(v)} />
-            <Bars title="Error rate (%)" days={stats.data.days} value={(d) => d.error_rate} format={(v) => `${v.toFixed(1)}%`} />
-            <Bars title="Latency p95" days={stats.data.days} value={(d) => d.p95_latency_ms} format={formatMs} />
-            <Bars title="First token p95" days={stats.data.days} value={(d) => d.p95_ttft_ms} format={formatMs} />
-            <Bars title="Cost per day" days={stats.data.days} value={(d) => Number(d.cost)} format={formatCost} />
+            <Bars title={days <= 1 ? "Runs per hour" : "Runs per day"} days={points(stats.data, days)} value={(d) => d.runs} format={(v) => String(v)} />
+            <Bars title="Error rate (%)" days={points(stats.data, days)} value={(d) => d.error_rate} format={(v) => `${v.toFixed(1)}%`} />
+            <Bars title="Latency p95" days={points(stats.data, days)} value={(d) => d.p95_latency_ms} format={formatMs} />
+            <Bars title="First token p95" days={points(stats.data, days)} value={(d) => d.p95_ttft_ms} format={formatMs} />
+            <Bars title={days <= 1 ? "Cost per hour" : "Cost per day"} days={points(stats.data, days)} value={(d) => Number(d.cost ?? 0)} format={formatCost} />
+            {days > 1 && !flow ? (
+              <Bars title="Guard hits per day" days={points(stats.data, days)} value={(d) => d.guard_hits} format={(v) => String(v)} />
+            ) : null}
+          </div>
+          <div className="run-detail__io">
+            <table className="table" aria-label="Errors by code">
+              <thead>
+                <tr>
+                  <th scope="col">Error code</th>
+                  <th scope="col">Failed runs</th>
+                </tr>
+              </thead>
+              <tbody>
+                {stats.data.total.errors.length === 0 ? (
+                  <tr>
+                    <td colSpan={2} className="muted">
+                      No failed runs in this range.
+                    </td>
+                  </tr>
+                ) : (
+                  stats.data.total.errors.map((e) => (
+                    <tr key={e.code}>
+                      <td>
+                        <code>{e.code || "unknown"}</code>
+                      </td>
+                      <td>{e.runs.toLocaleString()}</td>
+                    </tr>
+                  ))
+                )}
+              </tbody>
+            </table>
+            {flow ? null : (
+              <table className="table" aria-label="Guard hits">
+                <thead>
+                  <tr>
+                    <th scope="col">Guard check</th>
+                    <th scope="col">Action</th>
+                    <th scope="col">Hits</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {stats.data.guards.length === 0 ? (
+                    <tr>
+                      <td colSpan={3} className="muted">
+                        No guard check fired in this range.
+                      </td>
+                    </tr>
+                  ) : (
+                    stats.data.guards.map((g) => (
+                      <tr key={`${g.check}-${g.action}`}>
+                        <td>{g.check}</td>
+                        <td>{g.action}</td>
+                        <td>{g.hits.toLocaleString()}</td>
+                      </tr>
+                    ))
+                  )}
+                </tbody>
+              </table>
+            )}
           </div>
           <div className="run-detail__io">
             <table className="table" aria-label="Per flow">
@@ -153,6 +232,7 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
                 <tr>
                   <th scope="col">Model alias</th>
                   <th scope="col">Calls</th>
+                  <th scope="col">Fallbacks</th>
                   <th scope="col">First token p95</th>
                   <th scope="col">Cost</th>
                 </tr>
@@ -162,6 +242,7 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
                   <tr key={m.alias}>
                     <td>{m.alias}</td>
                     <td>{m.calls}</td>
+                    <td>{m.fallbacks}</td>
                     <td>{formatMs(m.p95_ttft_ms)}</td>
                     <td>{formatCost(m.cost)}</td>
                   </tr>

@@ -13,6 +13,7 @@ export const METRICS: [AlertRule["metric"], string][] = [
   ["p95_ttft_ms", "p95 time to first token (ms)"],
   ["cost", "Cost ($)"],
   ["thumbs_down_rate", "Thumbs-down rate (%)"],
+  ["guard_hits", "Guard hits (count)"],
 ];
 
 const keys = {
