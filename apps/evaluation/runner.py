@@ -19,14 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import close_old_connections, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from apps.config.db import in_db_thread
 from apps.config.errors import TrellisError
 from apps.evaluation.evaluators import SampleInput, Score, parse_evaluators, score_sample
 from apps.evaluation.evaluators.spec import EvaluatorSpec
 from apps.evaluation.models import EVALUATION_SOURCE, DatasetItem, EvalSample, Evaluation
-from apps.evaluation.services import evaluation_add_cost
 from apps.evaluation.stats import evaluator_summary, paired_compare
 from apps.runs.live import run_to_end
 from apps.runs.models import ChatMessage, ChatSession, Run
@@ -212,6 +211,12 @@ class _Job:
             return True
         Evaluation.objects.filter(pk=self.evaluation.pk).update(lease_until=_now() + timedelta(seconds=LEASE_SECONDS))
         return False
+
+
+def evaluation_add_cost(*, evaluation_id: Any, done: int, failed: int, cost: Decimal) -> None:
+    Evaluation.objects.filter(pk=evaluation_id).update(
+        done=F("done") + done, failed=F("failed") + failed, cost=F("cost") + cost
+    )
 
 
 def _answer(run: Run) -> str:

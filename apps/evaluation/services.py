@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 
 from apps.builder.models import Flow, FlowVersion
 from apps.builder.selectors import flow_get
@@ -388,12 +386,6 @@ def review_grade(
         if evaluation.status == Evaluation.Status.COMPLETED:
             evaluation_summarize(evaluation)
     return sample
-
-
-def evaluation_add_cost(*, evaluation_id: uuid.UUID, done: int, failed: int, cost: Decimal) -> None:
-    Evaluation.objects.filter(pk=evaluation_id).update(
-        done=F("done") + done, failed=F("failed") + failed, cost=F("cost") + cost
-    )
 
 
 # --- gates ------------------------------------------------------------------------------------
