@@ -256,7 +256,10 @@ class RoutedChatModel(BaseChatModel):
             started = time.perf_counter()
             usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
             end = AIMessageChunk(content="", usage_metadata=usage, response_metadata={"cached": True})  # type: ignore[arg-type]
-            self._record("cache", ModelCall.Status.OK, 0, 0, 0.0, started, [], None, self.candidates[0])
+            price = self.candidates[0]
+            saved = (price.price_in_per_1k * hit.input_tokens + price.price_out_per_1k * hit.output_tokens) / 1000
+            note = [{"cache": "exact", "saved": str(saved.quantize(Decimal("0.000001")))}]
+            self._record("cache", ModelCall.Status.OK, 0, 0, 0.0, started, note, None, self.candidates[0])
             return [TextChunk(hit.text), end], None
         if question is None:
             return [], None

@@ -72,3 +72,25 @@ def model_cost_this_month(*, organization: Organization) -> Decimal:
     start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     total = ModelCall.objects.filter(organization=organization, at__gte=start).aggregate(total=Sum("cost"))["total"]
     return total if total is not None else Decimal(0)
+
+
+CACHE_SERVERS = ("cache", "semantic-cache")  # ModelCall.served_by of an answer from a cache
+
+
+@dataclass(frozen=True)
+class CacheFigures:
+    calls: int
+    hits: int
+    saved: Decimal  # what the cached answers cost when they were first asked
+
+
+def cache_figures_this_month(*, organization: Organization) -> CacheFigures:
+    """This month's model calls, how many a cache answered, and what those answers saved."""
+    start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    calls = ModelCall.objects.filter(organization=organization, at__gte=start)
+    hits = calls.filter(served_by__in=CACHE_SERVERS)
+    saved = sum(
+        (Decimal(str((notes or [{}])[0].get("saved") or 0)) for notes in hits.values_list("attempts", flat=True)),
+        Decimal(0),
+    )
+    return CacheFigures(calls=calls.count(), hits=hits.count(), saved=saved)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -16,7 +17,8 @@ from apps.serving.accounting import tokens_used_this_month
 from apps.serving.api import serializers as s
 from apps.serving.api.catalog_views import LEDGER_PARAMETERS, ledger_filters
 from apps.serving.budgets import budget_delete, budget_list, budget_set
-from apps.serving.selectors import model_call_filter, model_cost_this_month
+from apps.serving.models import ModelQuota
+from apps.serving.selectors import cache_figures_this_month, model_call_filter, model_cost_this_month
 from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.models import Role
 
@@ -109,34 +111,31 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _quota_body(quota: ModelQuota) -> dict[str, Any]:
+    organization = quota.organization
+    cache = cache_figures_this_month(organization=organization)
+    return {
+        "monthly_token_budget": quota.monthly_token_budget,
+        "monthly_cost_budget": _money(quota.monthly_cost_budget),
+        "requests_per_minute": quota.requests_per_minute,
+        "used_this_month": tokens_used_this_month(organization.pk),
+        "spent_this_month": str(model_cost_this_month(organization=organization)),
+        "calls_this_month": cache.calls,
+        "cache_hits_this_month": cache.hits,
+        "saved_this_month": str(cache.saved),
+    }
+
+
 class QuotaView(APIView):
     @extend_schema(responses={200: s.QuotaOut, **ERRORS}, summary="The organization's model budget and rate limit")
     def get(self, request: Request, org_id: str) -> Response:
         access = org_access(request, org_id)
-        quota = d.quota_get(organization=access.organization)
-        return Response(
-            {
-                "monthly_token_budget": quota.monthly_token_budget,
-                "monthly_cost_budget": _money(quota.monthly_cost_budget),
-                "requests_per_minute": quota.requests_per_minute,
-                "used_this_month": tokens_used_this_month(access.organization.pk),
-                "spent_this_month": str(model_cost_this_month(organization=access.organization)),
-            }
-        )
+        return Response(_quota_body(d.quota_get(organization=access.organization)))
 
     @extend_schema(request=s.QuotaIO, responses={200: s.QuotaOut, **ERRORS}, summary="Set the budget (admin)")
     def put(self, request: Request, org_id: str) -> Response:
         access = org_access(request, org_id, Role.ADMIN)
-        quota = d.quota_set(access=access, **parse_body(s.QuotaIO, request))
-        return Response(
-            {
-                "monthly_token_budget": quota.monthly_token_budget,
-                "monthly_cost_budget": _money(quota.monthly_cost_budget),
-                "requests_per_minute": quota.requests_per_minute,
-                "used_this_month": tokens_used_this_month(access.organization.pk),
-                "spent_this_month": str(model_cost_this_month(organization=access.organization)),
-            }
-        )
+        return Response(_quota_body(d.quota_set(access=access, **parse_body(s.QuotaIO, request))))
 
 
 class ModelCallListView(APIView):

@@ -244,6 +244,13 @@ class QuotaOut(QuotaIO):
     spent_this_month = serializers.DecimalField(
         max_digits=14, decimal_places=6, read_only=True, help_text="The model calls' cost this month (UTC)"
     )
+    calls_this_month = serializers.IntegerField(read_only=True, help_text="Model calls this month")
+    cache_hits_this_month = serializers.IntegerField(
+        read_only=True, help_text="Of those, answered by the exact or the semantic cache"
+    )
+    saved_this_month = serializers.DecimalField(
+        max_digits=14, decimal_places=6, read_only=True, help_text="What the cached answers cost when first asked"
+    )
 
 
 class ModelCallOut(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -62,6 +62,7 @@ export function EndpointDialog({ orgId, endpoint, aliases, onClose }: Props) {
   const [idle, setIdle] = useState(String(endpoint?.idle_timeout_s ?? 30));
   const [retries, setRetries] = useState(String(endpoint?.max_retries ?? 0));
   const [cacheTtl, setCacheTtl] = useState(String(endpoint?.cache_ttl_s ?? 0));
+  const [similarity, setSimilarity] = useState(endpoint?.semantic_cache_threshold != null ? String(endpoint.semantic_cache_threshold) : "");
   const [fallbacks, setFallbacks] = useState<string[]>(
     Array.isArray(endpoint?.fallbacks) ? (endpoint.fallbacks as unknown[]).map(String) : [],
   );
@@ -127,6 +128,7 @@ export function EndpointDialog({ orgId, endpoint, aliases, onClose }: Props) {
       idle_timeout_s: Number(idle),
       max_retries: Number(retries),
       cache_ttl_s: Number(cacheTtl) || 0,
+      semantic_cache_threshold: similarity.trim() ? Number(similarity) : null,
       fallbacks,
     };
     if (keyMode === "replace" && apiKey.trim()) body.api_key = apiKey.trim();
@@ -364,6 +366,22 @@ export function EndpointDialog({ orgId, endpoint, aliases, onClose }: Props) {
               hint="Exact repeats at temperature 0 are answered from memory, per organization. 0: off."
             >
               <input className="input" type="number" min={0} value={cacheTtl} onChange={(e) => setCacheTtl(e.target.value)} />
+            </Field>
+            <Field
+              label="Similar questions (0.5–1)"
+              errors={fieldErrors(error, "semantic_cache_threshold")}
+              hint="Also answer a question this close in meaning to one a published flow answered before (0.9 is careful). Needs a cache time. Blank: off."
+            >
+              <input
+                className="input"
+                type="number"
+                min={0.5}
+                max={1}
+                step={0.01}
+                placeholder="off"
+                value={similarity}
+                onChange={(e) => setSimilarity(e.target.value)}
+              />
             </Field>
           </div>
         </details>

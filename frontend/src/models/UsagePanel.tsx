@@ -1,19 +1,177 @@
 /** Usage: the organization's monthly budget and rate limit with this month's tokens and spend,
- * and the model-call ledger with filters and a CSV download of what the filters select. */
+ * budgets per flow and per widget with their spend, cache hits, and the model-call ledger with
+ * filters (model, model that served, flow, user, status, dates) and a CSV download of what the
+ * filters select. */
 import { useState, type FormEvent } from "react";
+import { useMembers } from "../api/orgs";
+import { useFlows } from "../editor/api";
 import { formatDateTime } from "../lib/format";
 import { Badge } from "../ui/Badge";
 import { EmptyState, ErrorState, FormError, LoadingState } from "../ui/feedback";
 import { Field } from "../ui/Field";
-import { ledgerCsvUrl, useModelCalls, useQuota, useSetQuota, type LedgerFilters } from "./api";
+import { useWidgets } from "../widgets/api";
+import {
+  ledgerCsvUrl,
+  useBudgets,
+  useDeleteBudget,
+  useModelCalls,
+  useQuota,
+  useSetBudget,
+  useSetQuota,
+  type Budget,
+  type LedgerFilters,
+} from "./api";
 import { formatCost, formatTokens } from "./presets";
 
 export function UsagePanel(props: { orgId: string; canEdit: boolean; aliases: string[] }) {
   return (
     <>
       <QuotaCard orgId={props.orgId} canEdit={props.canEdit} />
+      <BudgetsCard orgId={props.orgId} canEdit={props.canEdit} />
       <Ledger orgId={props.orgId} aliases={props.aliases} />
     </>
+  );
+}
+
+function share(used: number, limit: number | null | undefined): number | null {
+  return limit != null && limit > 0 ? Math.min(1, used / limit) : null;
+}
+
+function Meter(props: { label: string; value: number | null }) {
+  if (props.value == null) return null;
+  return (
+    <div className="meter" role="meter" aria-label={props.label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(props.value * 100)}>
+      <div className={`meter__bar${props.value > 0.9 ? " meter__bar--danger" : ""}`} style={{ width: `${props.value * 100}%` }} />
+    </div>
+  );
+}
+
+/** Budgets per flow and per widget: what each used this month against its limits; admins set
+ * and remove them. A flow or widget over its budget has its runs refused until the month ends. */
+function BudgetsCard(props: { orgId: string; canEdit: boolean }) {
+  const budgets = useBudgets(props.orgId);
+  const flows = useFlows(props.orgId, "");
+  const widgets = useWidgets(props.orgId);
+  const save = useSetBudget(props.orgId);
+  const remove = useDeleteBudget(props.orgId);
+  const [target, setTarget] = useState("");
+  const [money, setMoney] = useState("");
+  const [tokens, setTokens] = useState("");
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const [kind, id] = target.split(":");
+    try {
+      await save.mutateAsync({
+        flow: kind === "flow" ? id : null,
+        widget: kind === "widget" ? id : null,
+        monthly_cost_budget: money.trim() ? money.trim() : null,
+        monthly_token_budget: tokens.trim() ? Number(tokens) : null,
+      });
+      setTarget("");
+      setMoney("");
+      setTokens("");
+    } catch {
+      // save.error is shown in the form
+    }
+  }
+
+  function edit(budget: Budget) {
+    setTarget(budget.flow ? `flow:${budget.flow}` : `widget:${budget.widget}`);
+    setMoney(budget.monthly_cost_budget != null ? String(Number(budget.monthly_cost_budget)) : "");
+    setTokens(budget.monthly_token_budget != null ? String(budget.monthly_token_budget) : "");
+  }
+
+  return (
+    <section className="card usage-budgets" aria-labelledby="budgets-title">
+      <div className="section__header">
+        <h2 id="budgets-title" className="section__title">
+          Budgets per flow and widget
+        </h2>
+      </div>
+      {budgets.isPending ? (
+        <LoadingState label="Loading budgets…" />
+      ) : budgets.isError ? (
+        <ErrorState error={budgets.error} onRetry={() => void budgets.refetch()} />
+      ) : budgets.data.length === 0 ? (
+        <p className="muted">No flow or widget has its own budget: only the organization's limits apply.</p>
+      ) : (
+        <ul className="budget-list" aria-label="Budgets">
+          {budgets.data.map((budget) => (
+            <li key={budget.id} className="budget-list__item">
+              <div className="budget-list__head">
+                <span>
+                  <Badge tone="neutral">{budget.flow ? "Flow" : "Widget"}</Badge> <strong>{budget.name}</strong>
+                </span>
+                <span data-testid="budget-spend">
+                  {formatCost(budget.spent_this_month ?? 0)}
+                  {budget.monthly_cost_budget != null ? <span className="muted"> of {formatCost(budget.monthly_cost_budget)}</span> : null}
+                  {" · "}
+                  {formatTokens(budget.used_this_month ?? 0)}
+                  {budget.monthly_token_budget != null ? <span className="muted"> of {formatTokens(budget.monthly_token_budget)} tokens</span> : " tokens"}
+                </span>
+                {props.canEdit ? (
+                  <span className="budget-list__actions">
+                    <button type="button" className="btn btn--ghost btn--sm" onClick={() => edit(budget)}>
+                      Edit
+                    </button>
+                    <button
+                      type="button"
+                      className="btn btn--ghost btn--sm"
+                      disabled={remove.isPending}
+                      aria-label={`Remove the budget of ${budget.name}`}
+                      onClick={() => remove.mutate(budget.id)}
+                    >
+                      Remove
+                    </button>
+                  </span>
+                ) : null}
+              </div>
+              <Meter label={`Money budget of ${budget.name} used`} value={share(Number(budget.spent_this_month ?? 0), budget.monthly_cost_budget != null ? Number(budget.monthly_cost_budget) : null)} />
+              <Meter label={`Token budget of ${budget.name} used`} value={share(budget.used_this_month ?? 0, budget.monthly_token_budget)} />
+            </li>
+          ))}
+        </ul>
+      )}
+      <FormError error={remove.error} />
+      {props.canEdit ? (
+        <form className="form" onSubmit={submit} noValidate aria-label="Set a budget">
+          <FormError error={save.error} />
+          <div className="form-row">
+            <Field label="Flow or widget">
+              <select className="select" value={target} onChange={(e) => setTarget(e.target.value)}>
+                <option value="">Choose…</option>
+                <optgroup label="Flows">
+                  {(flows.data?.results ?? []).map((flow) => (
+                    <option key={flow.id} value={`flow:${flow.id}`}>
+                      {flow.name}
+                    </option>
+                  ))}
+                </optgroup>
+                <optgroup label="Widgets">
+                  {(widgets.data ?? []).map((widget) => (
+                    <option key={widget.id} value={`widget:${widget.id}`}>
+                      {widget.name}
+                    </option>
+                  ))}
+                </optgroup>
+              </select>
+            </Field>
+            <Field label="Monthly budget (money)" hint="At the endpoints' prices. Blank: no money limit.">
+              <input className="input" type="number" min={0} step="any" value={money} onChange={(e) => setMoney(e.target.value)} />
+            </Field>
+            <Field label="Monthly tokens" hint="Blank: no token limit.">
+              <input className="input" type="number" min={0} value={tokens} onChange={(e) => setTokens(e.target.value)} />
+            </Field>
+          </div>
+          <div className="form-actions">
+            <button type="submit" className="btn btn--secondary" disabled={save.isPending || !target || (!money.trim() && !tokens.trim())}>
+              {save.isPending ? "Saving…" : "Set budget"}
+            </button>
+          </div>
+        </form>
+      ) : null}
+    </section>
   );
 }
 
@@ -86,6 +244,16 @@ function QuotaCard(props: { orgId: string; canEdit: boolean }) {
           <dt>Requests per minute</dt>
           <dd>{q.requests_per_minute ?? <span className="muted">no limit</span>}</dd>
         </div>
+        <div>
+          <dt>Answered from cache</dt>
+          <dd data-testid="cache-hits">
+            {q.calls_this_month ? `${Math.round(((q.cache_hits_this_month ?? 0) / q.calls_this_month) * 100)}%` : "—"}
+            <span className="muted">
+              {" "}
+              {q.cache_hits_this_month ?? 0} of {q.calls_this_month ?? 0} calls, saved {formatCost(q.saved_this_month ?? 0)}
+            </span>
+          </dd>
+        </div>
       </dl>
       {spentShare != null ? (
         <div className="meter" role="meter" aria-label="Money budget used" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(spentShare * 100)}>
@@ -134,6 +302,9 @@ const STATUS_TONE = { ok: "success", failed: "danger", refused: "warning" } as c
 function Ledger(props: { orgId: string; aliases: string[] }) {
   const [filters, setFilters] = useState<LedgerFilters>({});
   const calls = useModelCalls(props.orgId, filters);
+  const flows = useFlows(props.orgId, "");
+  const members = useMembers(props.orgId);
+  const flowNames = new Map((flows.data?.results ?? []).map((flow) => [flow.id, flow.name]));
   const set = (patch: Partial<LedgerFilters>) => setFilters((old) => ({ ...old, ...patch }));
 
   return (
@@ -155,6 +326,42 @@ function Ledger(props: { orgId: string; aliases: string[] }) {
             </option>
           ))}
         </select>
+        <select
+          className="select select--sm"
+          aria-label="Served by"
+          value={filters.served_by ?? ""}
+          onChange={(e) => set({ served_by: e.target.value || undefined })}
+        >
+          <option value="">Served by any</option>
+          {[...props.aliases, "cache", "semantic-cache"].map((a) => (
+            <option key={a} value={a}>
+              {a === "cache" ? "the exact cache" : a === "semantic-cache" ? "the semantic cache" : a}
+            </option>
+          ))}
+        </select>
+        <select className="select select--sm" aria-label="Flow" value={filters.flow ?? ""} onChange={(e) => set({ flow: e.target.value || undefined })}>
+          <option value="">All flows</option>
+          {(flows.data?.results ?? []).map((flow) => (
+            <option key={flow.id} value={flow.id}>
+              {flow.name}
+            </option>
+          ))}
+        </select>
+        {members.data ? (
+          <select
+            className="select select--sm"
+            aria-label="User"
+            value={filters.user ?? ""}
+            onChange={(e) => set({ user: e.target.value ? Number(e.target.value) : undefined })}
+          >
+            <option value="">All users</option>
+            {members.data.map((member) => (
+              <option key={member.user.id} value={member.user.id}>
+                {member.user.username}
+              </option>
+            ))}
+          </select>
+        ) : null}
         <select
           className="select select--sm"
           aria-label="Status"
@@ -202,6 +409,7 @@ function Ledger(props: { orgId: string; aliases: string[] }) {
               <tr>
                 <th scope="col">When</th>
                 <th scope="col">Model</th>
+                <th scope="col">Flow</th>
                 <th scope="col">Status</th>
                 <th scope="col">Tokens in / out</th>
                 <th scope="col">First token</th>
@@ -216,6 +424,7 @@ function Ledger(props: { orgId: string; aliases: string[] }) {
                     {call.alias}
                     {call.served_by && call.served_by !== call.alias ? <span className="muted"> → {call.served_by}</span> : null}
                   </td>
+                  <td>{call.flow_id ? (flowNames.get(call.flow_id) ?? <span className="muted">deleted flow</span>) : <span className="muted">test prompt</span>}</td>
                   <td title={call.error || undefined}>
                     <Badge tone={STATUS_TONE[call.status as keyof typeof STATUS_TONE] ?? "neutral"}>{call.status}</Badge>
                   </td>

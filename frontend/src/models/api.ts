@@ -247,6 +247,8 @@ export type ModelCall = components["schemas"]["ModelCallOut"];
 export interface LedgerFilters {
   alias?: string;
   served_by?: string;
+  flow?: string;
+  user?: number;
   status?: "ok" | "failed" | "refused";
   since?: string;
   until?: string;
@@ -272,6 +274,33 @@ export function useSetQuota(orgId: string) {
   });
 }
 
+export type Budget = components["schemas"]["ModelBudgetOut"];
+export type BudgetBody = components["schemas"]["ModelBudgetInRequest"];
+
+export function useBudgets(orgId: string) {
+  return useQuery({
+    queryKey: ["models", orgId, "budgets"],
+    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_id}/model-budgets/", orgPath(orgId))),
+  });
+}
+
+export function useSetBudget(orgId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: BudgetBody) => unwrap(api.PUT("/api/v1/orgs/{org_id}/model-budgets/", { ...orgPath(orgId), body })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["models", orgId, "budgets"] }),
+  });
+}
+
+export function useDeleteBudget(orgId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (id: number) =>
+      unwrap(api.DELETE("/api/v1/orgs/{org_id}/model-budgets/{budget_id}/", { params: { path: { org_id: orgId, budget_id: id } } })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["models", orgId, "budgets"] }),
+  });
+}
+
 function cleanFilters(filters: LedgerFilters): LedgerFilters {
   return Object.fromEntries(Object.entries(filters).filter(([, value]) => value)) as LedgerFilters;
 }
@@ -287,7 +316,7 @@ export function useModelCalls(orgId: string, filters: LedgerFilters) {
 
 /** The ledger's CSV download, with the same filters (a plain link: the browser downloads it). */
 export function ledgerCsvUrl(orgId: string, filters: LedgerFilters): string {
-  const query = new URLSearchParams(cleanFilters(filters) as Record<string, string>).toString();
+  const query = new URLSearchParams(Object.entries(cleanFilters(filters)).map(([k, v]) => [k, String(v)])).toString();
   return `/api/v1/orgs/${encodeURIComponent(orgId)}/model-calls/export/${query ? `?${query}` : ""}`;
 }
 
