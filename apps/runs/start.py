@@ -29,7 +29,7 @@ from apps.runs.live import PreparedRun, Reveal
 from apps.runs.models import ChatMessage, ChatSession, Run
 from apps.runs.principals import Principal, RunRequest
 from apps.runs.selectors import run_start_snapshot
-from apps.serving.accounting import Meter, month_start
+from apps.serving.accounting import Meter, budget_limits, month_start
 from apps.serving.gateway import EndpointSnapshot, GatewayModels
 from apps.tenancy.models import Role, role_at_least
 from flows.compiler import compile_flow
@@ -68,6 +68,7 @@ def _read(principal: Principal, request: RunRequest) -> _Loaded:
         session_id=request.session,
         month_start=month_start(),
         history_limit=HISTORY_LIMIT if principal.policy.memory else 0,
+        widget_id=principal.widget_id,
     )
     role = None if snapshot is None else principal.role_in(snapshot.organization_id, snapshot.role)
     if snapshot is None or role is None:  # another tenant's flow is not found either
@@ -119,6 +120,15 @@ def _read(principal: Principal, request: RunRequest) -> _Loaded:
         run_id=run.pk,
         flow_id=snapshot.flow_id,
         user_id=run.created_by_id,
+        widget_id=principal.widget_id,
+        version_id=version_id,
+        limits=budget_limits(
+            snapshot.flow_budget,
+            snapshot.widget_budget,
+            flow=snapshot.flow_id,
+            flow_name=snapshot.flow_name,
+            widget=principal.widget_id,
+        ),
     )
     models = GatewayModels(map(EndpointSnapshot.from_row, snapshot.endpoints), meter=meter)
     history: list[BaseMessage] = [
