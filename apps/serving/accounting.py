@@ -310,6 +310,7 @@ class _LedgerWriter:
     transaction for hundreds of concurrent calls instead of a database-thread trip each."""
 
     FLUSH_INTERVAL_S = 0.2
+    RETRY_SECONDS = 60.0  # as the run recorder: a database restart's worth of waiting
 
     def __init__(self) -> None:
         self.queue: list[ModelCall] = []
@@ -324,15 +325,26 @@ class _LedgerWriter:
             self.task.add_done_callback(_pending.discard)
 
     async def _drain(self) -> None:
-        from apps.config.db import in_db_thread
+        from apps.config.db import database_error, in_db_thread
 
+        failing_since: float | None = None  # a database that is down or busy: the batch waits
+        delay = self.FLUSH_INTERVAL_S
         while self.queue:
-            await asyncio.sleep(self.FLUSH_INTERVAL_S)
+            await asyncio.sleep(delay)
             batch, self.queue = self.queue, []
             try:
                 await in_db_thread(_write)(batch)
-            except Exception:
+            except Exception as exc:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if database_error(exc) is not None and now - failing_since < self.RETRY_SECONDS:
+                    self.queue = batch + self.queue  # nothing of it committed (one transaction): again
+                    delay = min(delay * 2, 5.0)
+                    if delay >= 5.0:
+                        logger.warning("model-call ledger: the database is unavailable; %d calls wait", len(self.queue))
+                    continue
                 logger.exception("could not record %d model calls", len(batch))
+            failing_since, delay = None, self.FLUSH_INTERVAL_S
 
 
 _LEDGER = _LedgerWriter()

@@ -177,6 +177,13 @@ def test_db_serve_recovers_by_itself_after_postgres_restarts_mid_load(served: Se
     assert "database_unavailable" not in {code for _, code in late}
     # Runs in flight when the server stopped were written once it was back (the recorder retried).
     assert _unfinished_or_broken_runs(served) == []
+    # So were their model calls (the ledger's writer retried too): every completed run has its row.
+    unledgered = "SELECT count(*) FROM runs_run r WHERE r.status = 'completed' AND NOT EXISTS "
+    unledgered += "(SELECT 1 FROM serving_modelcall m WHERE m.run_id = r.id)"
+    deadline = time.monotonic() + 15
+    while served.sql(unledgered)[0][0] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert served.sql(unledgered)[0][0] == 0
 
 
 def test_db_serve_refuses_to_start_when_its_connections_exceed_max_connections(served: Served) -> None:
