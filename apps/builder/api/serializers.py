@@ -163,6 +163,21 @@ class FlowDetailOut(FlowOut):
         return [issue.to_dict() for issue in validate(flow.draft)]
 
 
+class CallablePortOut(serializers.Serializer):  # type: ignore[type-arg]
+    name = serializers.CharField()
+    type = serializers.CharField(required=False, help_text="Inputs: the port type")
+    format = serializers.CharField(required=False, help_text="Outputs: text or json")
+
+
+class CallableFlowOut(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    version = serializers.IntegerField(help_text="The published version a sub-flow runs")
+    inputs = CallablePortOut(many=True, help_text="From its chat input node")
+    outputs = CallablePortOut(many=True, help_text="From its output nodes")
+
+
 class FlowPageOut(serializers.Serializer):  # type: ignore[type-arg]
     count = serializers.IntegerField()
     next = serializers.CharField(allow_null=True)

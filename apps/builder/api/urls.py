@@ -10,6 +10,7 @@ urlpatterns = [
     path("orgs/<str:org_id>/flows/", views.FlowListView.as_view(), name="flow-list"),
     # Before the detail route, which would otherwise take "import" for a flow id.
     path("orgs/<str:org_id>/flows/import/", views.FlowImportView.as_view(), name="flow-import"),
+    path("orgs/<str:org_id>/flows/callable/", views.FlowCallableListView.as_view(), name="flow-callable-list"),
     path(f"{FLOW}/", views.FlowDetailView.as_view(), name="flow-detail"),
     path(f"{FLOW}/draft/", views.FlowDraftView.as_view(), name="flow-draft"),
     path(f"{FLOW}/validate/", views.FlowValidateView.as_view(), name="flow-validate"),

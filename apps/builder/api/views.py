@@ -55,6 +55,18 @@ class FlowPagination(LimitOffsetPagination):
     max_limit = 500
 
 
+class FlowCallableListView(APIView):
+    @extend_schema(
+        responses={200: s.CallableFlowOut(many=True), **ERRORS},
+        summary="Published flows with their inputs and outputs, for sub-flow nodes and agent tools",
+    )
+    def get(self, request: Request, org_id: str) -> Response:
+        access = org_access(request, org_id)
+        return Response(
+            s.CallableFlowOut(selectors.flow_callable_list(organization=access.organization), many=True).data
+        )
+
+
 class FlowListView(APIView):
     @extend_schema(
         responses={200: s.FlowPageOut, **ERRORS},

@@ -39,6 +39,7 @@ def _requests(target: dict[str, Any], own_org: object) -> list[tuple[str, str, s
         ("flow-list", "get", f"/api/v1/orgs/{target['org']}/flows/", {}),
         ("flow-list", "post", f"/api/v1/orgs/{target['org']}/flows/", {"name": "planted"}),
         ("flow-import", "post", f"/api/v1/orgs/{target['org']}/flows/import/", export),
+        ("flow-callable-list", "get", f"/api/v1/orgs/{target['org']}/flows/callable/", {}),
     ]
     for org in (target["org"], own_org):
         flow = f"/api/v1/orgs/{org}/flows/{target['flow']}"
