@@ -117,7 +117,7 @@ def cycle_message(name: str, others: Iterable[str]) -> str:
     shown = ", ".join(rest[:4]) + (f" and {len(rest) - 4} more" if len(rest) > 4 else "")
     together = f" with {shown}" if shown else ""
     return (
-        f"{name} is on a loop of connections{together}: a flow runs one way, "
+        f"{name} is on a cycle of connections{together}: a flow runs one way, "
         "so remove one of the connections that lead back."
     )
 

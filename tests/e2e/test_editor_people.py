@@ -168,7 +168,7 @@ def test_e2e_editor_problems_read_as_sentences_all_at_once_and_uses_are_listed(p
     problems = page.get_by_test_id("problems")
     expect(problems).to_contain_text("“Answer” (LLM) needs a model: pick one in its settings.")
     expect(problems.locator('[data-code="graph.cycle"]')).to_have_count(2)
-    expect(problems).to_contain_text("“Answer” (LLM) is on a loop of connections with “prompt” (Prompt template)")
+    expect(problems).to_contain_text("“Answer” (LLM) is on a cycle of connections with “prompt” (Prompt template)")
     expect(problems).not_to_contain_text("String should have")
     shot(page, "problems-for-people")
     problems.locator('[data-code="node.missing_config"]').click()
