@@ -8,7 +8,7 @@ import { orgPath } from "../lib/routes";
 import { useSession } from "../shell/session";
 import { ErrorState, LoadingState } from "../ui/feedback";
 import { ChevronLeftIcon } from "../ui/icons";
-import { fetchFlow, useFlow, useModels, useNodeCatalog, useVersions } from "./api";
+import { fetchFlow, useFlow, useModels, useNodeCatalog, useOrgTools, useVersions } from "./api";
 import { Canvas } from "./Canvas";
 import { FlowPanel } from "./FlowPanel";
 import { ConfigPanel } from "./ConfigPanel";
@@ -89,6 +89,13 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
   const run = useRun(orgId, flow.id);
   const versions = useVersions(orgId, flow.id);
   const models = useModels(orgId);
+  const orgTools = useOrgTools(orgId);
+  // name -> kind (builtin, mcp, openapi): the catalog's built-ins, then the organization's own.
+  const toolKinds = useMemo(() => {
+    const kinds: Record<string, string> = Object.fromEntries(tools.map((name) => [name, "builtin"]));
+    for (const tool of orgTools.data ?? []) kinds[tool.name] = tool.kind;
+    return kinds;
+  }, [tools, orgTools.data]);
   // ?version=N (the runs page's "open in editor"): start on Versions, showing that version's changes.
   const [params] = useSearchParams();
   const focusVersion = /^\d+$/.test(params.get("version") ?? "") ? Number(params.get("version")) : null;
@@ -120,8 +127,13 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
   }, [focus]);
 
   const formContext = useMemo(
-    () => ({ models: (models.data ?? []).filter((m) => m.kind !== "embedding").map((m) => m.alias), tools, orgId, readOnly }),
-    [models.data, tools, orgId, readOnly],
+    () => ({
+      models: (models.data ?? []).filter((m) => m.kind !== "embedding").map((m) => m.alias),
+      tools: Object.keys(toolKinds),
+      orgId,
+      readOnly,
+    }),
+    [models.data, toolKinds, orgId, readOnly],
   );
 
   const afterLayout = useCallback(() => {
@@ -305,7 +317,7 @@ function Editor({ orgId, flow, tools }: { orgId: string; flow: FlowDetail; tools
               )
             ) : null}
             {tab === "problems" ? <ProblemsPanel /> : null}
-            {tab === "flow" ? <FlowPanel /> : null}
+            {tab === "flow" ? <FlowPanel toolKinds={orgTools.data ? toolKinds : null} /> : null}
             {tab === "versions" ? (
               <VersionsPanel
                 orgId={orgId}

@@ -10,7 +10,8 @@ const SECTIONS = [
   ["tools", "Tools", "No tools: a Tool call or Agent node picks the tools it calls."],
 ] as const;
 
-export function FlowPanel() {
+/** `toolKinds`: the tools this organization has (name -> builtin, mcp, openapi); null while unknown. */
+export function FlowPanel({ toolKinds = null }: { toolKinds?: Record<string, string> | null }) {
   const nodes = useEditor((s) => s.nodes);
   const types = useEditor((s) => s.types);
   const focusNode = useEditor((s) => s.focusNode);
@@ -35,8 +36,9 @@ export function FlowPanel() {
           {inventory[key].length ? (
             <ul className="uses">
               {inventory[key].map((use) => (
-                <li key={use.name} className="uses__item">
+                <li key={use.name} className="uses__item" data-testid={`uses-${key}-${use.name}`}>
                   <code>{use.name}</code>
+                  {key === "tools" && toolKinds ? <ToolKind kind={toolKinds[use.name]} /> : null}
                   <span className="uses__nodes">{usedBy(use)}</span>
                 </li>
               ))}
@@ -48,4 +50,17 @@ export function FlowPanel() {
       ))}
     </div>
   );
+}
+
+const KIND_LABEL: Record<string, string> = { builtin: "built-in", mcp: "MCP", openapi: "OpenAPI" };
+
+function ToolKind({ kind }: { kind: string | undefined }) {
+  if (!kind) {
+    return (
+      <span className="badge badge--danger" title="No built-in, MCP or OpenAPI tool of this organization has this name: pick another in the node's settings, or connect the server in Settings.">
+        not available
+      </span>
+    );
+  }
+  return <span className="badge badge--neutral">{KIND_LABEL[kind] ?? kind}</span>;
 }

@@ -157,3 +157,12 @@ export function useModels(orgId: string) {
 export function fetchRun(orgId: string, runId: string) {
   return unwrap(api.GET("/api/v1/orgs/{org_id}/runs/{run_id}/", { params: { path: { org_id: orgId, run_id: runId } } }));
 }
+
+/** Every tool the organization's flows can call: built-in, MCP servers' and OpenAPI tool sets'. */
+export function useOrgTools(orgId: string) {
+  return useQuery({
+    queryKey: ["orgs", orgId, "integration-tools"],
+    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_id}/integration-tools/", { params: { path: { org_id: orgId } } })),
+    staleTime: 30_000,
+  });
+}
