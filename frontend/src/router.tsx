@@ -9,6 +9,7 @@ import { KnowledgePage } from "./pages/KnowledgePage";
 import { ModelsPage } from "./models/ModelsPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { RunsPage } from "./pages/RunsPage";
+import { EvaluationPage } from "./evaluation/EvaluationPage";
 import { GuardrailsPage } from "./guardrails/GuardrailsPage";
 import { WelcomePage } from "./pages/WelcomePage";
 import { WidgetsPage } from "./widgets/WidgetsPage";
@@ -46,6 +47,7 @@ export const routes: RouteObject[] = [
               { path: "widgets", element: <WidgetsPage /> },
               { path: "runs", element: <RunsPage /> },
               { path: "guardrails", element: <GuardrailsPage /> },
+              { path: "evaluation", element: <EvaluationPage /> },
               {
                 path: "settings",
                 element: <SettingsLayout />,

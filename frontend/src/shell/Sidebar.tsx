@@ -3,6 +3,7 @@ import { Link, NavLink } from "react-router";
 import { orgPath, type Section } from "../lib/routes";
 import {
   AlertIcon,
+  CheckIcon,
   FlowsIcon,
   KnowledgeIcon,
   Logo,
@@ -28,6 +29,7 @@ const BUILD: NavItem[] = [
 const OPERATE: NavItem[] = [
   { section: "runs", label: "Runs", Icon: RunsIcon },
   { section: "guardrails", label: "Guardrails", Icon: AlertIcon },
+  { section: "evaluation", label: "Evaluation", Icon: CheckIcon },
   { section: "settings", label: "Settings", Icon: SettingsIcon },
 ];
 
