@@ -136,6 +136,8 @@ describe("Knowledge base settings", () => {
     name,
     file_type: "markdown",
     size_bytes: 100,
+    source: null,
+    source_key: "",
     checksum: "x",
     version: 1,
     status: "ready",
@@ -159,7 +161,7 @@ describe("Knowledge base settings", () => {
       [`PATCH /api/v1/orgs/${ORG_A}/knowledge-bases/${KB_ID}/`]: { status: 200, body: { ...kb, chunk_size: 128 } },
     });
     renderWithClient(<KnowledgeBaseView orgId={ORG_A} kb={kb} onBack={() => undefined} />);
-    await screen.findByText("newer.md");
+    await screen.findByRole("cell", { name: /newer\.md/ });
     await userEvent.click(screen.getByRole("button", { name: "Settings" }));
     const dialog = screen.getByRole("dialog");
     expect(within(dialog).getByText("first.md")).toBeInTheDocument();

@@ -20,11 +20,14 @@ import {
   useUpdateKnowledgeBase,
   type ChunkSettings,
   type KbDocument,
+  type KbSource,
   type KnowledgeBase,
   type SearchMode,
 } from "./api";
 import { ChunkingFields, ChunkPreview, chunkingProblem } from "./ChunkPreview";
 import { highlight } from "./highlight";
+import { QuestionSetPanel } from "./QuestionSet";
+import { SourcesPanel } from "./Sources";
 
 interface UploadState {
   name: string;
@@ -46,7 +49,28 @@ function useProgress(orgId: string, kbId: string) {
       url: socketUrl(window.location),
       onStatus: (status) => status === "connected" && socket.send({ type: "knowledge.subscribe", knowledge_base: kbId }),
       onMessage: (message) => {
+        if (message.type === "knowledge.source") {
+          // A source's sync: its counters live; the documents it added or removed once it ends.
+          queryClient.setQueryData<KbSource[]>(kbKeys.sources(orgId, kbId), (sources) =>
+            sources?.map((source) => {
+              if (source.id !== message.source) return source;
+              const { errors: _count, type: _type, event: _event, source: _id, knowledge_base: _kb, ...fields } = message;
+              return { ...source, ...(fields as Partial<KbSource>) };
+            }),
+          );
+          if (message.status === "ok" || message.status === "failed") {
+            void queryClient.invalidateQueries({ queryKey: kbKeys.sources(orgId, kbId) });
+            void queryClient.invalidateQueries({ queryKey: kbKeys.all(orgId) });
+          }
+          return;
+        }
         if (message.type !== "knowledge.progress") return;
+        const known = queryClient.getQueryData<KbDocument[]>(kbKeys.documents(orgId, kbId));
+        if (known && !known.some((doc) => doc.id === message.document)) {
+          // a document a source sync just added: fetch the list again
+          void queryClient.invalidateQueries({ queryKey: kbKeys.documents(orgId, kbId) });
+          return;
+        }
         queryClient.setQueryData<KbDocument[]>(kbKeys.documents(orgId, kbId), (docs) =>
           docs?.map((doc) => (doc.id === message.document ? { ...doc, ...(message as Partial<KbDocument>), id: doc.id } : doc)),
         );
@@ -147,6 +171,7 @@ export function KnowledgeBaseView({ orgId, kb, onBack }: { orgId: string; kb: Kn
           ))}
         </ul>
       )}
+      <SourcesPanel orgId={orgId} kbId={kb.id} />
       {documents.isPending && <LoadingState />}
       {documents.isError && <ErrorState error={documents.error} />}
       {documents.data?.length === 0 && (
@@ -207,6 +232,7 @@ export function KnowledgeBaseView({ orgId, kb, onBack }: { orgId: string; kb: Kn
       )}
       {browsing && <ChunkBrowser orgId={orgId} kbId={kb.id} docId={browsing} />}
       <SearchPanel orgId={orgId} kbId={kb.id} />
+      <QuestionSetPanel orgId={orgId} kb={kb} documents={documents.data ?? []} />
       {confirm === "reindex" && (
         <ConfirmDialog
           title="Re-index every document?"

@@ -24,6 +24,7 @@ export const kbKeys = {
   all: (orgId: string) => ["orgs", orgId, "knowledge"] as const,
   documents: (orgId: string, kbId: string) => ["orgs", orgId, "knowledge", kbId, "documents"] as const,
   chunks: (orgId: string, kbId: string, docId: string) => ["orgs", orgId, "knowledge", kbId, "chunks", docId] as const,
+  sources: (orgId: string, kbId: string) => ["orgs", orgId, "knowledge", kbId, "sources"] as const,
 };
 
 const kbPath = (orgId: string, kbId: string) => ({ params: { path: { org_id: orgId, kb_id: kbId } } });
@@ -194,5 +195,81 @@ export async function uploadFile(
     const form = new FormData();
     form.append("files", file);
     xhr.send(form);
+  });
+}
+
+// --- sources (website crawl, server folder) ---------------------------------------------------
+
+export type KbSource = components["schemas"]["SourceOut"];
+export type SourceInput = components["schemas"]["SourceCreateInRequest"];
+const sourcesKey = kbKeys.sources;
+const SYNCING = new Set(["queued", "syncing"]);
+export const isSyncing = (source: KbSource) => SYNCING.has(source.status);
+
+export function useSources(orgId: string, kbId: string) {
+  return useQuery({
+    queryKey: sourcesKey(orgId, kbId),
+    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/", kbPath(orgId, kbId))),
+    // The socket pushes sync progress; polling is the fallback while a sync runs.
+    refetchInterval: (query) => ((query.state.data ?? []).some(isSyncing) ? 3000 : false),
+  });
+}
+
+export function useAddSource(orgId: string, kbId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (body: SourceInput) =>
+      unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/", { ...kbPath(orgId, kbId), body })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: sourcesKey(orgId, kbId) }),
+  });
+}
+
+export function useSourceAction(orgId: string, kbId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: async ({ sourceId, action }: { sourceId: string; action: "sync" | "delete" }): Promise<void> => {
+      const path = { params: { path: { org_id: orgId, kb_id: kbId, source_id: sourceId } } };
+      if (action === "sync") {
+        await unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/{source_id}/sync/", path));
+      } else {
+        await unwrapEmpty(api.DELETE("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/{source_id}/", path));
+      }
+    },
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: kbKeys.all(orgId) }),
+  });
+}
+
+// --- test questions -----------------------------------------------------------------------------
+
+export type TestQuestion = components["schemas"]["TestQuestionIO"];
+export type EvaluateInput = components["schemas"]["EvaluateInRequest"];
+export type Evaluation = components["schemas"]["EvaluateOut"];
+const questionsKey = (orgId: string, kbId: string) => ["orgs", orgId, "knowledge", kbId, "questions"] as const;
+
+export function useTestQuestions(orgId: string, kbId: string) {
+  return useQuery({
+    queryKey: questionsKey(orgId, kbId),
+    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/questions/", kbPath(orgId, kbId))),
+  });
+}
+
+export function useSaveTestQuestions(orgId: string, kbId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (questions: TestQuestion[]) =>
+      unwrap(
+        api.PUT("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/questions/", {
+          ...kbPath(orgId, kbId),
+          body: { questions },
+        }),
+      ),
+    onSuccess: (data) => queryClient.setQueryData(questionsKey(orgId, kbId), data),
+  });
+}
+
+export function useEvaluate(orgId: string, kbId: string) {
+  return useMutation({
+    mutationFn: (body: EvaluateInput) =>
+      unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/evaluate/", { ...kbPath(orgId, kbId), body })),
   });
 }

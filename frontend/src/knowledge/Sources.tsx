@@ -1,0 +1,252 @@
+/** A base's sources beyond uploads: website crawls and server folders, each with its last sync,
+ * live counters while a sync runs (socket events), its errors, "Sync now" and delete. */
+import { useState } from "react";
+import { formatDateTime } from "../lib/format";
+import { Badge } from "../ui/Badge";
+import { ConfirmDialog } from "../ui/ConfirmDialog";
+import { Dialog } from "../ui/Dialog";
+import { ErrorState, FormError, LoadingState } from "../ui/feedback";
+import { isSyncing, useAddSource, useSourceAction, useSources, type KbSource, type SourceInput } from "./api";
+
+const TONE = { idle: "neutral", queued: "neutral", syncing: "brand", ok: "success", failed: "danger" } as const;
+const STATUS = { idle: "never synced", queued: "queued", syncing: "syncing", ok: "synced", failed: "failed" } as const;
+const SCHEDULES = [
+  { label: "Only when I click Sync now", value: "" },
+  { label: "Every hour", value: "60" },
+  { label: "Every 6 hours", value: "360" },
+  { label: "Every day", value: "1440" },
+  { label: "Every week", value: "10080" },
+];
+
+function counters(source: KbSource): string {
+  const parts = [`${source.found} found`, `${source.added} new`, `${source.changed} changed`];
+  parts.push(`${source.unchanged} unchanged`, `${source.removed} removed`);
+  if (source.skipped) parts.push(`${source.skipped} skipped`);
+  return parts.join(" · ");
+}
+
+export function SourcesPanel({ orgId, kbId }: { orgId: string; kbId: string }) {
+  const sources = useSources(orgId, kbId);
+  const action = useSourceAction(orgId, kbId);
+  const [adding, setAdding] = useState(false);
+  const [deleting, setDeleting] = useState<KbSource | null>(null);
+  const [open, setOpen] = useState<string | null>(null);
+  return (
+    <section className="card card__body kb-section" aria-label="Sources">
+      <div className="kb-section__head">
+        <h3>Websites and folders</h3>
+        <button type="button" className="btn btn--sm" onClick={() => setAdding(true)}>
+          Add a source
+        </button>
+      </div>
+      {sources.isPending && <LoadingState />}
+      {sources.isError && <ErrorState error={sources.error} />}
+      {sources.data?.length === 0 && (
+        <p className="muted">
+          Besides uploads, a base can crawl a website (a start page or its sitemap) or read a folder on the server, and
+          sync again on a schedule: only changed pages are embedded again.
+        </p>
+      )}
+      {!!sources.data?.length && (
+        <ul className="kb-sources">
+          {sources.data.map((source) => (
+            <li key={source.id} data-source={source.name}>
+              <div className="kb-sources__row">
+                <div className="kb-sources__what">
+                  <strong>{source.name}</strong>
+                  <div className="muted kb-wrap">
+                    {source.kind === "web" ? source.url : source.path} · {source.document_count} documents
+                    {source.sync_every_minutes ? ` · syncs every ${scheduleLabel(source.sync_every_minutes)}` : ""}
+                  </div>
+                </div>
+                <Badge tone={TONE[source.status]}>{STATUS[source.status]}</Badge>
+                <button
+                  type="button"
+                  className="btn btn--sm"
+                  disabled={isSyncing(source) || action.isPending}
+                  onClick={() => action.mutate({ sourceId: source.id, action: "sync" })}
+                >
+                  Sync now
+                </button>
+                <button type="button" className="btn btn--danger-ghost btn--sm" onClick={() => setDeleting(source)}>
+                  Delete
+                </button>
+              </div>
+              <div className="muted" role="status" aria-label={`${source.name} sync`}>
+                {isSyncing(source)
+                  ? `Syncing… ${counters(source)}`
+                  : source.last_sync_at
+                    ? `Last sync ${formatDateTime(source.last_sync_at)}: ${counters(source)}`
+                    : "Not synced yet."}
+                {source.next_sync_at && !isSyncing(source) ? ` · next ${formatDateTime(source.next_sync_at)}` : ""}
+              </div>
+              {source.error_message && <div className="kb-error">{source.error_message}</div>}
+              {source.sync_errors.length > 0 && (
+                <details open={open === source.id} onToggle={(e) => e.currentTarget.open && setOpen(source.id)}>
+                  <summary>
+                    {source.sync_errors.length} {source.sync_errors.length === 1 ? "problem" : "problems"} in the last
+                    sync
+                  </summary>
+                  <ul className="kb-source-errors">
+                    {source.sync_errors.map((error, i) => (
+                      <li key={i}>
+                        <span className="kb-wrap">{error.item || "—"}</span>: {error.message}
+                      </li>
+                    ))}
+                  </ul>
+                </details>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      <FormError error={action.error} />
+      {adding && <AddSourceDialog orgId={orgId} kbId={kbId} onClose={() => setAdding(false)} />}
+      {deleting && (
+        <ConfirmDialog
+          danger
+          title={`Delete ${deleting.name}?`}
+          confirmLabel="Delete source"
+          pending={action.isPending}
+          error={action.error}
+          onCancel={() => setDeleting(null)}
+          onConfirm={() =>
+            action.mutate({ sourceId: deleting.id, action: "delete" }, { onSuccess: () => setDeleting(null) })
+          }
+        >
+          Its {deleting.document_count} documents and their chunks are removed from search.
+        </ConfirmDialog>
+      )}
+    </section>
+  );
+}
+
+function scheduleLabel(minutes: number): string {
+  if (minutes % 10080 === 0) return minutes === 10080 ? "week" : `${minutes / 10080} weeks`;
+  if (minutes % 1440 === 0) return minutes === 1440 ? "day" : `${minutes / 1440} days`;
+  if (minutes % 60 === 0) return minutes === 60 ? "hour" : `${minutes / 60} hours`;
+  return `${minutes} minutes`;
+}
+
+function AddSourceDialog({ orgId, kbId, onClose }: { orgId: string; kbId: string; onClose: () => void }) {
+  const add = useAddSource(orgId, kbId);
+  const [kind, setKind] = useState<"web" | "folder">("web");
+  const [url, setUrl] = useState("");
+  const [path, setPath] = useState("");
+  const [name, setName] = useState("");
+  const [maxPages, setMaxPages] = useState(50);
+  const [maxDepth, setMaxDepth] = useState(2);
+  const [schedule, setSchedule] = useState("");
+  const sitemap = /\.xml($|\?)|sitemap/i.test(url);
+  return (
+    <Dialog title="Add a source" onClose={onClose} dismissable={!add.isPending} size="md">
+      <form
+        className="form"
+        onSubmit={(event) => {
+          event.preventDefault();
+          const body: SourceInput = {
+            kind,
+            name,
+            max_pages: maxPages,
+            max_depth: maxDepth,
+            sync_every_minutes: schedule ? Number(schedule) : null,
+            ...(kind === "web" ? { url: url.trim() } : { path: path.trim() }),
+          };
+          add.mutate(body, { onSuccess: onClose });
+        }}
+      >
+        <div role="radiogroup" aria-label="Kind of source" className="kb-modes">
+          <label>
+            <input type="radio" name="kind" checked={kind === "web"} onChange={() => setKind("web")} /> Website
+          </label>
+          <label>
+            <input type="radio" name="kind" checked={kind === "folder"} onChange={() => setKind("folder")} /> Folder on
+            the server
+          </label>
+        </div>
+        {kind === "web" ? (
+          <label className="field">
+            <span>Start page or sitemap URL</span>
+            <input
+              className="input"
+              type="url"
+              required
+              placeholder="https://docs.example.com/ or https://docs.example.com/sitemap.xml"
+              value={url}
+              onChange={(e) => setUrl(e.target.value)}
+            />
+            <small className="muted">
+              {sitemap
+                ? "A sitemap: the pages it lists on the same site are read (links are not followed)."
+                : "Links are followed on the same site only; robots.txt is respected."}
+            </small>
+          </label>
+        ) : (
+          <label className="field">
+            <span>Folder (absolute path on the server)</span>
+            <input
+              className="input"
+              required
+              placeholder="/srv/shared/handbook"
+              value={path}
+              onChange={(e) => setPath(e.target.value)}
+            />
+            <small className="muted">
+              Only folders the server's operator allows can be read; PDF, Word, Markdown, HTML, text and CSV files are
+              indexed. Organization admins only.
+            </small>
+          </label>
+        )}
+        <label className="field">
+          <span>Name (optional)</span>
+          <input className="input" maxLength={120} value={name} onChange={(e) => setName(e.target.value)} />
+        </label>
+        <div className="kb-fields-row">
+          <label className="field">
+            <span>{kind === "web" ? "At most pages" : "At most files"}</span>
+            <input
+              className="input"
+              type="number"
+              min={1}
+              max={10000}
+              value={maxPages}
+              onChange={(e) => setMaxPages(Number(e.target.value))}
+            />
+          </label>
+          {kind === "web" && !sitemap && (
+            <label className="field">
+              <span>Link depth</span>
+              <input
+                className="input"
+                type="number"
+                min={0}
+                max={10}
+                value={maxDepth}
+                onChange={(e) => setMaxDepth(Number(e.target.value))}
+              />
+            </label>
+          )}
+          <label className="field">
+            <span>Sync again</span>
+            <select className="input" value={schedule} onChange={(e) => setSchedule(e.target.value)}>
+              {SCHEDULES.map((option) => (
+                <option key={option.value} value={option.value}>
+                  {option.label}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+        <FormError error={add.error} />
+        <div className="dialog__footer">
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn--primary" disabled={add.isPending}>
+            {add.isPending ? "Adding…" : "Add and sync"}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
