@@ -45,6 +45,7 @@ class VettedTransport(httpx2.AsyncBaseTransport):
     def __init__(self, policy: EgressPolicy) -> None:
         self.policy = policy
         self.inner = httpx2.AsyncHTTPTransport(trust_env=False)
+        self.refused_status: int | None = None  # the last 4xx/5xx answer (the SDK keeps no status)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         url = request.url
@@ -55,7 +56,10 @@ class VettedTransport(httpx2.AsyncBaseTransport):
         if url.scheme == "https":
             request.extensions = {**request.extensions, "sni_hostname": url.host}
         request.url = url.copy_with(host=address)
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)
+        if response.status_code >= 400:
+            self.refused_status = response.status_code
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -74,10 +78,15 @@ async def _precheck(policy: EgressPolicy, url: str) -> None:
 
 @asynccontextmanager
 async def mcp_session(
-    url: str, *, transport: str, headers: Mapping[str, str], timeout: float = CONNECT_TIMEOUT_S
+    url: str,
+    *,
+    transport: str,
+    headers: Mapping[str, str],
+    vetted: VettedTransport | None = None,
+    timeout: float = CONNECT_TIMEOUT_S,
 ) -> AsyncIterator[ClientSession]:
-    policy = EgressPolicy()
-    await _precheck(policy, url)
+    vetted = vetted or VettedTransport(EgressPolicy())
+    await _precheck(vetted.policy, url)
 
     def factory(
         headers: dict[str, str] | None = None,
@@ -85,7 +94,7 @@ async def mcp_session(
         auth: httpx2.Auth | None = None,
     ) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(
-            headers=headers, timeout=timeout, auth=auth, transport=VettedTransport(policy), trust_env=False
+            headers=headers, timeout=timeout, auth=auth, transport=vetted, trust_env=False
         )
 
     if transport == "sse":
@@ -104,13 +113,15 @@ async def mcp_session(
         yield session
 
 
-def _failure(exc: BaseException) -> FlowError:
+def _failure(exc: BaseException, vetted: VettedTransport) -> FlowError:
     """What went wrong, for people; the details go to the log only."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     if isinstance(exc, FlowError):
         return exc
     logger.warning("MCP server call failed: %s", type(exc).__name__, exc_info=exc)
+    if vetted.refused_status is not None:
+        return McpFailed(f"The MCP server answered HTTP {vetted.refused_status}.")
     if isinstance(exc, httpx2.HTTPStatusError):
         return McpFailed(f"The MCP server answered HTTP {exc.response.status_code}.")
     if isinstance(exc, httpx2.TimeoutException | TimeoutError):
@@ -122,11 +133,12 @@ def _failure(exc: BaseException) -> FlowError:
 
 async def mcp_list_tools(url: str, *, transport: str, headers: Mapping[str, str]) -> list[dict[str, Any]]:
     """The server's tools as [{name, description, input_schema}], or a FlowError saying why not."""
+    vetted = VettedTransport(EgressPolicy())
     try:
-        async with mcp_session(url, transport=transport, headers=headers) as session:
+        async with mcp_session(url, transport=transport, headers=headers, vetted=vetted) as session:
             listed = await session.list_tools()
     except Exception as exc:
-        raise _failure(exc) from None
+        raise _failure(exc, vetted) from None
     return [
         {"name": t.name, "description": (t.description or "")[:2000], "input_schema": t.input_schema or {}}
         for t in listed.tools
@@ -147,11 +159,12 @@ def _result_text(result: Any) -> str:
 async def mcp_call(
     url: str, *, transport: str, headers: Mapping[str, str], tool: str, arguments: dict[str, Any]
 ) -> str:
+    vetted = VettedTransport(EgressPolicy())
     try:
-        async with mcp_session(url, transport=transport, headers=headers) as session:
+        async with mcp_session(url, transport=transport, headers=headers, vetted=vetted) as session:
             result = await session.call_tool(tool, arguments)
     except Exception as exc:
-        raise _failure(exc) from None
+        raise _failure(exc, vetted) from None
     text = _result_text(result)
     if getattr(result, "is_error", False):
         raise McpFailed(f"The MCP tool {tool!r} reported an error: {text[:300]}", code="mcp_tool_error")

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from django.conf import settings
 from langchain_core.messages import BaseMessage
 
+from apps.integrations.runtime import run_integrations
 from apps.knowledge.adapters import KnowledgeRetrievers
 from apps.serving.egress import EgressClient
 from apps.serving.gateway import GatewayModels, model_error
 from flows.ports import Ports
+from flows.secrets import Redactor
+
+if TYPE_CHECKING:
+    from apps.runs.models import Run
 
 
 class SystemClock:
@@ -45,3 +51,26 @@ def ports_for(*, organization_id: UUID, models: GatewayModels, history: list[Bas
             "timeouts": {alias: (t.first_token, t.idle) for alias in models.aliases for t in [models.timeouts(alias)]},
         },
     )
+
+
+class _Starting(Protocol):  # apps.runs.start.RunStarting, as this hook uses it
+    run: Run
+    graph: dict[str, Any]
+    ports: Ports
+    redactor: Redactor | None
+
+
+class IntegrationsHook:
+    """The run start's hook for the organization's integrations (apps.integrations.runtime): the
+    graph's `{{secrets.*}}` / `{{vars.*}}` filled in, the org's MCP and OpenAPI tools in the ports'
+    `extra_tools`, and the redactor of every secret value the run may meet, which the live run
+    applies to each event before it is stored or sent. A graph that uses none of it costs no read."""
+
+    def __call__(self, starting: _Starting) -> None:
+        found = run_integrations(
+            organization_id=starting.run.organization_id, graph=starting.graph, http=starting.ports.http
+        )
+        starting.graph = found.graph
+        if found.tools:
+            starting.ports.extra_tools = {**starting.ports.extra_tools, **found.tools}
+        starting.redactor = found.redactor

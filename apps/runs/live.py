@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ from typing import Any
 from apps.config.errors import TrellisError
 from apps.config.wire_errors import run_failed_data
 from apps.runs.models import Run
+from apps.runs.observers import run_ended
 from apps.runs.recorder import Final, final_fields, recorder
 from flows.compiler import CompiledFlow
 from flows.events import TERMINAL, Event, EventType
+from flows.secrets import Redactor
 from flows.values import to_text
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,8 @@ class PreparedRun:
     # Set by a run-start hook (guardrails' reversible redaction): a wire transform for the socket
     # that started the run only, one per follower; what is recorded never passes through it.
     reveal: Reveal | None = None
+    # The run's secret values (apps.integrations): every event is redacted before it is stored or sent.
+    redactor: Redactor | None = None
 
 
 def _cost(usage: dict[str, Any], prices: dict[str, tuple[Decimal, Decimal]]) -> Decimal:
@@ -116,6 +121,8 @@ class LiveRun:
 
     def _on_event(self, event: Event) -> None:
         self._last_seq = event.seq
+        if (redactor := self._prepared.redactor) is not None:
+            event = dataclasses.replace(event, data=redactor.data(event.data))
         if event.type in TERMINAL:
             self._terminal = event  # recorded, committed, then published by _drive
         elif self._held is not None:
@@ -199,12 +206,16 @@ class LiveRun:
             self._recorder.record(terminal)
             await asyncio.shield(self._recorder.finish(self.run_id, final))
             self.stored = (terminal, final)
+            run_ended(self._prepared.run, terminal, final)  # metrics, trace export (apps.observability)
         self._publish(terminal.to_wire())
 
     def _failure_event(self, exc: BaseException) -> Event:
         if not isinstance(exc, TrellisError):
             logger.error("run %s crashed", self.run_id, exc_info=exc)
-        return Event(self._last_seq + 1, EventType.RUN_FAILED, self.run_id, None, run_failed_data(exc))
+        data = run_failed_data(exc)
+        if (redactor := self._prepared.redactor) is not None:
+            data = redactor.data(data)
+        return Event(self._last_seq + 1, EventType.RUN_FAILED, self.run_id, None, data)
 
     # --- followers ---
 

@@ -24,15 +24,17 @@ from apps.config.db import bound_cursor, in_db_thread, insert_parts
 from apps.config.errors import Forbidden, InvalidInput, NotFound
 from apps.guardrails.hook import GuardrailsHook
 from apps.runs import remote
-from apps.runs.adapters import ports_for
+from apps.runs.adapters import IntegrationsHook, ports_for
 from apps.runs.live import PreparedRun, Reveal
 from apps.runs.models import ChatMessage, ChatSession, Run
 from apps.runs.principals import Principal, RunRequest
 from apps.runs.selectors import run_start_snapshot
+from apps.runs.subflows import SubflowsHook
 from apps.serving.accounting import Meter, budget_limits, month_start
 from apps.serving.gateway import EndpointSnapshot, GatewayModels
 from apps.tenancy.models import Role, role_at_least
 from flows.compiler import compile_flow
+from flows.secrets import Redactor
 from flows.values import to_text
 
 if TYPE_CHECKING:
@@ -134,6 +136,11 @@ def _read(principal: Principal, request: RunRequest) -> _Loaded:
     history: list[BaseMessage] = [
         HumanMessage(content=c) if r == ChatMessage.Role.USER else AIMessage(content=c) for r, c in snapshot.history
     ]
+    if request.history is not None and principal.policy.memory:  # the caller's own turns (OpenAI messages)
+        history = [
+            HumanMessage(content=c) if r == "user" else AIMessage(content=c)
+            for r, c in request.history[-HISTORY_LIMIT:]
+        ]
     rows = principal.rows(run, session, new_session)
     return _Loaded(
         run=run,
@@ -214,6 +221,7 @@ def _compiled(principal: Principal, request: RunRequest) -> _Compiled:
     prepared = PreparedRun(run=run, compiled=compiled, prices=models.prices(), ref=request.ref)
     prepared.flow_name, prepared.version_number = loaded.flow_name, loaded.version_number
     prepared.reveal = starting.reveal
+    prepared.redactor = starting.redactor
     return _Compiled(prepared, loaded.rows)
 
 
@@ -231,6 +239,8 @@ class RunStarting:
     # A factory of wire transforms for the socket that started the run only (one per follower:
     # a transform may hold state across tokens); never applied to what is stored.
     reveal: Reveal | None = None
+    # The run's secret values (apps.integrations): every event is redacted before it is stored or sent.
+    redactor: Redactor | None = None
 
     def inputs_replace(self, inputs: dict[str, Any]) -> None:
         self.run.inputs = inputs
@@ -247,7 +257,7 @@ class RunHook(Protocol):
 
 
 # Guardrails first: what the other hooks see of the inputs is what the policy let through.
-HOOKS: list[RunHook] = [GuardrailsHook()]
+HOOKS: list[RunHook] = [GuardrailsHook(), IntegrationsHook(), SubflowsHook()]
 
 
 def _start(principal: Principal, request: RunRequest) -> PreparedRun:

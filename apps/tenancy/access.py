@@ -99,7 +99,12 @@ def api_key_role(key: ApiKey) -> str | None:
 RUN_ROUTES = frozenset(
     {"flow-run", "flow-openai-chat", "run-list", "run-detail", "run-events", "run-cancel", "session-list"}
     | {"session-detail", "auth-me"}
+    | {"openai-models", "flow-openai-models", "openai-chat"}
 )
+# Routes that name no flow in their URL and apply a key's flow limit themselves: the OpenAI
+# models list shows only the key's flows; the organization's chat endpoint runs the flow its body
+# names, which the run start checks (api_key_check_run).
+FLOW_LIMITED_BY_VIEW = frozenset({"auth-me", "openai-models", "flow-openai-models", "openai-chat"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -110,7 +115,7 @@ def api_key_scope_refusal(key: ApiKey, *, method: str, route: str | None, flow_i
         return "This API key is read-only."
     if key.scope == ApiKeyScope.RUNS and route not in RUN_ROUTES:
         return "This API key may only run flows and read runs."
-    if key.flows and route != "auth-me" and str(flow_id) not in {str(f) for f in key.flows}:
+    if key.flows and route not in FLOW_LIMITED_BY_VIEW and str(flow_id) not in {str(f) for f in key.flows}:
         return "This API key is limited to other flows."
     return None
 

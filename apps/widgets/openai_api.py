@@ -2,8 +2,11 @@
 published flow: `OpenAI(base_url=".../flows/<flow>/openai", api_key="trl_...")`.
 
 API keys only (programs, no cookies, so no CSRF). The flow's published version runs; the
-request's `model` is echoed but never picks anything, and only the last user message is the
-input (the flow's own memory and prompts decide the rest). The run starts through
+request's `model` is echoed but never picks anything. The whole `messages` list is used: the
+last user message is the chat input's message, system messages its `system` output, and the
+user/assistant turns before it the run's memory (what a memory node gives the flow).
+`GET .../openai/models` lists the organization's published flows; `.../orgs/<org>/openai` is a base
+URL for all of them, where `model` names the flow (its id). The run starts through
 apps.runs.start.run_start like every other run; errors are apps.config.wire_errors' in the
 OpenAI shape, {"error": {message, type, code}}.
 """
@@ -14,18 +17,21 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.config.db import in_db_thread
 from apps.config.errors import NotFound, TrellisError
 from apps.config.wire_errors import error_of, wire_error
 from apps.runs.live import PreparedRun, follow, run_start_live, run_to_end
 from apps.runs.models import Run
 from apps.runs.principals import HttpCaller, RunRequest
 from apps.runs.start import run_start
-from apps.tenancy.http_auth import authenticate, checks_key_scope
+from apps.tenancy.access import actor_role
+from apps.tenancy.http_auth import authenticate, authenticate_sync, checks_key_scope
 from flows.errors import FlowError
 
 MAX_BODY = 1024 * 1024
@@ -42,18 +48,46 @@ def _uuid(value: str, what: str) -> uuid.UUID:
         raise NotFound(f"{what.capitalize()} not found.", code=f"{what}_not_found") from None
 
 
-def _last_user_message(body: Any) -> str | None:
+def _text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return None
+
+
+@dataclass
+class Conversation:
+    """The request's `messages` as a flow takes them: the last user message is the chat input's
+    message, the system messages its `system`, and the user/assistant turns before it the memory."""
+
+    message: str
+    system: str
+    history: list[tuple[str, str]]
+
+    def inputs(self) -> dict[str, Any]:
+        return {"message": self.message, **({"system": self.system} if self.system else {})}
+
+
+def _conversation(body: Any) -> Conversation | None:
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list):
         return None
-    for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
-                return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return None
+    turns: list[tuple[str, str]] = []
+    system: list[str] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            return None
+        role, text = message.get("role"), _text(message.get("content"))
+        if role in {"system", "developer"} and text is not None:
+            system.append(text)
+        elif role in {"user", "assistant"} and text is not None:
+            turns.append((str(role), text))
+        # tool and function messages carry nothing a flow's memory holds
+    last_user = next((i for i in range(len(turns) - 1, -1, -1) if turns[i][0] == "user"), None)
+    if last_user is None:
+        return None
+    return Conversation(message=turns[last_user][1], system="\n\n".join(system), history=turns[:last_user])
 
 
 def _answer(outputs: Any, fallback: str) -> str:
@@ -67,7 +101,7 @@ def _answer(outputs: Any, fallback: str) -> str:
 @checks_key_scope  # the key's scope is checked in the run start's trip (no lookup of its own)
 @csrf_exempt  # API keys only: no cookie is read, so there is nothing to forge
 async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str) -> HttpResponseBase:
-    refusal, body, message = None, None, None
+    refusal, body, message, conversation = None, None, None, None
     if request.method != "POST":
         refusal = error_of("method_not_allowed", f"Method {request.method} is not allowed.", 405)
     elif len(request.body) > MAX_BODY:
@@ -78,10 +112,11 @@ async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str)
         except ValueError:
             refusal = error_of("malformed_json", "Malformed JSON body.")
         else:
-            message = _last_user_message(body)
+            conversation = _conversation(body)
+            message = None if conversation is None else conversation.message
             if message is None:
-                refusal = error_of("invalid", "`messages` must contain a user message.")
-    if refusal is not None or message is None or not isinstance(body, dict):  # who asks comes first: 401
+                refusal = error_of("invalid", "`messages` must be a list of messages with a user message.")
+    if refusal is not None or conversation is None or not isinstance(body, dict):  # who asks comes first: 401
         try:
             await authenticate(request, sessions=False)
         except TrellisError as exc:
@@ -96,7 +131,8 @@ async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str)
                 flow=_uuid(flow_id, "flow"),
                 organization=_uuid(org_id, "organization"),
                 version="published",
-                inputs={"message": message},
+                inputs=conversation.inputs(),
+                history=conversation.history,
             ),
         )
     except (TrellisError, FlowError) as exc:
@@ -174,3 +210,62 @@ def _stream(prepared: PreparedRun, completion_id: str, model: str, include_usage
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+def _published_flows(request: HttpRequest, org_id: str) -> list[dict[str, Any]]:
+    """The published flows the caller's API key may run (database thread)."""
+    from apps.builder.models import Flow
+
+    actor = authenticate_sync(request, sessions=False)
+    organization = _uuid(org_id, "organization")
+    if actor_role(actor, organization, None) is None:  # another organization's key, or a creator who left
+        raise NotFound("Organization not found.", code="organization_not_found")
+    flows = Flow.objects.filter(organization_id=organization, published_version__isnull=False)
+    key = actor.api_key
+    if key is not None and key.flows:
+        flows = flows.filter(pk__in=[str(f) for f in key.flows])
+    return [
+        {
+            "id": str(flow.pk),
+            "object": "model",
+            "created": int(flow.created_at.timestamp()),
+            "owned_by": str(organization),
+            "name": flow.name,
+        }
+        for flow in flows.order_by("name", "pk").only("pk", "name", "created_at")
+    ]
+
+
+@checks_key_scope  # every key scope may list; a key limited to some flows sees only those
+@csrf_exempt  # API keys only
+async def openai_models_view(request: HttpRequest, org_id: str, flow_id: str | None = None) -> HttpResponseBase:
+    """GET .../openai/models: the organization's published flows, as an OpenAI model list (the id
+    is the flow's id: the `model` of `.../orgs/<org>/openai/chat/completions`)."""
+    try:
+        if request.method != "GET":
+            await authenticate(request, sessions=False)
+            return error_of("method_not_allowed", f"Method {request.method} is not allowed.", 405).openai()
+        models = await in_db_thread(_published_flows)(request, org_id)
+    except TrellisError as exc:
+        return wire_error(exc).openai()
+    return JsonResponse({"object": "list", "data": models})
+
+
+@checks_key_scope
+@csrf_exempt
+async def org_openai_chat_view(request: HttpRequest, org_id: str) -> HttpResponseBase:
+    """POST .../orgs/<org>/openai/chat/completions: `model` names the published flow (its id)."""
+    model = None
+    if request.method == "POST" and len(request.body) <= MAX_BODY:
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            body = None
+        model = body.get("model") if isinstance(body, dict) else None
+    if request.method == "POST" and not isinstance(model, str):
+        try:
+            await authenticate(request, sessions=False)
+        except TrellisError as exc:
+            return wire_error(exc).openai()
+        return error_of("invalid", "`model` must name a flow: its id, as GET .../openai/models lists.").openai()
+    return await flow_openai_chat_view(request, org_id, str(model or ""))

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from apps.widgets.api import views
-from apps.widgets.openai_api import flow_openai_chat_view
+from apps.widgets.openai_api import flow_openai_chat_view, openai_models_view, org_openai_chat_view
 
 WIDGET = "orgs/<str:org_id>/widgets/<str:widget_id>"
 
@@ -16,4 +16,9 @@ urlpatterns = [
         flow_openai_chat_view,
         name="flow-openai-chat",
     ),
+    # GET .../models lists the published flows (the SDK's client.models.list()); the organization's
+    # base URL ".../orgs/<org>/openai" serves every published flow, `model` naming it.
+    path("orgs/<str:org_id>/flows/<str:flow_id>/openai/models", openai_models_view, name="flow-openai-models"),
+    path("orgs/<str:org_id>/openai/models", openai_models_view, name="openai-models"),
+    path("orgs/<str:org_id>/openai/chat/completions", org_openai_chat_view, name="openai-chat"),
 ]

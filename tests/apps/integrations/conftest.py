@@ -22,6 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from flows.tools import calculate as calculator
+from tests.apps.runs.conftest import endpoint, publish_flow, standin_url  # noqa: F401 - fixtures
 from tests.conftest import Member
 from tests.support.asgi_server import free_port
 from tests.support.egress import allow_egress
@@ -159,6 +161,11 @@ def mcp_app() -> MCPServer:
     def lookup_order(order_id: int) -> str:
         """Looks up an order's status by its number."""
         return f"Order {order_id} is out for delivery (checked by MCP)."
+
+    @server.tool()
+    def calculate(expression: str) -> str:
+        """Evaluates an arithmetic expression on the MCP server."""
+        return f"MCP says {expression} = {calculator(expression)}"
 
     @server.tool()
     def delete_everything() -> str:

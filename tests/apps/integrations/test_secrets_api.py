@@ -135,3 +135,16 @@ def test_flow_export_keeps_the_reference_never_the_value(org_a: Member, add_secr
     assert exported.status_code == 200
     text = exported.content.decode()
     assert VALUE not in text and "{{secrets.CRM_KEY}}" in text
+
+
+@pytest.mark.parametrize("path", ["secrets/", "variables/", "mcp-servers/", "tool-sets/", "integration-tools/"])
+def test_every_integrations_list_answers_404_to_another_organization(
+    org_a: Member, org_b: Member, path: str, add_secret: Callable[..., Any]
+) -> None:
+    add_secret(org_a, "TOKEN", VALUE)
+    outsider = org_b.client()
+    assert outsider.get(org_url(org_a, path)).status_code == 404
+    body = {"name": "x", "value": "abcdef", "url": "https://e.com"}
+    posted = outsider.post(org_url(org_a, path), body, format="json")
+    assert posted.status_code == (405 if path == "integration-tools/" else 404)  # a list only: no POST
+    assert Secret.objects.count() == 1

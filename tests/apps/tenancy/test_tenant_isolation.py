@@ -114,6 +114,7 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "flow-diff",
         "flow-export",
         "flow-duplicate",
+        "flow-callable-list",
         # tests/apps/knowledge/test_isolation.py
         "knowledge-base-list",
         "knowledge-base-detail",
@@ -169,6 +170,20 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "widget-analytics",
         # tests/apps/widgets/test_openai_api.py
         "flow-openai-chat",
+        # tests/apps/integrations (test_secrets_api, test_mcp, test_openapi_tools, test_openai_messages)
+        "secret-list",
+        "secret-detail",
+        "variable-list",
+        "variable-detail",
+        "mcp-server-list",
+        "mcp-server-detail",
+        "mcp-server-refresh",
+        "tool-set-list",
+        "tool-set-detail",
+        "integration-tool-list",
+        "flow-openai-models",
+        "openai-models",
+        "openai-chat",
         # tests/apps/guardrails/test_isolation.py
         "guard-policy-list",
         "guard-policy-defaults",
@@ -176,5 +191,22 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "guard-policy-detail",
         "guard-hit-list",
         "guard-hit-summary",
+        # tests/apps/evaluation/test_isolation.py
+        "dataset-list",
+        "dataset-detail",
+        "dataset-version-list",
+        "dataset-items",
+        "dataset-upload",
+        "dataset-from-production",
+        "evaluation-list",
+        "evaluation-estimate",
+        "evaluation-detail",
+        "evaluation-cancel",
+        "evaluation-items",
+        "evaluation-export",
+        "evaluation-sample-grade",
+        "review-queue",
+        "flow-gate",
+        "flow-gate-run",
     }
     assert org_routes == covered

@@ -42,7 +42,9 @@ async def test_openai_sdk_calls_the_published_flow(
     assert completion.usage is not None and completion.usage.completion_tokens == 12
     assert completion.model == "whatever-they-send"
     run = await Run.objects.select_related("version").aget(pk=completion.id.removeprefix("chatcmpl-"))
-    assert run.source == "openai" and run.version is not None and run.inputs == {"message": "Hello"}
+    assert (
+        run.source == "openai" and run.version is not None and run.inputs == {"message": "Hello", "system": "ignored"}
+    )
 
     stream = await client.chat.completions.create(
         model="x", messages=messages, stream=True, stream_options={"include_usage": True}
