@@ -1,7 +1,7 @@
 /** A config form generated from a node's JSON Schema; errors show at the field. */
 import { useId, type ReactNode } from "react";
 import { templateVariables } from "./graph";
-import { FlowPicker } from "./FlowPicker";
+import { FlowPicker, outputsOf, type CallableFlow } from "./FlowPicker";
 import { JsonSchemaBuilder } from "./JsonSchemaBuilder";
 import { KnowledgeBasePicker } from "./KnowledgeBasePicker";
 import { checkValue, fieldLabel, resolveSchema, type JsonSchema } from "./schema";
@@ -65,6 +65,7 @@ function ObjectFields({ schema, defs, value, onChange, serverErrors = {}, contex
         const errors = [...checkValue(prop, fieldValue, required), ...(serverErrors[name] ?? [])];
         return (
           <FieldFor
+            onPatch={schema.properties?.outputs ? (changes) => onChange({ ...value, ...changes }) : undefined}
             key={name}
             name={name}
             schema={prop}
@@ -90,6 +91,8 @@ interface FieldProps {
   required: boolean;
   errors: string[];
   context: FormContext;
+  /** Changes several fields of the same object at once (a picked sub-flow fills its outputs). */
+  onPatch?: (changes: Record<string, unknown>) => void;
 }
 
 function FieldShell({ id, label, required, description, errors, children, extra }: {
@@ -121,7 +124,7 @@ function FieldShell({ id, label, required, description, errors, children, extra 
   );
 }
 
-function FieldFor({ name, schema, defs, value, onChange, required, errors, context }: FieldProps) {
+function FieldFor({ name, schema, defs, value, onChange, required, errors, context, onPatch }: FieldProps) {
   const id = useId();
   const label = fieldLabel(name, schema);
   const invalid = errors.length > 0;
@@ -157,7 +160,9 @@ function FieldFor({ name, schema, defs, value, onChange, required, errors, conte
     return shell(<JsonSchemaBuilder id={id} value={value} onChange={onChange} disabled={context.readOnly} />);
   }
   if (schema.format === "flow-ref") {
-    return shell(<FlowPicker orgId={context.orgId} {...common} value={text} onChange={(raw) => onChange(orNull(raw))} />);
+    // The sub-flow node (a `flow` beside `outputs`) takes the chosen flow's outputs with it.
+    const chosen = onPatch && name === "flow" ? (flow: CallableFlow) => onPatch({ flow: flow.id, outputs: outputsOf(flow) }) : undefined;
+    return shell(<FlowPicker orgId={context.orgId} {...common} value={text} onChange={(raw) => onChange(orNull(raw))} onChosen={chosen} />);
   }
   if (schema.format === "jinja") {
     return shell(<textarea className="input sform__prompt" rows={5} spellCheck={false} {...common} value={text} onChange={(e) => onChange(orNull(e.target.value))} />);
