@@ -10,6 +10,7 @@ from django.db import transaction
 from pydantic import ValidationError
 
 from apps.config.errors import InvalidInput, NotFound
+from apps.config.metrics import GUARD_HITS
 from apps.guardrails.models import GuardHit, Policy
 from apps.guardrails.selectors import policy_cache_clear
 from apps.tenancy.access import OrgAccess
@@ -103,4 +104,9 @@ def hits_record(
         )
         for hit in hits
     ]
-    return GuardHit.objects.bulk_create(rows) if rows else []
+    if not rows:
+        return []
+    created = GuardHit.objects.bulk_create(rows)
+    for row in rows:  # the Prometheus series (apps/config/metrics.py): check, action, stage are bounded
+        GUARD_HITS.labels(row.check_name, row.action, row.stage).inc()
+    return created

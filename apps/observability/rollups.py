@@ -8,11 +8,11 @@ Percentiles do not add up, so each rollup row holds histograms: bucket i counts 
 [1.2^i, 1.2^(i+1)) ms (the first from 0, the last open-ended at about 75 minutes). A percentile
 read back from merged histograms is the bucket's geometric middle: within 10% of the exact value.
 
-An hour is rolled up once it has ended, in one statement per table that reads each
-organization's runs through its (organization, started_at) index. An hour with runs still
-running when it was rolled up is rolled up again at each tick until none is (or a day passed),
-and the hour before the mark is always rolled again once, for the model calls and guard hits
-written just after it ended. The recorder is untouched: rolling up costs a run nothing.
+An hour is rolled up once, SETTLE after it ended (the model-call ledger and guard hits are
+written in the background, within a second), in one statement per table that reads each
+organization's rows through its (organization, time) index. An hour with runs still running
+when it was rolled up is rolled up again at each tick until none is (or a day passed). The
+recorder is untouched: rolling up costs a run nothing, and a tick with nothing new costs a read.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from apps.tenancy.models import Organization
 BASE = 1.2
 BUCKETS = 84  # 1.2^84 ms is about 75 minutes
 RUNNING_RECHECK = timedelta(days=1)  # an hour with running runs is rolled again for at most this long
+SETTLE = timedelta(minutes=2)  # an hour is rolled up this long after it ended
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _LOCK = 0x7472_6F6C  # pg_advisory_xact_lock: one roller at a time across workers
 
@@ -223,13 +224,13 @@ def hour_floor(at: datetime) -> datetime:
 
 @transaction.atomic
 def rollups_refresh(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """Rolls up every ended hour not rolled yet, the hour before the mark again, and the recent
-    hours that had runs still running; answers the range [lo, hi) rolled (empty: lo == hi)."""
+    """Rolls up every hour that ended SETTLE ago and is not rolled yet, and the recent hours that
+    had runs still running; answers the range [lo, hi) rolled (empty: lo == hi)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
-    hi = hour_floor(now or timezone.now())
+    hi = hour_floor((now or timezone.now()) - SETTLE)
     mark = RollupMark.objects.select_for_update().filter(name="runs").first()
-    lo = EPOCH if mark is None else min(mark.rolled_to - timedelta(hours=1), hi)
+    lo = EPOCH if mark is None else min(mark.rolled_to, hi)
     unsettled = (
         RunRollup.objects.filter(running__gt=0, hour__gte=hi - RUNNING_RECHECK, hour__lt=lo)
         .order_by("hour")

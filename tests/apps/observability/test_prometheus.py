@@ -130,3 +130,16 @@ def test_several_processes_are_added_up(tmp_path: Path, monkeypatch: pytest.Monk
     metrics.metrics_dir_prepare(tmp_path, 8123)
     _, samples = _scrape()
     assert _value(samples, "trellis_model_calls_total", alias="shared") == 0
+
+
+def test_guard_hits_are_counted_by_check_action_and_stage(org_a: Member) -> None:
+    from apps.guardrails.services import hits_record
+    from flows.guards import Hit
+
+    _, before = _scrape()
+    hit = Hit(check="pii", label="email", action="redact", score=1.0, start=0, end=5, source="user")
+    hits_record(organization_id=org_a.organization.pk, policy=None, run_id=None, hits=[hit, hit], stage="input")
+    text, after = _scrape()
+    key = {"check": "pii", "action": "redact", "stage": "input"}
+    assert _value(after, "trellis_guard_hits_total", **key) - _value(before, "trellis_guard_hits_total", **key) == 2
+    assert 'label="email"' not in text  # what was found is no label value: checks are few, labels many
