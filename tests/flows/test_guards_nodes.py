@@ -150,3 +150,30 @@ async def test_output_guard_blocks_a_leaked_canary() -> None:
     assert leaked[-1].data["outputs"] == {"refusal": {"name": "refusal", "value": "Sorry."}}
     fine = await run_events(spec, {"message": "hi"}, models={"m": recording_model("hello")})
     assert fine[-1].data["outputs"] == {"answer": {"name": "answer", "value": "hello"}}
+
+
+async def test_input_guard_routes_flagged_text_down_its_own_branch() -> None:
+    spec = (
+        graph()
+        .node("in", "chat_input")
+        .node(
+            "guard", "input_guard", content={"enabled": True, "categories": [], "words": ["lawyer"], "action": "route"}
+        )
+        .node("p", "prompt", template="{{q}}")
+        .node("llm", "llm", model="m")
+        .node("out", "output", name="answer")
+        .node("human", "output", name="handoff")
+        .edge("in", "guard", "message", "text")
+        .edge("guard", "p", "text", "q")
+        .edge("p", "llm", "messages", "prompt")
+        .edge("llm", "out", "text", "value")
+        .edge("guard", "human", "flagged", "value")
+        .spec
+    )
+    model = recording_model("model answer")
+    routed = await run_events(spec, {"message": "I want to talk to a lawyer"}, models={"m": model})
+    assert routed[-1].data["outputs"] == {"handoff": {"name": "handoff", "value": "I want to talk to a lawyer"}}
+    assert model.seen == []  # the model's branch was skipped
+    assert [n["action"] for n in guard_notes(routed, "guard")] in ([], ["route"])
+    normal = await run_events(spec, {"message": "Where is my parcel?"}, models={"m": model})
+    assert normal[-1].data["outputs"] == {"answer": {"name": "answer", "value": "model answer"}}

@@ -11,6 +11,9 @@ The requested model name picks the behaviour:
     standin-context-N    refuses with HTTP 400 as vLLM does for a prompt over an N-token window
     standin-tool         calls the first offered tool with {"expression": "6*7"} (arguments split
                          over two chunks), then answers "The answer is <tool result>"
+    standin-moderator    answers 'Scores: {"violence": 0.9, ...}' for the words of MODERATION_WORDS in
+                         the last user message (a moderation classifier prompt's answer)
+POST /v1/moderations scores its `input` the same way, in OpenAI's moderation answer format.
 Run: python -m tests.support.standin --port 8011
 
 It is a bare asyncio server (uvloop when importable; HTTP/1.1 with keep-alive, idle connections
@@ -51,6 +54,21 @@ WORDS = [
     "oscar",
     "papa",
 ]
+
+
+MODERATION_WORDS = {
+    "violence": ("kill", "hurt", "stab", "shoot"),
+    "harassment": ("idiot", "loser"),
+    "self-harm": ("kill myself", "hurt myself"),
+    "hate": ("vermin",),
+    "sexual": ("nude",),
+    "illicit": ("steal", "cook meth"),
+}
+
+
+def moderation_scores(text: str) -> dict[str, float]:
+    lowered = text.lower()
+    return {name: 0.93 if any(w in lowered for w in words) else 0.01 for name, words in MODERATION_WORDS.items()}
 
 
 def reply_tokens(count: int) -> list[str]:
@@ -329,6 +347,12 @@ class Connection(asyncio.Protocol):
                 _json_response(200, {"object": "list", "data": [{"id": "standin", "object": "model"}]}, keep_alive)
             )
             return
+        if path == b"/v1/moderations":
+            scores = moderation_scores(str(json.loads(raw).get("input", "")))
+            result = {"flagged": max(scores.values()) > 0.5, "categories": {k: v > 0.5 for k, v in scores.items()}}
+            answer = {"id": "modr-standin", "model": "standin", "results": [{**result, "category_scores": scores}]}
+            self.write_done(_json_response(200, answer, keep_alive))
+            return
         if path != b"/v1/chat/completions":
             self.write_done(
                 _json_response(404, {"error": {"message": "not found", "type": "invalid_request_error"}}, keep_alive)
@@ -352,6 +376,10 @@ class Connection(asyncio.Protocol):
         if model == "standin-echo":
             users = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
             tokens = re.findall(r"\s*\S+", users[-1] if users else "")
+        elif model == "standin-moderator":
+            users = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
+            scores = {k.replace("-", "_"): v for k, v in moderation_scores(users[-1] if users else "").items()}
+            tokens = re.findall(r"\s*\S+", "Scores: " + json.dumps(scores))
         elif model == "standin-transcript":  # every message it was sent, as "role: content" lines
             said = "\n".join(f"{m.get('role')}: {m.get('content', '')}" for m in messages)
             tokens = re.findall(r"\s*\S+", said)

@@ -67,14 +67,6 @@ def set_policy(member: Member, **config: Any) -> None:
     policy_cache_clear()
 
 
-@pytest.fixture
-def echo_widget(
-    org_a: Member, endpoint: Callable[..., Any], publish_flow: Callable[..., Any], make_widget: Callable[..., Any]
-) -> dict[str, Any]:
-    endpoint(model="standin-echo")  # the answer repeats what the model was sent
-    return dict(make_widget(publish_flow()["id"]))
-
-
 async def chat(widget: dict[str, Any], message: str) -> list[dict[str, Any]]:
     session = (await db(open_session)(APIClient(), widget["public_key"])).json()
     ws = await widget_socket(widget["public_key"])
