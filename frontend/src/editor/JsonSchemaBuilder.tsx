@@ -1,5 +1,6 @@
 /** The `format: "json-schema"` config field: the fields a model fills, built in a form. Each
  * field becomes an output port of the node (a branch can route on it). */
+import { useState } from "react";
 import { FIELD_KINDS, fieldProblems, fieldsToSchema, schemaToFields, type FieldKind, type SchemaField } from "./schemaBuilder";
 
 interface JsonSchemaBuilderProps {
@@ -10,8 +11,20 @@ interface JsonSchemaBuilderProps {
 }
 
 export function JsonSchemaBuilder({ id, value, onChange, disabled }: JsonSchemaBuilderProps) {
-  const fields = schemaToFields(value);
-  const set = (next: SchemaField[]) => onChange(fieldsToSchema(next));
+  // The form keeps its own text (a half-typed "refund, " list of values); a schema that changes
+  // from outside (undo, another tab's save) replaces it.
+  const incoming = JSON.stringify(value ?? null);
+  const [state, setState] = useState(() => ({ fields: schemaToFields(value), sent: incoming }));
+  let fields = state.fields;
+  if (incoming !== state.sent) {
+    fields = schemaToFields(value);
+    setState({ fields, sent: incoming });
+  }
+  const set = (next: SchemaField[]) => {
+    const schema = fieldsToSchema(next);
+    setState({ fields: next, sent: JSON.stringify(schema) });
+    onChange(schema);
+  };
   const update = (index: number, patch: Partial<SchemaField>) => set(fields.map((f, i) => (i === index ? { ...f, ...patch } : f)));
   const problems = fieldProblems(fields);
   return (
