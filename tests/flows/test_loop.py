@@ -161,3 +161,29 @@ async def test_loop_over_text_takes_one_item_per_line(message: str) -> None:
     )
     events = await _run(spec, message, _slow_model(Gauge()))
     assert len(events[-1].data["outputs"]["output"]["value"]) == 3
+
+
+async def test_loop_nested_loops_map_a_list_of_lists() -> None:
+    spec = (
+        graph()
+        .node("in", "chat_input")
+        .node("parse", "template_transform", template="{{ message }}", output="json")
+        .node("rows", "loop", concurrency=2)
+        .node("cells", "loop", concurrency=3)
+        .node("shape", "template_transform", template="{{ row_no }}:{{ cell|upper }}")
+        .node("out", "output", format="json")
+        .edge("in", "parse", "message", "message")
+        .edge("parse", "rows", "json", "items")
+        .edge("rows", "cells", "item", "items")
+        .edge("rows", "shape", "index", "row_no")
+        .edge("cells", "shape", "item", "cell")
+        .edge("shape", "cells", "text", "result")
+        .edge("cells", "rows", "results", "result")
+        .edge("rows", "out", "results", "value")
+        .spec
+    )
+    assert validate(spec) == []
+    events = await _run(spec, [["a", "b"], ["c"]], _slow_model(Gauge()))
+    assert events[-1].type == EventType.RUN_FINISHED, events[-1].data
+    assert events[-1].data["outputs"]["output"]["value"] == [["0:A", "0:B"], ["1:C"]]
+    assert "shape[1][0]" in {e.node for e in events if e.type == EventType.NODE_FINISHED}
