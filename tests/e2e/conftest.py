@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.apps.integrations.conftest import mcp_servers  # noqa: F401 - MCP servers built with the mcp SDK
 from tests.apps.runs.conftest import endpoint, publish_flow, standin_url  # noqa: F401 - stand-in fixtures
 from tests.support.egress import allow_egress
 
@@ -116,6 +117,7 @@ def live_url(
     django_db_setup: Any, django_db_blocker: Any, local_model_port: int, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     request.getfixturevalue("standin_url")  # started (and allowed) before the server reads its env
+    request.getfixturevalue("mcp_servers")  # the test MCP servers too (the editor's agent scenario)
     if not (settings.FRONTEND_DIST / "index.html").exists():
         pytest.fail("frontend/dist is missing: run `make build` first (make test does).")
     yield from _serve("e2e-server.log")
