@@ -23,7 +23,8 @@ export function Waterfall({ spans, calls }: { spans: WaterfallSpan[]; calls: Mod
               aria-expanded={expanded}
               onClick={() => setOpen(expanded ? null : span.node)}
             >
-              <span className="waterfall__name">
+              {/* A step inside a node (an agent's step, a sub-flow's node: `agent/step2`) sits under it. */}
+              <span className="waterfall__name" style={{ paddingLeft: `${(span.node.split("/").length - 1) * 0.75}rem` }}>
                 {span.node}
                 <span className="muted"> {span.node_type}</span>
               </span>
