@@ -67,6 +67,32 @@ describe("GuardrailsPage", () => {
     expect(body.config.pii.action).toBe("redact");
   });
 
+  it("turns on the classifier, moderation through an alias, answer checks and reversible redaction", async () => {
+    const { requests } = backend({
+      [`POST /api/v1/orgs/${ORG_A}/guard-policies/`]: (request) => ({
+        status: 200,
+        body: { id: "p1", widget: null, enabled: true, config: request.body, created_at: "", updated_at: "" },
+      }),
+    });
+    const user = userEvent.setup();
+    renderRoutes(routes, `/o/${ORG_A}/guardrails`);
+    await user.click(await screen.findByRole("checkbox", { name: /Also ask the classifier model/ }));
+    await user.click(screen.getByRole("checkbox", { name: "Moderation by a model" }));
+    await user.type(screen.getByRole("textbox", { name: "Model alias" }), "judge");
+    await user.selectOptions(screen.getByRole("combobox", { name: "Asked through" }), "moderations");
+    await user.click(screen.getByRole("checkbox", { name: /Answer checks/ }));
+    expect(screen.getByText(/shown once it is complete/)).toBeInTheDocument();
+    await user.type(screen.getByRole("textbox", { name: /Links allowed to/ }), "example.com, *.shop.example");
+    await user.click(screen.getByRole("checkbox", { name: /Show visitors their own values/ }));
+    await user.click(screen.getByRole("button", { name: "Save policy" }));
+    await waitFor(() => expect(requests.some((r) => r.method === "POST")).toBe(true));
+    const { config } = requests.find((r) => r.method === "POST")!.body as { config: Record<string, any> };
+    expect(config.injection.classifier).toBe(true);
+    expect(config.moderation).toMatchObject({ enabled: true, model: "judge", mode: "moderations" });
+    expect(config.output).toMatchObject({ enabled: true, allowed_links: ["example.com", "*.shop.example"] });
+    expect(config.reversible).toBe(true);
+  }, 30_000);
+
   it("tries a text against the policy and shows what it would do", async () => {
     backend({
       [`POST /api/v1/orgs/${ORG_A}/guard-policies/test/`]: {

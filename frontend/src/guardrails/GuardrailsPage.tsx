@@ -9,8 +9,29 @@ import { PageHeader } from "../ui/PageHeader";
 import { type PolicyConfig, useHits, usePolicies, usePolicyDefaults, useSavePolicy, useTryPolicy } from "./api";
 
 const ACTIONS = ["allow", "flag", "redact", "block"] as const;
+const CHECK_TITLES = {
+  pii: "Personal data",
+  injection: "Prompt injection",
+  content: "Word lists",
+  moderation: "Moderation by a model",
+  output: "Answer checks (personal data, leaked prompt, links)",
+} as const;
 
-type Check = { enabled?: boolean; action?: string };
+type Check = {
+  enabled?: boolean;
+  action?: string;
+  classifier?: boolean;
+  model?: string;
+  mode?: string;
+  canary?: string;
+  allowed_links?: string[] | null;
+};
+
+const FLAGS = {
+  dry_run: "Dry run (record only)",
+  redact_before_storing: "Redact before storing",
+  reversible: "Show visitors their own values in replies (placeholders mapped back, never stored)",
+} as const;
 
 function check(config: PolicyConfig, name: string): Check {
   return (config[name] as Check | undefined) ?? {};
@@ -46,7 +67,7 @@ export function GuardrailsPage() {
     <>
       <PageHeader
         title="Guardrails"
-        description="Checked on every run of every flow before anything is stored: personal data, prompt injection, word lists."
+        description="Checked on every run of every flow before anything is stored: personal data, prompt injection, word lists, moderation, answers."
       />
       <section className="card">
         <div className="card__body form">
@@ -55,7 +76,7 @@ export function GuardrailsPage() {
             <input type="checkbox" checked={enabled} disabled={!admin} onChange={(e) => setEnabled(e.target.checked)} />{" "}
             Enabled
           </label>
-          {(["pii", "injection", "content"] as const).map((name) => (
+          {(["pii", "injection", "content", "moderation", "output"] as const).map((name) => (
             <div className="form-row" key={name}>
               <label>
                 <input
@@ -64,7 +85,7 @@ export function GuardrailsPage() {
                   disabled={!admin}
                   onChange={(e) => setCheck(name, { enabled: e.target.checked })}
                 />{" "}
-                {name === "pii" ? "Personal data" : name === "injection" ? "Prompt injection" : "Word lists"}
+                {CHECK_TITLES[name]}
               </label>
               <Field label="Action">
                 <select
@@ -78,9 +99,65 @@ export function GuardrailsPage() {
                   ))}
                 </select>
               </Field>
+              {name === "injection" ? (
+                <label>
+                  <input
+                    type="checkbox"
+                    checked={check(config, name).classifier ?? false}
+                    disabled={!admin}
+                    onChange={(e) => setCheck(name, { classifier: e.target.checked })}
+                  />{" "}
+                  Also ask the classifier model (about 10–30 ms more per message)
+                </label>
+              ) : null}
+              {name === "moderation" ? (
+                <>
+                  <Field label="Model alias">
+                    <input
+                      className="input input--sm"
+                      value={check(config, name).model ?? ""}
+                      disabled={!admin}
+                      placeholder="local"
+                      onChange={(e) => setCheck(name, { model: e.target.value })}
+                    />
+                  </Field>
+                  <Field label="Asked through">
+                    <select
+                      className="select select--sm"
+                      value={check(config, name).mode ?? "classifier"}
+                      disabled={!admin}
+                      onChange={(e) => setCheck(name, { mode: e.target.value })}
+                    >
+                      <option value="classifier">a chat model scoring categories</option>
+                      <option value="moderations">its /moderations endpoint</option>
+                    </select>
+                  </Field>
+                </>
+              ) : null}
+              {name === "output" ? (
+                <>
+                  <Field label="Canary in the system prompt">
+                    <input
+                      className="input input--sm"
+                      value={check(config, name).canary ?? ""}
+                      disabled={!admin}
+                      placeholder="trellis-canary-…"
+                      onChange={(e) => setCheck(name, { canary: e.target.value })}
+                    />
+                  </Field>
+                  <HostList
+                    hosts={check(config, name).allowed_links ?? null}
+                    disabled={!admin}
+                    onChange={(hosts) => setCheck(name, { allowed_links: hosts })}
+                  />
+                </>
+              ) : null}
             </div>
           ))}
-          {(["dry_run", "redact_before_storing"] as const).map((flag) => (
+          {check(config, "output").enabled ? (
+            <p className="muted">With answer checks on, each answer is shown once it is complete, not word by word.</p>
+          ) : null}
+          {(Object.keys(FLAGS) as (keyof typeof FLAGS)[]).map((flag) => (
             <label key={flag}>
               <input
                 type="checkbox"
@@ -88,7 +165,7 @@ export function GuardrailsPage() {
                 disabled={!admin}
                 onChange={(e) => setConfig({ ...config, [flag]: e.target.checked })}
               />{" "}
-              {flag === "dry_run" ? "Dry run (record only)" : "Redact before storing"}
+              {FLAGS[flag]}
             </label>
           ))}
           <Field label="Message when blocked">
@@ -163,6 +240,7 @@ export function GuardrailsPage() {
                 <thead>
                   <tr>
                     <th scope="col">When</th>
+                    <th scope="col">Where</th>
                     <th scope="col">Check</th>
                     <th scope="col">Label</th>
                     <th scope="col">Action</th>
@@ -174,6 +252,10 @@ export function GuardrailsPage() {
                   {hits.data.map((h) => (
                     <tr key={h.id}>
                       <td className="nowrap">{formatRelative(h.created_at)}</td>
+                      <td>
+                        {h.stage}
+                        {h.source !== "user" ? <span className="muted"> ({h.source})</span> : null}
+                      </td>
                       <td>{h.check}</td>
                       <td>{h.label}</td>
                       <td>
@@ -193,5 +275,28 @@ export function GuardrailsPage() {
         </div>
       </section>
     </>
+  );
+}
+
+/** Hosts typed as one comma-separated line; kept as typed while editing, a list (or null) upward. */
+function HostList(props: { hosts: string[] | null; disabled: boolean; onChange: (hosts: string[] | null) => void }) {
+  const [text, setText] = useState((props.hosts ?? []).join(", "));
+  return (
+    <Field label="Links allowed to (hosts, comma-separated; empty: any)">
+      <input
+        className="input input--sm"
+        value={text}
+        disabled={props.disabled}
+        placeholder="example.com, *.example.com"
+        onChange={(e) => {
+          setText(e.target.value);
+          const hosts = e.target.value
+            .split(",")
+            .map((h) => h.trim())
+            .filter(Boolean);
+          props.onChange(hosts.length ? hosts : null);
+        }}
+      />
+    </Field>
   );
 }
