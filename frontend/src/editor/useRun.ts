@@ -116,7 +116,8 @@ export function useRun(orgId: string, flowId: string) {
         return;
       }
       const editor = store.getState();
-      const node = message.node ?? null;
+      // A loop body's node runs once per item (`summarize[3]`): its canvas node shows the latest.
+      const node = message.node ? message.node.replace(/\[\d+\]/g, "") : null;
       const seq = message.seq;
       if (message.run === live.current.run) {
         if (seq <= live.current.seq) return; // already shown (a resume overlapping the live stream)
