@@ -99,6 +99,9 @@ class RunRollup(models.Model):
     cost = models.DecimalField(max_digits=18, decimal_places=6, default=0)
     latency_hist = ArrayField(models.IntegerField(), default=list)
     ttft_hist = ArrayField(models.IntegerField(), default=list)
+    tbt_hist = ArrayField(models.IntegerField(), default=list, help_text="Mean time between tokens, per run")
+    stream_tokens = models.BigIntegerField(default=0, help_text="Output tokens of the runs that streamed")
+    stream_ms = models.FloatField(default=0, help_text="Their time from first token to the end")
     errors = models.JSONField(default=dict, help_text="error code -> failed runs")
 
     class Meta:

@@ -90,20 +90,26 @@ def _run_sql(*, one_org: bool, flow: bool) -> str:
     # Only table and column names from the models are formatted in; values are always parameters.
     return f"""
         SELECT r.organization_id, r.flow_id, r.hour,
-               GROUPING(r.lat_b, r.ttft_b, r.err) AS g, r.lat_b, r.ttft_b, r.err,
+               GROUPING(r.lat_b, r.ttft_b, r.err, r.tbt_b) AS g, r.lat_b, r.ttft_b, r.err, r.tbt_b,
                count(*) AS n,
                count(*) FILTER (WHERE r.status <> 'running') AS ended,
                count(*) FILTER (WHERE r.status = 'failed') AS failed,
                count(*) FILTER (WHERE r.status = 'cancelled') AS cancelled,
                count(*) FILTER (WHERE r.status = 'running') AS running,
-               COALESCE(sum(r.input_tokens), 0), COALESCE(sum(r.output_tokens), 0), COALESCE(sum(r.cost), 0)
+               COALESCE(sum(r.input_tokens), 0), COALESCE(sum(r.output_tokens), 0), COALESCE(sum(r.cost), 0),
+               COALESCE(sum(r.output_tokens) FILTER (WHERE r.streamed), 0),
+               COALESCE(sum(r.latency_ms - r.ttft_ms) FILTER (WHERE r.streamed), 0)
         FROM {t["orgs"]} o CROSS JOIN LATERAL (
             SELECT organization_id, flow_id, date_trunc('hour', started_at) AS hour, status,
                    input_tokens, output_tokens, cost,
                    CASE WHEN status <> 'running' AND latency_ms IS NOT NULL
                         THEN {bucket_sql("latency_ms")} END AS lat_b,
                    CASE WHEN status <> 'running' AND ttft_ms IS NOT NULL THEN {bucket_sql("ttft_ms")} END AS ttft_b,
-                   CASE WHEN status = 'failed' THEN error_code END AS err
+                   CASE WHEN status = 'failed' THEN error_code END AS err,
+                   CASE WHEN output_tokens > 1 AND latency_ms >= ttft_ms
+                        THEN {bucket_sql("(latency_ms - ttft_ms) / (output_tokens - 1)")} END AS tbt_b,
+                   (status <> 'running' AND output_tokens > 0 AND latency_ms >= ttft_ms) AS streamed,
+                   latency_ms, ttft_ms
             FROM {t["runs"]}
             WHERE organization_id = o.id AND started_at >= %(lo)s AND started_at < %(hi)s {flow_filter}
         ) r
@@ -112,7 +118,8 @@ def _run_sql(*, one_org: bool, flow: bool) -> str:
             (r.organization_id, r.flow_id, r.hour),
             (r.organization_id, r.flow_id, r.hour, r.lat_b),
             (r.organization_id, r.flow_id, r.hour, r.ttft_b),
-            (r.organization_id, r.flow_id, r.hour, r.err)
+            (r.organization_id, r.flow_id, r.hour, r.err),
+            (r.organization_id, r.flow_id, r.hour, r.tbt_b)
         )"""  # noqa: S608
 
 
@@ -166,24 +173,33 @@ def run_rollups_compute(
     """RunRollup rows (unsaved) for the runs that started in [lo, hi): all organizations, or one."""
     params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization), "flow": flow}
     rows: dict[tuple[Any, Any, datetime], RunRollup] = {}
-    for org, flow_id, hour, g, lat_b, ttft_b, err, n, ended, failed, cancelled, running, tin, tout, cost in _fetch(
-        _run_sql(one_org=organization is not None, flow=flow is not None), params
-    ):
+    for row in _fetch(_run_sql(one_org=organization is not None, flow=flow is not None), params):
+        org, flow_id, hour, g, lat_b, ttft_b, err, tbt_b, n, ended, failed, cancelled, running = row[:13]
+        tin, tout, cost, stream_tokens, stream_ms = row[13:]
         key = (org, flow_id, hour)
         if key not in rows:
             rows[key] = RunRollup(
-                organization_id=org, flow_id=flow_id, hour=hour, latency_hist=[0] * BUCKETS, ttft_hist=[0] * BUCKETS
+                organization_id=org,
+                flow_id=flow_id,
+                hour=hour,
+                latency_hist=[0] * BUCKETS,
+                ttft_hist=[0] * BUCKETS,
+                tbt_hist=[0] * BUCKETS,
             )
         rollup = rows[key]
-        if g == 7:  # the (organization, flow, hour) set: counts and sums
+        # GROUPING(lat_b, ttft_b, err, tbt_b): a bit set for each column not grouped by.
+        if g == 15:  # the (organization, flow, hour) set: counts and sums
             rollup.runs, rollup.ended, rollup.failed = n, ended, failed
             rollup.cancelled, rollup.running = cancelled, running
             rollup.input_tokens, rollup.output_tokens, rollup.cost = tin, tout, cost
-        elif g == 3 and lat_b is not None:
+            rollup.stream_tokens, rollup.stream_ms = stream_tokens, stream_ms
+        elif g == 7 and lat_b is not None:
             rollup.latency_hist[lat_b] += n
-        elif g == 5 and ttft_b is not None:
+        elif g == 11 and ttft_b is not None:
             rollup.ttft_hist[ttft_b] += n
-        elif g == 6 and err is not None:
+        elif g == 14 and tbt_b is not None:
+            rollup.tbt_hist[tbt_b] += n
+        elif g == 13 and err is not None:
             rollup.errors[err or "unknown"] = n
     return rows
 
@@ -271,6 +287,9 @@ class Figures:
     cost: Decimal = Decimal(0)
     latency_hist: list[int] = field(default_factory=list)
     ttft_hist: list[int] = field(default_factory=list)
+    tbt_hist: list[int] = field(default_factory=list)
+    stream_tokens: int = 0
+    stream_ms: float = 0.0
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, rollup: RunRollup) -> None:
@@ -283,6 +302,9 @@ class Figures:
         self.cost += Decimal(rollup.cost)
         hist_add(self.latency_hist, rollup.latency_hist)
         hist_add(self.ttft_hist, rollup.ttft_hist)
+        hist_add(self.tbt_hist, rollup.tbt_hist)
+        self.stream_tokens += rollup.stream_tokens
+        self.stream_ms += rollup.stream_ms
         for code, count in rollup.errors.items():
             self.errors[code] += count
 
@@ -296,6 +318,9 @@ class Figures:
             "p99_latency_ms": hist_percentile(self.latency_hist, 0.99),
             "p50_ttft_ms": hist_percentile(self.ttft_hist, 0.5),
             "p95_ttft_ms": hist_percentile(self.ttft_hist, 0.95),
+            "p50_tbt_ms": hist_percentile(self.tbt_hist, 0.5),
+            "p95_tbt_ms": hist_percentile(self.tbt_hist, 0.95),
+            "tokens_per_second": round(self.stream_tokens / (self.stream_ms / 1000), 1) if self.stream_ms > 0 else None,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost": self.cost,

@@ -1,6 +1,7 @@
 """Dashboard figures for an organization over the last N days: per day and per hour (runs, error
-rate and errors by code, latency p50/p95/p99, time to first token, tokens, cost per run), per
-flow, per model alias (the model-call ledger) and guard hits per check.
+rate and errors by code, latency p50/p95/p99, time to first token, time between tokens, tokens
+per second, tokens, cost per run), runs per second over the range, per flow, per model alias
+(the model-call ledger) and guard hits per check.
 
 Read from the hourly rollups (apps/observability/rollups.py) for the hours already rolled up,
 and from the runs themselves only after `rolled_to` (the current hour and whatever the worker
@@ -114,7 +115,12 @@ def run_stats(
         for day in sorted(set(per_day) | set(hits_per_day))
     ]
     hours = [{"hour": hour, **per_hour[hour].out()} for hour in sorted(per_hour)]
-    out_total = {**total.out(), "guard_hits": sum(hits_per_day.values())}
+    elapsed = max((now - since).total_seconds(), 1.0)
+    out_total = {
+        **total.out(),
+        "guard_hits": sum(hits_per_day.values()),
+        "runs_per_second": round(total.runs / elapsed, 4),
+    }
     return RunStats(
         since=since,
         rolled_to=cutoff,

@@ -395,6 +395,9 @@ class StatsFiguresOut(serializers.Serializer):  # type: ignore[type-arg]
     p99_latency_ms = serializers.FloatField(allow_null=True)
     p50_ttft_ms = serializers.FloatField(allow_null=True)
     p95_ttft_ms = serializers.FloatField(allow_null=True)
+    p50_tbt_ms = serializers.FloatField(allow_null=True, help_text="Time between tokens (a run's mean)")
+    p95_tbt_ms = serializers.FloatField(allow_null=True)
+    tokens_per_second = serializers.FloatField(allow_null=True, help_text="Output tokens after the first, per second")
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     cost = serializers.DecimalField(max_digits=18, decimal_places=6)
@@ -403,6 +406,10 @@ class StatsFiguresOut(serializers.Serializer):  # type: ignore[type-arg]
 
 class StatsTotalOut(StatsFiguresOut):
     guard_hits = serializers.IntegerField(help_text="Guard hits of the organization (0 with a flow filter)")
+
+
+class StatsRangeOut(StatsTotalOut):
+    runs_per_second = serializers.FloatField(help_text="Runs over the range's elapsed seconds")
 
 
 class StatsDayOut(StatsTotalOut):
@@ -439,7 +446,7 @@ class StatsGuardOut(serializers.Serializer):  # type: ignore[type-arg]
 class RunStatsOut(serializers.Serializer):  # type: ignore[type-arg]
     since = serializers.DateTimeField()
     rolled_to = serializers.DateTimeField(help_text="Hours before this are read from the rollups")
-    total = StatsTotalOut()
+    total = StatsRangeOut()
     days = StatsDayOut(many=True)
     hours = StatsHourOut(many=True, help_text="Per hour, for ranges of up to 2 days")
     flows = StatsFlowOut(many=True)

@@ -122,6 +122,12 @@ def test_rollups_give_the_figures_of_a_read_of_every_run(org_a: Member, week: di
     exact = _exact(week["latencies"], 0.95)
     assert abs(total["p95_latency_ms"] - exact) / exact <= BASE - 1
     assert total["input_tokens"] == sum(10 + i for i in range(240)) and total["cost"] == Decimal("0.240")
+    gaps = [0.75 * latency / 19 for latency in week["latencies"]]  # 20 tokens, the first at latency / 4
+    assert total["p50_tbt_ms"] == pytest.approx(_exact(gaps, 0.5), rel=BASE - 1)
+    assert total["tokens_per_second"] == pytest.approx(
+        240 * 20 / (sum(0.75 * x for x in week["latencies"]) / 1000), rel=0.01
+    )
+    assert total["runs_per_second"] == round(241 / (NOW - raw.since).total_seconds(), 4)
     assert [(f["flow_name"], f["runs"]) for f in rolled.flows] == [
         (week["support"]["name"], 161),
         (week["other"]["name"], 80),
