@@ -77,8 +77,13 @@ def config_message(node: NodeSpec, node_type: NodeType[Any], error: ErrorDetails
     schema = _field_schema(node_type, loc)
     picked = schema.get("format") in _PICKED_FORMATS or "enum" in schema
     kind, ctx = error["type"], error.get("ctx") or {}
-    if _is_empty(error):
-        how = "pick one" if picked else "fill it in"
+    if _is_empty(error) or (kind == "too_short" and schema.get("type") == "array"):
+        if schema.get("type") == "array":
+            least = (ctx.get("min_length") or 1) if kind == "too_short" else schema.get("minItems", 1)
+            one = field.removesuffix("s")
+            what = f"one {one}" if least == 1 else f"{least} {field}"
+            return f"{name} needs at least {what}: add {'one' if least == 1 else 'them'} in its settings."
+        how = "pick one" if picked else "set it"
         return f"{name} needs {_article(field)} {field}: {how} in its settings."
     value = error.get("input")
     shown = f" (it is {value!r})" if isinstance(value, int | float | str) and len(repr(value)) <= 40 else ""
@@ -102,7 +107,8 @@ def config_message(node: NodeSpec, node_type: NodeType[Any], error: ErrorDetails
 
 
 def missing_input_message(name: str, port: str, port_type: PortType) -> str:
-    return f"{name} needs its “{port}” input connected: draw a connection into it from a node that gives {port_type}."
+    source = "another node's output" if port_type == PortType.ANY else f"a node that gives {port_type}"
+    return f"{name} needs its “{port}” input connected: draw a connection into it from {source}."
 
 
 def unreachable_message(name: str) -> str:

@@ -201,3 +201,20 @@ def test_validate_a_custom_validator_error_reads_as_one_sentence() -> None:
     assert issue.message.startswith("“Extract” (Structured output): json schema: ")
     assert issue.message.endswith(". Fix it in its settings.") and ".." not in issue.message
     assert "Value error" not in issue.message
+
+
+def test_validate_an_empty_list_and_an_unconnected_any_input_read_plainly() -> None:
+    spec = chat_flow()
+    spec["nodes"].append({"id": "route", "type": "branch", "label": "Triage", "config": {"routes": []}})
+    spec["nodes"].append({"id": "spare", "type": "output", "config": {}})
+    spec["edges"].append(
+        {"id": "r", "source": "in", "source_port": "message", "target": "route", "target_port": "input"}
+    )
+    messages = {(i.node, i.code): i.message for i in validate(spec)}
+    assert (
+        messages["route", "node.invalid_config"]
+        == "“Triage” (Branch) needs at least one route: add one in its settings."
+    )
+    assert messages["spare", "port.missing_input"] == (
+        "“spare” (Output) needs its “value” input connected: draw a connection into it from another node's output."
+    )
