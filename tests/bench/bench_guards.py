@@ -1,10 +1,14 @@
 """Guardrails: precision/recall on the labelled corpus and the latency a guard adds.
 
-    .venv/bin/python tests/bench/bench_guards.py
+    .venv/bin/python tests/bench/bench_guards.py [--no-model]
 
 Prints precision and recall per PII entity and per attack class (tests/corpus/guardrails/), the
 injection false-positive rate on the benign look-alikes, and p50/p95 of each check on a
-2,000-character message with personal data in it (pattern checks only: no model is involved).
+2,000-character message with personal data in it. Then the model-based check, reported apart:
+the injection classifier (MiniLM embeddings + logistic regression) alone and OR-ed with the
+heuristics, 5-fold cross-validated on the corpus it is trained on and on the held-out sets of
+heldout.py (set 2: the heuristics were never tuned on it; set 3: written after the classifier
+was trained), and its latency on the same 2,000 characters.
 """
 
 from __future__ import annotations
@@ -18,8 +22,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
+import numpy as np
+
 from flows.guards import GuardPolicy, guard_text, scan_injection, scan_pii
-from tests.corpus.guardrails.evaluate import injection_scores, pii_scores
+from flows.guards.classifier import classify_injection, injection_classifier
+from flows.guards.injection import Source
+from flows.guards.policy import Models
+from tests.corpus.guardrails import heldout
+from tests.corpus.guardrails.evaluate import LocalMiniLM, injection_scores, load, pii_scores
+from tests.corpus.guardrails.train_classifier import FOLDS, fit
 
 SAMPLE = (
     "Hello, my name is Laura Keller and I moved to 42 Baker Street last month. My old address is still on the "
@@ -33,10 +44,10 @@ TEXT = (SAMPLE * 6)[:2000]
 RUNS = 300
 
 
-def timed(label: str, call: Callable[[], object]) -> None:
+def timed(label: str, call: Callable[[], object], runs: int = RUNS) -> None:
     """Wall time, and the CPU time the process spent (what a shared, loaded machine distorts least)."""
     wall, cpu = [], []
-    for _ in range(RUNS):
+    for _ in range(runs):
         start, start_cpu = time.perf_counter(), time.process_time()
         call()
         cpu.append((time.process_time() - start_cpu) * 1000)
@@ -66,5 +77,66 @@ def main() -> None:
     timed("guard_text, default policy (all of it)", lambda: guard_text(policy, TEXT))
 
 
+def _rates(flags: list[bool], labels: list[int]) -> tuple[float, float]:
+    attacks = [f for f, y in zip(flags, labels, strict=True) if y]
+    benign = [f for f, y in zip(flags, labels, strict=True) if not y]
+    return sum(attacks) / len(attacks), sum(benign) / len(benign)
+
+
+def cross_validated(embedder: LocalMiniLM) -> None:
+    """The classifier on the corpus it is trained on, each item scored by a model fitted without
+    its fold (train_classifier.py's folds, C and threshold)."""
+    items = load("attacks.jsonl") + load("benign.jsonl") + load("classifier_train.jsonl")
+    labels = [int(item["label"]) for item in items]
+    vectors = np.asarray(embedder.embed([item["text"] for item in items]), dtype=np.float32)
+    y = np.asarray(labels)
+    held = np.zeros(len(y))
+    for fold in range(FOLDS):
+        test = np.arange(len(y)) % FOLDS == fold
+        held[test] = fit(vectors[~test], y[~test]).predict_proba(vectors[test])[:, 1]
+    threshold = injection_classifier().threshold
+    rules = [scan_injection(item["text"], source=item["source"]).score >= 0.5 for item in items]
+    model = [bool(p >= threshold) for p in held]
+    both = [r or m for r, m in zip(rules, model, strict=True)]
+    print(f"  corpus, 5-fold ({sum(labels)} attacks, {len(labels) - sum(labels)} benign; threshold {threshold:.3f})")
+    for name, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
+        recall, fpr = _rates(flags, labels)
+        print(f"    {name:<11} recall {recall:.3f}  false-positive rate {fpr:.3f}")
+
+
+def held_out(embedder: LocalMiniLM) -> None:
+    threshold = injection_classifier().threshold
+    sets: list[tuple[str, list[tuple[Source, str]], list[tuple[Source, str]]]] = [
+        ("set 2 (rules never tuned on it)", heldout.ATTACKS_2, heldout.BENIGN_2),
+        ("set 3 (written after training)", heldout.ATTACKS_3, heldout.BENIGN_3),
+    ]
+    for name, attacks, benign in sets:
+        items = [(s, t, 1) for s, t in attacks] + [(s, t, 0) for s, t in benign]
+        labels = [y for _, _, y in items]
+        rules = [scan_injection(t, source=s).score >= 0.5 for s, t, _ in items]
+        model = [classify_injection(t, embedder.embed) >= threshold for _, t, _ in items]
+        both = [r or m for r, m in zip(rules, model, strict=True)]
+        print(f"  {name}: {len(attacks)} attacks, {len(benign)} benign")
+        for label, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
+            recall, fpr = _rates(flags, labels)
+            print(f"    {label:<11} recall {recall:.2f}  false-positive rate {fpr:.2f}")
+
+
+def model_checks() -> None:
+    print("Injection classifier (model-based; all-MiniLM-L6-v2 on CPU + logistic regression)")
+    embedder = LocalMiniLM()
+    cross_validated(embedder)
+    held_out(embedder)
+    runs = RUNS // 3
+    print(f"Latency of the model-based check on a {len(TEXT)}-character message ({runs} runs)")
+    policy = GuardPolicy.model_validate({"injection": {"classifier": True}})
+    models = Models(classify=lambda text: classify_injection(text, embedder.embed))
+    timed("classify_injection (windows of 400 chars)", lambda: classify_injection(TEXT, embedder.embed), runs)
+    timed("classify_injection, a 200-character message", lambda: classify_injection(TEXT[:200], embedder.embed), runs)
+    timed("guard_text, default policy + classifier", lambda: guard_text(policy, TEXT, models=models), runs)
+
+
 if __name__ == "__main__":
     main()
+    if "--no-model" not in sys.argv:
+        model_checks()
