@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.errors import NodeFailed
+from flows.errors import ModelUnavailable, NodeFailed
 from flows.events import preview
 from flows.model_calls import call_model, tokens_of
 from flows.nodes.subflow import run_subflow
@@ -159,21 +159,7 @@ class AgentNode(NodeType[AgentConfig]):
         tools += [_knowledge_tool(i, kb, ports) for i, kb in enumerate(config.knowledge_bases, start=1)]
         tools += [_subflow_tool(sf, ports, ctx, lambda: ctx.child_id(f"step{state['step']}")) for sf in config.subflows]
         model = ports.models.chat_model(config.model, temperature=config.temperature, max_tokens=config.max_tokens)
-        mode, runnable = config.mode, None
-        if mode != "react" and tools:
-            try:
-                runnable = model.bind_tools(tools)
-                mode = "native"
-            except NotImplementedError:
-                if mode == "native":
-                    raise NodeFailed(
-                        f"The model {config.model!r} cannot call tools: choose ReAct mode.", code="tools_unsupported"
-                    ) from None
-                mode = "react"
-        elif not tools:
-            mode, runnable = "native", model
-        if mode == "react":
-            runnable = model
+        mode, runnable = _mode(config, model, tools)
         history = (
             [m for m in to_messages(inputs["history"]) if not isinstance(m, SystemMessage)]
             if "history" in inputs
@@ -189,7 +175,16 @@ class AgentNode(NodeType[AgentConfig]):
         for number in range(1, config.max_iterations + 1):
             state["step"] = number
             span = ctx.child_id(f"step{number}")
-            reply, streamed = await self._think(config, runnable, messages, mode, span, budget, ports, ctx)
+            try:
+                reply, streamed = await self._think(config, runnable, messages, mode, span, budget, ports, ctx)
+            except ModelUnavailable:
+                if not (number == 1 and config.mode == "auto" and mode == "native" and tools):
+                    raise
+                # The server refused the tools (the built-in local model does): ReAct instead.
+                mode, runnable = "react", model
+                react = f"{config.system_prompt}\n\n{REACT_FORMAT.format(tools=_tool_lines(tools))}".strip()
+                messages[0] = SystemMessage(content=react)
+                reply, streamed = await self._think(config, runnable, messages, mode, span, budget, ports, ctx)
             calls = _calls(reply, mode)
             if not calls:
                 answer = _final(reply, mode)
@@ -307,6 +302,22 @@ class AgentNode(NodeType[AgentConfig]):
             "node.finished", span, {"outputs": {"result": preview(result)}, "latency_ms": _ms(started), "usage": None}
         )
         return result
+
+
+def _mode(config: AgentConfig, model: Any, tools: list[BaseTool]) -> tuple[str, Any]:
+    """Native tool calling when the model has it (auto, native), else ReAct; and what to call."""
+    if config.mode == "react":
+        return "react", model
+    if not tools:
+        return "native", model
+    try:
+        return "native", model.bind_tools(tools)
+    except NotImplementedError:
+        if config.mode == "native":
+            raise NodeFailed(
+                f"The model {config.model!r} cannot call tools: choose ReAct mode.", code="tools_unsupported"
+            ) from None
+        return "react", model
 
 
 def _ms(started: float) -> float:

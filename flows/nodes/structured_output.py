@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, S
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flows.errors import NodeFailed
+from flows.errors import ModelUnavailable, NodeFailed
 from flows.model_calls import call_model, parse_json_object
 from flows.nodes.llm import _timeouts
 from flows.ports import Ports
@@ -128,9 +128,18 @@ class StructuredOutputNode(NodeType[StructuredOutputConfig]):
         first, idle = _timeouts(ports, config.model)
         problem = ""
         for attempt in (1, 2):
-            reply = await call_model(
-                runnable, messages, alias=config.model, ports=ports, ctx=ctx, timeout=first + idle * 4
-            )
+            try:
+                reply = await call_model(
+                    runnable, messages, alias=config.model, ports=ports, ctx=ctx, timeout=first + idle * 4
+                )
+            except ModelUnavailable:
+                if not (attempt == 1 and config.method == "auto" and method == "auto"):
+                    raise
+                # The server refused the tool (the built-in local model does): a JSON answer instead.
+                method, runnable = "prompt", model
+                reply = await call_model(
+                    runnable, messages, alias=config.model, ports=ports, ctx=ctx, timeout=first + idle * 4
+                )
             value, problem = _read(reply)
             if value is not None and (problem := _first_error(schema, value) or "") == "":
                 ctx.note("structured_output", {"method": method, "attempts": attempt})

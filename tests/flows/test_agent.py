@@ -10,6 +10,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.tools import StructuredTool
 
 from flows.compiler import compile_flow
+from flows.errors import ModelUnavailable
 from flows.events import Event, EventType
 from tests.flows.graphs import graph
 from tests.flows.memory_ports import make_ports
@@ -132,3 +133,34 @@ async def test_agent_uses_tools_the_ports_provide() -> None:
     events = await _run(_agent_flow(tools=["mcp_orders", "current_time"]), model, extra_tools={"mcp_orders": extra})
     assert events[-1].data["outputs"]["output"]["value"] == "It shipped"
     assert model.calls[1][-1].content == "order A7 shipped"
+
+
+class _RefusesTools(TurnModel):
+    """A server that answers HTTP 400 when tools are sent (the built-in local model does)."""
+
+    async def _astream(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("tools"):
+            self.calls.append(messages)
+            raise ModelUnavailable("The server of model 'm' answered HTTP 400.")
+        async for chunk in super()._astream(messages, *args, **kwargs):
+            yield chunk
+
+
+async def test_agent_auto_falls_back_to_react_when_the_server_refuses_tools() -> None:
+    model = _RefusesTools(
+        turns=["(refused)", 'Action: calculator\nAction Input: {"expression": "2+3"}', "Final Answer: 5"],
+        calls=[],
+        bound=[],
+        bound_kwargs=[],
+    )
+    events = await _run(_agent_flow(tools=["calculator"]), model)
+    assert events[-1].data["outputs"]["output"]["value"] == "5"
+    assert str(model.calls[2][-1].content) == "Observation: 5"
+    notes = next(e.data["notes"] for e in events if e.type == EventType.NODE_FINISHED and e.node == "agent")
+    assert notes["agent"]["mode"] == "react"
+
+
+async def test_agent_native_mode_does_not_fall_back() -> None:
+    model = _RefusesTools(turns=["x"], calls=[], bound=[], bound_kwargs=[])
+    events = await _run(_agent_flow(tools=["calculator"], mode="native"), model)
+    assert events[-1].data["code"] == "model_unavailable"

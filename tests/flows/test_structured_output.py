@@ -124,3 +124,22 @@ async def test_structured_output_json_mode_asks_the_api_for_json() -> None:
 def test_structured_output_refuses_a_bad_schema(schema: dict[str, Any]) -> None:
     spec = graph().node("in", "chat_input").node("x", "structured_output", model="m", json_schema=schema).spec
     assert "node.invalid_config" in {i.code for i in validate(spec)}
+
+
+async def test_structured_output_auto_reads_json_when_the_server_refuses_tools() -> None:
+    from flows.errors import ModelUnavailable
+
+    class RefusesTools(TurnModel):
+        async def _astream(self, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("tools"):
+                self.calls.append(messages)
+                raise ModelUnavailable("The server of model 'm' answered HTTP 400.")
+            async for chunk in super()._astream(messages, *args, **kwargs):
+                yield chunk
+
+    chat = RefusesTools(turns=["(refused)", '{"intent": "question"}'], calls=[], bound=[], bound_kwargs=[])
+    flow = compile_flow(_extract_then_branch(), make_ports({"m": chat}))
+    events = [e async for e in flow.events({"message": "hello?"})]
+    assert _answer(events) == "OTHER question"
+    notes = next(e.data["notes"] for e in events if e.type == EventType.NODE_FINISHED and e.node == "extract")
+    assert notes["structured_output"] == {"method": "prompt", "attempts": 1}
