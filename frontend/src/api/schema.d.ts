@@ -1810,9 +1810,26 @@ export interface paths {
         /** The model store */
         get: operations["v1_orgs_stored_models_list"];
         put?: never;
-        /** Import a model (admin) */
+        /** Import a model (admin): answers at once, status `importing`; poll the list for progress */
         post: operations["v1_orgs_stored_models_create"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/stored-models/{stored_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a stored model and its files (admin) */
+        delete: operations["v1_orgs_stored_models_destroy"];
         options?: never;
         head?: never;
         patch?: never;
@@ -3156,9 +3173,7 @@ export interface components {
             transport?: components["schemas"]["TransportEnum"];
             auth?: unknown;
             enabled?: boolean;
-            readonly tools: {
-                [key: string]: unknown;
-            }[];
+            readonly tools: components["schemas"]["McpToolOut"][];
             disabled_tools?: unknown;
             /** Format: date-time */
             refreshed_at?: string | null;
@@ -3167,6 +3182,16 @@ export interface components {
             readonly created_at: string;
             /** Format: date-time */
             readonly updated_at: string;
+        };
+        McpToolOut: {
+            name: string;
+            /** @description The name flows use: <server>__<name> */
+            tool: string;
+            description: string;
+            input_schema: {
+                [key: string]: unknown;
+            };
+            enabled: boolean;
         };
         MeOut: {
             id: number;
@@ -3560,6 +3585,14 @@ export interface components {
             dynamic_outputs: boolean;
             entry: boolean;
             terminal: boolean;
+        };
+        OperationOut: {
+            operation_id: string;
+            tool: string;
+            method: string;
+            path: string;
+            summary: string;
+            enabled: boolean;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         OrganizationInRequest: {
@@ -4017,7 +4050,7 @@ export interface components {
              * @description Hours before this are read from the rollups
              */
             rolled_to: string;
-            total: components["schemas"]["StatsTotalOut"];
+            total: components["schemas"]["StatsRangeOut"];
             days: components["schemas"]["StatsDayOut"][];
             /** @description Per hour, for ranges of up to 2 days */
             hours: components["schemas"]["StatsHourOut"][];
@@ -4343,6 +4376,18 @@ export interface components {
             p50_ttft_ms: number | null;
             /** Format: double */
             p95_ttft_ms: number | null;
+            /**
+             * Format: double
+             * @description Time between tokens (a run's mean)
+             */
+            p50_tbt_ms: number | null;
+            /** Format: double */
+            p95_tbt_ms: number | null;
+            /**
+             * Format: double
+             * @description Output tokens after the first, per second
+             */
+            tokens_per_second: number | null;
             input_tokens: number;
             output_tokens: number;
             /** Format: decimal */
@@ -4381,6 +4426,18 @@ export interface components {
             p50_ttft_ms: number | null;
             /** Format: double */
             p95_ttft_ms: number | null;
+            /**
+             * Format: double
+             * @description Time between tokens (a run's mean)
+             */
+            p50_tbt_ms: number | null;
+            /** Format: double */
+            p95_tbt_ms: number | null;
+            /**
+             * Format: double
+             * @description Output tokens after the first, per second
+             */
+            tokens_per_second: number | null;
             input_tokens: number;
             output_tokens: number;
             /** Format: decimal */
@@ -4420,6 +4477,18 @@ export interface components {
             p50_ttft_ms: number | null;
             /** Format: double */
             p95_ttft_ms: number | null;
+            /**
+             * Format: double
+             * @description Time between tokens (a run's mean)
+             */
+            p50_tbt_ms: number | null;
+            /** Format: double */
+            p95_tbt_ms: number | null;
+            /**
+             * Format: double
+             * @description Output tokens after the first, per second
+             */
+            tokens_per_second: number | null;
             input_tokens: number;
             output_tokens: number;
             /** Format: decimal */
@@ -4444,7 +4513,7 @@ export interface components {
             /** Format: decimal */
             cost: string;
         };
-        StatsTotalOut: {
+        StatsRangeOut: {
             runs: number;
             failed: number;
             /**
@@ -4467,6 +4536,18 @@ export interface components {
             p50_ttft_ms: number | null;
             /** Format: double */
             p95_ttft_ms: number | null;
+            /**
+             * Format: double
+             * @description Time between tokens (a run's mean)
+             */
+            p50_tbt_ms: number | null;
+            /** Format: double */
+            p95_tbt_ms: number | null;
+            /**
+             * Format: double
+             * @description Output tokens after the first, per second
+             */
+            tokens_per_second: number | null;
             input_tokens: number;
             output_tokens: number;
             /** Format: decimal */
@@ -4475,6 +4556,11 @@ export interface components {
             cost_per_run: string | null;
             /** @description Guard hits of the organization (0 with a flow filter) */
             guard_hits: number;
+            /**
+             * Format: double
+             * @description Runs over the range's elapsed seconds
+             */
+            runs_per_second: number;
         };
         /**
          * @description * `running` - Running
@@ -4506,12 +4592,29 @@ export interface components {
             /** @description Where it was imported from */
             source: string;
             format?: string;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description The folder's size (while importing: what is to copy)
+             */
             size_bytes?: number;
             sha256: string;
+            status?: components["schemas"]["StoredModelOutStatusEnum"];
+            /**
+             * Format: int64
+             * @description Copied so far (the import's progress)
+             */
+            copied_bytes?: number;
+            status_reason?: string;
             /** Format: date-time */
             readonly created_at: string;
         };
+        /**
+         * @description * `importing` - Importing
+         *     * `ready` - Ready
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        StoredModelOutStatusEnum: "importing" | "ready" | "failed";
         TestQuestionIO: {
             question: string;
             /** @description The documents that answer it: id, name, title, or a source's page URL / file path */
@@ -4565,9 +4668,7 @@ export interface components {
             base_url: string;
             source_url?: string;
             auth?: unknown;
-            readonly operations: {
-                [key: string]: unknown;
-            }[];
+            readonly operations: components["schemas"]["OperationOut"][];
             enabled_operations?: unknown;
             /** Format: date-time */
             readonly created_at: string;
@@ -14670,6 +14771,67 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["StoredModelOut"];
                 };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_stored_models_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                stored_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: {
                 headers: {

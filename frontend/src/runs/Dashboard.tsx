@@ -105,6 +105,10 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
               <dd>{stats.data.total.runs.toLocaleString()}</dd>
             </div>
             <div>
+              <dt>Runs per second</dt>
+              <dd>{stats.data.total.runs_per_second.toLocaleString()}</dd>
+            </div>
+            <div>
               <dt>Error rate</dt>
               <dd>{stats.data.total.error_rate === null ? "—" : `${stats.data.total.error_rate}%`}</dd>
             </div>
@@ -120,6 +124,16 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
               <dd>
                 {formatMs(stats.data.total.p50_ttft_ms)} / {formatMs(stats.data.total.p95_ttft_ms)}
               </dd>
+            </div>
+            <div>
+              <dt>Between tokens p50 / p95</dt>
+              <dd>
+                {formatMs(stats.data.total.p50_tbt_ms)} / {formatMs(stats.data.total.p95_tbt_ms)}
+              </dd>
+            </div>
+            <div>
+              <dt>Tokens per second</dt>
+              <dd>{stats.data.total.tokens_per_second ?? "—"}</dd>
             </div>
             <div>
               <dt>Tokens</dt>
