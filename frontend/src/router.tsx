@@ -11,6 +11,7 @@ import { NotFoundPage } from "./pages/NotFoundPage";
 import { RunsPage } from "./pages/RunsPage";
 import { EvaluationPage } from "./evaluation/EvaluationPage";
 import { GuardrailsPage } from "./guardrails/GuardrailsPage";
+import { IntegrationsPage } from "./integrations/IntegrationsPage";
 import { WelcomePage } from "./pages/WelcomePage";
 import { WidgetsPage } from "./widgets/WidgetsPage";
 import { ApiKeysSettings } from "./settings/ApiKeysSettings";
@@ -48,6 +49,7 @@ export const routes: RouteObject[] = [
               { path: "runs", element: <RunsPage /> },
               { path: "guardrails", element: <GuardrailsPage /> },
               { path: "evaluation", element: <EvaluationPage /> },
+              { path: "integrations", element: <IntegrationsPage /> },
               {
                 path: "settings",
                 element: <SettingsLayout />,

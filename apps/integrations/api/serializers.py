@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.config.serializers import StrictSerializer
@@ -99,6 +100,7 @@ class McpServerOut(serializers.ModelSerializer):  # type: ignore[type-arg]
             "updated_at",
         ]
 
+    @extend_schema_field(McpToolOut(many=True))
     def get_tools(self, server: McpServer) -> list[dict[str, Any]]:
         from flows.openapi import tool_name
 
@@ -161,6 +163,7 @@ class ToolSetOut(serializers.ModelSerializer):  # type: ignore[type-arg]
             "updated_at",
         ]
 
+    @extend_schema_field(OperationOut(many=True))
     def get_operations(self, tool_set: ToolSet) -> list[dict[str, Any]]:
         from flows.openapi import tool_name
 

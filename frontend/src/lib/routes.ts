@@ -1,6 +1,6 @@
 /** URL helpers. App routes live under /o/:orgId/ so every deep link names its tenant. */
 
-export const SECTIONS = ["flows", "knowledge", "models", "widgets", "runs", "guardrails", "evaluation", "settings"] as const;
+export const SECTIONS = ["flows", "knowledge", "models", "widgets", "runs", "guardrails", "evaluation", "integrations", "settings"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export const SETTINGS_TABS = ["organization", "members", "api-keys", "audit"] as const;

@@ -39,7 +39,17 @@ describe("routing", () => {
     renderRoutes(routes, `/o/${ORG_A}/runs`);
     const nav = await screen.findByRole("navigation", { name: "Main" });
     const names = within(nav).getAllByRole("link").map((link) => link.textContent);
-    expect(names).toEqual(["Flows", "Knowledge", "Models", "Widgets", "Runs", "Guardrails", "Settings"]);
+    expect(names).toEqual([
+      "Flows",
+      "Knowledge",
+      "Models",
+      "Widgets",
+      "Integrations",
+      "Runs",
+      "Guardrails",
+      "Evaluation",
+      "Settings",
+    ]);
     expect(within(nav).getByRole("link", { name: "Runs" })).toHaveAttribute("aria-current", "page");
   });
 

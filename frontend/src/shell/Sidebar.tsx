@@ -5,6 +5,7 @@ import {
   AlertIcon,
   CheckIcon,
   FlowsIcon,
+  KeyIcon,
   KnowledgeIcon,
   Logo,
   ModelsIcon,
@@ -24,6 +25,7 @@ const BUILD: NavItem[] = [
   { section: "knowledge", label: "Knowledge", Icon: KnowledgeIcon },
   { section: "models", label: "Models", Icon: ModelsIcon },
   { section: "widgets", label: "Widgets", Icon: WidgetsIcon },
+  { section: "integrations", label: "Integrations", Icon: KeyIcon },
 ];
 
 const OPERATE: NavItem[] = [
