@@ -195,6 +195,74 @@ def bench_embedding(rounds: int) -> dict[str, float]:
     return {"embed_ratio": direct / embed, "job_ratio": direct / job}
 
 
+def html_page(seed: int) -> bytes:
+    """A text-heavy manual page: site navigation, a sidebar, headings, paragraphs, a table, a footer."""
+    nav = " ".join(f'<a href="/p{(seed + i) % 50}.html">Page {(seed + i) % 50}</a>' for i in range(12))
+    sections = "".join(
+        f"<h2 id='s{i}'>Section {seed}.{i}</h2><p>{prose(seed * 10 + i, 8)}</p><p>{prose(seed * 10 + i + 5, 6)}</p>"
+        for i in range(6)
+    )
+    table = "".join(f"<tr><td>option{i}</td><td>{prose(seed + i, 1)}</td></tr>" for i in range(8))
+    return (
+        f"<html><head><title>Manual page {seed}</title></head><body><nav>{nav}</nav>"
+        f"<div class='sidebar'><ul>{''.join(f'<li><a href=#>{i}</a></li>' for i in range(20))}</ul></div>"
+        f"<main><h1>Manual page {seed}</h1>{sections}<table><tr><th>Option</th><th>Meaning</th></tr>{table}</table>"
+        f"</main><footer>Copyright the authors. Built with a generator.</footer></body></html>"
+    ).encode()
+
+
+def bench_html(pages: int) -> dict[str, float]:
+    """Ingestion of text-heavy HTML pages (uploaded, one job each: sandboxed parse, chunk, embed,
+    commit) against, in the same run, the raw parser + chunker + embedder on the same pages
+    without the job (no database, no progress), and the embedder alone on the same chunk texts."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.knowledge.chunking import ChunkSettings, chunk_sections, embedding_text
+    from apps.knowledge.embeddings import BATCH_SIZE, _local_model
+    from apps.knowledge.ingestion import document_ingest
+    from apps.knowledge.models import Chunk
+    from apps.knowledge.parsing import parse_in_sandbox
+    from apps.knowledge.services import document_upload, knowledge_base_create
+
+    access = make_org("Html")
+    model = _local_model()
+    model.encode(["warm up"] * 4)
+    bodies = [html_page(seed) for seed in range(pages)]
+    parse_in_sandbox(bodies[0], "html")  # warm: the interpreter and libraries in the page cache for both
+    knowledge_base = knowledge_base_create(access=access, name="html")
+    uploads = document_upload(
+        access=access,
+        knowledge_base_id=knowledge_base.id,
+        files=[SimpleUploadedFile(f"page{i}.html", body) for i, body in enumerate(bodies)],
+    )
+    start = time.perf_counter()
+    for upload in uploads:
+        assert document_ingest(upload.document.id, upload.document.generation) == "ready"
+    job = time.perf_counter() - start
+    chunks = Chunk.objects.filter(knowledge_base=knowledge_base).count()
+
+    settings_ = ChunkSettings("sentence", 256, 32)
+    start = time.perf_counter()
+    texts: list[str] = []
+    for body in bodies:
+        sections = parse_in_sandbox(body, "html")
+        drafts = chunk_sections(sections, settings_)
+        page_texts = [embedding_text(d.text, title=sections[0].title, heading_path=d.heading_path) for d in drafts]
+        model.encode(page_texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+        texts.extend(page_texts)
+    raw = time.perf_counter() - start
+    start = time.perf_counter()
+    model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+    embed = time.perf_counter() - start
+    print(f"html ingestion: {pages} pages, {chunks} chunks")
+    print(f"  ingestion jobs: {pages / job * 60:.1f} pages/min, {chunks / job:.1f} chunks/s ({job:.1f} s)")
+    print(f"  raw parser (sandbox) + chunker + embedder, no job: {pages / raw * 60:.1f} pages/min ({raw:.1f} s)")
+    print(f"    ratio job / raw: {raw / job:.3f}")
+    print(f"  embedder alone on the same {len(texts)} chunk texts: {len(texts) / embed:.1f} chunks/s ({embed:.1f} s)")
+    print(f"    ratio job / embedder alone: {embed / job:.3f}")
+    return {"raw_ratio": raw / job, "embed_ratio": embed / job}
+
+
 def fmt(values: list[float]) -> str:
     return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
 
@@ -475,7 +543,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--only", choices=["ingest", "search"], default=None)
+    parser.add_argument("--html-pages", type=int, default=20)
+    parser.add_argument("--only", choices=["ingest", "html", "search"], default=None)
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -486,6 +555,8 @@ def main() -> None:
         if args.only in (None, "ingest"):
             bench_parsing(args.pdfs)
             bench_embedding(args.rounds)
+        if args.only in (None, "html"):
+            bench_html(args.html_pages)
         if args.only in (None, "search"):
             bench_search(args.chunks, args.queries)
     finally:
