@@ -141,6 +141,8 @@ def huey_worker(live_url: str) -> Iterator[None]:
         "TRELLIS_DATA_DIR": str(settings.DATA_DIR),
         "TRELLIS_DB_NAME": connection.settings_dict["NAME"],
         "HUEY_WORKERS": "1",
+        # Evaluations run flows in the worker: the stand-in model servers are allowed there too.
+        "TRELLIS_EGRESS_ALLOW": ",".join(settings.EGRESS_ALLOW),
     }
     log = (settings.DATA_DIR / "e2e-huey.log").open("w")
     worker = subprocess.Popen(

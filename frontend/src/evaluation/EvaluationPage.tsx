@@ -348,7 +348,7 @@ function Results({ orgId, id }: { orgId: string; id: string }) {
   const [regressions, setRegressions] = useState(false);
   const detail = useEvaluation(orgId, id);
   const status = detail.data?.status;
-  const rows = useItemRows(orgId, id, regressions, status !== undefined);
+  const rows = useItemRows(orgId, id, regressions, status);
   const mutations = useEvaluationMutations(orgId);
   useEffect(() => {
     if (status !== "queued" && status !== "running") return;

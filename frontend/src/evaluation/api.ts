@@ -131,10 +131,11 @@ export function useEvaluation(orgId: string, id: string | null) {
   });
 }
 
-export function useItemRows(orgId: string, id: string | null, regressions: boolean, ready: boolean) {
+export function useItemRows(orgId: string, id: string | null, regressions: boolean, status: string | undefined) {
   return useQuery({
-    queryKey: [...evalKeys.rows(orgId, id ?? ""), regressions],
-    enabled: id !== null && ready,
+    // The status is in the key: the rows are read again as the evaluation moves on and ends.
+    queryKey: [...evalKeys.rows(orgId, id ?? ""), regressions, status],
+    enabled: id !== null && status !== undefined,
     queryFn: () =>
       unwrap(
         api.GET("/api/v1/orgs/{org_id}/evaluations/{evaluation_id}/items/", {
