@@ -211,6 +211,11 @@ def deployment_create(
         stored = stored_model_list(organization=access.organization).filter(pk=stored_model).first()
         if stored is None:
             raise NotFound("Stored model not found.")
+        if stored.status != StoredModel.Status.READY:
+            raise InvalidInput(
+                f"The stored model {stored.name!r} is {stored.status}; deploy it once its import is ready.",
+                code="stored_model_not_ready",
+            )
     deployment = ModelDeployment(
         organization=access.organization,
         name=name,
@@ -355,27 +360,32 @@ def _checksum(folder: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 def stored_model_import(*, access: OrgAccess, name: str, source: str) -> StoredModel:
-    """Copies a model folder into the store (`source`: a folder under TRELLIS_MODEL_DIRS, or
-    `smollm2-gguf` for the offline SmolLM2 package, converted once) and records size and checksum."""
-    from apps.serving.local_model.prepare import ensure_local_model, is_prepared
+    """Starts copying a model folder into the store (`source`: a folder under TRELLIS_MODEL_DIRS,
+    or `smollm2-gguf` for the offline SmolLM2 package, converted once): the row comes back at once
+    as `importing` and the queue worker copies (`stored_model_copy`), reporting `copied_bytes`
+    of `size_bytes` as it goes, then records the checksum and marks it `ready` (or `failed`)."""
+    from apps.serving.local_model.prepare import is_prepared
 
     access.require(Role.ADMIN)
     if stored_model_list(organization=access.organization).filter(name=name).exists():
         raise Conflict(f"A stored model named {name!r} exists already.", code="name_taken")
+    size = 0
     if source == "smollm2-gguf":
-        folder = ensure_local_model(settings.LOCAL_MODEL_DIR)
+        folder = Path(settings.LOCAL_MODEL_DIR)
+        size = _folder_size(folder) if is_prepared(folder) else 0  # 0: converted first, size unknown yet
     else:
         if problem := model_dir_outside_roots(source):
             raise InvalidInput(f"source: {problem}", code="model_dir_not_allowed")
         folder = Path(source)
         if not is_prepared(folder):
             raise InvalidInput("source: not a safetensors model folder (config.json + model.safetensors).")
+        size = _folder_size(folder)
     target = Path(settings.MODEL_STORE_DIR) / str(access.organization.id) / name
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(folder, target)
-    sha256, size = _checksum(target)
     with transaction.atomic():
         stored = StoredModel.objects.create(
             organization=access.organization,
@@ -384,13 +394,93 @@ def stored_model_import(*, access: OrgAccess, name: str, source: str) -> StoredM
             source=source,
             format="safetensors",
             size_bytes=size,
-            sha256=sha256,
+            sha256="",
+            status=StoredModel.Status.IMPORTING,
         )
         audit_record(
             organization=access.organization,
             actor=access.actor,
             action="stored_model.import",
             target=stored,
-            data={"name": name, "source": source, "sha256": sha256},
+            data={"name": name, "source": source},
         )
+        stored_id = stored.pk
+        transaction.on_commit(lambda: _enqueue_copy(stored_id))
     return stored
+
+
+def _enqueue_copy(stored_id: int) -> None:
+    from apps.serving.tasks import stored_model_copy_task
+
+    stored_model_copy_task(stored_id)
+
+
+PROGRESS_EVERY_BYTES = 8 << 20
+
+
+def stored_model_copy(stored_id: int) -> StoredModel:
+    """The import's work (the queue worker): convert the offline model if needed, copy the folder
+    in blocks with `copied_bytes` updated every PROGRESS_EVERY_BYTES, then the checksum. Any
+    failure marks the row `failed` with the reason and leaves no half-copied folder."""
+    from apps.serving.local_model.prepare import ensure_local_model, is_prepared
+
+    stored = StoredModel.objects.get(pk=stored_id)
+    if stored.status != StoredModel.Status.IMPORTING:
+        return stored
+    target = Path(stored.path)
+    try:
+        folder = (
+            ensure_local_model(settings.LOCAL_MODEL_DIR) if stored.source == "smollm2-gguf" else Path(stored.source)
+        )
+        if not is_prepared(folder):
+            raise ValueError(f"{folder} is no longer a safetensors model folder (config.json + model.safetensors)")
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        total = sum(p.stat().st_size for p in files)
+        StoredModel.objects.filter(pk=stored_id).update(size_bytes=total, copied_bytes=0)
+        if target.exists():
+            shutil.rmtree(target)
+        copied = reported = 0
+        for file in files:
+            destination = target / file.relative_to(folder)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with file.open("rb") as reader, destination.open("wb") as writer:
+                for block in iter(lambda: reader.read(1 << 20), b""):
+                    writer.write(block)
+                    copied += len(block)
+                    if copied - reported >= PROGRESS_EVERY_BYTES:
+                        StoredModel.objects.filter(pk=stored_id).update(copied_bytes=copied)
+                        reported = copied
+            shutil.copystat(file, destination)
+        sha256, size = _checksum(target)
+    except (OSError, ValueError, RuntimeError) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        reason = f"The import failed: {exc}"[:1000]
+        StoredModel.objects.filter(pk=stored_id).update(status=StoredModel.Status.FAILED, status_reason=reason)
+        stored.refresh_from_db()
+        return stored
+    StoredModel.objects.filter(pk=stored_id).update(
+        status=StoredModel.Status.READY, sha256=sha256, size_bytes=size, copied_bytes=size, status_reason=""
+    )
+    stored.refresh_from_db()
+    return stored
+
+
+def stored_model_delete(*, access: OrgAccess, stored_id: object) -> None:
+    """Removes a stored model and its folder (not while a deployment uses it: 409)."""
+    access.require(Role.ADMIN)
+    try:
+        stored = stored_model_list(organization=access.organization).get(pk=int(str(stored_id)))
+    except (ValueError, StoredModel.DoesNotExist):
+        raise NotFound("Stored model not found.") from None
+    if ModelDeployment.objects.filter(stored_model=stored).exists():
+        raise Conflict("A deployment uses this model; delete the deployment first.", code="stored_model_in_use")
+    with transaction.atomic():
+        audit_record(
+            organization=access.organization,
+            actor=access.actor,
+            action="stored_model.delete",
+            target=stored,
+            data={"name": stored.name},
+        )
+        stored.delete()
+    shutil.rmtree(stored.path, ignore_errors=True)

@@ -90,9 +90,18 @@ class StoredModel(models.Model):
     name = models.SlugField(max_length=64)
     path = models.CharField(max_length=500)
     source = models.CharField(max_length=200, help_text="Where it was imported from")
+
+    class Status(models.TextChoices):
+        IMPORTING = "importing", "Importing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
     format = models.CharField(max_length=32, default="safetensors")
-    size_bytes = models.BigIntegerField(default=0)
+    size_bytes = models.BigIntegerField(default=0, help_text="The folder's size (while importing: what is to copy)")
     sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY)
+    copied_bytes = models.BigIntegerField(default=0, help_text="Copied so far (the import's progress)")
+    status_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

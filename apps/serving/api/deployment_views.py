@@ -98,13 +98,23 @@ class StoredModelListView(APIView):
         return Response(s.StoredModelOut(d.stored_model_list(organization=access.organization), many=True).data)
 
     @extend_schema(
-        request=s.StoredModelIn, responses={201: s.StoredModelOut, **ERRORS}, summary="Import a model (admin)"
+        request=s.StoredModelIn,
+        responses={201: s.StoredModelOut, **ERRORS},
+        summary="Import a model (admin): answers at once, status `importing`; poll the list for progress",
     )
     def post(self, request: Request, org_id: str) -> Response:
         access = org_access(request, org_id, Role.ADMIN)
         data = parse_body(s.StoredModelIn, request)
         stored = d.stored_model_import(access=access, name=data["name"], source=data["origin"])
         return Response(s.StoredModelOut(stored).data, status=status.HTTP_201_CREATED)
+
+
+class StoredModelDetailView(APIView):
+    @extend_schema(responses={204: None, **ERRORS}, summary="Remove a stored model and its files (admin)")
+    def delete(self, request: Request, org_id: str, stored_id: int) -> Response:
+        access = org_access(request, org_id, Role.ADMIN)
+        d.stored_model_delete(access=access, stored_id=stored_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _money(value: Decimal | None) -> str | None:

@@ -222,7 +222,19 @@ class StoredModelIn(StrictSerializer):
 class StoredModelOut(serializers.ModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = StoredModel
-        fields = ["id", "name", "path", "source", "format", "size_bytes", "sha256", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "path",
+            "source",
+            "format",
+            "size_bytes",
+            "sha256",
+            "status",
+            "copied_bytes",
+            "status_reason",
+            "created_at",
+        ]
 
 
 class QuotaIO(StrictSerializer):

@@ -26,6 +26,11 @@ urlpatterns = [
         name="model-budget-detail",
     ),
     path("orgs/<str:org_id>/stored-models/", dv.StoredModelListView.as_view(), name="stored-model-list"),
+    path(
+        "orgs/<str:org_id>/stored-models/<int:stored_id>/",
+        dv.StoredModelDetailView.as_view(),
+        name="stored-model-detail",
+    ),
     path("orgs/<str:org_id>/deployments/", dv.DeploymentListView.as_view(), name="deployment-list"),
     path(
         "orgs/<str:org_id>/deployments/<int:deployment_id>/",
