@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from apps.integrations.models import McpServer, Secret, ToolSet, Variable
 from tests.apps.integrations.conftest import McpServers, openapi_document
@@ -66,9 +66,8 @@ def test_admin_sets_up_secrets_variables_mcp_and_openapi_tools(
     upload = page.get_by_role("form", name="Import an OpenAPI document")
     upload.get_by_label("Name").fill("shop")
     document = json.dumps(openapi_document("https://api.shop.example"))
-    upload.get_by_label("File (JSON or YAML)").set_input_files(
-        files=[{"name": "openapi.json", "mimeType": "application/json", "buffer": document.encode()}]
-    )
+    payload: FilePayload = {"name": "openapi.json", "mimeType": "application/json", "buffer": document.encode()}
+    upload.get_by_label("File (JSON or YAML)").set_input_files(files=[payload])
     upload.get_by_role("button", name="Import").click()
     tool_set = page.get_by_role("region", name="Tool set shop")
     expect(tool_set).to_contain_text("shop__getOrder")
