@@ -77,6 +77,8 @@ def _union(first: Redactor | None, second: Redactor) -> Redactor:
 
 class SubflowsHook:
     def __call__(self, starting: _Starting) -> None:
+        if not referenced_flows(starting.graph):
+            return  # most runs: nothing read, the ports untouched
         subflows = subflows_load(organization_id=starting.run.organization_id, graph=starting.graph)
         if subflows:
             subflows = _with_integrations(starting, subflows)
