@@ -364,8 +364,14 @@ def source_create(
         target=source,
         data={"kind": kind, "url": url, "path": folder, "knowledge_base": str(knowledge_base.id)},
     )
-    request_sync(source)
+    request_sync(source, _enqueue_sync)
     return source
+
+
+def _enqueue_sync(source_id: object, generation: int) -> None:
+    from apps.knowledge.tasks import sync_source
+
+    sync_source(source_id, generation)
 
 
 def _locked_source(access: OrgAccess, knowledge_base_id: object, source_id: object) -> Source:
@@ -402,7 +408,7 @@ def source_sync_now(*, access: OrgAccess, knowledge_base_id: object, source_id: 
     source = _locked_source(access, knowledge_base_id, source_id)
     if source.kind == SourceKind.FOLDER:
         access.require(Role.ADMIN)
-    request_sync(source)
+    request_sync(source, _enqueue_sync)
     return source
 
 

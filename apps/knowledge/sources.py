@@ -146,6 +146,7 @@ class Item:
 class Sync:
     source: Source
     generation: int
+    enqueue_ingest: Callable[[UUID, int], Any] | None = None
     seen: set[str] = field(default_factory=set)
     transient_failures: int = 0
     last_publish: float = 0.0
@@ -236,12 +237,16 @@ def _claim(source_id: UUID | str, generation: int) -> Source | None:
     return source
 
 
-def source_sync(source_id: UUID | str, generation: int) -> str:
-    """Run one sync of a source to its end; answers what happened (for logs and tests)."""
+def source_sync(
+    source_id: UUID | str, generation: int, enqueue_ingest: Callable[[UUID, int], Any] | None = None
+) -> str:
+    """Run one sync of a source to its end; answers what happened (for logs and tests).
+    `enqueue_ingest(document, generation)` wakes the ingestion job of each new or changed document
+    (tasks.py passes the huey task; without it the resume sweep finds them after their lease)."""
     source = _claim(source_id, generation)
     if source is None:
         return "skipped"
-    sync = Sync(source, generation)
+    sync = Sync(source, generation, enqueue_ingest)
     try:
         if source.kind == SourceKind.WEB:
             _crawl(sync)
@@ -285,11 +290,11 @@ def _end(sync: Sync, status: str, code: str, message: str) -> str:
     return "failed" if status == SourceStatus.FAILED else "ok"
 
 
-def _enqueue(document: Document) -> None:
-    from apps.knowledge.tasks import ingest_document
-
-    document_id, document_generation = document.id, document.generation
-    transaction.on_commit(lambda: ingest_document(document_id, document_generation), robust=True)
+def _enqueue(sync: Sync, document: Document) -> None:
+    enqueue = sync.enqueue_ingest
+    if enqueue is not None:
+        document_id, document_generation = document.id, document.generation
+        transaction.on_commit(lambda: enqueue(document_id, document_generation), robust=True)
 
 
 def _take(sync: Sync, item: Item) -> None:
@@ -352,7 +357,7 @@ def _take(sync: Sync, item: Item) -> None:
             document.save()
             source.changed += 1
         realtime.publish(document)
-        _enqueue(document)
+        _enqueue(sync, document)
         sync.save()
 
 
@@ -679,7 +684,7 @@ def _take_file(sync: Sync, key: str, path: Path, file_type: str, known: str | No
 # --- scheduling -------------------------------------------------------------------------------------
 
 
-def sources_due(now: Any = None) -> list[tuple[UUID, int]]:
+def sources_due(enqueue: Callable[[UUID, int], Any], now: Any = None) -> list[tuple[UUID, int]]:
     """Sources whose scheduled sync is due, and syncs whose worker died (lease run out): each gets
     a new sync generation and is queued again."""
     now = now or timezone.now()
@@ -692,20 +697,17 @@ def sources_due(now: Any = None) -> list[tuple[UUID, int]]:
     for source_id in due.values_list("id", flat=True):
         with transaction.atomic():
             source = Source.objects.select_for_update().get(pk=source_id)
-            queued.append((source.id, request_sync(source)))
+            queued.append((source.id, request_sync(source, enqueue)))
     return queued
 
 
-def request_sync(source: Source, enqueue: Callable[[UUID, int], Any] | None = None) -> int:
-    """A new sync generation for a locked source row, queued after commit."""
+def request_sync(source: Source, enqueue: Callable[[UUID, int], Any]) -> int:
+    """A new sync generation for a locked source row; `enqueue(source, generation)` after commit
+    (the huey task; if the queue cannot take it, the sweep finds the source after its lease)."""
     source.sync_generation += 1
     source.status, source.lease_until = SourceStatus.QUEUED, None
     source.save(update_fields=["sync_generation", "status", "lease_until", "updated_at"])
     publish(source)
     source_id, generation = source.id, source.sync_generation
-    if enqueue is None:
-        from apps.knowledge.tasks import sync_source
-
-        enqueue = sync_source
     transaction.on_commit(lambda: enqueue(source_id, generation), robust=True)
     return generation

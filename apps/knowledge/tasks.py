@@ -40,7 +40,7 @@ def resume_stalled() -> None:
 def sync_source(source_id: UUID | str, generation: int) -> str:
     from apps.knowledge.sources import source_sync
 
-    outcome = source_sync(source_id, generation)
+    outcome = source_sync(source_id, generation, enqueue_ingest=ingest_document)
     logger.info("source %s sync %s: %s", source_id, generation, outcome)
     return outcome
 
@@ -50,7 +50,7 @@ def sync_due_sources() -> None:
     """Scheduled re-syncs, and syncs whose worker died."""
     from apps.knowledge.sources import sources_due
 
-    queued = sources_due()
+    queued = sources_due(enqueue=sync_source)
     if queued:
         logger.info("queued %d source syncs", len(queued))
 

@@ -24,6 +24,7 @@ from playwright.sync_api import expect
 from apps.knowledge.models import KnowledgeBase, Source, SourceKind, SourceStatus
 from apps.knowledge.services import knowledge_base_create
 from apps.knowledge.sources import source_sync
+from apps.knowledge.tasks import ingest_document
 from apps.tenancy.access import Actor, OrgAccess
 from apps.tenancy.models import Organization, Role
 from apps.tenancy.services import organization_create
@@ -122,7 +123,8 @@ def test_e2e_website_source_syncs_live_and_test_questions_score_the_modes(
     row = sources.locator(f'li[data-source="{source.name}"]')
     expect(row).to_contain_text("queued")
 
-    assert source_sync(source.id, source.sync_generation) == "ok"  # progress goes out over the socket
+    # progress goes out over the socket; the pages found are ingested by the worker
+    assert source_sync(source.id, source.sync_generation, enqueue_ingest=ingest_document) == "ok"
     expect(row.get_by_role("status")).to_contain_text("3 found · 3 new", timeout=30_000)
     expect(row).to_contain_text("synced")
     row.get_by_text("1 problem in the last sync").click()

@@ -155,8 +155,9 @@ def sync(source_id: Any) -> str:
     """What "Sync now" and the worker do: a new sync generation, run to its end in this thread."""
     with transaction.atomic():
         source = Source.objects.select_for_update().get(pk=source_id)
-        generation = source.sync_generation if source.status == SourceStatus.QUEUED else request_sync(source)
-    return source_sync(source_id, generation)
+        queued = source.status == SourceStatus.QUEUED
+        generation = source.sync_generation if queued else request_sync(source, enqueue=lambda *_: None)
+    return source_sync(source_id, generation)  # ingestion: ingest_pending(kb) in this thread
 
 
 def keys(source_id: Any, site: Site) -> set[str]:
@@ -216,8 +217,9 @@ def test_resync_reindexes_only_changed_pages_and_removes_deleted_ones(
     del site.pages["/deep/2"]
     site.requests.clear()
     now = timezone.now()
-    assert sources_due(now) == []  # the schedule says in an hour
-    [(due_id, generation)] = sources_due(now + timedelta(minutes=61))
+    woken: list[tuple[Any, int]] = []
+    assert sources_due(lambda *job: woken.append(job), now) == []  # the schedule says in an hour
+    [(due_id, generation)] = sources_due(lambda *job: woken.append(job), now + timedelta(minutes=61))
     assert str(due_id) == source_id
     assert source_sync(due_id, generation) == "ok"
 
