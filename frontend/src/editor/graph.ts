@@ -230,6 +230,10 @@ export function diffHighlights(diff: FlowDiff, labelOf: (id: string) => string |
     const shown = label ?? labelOf(id);
     return shown && shown !== id ? `“${shown}” (${id})` : id;
   };
+  const connectionWords = (edge: FlowDiff["edges"]["added"][number]) => {
+    const end = (id: string) => `“${labelOf(id) || id}”`;
+    return `Connection ${end(edge.source)} ${edge.source_port} → ${end(edge.target)} ${edge.target_port}`;
+  };
   for (const node of diff.nodes.added) {
     result.nodes[node.id] = "added";
     result.lines.push({ kind: "added", what: `Node ${named(node.id, node.label)} (${node.type})` });
@@ -253,11 +257,11 @@ export function diffHighlights(diff: FlowDiff, labelOf: (id: string) => string |
   }
   for (const edge of diff.edges.added) {
     result.edges[edge.id] = "added";
-    result.lines.push({ kind: "added", what: `Edge ${edge.source}.${edge.source_port} → ${edge.target}.${edge.target_port}` });
+    result.lines.push({ kind: "added", what: connectionWords(edge) });
   }
   for (const edge of diff.edges.removed) {
     result.edges[edge.id] = "removed";
-    result.lines.push({ kind: "removed", what: `Edge ${edge.source}.${edge.source_port} → ${edge.target}.${edge.target_port}` });
+    result.lines.push({ kind: "removed", what: connectionWords(edge) });
   }
   return result;
 }

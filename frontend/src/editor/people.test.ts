@@ -134,9 +134,10 @@ describe("diff values", () => {
         ],
         moved: [],
       },
-      edges: { added: [], removed: [] },
+      edges: { added: [{ id: "e", source: "in", source_port: "message", target: "p", target_port: "q" }], removed: [] },
     };
-    const [line] = diffHighlights(diff, (id) => (id === "p" ? "Greeter" : null)).lines;
+    const [line, edge] = diffHighlights(diff, (id) => (id === "p" ? "Greeter" : null)).lines;
+    expect(edge).toEqual({ kind: "added", what: "Connection “in” message → “Greeter” q" });
     expect(line?.what).toBe("Node “Greeter” (p) config, label: max_tokens, template, temperature");
     expect(line?.changes).toEqual([
       { field: "label", before: null, after: "Greeter" },
