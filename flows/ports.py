@@ -96,5 +96,10 @@ class Ports:
     settings: dict[str, Any] = field(default_factory=dict)
     # Context windows and token counting by alias; None: prompts are sent as composed.
     context: ContextWindows | None = None
+    # The model-based guard checks (apps.guardrails sets them for every run): the injection
+    # classifier's probability for a text, and a moderation model's scores per category
+    # (flows.guards.policy.Classify / Moderate). None: guard nodes skip those checks.
+    guard_classify: Callable[[str], float] | None = None
+    guard_moderate: Callable[[str, Any], dict[str, float]] | None = None
     # Published flows this run may call (sub-flow nodes, agent tools), by flow id.
     subflows: Mapping[str, SubflowGraph] = field(default_factory=dict)

@@ -178,6 +178,11 @@ class GuardrailsHook:
     def __call__(self, starting: Starting) -> None:
         run = starting.run
         widget = getattr(starting.principal, "widget", None)
+        # The model-based checks for the flow's own guard nodes, whatever the policy (loaded lazily).
+        models = starting.ports.models
+        starting.ports = dataclasses.replace(
+            starting.ports, guard_classify=local_classify, guard_moderate=moderator_for(models)
+        )
         guarded = guard_run_inputs(
             organization_id=run.organization_id,
             widget_id=getattr(widget, "pk", None),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
 
-from flows.guards.policy import DEFAULT_BLOCK_MESSAGE, Hit, Verdict
+from flows.guards.policy import DEFAULT_BLOCK_MESSAGE, GuardPolicy, Hit, Models, Stage, Verdict, guard_text
+from flows.ports import Ports
 from flows.registry import NodeContext, Port
 from flows.types import PortType
 
@@ -20,6 +22,16 @@ TEXT_PORTS = {
 
 def block_message_field() -> Any:
     return Field(default=DEFAULT_BLOCK_MESSAGE, max_length=1000, description="What a blocked run answers")
+
+
+async def guard_checked(policy: GuardPolicy, text: str, *, stage: Stage, ports: Ports) -> Verdict:
+    """`guard_text` with the run's model-based checks; off the event loop when the policy asks a
+    model (the classifier embeds, a moderation model is called)."""
+    models = Models(classify=ports.guard_classify, moderate=ports.guard_moderate)
+    uses_models = (policy.injection.enabled and policy.injection.classifier) or policy.moderation.enabled
+    if not uses_models:
+        return guard_text(policy, text, stage=stage, source="user")
+    return await asyncio.to_thread(guard_text, policy, text, stage=stage, source="user", models=models)
 
 
 def text_outputs(verdict: Verdict, original: str) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.guards.nodes import TEXT_PORTS, block_message_field, record, text_outputs
-from flows.guards.policy import ContentCheck, GuardPolicy, InjectionCheck, OutputCheck, PiiCheck, guard_text
+from flows.guards.nodes import TEXT_PORTS, block_message_field, guard_checked, record, text_outputs
+from flows.guards.policy import ContentCheck, GuardPolicy, InjectionCheck, ModerationCheck, OutputCheck, PiiCheck
 from flows.ports import Ports
 from flows.registry import NodeContext, NodeType, Port, register
 from flows.types import PortType
@@ -19,6 +19,7 @@ class OutputGuardConfig(BaseModel):
     pii: PiiCheck = Field(default_factory=PiiCheck)
     output: OutputCheck = Field(default_factory=OutputCheck)
     content: ContentCheck = Field(default_factory=ContentCheck)
+    moderation: ModerationCheck = Field(default_factory=ModerationCheck)
     block_message: str = block_message_field()
     dry_run: bool = Field(default=False, description="Only record what would happen")
 
@@ -27,6 +28,7 @@ class OutputGuardConfig(BaseModel):
             pii=self.pii,
             injection=InjectionCheck(enabled=False),
             content=self.content,
+            moderation=self.moderation,
             output=self.output,
             block_message=self.block_message,
             dry_run=self.dry_run,
@@ -47,6 +49,6 @@ class OutputGuardNode(NodeType[OutputGuardConfig]):
         self, config: OutputGuardConfig, inputs: dict[str, Any], ports: Ports, ctx: NodeContext
     ) -> dict[str, Any]:
         text = to_text(inputs["text"])
-        verdict = guard_text(config.policy(), text, stage="output", source="user")
+        verdict = await guard_checked(config.policy(), text, stage="output", ports=ports)
         record(ctx, verdict.hits)
         return text_outputs(verdict, text)
