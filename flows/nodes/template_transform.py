@@ -4,7 +4,8 @@ No user code runs in the server (DESIGN invariant 5), so there is no code node; 
 takes its place. The template sees its input ports as variables and nothing else: Jinja's
 immutable sandbox with every attribute refused (`{{ order.id }}` reads the key `id` of a mapping,
 never a Python attribute, so `__class__`, methods and `format` are out of reach), no globals but
-a capped `range`, `*`/`**` checked before they allocate, and a budget of loop steps, output size
+a capped `range`, `*`/`**` and the filters that can grow a text (`replace`, `center`, `indent`)
+checked before they allocate, no printf-style formatting, and a budget of loop steps, output size
 and time. It renders in a worker thread so a heavy template never stalls the event loop.
 """
 
@@ -18,8 +19,9 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from jinja2 import TemplateError, meta, nodes
+from jinja2 import TemplateError, meta, nodes, pass_eval_context
 from jinja2.exceptions import SecurityError
+from jinja2.filters import FILTERS
 from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -38,6 +40,9 @@ MAX_EXPONENT = 1000
 NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,40}$"
 # `{{secrets.NAME}}` / `{{vars.NAME}}` are the organization's, filled in before the run (flows/secrets.py).
 RESERVED = frozenset({"secrets", "vars"})
+
+
+_REPLACE, _CENTER, _INDENT = FILTERS["replace"], FILTERS["center"], FILTERS["indent"]
 
 
 class TemplateRefused(NodeFailed):
@@ -101,14 +106,42 @@ def _counted(value: Any, budget: _Budget) -> Any:
     return counted
 
 
+def _checked_size(size: int) -> None:
+    if size > MAX_OUTPUT:
+        raise SecurityError(f"the result would be longer than {MAX_OUTPUT:,} characters")
+
+
+@pass_eval_context
+def _replace(eval_ctx: Any, value: Any, old: Any, new: Any, count: int | None = None) -> Any:
+    text, old, new = str(value), str(old), str(new)
+    found = text.count(old) if old else len(text) + 1
+    _checked_size(len(text) + min(found, count if count is not None else found) * max(len(new) - len(old), 0))
+    return _REPLACE(eval_ctx, value, old, new, count)
+
+
+def _center(value: Any, width: int = 80) -> str:
+    _checked_size(int(width))
+    return str(_CENTER(value, width))
+
+
+def _indent(value: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    text = str(value)
+    _checked_size(len(text) + (len(width) if isinstance(width, str) else int(width)) * (text.count("\n") + 1))
+    return str(_INDENT(value, width, first, blank))
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def __init__(self, budget: _Budget | None = None) -> None:
         super().__init__(autoescape=False, keep_trailing_newline=True)
         self.budget = budget or _Budget()
         self.globals.clear()
         self.globals["range"] = self._range
+        # The filters that can make a result far larger than their input are checked first;
+        # printf-style formatting (a width like %999999999s) is not offered.
+        self.filters.update(replace=_replace, center=_center, indent=_indent)
+        self.filters.pop("format", None)
 
     def _range(self, *args: int) -> Iterator[int]:
         for number in range(*args):
@@ -125,6 +158,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return isinstance(obj, Macro) or obj == self._range
 
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "%":
+            if isinstance(left, str):
+                raise SecurityError("printf-style formatting is not available: use filters")
+            return operator.mod(left, right)
         if operator_name == "**":
             if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
                 raise SecurityError("the exponent is too large")

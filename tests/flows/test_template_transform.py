@@ -84,6 +84,10 @@ def test_template_transform_cannot_reach_attributes_or_code(template: str) -> No
         "{% for i in range(100000000) %}{% endfor %}",
         "{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
         "{% for a in s %}{{ s }}{% endfor %}",
+        "{{ (s|replace('x', s))|replace('x', s) }}",
+        "{{ ''|center(10**9) }}",
+        "{{ s|indent(10**8) }}",
+        "{{ '%999999999s' % 'a' }}",
     ],
 )
 def test_template_transform_stops_heavy_templates(template: str) -> None:
