@@ -349,6 +349,12 @@ OUTBOUND_URL_FIELDS = {
     ("post", "/api/v1/orgs/{org_id}/models/discover/", "base_url"),  # the Models page's model list
     ("post", "/api/v1/orgs/{org_id}/alerts/", "webhook_url"),  # alert webhooks (each delivery vetted too)
     ("patch", "/api/v1/orgs/{org_id}/alerts/{rule_id}/", "webhook_url"),
+    # integrations: MCP servers (every connection vetted too) and OpenAPI documents and base URLs
+    ("post", "/api/v1/orgs/{org_id}/mcp-servers/", "url"),
+    ("patch", "/api/v1/orgs/{org_id}/mcp-servers/{server_id}/", "url"),
+    ("post", "/api/v1/orgs/{org_id}/tool-sets/", "url"),
+    ("post", "/api/v1/orgs/{org_id}/tool-sets/", "base_url"),
+    ("patch", "/api/v1/orgs/{org_id}/tool-sets/{tool_set_id}/", "base_url"),
 }
 NOT_OUTBOUND = {
     # Browser origins a widget may be embedded on: matched against Origin headers, never fetched.
@@ -399,8 +405,24 @@ def test_egress_every_outbound_url_field_refuses_internal_addresses(org_a: Membe
     alert = {"name": "errors", "metric": "error_rate", "threshold": 5}
     rule = org_a.client().post(f"/api/v1/orgs/{org.id}/alerts/", alert, format="json")
     assert rule.status_code == 201, rule.content
-    ids = {"org_id": str(org.id), "endpoint_id": str(endpoint.pk), "rule_id": str(rule.json()["id"])}
-    bodies = {"/api/v1/orgs/{org_id}/models/": {"alias": "probe", "model": "m"}, "/api/v1/orgs/{org_id}/alerts/": alert}
+    from apps.integrations.models import McpServer, ToolSet
+
+    server = McpServer.objects.create(organization=org, name="probe", url="https://mcp.example.com/mcp")
+    tool_set = ToolSet.objects.create(organization=org, name="probe", base_url="https://api.example.com", operations=[])
+    ids = {
+        "org_id": str(org.id),
+        "endpoint_id": str(endpoint.pk),
+        "rule_id": str(rule.json()["id"]),
+        "server_id": str(server.pk),
+        "tool_set_id": str(tool_set.pk),
+    }
+    document = {"openapi": "3.0.0", "paths": {"/x": {"get": {"operationId": "x"}}}}
+    bodies = {
+        "/api/v1/orgs/{org_id}/models/": {"alias": "probe", "model": "m"},
+        "/api/v1/orgs/{org_id}/alerts/": alert,
+        "/api/v1/orgs/{org_id}/mcp-servers/": {"name": "inside"},
+        "/api/v1/orgs/{org_id}/tool-sets/": {"name": "inside", "document": json.dumps(document)},
+    }
     for method, template, field in sorted(OUTBOUND_URL_FIELDS):
         body = {**bodies.get(template, {}), field: f"{fresh.url}/v1"}
         response = getattr(org_a.client(), method)(template.format(**ids), body, format="json")
