@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from jinja2 import TemplateError, meta, nodes, pass_eval_context
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
 from jinja2.runtime import Macro
@@ -42,7 +43,7 @@ NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,40}$"
 RESERVED = frozenset({"secrets", "vars"})
 
 
-_REPLACE, _CENTER, _INDENT = FILTERS["replace"], FILTERS["center"], FILTERS["indent"]
+_REPLACE, _CENTER, _INDENT, _JOIN = FILTERS["replace"], FILTERS["center"], FILTERS["indent"], FILTERS["join"]
 
 
 class TemplateRefused(NodeFailed):
@@ -119,6 +120,13 @@ def _replace(eval_ctx: Any, value: Any, old: Any, new: Any, count: int | None = 
     return _REPLACE(eval_ctx, value, old, new, count)
 
 
+@pass_eval_context
+def _join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> Any:
+    items = list(value)
+    _checked_size(sum(len(str(item)) for item in items) + len(str(d)) * max(len(items) - 1, 0))
+    return _JOIN(eval_ctx, items, d, attribute)
+
+
 def _center(value: Any, width: int = 80) -> str:
     _checked_size(int(width))
     return str(_CENTER(value, width))
@@ -130,8 +138,28 @@ def _indent(value: Any, width: int | str = 4, first: bool = False, blank: bool =
     return str(_INDENT(value, width, first, blank))
 
 
+class _Generator(CodeGenerator):
+    """`a ~ b` through the environment's size check (doubling a text in a few `set`s would
+    otherwise reach gigabytes before the output's limit is ever looked at)."""
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802  (Jinja's visitor name)
+        self.write("environment.checked_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _Generator
+
+    @staticmethod
+    def checked_concat(parts: tuple[Any, ...]) -> str:
+        texts = [str(part) for part in parts]
+        _checked_size(sum(len(text) for text in texts))
+        return "".join(texts)
 
     def __init__(self, budget: _Budget | None = None) -> None:
         super().__init__(autoescape=False, keep_trailing_newline=True)
@@ -140,7 +168,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         self.globals["range"] = self._range
         # The filters that can make a result far larger than their input are checked first;
         # printf-style formatting (a width like %999999999s) is not offered.
-        self.filters.update(replace=_replace, center=_center, indent=_indent)
+        self.filters.update(replace=_replace, center=_center, indent=_indent, join=_join)
         self.filters.pop("format", None)
 
     def _range(self, *args: int) -> Iterator[int]:
@@ -158,6 +186,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return isinstance(obj, Macro) or obj == self._range
 
     def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "+":
+            if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+                _checked_size(len(left) + len(right))
+            return operator.add(left, right)
         if operator_name == "%":
             if isinstance(left, str):
                 raise SecurityError("printf-style formatting is not available: use filters")

@@ -88,6 +88,9 @@ def test_template_transform_cannot_reach_attributes_or_code(template: str) -> No
         "{{ ''|center(10**9) }}",
         "{{ s|indent(10**8) }}",
         "{{ '%999999999s' % 'a' }}",
+        "{{ range(100000)|join(s) }}",
+        "{% set a = s ~ s %}" + "{% set a = a ~ a %}" * 12,
+        "{% set a = s + s %}" + "{% set a = a + a %}" * 12,
     ],
 )
 def test_template_transform_stops_heavy_templates(template: str) -> None:
