@@ -43,6 +43,8 @@ LEASE_SECONDS = float(os.environ.get("TRELLIS_EVALUATION_LEASE_SECONDS", "30"))
 WATCH_SECONDS = 0.5  # how often the job looks for a cancel and renews its lease
 FLUSH_EVERY = 0.25  # finished samples are written in batches this often
 ACTIVE = (Evaluation.Status.QUEUED, Evaluation.Status.RUNNING)
+INCOMPLETE = "incomplete"
+ATTEMPTS = 3
 
 
 class EvaluationPrincipal(Principal):
@@ -80,7 +82,13 @@ def evaluation_execute(evaluation_id: str) -> str:
     if baseline is not None and baseline.status in ACTIVE:
         evaluation_execute(str(baseline.pk))  # the baseline first: the comparison and pairwise need it
     try:
-        status = asyncio.run(_drive(evaluation))
+        status = INCOMPLETE
+        for _ in range(ATTEMPTS):  # samples lost to an unexpected cancel are run again
+            status = asyncio.run(_drive(evaluation))
+            if status != INCOMPLETE:
+                break
+        if status == INCOMPLETE:
+            raise RuntimeError("samples kept failing to finish")
     except Exception as exc:
         logger.exception("evaluation %s failed", evaluation_id)
         message = exc.message if isinstance(exc, TrellisError) else "The evaluation stopped on a server error."
@@ -317,6 +325,8 @@ def _finish(evaluation: Evaluation) -> str:
     if evaluation.status != Evaluation.Status.RUNNING:  # cancelled
         Evaluation.objects.filter(pk=evaluation.pk).update(finished_at=_now(), lease_until=None)
         return evaluation.status
+    if EvalSample.objects.filter(evaluation=evaluation).count() < evaluation.total:
+        return INCOMPLETE
     evaluation_summarize(evaluation)
     Evaluation.objects.filter(pk=evaluation.pk, status=Evaluation.Status.RUNNING).update(
         status=Evaluation.Status.COMPLETED, finished_at=_now(), lease_until=None

@@ -115,7 +115,9 @@ def run(args: argparse.Namespace, url: str) -> None:
         access=access, name="bench", items=[{"message": m, "expected_output": "alpha bravo"} for m in messages]
     )
     calls = [m for m in messages for _ in range(args.samples)]
+    cpu_started = time.process_time()
     floor = asyncio.run(_floor(url, args.model, calls, args.concurrency))
+    floor_cpu = time.process_time() - cpu_started
     evaluation = evaluation_create(
         access=access,
         flow_id=flow.pk,
@@ -126,15 +128,16 @@ def run(args: argparse.Namespace, url: str) -> None:
         concurrency=args.concurrency,
         enqueue=False,
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     status = evaluation_execute(str(evaluation.pk))
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     evaluation.refresh_from_db()
     stored = EvalSample.objects.filter(evaluation=evaluation).count()
     print(f"items {args.items} x samples {args.samples} = {len(calls)} calls, concurrency {args.concurrency}")
     print(f"model {args.model}")
-    print(f"floor (stand-in alone): {floor:.2f} s")
+    print(f"floor (stand-in alone): {floor:.2f} s (client CPU {floor_cpu:.2f} s)")
     print(f"evaluation: {wall:.2f} s, status {status}, samples stored {stored}, failed {evaluation.failed}")
+    print(f"evaluation CPU in this process: {cpu:.2f} s ({cpu / len(calls) * 1000:.1f} ms a sample)")
     print(f"ratio: {wall / floor:.3f}x")
 
 
