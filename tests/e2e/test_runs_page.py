@@ -124,7 +124,10 @@ def test_e2e_runs_page_lists_filters_and_opens_a_trace(
     page.get_by_role("tab", name="Dashboard").click()
     expect(page.get_by_label("Totals")).to_contain_text("3")
     expect(page.get_by_role("table", name="Per flow")).to_contain_text(flow["name"])
-    expect(page.get_by_role("figure", name="Runs per day").locator("rect")).to_have_count(1)
+    runs_per_day = page.get_by_role("figure", name="Runs per day")
+    expect(runs_per_day.locator("canvas")).to_have_count(1)  # drawn by uPlot
+    expect(runs_per_day.get_by_role("img", name=re.compile(r"Runs per day: 1 point, max 3"))).to_be_visible()
+    expect(page.get_by_role("table", name="Guard hits")).to_contain_text("No guard check fired")
     page.get_by_role("tab", name="Runs").click()
 
     table.locator(f'tr[data-run="{hours["id"]}"]').click()

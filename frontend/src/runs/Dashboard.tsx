@@ -1,5 +1,5 @@
 /** The dashboard: figures for a time range, and per-day (per-hour for today) charts (runs and
- *  errors, latency, time to first token, cost, guard hits) as SVG bars; errors by code, guard hits
+ *  errors, latency, time to first token, cost, guard hits) drawn by uPlot; errors by code, guard hits
  *  by check, per flow and per model alias below. Served from the hourly rollups. */
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
@@ -7,6 +7,7 @@ import { api, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { ErrorState, LoadingState } from "../ui/feedback";
 import { formatCost, formatMs } from "./format";
+import { TimeChart } from "./TimeChart";
 
 type Stats = components["schemas"]["RunStatsOut"];
 type Point = { key: string; label: string } & Partial<Stats["days"][number]>;
@@ -22,39 +23,6 @@ function useStats(orgId: string, days: number, flow: string) {
       ),
     refetchInterval: 60_000,
   });
-}
-
-function Bars({ title, days, value, format }: {
-  title: string;
-  days: Point[];
-  value: (day: Point) => number | null | undefined;
-  format: (v: number) => string;
-}) {
-  const values = days.map((d) => value(d) ?? 0);
-  const max = Math.max(...values, 0) || 1;
-  const width = 100 / Math.max(days.length, 1);
-  return (
-    <figure className="chart" aria-label={title}>
-      <figcaption className="chart__title">{title}</figcaption>
-      <svg viewBox="0 0 100 40" preserveAspectRatio="none" className="chart__svg" role="img" aria-label={title}>
-        {days.map((day, i) => {
-          const height = ((values[i] ?? 0) / max) * 38;
-          return (
-            <rect key={day.key} x={i * width + width * 0.1} y={40 - height} width={width * 0.8} height={height} className="chart__bar">
-              <title>
-                {day.label}: {format(values[i] ?? 0)}
-              </title>
-            </rect>
-          );
-        })}
-      </svg>
-      <div className="chart__axis muted">
-        <span>{days[0]?.label ?? ""}</span>
-        <span>max {format(max)}</span>
-        <span>{days[days.length - 1]?.label ?? ""}</span>
-      </div>
-    </figure>
-  );
 }
 
 /** Per hour for today (the rollups' grain), per day otherwise. */
@@ -153,13 +121,13 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
             </div>
           </dl>
           <div className="charts">
-            <Bars title={days <= 1 ? "Runs per hour" : "Runs per day"} days={points(stats.data, days)} value={(d) => d.runs} format={(v) => String(v)} />
-            <Bars title="Error rate (%)" days={points(stats.data, days)} value={(d) => d.error_rate} format={(v) => `${v.toFixed(1)}%`} />
-            <Bars title="Latency p95" days={points(stats.data, days)} value={(d) => d.p95_latency_ms} format={formatMs} />
-            <Bars title="First token p95" days={points(stats.data, days)} value={(d) => d.p95_ttft_ms} format={formatMs} />
-            <Bars title={days <= 1 ? "Cost per hour" : "Cost per day"} days={points(stats.data, days)} value={(d) => Number(d.cost ?? 0)} format={formatCost} />
+            <TimeChart title={days <= 1 ? "Runs per hour" : "Runs per day"} points={points(stats.data, days)} value={(d) => d.runs} format={(v) => String(v)} />
+            <TimeChart title="Error rate (%)" points={points(stats.data, days)} value={(d) => d.error_rate} format={(v) => `${v.toFixed(1)}%`} />
+            <TimeChart title="Latency p95" points={points(stats.data, days)} value={(d) => d.p95_latency_ms} format={formatMs} />
+            <TimeChart title="First token p95" points={points(stats.data, days)} value={(d) => d.p95_ttft_ms} format={formatMs} />
+            <TimeChart title={days <= 1 ? "Cost per hour" : "Cost per day"} points={points(stats.data, days)} value={(d) => Number(d.cost ?? 0)} format={formatCost} />
             {days > 1 && !flow ? (
-              <Bars title="Guard hits per day" days={points(stats.data, days)} value={(d) => d.guard_hits} format={(v) => String(v)} />
+              <TimeChart title="Guard hits per day" points={points(stats.data, days)} value={(d) => d.guard_hits} format={(v) => String(v)} />
             ) : null}
           </div>
           <div className="run-detail__io">

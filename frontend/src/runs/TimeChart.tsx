@@ -1,0 +1,79 @@
+/** A time series as bars, drawn by uPlot (a maintained canvas chart library): hover shows the
+ *  point's value, the axes are labelled, and it follows its container's width. The figure's
+ *  label carries a text summary for screen readers. */
+import { useEffect, useRef } from "react";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+export type ChartPoint = { key: string; label: string };
+
+function cssColor(name: string, fallback: string): string {
+  const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  return value || fallback;
+}
+
+export function TimeChart<P extends ChartPoint>({ title, points, value, format }: {
+  title: string;
+  points: P[];
+  value: (point: P) => number | null | undefined;
+  format: (v: number) => string;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  const values = points.map((p) => value(p) ?? null);
+  const numbers = values.filter((v): v is number => v !== null);
+  const max = numbers.length ? Math.max(...numbers) : 0;
+  const summary = `${title}: ${points.length} point${points.length === 1 ? "" : "s"}, max ${format(max)}`;
+  const xs = points.map((p) => Date.parse(p.key.length === 10 ? `${p.key}T00:00:00Z` : p.key) / 1000);
+  const key = JSON.stringify([xs, values]);
+
+  useEffect(() => {
+    const element = box.current;
+    if (!element) return;
+    const color = cssColor("--color-brand", "#4f46e5");
+    const chart = new uPlot(
+      {
+        width: Math.max(element.clientWidth, 160),
+        height: 120,
+        legend: { show: false },
+        cursor: { points: { show: false } },
+        scales: { x: { time: true }, y: { range: (_u, _min, dataMax) => [0, dataMax > 0 ? dataMax * 1.1 : 1] } },
+        axes: [
+          { size: 28, font: "11px system-ui", stroke: cssColor("--color-text-muted", "#666") },
+          {
+            size: 56,
+            font: "11px system-ui",
+            stroke: cssColor("--color-text-muted", "#666"),
+            values: (_u, splits) => splits.map((v) => format(v)),
+          },
+        ],
+        series: [
+          {},
+          {
+            label: title,
+            stroke: color,
+            fill: color,
+            value: (_u, v) => (v === null ? "—" : format(v)),
+            paths: uPlot.paths.bars?.({ size: [0.7, 40] }),
+            points: { show: false },
+          },
+        ],
+      },
+      [xs, values],
+      element,
+    );
+    const resize = new ResizeObserver(() => chart.setSize({ width: Math.max(element.clientWidth, 160), height: 120 }));
+    resize.observe(element);
+    return () => {
+      resize.disconnect();
+      chart.destroy();
+    };
+    // `key` stands for the data: a new array of the same numbers draws nothing new.
+  }, [key, title]);
+
+  return (
+    <figure className="chart" aria-label={title}>
+      <figcaption className="chart__title">{title}</figcaption>
+      <div ref={box} className="chart__plot" role="img" aria-label={summary} data-points={points.length} />
+    </figure>
+  );
+}
