@@ -8,6 +8,7 @@ import { roleAtLeast } from "../lib/roles";
 import { useCurrentOrg } from "../shell/session";
 import { ErrorState, FormError, LoadingState } from "../ui/feedback";
 import { ChevronLeftIcon } from "../ui/icons";
+import { RunGuardHits } from "../guardrails/RunGuardHits";
 import { Citations, citationsOf, Markdown } from "../ui/Markdown";
 import { useReplay, useRunTrace, type RunTrace } from "./api";
 import { formatCost, formatMs, formatTokens } from "./format";
@@ -151,6 +152,7 @@ function RunBody({ run, canEdit, orgId, onOpenRun }: {
       </div>
       <h3 className="run-detail__label">Trace</h3>
       <Waterfall spans={run.waterfall} calls={run.model_calls} />
+      <RunGuardHits orgId={orgId} runId={run.id} />
       <Events orgId={orgId} runId={run.id} />
     </>
   );
