@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import socket
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
@@ -187,6 +188,25 @@ def _owned(access: OrgAccess, deployment_id: object) -> ModelDeployment:
     return ModelDeployment.objects.select_for_update().get(pk=deployment.pk)
 
 
+FREE_PORT_START = 8100
+
+
+def free_deployment_port() -> int:
+    """The first port from FREE_PORT_START that no deployment of this instance uses and nothing
+    on this host listens on (checked by binding it)."""
+    taken = set(ModelDeployment.objects.values_list("port", flat=True))
+    for port in range(FREE_PORT_START, PORT_RANGE[1]):
+        if port in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise Conflict("No free port is left for a deployment.", code="no_free_port")
+
+
 # --- writes -----------------------------------------------------------------------------------
 
 UPDATABLE = frozenset({"model_dir", "stored_model", "served_name", "engine_args", "port", "kind"})
@@ -197,7 +217,7 @@ def deployment_create(
     *,
     access: OrgAccess,
     name: str,
-    port: int,
+    port: int | None = None,
     served_name: str = "",
     model_dir: str = "",
     stored_model: int | None = None,
@@ -226,7 +246,7 @@ def deployment_create(
         engine_args=dict(engine_args or {}),
         desired_state=desired_state,
         status=DeploymentStatus.STOPPED,
-        port=port,
+        port=port if port is not None else free_deployment_port(),
     )
     _save(deployment)
     audit_record(

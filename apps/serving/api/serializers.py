@@ -156,7 +156,14 @@ class DeploymentIn(StrictSerializer):
         help_text="max_model_len, dtype, gpu_memory_utilization, tensor_parallel_size, tool_call_parser, "
         "max_num_seqs, enforce_eager",
     )
-    port = serializers.IntegerField(min_value=1024, max_value=65535)
+    port = serializers.IntegerField(
+        min_value=1024,
+        max_value=65535,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Blank: a port free on this host and not used by another deployment",
+    )
     desired_state = serializers.ChoiceField(choices=DesiredState.choices, default=DesiredState.RUNNING)
 
 

@@ -2394,7 +2394,8 @@ export interface components {
             engine_args?: {
                 [key: string]: unknown;
             };
-            port: number;
+            /** @description Blank: a port free on this host and not used by another deployment */
+            port?: number | null;
             /** @default running */
             desired_state?: components["schemas"]["DesiredStateEnum"];
         };

@@ -17,7 +17,9 @@ import {
   useDeploymentAction,
   useDeployments,
   useImportModel,
+  useDeleteStoredModel,
   useStoredModels,
+  type StoredModel,
   type Deployment,
 } from "./api";
 
@@ -219,18 +221,22 @@ function DeployDialog(props: { orgId: string; taken: number[]; onClose: () => vo
   const [source, setSource] = useState<string>("");
   const [folder, setFolder] = useState("");
   const [servedName, setServedName] = useState("");
-  const [port, setPort] = useState(() => String(firstFree(props.taken)));
-  const [maxLen, setMaxLen] = useState("2048");
+  const [port, setPort] = useState("");
+  const [engine, setEngine] = useState<Record<string, string>>({ max_model_len: "2048", dtype: "float32", optimization_level: "0", enforce_eager: "true" });
+  const [engineProblem, setEngineProblem] = useState<string | null>(null);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
+    const args = engineArgs(engine);
+    setEngineProblem(typeof args === "string" ? args : null);
+    if (typeof args === "string") return;
     try {
       await create.mutateAsync({
         name: name.trim(),
         ...(source && source !== "folder" ? { stored_model: Number(source) } : { model_dir: folder.trim() }),
         served_name: servedName.trim(),
-        port: Number(port),
-        engine_args: maxLen.trim() ? { max_model_len: Number(maxLen) } : {},
+        port: port.trim() ? Number(port) : null,
+        engine_args: args,
       });
       props.onClose();
     } catch {
@@ -248,11 +254,13 @@ function DeployDialog(props: { orgId: string; taken: number[]; onClose: () => vo
         <Field label="Model" errors={[...fieldErrors(create.error, "stored_model"), ...fieldErrors(create.error, "model_dir")]}>
           <select className="select" value={source} onChange={(e) => setSource(e.target.value)}>
             <option value="">Choose…</option>
-            {(stored.data ?? []).map((m) => (
-              <option key={m.id} value={m.id}>
-                {m.name} (stored)
-              </option>
-            ))}
+            {(stored.data ?? [])
+              .filter((m) => m.status === "ready")
+              .map((m) => (
+                <option key={m.id} value={m.id}>
+                  {m.name} (stored)
+                </option>
+              ))}
             <option value="folder">A folder on this host…</option>
           </select>
         </Field>
@@ -265,13 +273,56 @@ function DeployDialog(props: { orgId: string; taken: number[]; onClose: () => vo
           <Field label="Served name" errors={fieldErrors(create.error, "served_name")} hint="The model name clients send; blank: the name.">
             <input className="input" value={servedName} onChange={(e) => setServedName(e.target.value)} />
           </Field>
-          <Field label="Port" errors={fieldErrors(create.error, "port")} hint="A free port is suggested.">
-            <input className="input" type="number" min={1024} max={65535} value={port} onChange={(e) => setPort(e.target.value)} />
-          </Field>
-          <Field label="Max model length" errors={fieldErrors(create.error, "engine_args")} hint="Context window in tokens (vLLM --max-model-len).">
-            <input className="input" type="number" min={16} value={maxLen} onChange={(e) => setMaxLen(e.target.value)} />
+          <Field label="Port" errors={fieldErrors(create.error, "port")} hint={`Blank: a free port is chosen (e.g. ${firstFree(props.taken)}).`}>
+            <input className="input" type="number" min={1024} max={65535} placeholder="automatic" value={port} onChange={(e) => setPort(e.target.value)} />
           </Field>
         </div>
+        <fieldset className="engine-args">
+          <legend>Engine arguments</legend>
+          {engineProblem ? (
+            <p className="field__error" role="alert">
+              {engineProblem}
+            </p>
+          ) : null}
+          <ul className="field__errors">
+            {fieldErrors(create.error, "engine_args").map((m) => (
+              <li key={m}>{m}</li>
+            ))}
+          </ul>
+          <div className="form-row form-row--3">
+            {ENGINE_ARGS.map((arg) => (
+              <Field key={arg.name} label={arg.label} hint={arg.help}>
+                {arg.kind === "choice" ? (
+                  <select className="select" value={engine[arg.name] ?? ""} onChange={(e) => setEngine({ ...engine, [arg.name]: e.target.value })}>
+                    <option value="">default</option>
+                    {arg.choices!.map((c) => (
+                      <option key={c} value={c}>
+                        {c}
+                      </option>
+                    ))}
+                  </select>
+                ) : arg.kind === "bool" ? (
+                  <select className="select" value={engine[arg.name] ?? ""} onChange={(e) => setEngine({ ...engine, [arg.name]: e.target.value })}>
+                    <option value="">default</option>
+                    <option value="true">yes</option>
+                    <option value="false">no</option>
+                  </select>
+                ) : (
+                  <input
+                    className="input"
+                    type={arg.kind === "text" ? "text" : "number"}
+                    min={arg.min}
+                    max={arg.max}
+                    step={arg.kind === "float" ? "any" : 1}
+                    placeholder="default"
+                    value={engine[arg.name] ?? ""}
+                    onChange={(e) => setEngine({ ...engine, [arg.name]: e.target.value })}
+                  />
+                )}
+              </Field>
+            ))}
+          </div>
+        </fieldset>
         <div className="form-actions">
           <button type="button" className="btn btn--ghost" onClick={props.onClose} disabled={create.isPending}>
             Cancel
@@ -285,6 +336,47 @@ function DeployDialog(props: { orgId: string; taken: number[]; onClose: () => vo
   );
 }
 
+interface EngineArgSpec {
+  name: string;
+  label: string;
+  kind: "int" | "float" | "bool" | "choice" | "text";
+  help: string;
+  min?: number;
+  max?: number;
+  choices?: string[];
+}
+
+/** The engine arguments a deployment may set (apps/serving/engine.py ENGINE_ARGS, which checks
+ * them again): each with what it does, for people who do not know vLLM's flags. */
+export const ENGINE_ARGS: EngineArgSpec[] = [
+  { name: "max_model_len", label: "Context window (tokens)", kind: "int", min: 16, max: 1_048_576, help: "Prompt + answer tokens (--max-model-len). Smaller needs less memory." },
+  { name: "dtype", label: "Number format", kind: "choice", choices: ["auto", "float32", "bfloat16", "float16"], help: "float32 on CPUs without bfloat16; auto on GPUs (--dtype)." },
+  { name: "max_num_seqs", label: "Parallel answers", kind: "int", min: 1, max: 4096, help: "Requests served at once (--max-num-seqs)." },
+  { name: "optimization_level", label: "Optimization (0–3)", kind: "int", min: 0, max: 3, help: "0 starts fastest (no compile warm-up); 3 runs fastest." },
+  { name: "enforce_eager", label: "Eager mode", kind: "bool", help: "Skip graph capture: starts sooner, runs a little slower (--enforce-eager)." },
+  { name: "tool_call_parser", label: "Tool-call parser", kind: "text", help: "For models that call tools, e.g. hermes or llama3_json (--tool-call-parser)." },
+  { name: "gpu_memory_utilization", label: "GPU memory share", kind: "float", min: 0.05, max: 1, help: "GPU only: the share of GPU memory vLLM takes (0.05–1)." },
+  { name: "tensor_parallel_size", label: "GPUs", kind: "int", min: 1, max: 64, help: "GPU only: GPUs one model is split across." },
+];
+
+/** The form's engine arguments as the API takes them, or a sentence saying what is wrong. */
+export function engineArgs(values: Record<string, string>): Record<string, unknown> | string {
+  const out: Record<string, unknown> = {};
+  for (const arg of ENGINE_ARGS) {
+    const raw = (values[arg.name] ?? "").trim();
+    if (!raw) continue;
+    if (arg.kind === "bool") out[arg.name] = raw === "true";
+    else if (arg.kind === "choice" || arg.kind === "text") out[arg.name] = raw;
+    else {
+      const value = Number(raw);
+      if (!Number.isFinite(value) || (arg.kind === "int" && !Number.isInteger(value))) return `${arg.label}: enter a ${arg.kind === "int" ? "whole " : ""}number.`;
+      if ((arg.min != null && value < arg.min) || (arg.max != null && value > arg.max)) return `${arg.label}: between ${arg.min} and ${arg.max}.`;
+      out[arg.name] = value;
+    }
+  }
+  return out;
+}
+
 function firstFree(taken: number[]): number {
   let port = 8100;
   while (taken.includes(port)) port += 1;
@@ -294,6 +386,7 @@ function firstFree(taken: number[]): number {
 function StoredModels(props: { orgId: string; isAdmin: boolean }) {
   const stored = useStoredModels(props.orgId);
   const importModel = useImportModel(props.orgId);
+  const remove = useDeleteStoredModel(props.orgId);
   const [name, setName] = useState("smollm2");
   const [origin, setOrigin] = useState("smollm2-gguf");
 
@@ -327,7 +420,13 @@ function StoredModels(props: { orgId: string; isAdmin: boolean }) {
                 <th scope="col">Name</th>
                 <th scope="col">Source</th>
                 <th scope="col">Size</th>
+                <th scope="col">Status</th>
                 <th scope="col">Imported</th>
+                {props.isAdmin ? (
+                  <th scope="col">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                ) : null}
               </tr>
             </thead>
             <tbody>
@@ -335,14 +434,31 @@ function StoredModels(props: { orgId: string; isAdmin: boolean }) {
                 <tr key={m.id}>
                   <td>{m.name}</td>
                   <td className="muted">{m.source}</td>
-                  <td className="nowrap">{((m.size_bytes ?? 0) / 1e6).toFixed(0)} MB</td>
+                  <td className="nowrap">{m.size_bytes ? `${((m.size_bytes ?? 0) / 1e6).toFixed(0)} MB` : "—"}</td>
+                  <td>
+                    <ImportStatus model={m} />
+                  </td>
                   <td className="nowrap">{formatDateTime(m.created_at)}</td>
+                  {props.isAdmin ? (
+                    <td>
+                      <button
+                        type="button"
+                        className="btn btn--ghost btn--sm"
+                        disabled={remove.isPending || m.status === "importing"}
+                        aria-label={`Remove ${m.name}`}
+                        onClick={() => remove.mutate(m.id)}
+                      >
+                        Remove
+                      </button>
+                    </td>
+                  ) : null}
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
       )}
+      <FormError error={remove.error} />
       {props.isAdmin ? (
         <form className="form store-import" onSubmit={submit} noValidate>
           <FormError error={importModel.error} />
@@ -358,11 +474,39 @@ function StoredModels(props: { orgId: string; isAdmin: boolean }) {
               <input className="input" value={origin} onChange={(e) => setOrigin(e.target.value)} spellCheck={false} />
             </Field>
             <button type="submit" className="btn btn--secondary" disabled={importModel.isPending || !name.trim() || !origin.trim()}>
-              {importModel.isPending ? "Importing…" : "Import"}
+              {importModel.isPending ? "Starting…" : "Import"}
             </button>
           </div>
         </form>
       ) : null}
     </section>
+  );
+}
+
+/** An import's state: a progress bar with the bytes copied while it runs (converting the offline
+ * model first, when its size is not known yet), the reason when it failed. */
+function ImportStatus(props: { model: StoredModel }) {
+  const m = props.model;
+  if (m.status === "failed") return <span title={m.status_reason}><Badge tone="danger">failed</Badge> <span className="muted">{m.status_reason}</span></span>;
+  if (m.status !== "importing") return <Badge tone="success">ready</Badge>;
+  const total = m.size_bytes ?? 0;
+  const copied = m.copied_bytes ?? 0;
+  const percent = total > 0 ? Math.min(100, Math.round((copied / total) * 100)) : null;
+  return (
+    <div className="import-progress">
+      <div
+        className="meter"
+        role="progressbar"
+        aria-label={`Importing ${m.name}`}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={percent ?? undefined}
+      >
+        <div className="meter__bar" style={{ width: `${percent ?? 5}%` }} />
+      </div>
+      <span className="muted">
+        {percent == null ? "Preparing…" : `${percent}% · ${(copied / 1e6).toFixed(0)} of ${(total / 1e6).toFixed(0)} MB`}
+      </span>
+    </div>
   );
 }

@@ -329,6 +329,17 @@ export function useStoredModels(orgId: string) {
   return useQuery({
     queryKey: ["models", orgId, "stored"],
     queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_id}/stored-models/", orgPath(orgId))),
+    // While an import runs, its progress is polled every second.
+    refetchInterval: (query) => (query.state.data?.some((m) => m.status === "importing") ? 1000 : false),
+  });
+}
+
+export function useDeleteStoredModel(orgId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (id: number) =>
+      unwrap(api.DELETE("/api/v1/orgs/{org_id}/stored-models/{stored_id}/", { params: { path: { org_id: orgId, stored_id: id } } })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["models", orgId, "stored"] }),
   });
 }
 
