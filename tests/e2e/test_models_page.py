@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from apps.serving.models import ModelEndpoint
-from apps.tenancy.access import Actor
+from apps.builder.services import flow_create
+from apps.serving.models import ModelBudget, ModelEndpoint
+from apps.tenancy.access import Actor, OrgAccess
 from apps.tenancy.models import Membership, Organization, Role
 from apps.tenancy.services import organization_create
 
@@ -54,6 +56,8 @@ def admin_org() -> Organization:
 
 
 def test_e2e_models_page_add_test_edit_remove(page: Any, admin_org: Organization, standin_url: str) -> None:
+    owner = OrgAccess(admin_org, Role.OWNER, Actor(user=User.objects.get(username="ada"), api_key=None))
+    flow_create(access=owner, name="Support bot")
     _sign_in(page, "ada")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
     table = page.get_by_role("table", name="Model endpoints")
@@ -120,7 +124,10 @@ def test_e2e_models_page_add_test_edit_remove(page: Any, admin_org: Organization
     expect(page.get_by_role("heading", name="Model store")).to_be_visible()
     page.get_by_role("button", name="Deploy a model").first.click()
     deploy = page.get_by_role("dialog", name="Deploy a model")
-    expect(deploy.get_by_label("Port")).to_have_value("8100")  # a free port, suggested
+    expect(deploy.get_by_label("Port")).to_have_value("")  # blank: the server picks a free port
+    expect(deploy.get_by_label("Port")).to_have_attribute("placeholder", "automatic")
+    deploy.get_by_label("Context window (tokens)").fill("8")
+    expect(deploy.get_by_text("Engine arguments")).to_be_visible()
     expect(deploy.get_by_role("button", name="Deploy")).to_be_disabled()  # no model chosen yet
     _shot(page, "4b-deploy-dialog")
     deploy.get_by_role("button", name="Cancel").click()
@@ -129,6 +136,22 @@ def test_e2e_models_page_add_test_edit_remove(page: Any, admin_org: Organization
     expect(page.get_by_test_id("spend")).to_contain_text("$")
     calls = page.get_by_role("table", name="Model calls")
     expect(calls).to_contain_text("standin")  # the test prompt's call, in the ledger
+    expect(page.get_by_test_id("cache-hits")).to_contain_text("0 of 1 calls")
+    page.get_by_role("group", name="Filters").get_by_label("Flow").select_option(label="Support bot")
+    expect(page.get_by_text("No model calls")).to_be_visible()  # the test prompt ran no flow
+
+    budgets = page.get_by_role("region", name="Budgets per flow and widget")
+    expect(budgets.get_by_text("No flow or widget has its own budget")).to_be_visible()
+    form = budgets.get_by_role("form", name="Set a budget")
+    form.get_by_label("Flow or widget").select_option(label="Support bot")
+    form.get_by_label("Monthly budget (money)").fill("5")
+    form.get_by_role("button", name="Set budget").click()
+    item = budgets.get_by_role("list", name="Budgets").get_by_role("listitem")
+    expect(item).to_contain_text("Support bot")
+    expect(item.get_by_test_id("budget-spend")).to_contain_text("of $5.00")
+    expect(item.get_by_role("meter", name="Money budget of Support bot used")).to_be_visible()
+    budget = ModelBudget.objects.get(organization=admin_org)
+    assert (budget.flow_id is not None, budget.monthly_cost_budget) == (True, Decimal(5))
     _shot(page, "5-usage")
 
 
@@ -143,3 +166,6 @@ def test_e2e_models_page_is_read_only_for_viewers(page: Any, admin_org: Organiza
     expect(page.get_by_role("button", name="Add model")).to_have_count(0)
     expect(page.get_by_role("button", name="Edit local")).to_have_count(0)
     expect(page.get_by_role("button", name="Remove local")).to_have_count(0)
+    page.get_by_role("tab", name="Usage").click()
+    expect(page.get_by_role("region", name="Budgets per flow and widget")).to_be_visible()
+    expect(page.get_by_role("form", name="Set a budget")).to_have_count(0)
