@@ -4,7 +4,7 @@ widget on another origin, a real model server (the stand-in that repeats what it
 The organization's policy redacts before storing and shows visitors their own values: the visitor
 who types their email and card reads them back in the answer, while the stored run, its events
 and the chat message hold only placeholders; an injection gets the policy's message and leaves no
-run; the admin then sees both on the Guardrails page."""
+run; the admin then sees both on the Guardrails page, and the run's hits in its trace."""
 
 from __future__ import annotations
 
@@ -77,3 +77,11 @@ def test_widget_visitor_sees_their_values_stored_rows_do_not_and_admins_see_the_
     expect(page.get_by_label("Verdict")).to_contain_text("[EMAIL_1]")
     page.set_viewport_size({"width": 800, "height": 720})
     expect(page.get_by_role("heading", name="Recent hits")).to_be_visible()
+
+    # The run's trace lists its hits (never the matched text); its input shows the placeholders.
+    page.goto(f"/o/{org_a.organization.id}/runs?run={run.id}")
+    trace_hits = page.get_by_role("region", name="Guard hits")
+    expect(trace_hits).to_contain_text("pii / EMAIL, redact")
+    expect(trace_hits).to_contain_text("pii / CREDIT_CARD, redact")
+    expect(page.locator(".run-detail__input")).to_have_text(run.inputs["message"])  # placeholders, as stored
+    expect(page.locator("body")).not_to_contain_text(EMAIL)
