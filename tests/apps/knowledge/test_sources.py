@@ -436,3 +436,37 @@ def test_deleting_a_source_removes_its_documents(
     assert org_a.client().delete(f"{base}{source_id}/").status_code == 204
     assert Document.objects.filter(knowledge_base=kb).count() == 0
     assert DocumentFile.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_ws_sync_progress_reaches_the_bases_subscribers(
+    org_a: Member, make_kb: Callable[..., KnowledgeBase], roots: dict[str, Path], api_key_for: Callable[..., str]
+) -> None:
+    """`knowledge.source` events go to the base's socket group like ingestion progress does."""
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from apps.config.asgi import application
+    from apps.knowledge.services import source_create
+
+    key = await database_sync_to_async(api_key_for)(org_a, "viewer")
+    kb = await database_sync_to_async(make_kb)(org_a)
+    ws = WebsocketCommunicator(
+        application, "/ws/", headers=[(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {key}".encode())]
+    )
+    assert (await ws.connect())[0]
+    await ws.send_json_to({"type": "knowledge.subscribe", "knowledge_base": str(kb.id)})
+    assert (await ws.receive_json_from(timeout=10))["type"] == "knowledge.subscribed"
+    source = await database_sync_to_async(source_create)(
+        access=org_a.access, knowledge_base_id=kb.id, kind="folder", path=str(roots["allowed"] / "docs")
+    )
+    assert await database_sync_to_async(source_sync)(source.id, source.sync_generation) == "ok"
+    events: list[dict[str, Any]] = []
+    while not events or events[-1].get("status") != "ok" or events[-1]["type"] != "knowledge.source":
+        events.append(await ws.receive_json_from(timeout=30))
+    mine = [e for e in events if e["type"] == "knowledge.source"]
+    assert {e["source"] for e in mine} == {str(source.id)}
+    assert [e["status"] for e in mine][:2] == ["queued", "syncing"]
+    assert mine[-1]["added"] == 2 and mine[-1]["last_sync_at"]
+    assert {e["type"] for e in events} == {"knowledge.source", "knowledge.progress"}  # + the new documents
+    await ws.disconnect()
