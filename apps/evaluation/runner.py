@@ -316,7 +316,8 @@ async def _drive(evaluation: Evaluation) -> str:
         task.cancel()  # on a cancel: the runs in flight end as cancelled
     await asyncio.gather(*workers, stop, return_exceptions=True)
     finished.set()
-    await watching  # its last write holds every finished sample
+    await watching
+    await in_db_thread(job.write)(job.take())  # what finished after the watcher's last write
     return await in_db_thread(_finish)(evaluation)
 
 

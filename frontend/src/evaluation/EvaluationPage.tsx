@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { useFlows } from "../editor/api";
 import { errorMessage } from "../lib/errors";
+import { ReconnectingSocket, socketUrl } from "../lib/socket";
 import { canManage, roleAtLeast } from "../lib/roles";
 import { useCurrentOrg } from "../shell/session";
 import { Badge } from "../ui/Badge";
@@ -346,15 +347,34 @@ function StartForm({ orgId, evaluations }: { orgId: string; evaluations: Evaluat
 
 function Results({ orgId, id }: { orgId: string; id: string }) {
   const [regressions, setRegressions] = useState(false);
+  const [live, setLive] = useState<{ done: number; total: number; cost: string } | null>(null);
   const detail = useEvaluation(orgId, id);
   const status = detail.data?.status;
   const rows = useItemRows(orgId, id, regressions, status);
   const mutations = useEvaluationMutations(orgId);
+  const active = status === "queued" || status === "running";
+  const refetch = detail.refetch;
   useEffect(() => {
-    if (status !== "queued" && status !== "running") return;
-    const timer = setInterval(() => void detail.refetch(), 1500);
-    return () => clearInterval(timer);
-  }, [status, detail]);
+    // Progress on the tab's socket (evaluation.progress at each change); the row is read again
+    // when the evaluation ends, and every few seconds in case the socket is down.
+    if (!active) return;
+    const timer = setInterval(() => void refetch(), 5000);
+    if (typeof WebSocket === "undefined") return () => clearInterval(timer);
+    const socket = new ReconnectingSocket({
+      url: socketUrl(window.location),
+      onStatus: (state) => state === "connected" && socket.send({ type: "evaluation.subscribe", evaluation: id }),
+      onMessage: (message) => {
+        if (message.type !== "evaluation.progress" || message.evaluation !== id) return;
+        setLive({ done: Number(message.done), total: Number(message.total), cost: String(message.cost) });
+        if (message.status !== "queued" && message.status !== "running") void refetch();
+      },
+    });
+    socket.start();
+    return () => {
+      clearInterval(timer);
+      socket.stop();
+    };
+  }, [active, id, refetch]);
   if (detail.isError) return <ErrorState error={detail.error} />;
   if (!detail.data) return <LoadingState label="Loading results…" />;
   const evaluation = detail.data;
@@ -378,6 +398,13 @@ function Results({ orgId, id }: { orgId: string; id: string }) {
             Export JSONL
           </a>
         </div>
+        {active && (
+          <p role="status">
+            <progress max={live?.total ?? evaluation.total} value={live?.done ?? evaluation.done} aria-label="Evaluation progress" />{" "}
+            {live?.done ?? evaluation.done}/{live?.total ?? evaluation.total} samples, cost so far {live?.cost ?? evaluation.cost} (estimated{" "}
+            {evaluation.estimated_cost})
+          </p>
+        )}
         {evaluation.error && <p className="runs-error-text">{evaluation.error}</p>}
         <table className="table">
           <thead>
