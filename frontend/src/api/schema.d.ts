@@ -3386,7 +3386,7 @@ export interface components {
             cache_ttl_s?: number;
             /**
              * Format: double
-             * @description Also answer a question this similar (cosine, 0.5-1; 0.9 is a careful start) to one a published flow version answered before, for cache_ttl_s seconds; null: off
+             * @description Also answer a question this similar (cosine, 0.5-1; 0.7 answered half of our paraphrase set with no wrong answer) to one a published flow version answered before, for cache_ttl_s seconds; null: off
              */
             semantic_cache_threshold?: number | null;
             /**
@@ -3704,7 +3704,7 @@ export interface components {
             cache_ttl_s?: number;
             /**
              * Format: double
-             * @description Also answer a question this similar (cosine, 0.5-1; 0.9 is a careful start) to one a published flow version answered before, for cache_ttl_s seconds; null: off
+             * @description Also answer a question this similar (cosine, 0.5-1; 0.7 answered half of our paraphrase set with no wrong answer) to one a published flow version answered before, for cache_ttl_s seconds; null: off
              */
             semantic_cache_threshold?: number | null;
             /**
