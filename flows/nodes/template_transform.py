@@ -12,11 +12,12 @@ and time. It renders in a worker thread so a heavy template never stalls the eve
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import operator
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from jinja2 import TemplateError, meta, nodes, pass_eval_context
@@ -138,6 +139,29 @@ def _indent(value: Any, width: int | str = 4, first: bool = False, blank: bool =
     return str(_INDENT(value, width, first, blank))
 
 
+_PASSED = frozenset({"eval_ctx", "environment", "env", "context"})
+
+
+def _bounded(name: str, argument: str, limit: int) -> Callable[..., Any]:
+    """Jinja's filter `name` refusing an `argument` over `limit` (`batch(10**9, 'x')` would build
+    a billion fillers, `tojson(indent=10**8)` a billion spaces per line)."""
+    original = FILTERS[name]
+    signature = inspect.signature(original)
+    # Jinja passes its eval context or environment first to some filters; the signature may not
+    # name it (an async variant wraps the plain function).
+    skip = int(hasattr(original, "jinja_pass_arg") and next(iter(signature.parameters)) not in _PASSED)
+
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        value = signature.bind(*args[skip:], **kwargs).arguments.get(argument)
+        if isinstance(value, int) and abs(value) > limit:
+            raise SecurityError(f"{name}: {argument} above {limit:,}")
+        return original(*args, **kwargs)
+
+    if hasattr(original, "jinja_pass_arg"):
+        bounded.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+    return bounded
+
+
 class _Generator(CodeGenerator):
     """`a ~ b` through the environment's size check (doubling a text in a few `set`s would
     otherwise reach gigabytes before the output's limit is ever looked at)."""
@@ -169,6 +193,11 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         # The filters that can make a result far larger than their input are checked first;
         # printf-style formatting (a width like %999999999s) is not offered.
         self.filters.update(replace=_replace, center=_center, indent=_indent, join=_join)
+        self.filters.update(
+            batch=_bounded("batch", "linecount", 10_000),
+            slice=_bounded("slice", "slices", 10_000),
+            tojson=_bounded("tojson", "indent", 16),
+        )
         self.filters.pop("format", None)
 
     def _range(self, *args: int) -> Iterator[int]:
