@@ -93,9 +93,7 @@ async def mcp_session(
         timeout: httpx2.Timeout | None = None,
         auth: httpx2.Auth | None = None,
     ) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(
-            headers=headers, timeout=timeout, auth=auth, transport=vetted, trust_env=False
-        )
+        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, transport=vetted, trust_env=False)
 
     if transport == "sse":
         streams = sse_client(url, headers=dict(headers), timeout=timeout, httpx_client_factory=factory)
