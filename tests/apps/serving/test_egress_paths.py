@@ -355,6 +355,8 @@ OUTBOUND_URL_FIELDS = {
     ("post", "/api/v1/orgs/{org_id}/tool-sets/", "url"),
     ("post", "/api/v1/orgs/{org_id}/tool-sets/", "base_url"),
     ("patch", "/api/v1/orgs/{org_id}/tool-sets/{tool_set_id}/", "base_url"),
+    # knowledge sources: a website to crawl (every page, redirect and sitemap vetted too)
+    ("post", "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/", "url"),
 }
 NOT_OUTBOUND = {
     # Browser origins a widget may be embedded on: matched against Origin headers, never fetched.
@@ -409,12 +411,16 @@ def test_egress_every_outbound_url_field_refuses_internal_addresses(org_a: Membe
 
     server = McpServer.objects.create(organization=org, name="probe", url="https://mcp.example.com/mcp")
     tool_set = ToolSet.objects.create(organization=org, name="probe", base_url="https://api.example.com", operations=[])
+    from apps.knowledge.services import knowledge_base_create
+
+    kb = knowledge_base_create(access=org_a.access, name="probe")
     ids = {
         "org_id": str(org.id),
         "endpoint_id": str(endpoint.pk),
         "rule_id": str(rule.json()["id"]),
         "server_id": str(server.pk),
         "tool_set_id": str(tool_set.pk),
+        "kb_id": str(kb.pk),
     }
     document = {"openapi": "3.0.0", "paths": {"/x": {"get": {"operationId": "x"}}}}
     bodies = {
@@ -422,6 +428,7 @@ def test_egress_every_outbound_url_field_refuses_internal_addresses(org_a: Membe
         "/api/v1/orgs/{org_id}/alerts/": alert,
         "/api/v1/orgs/{org_id}/mcp-servers/": {"name": "inside"},
         "/api/v1/orgs/{org_id}/tool-sets/": {"name": "inside", "document": json.dumps(document)},
+        "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/": {"kind": "web"},
     }
     for method, template, field in sorted(OUTBOUND_URL_FIELDS):
         body = {**bodies.get(template, {}), field: f"{fresh.url}/v1"}

@@ -13,8 +13,8 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from apps.serving import deployments
-from apps.serving.deployments import stored_model_copy
+from apps.serving import model_copy
+from apps.serving.model_copy import stored_model_copy
 from apps.serving.models import StoredModel
 from apps.tenancy.models import Role
 from tests.conftest import Member
@@ -40,7 +40,7 @@ def _url(member: Member) -> str:
 def test_an_import_reports_progress_then_its_checksum(
     org_a: Member, model_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(deployments, "PROGRESS_EVERY_BYTES", 1 << 20)  # a report per MB of the 3 MB
+    monkeypatch.setattr(model_copy, "PROGRESS_EVERY_BYTES", 1 << 20)  # a report per MB of the 3 MB
     with override_settings(MODEL_DIRS=[str(tmp_path / "models")], MODEL_STORE_DIR=tmp_path / "store"):
         client = org_a.client()
         response = client.post(_url(org_a), {"name": "tiny", "origin": str(model_folder)}, format="json")

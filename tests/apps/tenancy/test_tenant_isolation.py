@@ -115,6 +115,16 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "flow-export",
         "flow-duplicate",
         "flow-callable-list",
+        # tests/apps/knowledge/test_sources.py (list, detail, sync) and test_evaluate.py
+        "knowledge-source-list",
+        "knowledge-source-detail",
+        "knowledge-source-sync",
+        "knowledge-test-questions",
+        "knowledge-evaluate",
+        # tests/apps/serving/test_budgets.py and test_deployment_isolation.py
+        "model-budget-list",
+        "model-budget-detail",
+        "stored-model-detail",
         # tests/apps/knowledge/test_isolation.py
         "knowledge-base-list",
         "knowledge-base-detail",
