@@ -8,7 +8,9 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-EVALUATION_SOURCE = "evaluation"  # Run.source of the runs an evaluation starts
+from apps.runs.models import Run
+
+EVALUATION_SOURCE = Run.Source.EVALUATION  # Run.source of the runs an evaluation starts
 
 
 class Dataset(models.Model):

@@ -61,6 +61,7 @@ class Run(models.Model):
         API = "api"
         OPENAI = "openai", "OpenAI-compatible"
         WIDGET = "widget"
+        EVALUATION = "evaluation"  # a sample of an evaluation run (apps.evaluation)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="runs")

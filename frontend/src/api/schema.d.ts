@@ -4012,7 +4012,7 @@ export interface components {
             flow: string;
             flow_name: string;
             version_number?: number | null;
-            source?: components["schemas"]["Source7ebEnum"];
+            source?: components["schemas"]["Source4e3Enum"];
             status?: components["schemas"]["Status043Enum"];
             /** Format: uuid */
             session?: string | null;
@@ -4068,7 +4068,7 @@ export interface components {
             flow: string;
             flow_name: string;
             version_number?: number | null;
-            source?: components["schemas"]["Source7ebEnum"];
+            source?: components["schemas"]["Source4e3Enum"];
             status?: components["schemas"]["Status043Enum"];
             /** Format: uuid */
             session?: string | null;
@@ -4259,9 +4259,10 @@ export interface components {
          *     * `api` - Api
          *     * `openai` - OpenAI-compatible
          *     * `widget` - Widget
+         *     * `evaluation` - Evaluation
          * @enum {string}
          */
-        Source7ebEnum: "playground" | "api" | "openai" | "widget";
+        Source4e3Enum: "playground" | "api" | "openai" | "widget" | "evaluation";
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         SourceCreateInRequest: {
             kind: components["schemas"]["Kind4e3Enum"];
@@ -5125,9 +5126,10 @@ export interface components {
              *     * `api` - Api
              *     * `openai` - OpenAI-compatible
              *     * `widget` - Widget
+             *     * `evaluation` - Evaluation
              * @enum {string}
              */
-            source?: "playground" | "api" | "openai" | "widget";
+            source?: "playground" | "api" | "openai" | "widget" | "evaluation";
             /**
              * @description * `running` - Running
              *     * `completed` - Completed
@@ -13990,7 +13992,7 @@ export interface operations {
                 session?: string;
                 /** @description Started at or after (ISO 8601) */
                 since?: string;
-                source?: "api" | "openai" | "playground" | "widget";
+                source?: "api" | "evaluation" | "openai" | "playground" | "widget";
                 status?: "cancelled" | "completed" | "failed" | "running";
                 /** @description Started before (ISO 8601) */
                 until?: string;

@@ -9,6 +9,7 @@ const SOURCE_LABELS: Record<string, string> = {
   api: "API",
   openai: "OpenAI API",
   widget: "Widget",
+  evaluation: "Evaluation",
 };
 
 export function StatusBadge({ status }: { status: string }) {

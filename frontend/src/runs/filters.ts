@@ -24,6 +24,7 @@ export const SOURCES = [
   ["api", "API"],
   ["openai", "OpenAI-compatible"],
   ["widget", "Widget"],
+  ["evaluation", "Evaluation"],
 ] as const;
 
 export const STATUSES = [

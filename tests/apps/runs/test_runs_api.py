@@ -351,3 +351,13 @@ def test_run_stats_per_day_flow_and_model(org_a: Member, org_b: Member, publish_
     assert org_a.client().get(f"{_base(org_a)}/runs/stats/", {"days": "0"}).status_code == 400
     assert org_b.client().get(f"{_base(org_a)}/runs/stats/").status_code == 404
     assert org_b.client().get(f"{_base(org_b)}/runs/stats/").json()["total"]["runs"] == 0
+
+
+def test_runs_api_filters_evaluation_samples_by_their_source(org_a: Member, publish_flow: Callable[..., Any]) -> None:
+    """An evaluation's samples are runs of their own source (apps.evaluation), listed and filtered
+    like the others (before it was a Run.Source choice, `source=evaluation` answered 400)."""
+    flow = publish_flow()
+    sample = _run(org_a, flow["id"], at=T0, source=Run.Source.EVALUATION, status="completed")
+    _run(org_a, flow["id"], at=T0 + timedelta(hours=1), source="api", status="completed")
+    assert _ids(org_a.client().get(f"{_base(org_a)}/runs/", {"source": "evaluation"})) == [str(sample.pk)]
+    assert org_a.client().get(f"{_base(org_a)}/runs/", {"source": "nightly"}).status_code == 400
