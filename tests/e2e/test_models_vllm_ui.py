@@ -17,8 +17,8 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from apps.serving.model_copy import stored_model_copy
 from apps.serving.engine import vllm_available, vllm_python
+from apps.serving.model_copy import stored_model_copy
 from apps.serving.models import DeploymentStatus, ModelDeployment, StoredModel
 from apps.tenancy.access import Actor
 from apps.tenancy.services import organization_create
