@@ -10,6 +10,7 @@ import { Field } from "../ui/Field";
 import { EmptyState, ErrorState, FormError, LoadingState } from "../ui/feedback";
 import { KeyIcon } from "../ui/icons";
 import { PageHeader } from "../ui/PageHeader";
+import { Tabs } from "../ui/Tabs";
 import {
   authOf,
   type AuthConfig,
@@ -50,20 +51,7 @@ export function IntegrationsPage() {
         title="Integrations"
         description="What flows use to reach your systems: secrets and variables, MCP servers and APIs described by OpenAPI."
       />
-      <div className="integrations-tabs" role="tablist" aria-label="Integrations">
-        {TABS.map(([id, label]) => (
-          <button
-            key={id}
-            type="button"
-            role="tab"
-            aria-selected={tab === id}
-            className={`integrations-tabs__tab${tab === id ? " integrations-tabs__tab--active" : ""}`}
-            onClick={() => setTab(id)}
-          >
-            {label}
-          </button>
-        ))}
-      </div>
+      <Tabs tabs={TABS} value={tab} onChange={setTab} label="Integrations" block="integrations-tabs" />
       <div role="tabpanel" aria-label={TABS.find(([id]) => id === tab)?.[1]}>
         {tab === "secrets" ? <SecretsTab /> : null}
         {tab === "variables" ? <VariablesTab /> : null}

@@ -8,6 +8,7 @@ import { ConfirmDialog } from "../ui/ConfirmDialog";
 import { EmptyState, ErrorState, LoadingState } from "../ui/feedback";
 import { ModelsIcon, PlusIcon } from "../ui/icons";
 import { PageHeader } from "../ui/PageHeader";
+import { Tabs } from "../ui/Tabs";
 import { series, useDeleteEndpoint, useEndpoints, useModelStats, type Endpoint } from "./api";
 import { DeploymentsPanel } from "./DeploymentsPanel";
 import { EndpointDialog } from "./EndpointDialog";
@@ -60,20 +61,7 @@ export function ModelsPage() {
         description="The models your flows call by alias: any OpenAI-compatible provider or server, with fallbacks, budgets and a ledger."
         actions={tab === "endpoints" ? addButton : null}
       />
-      <div className="models-tabs" role="tablist" aria-label="Models">
-        {TABS.map(([id, label]) => (
-          <button
-            key={id}
-            type="button"
-            role="tab"
-            aria-selected={tab === id}
-            className={`models-tabs__tab${tab === id ? " models-tabs__tab--active" : ""}`}
-            onClick={() => setTab(id)}
-          >
-            {label}
-          </button>
-        ))}
-      </div>
+      <Tabs tabs={TABS} value={tab} onChange={setTab} label="Models" block="models-tabs" />
 
       {tab === "endpoints" ? (
         <div role="tabpanel" aria-label="Endpoints">
