@@ -4,6 +4,7 @@ stand-in model, and optionally haproxy in front of the hosts. Each piece is a re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -126,6 +127,45 @@ class ExternalPostgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class CpuGroup:
+    """A cgroup (v1 `cpu` controller) holding a CPU budget: `quota` CPUs at most (None: no cap)
+    and a large `cpu.shares`, so the bench's processes get their budget ahead of other work on a
+    shared machine. A process joins before it execs, so every child it starts is in it too."""
+
+    ROOT = Path("/sys/fs/cgroup/cpu")
+    PERIOD_US = 100_000
+
+    def __init__(self, name: str, quota: float | None, shares: int = 100_000) -> None:
+        self.path = self.ROOT / name
+        self.path.mkdir(exist_ok=True)
+        (self.path / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+        (self.path / "cpu.cfs_quota_us").write_text(str(int(quota * self.PERIOD_US)) if quota else "-1")
+        (self.path / "cpu.shares").write_text(str(shares))
+
+    @classmethod
+    def available(cls) -> bool:
+        return os.access(cls.ROOT, os.W_OK)
+
+    def wrap(self, command: list[str]) -> list[str]:
+        return ["sh", "-c", f'echo $$ > {self.path / "cgroup.procs"} && exec "$@"', "sh", *command]
+
+    def join(self, pid: int | None = None) -> None:
+        (self.path / "cgroup.procs").write_text(str(pid or os.getpid()))
+
+    def throttled(self) -> tuple[int, int, float]:
+        """(periods run, periods throttled, seconds throttled) since the group was made."""
+        stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
+        periods, throttled = int(stat.get("nr_periods", 0)), int(stat.get("nr_throttled", 0))
+        return periods, throttled, int(stat.get("throttled_time", 0)) / 1e9
+
+    def remove(self) -> None:
+        for pid in (self.path / "cgroup.procs").read_text().split():  # back to the root group
+            with contextlib.suppress(OSError):
+                (self.ROOT / "cgroup.procs").write_text(pid)
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
+
+
 @dataclass
 class Host:
     """One `manage.py serve` (uvicorn, one worker) with its own data folder."""
@@ -135,6 +175,7 @@ class Host:
     folder: Path
     port: int = field(default_factory=free_port)
     cpus: str | None = None  # `taskset -c` list: a host's CPU budget (tests/bench/bench_multihost.py)
+    cpu_group: CpuGroup | None = None  # a CPU quota instead of (or as well as) pinning
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -148,8 +189,9 @@ class Host:
     def start(self) -> Host:
         self.folder.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:
+            command = [*(["taskset", "-c", self.cpus] if self.cpus else []), *SERVE, "--port", str(self.port)]
             self.process = subprocess.Popen(
-                [*(["taskset", "-c", self.cpus] if self.cpus else []), *SERVE, "--port", str(self.port)],
+                self.cpu_group.wrap(command) if self.cpu_group else command,
                 cwd=ROOT,
                 env={**self.environment, "TRELLIS_DATA_DIR": str(self.folder)},
                 stdout=log,
