@@ -70,6 +70,8 @@ class KnowledgeBase(models.Model):
     description = models.TextField(blank=True, default="")
     # "local" or the alias of one of the organization's embedding model endpoints.
     embedding_model = models.CharField(max_length=64, default=LOCAL_EMBEDDING_MODEL)
+    # The size of its vectors (measured when the model was chosen); a re-embed job changes both at once.
+    embedding_dims = models.PositiveSmallIntegerField(default=384)
     chunk_strategy = models.CharField(max_length=16, choices=ChunkStrategy.choices, default=ChunkStrategy.SENTENCE)
     chunk_size = models.PositiveIntegerField(default=256, help_text="Tokens per chunk")
     chunk_overlap = models.PositiveIntegerField(default=32, help_text="Tokens shared by neighbouring chunks")
@@ -164,6 +166,9 @@ class Chunk(models.Model):
     text = models.TextField()
     embedding = VectorField()
     dims = models.PositiveSmallIntegerField()
+    # A re-embed job's vector from the base's next model (apps/knowledge/reembed.py); it replaces
+    # `embedding` for every chunk of the base in one transaction when the job completes. No index.
+    next_embedding = VectorField(null=True, blank=True)
     page = models.PositiveIntegerField(null=True, blank=True)
     heading_path = models.JSONField(default=list, blank=True)
     start_char = models.PositiveIntegerField(default=0)
@@ -276,3 +281,54 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ReembedStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Re-embedding"
+    FAILED = "failed", "Stopped by an error (resumable)"
+    CANCELLED = "cancelled", "Cancelled"
+    DONE = "done", "Switched"
+
+
+REEMBED_ACTIVE = (ReembedStatus.QUEUED, ReembedStatus.RUNNING)
+
+
+class ReembedJob(models.Model):
+    """Moving a knowledge base onto another embedding model (apps/knowledge/reembed.py): every
+    chunk gets a `next_embedding` in committed batches, then the base switches in one transaction.
+    Search answers from the old vectors until then. At most one active job per base."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="reembed_jobs")
+    from_model = models.CharField(max_length=64)
+    target_model = models.CharField(max_length=64)
+    target_dims = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=ReembedStatus.choices, default=ReembedStatus.QUEUED)
+    done = models.PositiveIntegerField(default=0, help_text="Chunks with their new vector")
+    total = models.PositiveIntegerField(default=0, help_text="Chunks of the base (grows if documents arrive)")
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["knowledge_base"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="reembed_one_active_per_kb",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["knowledge_base", "-created_at"], name="reembed_kb_recent"),
+            models.Index(fields=["status", "lease_until"], name="reembed_status_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_model} -> {self.target_model} ({self.status})"
