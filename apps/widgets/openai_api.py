@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.config.db import in_db_thread
 from apps.config.errors import NotFound, TrellisError
 from apps.config.wire_errors import error_of, wire_error
+from apps.runs.forward import with_reveal
 from apps.runs.live import PreparedRun, follow, run_start_live, run_to_end
 from apps.runs.models import Run
 from apps.runs.principals import HttpCaller, RunRequest
@@ -147,6 +148,8 @@ async def flow_openai_chat_view(request: HttpRequest, org_id: str, flow_id: str)
         return _error(str(data.get("message") or "The flow failed."), 502, str(data.get("code") or "run_failed"))
     run = stored or await Run.objects.aget(pk=prepared.run.pk)
     text = _answer((final.get("data") or {}).get("outputs"), run.output_text)
+    if (shown := with_reveal(prepared.reveal)) is not None:  # a guard policy's placeholders: this caller's values
+        text = str(((shown({"type": "answer", "data": {"text": text}}) or {}).get("data") or {}).get("text", text))
     return JsonResponse(
         {
             "id": completion_id,
@@ -167,6 +170,7 @@ def _stream(prepared: PreparedRun, completion_id: str, model: str, include_usage
     live = run_start_live(prepared)
     queue = live.subscribe()
     created = int(time.time())
+    shown = with_reveal(live.reveal)  # this caller's own values back in place of placeholders
 
     def chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
         payload: dict[str, Any] = {
@@ -183,7 +187,10 @@ def _stream(prepared: PreparedRun, completion_id: str, model: str, include_usage
     async def body() -> AsyncIterator[bytes]:
         try:
             yield chunk({"role": "assistant", "content": ""})
-            async for wire in follow(queue):
+            async for each in follow(queue):
+                wire = each if shown is None else shown(each)
+                if wire is None:
+                    continue
                 data = wire.get("data") or {}
                 if wire["type"] == "token":
                     yield chunk({"content": data.get("text", "")})

@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.config.errors import NotFound, TrellisError
 from apps.config.wire_errors import error_of, wire_error
 from apps.runs.api.serializers import RunIn, RunOut
+from apps.runs.forward import with_reveal
 from apps.runs.live import PreparedRun, follow, run_start_live, run_to_end
 from apps.runs.models import Run
 from apps.runs.principals import HttpCaller, RunRequest
@@ -88,7 +89,17 @@ async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> Http
     _, run = await run_to_end(prepared)
     if run is None:  # that write was refused (the run's row says why): read what is stored
         run = await Run.objects.select_related("flow", "version").aget(pk=prepared.run.pk)
-    return JsonResponse(_run_out(run), status=200)
+    return JsonResponse(_revealed(prepared, _run_out(run)), status=200)
+
+
+def _revealed(prepared: PreparedRun, out: dict[str, Any]) -> dict[str, Any]:
+    """The run-start hooks' reveal on the JSON answer (a guard policy's placeholders mapped back
+    to this caller's own values): what this caller reads, never what is stored."""
+    shown = with_reveal(prepared.reveal)
+    if shown is None:
+        return out
+    revealed = shown({"type": "run", "data": out})
+    return revealed["data"] if revealed is not None else out
 
 
 @functools.cache
@@ -106,11 +117,14 @@ def _run_out(run: Run) -> dict[str, Any]:
 def _stream(prepared: PreparedRun) -> StreamingHttpResponse:
     live = run_start_live(prepared)
     queue = live.subscribe()
+    shown = with_reveal(live.reveal)  # this caller's own values back in place of placeholders
 
     async def body() -> AsyncIterator[bytes]:
         try:
             async for wire in follow(queue):
-                yield _sse(wire)
+                out = wire if shown is None else shown(wire)
+                if out is not None:
+                    yield _sse(out)
         finally:
             live.unsubscribe(queue)
             if not live.task.done():  # the client hung up: stop paying for tokens nobody reads
