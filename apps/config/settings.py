@@ -82,6 +82,10 @@ EGRESS_ALLOW = env.listing("TRELLIS_EGRESS_ALLOW")
 # Defaults for model calls (an endpoint's own timeouts win where it sets them).
 MODEL_FIRST_TOKEN_TIMEOUT = float(env.text("TRELLIS_MODEL_FIRST_TOKEN_TIMEOUT", "60"))
 MODEL_IDLE_TIMEOUT = float(env.text("TRELLIS_MODEL_IDLE_TIMEOUT", "30"))
+# Pacing of model streams under load (apps.serving.httpstream.Pacer): once a process streams this
+# many answers at once, their readers are woken together every STREAM_PACE_MS (0: never paced).
+STREAM_PACE_MS = env.integer("TRELLIS_STREAM_PACE_MS", 60)
+STREAM_PACE_STREAMS = env.integer("TRELLIS_STREAM_PACE_STREAMS", 400)
 # Knowledge bases: upload size limit, the parser subprocess's limits, and the ingestion lease
 # (a killed worker's document is picked up again once its lease ran out).
 KNOWLEDGE_MAX_UPLOAD_MB = env.integer("TRELLIS_KNOWLEDGE_MAX_UPLOAD_MB", 25)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import httpx
+from django.conf import settings
 from langchain_core.language_models import BaseChatModel
 
 from apps.serving.httpstream import KEEPALIVE_S, HttpPool
@@ -59,7 +60,12 @@ def _loop_clients(loop: asyncio.AbstractEventLoop) -> _LoopClients:
     if clients is None:
         for closed in [old for old in _per_loop if old.is_closed()]:
             _per_loop.pop(closed).http.close()
-        clients = _per_loop[loop] = _LoopClients(http=HttpPool(keepalive_s=KEEPALIVE_S))
+        pool = HttpPool(
+            keepalive_s=KEEPALIVE_S,
+            pace_s=settings.STREAM_PACE_MS / 1000,
+            pace_streams=settings.STREAM_PACE_STREAMS,
+        )
+        clients = _per_loop[loop] = _LoopClients(http=pool)
     return clients
 
 

@@ -13,6 +13,13 @@ body handed to the reader as it arrives. This client is that:
   itself at most once per timeout, from the time of the last read;
 - a reader that falls behind pauses the socket (high/low water marks), so a fast server cannot
   fill memory;
+- pacing under load (`Pacer`): while at least `pace_streams` answers that asked for it
+  (`StreamResponse.pace()`, after their first token) are open on the pool, a read does not wake
+  its reader at once; the readers with something new are woken together every `pace_s`, and
+  what each got meanwhile is handled (parsed, sent on as one event) in one go. The cost per
+  event (a task step, the event, the socket frame and its syscall) is most of a streamed
+  token's, so at several thousand tokens a second this is what keeps the process ahead of the
+  streams, with every token still on time to within `pace_s`;
 - idle connections are kept per event loop and origin for KEEPALIVE_S, below the 5 s idle
   timeout of uvicorn and vLLM, so a connection the server is about to close is never reused;
 - TLS through the event loop, verified against certifi's CA bundle (httpx's);
@@ -70,12 +77,46 @@ class StreamClosed(ConnectionError):
     """The server closed the connection, or sent what is not HTTP, before the answer ended."""
 
 
+class Pacer:
+    """Wakes the readers of paced answers together, every `interval` seconds, once at least
+    `streams` such answers are open (below that, or with an interval of 0, every read wakes its
+    reader at once). One timer per pool, armed only while a reader waits on it."""
+
+    def __init__(self, interval: float = 0.0, streams: int = 0) -> None:
+        self.interval = interval
+        self.threshold = max(1, streams)
+        self.open = 0  # paced answers open now
+        self._ready: list[_Connection] = []
+        self._handle: asyncio.TimerHandle | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.interval > 0 and self.open >= self.threshold
+
+    def later(self, connection: _Connection) -> None:
+        """Wake `connection`'s reader at the next tick."""
+        connection.queued = True
+        self._ready.append(connection)
+        if self._handle is None:
+            self._handle = connection.loop.call_later(self.interval, self._tick)
+
+    def _tick(self) -> None:
+        self._handle = None
+        ready, self._ready = self._ready, []
+        for connection in ready:
+            connection.queued = False
+            connection._wake()
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: the transport, its parser and what the reader has not taken."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, origin: Origin) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, origin: Origin, pacer: Pacer | None = None) -> None:
         self.loop = loop
         self.origin = origin
+        self.pacer = pacer
+        self.paced = False  # the answer now read asked to be paced (StreamResponse.pace)
+        self.queued = False  # waiting for the pacer's next tick
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.chunks: deque[bytes] = deque()
@@ -134,6 +175,10 @@ class _Connection(asyncio.Protocol):
         if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
+        if self.paced and self.pacer is not None and self.pacer.active:
+            if not self.queued:
+                self.pacer.later(self)
+            return
         self._wake()
 
     def on_message_complete(self) -> None:
@@ -181,6 +226,7 @@ class _Connection(asyncio.Protocol):
         """Ready for the next request on this connection."""
         self.parser = httptools.HttpResponseParser(self)
         self.status, self.headers, self.complete, self.keep_alive, self.framed = 0, False, False, False, False
+        self.paced = False
         if self.chunks:
             self.take()
 
@@ -218,6 +264,15 @@ class StreamResponse:
         self.connection = connection
         self.timeout = timeout
         self.status = connection.status
+        self.paced = False
+
+    def pace(self) -> None:
+        """From now on this answer's reads may wait for the pool's next tick (see `Pacer`): for
+        a reader that has what it needed at once (a stream's first token)."""
+        connection = self.connection
+        if not self.paced and connection.pacer is not None and connection.pacer.interval > 0:
+            self.paced = connection.paced = True
+            connection.pacer.open += 1
 
     async def chunk(self) -> bytes | None:
         """The body read since the last call (waiting only when there is none), None at its end."""
@@ -245,6 +300,10 @@ class StreamResponse:
         if self.timeout is not None:
             self.timeout.cancel()
         connection = self.connection
+        if self.paced:
+            self.paced = connection.paced = False
+            if connection.pacer is not None:
+                connection.pacer.open -= 1
         if connection.complete and connection.keep_alive and connection.error is None and not connection.closed:
             self.pool.release(connection)
         else:
@@ -273,9 +332,17 @@ async def _vetted(egress: EgressPolicy, host: str, port: int) -> str:
 class HttpPool:
     """Keep-alive connections of one event loop, per origin."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None, keepalive_s: float = KEEPALIVE_S) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        keepalive_s: float = KEEPALIVE_S,
+        *,
+        pace_s: float = 0.0,
+        pace_streams: int = 0,
+    ) -> None:
         self.ssl_context = ssl_context
         self.keepalive_s = keepalive_s
+        self.pacer = Pacer(pace_s, pace_streams)
         self.idle: dict[Origin, list[_Connection]] = {}
         self.opened = 0  # connections made (the tests read these two)
         self.reused = 0
@@ -362,7 +429,11 @@ class HttpPool:
             # Resolved once and vetted: the connection goes to that very address (no rebinding).
             address = host if egress is None else await _vetted(egress, host, port)
             _, connection = await loop.create_connection(
-                lambda: _Connection(loop, origin), address, port, ssl=tls, server_hostname=host if tls else None
+                lambda: _Connection(loop, origin, self.pacer),
+                address,
+                port,
+                ssl=tls,
+                server_hostname=host if tls else None,
             )
         self.opened += 1
         return connection

@@ -154,7 +154,7 @@ class OpenAIStreamingChat(BaseChatModel):
             async with response:
                 if response.status >= 400:
                     raise self._refusal(response.status, await response.read())
-                done = False
+                done = paced = False
                 buffer = b""
                 # Read to the end of the body even after [DONE]: a response closed half-read
                 # closes its connection, and the next call would pay for a new one.
@@ -171,6 +171,9 @@ class OpenAIStreamingChat(BaseChatModel):
                         if message is _DONE:
                             done = True
                             break
+                        if not paced and message.content:  # the first token went at once; pace the rest
+                            paced = True
+                            response.pace()
                         yield message
         finally:
             if owned:

@@ -272,11 +272,17 @@ class CpuMeter:
         self.machine = machine_cpu()
         self.wall = time.perf_counter()
 
-    def line(self, tokens: int) -> str:
-        per_token = {
-            name: (cpu_seconds(pid) - self.before[name]) / max(1, tokens) * 1e6 for name, pid in self.pids.items()
-        }
+    def line(self, tokens: int, events: int = 0) -> str:
+        used = {name: cpu_seconds(pid) - self.before[name] for name, pid in self.pids.items()}
+        per_token = {name: seconds / max(1, tokens) * 1e6 for name, seconds in used.items()}
         line = "CPU per streamed token: " + ", ".join(f"{name} {us:.0f} us" for name, us in per_token.items())
+        if events and "server" in used:
+            # Tokens read together go out as one event, more of them the busier the machine: the
+            # cost per event says whether a change cut the work or the machine was just busier.
+            line += (
+                f" (server {used['server'] / events * 1e6:.0f} us per token event, "
+                f"{tokens / events:.2f} tokens per event)"
+            )
         busy, steal = (now - then for now, then in zip(machine_cpu(), self.machine, strict=True))
         wall = time.perf_counter() - self.wall
         # Steal: time the hypervisor gave this VM's CPUs to someone else (the machine is shared).
@@ -312,7 +318,7 @@ async def steady(args: argparse.Namespace, url: str, key: str, flow_id: str, pid
     started = time.perf_counter()
     await asyncio.gather(*(steady_chat(sock, flow_id, TOKENS, args.rounds) for sock in socks))
     seconds = time.perf_counter() - started
-    cpu = meter.line(tally.tokens)
+    cpu = meter.line(tally.tokens, tally.events)
     await asyncio.gather(*(sock.close() for sock in socks))
     print(
         f"steady state: {args.chats} chats x {args.rounds} runs x {TOKENS} tokens at {RATE} tok/s, "
@@ -343,7 +349,7 @@ async def burst(args: argparse.Namespace, url: str, key: str, flow_id: str, pids
         f"burst: {args.chats} chats started at once x {TOKENS} tokens at {RATE} tok/s, {tally.peak} streaming "
         f"at once at peak: wall {seconds:.1f} s (ideal {TOKENS / RATE:.1f} s), " + gap_summary(tally)
     )
-    print(meter.line(tally.tokens))
+    print(meter.line(tally.tokens, tally.events))
     return tally.runs
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import itertools
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -321,3 +322,54 @@ async def test_https_is_verified(tmp_path: Path) -> None:
         with pytest.raises(ssl.SSLCertVerificationError):
             await default.post(f"{origin}/x", b"{}", {})
         default.close()
+
+
+async def _paced_reads(pool: HttpPool, origin: str, pieces: int) -> tuple[list[bytes], list[float]]:
+    """Read a paced answer: what each `chunk()` returned and when (the first read unpaced)."""
+    loop = asyncio.get_running_loop()
+    reads: list[bytes] = []
+    at: list[float] = []
+    async with await pool.post(f"{origin}/x", b"", {}) as response:
+        while (data := await response.chunk()) is not None:
+            reads.append(data)
+            at.append(loop.time())
+            if len(reads) == 1:
+                response.pace()
+    assert b"".join(reads) == b"".join(b"t%d;" % i for i in range(pieces))
+    return reads, at
+
+
+def _trickle(pieces: int, every: float) -> Handler:
+    """A chunked answer of `pieces` small pieces, one every `every` seconds."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD)
+        for i in range(pieces):
+            writer.write(chunked(b"t%d;" % i))
+            await writer.drain()
+            await asyncio.sleep(every)
+        writer.write(b"0\r\n\r\n")
+        await reader.read()
+
+    return handler
+
+
+async def test_under_load_paced_reads_are_woken_together_every_tick() -> None:
+    """With the pool pacing (as many paced answers open as its threshold), pieces sent every
+    10 ms reach the reader in a few reads, at most one tick (0.1 s) late; every byte, in order."""
+    pool = HttpPool(pace_s=0.1, pace_streams=1)
+    async with serving(_trickle(30, 0.01)) as (origin, _):
+        reads, at = await _paced_reads(pool, origin, 30)
+    assert len(reads) <= 8, reads  # ~0.3 s of pieces, a read per tick (unpaced: ~30 reads)
+    assert max(b - a for a, b in itertools.pairwise(at[1:])) < 0.25
+    assert pool.pacer.open == 0  # the closed answer no longer counts
+    pool.close()
+
+
+async def test_below_the_threshold_every_read_wakes_the_reader() -> None:
+    pool = HttpPool(pace_s=0.1, pace_streams=2)  # one answer open: not paced
+    async with serving(_trickle(10, 0.02)) as (origin, _):
+        reads, _at = await _paced_reads(pool, origin, 10)
+    assert len(reads) >= 8, reads
+    pool.close()
