@@ -184,6 +184,17 @@ BUILTIN_TOOLS: dict[str, Callable[[Ports], BaseTool]] = {
 }
 
 
+# Ports.settings: an async (tool name, result text) -> the text to hand on, which every tool
+# result passes before a node or an agent sees it (apps.guardrails sets it: a policy's injection
+# check on tool results, whichever hook added the tool). Absent: results are handed on as they are.
+TOOL_RESULT_CHECK = "tool_result_check"
+
+
+async def checked_result(ports: Ports, name: str, result: str) -> str:
+    check = ports.settings.get(TOOL_RESULT_CHECK)
+    return result if check is None else str(await check(name, result))
+
+
 def tool_names(ports: Ports | None = None) -> list[str]:
     return sorted({*BUILTIN_TOOLS, *(ports.extra_tools if ports else {})})
 

@@ -5,7 +5,8 @@ organization's) checks the run's text inputs, its hits are recorded, a block ref
 with `redact_before_storing` the inputs that continue (to the model, and to every table: the run,
 its events, spans and the chat messages) are the redacted ones. When the policy checks injection,
 the run's retrievers are wrapped (flows.guards.retrievers: a retrieved chunk that addresses the
-model is dropped or flagged, its hit names the chunk); when it checks outputs, the run's models are
+model is dropped or flagged, its hit names the chunk) and every tool result is checked the same way
+(withheld or flagged, its hit names the tool: `tool:<name>`); when it checks outputs, the run's models are
 (flows.guards.answers: every answer checked before it is streamed or stored). With `reversible`,
 the socket that started the run gets a `reveal`: the placeholders mapped back to the values in
 what that caller is shown, never in what is stored. This app sits below apps.runs, so the hook
@@ -31,8 +32,9 @@ from flows.guards import GuardPolicy, Hit, guard_text
 from flows.guards.answers import GuardedChatModels
 from flows.guards.policy import Models
 from flows.guards.redact import StreamRestorer, restore_value
-from flows.guards.retrievers import GuardedRetrievers
+from flows.guards.retrievers import GuardedRetrievers, GuardedToolResults
 from flows.ports import ChatModels, Ports
+from flows.tools import TOOL_RESULT_CHECK
 
 _recording: set[asyncio.Task[Any]] = set()  # hits written in the background, kept until done
 
@@ -119,7 +121,10 @@ def guard_run_inputs(
         retrievers = GuardedRetrievers(
             ports.retrievers, policy, _recorder(row, run_id, "context"), classify=models.classify
         )
-        ports = dataclasses.replace(ports, retrievers=retrievers)
+        # Every tool result too (indirect injection through tools), checked where the result is
+        # handed on, so the tools later hooks add (integrations' MCP and OpenAPI tools) are covered.
+        tools = GuardedToolResults(policy, _recorder(row, run_id, "context"), classify=models.classify)
+        ports = dataclasses.replace(ports, retrievers=retrievers, settings={**ports.settings, TOOL_RESULT_CHECK: tools})
     if ports is not None and policy.output.enabled:
         answers = GuardedChatModels(
             ports.models, _answer_check(policy, mapping, models), _recorder(row, run_id, "output")

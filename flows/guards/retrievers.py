@@ -1,5 +1,6 @@
-"""Retrieved chunks through a policy's injection check: the run-level counterpart of the
-context_guard node, for flows that have none (a policy applies to every run without editing it)."""
+"""Retrieved chunks and tool results through a policy's injection check: the run-level
+counterpart of the context_guard node, for flows that have none (a policy applies to every run
+without editing it)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,42 @@ class GuardedRetrievers:
         return kept
 
     async def _finding(self, text: str) -> Finding | None:
+        return await document_finding(self.policy, text, self.classify)
+
+
+async def document_finding(policy: GuardPolicy, text: str, classify: Classify | None) -> Finding | None:
+    """The policy's injection check on text the model will read but nobody typed (a chunk, a tool result)."""
+    check = policy.injection
+    if check.classifier and classify is not None:  # the embedding model: off the event loop
+        return await asyncio.to_thread(injection_finding, check, text, "document", classify)
+    return injection_finding(check, text, "document", None)
+
+
+WITHHELD = (
+    "[The result of the tool {name!r} was withheld: it contained instructions addressed to the assistant. "
+    "Answer without it.]"
+)
+
+
+class GuardedToolResults:
+    """Every tool result through the policy's injection check (flows.tools.TOOL_RESULT_CHECK):
+    built-in, MCP, OpenAPI, HTTP, knowledge-search and flow-as-tool results alike, whichever
+    run-start hook added the tool. A result that addresses the model is replaced by WITHHELD when
+    the policy blocks injection, handed on otherwise (flag, dry run); its hit names the tool."""
+
+    def __init__(self, policy: GuardPolicy, record: Callable[[list[Hit]], None], classify: Classify | None = None):
+        self.policy, self.record, self.classify = policy, record, classify
+
+    async def __call__(self, name: str, result: str) -> str:
+        finding = await document_finding(self.policy, result, self.classify)
+        if finding is None:
+            return result
         check = self.policy.injection
-        if check.classifier and self.classify is not None:  # the embedding model: off the event loop
-            return await asyncio.to_thread(injection_finding, check, text, "document", self.classify)
-        return injection_finding(check, text, "document", None)
+        blocking = check.action in ("block", "route") and not self.policy.dry_run
+        intended = "block" if self.policy.dry_run and check.action in ("block", "route") else ""
+        source = f"tool:{name}"[:200]
+        action = "block" if blocking else "flag"
+        self.record(
+            [Hit("injection", finding.label, action, finding.score, finding.start, finding.end, intended, source)]
+        )
+        return WITHHELD.format(name=name) if blocking else result

@@ -28,7 +28,7 @@ from flows.model_calls import call_model, tokens_of
 from flows.nodes.subflow import run_subflow
 from flows.ports import Ports
 from flows.registry import CONTEXT_KEY, NodeContext, NodeType, Port, register
-from flows.tools import resolve_tool
+from flows.tools import checked_result, resolve_tool
 from flows.types import PortType
 from flows.values import to_messages, to_text
 
@@ -198,6 +198,7 @@ class AgentNode(NodeType[AgentConfig]):
             observations = []
             for call_id, name, args in calls:
                 result = await self._act(by_name.get(name), name, args, f"{span}/{name}"[:64], budget, ctx)
+                result = await checked_result(ports, name, result)  # a guard policy's check on tool results
                 steps.append({"step": number, "tool": name, "arguments": args, "result": result[:MAX_OBSERVATION]})
                 if mode == "native":
                     messages.append(ToolMessage(content=result[:MAX_OBSERVATION], tool_call_id=call_id or name))

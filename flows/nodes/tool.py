@@ -8,7 +8,7 @@ from flows.ports import Ports
 from flows.registry import NodeContext, NodeType, Port, register
 from flows.templating import render, variables
 from flows.tool_calls import tool_config
-from flows.tools import resolve_tool
+from flows.tools import checked_result, resolve_tool
 from flows.types import PortType
 from flows.values import to_text
 
@@ -44,4 +44,5 @@ class ToolNode(NodeType[ToolConfig]):
     async def run(self, config: ToolConfig, inputs: dict[str, Any], ports: Ports, ctx: NodeContext) -> dict[str, Any]:
         tool = resolve_tool(config.tool, ports)
         arguments = {key: render(template, inputs, to_text) for key, template in config.arguments.items()}
-        return {"result": str(await tool.ainvoke(arguments, config=tool_config(ctx)))}
+        result = str(await tool.ainvoke(arguments, config=tool_config(ctx)))
+        return {"result": await checked_result(ports, config.tool, result)}
