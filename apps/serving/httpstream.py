@@ -86,12 +86,13 @@ class Pacer:
         self.interval = interval
         self.threshold = max(1, streams)
         self.open = 0  # paced answers open now
+        self.active = False  # pacing now (enough of them open)
         self._ready: list[_Connection] = []
         self._handle: asyncio.TimerHandle | None = None
 
-    @property
-    def active(self) -> bool:
-        return self.interval > 0 and self.open >= self.threshold
+    def opened(self, change: int) -> None:
+        self.open += change
+        self.active = self.interval > 0 and self.open >= self.threshold
 
     def later(self, connection: _Connection) -> None:
         """Wake `connection`'s reader at the next tick."""
@@ -272,7 +273,7 @@ class StreamResponse:
         connection = self.connection
         if not self.paced and connection.pacer is not None and connection.pacer.interval > 0:
             self.paced = connection.paced = True
-            connection.pacer.open += 1
+            connection.pacer.opened(1)
 
     async def chunk(self) -> bytes | None:
         """The body read since the last call (waiting only when there is none), None at its end."""
@@ -303,7 +304,7 @@ class StreamResponse:
         if self.paced:
             self.paced = connection.paced = False
             if connection.pacer is not None:
-                connection.pacer.open -= 1
+                connection.pacer.opened(-1)
         if connection.complete and connection.keep_alive and connection.error is None and not connection.closed:
             self.pool.release(connection)
         else:
