@@ -19,9 +19,9 @@ from django.utils import timezone
 from apps.config.crypto import decrypt
 from apps.guardrails.models import GuardHit
 from apps.observability.models import AlertEvent, AlertRule, WebhookDelivery
+from apps.observability.rollups import feedback_rollups_compute
 from apps.runs.models import Run
 from apps.serving.egress import EgressPolicy, vetted_post_sync
-from apps.widgets.models import Feedback
 from flows.errors import EgressRefused
 
 logger = logging.getLogger(__name__)
@@ -63,11 +63,12 @@ def metric_value(rule: AlertRule, now: datetime) -> float | None:
     if rule.metric == AlertRule.Metric.ERROR_RATE:
         counts = ended.aggregate(total=Count("id"), failed=Count("id", filter=Q(status=Run.Status.FAILED)))
         return 100 * counts["failed"] / counts["total"] if counts["total"] >= max(1, rule.min_runs) else None
-    if rule.metric == AlertRule.Metric.THUMBS_DOWN_RATE:
-        rated = Feedback.objects.filter(run__in=ended.values("pk")).aggregate(
-            total=Count("run"), down=Count("run", filter=Q(rating=Feedback.Rating.DOWN))
+    if rule.metric == AlertRule.Metric.THUMBS_DOWN_RATE:  # thumbs given in the window, as the dashboard's
+        thumbs = feedback_rollups_compute(
+            now - timedelta(minutes=rule.window_minutes), now, organization=rule.organization_id, flow=rule.flow_id
         )
-        return 100 * rated["down"] / rated["total"] if rated["total"] >= max(1, rule.min_runs) else None
+        up, down = sum(t.up for t in thumbs), sum(t.down for t in thumbs)
+        return 100 * down / (up + down) if up + down >= max(1, rule.min_runs) else None
     field = "latency_ms" if rule.metric == AlertRule.Metric.P95_LATENCY else "ttft_ms"
     measured = ended.exclude(**{f"{field}__isnull": True}).aggregate(n=Count("id"), p95=P95(field))
     return float(measured["p95"]) if measured["n"] >= max(1, rule.min_runs) else None

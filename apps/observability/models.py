@@ -126,6 +126,10 @@ class ModelRollup(models.Model):
     output_tokens = models.BigIntegerField(default=0)
     cost = models.DecimalField(max_digits=18, decimal_places=6, default=0)
     ttft_hist = ArrayField(models.IntegerField(), default=list)
+    cache_hits = models.PositiveIntegerField(default=0, help_text="Calls answered by the exact or semantic cache")
+    cache_saved = models.DecimalField(
+        max_digits=18, decimal_places=6, default=0, help_text="What the cached answers cost when first asked"
+    )
 
     class Meta:
         constraints = [
@@ -155,6 +159,54 @@ class GuardRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.check_name}/{self.action} {self.hour:%Y-%m-%d %H}h: {self.hits}"
+
+
+class PrincipalRollup(models.Model):
+    """One organization's runs of one flow in one hour by one member, API key or widget visitor:
+    the dashboard's active users, cost per user and top spenders."""
+
+    class Kind(models.TextChoices):
+        USER = "user"
+        KEY = "key"
+        VISITOR = "visitor"
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
+    flow = models.ForeignKey("builder.Flow", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    principal = models.CharField(max_length=64, help_text="The user's id, the API key's or the visitor's")
+    runs = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "flow", "hour", "kind", "principal"], name="principal_rollup_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "hour"], name="principal_rollup_org_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.principal} {self.hour:%Y-%m-%d %H}h: {self.runs}"
+
+
+class FeedbackRollup(models.Model):
+    """Visitors' thumbs given in one hour (the rating's time) on one organization's runs of one flow."""
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
+    flow = models.ForeignKey("builder.Flow", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    up = models.PositiveIntegerField(default=0)
+    down = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "flow", "hour"], name="feedback_rollup_unique")]
+        indexes = [models.Index(fields=["organization", "hour"], name="feedback_rollup_org_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.flow_id} {self.hour:%Y-%m-%d %H}h: +{self.up} -{self.down}"
 
 
 class RollupMark(models.Model):

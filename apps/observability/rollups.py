@@ -1,4 +1,6 @@
-"""Hourly rollups of runs, model calls and guard hits, kept by the queue worker every minute.
+"""Hourly rollups of runs, model calls (with cache hits and what they saved), who ran the runs
+(member, API key or widget visitor: cost per user), visitors' thumbs and guard hits, kept by the
+queue worker every minute.
 
 The dashboard reads the rollup rows for the hours before `RollupMark.rolled_to` and only the
 runs after it (at most the current hour and the minutes since the last roll) from the runs
@@ -13,6 +15,9 @@ written in the background, within a second), in one statement per table that rea
 organization's rows through its (organization, time) index. An hour with runs still running
 when it was rolled up is rolled up again at each tick until none is (or a day passed). The
 recorder is untouched: rolling up costs a run nothing, and a tick with nothing new costs a read.
+
+Thumbs are rolled by the time they were given (Feedback.created_at, which a changed rating moves):
+a rating changed after its first hour was rolled counts in both hours.
 """
 
 from __future__ import annotations
@@ -29,10 +34,18 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.guardrails.models import GuardHit
-from apps.observability.models import GuardRollup, ModelRollup, RollupMark, RunRollup
+from apps.observability.models import (
+    FeedbackRollup,
+    GuardRollup,
+    ModelRollup,
+    PrincipalRollup,
+    RollupMark,
+    RunRollup,
+)
 from apps.runs.models import Run
 from apps.serving.models import ModelCall
 from apps.tenancy.models import Organization
+from apps.widgets.models import Feedback, Widget, WidgetRun
 
 BASE = 1.2
 BUCKETS = 84  # 1.2^84 ms is about 75 minutes
@@ -78,6 +91,9 @@ def _tables() -> dict[str, str]:
         "calls": ModelCall._meta.db_table,
         "hits": GuardHit._meta.db_table,
         "orgs": Organization._meta.db_table,
+        "widget_runs": WidgetRun._meta.db_table,
+        "feedback": Feedback._meta.db_table,
+        "widgets": Widget._meta.db_table,
     }
 
 
@@ -123,17 +139,28 @@ def _run_sql(*, one_org: bool, flow: bool) -> str:
         )"""  # noqa: S608
 
 
+CACHE_SERVERS = "('cache', 'semantic-cache')"  # ModelCall.served_by of an answer from a cache (routing.py)
+
+
 def _call_sql(*, one_org: bool, flow: bool) -> str:
+    """Model calls grouped by the alias that answered; an answer from the cache counts under the
+    alias asked, as a cache hit with what it saved (the ledger's first note), not as a fallback."""
     t = _tables()
     scope = "o.id = %(org)s" if one_org else "TRUE"
     flow_filter = "AND flow_id = %(flow)s" if flow else ""
     return f"""
         SELECT c.organization_id, c.flow_id, c.alias, c.hour, GROUPING(c.ttft_b) AS g, c.ttft_b,
                count(*), count(*) FILTER (WHERE c.status <> 'ok'),
-               count(*) FILTER (WHERE c.status = 'ok' AND c.served_by <> c.asked),
-               COALESCE(sum(c.input_tokens), 0), COALESCE(sum(c.output_tokens), 0), COALESCE(sum(c.cost), 0)
+               count(*) FILTER (WHERE c.status = 'ok' AND NOT c.cached AND c.served_by <> c.asked),
+               COALESCE(sum(c.input_tokens), 0), COALESCE(sum(c.output_tokens), 0), COALESCE(sum(c.cost), 0),
+               count(*) FILTER (WHERE c.cached), COALESCE(sum(c.saved) FILTER (WHERE c.cached), 0)
         FROM {t["orgs"]} o CROSS JOIN LATERAL (
-            SELECT organization_id, flow_id, COALESCE(NULLIF(served_by, ''), alias) AS alias, alias AS asked, served_by,
+            SELECT organization_id, flow_id,
+                   CASE WHEN served_by IN {CACHE_SERVERS} THEN alias ELSE COALESCE(NULLIF(served_by, ''), alias) END
+                     AS alias,
+                   alias AS asked, served_by, served_by IN {CACHE_SERVERS} AS cached,
+                   CASE WHEN served_by IN {CACHE_SERVERS} AND jsonb_typeof(attempts) = 'array'
+                        THEN (attempts -> 0 ->> 'saved')::numeric END AS saved,
                    date_trunc('hour', at) AS hour, status, input_tokens, output_tokens, cost,
                    CASE WHEN ttft_ms IS NOT NULL THEN {bucket_sql("ttft_ms")} END AS ttft_b
             FROM {t["calls"]}
@@ -144,6 +171,44 @@ def _call_sql(*, one_org: bool, flow: bool) -> str:
             (c.organization_id, c.flow_id, c.alias, c.hour),
             (c.organization_id, c.flow_id, c.alias, c.hour, c.ttft_b)
         )
+    """  # noqa: S608
+
+
+def principal_sql(*, one_org: bool, flow: bool) -> str:
+    """Runs that started in [lo, hi) per (organization, flow, hour) and who ran them: the widget
+    visitor, else the member, else the API key (a run with none of them is nobody's)."""
+    t = _tables()
+    scope = "o.id = %(org)s" if one_org else "TRUE"
+    flow_filter = "AND r.flow_id = %(flow)s" if flow else ""
+    return f"""
+        SELECT p.organization_id, p.flow_id, p.hour, p.kind, p.principal, count(*),
+               COALESCE(sum(p.input_tokens), 0), COALESCE(sum(p.output_tokens), 0), COALESCE(sum(p.cost), 0)
+        FROM {t["orgs"]} o CROSS JOIN LATERAL (
+            SELECT r.organization_id, r.flow_id, date_trunc('hour', r.started_at) AS hour,
+                   CASE WHEN w.visitor_id IS NOT NULL THEN 'visitor'
+                        WHEN r.created_by_id IS NOT NULL THEN 'user' ELSE 'key' END AS kind,
+                   COALESCE(w.visitor_id::text, r.created_by_id::text, r.api_key_id::text) AS principal,
+                   r.input_tokens, r.output_tokens, r.cost
+            FROM {t["runs"]} r LEFT JOIN {t["widget_runs"]} w ON w.run_id = r.id
+            WHERE r.organization_id = o.id AND r.started_at >= %(lo)s AND r.started_at < %(hi)s {flow_filter}
+        ) p
+        WHERE {scope} AND p.principal IS NOT NULL
+        GROUP BY 1, 2, 3, 4, 5
+    """  # noqa: S608
+
+
+def _feedback_sql(*, one_org: bool, flow: bool) -> str:
+    """Thumbs given in [lo, hi) (a rating's time: when it was last given), per organization, flow
+    and hour; an organization's through its widgets (feedback is a widget visitor's)."""
+    t = _tables()
+    scope = "w.organization_id = %(org)s" if one_org else "TRUE"
+    flow_filter = "AND r.flow_id = %(flow)s" if flow else ""
+    return f"""
+        SELECT w.organization_id, r.flow_id, date_trunc('hour', f.created_at),
+               count(*) FILTER (WHERE f.rating > 0), count(*) FILTER (WHERE f.rating < 0)
+        FROM {t["widgets"]} w JOIN {t["feedback"]} f ON f.widget_id = w.id JOIN {t["runs"]} r ON r.id = f.run_id
+        WHERE {scope} AND f.created_at >= %(lo)s AND f.created_at < %(hi)s {flow_filter}
+        GROUP BY 1, 2, 3
     """  # noqa: S608
 
 
@@ -209,7 +274,7 @@ def model_rollups_compute(
 ) -> dict[tuple[Any, Any, str, datetime], ModelRollup]:
     params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization), "flow": flow}
     rows: dict[tuple[Any, Any, str, datetime], ModelRollup] = {}
-    for org, flow_id, alias, hour, g, ttft_b, calls, failed, fallbacks, tin, tout, cost in _fetch(
+    for org, flow_id, alias, hour, g, ttft_b, calls, failed, fallbacks, tin, tout, cost, hits, saved in _fetch(
         _call_sql(one_org=organization is not None, flow=flow is not None), params
     ):
         key = (org, flow_id, alias, hour)
@@ -221,9 +286,45 @@ def model_rollups_compute(
         if g == 1:
             rollup.calls, rollup.failed, rollup.fallbacks = calls, failed, fallbacks
             rollup.input_tokens, rollup.output_tokens, rollup.cost = tin, tout, cost
+            rollup.cache_hits, rollup.cache_saved = hits, saved
         elif ttft_b is not None:
             rollup.ttft_hist[ttft_b] += calls
     return rows
+
+
+def principal_rollups_compute(
+    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None
+) -> list[PrincipalRollup]:
+    params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization), "flow": flow}
+    return [
+        PrincipalRollup(
+            organization_id=org,
+            flow_id=flow_id,
+            hour=hour,
+            kind=kind,
+            principal=principal,
+            runs=runs,
+            input_tokens=tin,
+            output_tokens=tout,
+            cost=cost,
+        )
+        for org, flow_id, hour, kind, principal, runs, tin, tout, cost in _fetch(
+            principal_sql(one_org=organization is not None, flow=flow is not None), params
+        )
+    ]
+
+
+def feedback_rollups_compute(
+    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None
+) -> list[FeedbackRollup]:
+    """Thumbs given in [lo, hi): the dashboard's feedback score and the thumbs-down alert alike."""
+    params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization), "flow": flow}
+    return [
+        FeedbackRollup(organization_id=org, flow_id=flow_id, hour=hour, up=up, down=down)
+        for org, flow_id, hour, up, down in _fetch(
+            _feedback_sql(one_org=organization is not None, flow=flow is not None), params
+        )
+    ]
 
 
 def guard_rollups_compute(lo: datetime, hi: datetime, *, organization: Any = None) -> list[GuardRollup]:
@@ -259,12 +360,17 @@ def rollups_refresh(now: datetime | None = None) -> tuple[datetime, datetime]:
         runs = run_rollups_compute(lo, hi)
         calls = model_rollups_compute(lo, hi)
         hits = guard_rollups_compute(lo, hi)
+        principals = principal_rollups_compute(lo, hi)
         RunRollup.objects.filter(hour__gte=lo, hour__lt=hi).delete()
         ModelRollup.objects.filter(hour__gte=lo, hour__lt=hi).delete()
         GuardRollup.objects.filter(hour__gte=lo, hour__lt=hi).delete()
+        PrincipalRollup.objects.filter(hour__gte=lo, hour__lt=hi).delete()
         RunRollup.objects.bulk_create(runs.values(), batch_size=1000)
         ModelRollup.objects.bulk_create(calls.values(), batch_size=1000)
         GuardRollup.objects.bulk_create(hits, batch_size=1000)
+        PrincipalRollup.objects.bulk_create(principals, batch_size=1000)
+        FeedbackRollup.objects.filter(hour__gte=lo, hour__lt=hi).delete()
+        FeedbackRollup.objects.bulk_create(feedback_rollups_compute(lo, hi), batch_size=1000)
     RollupMark.objects.update_or_create(name="runs", defaults={"rolled_to": hi})
     return lo, hi
 

@@ -378,6 +378,9 @@ class AlertEventOut(serializers.ModelSerializer):  # type: ignore[type-arg]
 class StatsQueryIn(StrictSerializer):
     days = serializers.IntegerField(min_value=1, max_value=90, default=7)
     flow = serializers.UUIDField(required=False)
+    alias = serializers.CharField(
+        required=False, max_length=64, help_text="Narrows the model-call figures (per model, cache) to one alias"
+    )
 
 
 class StatsErrorOut(serializers.Serializer):  # type: ignore[type-arg]
@@ -404,7 +407,27 @@ class StatsFiguresOut(serializers.Serializer):  # type: ignore[type-arg]
     cost_per_run = serializers.DecimalField(max_digits=18, decimal_places=6, allow_null=True)
 
 
-class StatsTotalOut(StatsFiguresOut):
+class StatsPeopleOut(serializers.Serializer):  # type: ignore[type-arg]
+    """Who ran the runs, what visitors thought of them and what the response cache answered."""
+
+    active_users = serializers.IntegerField(help_text="Distinct members, API keys and widget visitors who ran runs")
+    cost_per_user = serializers.DecimalField(
+        max_digits=18, decimal_places=6, allow_null=True, help_text="Their runs' cost per active user"
+    )
+    rated = serializers.IntegerField(help_text="Thumbs given (by the time they were given)")
+    thumbs_up = serializers.IntegerField()
+    thumbs_down = serializers.IntegerField()
+    thumbs_up_share = serializers.FloatField(allow_null=True, help_text="% of the thumbs that were up")
+    thumbs_down_rate = serializers.FloatField(allow_null=True, help_text="% of the thumbs that were down")
+    model_calls = serializers.IntegerField()
+    cache_hits = serializers.IntegerField(help_text="Model calls the exact or semantic cache answered")
+    cache_hit_rate = serializers.FloatField(allow_null=True, help_text="% of the model calls")
+    cache_saved = serializers.DecimalField(
+        max_digits=18, decimal_places=6, help_text="What the cached answers cost when they were first asked"
+    )
+
+
+class StatsTotalOut(StatsFiguresOut, StatsPeopleOut):
     guard_hits = serializers.IntegerField(help_text="Guard hits of the organization (0 with a flow filter)")
 
 
@@ -416,7 +439,7 @@ class StatsDayOut(StatsTotalOut):
     day = serializers.DateField()
 
 
-class StatsHourOut(StatsFiguresOut):
+class StatsHourOut(StatsFiguresOut, StatsPeopleOut):
     hour = serializers.DateTimeField()
 
 
@@ -435,6 +458,16 @@ class StatsModelOut(serializers.Serializer):  # type: ignore[type-arg]
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     cost = serializers.DecimalField(max_digits=18, decimal_places=6)
+    cache_hits = serializers.IntegerField()
+    cache_saved = serializers.DecimalField(max_digits=18, decimal_places=6)
+
+
+class StatsUserOut(serializers.Serializer):  # type: ignore[type-arg]
+    kind = serializers.ChoiceField(choices=["user", "key", "visitor"])
+    id = serializers.CharField(help_text="The user's id, the API key's or the visitor's")
+    name = serializers.CharField(help_text="In words: an email, an API key's name, a widget's visitor")
+    runs = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=18, decimal_places=6)
 
 
 class StatsGuardOut(serializers.Serializer):  # type: ignore[type-arg]
@@ -452,3 +485,4 @@ class RunStatsOut(serializers.Serializer):  # type: ignore[type-arg]
     flows = StatsFlowOut(many=True)
     models = StatsModelOut(many=True)
     guards = StatsGuardOut(many=True, help_text="Guard hits per check and action")
+    users = StatsUserOut(many=True, help_text="The top 10 members, API keys and visitors by cost")

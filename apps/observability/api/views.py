@@ -208,10 +208,12 @@ class RunStatsView(APIView):
         responses={200: s.RunStatsOut, **ERRORS},
         parameters=_parameters(s.StatsQueryIn),
         summary="Dashboard: runs, error rate, latency and time-to-first-token percentiles, tokens and cost, "
-        "per day, per flow and per model alias",
+        "cost per active user, thumbs, cache hits and savings, per day, per flow, per model alias and top users",
     )
     def get(self, request: Request, org_id: str) -> Response:
         access = org_access(request, org_id)
         data = _query(s.StatsQueryIn, request).validated_data
-        stats = run_stats(organization=access.organization, days=data["days"], flow=data.get("flow"))
+        stats = run_stats(
+            organization=access.organization, days=data["days"], flow=data.get("flow"), alias=data.get("alias") or None
+        )
         return Response(s.RunStatsOut(stats).data)
