@@ -19,6 +19,7 @@ from apps.config.asgi import application
 from apps.runs import remote, replay
 from apps.runs.models import ChatMessage, Run, RunEvent, Span
 from apps.runs.protocol import ErrorEvent, RunSocketMessage
+from apps.serving.clients import async_http_client
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
 from tests.support.asgi_server import uvicorn_serving
@@ -411,3 +412,37 @@ async def test_under_uvicorn_token_frames_go_straight_to_the_transport(
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert "".join(e["data"]["text"] for e in events if e["type"] == "token") == "".join(reply_tokens(12))
     assert "events go onto uvicorn's transport as text frames" in caplog.text
+
+
+async def test_ws_paced_tokens_arrive_joined_and_resume_replays_exactly_what_was_sent(
+    key: str, endpoint: Callable[..., Any], publish_flow: Callable[..., Any]
+) -> None:
+    """Under load the model's reads after the first token are paced (apps.serving.httpstream.Pacer;
+    here from the first open stream, every 0.1 s): tokens read meanwhile reach the socket as one
+    event. Nothing is lost or reordered, the first token comes alone, and a resume from the
+    database replays the very events that were sent."""
+    pacer = async_http_client().pacer
+    saved = pacer.interval, pacer.threshold
+    pacer.interval, pacer.threshold = 0.1, 1
+    try:
+        await database_sync_to_async(endpoint)(alias="quick", model="standin-rate-100-n-40")
+        flow = await database_sync_to_async(publish_flow)(alias="quick")
+        ws = await connect(key)
+        await ws.send_json_to({"type": "run.start", "flow": flow["id"], "inputs": {"message": "hi"}})
+        sent = await until_terminal(ws)
+    finally:
+        pacer.interval, pacer.threshold = saved
+    assert sent[-1]["type"] == "run.finished"
+    assert [e["seq"] for e in sent] == list(range(1, len(sent) + 1))
+    tokens = [e["data"]["text"] for e in sent if e["type"] == "token"]
+    assert "".join(tokens) == "".join(reply_tokens(40))
+    assert len(tokens[0].split()) == 1  # the first token is never held back
+    assert len(tokens) <= 15, tokens  # 0.4 s of tokens at 100/s: a few ticks' worth (unpaced: ~40 events)
+    assert pacer.open == 0
+    ws2 = await connect(key)
+    await ws2.send_json_to({"type": "run.resume", "run": sent[0]["run"], "after": 0})
+    replayed = await until_terminal(ws2)
+    shown = [(e["seq"], e["type"], e["data"].get("text")) for e in sent]
+    assert [(e["seq"], e["type"], e["data"].get("text")) for e in replayed] == shown
+    await ws.disconnect()
+    await ws2.disconnect()
