@@ -333,10 +333,10 @@ LOAD_BATCH = 100_000
 def load_tenant(access: Any, name: str, count: int, space: Space, seed: int) -> tuple[Any, Any, Any]:
     """One knowledge base with `count` active chunks. Answers (kb, ids, vectors).
 
-    Fast path, all in PostgreSQL but the vectors: the vectors (numpy, clustered) are COPY'd in
-    binary into an UNLOGGED staging table, then one INSERT ... SELECT per 100,000 rows writes the
-    chunks with their text drawn in SQL (70 words of a 3,000-word vocabulary with Zipf-like,
-    log-uniform ranks, plus 10 words of the chunk's topic). The chunk table's own trigger builds
+    Fast path: text (70 words of a 3,000-word vocabulary drawn with Zipf frequencies by numpy,
+    plus 10 words of the chunk's topic) and vectors (numpy, clustered) are COPY'd in binary into an
+    UNLOGGED staging table, then one INSERT ... SELECT per 100,000 rows writes the chunks. The
+    chunk table's own trigger builds
     search_vector / search_length from the text exactly as for an ingested chunk; the BM25
     statistics are recounted afterwards by `stats_rebuild` (what ingestion's `stats_activate`
     adds up chunk by chunk). Vectors are drawn in batches in a fixed order, so a re-run with the
@@ -374,45 +374,37 @@ def load_tenant(access: Any, name: str, count: int, space: Space, seed: int) -> 
     connection.ensure_connection()
     raw = connection.connection
     register_vector(raw)
-    topic_words_flat = [word for topic in range(space.topics) for word in topic_words(topic)]
+    words = np.array(VOCABULARY, dtype=object)
+    zipf = np.array(ZIPF) / sum(ZIPF)
+    draw = np.random.default_rng(seed)
     with raw.cursor() as cursor:
-        stage = f"CREATE UNLOGGED TABLE IF NOT EXISTS bench_stage (n int4, topic int4, embedding vector({DIMS}))"
+        stage = f"CREATE UNLOGGED TABLE IF NOT EXISTS bench_stage (n int4, text text, embedding vector({DIMS}))"
         cursor.execute(stage)
         for begin in range(0, count, LOAD_BATCH):
             stop = min(count, begin + LOAD_BATCH)
+            common = words[draw.choice(len(VOCABULARY), size=(stop - begin, 70), p=zipf)]
+            own = draw.integers(0, 4, size=(stop - begin, 10))
             cursor.execute("TRUNCATE bench_stage")
-            with cursor.copy("COPY bench_stage (n, topic, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
-                copy.set_types(["int4", "int4", "vector"])
+            with cursor.copy("COPY bench_stage (n, text, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["int4", "text", "vector"])
                 for i in range(begin, stop):
-                    copy.write_row((i, int(topics[i]), vectors[i]))
+                    mine = topic_words(int(topics[i]))
+                    text = " ".join([*common[i - begin], *(mine[j] for j in own[i - begin])])
+                    copy.write_row((i, text, vectors[i]))
             cursor.execute(
                 f"""
                 INSERT INTO knowledge_chunk (organization_id, knowledge_base_id, document_id, file_type, generation,
                     document_version, ordinal, active, text, embedding, dims, page, heading_path, start_char,
                     end_char, token_count, anchor, search_config, search_length)
-                SELECT %(org)s, %(kb)s, (%(docs)s::uuid[])[s.n / {CHUNKS_PER_DOCUMENT} + 1], 'pdf', 1, 1,
-                       s.n %% {CHUNKS_PER_DOCUMENT}, true, w.text, s.embedding, {DIMS},
-                       1 + (s.n %% {CHUNKS_PER_DOCUMENT}) / 4, '[]'::jsonb, 0, length(w.text), 100, '',
+                SELECT %(org)s, %(kb)s, d.id, 'pdf', 1, 1, s.n %% {CHUNKS_PER_DOCUMENT}, true, s.text, s.embedding,
+                       {DIMS}, 1 + (s.n %% {CHUNKS_PER_DOCUMENT}) / 4, '[]'::jsonb, 0, length(s.text), 100, '',
                        'english', 0
-                FROM bench_stage s CROSS JOIN LATERAL (
-                    SELECT array_to_string(array_agg(word ORDER BY r), ' ') AS text FROM (
-                        SELECT (%(vocab)s::text[])[least(3000, floor(exp(random() * ln(3001)))::int)] AS word,
-                               random() + 0 * s.n AS r
-                        FROM generate_series(1, 70)
-                        UNION ALL
-                        SELECT (%(topic_words)s::text[])[s.topic * 4 + 1 + floor(random() * 4)::int], random()
-                        FROM generate_series(1, 10)
-                    ) drawn
-                ) w
+                FROM bench_stage s
+                JOIN unnest(%(docs)s::uuid[]) WITH ORDINALITY AS d(id, number)
+                  ON d.number = s.n / {CHUNKS_PER_DOCUMENT} + 1
                 ORDER BY s.n
                 """,  # noqa: S608 - integer constants of this script
-                {
-                    "org": access.organization.id,
-                    "kb": knowledge_base.id,
-                    "docs": [d.id for d in documents],
-                    "vocab": VOCABULARY,
-                    "topic_words": topic_words_flat,
-                },
+                {"org": access.organization.id, "kb": knowledge_base.id, "docs": [d.id for d in documents]},
             )
             raw.commit()
             print(f"    {name}: {stop} / {count} chunks", flush=True)
