@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import psycopg
@@ -19,6 +19,7 @@ from apps.config.errors import TrellisError
 
 P = ParamSpec("P")
 R = TypeVar("R")
+M = TypeVar("M", bound=Model)
 
 # Connections a web worker holds outside its pool: the runs' LISTEN (apps.runs.remote) and the
 # knowledge progress bridge (apps.knowledge.realtime).
@@ -218,3 +219,33 @@ def insert_parts(instance: Model) -> tuple[str, list[Any]]:
 
 
 _INSERTS: dict[type[Model], tuple[str, list[Any]]] = {}
+
+
+def select_list(model: type[Model], alias: str) -> str:
+    """`alias.column, ...` for every concrete field of `model`, in the order `model_from_row` takes."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    return ", ".join(f"{alias}.{quote(str(f.column))}" for f in model._meta.concrete_fields)
+
+
+def model_from_row(model: type[M], values: Sequence[Any]) -> M:
+    """A `model` instance from the values of `select_list`'s columns (read through
+    `bound_cursor`), as the ORM builds one: each field's converters (a JSONField's text parsed),
+    then `Model.from_db` (a stored row: not adding, on the default database)."""
+    converters = _CONVERTERS.get(model)
+    if converters is None:
+        db = connections[DEFAULT_DB_ALIAS]
+        converters = _CONVERTERS[model] = [
+            (i, field, field.get_db_converters(db))
+            for i, field in enumerate(model._meta.concrete_fields)
+            if field.get_db_converters(db)
+        ]
+    if converters:
+        db = connections[DEFAULT_DB_ALIAS]
+        values = list(values)
+        for i, field, functions in converters:
+            for convert in functions:
+                values[i] = convert(values[i], field, db)
+    return model.from_db(DEFAULT_DB_ALIAS, (), values)
+
+
+_CONVERTERS: dict[type[Model], list[tuple[int, Any, list[Callable[..., Any]]]]] = {}
