@@ -1,4 +1,5 @@
-"""The parser process: `python -m apps.knowledge.sandbox FILE TYPE` prints the sections as JSON.
+"""The parser process: `python -m apps.knowledge.sandbox FILE TYPE` prints the sections as JSON;
+`python -m apps.knowledge.sandbox --serve` is a pooled worker answering one request a line.
 
 Invariant 8: uploaded files are only ever parsed here, in a child process that
 `apps.knowledge.parsing` starts with an address-space and CPU-time limit and a wall-clock timeout.
@@ -339,24 +340,60 @@ PARSERS = {
 }
 
 
-def main(argv: list[str]) -> int:
-    path, file_type = Path(argv[1]), argv[2]
+def handle(path: Path, mode: str) -> dict[str, Any]:
+    """One request: the sections of a file, an extractor's answer, or {"error", "message"}."""
     try:
-        if file_type in EXTRACTORS:
-            sys.stdout.write(json.dumps(EXTRACTORS[file_type](path)))
-            return 0
-        parser = PARSERS.get(file_type)
+        if mode in EXTRACTORS:
+            return EXTRACTORS[mode](path)
+        parser = PARSERS.get(mode)
         if parser is None:
-            raise Refused("unsupported_type", f"Files of type {file_type!r} are not supported.")
+            raise Refused("unsupported_type", f"Files of type {mode!r} are not supported.")
         sections = parser(path)
         if not sections:
             raise Refused("no_text", "The file contains no text.")
-        result: dict[str, Any] = {"sections": sections}
+        return {"sections": sections}
     except Refused as refused:
-        result = {"error": refused.code, "message": refused.message}
+        return {"error": refused.code, "message": refused.message}
     except MemoryError:
-        result = {"error": "too_large_to_parse", "message": "Parsing the file needed more memory than allowed."}
-    sys.stdout.write(json.dumps(result))
+        return {"error": "too_large_to_parse", "message": "Parsing the file needed more memory than allowed."}
+
+
+def _cpu_budget(seconds: int) -> None:
+    """This request may use `seconds` more CPU time: the soft RLIMIT_CPU moves up to the CPU time
+    used so far plus that (never above the hard limit the parent set when it started the worker),
+    so a runaway parse gets SIGXCPU as a one-off child would."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(usage.ru_utime + usage.ru_stime) + 1 + seconds
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def serve() -> int:
+    """A pooled worker (`python -m apps.knowledge.sandbox --serve`): one JSON request a line on
+    stdin ({"path", "mode", "cpu_seconds"}), one JSON answer a line on stdout, until stdin closes
+    (the parent went away or recycled the worker). It runs under the same address-space and CPU
+    limits as a one-off child; after a MemoryError it answers and exits (its heap is not trusted
+    for the next document)."""
+    out = sys.stdout.buffer
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        _cpu_budget(int(request["cpu_seconds"]))
+        result = handle(Path(request["path"]), str(request["mode"]))
+        out.write(json.dumps(result).encode() + b"\n")
+        out.flush()
+        if result.get("error") == "too_large_to_parse":
+            return 0
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["--serve"]:
+        return serve()
+    sys.stdout.write(json.dumps(handle(Path(argv[1]), argv[2])))
     return 0
 
 

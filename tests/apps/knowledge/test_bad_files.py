@@ -68,22 +68,24 @@ def test_bad_files_memory_and_time_limits_hold() -> None:
 def test_bad_files_parsing_happens_in_a_subprocess(
     org_a: Member, make_kb: Callable[..., KnowledgeBase], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Fails if someone parses in-process: every parse must go through a child process."""
+    """Fails if someone parses in-process: every parse must go through a child process (a pooled
+    sandbox worker, started fresh here so the test sees it start)."""
     import subprocess
 
     from apps.knowledge import sandbox
 
     children: list[Any] = []
-    real_run = subprocess.run
+    real_popen = subprocess.Popen
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         children.append(args[0])
-        return real_run(*args, **kwargs)
+        return real_popen(*args, **kwargs)
 
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("parsed in the worker's process")
 
-    monkeypatch.setattr(subprocess, "run", spy)  # the module object parsing.py calls
+    parsing.parser_pool_close()
+    monkeypatch.setattr(subprocess, "Popen", spy)  # the module object parsing.py calls
     for name in list(sandbox.PARSERS):
         monkeypatch.setitem(sandbox.PARSERS, name, forbidden)
     kb = make_kb(org_a)
@@ -92,4 +94,4 @@ def test_bad_files_parsing_happens_in_a_subprocess(
     )
     assert ingest_pending(kb) == ["ready"]
     assert len(children) == 1
-    assert children[0][1:4] == ["-I", "-m", "apps.knowledge.sandbox"]
+    assert children[0][1:] == ["-I", "-m", "apps.knowledge.sandbox", "--serve"]
