@@ -6,19 +6,30 @@
   either its endpoint's OpenAI-compatible `POST /moderations` (category scores mapped onto the
   policy's categories) or a chat model asked to score each category as JSON. Calls go through the
   egress policy like every model call; a failure is `ModerationFailed`, which the policy's
-  `on_error` turns into a block or a flag.
+  `on_error` turns into a block or a flag. Each call is admitted by the run's meter first (the
+  organization's, flow's and widget's budgets and rate limit: a call that would exceed them is not
+  made, it fails as `ModerationFailed`, so `on_error` decides) and lands in the ModelCall ledger
+  with its tokens (the answer's usage; a `/moderations` answer has none: its input estimated at
+  four characters a token) and cost at the alias's prices.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+import threading
+import time
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from apps.config.crypto import decrypt
+from apps.config.db import release_connection
+from apps.config.metrics import model_call_observe
 from apps.knowledge.embeddings import LocalEmbedder
+from apps.serving.accounting import Meter, ledger_call
 from apps.serving.egress import EgressPolicy, vetted_post_sync
 from apps.serving.gateway import EndpointSnapshot
 from flows.errors import EgressRefused, FlowError
@@ -146,8 +157,14 @@ def scores_of_reply(reply: str, categories: list[str]) -> dict[str, float]:
 
 
 def moderate_with(endpoint: EndpointSnapshot, text: str, check: ModerationCheck) -> dict[str, float]:
+    return _moderate(endpoint, text, check, {})
+
+
+def _moderate(endpoint: EndpointSnapshot, text: str, check: ModerationCheck, usage: dict[str, int]) -> dict[str, float]:
+    """The scores; `usage` gets the call's input and output tokens."""
     text = text[:MAX_TEXT_CHARS]
     if check.mode == "moderations":
+        usage["input"] = math.ceil(len(text) / 4)  # the answer has no usage: an estimate
         return _scores_of_moderations(_post(endpoint, "/moderations", {"model": endpoint.model, "input": text}))
     categories = [c for c in MODERATION_CATEGORIES if c in check.thresholds]
     system = CLASSIFIER_PROMPT.format(categories=", ".join(categories), first=categories[0] if categories else "hate")
@@ -162,6 +179,12 @@ def moderate_with(endpoint: EndpointSnapshot, text: str, check: ModerationCheck)
             "stream": False,
         },
     )
+    used = answer.get("usage") if isinstance(answer, dict) else None
+    if isinstance(used, dict):
+        usage["input"] = int(used.get("prompt_tokens") or 0)
+        usage["output"] = int(used.get("completion_tokens") or 0)
+    else:
+        usage["input"] = math.ceil((len(system) + len(text)) / 4)
     try:
         reply = str(answer["choices"][0]["message"]["content"] or "")
     except (KeyError, IndexError, TypeError):
@@ -169,10 +192,60 @@ def moderate_with(endpoint: EndpointSnapshot, text: str, check: ModerationCheck)
     return scores_of_reply(reply, categories)
 
 
+def _ledger(
+    meter: Meter,
+    endpoint: EndpointSnapshot,
+    usage: dict[str, int],
+    started: float,
+    failure: BaseException | None,
+    *,
+    release: bool,
+) -> None:
+    tokens_in, tokens_out = usage.get("input", 0), usage.get("output", 0)
+    cost = (endpoint.price_input_per_1k * tokens_in + endpoint.price_output_per_1k * tokens_out) / 1000
+    call = ledger_call(
+        alias=endpoint.alias,
+        served_by=endpoint.alias,
+        status="failed" if failure is not None else "ok",
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cost=Decimal(cost),
+        ttft_ms=None,
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        attempts=[],
+        error="" if failure is None else f"moderation: {failure}",
+    )
+    try:
+        meter.record(call)  # off the event loop: the row is written here, now
+    finally:
+        if release:  # a worker thread of the run's (not the run start's database thread)
+            release_connection()
+    model_call_observe(call)
+
+
 def moderator_for(models: ChatModels | None) -> Moderate:
-    """A `Moderate` callable for the run's models (the alias is the policy's)."""
+    """A `Moderate` callable for the run's models (the alias is the policy's): with the run's
+    meter, each call admitted against the budgets and rate limit, and recorded in the ledger."""
+    meter = getattr(models, "meter", None)
+    made_in = threading.get_ident()  # the run start's database thread: it releases its own connection
 
     def moderate(text: str, check: ModerationCheck) -> dict[str, float]:
-        return moderate_with(_endpoint(models, check.model), text, check)
+        endpoint = _endpoint(models, check.model)
+        if not isinstance(meter, Meter):
+            return moderate_with(endpoint, text, check)
+        try:
+            meter.admit()  # over a budget or the rate limit: no call, the policy's on_error decides
+        except FlowError as exc:
+            raise ModerationFailed(str(exc)) from None
+        usage: dict[str, int] = {}
+        started = time.perf_counter()
+        release = threading.get_ident() != made_in
+        try:
+            scores = _moderate(endpoint, text, check, usage)
+        except ModerationFailed as exc:
+            _ledger(meter, endpoint, usage, started, exc, release=release)
+            raise
+        _ledger(meter, endpoint, usage, started, None, release=release)
+        return scores
 
     return moderate
