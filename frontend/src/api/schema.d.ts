@@ -1720,7 +1720,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Dashboard: runs, error rate, latency and time-to-first-token percentiles, tokens and cost, per day, per flow and per model alias */
+        /** Dashboard: runs, error rate, latency and time-to-first-token percentiles, tokens and cost, cost per active user, thumbs, cache hits and savings, per day, per flow, per model alias and top users */
         get: operations["v1_orgs_runs_stats_retrieve"];
         put?: never;
         post?: never;
@@ -4059,6 +4059,8 @@ export interface components {
             models: components["schemas"]["StatsModelOut"][];
             /** @description Guard hits per check and action */
             guards: components["schemas"]["StatsGuardOut"][];
+            /** @description The top 10 members, API keys and visitors by cost */
+            users: components["schemas"]["StatsUserOut"][];
         };
         /** @description A run with its trace; rendered with `context={"trace": RunTrace}`. */
         RunTraceOut: {
@@ -4355,6 +4357,7 @@ export interface components {
          * @enum {string}
          */
         StateEnum: "ok" | "firing";
+        /** @description Who ran the runs, what visitors thought of them and what the response cache answered. */
         StatsDayOut: {
             runs: number;
             failed: number;
@@ -4396,6 +4399,40 @@ export interface components {
             cost: string;
             /** Format: decimal */
             cost_per_run: string | null;
+            /** @description Distinct members, API keys and widget visitors who ran runs */
+            active_users: number;
+            /**
+             * Format: decimal
+             * @description Their runs' cost per active user
+             */
+            cost_per_user: string | null;
+            /** @description Thumbs given (by the time they were given) */
+            rated: number;
+            thumbs_up: number;
+            thumbs_down: number;
+            /**
+             * Format: double
+             * @description % of the thumbs that were up
+             */
+            thumbs_up_share: number | null;
+            /**
+             * Format: double
+             * @description % of the thumbs that were down
+             */
+            thumbs_down_rate: number | null;
+            model_calls: number;
+            /** @description Model calls the exact or semantic cache answered */
+            cache_hits: number;
+            /**
+             * Format: double
+             * @description % of the model calls
+             */
+            cache_hit_rate: number | null;
+            /**
+             * Format: decimal
+             * @description What the cached answers cost when they were first asked
+             */
+            cache_saved: string;
             /** @description Guard hits of the organization (0 with a flow filter) */
             guard_hits: number;
             /** Format: date */
@@ -4456,6 +4493,7 @@ export interface components {
             action: string;
             hits: number;
         };
+        /** @description Who ran the runs, what visitors thought of them and what the response cache answered. */
         StatsHourOut: {
             runs: number;
             failed: number;
@@ -4497,6 +4535,40 @@ export interface components {
             cost: string;
             /** Format: decimal */
             cost_per_run: string | null;
+            /** @description Distinct members, API keys and widget visitors who ran runs */
+            active_users: number;
+            /**
+             * Format: decimal
+             * @description Their runs' cost per active user
+             */
+            cost_per_user: string | null;
+            /** @description Thumbs given (by the time they were given) */
+            rated: number;
+            thumbs_up: number;
+            thumbs_down: number;
+            /**
+             * Format: double
+             * @description % of the thumbs that were up
+             */
+            thumbs_up_share: number | null;
+            /**
+             * Format: double
+             * @description % of the thumbs that were down
+             */
+            thumbs_down_rate: number | null;
+            model_calls: number;
+            /** @description Model calls the exact or semantic cache answered */
+            cache_hits: number;
+            /**
+             * Format: double
+             * @description % of the model calls
+             */
+            cache_hit_rate: number | null;
+            /**
+             * Format: decimal
+             * @description What the cached answers cost when they were first asked
+             */
+            cache_saved: string;
             /** Format: date-time */
             hour: string;
         };
@@ -4514,7 +4586,11 @@ export interface components {
             output_tokens: number;
             /** Format: decimal */
             cost: string;
+            cache_hits: number;
+            /** Format: decimal */
+            cache_saved: string;
         };
+        /** @description Who ran the runs, what visitors thought of them and what the response cache answered. */
         StatsRangeOut: {
             runs: number;
             failed: number;
@@ -4556,6 +4632,40 @@ export interface components {
             cost: string;
             /** Format: decimal */
             cost_per_run: string | null;
+            /** @description Distinct members, API keys and widget visitors who ran runs */
+            active_users: number;
+            /**
+             * Format: decimal
+             * @description Their runs' cost per active user
+             */
+            cost_per_user: string | null;
+            /** @description Thumbs given (by the time they were given) */
+            rated: number;
+            thumbs_up: number;
+            thumbs_down: number;
+            /**
+             * Format: double
+             * @description % of the thumbs that were up
+             */
+            thumbs_up_share: number | null;
+            /**
+             * Format: double
+             * @description % of the thumbs that were down
+             */
+            thumbs_down_rate: number | null;
+            model_calls: number;
+            /** @description Model calls the exact or semantic cache answered */
+            cache_hits: number;
+            /**
+             * Format: double
+             * @description % of the model calls
+             */
+            cache_hit_rate: number | null;
+            /**
+             * Format: decimal
+             * @description What the cached answers cost when they were first asked
+             */
+            cache_saved: string;
             /** @description Guard hits of the organization (0 with a flow filter) */
             guard_hits: number;
             /**
@@ -4564,6 +4674,23 @@ export interface components {
              */
             runs_per_second: number;
         };
+        StatsUserOut: {
+            kind: components["schemas"]["StatsUserOutKindEnum"];
+            /** @description The user's id, the API key's or the visitor's */
+            id: string;
+            /** @description In words: an email, an API key's name, a widget's visitor */
+            name: string;
+            runs: number;
+            /** Format: decimal */
+            cost: string;
+        };
+        /**
+         * @description * `user` - user
+         *     * `key` - key
+         *     * `visitor` - visitor
+         * @enum {string}
+         */
+        StatsUserOutKindEnum: "user" | "key" | "visitor";
         /**
          * @description * `running` - Running
          *     * `completed` - Completed
@@ -14252,6 +14379,8 @@ export interface operations {
     v1_orgs_runs_stats_retrieve: {
         parameters: {
             query?: {
+                /** @description Narrows the model-call figures (per model, cache) to one alias */
+                alias?: string;
                 days?: number;
                 flow?: string;
             };

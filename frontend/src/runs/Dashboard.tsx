@@ -1,8 +1,9 @@
 /** The dashboard: figures for a time range, and per-day (per-hour for today) charts (runs and
- *  errors, latency, time to first token, cost, guard hits) drawn by uPlot; errors by code, guard hits
- *  by check, per flow and per model alias below. Served from the hourly rollups. */
+ *  errors, latency, time to first token, cost, cost per active user, thumbs, cache hits, guard
+ *  hits) drawn by uPlot; errors by code, guard hits by check, the top users by cost, per flow and
+ *  per model alias below. Served from the hourly rollups. */
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { ErrorState, LoadingState } from "../ui/feedback";
@@ -12,13 +13,16 @@ import { TimeChart } from "./TimeChart";
 type Stats = components["schemas"]["RunStatsOut"];
 type Point = { key: string; label: string } & Partial<Stats["days"][number]>;
 
-function useStats(orgId: string, days: number, flow: string) {
+function useStats(orgId: string, days: number, flow: string, alias: string) {
   return useQuery({
-    queryKey: ["orgs", orgId, "runs", "stats", { days, flow }],
+    queryKey: ["orgs", orgId, "runs", "stats", { days, flow, alias }],
     queryFn: () =>
       unwrap(
         api.GET("/api/v1/orgs/{org_id}/runs/stats/", {
-          params: { path: { org_id: orgId }, query: { days, ...(flow ? { flow } : {}) } },
+          params: {
+            path: { org_id: orgId },
+            query: { days, ...(flow ? { flow } : {}), ...(alias ? { alias } : {}) },
+          },
         }),
       ),
     refetchInterval: 60_000,
@@ -33,10 +37,25 @@ function points(stats: Stats, days: number): Point[] {
   return stats.days.map((d) => ({ ...d, key: d.day, label: d.day }));
 }
 
+const KINDS: Record<string, string> = { user: "Member", key: "API key", visitor: "Widget visitor" };
+
+/** "60% up, 40% down (5 rated)" or that nothing was rated. */
+function thumbsSummary(t: Stats["total"]): string {
+  if (!t.rated) return "No ratings";
+  return `${t.thumbs_up_share}% up, ${t.thumbs_down_rate}% down (${t.rated.toLocaleString()} rated)`;
+}
+
 export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string; name: string }[] }) {
   const [days, setDays] = useState(7);
   const [flow, setFlow] = useState("");
-  const stats = useStats(orgId, days, flow);
+  const [alias, setAlias] = useState("");
+  const [aliases, setAliases] = useState<string[]>([]);
+  const stats = useStats(orgId, days, flow, alias);
+  const seen = stats.data?.models.map((m) => m.alias).join("\n") ?? "";
+  useEffect(() => {
+    // The aliases offered: every one the unfiltered figures named so far (a filtered answer names one).
+    if (seen) setAliases((known) => Array.from(new Set([...known, ...seen.split("\n")])).sort());
+  }, [seen]);
   return (
     <div className="dashboard">
       <form className="runs-filters" aria-label="Dashboard range" onSubmit={(e) => e.preventDefault()}>
@@ -56,6 +75,22 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
             {flows.map((f) => (
               <option key={f.id} value={f.id}>
                 {f.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="runs-filter">
+          <span className="runs-filter__label">Model alias</span>
+          <select
+            className="select select--sm"
+            value={alias}
+            onChange={(e) => setAlias(e.target.value)}
+            title="Narrows the model-call figures: per model, cache hits and savings"
+          >
+            <option value="">All aliases</option>
+            {aliases.map((a) => (
+              <option key={a} value={a}>
+                {a}
               </option>
             ))}
           </select>
@@ -119,6 +154,30 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
               <dt>Guard hits</dt>
               <dd>{flow ? "—" : stats.data.total.guard_hits.toLocaleString()}</dd>
             </div>
+            <div>
+              <dt>Active users</dt>
+              <dd>{stats.data.total.active_users.toLocaleString()}</dd>
+            </div>
+            <div>
+              <dt>Cost per active user</dt>
+              <dd>{stats.data.total.cost_per_user === null ? "—" : formatCost(stats.data.total.cost_per_user)}</dd>
+            </div>
+            <div>
+              <dt>Feedback</dt>
+              <dd>{thumbsSummary(stats.data.total)}</dd>
+            </div>
+            <div>
+              <dt>Cache hit rate</dt>
+              <dd>
+                {stats.data.total.model_calls
+                  ? `${stats.data.total.cache_hit_rate}% of ${stats.data.total.model_calls.toLocaleString()} calls`
+                  : "No model calls"}
+              </dd>
+            </div>
+            <div>
+              <dt>Saved by the cache</dt>
+              <dd>{formatCost(stats.data.total.cache_saved)}</dd>
+            </div>
           </dl>
           <div className="charts">
             <TimeChart title={days <= 1 ? "Runs per hour" : "Runs per day"} points={points(stats.data, days)} value={(d) => d.runs} format={(v) => String(v)} />
@@ -126,10 +185,44 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
             <TimeChart title="Latency p95" points={points(stats.data, days)} value={(d) => d.p95_latency_ms} format={formatMs} />
             <TimeChart title="First token p95" points={points(stats.data, days)} value={(d) => d.p95_ttft_ms} format={formatMs} />
             <TimeChart title={days <= 1 ? "Cost per hour" : "Cost per day"} points={points(stats.data, days)} value={(d) => Number(d.cost ?? 0)} format={formatCost} />
+            <TimeChart title={days <= 1 ? "Active users per hour" : "Active users per day"} points={points(stats.data, days)} value={(d) => d.active_users} format={(v) => String(Math.round(v))} empty="No runs by members, API keys or visitors in this range." />
+            <TimeChart title="Cost per active user" points={points(stats.data, days)} value={(d) => (d.cost_per_user === null || d.cost_per_user === undefined ? null : Number(d.cost_per_user))} format={formatCost} empty="No runs by members, API keys or visitors in this range." />
+            <TimeChart title="Thumbs-down rate (%)" points={points(stats.data, days)} value={(d) => d.thumbs_down_rate} format={(v) => `${v.toFixed(0)}%`} empty="No thumbs given in this range." />
+            <TimeChart title={days <= 1 ? "Rated answers per hour" : "Rated answers per day"} points={points(stats.data, days)} value={(d) => d.rated} format={(v) => String(Math.round(v))} empty="No thumbs given in this range." />
+            <TimeChart title="Cache hit rate (%)" points={points(stats.data, days)} value={(d) => d.cache_hit_rate} format={(v) => `${v.toFixed(0)}%`} empty="No model calls in this range." />
+            <TimeChart title="Saved by the cache" points={points(stats.data, days)} value={(d) => (d.cache_hits ? Number(d.cache_saved ?? 0) : null)} format={formatCost} empty="No answers from the cache in this range." />
             {days > 1 && !flow ? (
               <TimeChart title="Guard hits per day" points={points(stats.data, days)} value={(d) => d.guard_hits} format={(v) => String(v)} />
             ) : null}
           </div>
+          <table className="table" aria-label="Top users by cost">
+            <thead>
+              <tr>
+                <th scope="col">Top users by cost</th>
+                <th scope="col">Kind</th>
+                <th scope="col">Runs</th>
+                <th scope="col">Cost</th>
+              </tr>
+            </thead>
+            <tbody>
+              {stats.data.users.length === 0 ? (
+                <tr>
+                  <td colSpan={4} className="muted">
+                    No runs by members, API keys or visitors in this range.
+                  </td>
+                </tr>
+              ) : (
+                stats.data.users.map((u) => (
+                  <tr key={`${u.kind}-${u.id}`}>
+                    <td>{u.name}</td>
+                    <td>{KINDS[u.kind] ?? u.kind}</td>
+                    <td>{u.runs.toLocaleString()}</td>
+                    <td>{formatCost(u.cost)}</td>
+                  </tr>
+                ))
+              )}
+            </tbody>
+          </table>
           <div className="run-detail__io">
             <table className="table" aria-label="Errors by code">
               <thead>
@@ -216,16 +309,25 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
                   <th scope="col">Calls</th>
                   <th scope="col">Fallbacks</th>
                   <th scope="col">First token p95</th>
+                  <th scope="col">Cache hits</th>
                   <th scope="col">Cost</th>
                 </tr>
               </thead>
               <tbody>
+                {stats.data.models.length === 0 ? (
+                  <tr>
+                    <td colSpan={6} className="muted">
+                      No model calls in this range.
+                    </td>
+                  </tr>
+                ) : null}
                 {stats.data.models.map((m) => (
                   <tr key={m.alias}>
                     <td>{m.alias}</td>
                     <td>{m.calls}</td>
                     <td>{m.fallbacks}</td>
                     <td>{formatMs(m.p95_ttft_ms)}</td>
+                    <td>{m.cache_hits ? `${m.cache_hits} (saved ${formatCost(m.cache_saved)})` : "0"}</td>
                     <td>{formatCost(m.cost)}</td>
                   </tr>
                 ))}

@@ -12,11 +12,13 @@ function cssColor(name: string, fallback: string): string {
   return value || fallback;
 }
 
-export function TimeChart<P extends ChartPoint>({ title, points, value, format }: {
+export function TimeChart<P extends ChartPoint>({ title, points, value, format, empty }: {
   title: string;
   points: P[];
   value: (point: P) => number | null | undefined;
   format: (v: number) => string;
+  /** Said in words instead of an empty plot when no point has a value. */
+  empty?: string;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const values = points.map((p) => value(p) ?? null);
@@ -26,9 +28,11 @@ export function TimeChart<P extends ChartPoint>({ title, points, value, format }
   const xs = points.map((p) => Date.parse(p.key.length === 10 ? `${p.key}T00:00:00Z` : p.key) / 1000);
   const key = JSON.stringify([xs, values]);
 
+  const blank = empty !== undefined && numbers.length === 0;
+
   useEffect(() => {
     const element = box.current;
-    if (!element) return;
+    if (!element || blank) return;
     const color = cssColor("--color-brand", "#4f46e5");
     const chart = new uPlot(
       {
@@ -68,12 +72,16 @@ export function TimeChart<P extends ChartPoint>({ title, points, value, format }
       chart.destroy();
     };
     // `key` stands for the data: a new array of the same numbers draws nothing new.
-  }, [key, title]);
+  }, [key, title, blank]);
 
   return (
     <figure className="chart" aria-label={title}>
       <figcaption className="chart__title">{title}</figcaption>
-      <div ref={box} className="chart__plot" role="img" aria-label={summary} data-points={points.length} />
+      {blank ? (
+        <p className="chart__empty muted">{empty}</p>
+      ) : (
+        <div ref={box} className="chart__plot" role="img" aria-label={summary} data-points={points.length} />
+      )}
     </figure>
   );
 }
