@@ -23,7 +23,10 @@ class EventType(StrEnum):
 TERMINAL = frozenset({EventType.RUN_FINISHED, EventType.RUN_FAILED, EventType.RUN_CANCELLED})
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building
+# an event (one per streamed token) three times dearer. Events are never changed once emitted;
+# a changed copy is dataclasses.replace (apps.runs.live's redaction).
+@dataclass(slots=True)
 class Event:
     seq: int
     type: EventType
