@@ -228,6 +228,7 @@ class KeywordCorpus(models.Model):
 class SourceKind(models.TextChoices):
     WEB = "web", "Website (a start page or a sitemap)"
     FOLDER = "folder", "Folder on the server"
+    S3 = "s3", "S3-compatible bucket"
 
 
 class SourceStatus(models.TextChoices):
@@ -248,8 +249,17 @@ class Source(models.Model):
     knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="sources")
     kind = models.CharField(max_length=16, choices=SourceKind.choices)
     name = models.CharField(max_length=120)
-    url = models.CharField(max_length=2000, blank=True, default="", help_text="Web: a start page or sitemap URL")
+    url = models.CharField(
+        max_length=2000, blank=True, default="", help_text="Web: a start page or sitemap URL; S3: the endpoint URL"
+    )
     path = models.CharField(max_length=1000, blank=True, default="", help_text="Folder: an absolute path")
+    # S3-compatible buckets (apps/knowledge/s3.py): the access key pair is Fernet-encrypted JSON
+    # (apps.config.crypto), never returned by the API; empty = anonymous (a public bucket).
+    bucket = models.CharField(max_length=255, blank=True, default="")
+    prefix = models.CharField(max_length=1024, blank=True, default="")
+    region = models.CharField(max_length=64, blank=True, default="")
+    path_style = models.BooleanField(default=False, help_text="S3: bucket in the path, not in the host name")
+    credentials_encrypted = models.TextField(blank=True, default="")
     max_pages = models.PositiveIntegerField(default=50)
     max_depth = models.PositiveIntegerField(default=2)
     sync_every_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: only on demand")
