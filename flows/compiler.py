@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -21,7 +21,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from flows.errors import FlowError, FlowInvalid
 from flows.events import TERMINAL, Event, EventType, preview
 from flows.loops import BodyFailed, loop_shape
-from flows.ports import Ports
+from flows.ports import FLOW_CACHE_KEY, Ports
 from flows.registry import CONTEXT_KEY, REGISTRY, SPAN_ID_LIMIT, NodeContext, Registry, child_span_id
 from flows.spec import FlowSpec
 from flows.validate import ResolvedNode, parse_spec, resolve_nodes, topological_order, validate
@@ -388,6 +388,10 @@ def compile_flow(spec: FlowSpec | dict[str, Any], ports: Ports, registry: Regist
         spec = parsed
     if issues := validate(spec, registry):
         raise FlowInvalid(issues)
+    # The flow's response-cache default, for its LLM nodes (a sub-flow's own graph sets its own).
+    cache = spec.settings.cache
+    if cache is not None or FLOW_CACHE_KEY in ports.settings:
+        ports = replace(ports, settings={**ports.settings, FLOW_CACHE_KEY: cache.model_dump() if cache else None})
     resolved = resolve_nodes(spec, registry, [])
     nodes = {
         node.id: CompiledNode(

@@ -14,10 +14,28 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.tools import BaseTool
 
+FLOW_CACHE_KEY = "flow_cache"  # Ports.settings: the compiled flow's FlowCache (flows.spec) as a dict, or None
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """A flow's or an LLM node's response-cache choice, which the gateway applies: `mode` "off",
+    "exact" (the same normalised prompt, model and parameters) or "semantic" (exact, then a similar
+    enough single question); None fields fall back to the model endpoint's settings, then to the
+    gateway's defaults. Answers at a temperature above 0 are cached only with `any_temperature`."""
+
+    mode: str
+    ttl_s: float | None = None
+    threshold: float | None = None
+    any_temperature: bool = False
+
 
 class ChatModels(Protocol):
-    def chat_model(self, alias: str, *, temperature: float, max_tokens: int) -> BaseChatModel:
-        """A LangChain chat model for an alias; raises flows.errors.ModelUnavailable if unknown."""
+    def chat_model(
+        self, alias: str, *, temperature: float, max_tokens: int, cache: CachePolicy | None = None
+    ) -> BaseChatModel:
+        """A LangChain chat model for an alias; raises flows.errors.ModelUnavailable if unknown.
+        `cache`: the flow's or node's cache policy (None: the endpoint's own setting)."""
         ...
 
 

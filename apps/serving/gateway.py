@@ -36,7 +36,7 @@ from apps.serving.selectors import model_endpoint_list_async
 from apps.serving.streaming import OpenAIStreamingChat
 from apps.serving.tokens import token_counter
 from flows.errors import FlowError, ModelTimeout, ModelUnavailable, model_refusal
-from flows.ports import TokenCounter
+from flows.ports import CachePolicy, TokenCounter
 
 WRITE_TIMEOUT_S = 10.0
 POOL_TIMEOUT_S = 5.0
@@ -143,6 +143,29 @@ class EndpointSnapshot:
         )
 
 
+DEFAULT_CACHE_TTL_S = 3600.0  # a flow's or node's cache that names no TTL, on an endpoint without one
+DEFAULT_SEMANTIC_THRESHOLD = 0.9  # likewise for the semantic cache's similarity
+
+
+def cache_settings(
+    endpoint: EndpointSnapshot, policy: CachePolicy | None, temperature: float
+) -> tuple[float, float | None]:
+    """(TTL in seconds, semantic threshold) for one call: TTL 0 is no cache, a None threshold no
+    semantic cache. The flow's or node's policy first, then the endpoint's settings, then the
+    defaults. Answers repeat only without sampling, so a temperature above 0 bypasses the cache
+    unless the policy asks for it (the temperature is part of the key then)."""
+    if policy is None:
+        if temperature != 0 or endpoint.cache_ttl_s <= 0:
+            return 0, None
+        return endpoint.cache_ttl_s, endpoint.semantic_threshold
+    if policy.mode not in ("exact", "semantic") or (temperature != 0 and not policy.any_temperature):
+        return 0, None
+    ttl = policy.ttl_s or endpoint.cache_ttl_s or DEFAULT_CACHE_TTL_S
+    if policy.mode == "exact":
+        return ttl, None
+    return ttl, policy.threshold or endpoint.semantic_threshold or DEFAULT_SEMANTIC_THRESHOLD
+
+
 def _deployment_window(deployment: ModelDeployment | None) -> int | None:
     """A deployment's context window, as it was started (`max_model_len`), when it says."""
     value = (deployment.engine_args or {}).get("max_model_len") if deployment is not None else None
@@ -207,7 +230,9 @@ class GatewayModels:
                 chain.append(fallback)
         return chain
 
-    def chat_model(self, alias: str, *, temperature: float, max_tokens: int) -> BaseChatModel:
+    def chat_model(
+        self, alias: str, *, temperature: float, max_tokens: int, cache: CachePolicy | None = None
+    ) -> BaseChatModel:
         candidates = [
             Candidate(
                 alias=endpoint.alias,
@@ -219,17 +244,17 @@ class GatewayModels:
             )
             for endpoint in self.chain(alias)
         ]
-        primary = self.endpoint(alias)
-        # Exact answers repeat only without sampling; a metered gateway knows the organization.
-        cache_ttl = primary.cache_ttl_s if temperature == 0 and self.meter is not None else 0
+        # Only a metered gateway caches: it knows the organization, which every key starts with.
+        cache_ttl, threshold = cache_settings(self.endpoint(alias), cache, temperature) if self.meter else (0, None)
+        params = {"chain": [c.alias for c in candidates], "max_tokens": max_tokens, "temperature": temperature}
         return RoutedChatModel(
             alias=alias,
             candidates=candidates,
             meter=self.meter,
             classify=_classify,
             cache_ttl_s=cache_ttl,
-            cache_params={"chain": [c.alias for c in candidates], "max_tokens": max_tokens} if cache_ttl else {},
-            semantic_threshold=primary.semantic_threshold if cache_ttl else None,
+            cache_params=params if cache_ttl else {},
+            semantic_threshold=threshold,
         )
 
     def client_model(self, endpoint: EndpointSnapshot, *, temperature: float, max_tokens: int) -> BaseChatModel:

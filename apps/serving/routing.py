@@ -255,7 +255,8 @@ class RoutedChatModel(BaseChatModel):
         if key is not None and (hit := ANSWERS.get(key)) is not None:
             started = time.perf_counter()
             usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-            end = AIMessageChunk(content="", usage_metadata=usage, response_metadata={"cached": True})  # type: ignore[arg-type]
+            metadata = {"cached": True, "cache": "exact"}
+            end = AIMessageChunk(content="", usage_metadata=usage, response_metadata=metadata)  # type: ignore[arg-type]
             price = self.candidates[0]
             saved = (price.price_in_per_1k * hit.input_tokens + price.price_out_per_1k * hit.output_tokens) / 1000
             note = [{"cache": "exact", "saved": str(saved.quantize(Decimal("0.000001")))}]
@@ -291,7 +292,12 @@ class RoutedChatModel(BaseChatModel):
         if found is None:
             return [], vector
         usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-        metadata = {"cached": True, "similarity": round(found.similarity, 4), "lookup_ms": round(lookup_ms, 2)}
+        metadata = {
+            "cached": True,
+            "cache": "semantic",
+            "similarity": round(found.similarity, 4),
+            "lookup_ms": round(lookup_ms, 2),
+        }
         saved = [{"cache": "semantic", "similarity": round(found.similarity, 4), "saved": str(found.cost)}]
         self._record("semantic-cache", ModelCall.Status.OK, 0, 0, 0.0, started, saved, None, self.candidates[0])
         end = AIMessageChunk(content="", usage_metadata=usage, response_metadata=metadata)  # type: ignore[arg-type]

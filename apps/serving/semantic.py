@@ -45,6 +45,7 @@ MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 100_000
 SWEEP_EVERY = 50  # inserts per process between sweeps of an organization's expired and surplus rows
 EF_SEARCH = 40
+EXACT_SCAN_MAX = 4000  # a scope of at most this many rows is searched exactly, a larger one through HNSW
 
 
 @dataclass(frozen=True)
@@ -124,26 +125,42 @@ def _literal(vector: Sequence[float]) -> str:
 
 
 def lookup_vector(scope: str, vector: Sequence[float], threshold: float) -> SemanticHit | None:
-    """The nearest live entry in `scope` (database thread), if at least `threshold` similar."""
+    """The nearest live entry in `scope` (database thread), if at least `threshold` similar.
+
+    One statement, two plans, chosen by the scope's size (counted on the scope index, up to
+    EXACT_SCAN_MAX + 1 rows): a scope of at most EXACT_SCAN_MAX rows is searched exactly (every
+    row of the scope compared: `+ 0` keeps the planner off the HNSW index); a larger one through
+    HNSW with iterative scan (the scope is then a large enough share of the table that the graph
+    walk finds its rows early). A filtered HNSW walk over a small scope among many others is what
+    made the lookup slow (and could miss the nearest row); an exact scan of a few thousand rows is
+    both exact and fast. Which branch runs is decided once (a one-time filter): the other costs
+    nothing."""
     if len(vector) != SEMANTIC_DIMENSIONS:
         return None
     table = SemanticCacheEntry._meta.db_table
+    params: dict[str, str | int] = {"scope": scope, "q": _literal(vector), "scan": EXACT_SCAN_MAX}
     with transaction.atomic(), connection.cursor() as cursor:
-        # Filtered HNSW: keep scanning the graph until a row of this scope turns up.
         cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
         cursor.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
         cursor.execute(
             f"""
-            SELECT answer, 1 - (embedding <=> %s::vector) AS similarity, input_tokens, output_tokens, cost
-            FROM {table} WHERE scope = %s AND expires_at > now()
-            ORDER BY embedding <=> %s::vector LIMIT 1
+            WITH size AS MATERIALIZED (
+                SELECT count(*) AS n FROM (SELECT 1 FROM {table} WHERE scope = %(scope)s LIMIT %(scan)s + 1) s
+            )
+            (SELECT answer, (embedding <=> %(q)s::vector) + 0 AS distance, input_tokens, output_tokens, cost
+             FROM {table} WHERE scope = %(scope)s AND expires_at > now() AND (SELECT n FROM size) <= %(scan)s
+             ORDER BY distance LIMIT 1)
+            UNION ALL
+            (SELECT answer, embedding <=> %(q)s::vector AS distance, input_tokens, output_tokens, cost
+             FROM {table} WHERE scope = %(scope)s AND expires_at > now() AND (SELECT n FROM size) > %(scan)s
+             ORDER BY embedding <=> %(q)s::vector LIMIT 1)
             """,  # noqa: S608 - the table name is the model's own
-            [_literal(vector), scope, _literal(vector)],
+            params,
         )
         row = cursor.fetchone()
-    if row is None or float(row[1]) < threshold:
+    if row is None or 1 - float(row[1]) < threshold:
         return None
-    return SemanticHit(str(row[0]), float(row[1]), int(row[2]), int(row[3]), Decimal(row[4]))
+    return SemanticHit(str(row[0]), 1 - float(row[1]), int(row[2]), int(row[3]), Decimal(row[4]))
 
 
 def lookup(question: Question, threshold: float) -> tuple[SemanticHit | None, list[float]]:

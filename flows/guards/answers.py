@@ -23,7 +23,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict
 
 from flows.guards.policy import Hit
-from flows.ports import ChatModels
+from flows.ports import CachePolicy, ChatModels
 from flows.values import TextChunk
 
 # text -> (the text to hand on, the hits): called in a worker thread (a moderation model may be
@@ -38,8 +38,11 @@ class GuardedChatModels:
     def __init__(self, inner: ChatModels, check: CheckAnswer, record: RecordHits) -> None:
         self.inner, self.check, self.record = inner, check, record
 
-    def chat_model(self, alias: str, *, temperature: float, max_tokens: int) -> BaseChatModel:
-        model = self.inner.chat_model(alias, temperature=temperature, max_tokens=max_tokens)
+    def chat_model(
+        self, alias: str, *, temperature: float, max_tokens: int, cache: CachePolicy | None = None
+    ) -> BaseChatModel:
+        cached = {"cache": cache} if cache is not None else {}
+        model = self.inner.chat_model(alias, temperature=temperature, max_tokens=max_tokens, **cached)
         return GuardedChatModel(inner=model, check=self.check, record=self.record)
 
     def __getattr__(self, name: str) -> Any:  # the gateway's other helpers (prices, meter)

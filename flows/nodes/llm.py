@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.context import REFIT_KEY, Compose, fit_context
 from flows.errors import ModelTimeout, NodeFailed
-from flows.ports import Ports
+from flows.ports import FLOW_CACHE_KEY, CachePolicy, Ports
 from flows.registry import NodeContext, NodeType, Port, register
 from flows.tools import resolve_tool
 from flows.types import PortType
@@ -76,6 +76,36 @@ class LlmConfig(BaseModel):
     streaming: bool = True
     tools: list[str] = Field(default_factory=list, max_length=16, description="Tools the model may call")
     max_tool_rounds: int = Field(default=3, ge=1, le=8)
+    cache: Literal["inherit", "off", "exact", "semantic"] = Field(
+        default="inherit",
+        description="Response cache: inherit (the flow's setting, else the model's), off, exact "
+        "(the same prompt and parameters) or semantic (also a similar enough single question)",
+    )
+    cache_ttl_s: int | None = Field(
+        default=None, ge=1, le=30 * 86_400, description="How long a cached answer is kept, in seconds"
+    )
+    cache_threshold: float | None = Field(
+        default=None, ge=0.5, le=1, description="Semantic cache: how similar a question must be (0.5-1)"
+    )
+    cache_any_temperature: bool = Field(
+        default=False, description="Cache answers even at a temperature above 0 (they vary otherwise)"
+    )
+
+
+def cache_policy(config: LlmConfig, ports: Ports) -> CachePolicy | None:
+    """The node's response-cache policy: its own fields over the flow's default; None when
+    neither says (the model endpoint's own setting applies)."""
+    flow = ports.settings.get(FLOW_CACHE_KEY) or {}
+    mode = config.cache if config.cache != "inherit" else flow.get("mode")
+    if mode is None:
+        return None
+    ttl, threshold = config.cache_ttl_s or flow.get("ttl_s"), config.cache_threshold or flow.get("threshold")
+    return CachePolicy(
+        mode=str(mode),
+        ttl_s=float(ttl) if ttl else None,
+        threshold=float(threshold) if threshold else None,
+        any_temperature=config.cache_any_temperature or bool(flow.get("any_temperature")),
+    )
 
 
 def _context_block(documents: list[Document]) -> str:
@@ -186,7 +216,11 @@ class LlmNode(NodeType[LlmConfig]):
 
     async def run(self, config: LlmConfig, inputs: dict[str, Any], ports: Ports, ctx: NodeContext) -> dict[str, Any]:
         messages, documents = _fitted(config, inputs, to_documents(inputs.get("context")), ports, ctx)
-        model = ports.models.chat_model(config.model, temperature=config.temperature, max_tokens=config.max_tokens)
+        policy = cache_policy(config, ports)
+        cached = {"cache": policy} if policy is not None else {}  # ports without a cache take none
+        model = ports.models.chat_model(
+            config.model, temperature=config.temperature, max_tokens=config.max_tokens, **cached
+        )
         tools = [resolve_tool(name, ports) for name in config.tools]
         text = await self._converse(config, model, tools, messages, ports, ctx)
         return {"text": text, "sources": documents}
@@ -259,7 +293,7 @@ class LlmNode(NodeType[LlmConfig]):
                                     if chunk.tool_call_chunks or chunk.usage_metadata:
                                         extras.append(_without_text(chunk))
                                         if chunk.response_metadata.get("cached"):  # the gateway's answer cache
-                                            ctx.note("cached", True)
+                                            ctx.note("cached", chunk.response_metadata.get("cache") or True)
                                 else:
                                     extras.append(chunk)
                                 watch.touch()

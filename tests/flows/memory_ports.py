@@ -16,7 +16,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.tools import BaseTool
 
 from flows.errors import ModelUnavailable
-from flows.ports import Ports
+from flows.ports import CachePolicy, Ports
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -114,9 +114,13 @@ class MemoryModels:
     def __init__(self, models: Mapping[str, BaseChatModel]) -> None:
         self.models = dict(models)
         self.requested: list[tuple[str, float, int]] = []
+        self.cache_policies: list[CachePolicy | None] = []
 
-    def chat_model(self, alias: str, *, temperature: float, max_tokens: int) -> BaseChatModel:
+    def chat_model(
+        self, alias: str, *, temperature: float, max_tokens: int, cache: CachePolicy | None = None
+    ) -> BaseChatModel:
         self.requested.append((alias, temperature, max_tokens))
+        self.cache_policies.append(cache)
         if alias not in self.models:
             raise ModelUnavailable(f"No model has the alias {alias!r}.")
         return self.models[alias]

@@ -1,6 +1,7 @@
 /** What the flow uses from outside itself: variables, secrets and tools, each with the nodes that use it. */
 import { useMemo } from "react";
 import { useEditor } from "./context";
+import { FlowCacheSettings } from "./FlowCacheSettings";
 import { nodeName } from "./graph";
 import { flowInventory, type Use } from "./inventory";
 
@@ -48,6 +49,7 @@ export function FlowPanel({ toolKinds = null }: { toolKinds?: Record<string, str
           )}
         </section>
       ))}
+      <FlowCacheSettings />
     </div>
   );
 }

@@ -23,7 +23,7 @@ import {
   type DiffHighlights,
   type IssueIndex,
 } from "./graph";
-import type { FlowSpec, Issue, NodeCatalog, NodePorts, NodeType } from "./types";
+import type { FlowSettings, FlowSpec, Issue, NodeCatalog, NodePorts, NodeType } from "./types";
 
 export type SaveState = "saved" | "dirty" | "saving" | "conflict" | "error";
 export type NodeRunStatus = "running" | "done" | "skipped" | "failed";
@@ -68,6 +68,8 @@ export interface EditorState {
   runs: Record<string, NodeRun>;
   focus: { nodeId: string; at: number } | null;
   readOnly: boolean;
+  /** The flow's settings (its response-cache default), saved with the graph; null: none. */
+  settings: FlowSettings | null;
 
   setCatalog: (catalog: NodeCatalog) => void;
   load: (spec: FlowSpec, revision: number, issues: Issue[]) => void;
@@ -97,6 +99,7 @@ export interface EditorState {
   setNodeRun: (nodeId: string, update: Partial<NodeRun>) => void;
   focusNode: (nodeId: string) => void;
   setReadOnly: (readOnly: boolean) => void;
+  setSettings: (settings: FlowSettings | null) => void;
 }
 
 function snapshot(state: Pick<EditorState, "nodes" | "edges">): Snapshot {
@@ -143,6 +146,7 @@ export const createEditorStore = () =>
       runs: {},
       focus: null,
       readOnly: false,
+      settings: null,
 
       setCatalog: (catalog) =>
         set({
@@ -155,6 +159,7 @@ export const createEditorStore = () =>
         set({
           nodes,
           edges,
+          settings: spec.settings?.cache ? spec.settings : null,
           revision,
           past: [],
           future: [],
@@ -167,7 +172,10 @@ export const createEditorStore = () =>
         });
       },
 
-      spec: () => canvasToSpec(get().nodes, get().edges),
+      spec: () => {
+        const { nodes, edges, settings } = get();
+        return settings ? { ...canvasToSpec(nodes, edges), settings } : canvasToSpec(nodes, edges);
+      },
 
       portsOf: (nodeId) => {
         const state = get();
@@ -402,6 +410,10 @@ export const createEditorStore = () =>
       },
 
       setReadOnly: (readOnly) => set({ readOnly }),
+      setSettings: (settings) => {
+        set({ settings: settings?.cache ? settings : null });
+        changed();
+      },
     };
   });
 

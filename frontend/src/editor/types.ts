@@ -4,6 +4,8 @@ import type { components } from "../api/schema";
 type Schemas = components["schemas"];
 
 export type FlowSpec = Schemas["FlowSpec"];
+export type FlowSettings = NonNullable<FlowSpec["settings"]>;
+export type FlowCache = NonNullable<FlowSettings["cache"]>;
 export type SpecNode = NonNullable<FlowSpec["nodes"]>[number];
 export type SpecEdge = NonNullable<FlowSpec["edges"]>[number];
 export type FlowDetail = Schemas["FlowDetailOut"];

@@ -5,6 +5,19 @@ import { barGeometry, formatCost, formatMs, formatTokens, waterfallTotal } from 
 
 type ModelCall = RunTrace["model_calls"][number];
 
+/** The gateway's ledger names for an answer from the response cache. */
+const CACHES: Record<string, string> = { cache: "exact cache", "semantic-cache": "semantic cache" };
+
+/** "answered from the semantic cache (similarity 0.93), saved $0.0004" for a cache hit; null otherwise. */
+export function cacheNote(call: Pick<ModelCall, "served_by" | "attempts">): string | null {
+  const cache = call.served_by ? CACHES[call.served_by] : undefined;
+  if (!cache) return null;
+  const note = (Array.isArray(call.attempts) ? call.attempts[0] : undefined) as { similarity?: number; saved?: string } | undefined;
+  const similarity = typeof note?.similarity === "number" ? ` (similarity ${note.similarity.toFixed(2)})` : "";
+  const saved = note?.saved !== undefined ? `, saved ${formatCost(note.saved)}` : "";
+  return `answered from the ${cache}${similarity}${saved}`;
+}
+
 export function Waterfall({ spans, calls }: { spans: WaterfallSpan[]; calls: ModelCall[] }) {
   const [open, setOpen] = useState<string | null>(null);
   const total = waterfallTotal(spans);
@@ -15,6 +28,7 @@ export function Waterfall({ spans, calls }: { spans: WaterfallSpan[]; calls: Mod
         const { left, width } = barGeometry(span.offset_ms, span.duration_ms, total);
         const expanded = open === span.node;
         const mine = calls.filter((c) => span.model_calls.includes(c.id));
+        const cached = mine.some((c) => cacheNote(c) !== null);
         return (
           <li key={span.node} className={`waterfall__row waterfall__row--${span.status}`} data-node={span.node}>
             <button
@@ -27,6 +41,12 @@ export function Waterfall({ spans, calls }: { spans: WaterfallSpan[]; calls: Mod
               <span className="waterfall__name" style={{ paddingLeft: `${(span.node.split("/").length - 1) * 0.75}rem` }}>
                 {span.node}
                 <span className="muted"> {span.node_type}</span>
+                {cached ? (
+                  <span className="badge badge--success" title="Answered from the response cache: no model was called">
+                    {" "}
+                    cached
+                  </span>
+                ) : null}
               </span>
               <span className="waterfall__track" aria-hidden="true">
                 <span className="waterfall__bar" style={{ left: `${left}%`, width: `${width}%` }} />
@@ -73,6 +93,13 @@ export function Waterfall({ spans, calls }: { spans: WaterfallSpan[]; calls: Mod
                 {mine.map((call) => (
                   <div key={call.id} className="waterfall__call">
                     <strong>{call.alias}</strong>
+                    {cacheNote(call) ? (
+                      <>
+                        {" "}
+                        {cacheNote(call)} · {formatMs(call.latency_ms)}
+                      </>
+                    ) : (
+                      <>
                     {call.served_by && call.served_by !== call.alias ? ` served by ${call.served_by} (fallback)` : ""} ·{" "}
                     {call.status} · first token {formatMs(call.ttft_ms)} · {formatMs(call.latency_ms)} ·{" "}
                     {formatTokens(call.input_tokens ?? 0, call.output_tokens ?? 0)} tokens · {formatCost(call.cost)}
@@ -85,6 +112,8 @@ export function Waterfall({ spans, calls }: { spans: WaterfallSpan[]; calls: Mod
                         ))}
                       </ul>
                     ) : null}
+                      </>
+                    )}
                   </div>
                 ))}
               </div>
