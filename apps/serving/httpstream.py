@@ -14,12 +14,12 @@ body handed to the reader as it arrives. This client is that:
 - a reader that falls behind pauses the socket (high/low water marks), so a fast server cannot
   fill memory;
 - pacing under load (`Pacer`): while at least `pace_streams` answers that asked for it
-  (`StreamResponse.pace()`, after their first token) are open on the pool, a read does not wake
-  its reader at once; the readers with something new are woken together every `pace_s`, and
-  what each got meanwhile is handled (parsed, sent on as one event) in one go. The cost per
-  event (a task step, the event, the socket frame and its syscall) is most of a streamed
-  token's, so at several thousand tokens a second this is what keeps the process ahead of the
-  streams, with every token still on time to within `pace_s`;
+  (`StreamResponse.pace()`, after their first token) are open on the pool, or the event loop
+  runs late, a read does not wake its reader at once; the readers with something new are woken
+  together every `pace_s`, and what each got meanwhile is handled (parsed, sent on as one event)
+  in one go. The cost per event (a task step, the event, the socket frame and its syscall) is
+  most of a streamed token's, so at several thousand tokens a second this is what keeps the
+  process ahead of the streams, with every token on its way within `pace_s`;
 - idle connections are kept per event loop and origin for KEEPALIVE_S, below the 5 s idle
   timeout of uvicorn and vLLM, so a connection the server is about to close is never reused;
 - TLS through the event loop, verified against certifi's CA bundle (httpx's);
@@ -78,21 +78,41 @@ class StreamClosed(ConnectionError):
 
 
 class Pacer:
-    """Wakes the readers of paced answers together, every `interval` seconds, once at least
-    `streams` such answers are open (below that, or with an interval of 0, every read wakes its
-    reader at once). One timer per pool, armed only while a reader waits on it."""
+    """Wakes the readers of paced answers together, every `interval` seconds, while the process is
+    busy: at least `streams` such answers open, or its event loop behind (a timer due every
+    WATCH_S ran more than LAG_S late: then for HOLD_S). Otherwise, or with an interval of 0, every
+    read wakes its reader at once. One tick timer per pool, armed only while a reader waits on it;
+    one watch timer, only while a paced answer is open."""
+
+    WATCH_S = 0.25
+    LAG_S = 0.025
+    HOLD_S = 2.0
 
     def __init__(self, interval: float = 0.0, streams: int = 0) -> None:
         self.interval = interval
         self.threshold = max(1, streams)
         self.open = 0  # paced answers open now
-        self.active = False  # pacing now (enough of them open)
+        self.active = False  # pacing now
+        self.behind_until = 0.0  # the loop was late lately: pace until then
         self._ready: list[_Connection] = []
         self._handle: asyncio.TimerHandle | None = None
+        self._watch: asyncio.TimerHandle | None = None
 
-    def opened(self, change: int) -> None:
+    def opened(self, change: int, loop: asyncio.AbstractEventLoop) -> None:
         self.open += change
-        self.active = self.interval > 0 and self.open >= self.threshold
+        self._update(loop.time())
+        if self.open > 0 and self._watch is None and self.interval > 0:
+            self._watch = loop.call_later(self.WATCH_S, self._watched, loop, loop.time() + self.WATCH_S)
+
+    def _watched(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        now = loop.time()
+        if now - due > self.LAG_S:
+            self.behind_until = now + self.HOLD_S
+        self._update(now)
+        self._watch = loop.call_later(self.WATCH_S, self._watched, loop, now + self.WATCH_S) if self.open else None
+
+    def _update(self, now: float) -> None:
+        self.active = self.interval > 0 and (self.open >= self.threshold or now < self.behind_until)
 
     def later(self, connection: _Connection) -> None:
         """Wake `connection`'s reader at the next tick."""
@@ -273,7 +293,7 @@ class StreamResponse:
         connection = self.connection
         if not self.paced and connection.pacer is not None and connection.pacer.interval > 0:
             self.paced = connection.paced = True
-            connection.pacer.opened(1)
+            connection.pacer.opened(1, connection.loop)
 
     async def chunk(self) -> bytes | None:
         """The body read since the last call (waiting only when there is none), None at its end."""
@@ -304,7 +324,7 @@ class StreamResponse:
         if self.paced:
             self.paced = connection.paced = False
             if connection.pacer is not None:
-                connection.pacer.opened(-1)
+                connection.pacer.opened(-1, connection.loop)
         if connection.complete and connection.keep_alive and connection.error is None and not connection.closed:
             self.pool.release(connection)
         else:

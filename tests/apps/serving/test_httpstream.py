@@ -8,6 +8,7 @@ import datetime
 import ipaddress
 import itertools
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -372,4 +373,36 @@ async def test_below_the_threshold_every_read_wakes_the_reader() -> None:
     async with serving(_trickle(10, 0.02)) as (origin, _):
         reads, _at = await _paced_reads(pool, origin, 10)
     assert len(reads) >= 8, reads
+    pool.close()
+
+
+async def test_a_loop_that_runs_late_paces_below_the_threshold() -> None:
+    """One paced answer open (threshold 100), but the loop is held up past the watch's lag: the
+    pool paces for a while, then, with the loop on time again, stops."""
+    pool = HttpPool(pace_s=0.05, pace_streams=100)
+    pacer = pool.pacer
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + chunked(b"first"))
+        await release.wait()
+        writer.write(b"0\r\n\r\n")
+        await reader.read()
+
+    async with serving(handler) as (origin, _), await pool.post(f"{origin}/x", b"", {}) as response:
+        assert await response.chunk() == b"first"
+        response.pace()
+        assert not pacer.active
+        await asyncio.sleep(0.05)
+        time.sleep(pacer.WATCH_S + 0.1)  # the loop is busy: the watch fires late
+        await asyncio.sleep(0.05)
+        assert pacer.active
+        deadline = time.monotonic() + pacer.HOLD_S + 10  # (a busy test machine may run late too)
+        while pacer.active and time.monotonic() < deadline:
+            await asyncio.sleep(pacer.WATCH_S)
+        assert not pacer.active  # on time again
+        release.set()
+        assert await response.chunk() is None
+    assert pacer.open == 0
     pool.close()
