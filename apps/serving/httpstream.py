@@ -80,12 +80,12 @@ class StreamClosed(ConnectionError):
 class Pacer:
     """Wakes the readers of paced answers together, every `interval` seconds, while the process is
     busy: at least `streams` such answers open, or its event loop behind (a timer due every
-    WATCH_S ran more than LAG_S late: then for HOLD_S). Otherwise, or with an interval of 0, every
+    WATCH_S ran more than `interval` late, so readers already waited longer than a tick: then
+    for HOLD_S). Otherwise, or with an interval of 0, every
     read wakes its reader at once. One tick timer per pool, armed only while a reader waits on it;
     one watch timer, only while a paced answer is open."""
 
     WATCH_S = 0.25
-    LAG_S = 0.025
     HOLD_S = 2.0
 
     def __init__(self, interval: float = 0.0, streams: int = 0) -> None:
@@ -106,7 +106,7 @@ class Pacer:
 
     def _watched(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         now = loop.time()
-        if now - due > self.LAG_S:
+        if now - due > self.interval:
             self.behind_until = now + self.HOLD_S
         self._update(now)
         self._watch = loop.call_later(self.WATCH_S, self._watched, loop, now + self.WATCH_S) if self.open else None
