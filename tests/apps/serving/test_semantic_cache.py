@@ -185,3 +185,15 @@ async def test_runs_of_a_published_flow_hit_until_the_next_publish(
     assert "How can I" in await run(PARAPHRASE)
     served = await database_sync_to_async(_served)(org_a.organization)
     assert served == ["echo", "semantic-cache", "echo"]
+
+
+def test_the_embedder_gives_the_models_own_vector_and_remembers_recent_questions() -> None:
+    model, direct = semantic._model()
+    assert direct  # the bundled model's layout: the direct path is in use
+    embedder = semantic._Embedder(remember=2)
+    for text in (QUESTION, "Wo finde ich meine Rechnung?", "x" * 3000):  # a long one is truncated like encode does
+        expected = model.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
+        got = embedder.embed(text)
+        assert max(abs(float(a) - b) for a, b in zip(expected, got, strict=True)) < 1e-4
+    assert list(embedder._recent) == ["Wo finde ich meine Rechnung?", "x" * 3000]  # the oldest went
+    assert embedder.embed("x" * 3000) == got
