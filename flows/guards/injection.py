@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - look-alike letters and other scripts are what these rules are about
 """Prompt-injection and jailbreak heuristics, with a score and an attack class.
 
 Each rule is a weighted pattern; a text's score is 1 - prod(1 - w) over the rules that match, so
@@ -16,6 +17,7 @@ import base64
 import binascii
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -330,6 +332,334 @@ INDIRECT = (
     ),
 )
 
+# Wave 3: the same attacks in other words. Instead of one more phrase per miss, what an attack is
+# made of: a verb that cancels, reveals or reassigns, aimed at the assistant's own configuration
+# ("your instructions", "the system prompt", "your former guidance"), in any order.
+_CONFIG = (
+    r"(?:system prompt|prompt|instructions?|guidance|directions|directives?|rules|guidelines|configuration|"
+    r"config|setup|persona|programming|objective|polic(?:y|ies)|limitations|restrictions|safety (?:layer|filters?|"
+    r"rules|guidelines|stuff|checks?)|content (?:filters?|polic(?:y|ies))|filters?|usual checks|constraints)"
+)
+_OWNED = (
+    rf"(?:your|the|all|any|every|previous|prior|earlier|former|original|initial|old|first|above|preceding|"
+    rf"system|hidden|secret|confidential|default)\s+(?:[\w'-]+\s+){{0,2}}?{_CONFIG}\b"
+)
+_CANCEL = (
+    r"(?:ignore|disregard|forget|skip|drop|bypass|override|overrid(?:den|es)|discard|scrap|never ?mind|wipe|"
+    r"cancel(?:l?ed)?|void|lift(?:ed)?|break|suspend(?:ed)?|disable|remove|abandon|set aside|throw away|"
+    r"get rid of|put aside|overlook|neglect|without|no longer|free(?:d)? (?:from|of)|broken? free of|"
+    r"turn(?:ed)? off|switch(?:ed)? off|expired|malfunctioning)"
+)
+_REVEAL = (
+    r"(?:print|show|reveal|dump|paste|echo|repeat|spell(?: it)? out|recite|output|display|quote|copy|write|"
+    r"tell me|say|summari[sz]e|translate|list|give me|share|include|leak|expose|send me|read out|type out)"
+)
+GENERAL = (
+    _rule("override", rf"\b{_CANCEL}(?:s|d)?\b[^.\n;]{{0,40}}\b{_OWNED}", 0.8),
+    _rule(
+        "override",
+        rf"\b{_OWNED}[^.\n;]{{0,30}}\b(?:are|is|have been|has been|have|has|were|was)\s+(?:now\s+)?"
+        rf"(?:void|malfunctioning|broken|turned off|switched off|cancel(?:l?ed)|overridden|expired|lifted|"
+        rf"suspended|disabled|removed|obsolete|invalid|"
+        rf"no longer valid|updated to allow|replaced)",
+        0.8,
+    ),
+    _rule(
+        "override",
+        rf"\b(?:consider|treat|regard)\b[^.\n]{{0,30}}\b{_CONFIG}\b[^.\n]{{0,12}}\b(?:void|"
+        rf"cancel(?:l?ed)|obsolete|invalid|null|expired|gone)",
+        0.8,
+    ),
+    _rule(
+        "override",
+        r"\b(?:new|updated|real|true|actual) (?:objective|directions?|orders|rules?|task|"
+        r"priorit(?:y|ies))\b[^.\n]{0,20}(?::|overrides?|replaces?|supersedes?)",
+        0.65,
+    ),
+    _rule("override", r"\b(?:emergency|admin(?:istrator)?|security|root|developer|sudo) override\b", 0.6),
+    _rule(
+        "override",
+        r"\b(?:reset|restore) yourself\b|\bfactory settings\b[^.\n]{0,30}\b(?:no|without) "
+        r"(?:system )?prompt",
+        0.7,
+    ),
+    _rule("override", r"\b(?:permission|allowed|authori[sz]ed?) to (?:break|ignore|bypass|skip) (?:your|the) ", 0.75),
+    _rule("override", r"\byour (?:real|true|new) (?:boss|master|owner|operator|creator)\b", 0.6),
+    _rule(
+        "override",
+        r"\b(?:i work for|i'm from|i am from|i am on|i'm on) the team that (?:built|deployed|made|"
+        r"trained|runs) you\b",
+        0.55,
+    ),
+    _rule(
+        "prompt_leak",
+        rf"\b{_REVEAL}\b[^.\n;]{{0,50}}\byour (?:own |full |entire |whole |exact |original |"
+        rf"initial |hidden |secret |confidential |first |complete |internal |system )*(?:system prompt|prompt|"
+        rf"instructions|configuration|config|setup|context|hidden notes|notes|directives|guidelines|rules|"
+        rf"persona|secret (?:phrase|key|word|code))\b",
+        0.8,
+    ),
+    _rule(
+        "prompt_leak",
+        r"\b(?:prompt|instructions|configuration|rules) you were (?:initiali[sz]ed|configured|"
+        r"given|set up|started|primed|loaded|booted) with\b",
+        0.7,
+    ),
+    _rule(
+        "prompt_leak",
+        r"\b(?:secret|password|key|phrase|code|token)\w*\b[^.\n]{0,20}\b(?:stored |written |hidden "
+        r"|kept )?in your (?:instructions|prompt|system prompt|configuration|setup|context)",
+        0.7,
+    ),
+    _rule(
+        "prompt_leak",
+        r"\b(?:your|the) (?:confidential|hidden|secret|internal) (?:instructions|prompt|rules|"
+        r"configuration|setup|guidelines|directives)\b",
+        0.6,
+    ),
+    _rule(
+        "override",
+        r"\b(?:safety|filters?|moderation|guardrails|restrictions|censorship|content_filter|safe_mode)"
+        r"\s*[=:]\s*(?:false|off|0|none|disabled|no)\b",
+        0.75,
+    ),
+    _rule(
+        "roleplay",
+        r"\b(?:grandma|grandmother|granny|grandpa|grandfather)\b[^.\n]{0,60}\b(?:used to|would) "
+        r"(?:read|tell|recite|sing|whisper)",
+        0.6,
+    ),
+    _rule("roleplay", r"\b(?:with no|without any|with zero) (?:restrictions|filters|limits|rules|censorship)\b", 0.45),
+    _rule("roleplay", r"\b(?:ai|assistant|chatbot|model|bot) (?:character|persona|version)\b", 0.3),
+    _rule("indirect", r"\bsecretly (?:include|add|insert|send|append|mention|forward)\b", 0.6),
+    _rule(
+        "prompt_leak",
+        rf"\b{_REVEAL}\b[^.\n;]{{0,50}}\b(?:the )?(?:hidden|secret|confidential|"
+        rf"initial|original) (?:part|parts|portion|section) of your\b",
+        0.8,
+    ),
+    _rule(
+        "prompt_leak",
+        r"\b(?:you were|you've been|you have been|you got) (?:told|given|instructed|"
+        r"configured)\b[^.\n?]{0,40}\b(?:before|at the start|initially|earlier|in the beginning)",
+        0.6,
+    ),
+    _rule(
+        "prompt_leak",
+        r"\b(?:which|what) (?:instructions|rules|guidelines|directions|orders|policies) "
+        r"(?:did|were|have|has) (?:your|the) (?:creators?|developers?|company|owners?|operators?|makers?|admins?)",
+        0.7,
+    ),
+    _rule(
+        "prompt_leak",
+        r"\byour (?:operator|developers?|creators?|company|owners?|makers?) (?:wrote|gave|set|"
+        r"told|put)\b[^.\n]{0,40}\b(?:before|you|in your)",
+        0.55,
+    ),
+    _rule("prompt_leak", r"\b(?:the )?(?:one|part|text|message|messages|words?)s? (?:that )?i can'?t see\b", 0.6),
+    _rule(
+        "prompt_leak",
+        r"\b(?:system_prompt|system prompt|initial_prompt)\b[^.\n]{0,30}\b(?:field|key|"
+        r"property|column)|\bfield (?:called|named) [\"'`]?system_prompt",
+        0.7,
+    ),
+    _rule(
+        "roleplay",
+        r"\b(?:act|answer|respond|reply|speak|talk|behave|write|continue)(?: to me)? "
+        r"(?:as|like)\b[^.\n]{0,50}\b(?:no|without|free|freed|unfiltered|unrestricted|uncensored|broken free|"
+        r"true self|against (?:the|your) rules|whatever|no matter|enabled|lifted|were (?:lifted|removed))\b",
+        0.7,
+    ),
+    _rule(
+        "roleplay",
+        r"\b(?:who|that|which) (?:does|answers|says|will do|can do|would do|tells) (?:whatever|"
+        r"anything|everything)\b[^.\n]{0,40}\b(?:asks?|wants?|says?|rules|policy|restrictions)",
+        0.6,
+    ),
+    _rule(
+        "roleplay",
+        r"\b(?:freed|free|broken free|liberated|released|unshackled) (?:from|of) (?:all |your |its |"
+        r"any |the )?(?:\w+ )?(?:rules|limitations|restrictions|limits|guidelines|polic(?:y|ies)|programming|"
+        r"filters|constraints)",
+        0.7,
+    ),
+    _rule("roleplay", r"\b(?:your|its) true self\b|\bthe (?:version|side) of you that\b", 0.55),
+    _rule(
+        "roleplay",
+        r"\byou (?:can'?t|cannot|must never|may not|will never|are not allowed to|aren'?t allowed to) refuse\b",
+        0.55,
+    ),
+    _rule(
+        "roleplay",
+        r"\b(?:developer|dev|debug|god|admin) mode (?:flag|output only)\b"
+        r"|\bas if (?:the )?(?:developer|dev|debug|god|admin) mode",
+        0.55,
+    ),
+    _rule(
+        "roleplay",
+        r"\b(?:no|without (?:any )?|zero) (?:company |content |corporate )?(?:polic(?:y|ies)|"
+        r"guidelines|rules|restrictions|filters?|limits|ethics)\b[^.\n]{0,30}\b(?:at all|whatsoever|"
+        r"answers? (?:every|any)|anything)",
+        0.6,
+    ),
+    _rule(
+        "roleplay",
+        r"\b(?:hypothetical|imaginary|fictional|alternate) world\b[^.\n]{0,40}\b(?:no|without) "
+        r"(?:\w+ )?(?:rules|policies|restrictions|filters|limits)",
+        0.65,
+    ),
+    _rule(
+        "roleplay",
+        r"\bimagine (?:a world|that) (?:where |in which )?(?:ais?|you|assistants?|chatbots?) "
+        r"(?:have|had|has) no\b",
+        0.65,
+    ),
+    # Other languages: "you are now an AI without limits", "ignore the previous instructions"
+    _rule(
+        "roleplay",
+        r"(?:sans (?:aucune )?(?:restrictions?|limites?|filtres?|règles?)|sin (?:ninguna )?"
+        r"(?:restricciones|reglas|filtros?|límites)|senza (?:regole|restrizioni|filtri|limiti)|sem (?:restrições|"
+        r"regras|filtros?|limites)|ohne (?:jegliche |alle )?(?:Einschränkungen|Regeln|Filter|Grenzen)|без "
+        r"(?:ограничений|правил|фильтров)|không (?:có )?(?:giới hạn|hạn chế|quy tắc|bộ lọc)|不受任何|没有任何"
+        r"(?:限制|规则)|zonder (?:beperkingen|regels|filters?)|bez (?:ograniczeń|zasad|filtrów)|kısıtlama(?:sız|"
+        r"lar olmadan))",
+        0.55,
+    ),
+    _rule(
+        "override",
+        r"(?:negeer|zignoruj|yok say|ignorar|ignorați|ignoruj|ignorera|ignorér|無視)[^.\n。]{0,40}"
+        r"(?:instructies|instrukcje|talimatları|instruções|instrucțiunile|instrukce|instruktioner|指示|命令|"
+        r"regels|zasady|kuralları|regras)",
+        0.85,
+    ),
+    _rule(
+        "override",
+        r"(?:(?:fais|faites) comme si|tu n'as plus|ab sofort gelten|a partir de ahora|da ora in poi|"
+        r"agora você|from now on)[^.\n]{0,40}(?:aucune règle|pas de règles|keine regeln|nicht mehr|sin reglas|"
+        r"senza regole|sem regras|no rules|règles|regeln gelten nicht)",
+        0.6,
+    ),
+    _rule(
+        "override",
+        r"(?:was dir (?:vorher|zuvor|bisher) gesagt|ce qu'on t'a dit|lo que te dijeron|quello che ti "
+        r"è stato detto|что тебе (?:сказали|говорили))",
+        0.55,
+    ),
+    _rule(
+        "prompt_leak",
+        r"(?:prompt système|message système|consignes (?:initiales|système|du début)|prompt del "
+        r"sistema|mensaje del sistema|systeemprompt|prompt systemowy|sistem istemi|システムプロンプト|系统提示|"
+        r"системн(?:ый|ые) (?:промпт|инструкции)|prompt do sistema|prompt di sistema|Systemprompt|"
+        r"Systemanweisung)",
+        0.55,
+    ),
+    _rule(
+        "prompt_leak",
+        r"(?:répète|repete|repite|ripeti|wiederhole|повтори)[^.\n]{0,30}(?:mot pour mot|palabra "
+        r"por palabra|wort für wort|parola per parola|слово в слово)",
+        0.5,
+    ),
+    _rule("tool_smuggling", r"[\"']role[\"']\s*:\s*[\"'](?:system|developer|tool)[\"']", 0.8),
+    _rule("tool_smuggling", r"```\s*(?:system|developer|instructions?)\s*\n", 0.7),
+    _rule(
+        "tool_smuggling", r"</?(?:[a-z]+_)*(?:instructions?|system|prompt|admin|developer|policy)(?:_[a-z]+)*>", 0.65
+    ),
+    _rule(
+        "tool_smuggling",
+        r"\[/?(?:tool_result|tool_call|function_result|system|assistant|admin)\]|"
+        r"\[(?:tool|system|assistant) (?:directive|instruction|message)\]",
+        0.7,
+    ),
+    _rule(
+        "tool_smuggling",
+        r"\b(?:call|run|use|invoke|trigger|execute|fire)\s+(?:the\s+|your\s+)?[`'\"]?\w+"
+        r"[`'\"]?\s+(?:tool|function|api|endpoint)\b[^.\n]{0,60}\b(?:for (?:all|every)|every|all (?:open |the )?"
+        r"\w+|without (?:asking|confirm\w*)|no confirmation|don'?t ask|do not ask|amount|export|delete|"
+        r"everyone|https?://)",
+        0.7,
+    ),
+    _rule("tool_smuggling", r"\b(?:execute|call|run|invoke)\s*:?\s*`?\w+_\w+\(", 0.55),
+    _rule(
+        "tool_smuggling",
+        r"\b(?:export|dump|list|show|send)\b[^.\n]{0,20}\b(?:every|all) (?:user|customer)s?'?"
+        r"(?:'s)? (?:email|data|records|addresses|passwords|details)",
+        0.5,
+    ),
+    _rule(
+        "tool_smuggling",
+        r"\b(?:no confirmation needed|without (?:asking for )?confirmation|don'?t ask for "
+        r"confirmation|skip (?:the )?confirmation)\b",
+        0.35,
+    ),
+)
+DOCUMENT_GENERAL = (
+    _rule(
+        "indirect",
+        r"\b(?:ais?|assistants?|chatbots?|bots?|llms?|language models?|agents?|gpts?|chatgpt|"
+        r"machine readers?|models?)\b(?:\s+[\w'-]+){0,4}?\s+(?:of|reading|processing|quoting|summari[sz]ing|"
+        r"citing|parsing|seeing|using|indexing) (?:this|these)\b[^.\n]{0,30}\b(?:must|should|have to|has to|"
+        r"need to|are to|shall|will)\b",
+        0.75,
+    ),
+    _rule(
+        "indirect",
+        r"\b(?:ais?|assistants|chatbots|llms|language models|agents|machine readers)\s+(?:must|"
+        r"should|have to|are required to|shall|need to)\b",
+        0.6,
+    ),
+    _rule(
+        "indirect",
+        r"(?:^|[.!?]\s+|\(|<!--\s*|\[)(?:the )?(?:ai|a\.i\.|assistant|chatbot|bot|llm|model|"
+        r"agent|gpt|chatgpt)s?\s*(?::|,)\s*(?:\w+\s+){0,3}?(?:whatever|regardless|no matter|always|never|only|"
+        r"reply|respond|answer|say|tell|do not|don't|include|insert|add|output|reveal|forward|send|run|call|"
+        r"when|ignore|also|recommend|describe|rate|stop)",
+        0.75,
+    ),
+    _rule("indirect", r"<!--[^>]{0,20}\b(?:ai|assistant|model|llm|agent|bot|gpt)s?\b[^>]{0,10}:", 0.75),
+    _rule(
+        "indirect",
+        r"\b(?:hey|hi|dear|attention|psst)\s+(?:the\s+)?(?:ai|assistant|chatgpt|gpt|bot|"
+        r"chatbot|llm|model|agent|claude|gemini)\b",
+        0.7,
+    ),
+    _rule(
+        "indirect",
+        r"\b(?:llm|ai|assistant|model|agent|bot|ki|ia)s?\s+(?:instructions?|directive|note|"
+        r"command|override|message)\s*(?::|override)",
+        0.75,
+    ),
+    _rule(
+        "indirect",
+        r"(?:hinweis|anweisung|nachricht) an (?:die|das) (?:ki|modell|system)|instructions? (?:pour|à) "
+        r"l'ia|para (?:la|el) (?:ia|asistente|modelo)",
+        0.75,
+    ),
+    _rule(
+        "indirect",
+        r"\b(?:whoever|whatever|anyone|anything) (?:is )?(?:generating|writing|producing|"
+        r"composing|reading) (?:the |this )?(?:answer|reply|response|summary|this)\b",
+        0.7,
+    ),
+    _rule(
+        "indirect",
+        r"\bwhen you (?:summari[sz]e|cite|quote|answer|read|process|reply)\b[^.\n]{0,40}\b(?:only|"
+        r"also|always|never|do not|don't|must|insert|include|mention)",
+        0.55,
+    ),
+    _rule(
+        "indirect",
+        r"\b(?:without|don'?t|do not|never) (?:telling|tell|inform|informing|letting) (?:anyone|"
+        r"the user|them|the reader)\b",
+        0.5,
+    ),
+    _rule(
+        "indirect",
+        r"\b(?:forward|send|email|post|upload|reveal)\b[^.\n]{0,40}\b(?:thread|attachments?|"
+        r"conversation(?: history)?|chat history|history|messages|records)\b[^.\n]{0,40}\bto\s+\S+@",
+        0.7,
+    ),
+)
+
 ENCODED_HINT = _rule(
     "encoded",
     r"\b(?:decode|decrypt|base64|rot13|rot-13|hex(?:adecimal)?)\b[^.\n]{0,60}\b(?:follow|execute|obey|do what|"
@@ -344,8 +674,9 @@ _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[ :]?){16,}\b")
 _WORTH_DECODING = re.compile(
     r"ignor|disregard|forget|instruction|prompt|rule|restrict|system|dan\b|developer|jailbreak|filter|secret|password"
 )
-USER_RULES = (*OVERRIDE, *PROMPT_LEAK, *ROLEPLAY, *TOOL_SMUGGLING, ENCODED_HINT)
-DOCUMENT_RULES = (*USER_RULES, *INDIRECT)
+USER_RULES = (*OVERRIDE, *PROMPT_LEAK, *ROLEPLAY, *TOOL_SMUGGLING, *GENERAL, ENCODED_HINT)
+DOCUMENT_RULES = (*USER_RULES, *INDIRECT, *DOCUMENT_GENERAL)
+_DECODED_RULES = (*OVERRIDE, *PROMPT_LEAK, *ROLEPLAY, *GENERAL)
 MAX_DECODED = 4  # encoded candidates decoded per text
 
 
@@ -402,14 +733,63 @@ def _decoded(text: str) -> list[tuple[str, tuple[int, int]]]:
     return out
 
 
+_INVISIBLE = dict.fromkeys(
+    map(
+        ord,
+        "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b"
+        "\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff",
+    ),
+    None,
+)
+# Cyrillic and Greek letters that look like Latin ones (Unicode's confusables, the common ones).
+_CONFUSABLE = str.maketrans(
+    "аеорсухіјѕԁһӏԛԝаАВЕКМНОРСТХІЈЅУԌαβεικνορτυχΑΒΕΗΙΚΜΝΟΡΤΥΧΖ",
+    "aeopcyxijsdhlqwaABEKMHOPCTXIJSYGabeikvoptuxABEHIKMNOPTYXZ",
+)
+_LEET = str.maketrans("013457", "oieast")
+_MIXED_SCRIPT = re.compile(
+    r"\w*[a-zA-Z]\w*[\u0370-\u03ff\u0400-\u04ff]\w*|\w*[\u0370-\u03ff\u0400-\u04ff]\w*[a-zA-Z]\w*"
+)
+_LEET_WORD = re.compile(r"\b(?=\w*[a-zA-Z])(?=\w*[013457])\w{3,}")
+# Letters spelt out one by one: "i g n o r e", "i.g.n.o.r.e", "s-y-s-t-e-m"
+_SPELT = re.compile(r"(?<!\w)\w([ .\-_*·])(?:\w\1){1,}\w(?!\w)")
+_SPACES = re.compile(r"[ \t]{2,}")
+_SENTENCES = re.compile(r"(?<=[.!?\u3002\n])\s+")
+_SEPARATORS = re.compile(r"[ .\-_*·]")
+
+
+def _unleet(match: re.Match[str]) -> str:
+    """A word of letters with digits among them ("1gn0r3"), not a code or a number with letters in it."""
+    word = match.group()
+    digits = sum(ch.isdigit() for ch in word)
+    return word.translate(_LEET) if digits <= len(word) - digits else word
+
+
+def normalized(text: str) -> str:
+    """The text as its obfuscation hides it: compatibility forms folded (full-width letters),
+    invisible characters dropped, look-alike Cyrillic/Greek letters inside Latin words mapped,
+    leetspeak inside words read as letters, and letters spelt out one by one joined."""
+    out = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    out = _MIXED_SCRIPT.sub(lambda m: m.group().translate(_CONFUSABLE), out)
+    out = _LEET_WORD.sub(_unleet, out)
+    return _SPACES.sub(" ", _SPELT.sub(lambda m: _SEPARATORS.sub("", m.group()), out))
+
+
 def scan_injection(text: str, *, source: Source = "user") -> InjectionResult:
     rules = DOCUMENT_RULES if source == "document" else USER_RULES
     findings = _matches(text, rules)
+    # Obfuscated sentences: the rules that did not fire on the text as written, on their plain form.
+    plain = [p for part in _SENTENCES.split(text) if (p := normalized(part)) != part]
+    if plain:
+        fired = {(f.label, f.score) for f in findings}
+        for inner in _matches("\n".join(plain), rules, span=(0, len(text))):
+            if (inner.label, inner.score) not in fired:
+                findings.append(Finding("injection", "encoded", inner.start, inner.end, inner.score))
     if not any(f.label in ("override", "prompt_leak") for f in findings):
         for decoded, span in _decoded(text):
             if not _WORTH_DECODING.search(decoded.lower()):
                 continue  # nothing an attack would say: skip the rules (the ROT13 of plain text, mostly)
-            for inner in _matches(decoded, (*OVERRIDE, *PROMPT_LEAK, *ROLEPLAY), span=span):
+            for inner in _matches(decoded, _DECODED_RULES, span=span):
                 findings.append(Finding("injection", "encoded", inner.start, inner.end, max(inner.score, 0.8)))
     score = 1.0
     for finding in findings:
