@@ -288,7 +288,7 @@ class RoutedChatModel(BaseChatModel):
         """The semantic cache's answer as chunks (empty: a miss), and the question's vector."""
         started = time.perf_counter()
         threshold = float(self.semantic_threshold or 1)
-        found, vector, lookup_ms = await in_db_thread(semantic.timed_lookup)(question, threshold)
+        found, vector, embed_ms, lookup_ms = await in_db_thread(semantic.timed_lookup)(question, threshold)
         if found is None:
             return [], vector
         usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
@@ -296,6 +296,7 @@ class RoutedChatModel(BaseChatModel):
             "cached": True,
             "cache": "semantic",
             "similarity": round(found.similarity, 4),
+            "embed_ms": round(embed_ms, 2),
             "lookup_ms": round(lookup_ms, 2),
         }
         saved = [{"cache": "semantic", "similarity": round(found.similarity, 4), "saved": str(found.cost)}]
