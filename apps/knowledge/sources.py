@@ -1,4 +1,5 @@
-"""Sources beyond uploads: a website crawl (a start page or a sitemap) and a server folder.
+"""Sources beyond uploads: a website crawl (a start page or a sitemap), a server folder and an
+S3-compatible bucket (listed and read through the egress policy, apps/knowledge/s3.py).
 
 A sync is a queue job (`tasks.sync_source`) on one (source, sync_generation), holding a lease on
 the source row like ingestion holds one on a document; its counters and errors are on the row and
@@ -10,7 +11,8 @@ Each page or file becomes a document of the source, keyed by its URL or relative
 - changed: the stored file is replaced and the document re-indexed (a new generation);
 - unchanged: nothing is re-embedded. The web asks the server first (If-None-Match with the page's
   ETag, If-Modified-Since with its Last-Modified: 304 costs no body), then compares the body's
-  SHA-256 with the document's checksum; a folder compares mtime + size, then the checksum;
+  SHA-256 with the document's checksum; a folder compares mtime + size, then the checksum; a
+  bucket compares the listing's ETag + LastModified, then the checksum;
 - gone (404/410, no longer linked or listed, deleted from the folder): the document is removed,
   unless something failed on the way (a 5xx, a timeout), since then the crawl may simply not have
   reached it.
@@ -250,6 +252,8 @@ def source_sync(
     try:
         if source.kind == SourceKind.WEB:
             _crawl(sync)
+        elif source.kind == SourceKind.S3:
+            _scan_bucket(sync)
         else:
             _scan_folder(sync)
         _remove_unseen(sync)
@@ -679,6 +683,60 @@ def _take_file(sync: Sync, key: str, path: Path, file_type: str, known: str | No
         sync.error(key, "server_error", f"Cannot read the file: {exc.strerror or exc}.")
         return
     _take(sync, Item(key, key, file_type, data, modified=modified))
+
+
+# --- S3-compatible bucket -----------------------------------------------------------------------------
+
+
+def _scan_bucket(sync: Sync) -> None:
+    """Objects under the prefix with a supported extension, listed and read through the egress
+    policy (apps/knowledge/s3.py). Re-sync: an object whose ETag and LastModified are the stored
+    ones is unchanged without a GET; a changed one is read and compared by checksum; one no longer
+    listed is removed (unless a read failed on the way). A listing failure fails the sync and
+    removes nothing."""
+    from apps.knowledge.s3 import Bucket, BucketFailed
+    from flows.errors import EgressRefused
+
+    source = sync.source
+    known = {
+        key: (etag, modified)
+        for key, etag, modified in Document.objects.filter(source=source).values_list(
+            "source_key", "source_etag", "source_modified"
+        )
+    }
+    limit = min(source.max_pages, settings.KNOWLEDGE_CRAWL_MAX_PAGES)
+    max_bytes = settings.KNOWLEDGE_MAX_UPLOAD_MB * 1024 * 1024
+    taken = 0
+    try:
+        bucket = Bucket.for_source(source)
+        for entry in bucket.objects(source.prefix):
+            file_type = EXTENSIONS.get(Path(entry.key).suffix.lower())
+            if file_type is None or entry.key.endswith("/"):
+                continue
+            if taken >= limit:
+                return
+            taken += 1
+            source.found += 1
+            if known.get(entry.key) == (entry.etag[:255], entry.modified[:64]):
+                _take(sync, Item(entry.key, entry.key, file_type, None, etag=entry.etag, modified=entry.modified))
+                continue
+            if entry.size > max_bytes:
+                sync.seen.add(entry.key)
+                source.skipped += 1
+                sync.error(entry.key, "file_too_large", f"Larger than {settings.KNOWLEDGE_MAX_UPLOAD_MB} MB.")
+                continue
+            try:
+                data = bucket.read(entry.key)
+            except (BucketFailed, EgressRefused) as failed:
+                sync.seen.add(entry.key)  # kept: unreadable now is not gone
+                code = getattr(failed, "code", "egress_failed")
+                sync.error(entry.key, code if code in TRANSIENT else "server_error", str(failed))
+                continue
+            _take(sync, Item(entry.key, entry.key, file_type, data, etag=entry.etag, modified=entry.modified))
+    except BucketFailed as failed:
+        raise SourceFailed(failed.code, failed.message) from None
+    except EgressRefused as refused:
+        raise SourceFailed(*_egress_error(refused)) from None
 
 
 # --- scheduling -------------------------------------------------------------------------------------
