@@ -384,11 +384,11 @@ def _api_key_sql() -> str:
     key's organization (None once they left): one statement, prepared per connection."""
     t = {m: connection.ops.quote_name(m._meta.db_table) for m in (ApiKey, Organization, User, Membership)}
     return (
-        f"SELECT {select_list(ApiKey, 'k')}, {select_list(Organization, 'o')}, {select_list(User, 'u')}, m.role "  # noqa: S608 - names from the models
-        f"FROM {t[ApiKey]} k JOIN {t[Organization]} o ON o.id = k.organization_id "
+        f"WITH k AS (SELECT * FROM {t[ApiKey]} WHERE prefix = %s) "  # noqa: S608 - names from the models
+        f"SELECT {select_list(ApiKey, 'k')}, {select_list(Organization, 'o')}, {select_list(User, 'u')}, m.role "
+        f"FROM k JOIN {t[Organization]} o ON o.id = k.organization_id "
         f"LEFT JOIN {t[User]} u ON u.id = k.created_by_id "
-        f"LEFT JOIN {t[Membership]} m ON m.organization_id = k.organization_id AND m.user_id = k.created_by_id "
-        "WHERE k.prefix = %s"
+        f"LEFT JOIN {t[Membership]} m ON m.organization_id = k.organization_id AND m.user_id = k.created_by_id"
     )
 
 
