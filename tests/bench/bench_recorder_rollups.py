@@ -100,9 +100,13 @@ def streaming(tree: Path, args: argparse.Namespace) -> tuple[float, float]:
     cmd = [PY, str(tree / "tests/bench/bench_runs.py"), "--ttft-runs", "0", "--total", "0"]
     cmd += ["--chats", str(args.chats), "--workers", str(args.workers), "--rounds", str(args.rounds)]
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=False)
-    found = LINE.search(out.stdout)
-    if not found:
+    for attempt in range(3):  # a busy machine may start the server slower than bench_runs.py waits
+        out = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=False)
+        found = LINE.search(out.stdout)
+        if found:
+            break
+        print(f"  {tree.name}: no CPU line (attempt {attempt + 1}): {out.stderr.strip()[-300:]}")
+    else:
         raise SystemExit(f"{tree}: no CPU line\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
     steady = next((line for line in out.stdout.splitlines() if line.startswith("steady state")), "")
     print(f"  {tree.name}: server {found.group(1)} us/token, machine {found.group(2)} CPUs busy; {steady[:200]}")
