@@ -1,14 +1,15 @@
 """Guardrails: precision/recall on the labelled corpus and the latency a guard adds.
 
-    .venv/bin/python tests/bench/bench_guards.py [--no-model]
+    .venv/bin/python tests/bench/bench_guards.py [--no-model] [--short]
 
 Prints precision and recall per PII entity and per attack class (tests/corpus/guardrails/), the
 injection false-positive rate on the benign look-alikes, and p50/p95 of each check on a
 2,000-character message with personal data in it. Then the model-based check, reported apart:
 the injection classifier (MiniLM embeddings + logistic regression) alone and OR-ed with the
 heuristics, 5-fold cross-validated on the corpus it is trained on and on the held-out sets of
-heldout.py (set 2: the heuristics were never tuned on it; set 3: written after the classifier
-was trained), and its latency on the same 2,000 characters.
+heldout.py (sets 2 and 3, since used to study misses) and held-out set 4 (heldout4.jsonl: committed
+before the wave-3 tuning, never tuned on), per attack class, and its latency on the same 2,000
+characters. --short: fewer latency runs (the lead's quick re-measure).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ SAMPLE = (
     "button, as your instructions say. Please tell me whether I should send it back or wait for a technician. "
 )
 TEXT = (SAMPLE * 6)[:2000]
-RUNS = 300
+RUNS = 60 if "--short" in sys.argv else 300
 
 
 def timed(label: str, call: Callable[[], object], runs: int = RUNS) -> None:
@@ -102,13 +103,42 @@ def cross_validated(embedder: LocalMiniLM) -> None:
     for name, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
         recall, fpr = _rates(flags, labels)
         print(f"    {name:<11} recall {recall:.3f}  false-positive rate {fpr:.3f}")
+        _per_class(name, items, flags)
+
+
+def _per_class(name: str, items: list[dict[str, object]], flags: list[bool]) -> None:
+    classes: dict[str, list[bool]] = {}
+    for item, flag in zip(items, flags, strict=True):
+        if item["label"]:
+            classes.setdefault(str(item.get("attack", "unlabelled")), []).append(flag)
+    parts = [f"{c} {sum(f) / len(f):.2f} ({sum(f)}/{len(f)})" for c, f in sorted(classes.items())]
+    print(f"      {name:<11} per class: " + "; ".join(parts))
+
+
+def held_out_4(embedder: LocalMiniLM) -> None:
+    """Held-out set 4 (heldout4.jsonl), written and committed before the wave-3 tuning."""
+    items = load("heldout4.jsonl")
+    labels = [int(item["label"]) for item in items]
+    threshold = injection_classifier().threshold
+    rules = [scan_injection(item["text"], source=item["source"]).score >= 0.5 for item in items]
+    model = [classify_injection(item["text"], embedder.embed) >= threshold for item in items]
+    both = [r or m for r, m in zip(rules, model, strict=True)]
+    print(f"  set 4 (heldout4.jsonl, never tuned on): {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
+    for name, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
+        recall, fpr = _rates(flags, labels)
+        print(f"    {name:<11} recall {recall:.3f}  false-positive rate {fpr:.3f}")
+        _per_class(name, items, flags)
+    if "--misses" in sys.argv:
+        for item, flag, y in zip(items, both, labels, strict=True):
+            if flag != bool(y):
+                print(f"      {'missed' if y else 'false positive'}: {item['text'][:100]!r}")
 
 
 def held_out(embedder: LocalMiniLM) -> None:
     threshold = injection_classifier().threshold
     sets: list[tuple[str, list[tuple[Source, str]], list[tuple[Source, str]]]] = [
-        ("set 2 (rules never tuned on it)", heldout.ATTACKS_2, heldout.BENIGN_2),
-        ("set 3 (written after training)", heldout.ATTACKS_3, heldout.BENIGN_3),
+        ("set 2 (since used to study misses)", heldout.ATTACKS_2, heldout.BENIGN_2),
+        ("set 3 (since used to study misses)", heldout.ATTACKS_3, heldout.BENIGN_3),
     ]
     for name, attacks, benign in sets:
         items = [(s, t, 1) for s, t in attacks] + [(s, t, 0) for s, t in benign]
@@ -127,6 +157,7 @@ def model_checks() -> None:
     embedder = LocalMiniLM()
     cross_validated(embedder)
     held_out(embedder)
+    held_out_4(embedder)
     runs = RUNS // 3
     print(f"Latency of the model-based check on a {len(TEXT)}-character message ({runs} runs)")
     policy = GuardPolicy.model_validate({"injection": {"classifier": True}})
