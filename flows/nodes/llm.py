@@ -78,17 +78,28 @@ class LlmConfig(BaseModel):
     max_tool_rounds: int = Field(default=3, ge=1, le=8)
     cache: Literal["inherit", "off", "exact", "semantic"] = Field(
         default="inherit",
+        title="Response cache",
         description="Response cache: inherit (the flow's setting, else the model's), off, exact "
         "(the same prompt and parameters) or semantic (also a similar enough single question)",
     )
     cache_ttl_s: int | None = Field(
-        default=None, ge=1, le=30 * 86_400, description="How long a cached answer is kept, in seconds"
+        default=None,
+        ge=1,
+        le=30 * 86_400,
+        title="Cache TTL (seconds)",
+        description="How long a cached answer is kept (empty: the flow's, else the model's, else 3600)",
     )
     cache_threshold: float | None = Field(
-        default=None, ge=0.5, le=1, description="Semantic cache: how similar a question must be (0.5-1)"
+        default=None,
+        ge=0.5,
+        le=1,
+        title="Cache similarity threshold",
+        description="Semantic cache: how similar a question must be, 0.5-1 (empty: the flow's, else 0.9)",
     )
     cache_any_temperature: bool = Field(
-        default=False, description="Cache answers even at a temperature above 0 (they vary otherwise)"
+        default=False,
+        title="Cache at any temperature",
+        description="Also cache answers at a temperature above 0 (they vary otherwise)",
     )
 
 

@@ -103,3 +103,31 @@ describe("issue 20 node forms", () => {
     expect(screen.getByText("“data” is taken by the whole object: pick another name.")).toBeInTheDocument();
   });
 });
+
+/** The LLM node's cache fields as the catalog serves them (pydantic's schema, trimmed). */
+const llmCacheSchema: JsonSchema = {
+  type: "object",
+  properties: {
+    cache: { type: "string", enum: ["inherit", "off", "exact", "semantic"], default: "inherit", title: "Response cache" },
+    cache_ttl_s: { anyOf: [{ type: "integer", minimum: 1, maximum: 2592000 }, { type: "null" }], default: null, title: "Cache TTL (seconds)" },
+    cache_threshold: { anyOf: [{ type: "number", minimum: 0.5, maximum: 1 }, { type: "null" }], default: null, title: "Cache similarity threshold" },
+    cache_any_temperature: { type: "boolean", default: false, title: "Cache at any temperature" },
+  },
+};
+
+describe("the LLM node's response cache fields", () => {
+  it("offers the modes without an empty choice, checks the threshold and writes the node's config", async () => {
+    const user = userEvent.setup();
+    const changes = renderForm(llmCacheSchema);
+    const mode = await screen.findByLabelText("Response cache");
+    expect(mode).toHaveValue("inherit");
+    expect([...(mode as HTMLSelectElement).options].map((o) => o.value)).toEqual(["inherit", "off", "exact", "semantic"]);
+    await user.selectOptions(mode, "semantic");
+    await user.type(screen.getByLabelText("Cache similarity threshold"), "0.3");
+    expect(screen.getByText("At least 0.5.")).toBeInTheDocument();
+    await user.clear(screen.getByLabelText("Cache similarity threshold"));
+    await user.type(screen.getByLabelText("Cache similarity threshold"), "0.9");
+    await user.click(screen.getByLabelText("Cache at any temperature"));
+    expect(changes).toHaveBeenLastCalledWith({ cache: "semantic", cache_threshold: 0.9, cache_any_temperature: true });
+  });
+});

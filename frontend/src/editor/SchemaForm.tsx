@@ -145,7 +145,7 @@ function FieldFor({ name, schema, defs, value, onChange, required, errors, conte
   if (schema.enum) {
     return shell(
       <select className="select" {...common} value={text} onChange={(e) => onChange(orNull(e.target.value))}>
-        {!required || schema.nullable ? <option value="">—</option> : null}
+        {(!required && schema.default === undefined) || schema.nullable ? <option value="">—</option> : null}
         {schema.enum.map((option) => (
           <option key={String(option)} value={String(option)}>
             {String(option)}
