@@ -89,6 +89,10 @@ class Evaluation(models.Model):
     )
     version_number = models.PositiveIntegerField(null=True, blank=True)  # None: the draft
     draft_revision = models.PositiveIntegerField(null=True, blank=True)  # the draft's revision when created
+    # A prompt version as the target: the flow version (or draft) with one prompt node's template
+    # replaced by this text, kept here so the evaluation can be run again the same way.
+    prompt_node = models.CharField(max_length=128, blank=True, default="")
+    prompt_template = models.TextField(blank=True, default="")
     dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="evaluations")
     evaluators = models.JSONField(default=list)
     samples = models.PositiveSmallIntegerField(default=1)
@@ -117,7 +121,8 @@ class Evaluation(models.Model):
 
     @property
     def target(self) -> str:
-        return "draft" if self.version_number is None else f"v{self.version_number}"
+        base = "draft" if self.version_number is None else f"v{self.version_number}"
+        return f"{base} + prompt {self.prompt_node}" if self.prompt_node else base
 
 
 class EvalSample(models.Model):

@@ -17,6 +17,7 @@ from apps.evaluation.estimate import estimate_cost
 from apps.evaluation.evaluators.spec import parse_evaluators
 from apps.evaluation.models import Dataset, DatasetItem, DatasetVersion, EvalSample, Evaluation, FlowGate
 from apps.evaluation.selectors import dataset_get, dataset_version_get, evaluation_get
+from apps.evaluation.targets import graph_with_prompt
 from apps.runs.models import ChatMessage, Run
 from apps.tenancy.access import OrgAccess
 from apps.tenancy.models import Role
@@ -289,6 +290,7 @@ def evaluation_create(
     name: str = "",
     gate: bool = False,
     enqueue: bool = True,
+    prompt: dict[str, Any] | None = None,
 ) -> Evaluation:
     access.require(Role.EDITOR)
     specs = parse_evaluators(evaluators)
@@ -307,7 +309,7 @@ def evaluation_create(
         baseline = evaluation_get(organization=access.organization, evaluation_id=baseline_id)
     if any(spec.kind == "pairwise" for spec in specs) and baseline is None:
         raise InvalidInput("A pairwise judge compares with a baseline: choose one.", code="baseline_required")
-    graph = flow_version.graph if flow_version is not None else flow.draft
+    graph = graph_with_prompt(flow_version.graph if flow_version is not None else flow.draft, prompt)
     estimate = estimate_cost(
         organization=access.organization,
         graph=graph,
@@ -323,6 +325,8 @@ def evaluation_create(
             version=flow_version,
             version_number=flow_version.number if flow_version is not None else None,
             draft_revision=flow.revision if flow_version is None else None,
+            prompt_node=str(prompt["node"]) if prompt else "",
+            prompt_template=str(prompt["template"]) if prompt else "",
             dataset_version=target_version,
             evaluators=[spec.model_dump(exclude_defaults=True) | {"kind": spec.kind} for spec in specs],
             samples=samples,

@@ -77,6 +77,11 @@ class DatasetItemsOut(serializers.Serializer[Any]):
     items = DatasetItemOut(many=True)
 
 
+class PromptTargetIn(StrictSerializer):
+    node = serializers.CharField(max_length=128, help_text="The id of a prompt node in the flow version.")
+    template = serializers.CharField(max_length=50_000, help_text="The template the node runs with instead.")
+
+
 class EvaluationCreateIn(StrictSerializer):
     flow = serializers.UUIDField()
     version = serializers.CharField(max_length=16, help_text="A version number, 'draft' or 'published'.")
@@ -87,6 +92,12 @@ class EvaluationCreateIn(StrictSerializer):
     concurrency = serializers.IntegerField(min_value=1, max_value=32, default=4)
     baseline = serializers.UUIDField(required=False, allow_null=True, default=None)
     name = serializers.CharField(max_length=120, allow_blank=True, default="")
+    prompt = PromptTargetIn(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Evaluate a prompt version: the flow version with this prompt node's template replaced.",
+    )
 
 
 class EstimateOut(serializers.Serializer[Any]):
@@ -111,6 +122,8 @@ class EvaluationOut(serializers.ModelSerializer[Evaluation]):
             "target",
             "version_number",
             "draft_revision",
+            "prompt_node",
+            "prompt_template",
             "dataset",
             "dataset_name",
             "dataset_version_number",

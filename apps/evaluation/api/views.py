@@ -24,6 +24,7 @@ from apps.evaluation.datasets import parse_upload
 from apps.evaluation.estimate import estimate_cost
 from apps.evaluation.evaluators.spec import parse_evaluators
 from apps.evaluation.models import EvalSample, Evaluation
+from apps.evaluation.targets import graph_with_prompt
 from apps.tenancy.api.common import ERRORS, org_access, parse_body
 from apps.tenancy.models import Role
 
@@ -178,6 +179,7 @@ class EvaluationListView(APIView):
             concurrency=data["concurrency"],
             baseline_id=data["baseline"],
             name=data["name"],
+            prompt=data["prompt"],
         )
         return Response(s.EvaluationOut(evaluation).data, status=status.HTTP_201_CREATED)
 
@@ -199,7 +201,7 @@ class EvaluationEstimateView(APIView):
         messages = list(version.items.values_list("message", flat=True))
         cost = estimate_cost(
             organization=access.organization,
-            graph=graph.graph if graph is not None else flow.draft,
+            graph=graph_with_prompt(graph.graph if graph is not None else flow.draft, data["prompt"]),
             messages=messages,
             samples=data["samples"],
             specs=specs,

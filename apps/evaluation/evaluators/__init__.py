@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Callable
 
 from apps.evaluation.evaluators.judge import JudgeModels, judge, pairwise
-from apps.evaluation.evaluators.metrics import SYNC_SCORERS, embedding_scorer
+from apps.evaluation.evaluators.metrics import SYNC_SCORERS, embedding_scorer, preload
 from apps.evaluation.evaluators.spec import EvaluatorSpec, SampleInput, Score, parse_evaluators
 
-__all__ = ["EvaluatorSpec", "SampleInput", "Score", "parse_evaluators", "score_sample"]
+__all__ = ["EvaluatorSpec", "SampleInput", "Score", "parse_evaluators", "preload", "score_sample"]
 
 Embed = Callable[[list[str]], list[list[float]]]
 

@@ -188,3 +188,13 @@ SYNC_SCORERS: dict[str, Callable[[EvaluatorSpec, SampleInput], Score]] = {
     "mrr": mrr,
     "context_precision": context_precision,
 }
+
+
+def preload(kinds: set[str]) -> None:
+    """Import the scoring libraries these evaluators need (rouge-score pulls in nltk and
+    scikit-learn: seconds of imports). An evaluation job does it before its first run, off the
+    event loop, so the first score does not stall every sample in flight; a worker pays it once."""
+    if "rouge_l" in kinds:
+        _rouge()
+    if "bleu" in kinds:
+        import sacrebleu  # noqa: F401

@@ -142,4 +142,6 @@ class Score:
             data["reasoning"] = self.reasoning[:4000]
         if self.pending:
             data["pending"] = True
+        if self.cost:
+            data["cost"] = round(self.cost, 6)  # a judge's model calls (also in the model-call ledger)
         return data

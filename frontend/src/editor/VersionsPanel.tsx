@@ -5,6 +5,7 @@
 import { useEffect, useState } from "react";
 import { isApiError, errorMessage } from "../lib/errors";
 import { ConfirmDialog } from "../ui/ConfirmDialog";
+import { GateOverride } from "../evaluation/GateOverride";
 import { formatDateTime } from "../lib/format";
 import { fetchDiff, restoreVersion, usePublish, useRollback, useVersions } from "./api";
 import { useEditor, useEditorStoreApi } from "./context";
@@ -35,10 +36,12 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
   const [rollingBack, setRollingBack] = useState<number | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [refusal, setRefusal] = useState<unknown>(null); // an evaluation gate's (GateOverride)
 
   const onPublish = async () => {
     setMessage(null);
     setError(null);
+    setRefusal(null);
     if (!(await saveNow())) {
       setError("Save the draft first (see the save status).");
       return;
@@ -53,6 +56,7 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
         // The save just before returned the draft's issues; the canvas and Problems show them.
         setError(`Publish refused: ${failure.message} See Problems.`);
       } else setError(errorMessage(failure));
+      setRefusal(failure);
     }
   };
 
@@ -129,6 +133,19 @@ export function VersionsPanel({ orgId, flowId, saveNow, onRestored, onPublishedC
       ) : null}
       {message ? <p className="ok-note" role="status">{message}</p> : null}
       {error ? <p className="form-error" role="alert">{error}</p> : null}
+      <GateOverride
+        flowId={flowId}
+        note={note}
+        refusal={refusal}
+        onPublished={(version) => {
+          setRefusal(null);
+          setError(null);
+          setNote("");
+          setMessage(`Published version ${version.number} past the evaluation gate (audited).`);
+          onPublishedChange(version.number);
+          void versions.refetch();
+        }}
+      />
       {highlights ? (
         <section className="diff" data-testid="diff">
           <header className="diff__header">

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
-import { useFlows } from "../editor/api";
+import { useQuery } from "@tanstack/react-query";
+import { fetchFlow, useFlows } from "../editor/api";
 import { errorMessage } from "../lib/errors";
 import { ReconnectingSocket, socketUrl } from "../lib/socket";
 import { canManage, roleAtLeast } from "../lib/roles";
@@ -261,6 +262,30 @@ function Evaluations({ orgId }: { orgId: string }) {
   );
 }
 
+/** The prompt node an evaluation of a prompt version replaced ("" for a plain version). */
+const promptNodeOf = (evaluation: object) => (evaluation as { prompt_node?: string }).prompt_node ?? "";
+
+type PromptNodeChoice = { id: string; label: string; template: string };
+
+/** The flow's prompt nodes (from its draft: a version's node ids are the draft's when published). */
+function usePromptNodes(orgId: string, flowId: string): PromptNodeChoice[] {
+  const flow = useQuery({
+    queryKey: ["orgs", orgId, "evaluation", "flow-prompts", flowId],
+    queryFn: () => fetchFlow(orgId, flowId),
+    enabled: Boolean(flowId),
+  });
+  if (!flowId || !flow.data) return [];
+  const nodes = ((flow.data.draft as { nodes?: unknown[] } | undefined)?.nodes ?? []) as {
+    id?: string;
+    type?: string;
+    label?: string | null;
+    config?: { template?: string };
+  }[];
+  return nodes
+    .filter((n) => n.type === "prompt" && typeof n.id === "string")
+    .map((n) => ({ id: n.id as string, label: n.label || (n.id as string), template: n.config?.template ?? "" }));
+}
+
 function StartForm({ orgId, evaluations }: { orgId: string; evaluations: Evaluation[] }) {
   const flows = useFlows(orgId, "");
   const datasets = useDatasets(orgId);
@@ -271,6 +296,9 @@ function StartForm({ orgId, evaluations }: { orgId: string; evaluations: Evaluat
   const [kinds, setKinds] = useState<string[]>(["exact"]);
   const [samples, setSamples] = useState(1);
   const [baseline, setBaseline] = useState("");
+  const [promptNode, setPromptNode] = useState("");
+  const [promptTemplate, setPromptTemplate] = useState("");
+  const promptNodes = usePromptNodes(orgId, flow);
   const input: EvaluationInput = {
     flow,
     version,
@@ -279,14 +307,23 @@ function StartForm({ orgId, evaluations }: { orgId: string; evaluations: Evaluat
     samples,
     concurrency: 4,
     baseline: baseline || null,
+    prompt: promptNode ? { node: promptNode, template: promptTemplate } : null,
   };
-  const ready = Boolean(flow && dataset && kinds.length);
+  const ready = Boolean(flow && dataset && kinds.length && (!promptNode || promptTemplate.trim()));
   return (
     <section className="card">
       <div className="card__body form">
         <h2 className="section__title">Run an evaluation</h2>
         <div className="eval-row">
-          <select className="select" aria-label="Flow" value={flow} onChange={(e) => setFlow(e.target.value)}>
+          <select
+            className="select"
+            aria-label="Flow"
+            value={flow}
+            onChange={(e) => {
+              setFlow(e.target.value);
+              setPromptNode("");
+            }}
+          >
             <option value="">Flow…</option>
             {(flows.data?.results ?? []).map((f) => (
               <option key={f.id} value={f.id}>
@@ -318,6 +355,39 @@ function StartForm({ orgId, evaluations }: { orgId: string; evaluations: Evaluat
               ))}
           </select>
         </div>
+        {promptNodes.length > 0 && (
+          <div className="eval-row">
+            <select
+              className="select"
+              aria-label="Prompt version"
+              value={promptNode}
+              onChange={(e) => {
+                setPromptNode(e.target.value);
+                const node = promptNodes.find((n) => n.id === e.target.value);
+                setPromptTemplate(node?.template ?? "");
+              }}
+              title="Evaluate another text for one prompt node of this version"
+            >
+              <option value="">Prompts as in the version</option>
+              {promptNodes.map((n) => (
+                <option key={n.id} value={n.id}>
+                  Replace prompt “{n.label}”
+                </option>
+              ))}
+            </select>
+            {promptNode && (
+              <textarea
+                className="input eval-prompt"
+                aria-label="Prompt template"
+                rows={3}
+                maxLength={50000}
+                value={promptTemplate}
+                onChange={(e) => setPromptTemplate(e.target.value)}
+                placeholder="The template to evaluate, with {{variables}}"
+              />
+            )}
+          </div>
+        )}
         <fieldset className="eval-row">
           <legend>Evaluators</legend>
           {Object.keys(PRESETS).map((kind) => (
@@ -403,6 +473,13 @@ function Results({ orgId, id }: { orgId: string; id: string }) {
             <progress max={live?.total ?? evaluation.total} value={live?.done ?? evaluation.done} aria-label="Evaluation progress" />{" "}
             {live?.done ?? evaluation.done}/{live?.total ?? evaluation.total} samples, cost so far {live?.cost ?? evaluation.cost} (estimated{" "}
             {evaluation.estimated_cost})
+          </p>
+        )}
+        {!active && (
+          <p className="muted" data-testid="evaluation-cost">
+            Cost {evaluation.cost}
+            {summary.judge_cost !== undefined ? `, of which judges ${summary.judge_cost}` : ""} (estimated {evaluation.estimated_cost})
+            {promptNodeOf(evaluation) ? ` · prompt “${promptNodeOf(evaluation)}” replaced for this evaluation` : ""}
           </p>
         )}
         {evaluation.error && <p className="runs-error-text">{evaluation.error}</p>}

@@ -108,6 +108,8 @@ export type EvaluationInput = {
   concurrency: number;
   baseline?: string | null;
   name?: string;
+  /** A prompt version as the target: this prompt node's template replaced. */
+  prompt?: { node: string; template: string } | null;
 };
 
 export function useEvaluations(orgId: string) {

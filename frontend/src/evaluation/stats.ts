@@ -4,6 +4,8 @@ export type Summary = {
   evaluators?: Record<string, { kind?: string; mean?: number | null; ci_low?: number | null; ci_high?: number | null; n?: number }>;
   comparison?: Record<string, { mean_difference: number; p_value: number; significant: boolean; direction: string }>;
   gate?: { passed: boolean; checks: { evaluator: string; threshold: number; mean: number | null; passed: boolean }[] };
+  /** What the judges' model calls cost (part of the evaluation's cost), a decimal string. */
+  judge_cost?: string;
 };
 
 /** Counts of values in `bins` equal-width bins over [0, 1] (1.0 falls in the last bin). */
