@@ -80,10 +80,10 @@ class StreamClosed(ConnectionError):
 class Pacer:
     """Wakes the readers of paced answers together, every `interval` seconds, while the process is
     busy: at least `streams` such answers open, or its event loop behind (a timer due every
-    WATCH_S ran more than `interval` late, so readers already waited longer than a tick: then
-    for HOLD_S). Otherwise, or with an interval of 0, every
-    read wakes its reader at once. One tick timer per pool, armed only while a reader waits on it;
-    one watch timer, only while a paced answer is open."""
+    WATCH_S ran more than two intervals late, so readers already waited longer than two ticks:
+    then for HOLD_S; a single short stall of a loop that keeps up does not start it). Otherwise,
+    or with an interval of 0, every read wakes its reader at once. One tick timer per pool, armed
+    only while a reader waits on it; one watch timer, only while a paced answer is open."""
 
     WATCH_S = 0.25
     HOLD_S = 2.0
@@ -106,7 +106,7 @@ class Pacer:
 
     def _watched(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         now = loop.time()
-        if now - due > self.interval:
+        if now - due > 2 * self.interval:
             self.behind_until = now + self.HOLD_S
         self._update(now)
         self._watch = loop.call_later(self.WATCH_S, self._watched, loop, now + self.WATCH_S) if self.open else None
