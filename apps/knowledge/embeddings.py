@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
 
@@ -75,12 +76,29 @@ class OpenAICompatibleEmbedder:
     a tenant's URL never reaches an internal address. Failures say a code and a generic message;
     what the server answered goes to the log, never to the client."""
 
-    def __init__(self, *, name: str, base_url: str, model: str, api_key: str, timeout: float) -> None:
+    def __init__(
+        self, *, name: str, base_url: str, model: str, api_key: str, timeout: float, instance_owned: bool = False
+    ) -> None:
         self.name, self.base_url, self.model, self.api_key, self.timeout = name, base_url, model, api_key, timeout
+        # A managed deployment the supervisor reports ready: the instance's own server, reached
+        # like the gateway reaches it (its host:port allowed, every other address still vetted).
+        self.instance_owned = instance_owned
         self.dimensions = 0
 
+    def _policy(self) -> Any:
+        import httpx
+        from django.conf import settings
+
+        from apps.serving.egress import EgressPolicy
+
+        if not self.instance_owned:
+            return EgressPolicy()
+        url = httpx.URL(self.base_url)
+        host, port = url.host.lower(), url.port or (443 if url.scheme == "https" else 80)
+        return EgressPolicy([*settings.EGRESS_ALLOW, f"[{host}]:{port}" if ":" in host else f"{host}:{port}"])
+
     def embed(self, texts: list[str]) -> list[list[float]]:
-        from apps.serving.egress import EgressPolicy, vetted_post_sync
+        from apps.serving.egress import vetted_post_sync
 
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key or 'none'}"}
         try:
@@ -89,7 +107,7 @@ class OpenAICompatibleEmbedder:
                 body=json.dumps({"model": self.model, "input": texts}).encode(),
                 headers=headers,
                 timeout=self.timeout,
-                policy=EgressPolicy(),
+                policy=self._policy(),
             )
         except EgressRefused as refused:
             logger.warning("embedding endpoint %r: %s", self.name, refused.message)
@@ -116,21 +134,83 @@ class OpenAICompatibleEmbedder:
 
 
 def embedder_for(*, organization: Organization, model: str) -> Embedder:
-    """The embedder behind a knowledge base's `embedding_model` ("local" or an endpoint alias)."""
+    """The embedder behind a knowledge base's `embedding_model` ("local" or the alias of an
+    embedding endpoint of the organization, a managed embedding deployment included)."""
     if model == LOCAL_EMBEDDING_MODEL:
         return LocalEmbedder()
+    from apps.serving.gateway import EndpointSnapshot
     from apps.serving.models import ModelEndpoint, ModelKind
 
-    endpoint = ModelEndpoint.objects.filter(organization=organization, alias=model, kind=ModelKind.EMBEDDING).first()
+    endpoint = (
+        ModelEndpoint.objects.select_related("deployment")
+        .filter(organization=organization, alias=model, kind=ModelKind.EMBEDDING)
+        .first()
+    )
     if endpoint is None:
         raise InvalidInput(
             f"No embedding model with the alias {model!r}; use 'local' or add an embedding endpoint under Models.",
             code="unknown_embedding_model",
         )
+    snapshot = EndpointSnapshot.of(endpoint)
     return OpenAICompatibleEmbedder(
         name=endpoint.alias,
-        base_url=endpoint.base_url,
-        model=endpoint.model,
+        base_url=snapshot.base_url,
+        model=snapshot.model,
         api_key=decrypt(endpoint.api_key_encrypted) if endpoint.api_key_encrypted else "",
         timeout=max(endpoint.first_token_timeout_s, 10.0),
+        instance_owned=snapshot.instance_owned,
     )
+
+
+PROBE_TEXT = "Trellis embedding probe"
+PROBE_TIMEOUT_S = 10.0
+
+
+def probe_dimensions(*, organization: Organization, model: str) -> int:
+    """How many dimensions the model's vectors have, asking it once (one short text); a model
+    that cannot answer raises what it would raise in ingestion (EmbeddingFailed/EmbeddingRefused),
+    one of an unsupported size raises EmbeddingFailed naming the sizes supported."""
+    embedder = embedder_for(organization=organization, model=model)
+    if model == LOCAL_EMBEDDING_MODEL:
+        return LOCAL_DIMENSIONS
+    return len(embedder.embed([PROBE_TEXT])[0])
+
+
+@dataclass(frozen=True)
+class EmbeddingChoice:
+    id: str  # "local" or the endpoint's alias: what a knowledge base's `embedding_model` holds
+    name: str
+    dimensions: int | None  # None: the endpoint did not answer (see `problem`)
+    problem: str = ""
+
+
+def embedding_choices(*, organization: Organization) -> list[EmbeddingChoice]:
+    """The built-in model and every embedding endpoint of the organization, each with its vector
+    size asked of it now (in parallel, each bounded by its endpoint's timeout)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from apps.serving.models import ModelEndpoint, ModelKind
+
+    choices = [EmbeddingChoice(LOCAL_EMBEDDING_MODEL, "all-MiniLM-L6-v2 (built in, on this server)", LOCAL_DIMENSIONS)]
+    endpoints = list(
+        ModelEndpoint.objects.filter(organization=organization, kind=ModelKind.EMBEDDING)
+        .order_by("alias")
+        .values_list("alias", "name")
+    )
+    embedders = {alias: embedder_for(organization=organization, model=alias) for alias, _ in endpoints}
+    for embedder in embedders.values():  # a listing waits for no endpoint longer than this
+        if isinstance(embedder, OpenAICompatibleEmbedder):
+            embedder.timeout = min(embedder.timeout, PROBE_TIMEOUT_S)
+
+    def probe(alias: str) -> tuple[int | None, str]:
+        try:
+            return len(embedders[alias].embed([PROBE_TEXT])[0]), ""
+        except EmbeddingFailed as failed:
+            return None, failed.message
+
+    if endpoints:
+        with ThreadPoolExecutor(max_workers=min(8, len(endpoints))) as pool:
+            results = list(pool.map(probe, [alias for alias, _ in endpoints]))
+        for (alias, name), (dims, problem) in zip(endpoints, results, strict=True):
+            choices.append(EmbeddingChoice(alias, name or alias, dims, problem))
+    return choices

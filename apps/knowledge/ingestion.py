@@ -11,12 +11,13 @@ and they become searchable together when the generation completes.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.knowledge import realtime
@@ -113,6 +114,75 @@ def _parse_mode(document: Document) -> str:
     return str(document.file_type)
 
 
+PARSE_AHEAD = 1  # documents of the same base parsed while this one embeds
+
+
+class ParseAhead:
+    """The pipeline: while a job embeds its document, a thread parses the next queued documents
+    of the same knowledge base (in the sandbox's warm pool; the parser runs in its own process,
+    so the two overlap on separate cores) and stores their sections, so their own jobs skip
+    straight to chunking. It claims nothing: it writes sections only to a document still queued
+    at the same version and not parsed yet, and a parse that fails stores nothing (the document's
+    own job parses it again and fails it with the reason)."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+
+    def start(self, knowledge_base_id: UUID, document_id: UUID | str) -> None:
+        if PARSE_AHEAD <= 0:
+            return
+        self.thread = threading.Thread(
+            target=self._run, args=(knowledge_base_id, document_id), name="parse-ahead", daemon=True
+        )
+        self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+
+    @staticmethod
+    def _run(knowledge_base_id: UUID, document_id: UUID | str) -> None:
+        from django.db import connection as thread_connection
+
+        try:
+            upcoming = (
+                Document.objects.filter(knowledge_base_id=knowledge_base_id, status=DocumentStatus.QUEUED)
+                .exclude(pk=document_id)
+                .filter(Q(parsed_version__isnull=True) | ~Q(parsed_version=F("version")))
+                .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now()))
+                .order_by("created_at", "id")
+                .values_list("id", flat=True)[:PARSE_AHEAD]
+            )
+            for upcoming_id in list(upcoming):
+                _parse_ahead_one(upcoming_id)
+        except Exception:  # a pipeline optimisation: the document's own job does the real work
+            logger.exception("parse-ahead for knowledge base %s failed", knowledge_base_id)
+        finally:
+            thread_connection.close()
+
+
+def _parse_ahead_one(document_id: UUID) -> None:
+    document = Document.objects.filter(pk=document_id).first()
+    if document is None:
+        return
+    data = DocumentFile.objects.filter(document=document).values_list("data", flat=True).first()
+    if data is None:
+        return
+    try:
+        sections = parse_in_sandbox(bytes(data), _parse_mode(document))
+    except ParseFailed:
+        return
+    pages = max((s.page or 0) for s in sections) if document.file_type == FileType.PDF else None
+    Document.objects.filter(pk=document_id, version=document.version, status=DocumentStatus.QUEUED).filter(
+        Q(parsed_version__isnull=True) | ~Q(parsed_version=F("version"))
+    ).update(
+        sections=[s.stored() for s in sections],
+        title=_title(sections, document.name),
+        parsed_version=document.version,
+        page_count=pages,
+    )
+
+
 def _title(sections: list[Section], name: str) -> str:
     """The parser's title, else the first Markdown heading, else the file name."""
     if sections and sections[0].title:
@@ -157,6 +227,14 @@ def _rows(document: Document, drafts: list[ChunkDraft], start: int, vectors: lis
 
 def document_ingest(document_id: UUID | str, generation: int) -> str:
     """Build one generation of a document; answers what happened (for logs and tests)."""
+    ahead = ParseAhead()
+    try:
+        return _document_ingest(document_id, generation, ahead)
+    finally:
+        ahead.join()
+
+
+def _document_ingest(document_id: UUID | str, generation: int, ahead: ParseAhead) -> str:
     if not _claim(document_id, generation):
         return "skipped"
     document = Document.objects.select_related("knowledge_base").get(pk=document_id)
@@ -167,6 +245,7 @@ def document_ingest(document_id: UUID | str, generation: int) -> str:
             "failed" if Document.objects.filter(pk=document_id, status=DocumentStatus.FAILED).exists() else "superseded"
         )
     document.refresh_from_db(fields=["title"])
+    ahead.start(knowledge_base.id, document_id)
     chunk_settings = ChunkSettings(
         knowledge_base.chunk_strategy, knowledge_base.chunk_size, knowledge_base.chunk_overlap
     )
@@ -185,24 +264,47 @@ def document_ingest(document_id: UUID | str, generation: int) -> str:
     title = _document_title(document)
     for start in range(done - done % BATCH_SIZE, total, BATCH_SIZE):
         batch = drafts[start : start + BATCH_SIZE]
-        try:
-            vectors = embedder.embed(
-                [embedding_text(draft.text, title=title, heading_path=draft.heading_path) for draft in batch]
-            )
-        except EmbeddingFailed as exc:
-            _fail(document_id, generation, "embedding_failed", str(exc))
-            return "failed"
-        with transaction.atomic():
-            current = _current(document_id, generation)
-            if current is None:
-                return "superseded"
-            current.knowledge_base = knowledge_base
-            Chunk.objects.bulk_create(_rows(current, batch, start, vectors), ignore_conflicts=True)
-            current.progress = _progress(start + len(batch), total)
-            current.lease_until = timezone.now() + _lease()
-            current.save(update_fields=["progress", "lease_until", "updated_at"])
-            realtime.publish(current)
+        texts = [embedding_text(draft.text, title=title, heading_path=draft.heading_path) for draft in batch]
+        while True:
+            try:
+                vectors = embedder.embed(texts)
+            except EmbeddingFailed as exc:
+                _fail(document_id, generation, "embedding_failed", str(exc))
+                return "failed"
+            with transaction.atomic():
+                # A re-embed job may have switched the base's model meanwhile (reembed.py): then
+                # this batch is embedded again with the new one before it is written. (The base's
+                # row first, then the document's: the order every writer takes them in.)
+                now_model = _model_for_share(knowledge_base.pk)
+                current = _current(document_id, generation)
+                if current is None:
+                    return "superseded"
+                if now_model == knowledge_base.embedding_model:
+                    current.knowledge_base = knowledge_base
+                    Chunk.objects.bulk_create(_rows(current, batch, start, vectors), ignore_conflicts=True)
+                    current.progress = _progress(start + len(batch), total)
+                    current.lease_until = timezone.now() + _lease()
+                    current.save(update_fields=["progress", "lease_until", "updated_at"])
+                    realtime.publish(current)
+                    break
+            knowledge_base.embedding_model = now_model
+            try:
+                embedder = embedder_for(organization=knowledge_base.organization, model=now_model)
+            except Exception as exc:
+                _fail(document_id, generation, "unknown_embedding_model", str(exc))
+                return "failed"
     return "ready" if _finish(document_id, generation) else "superseded"
+
+
+def _model_for_share(knowledge_base_id: UUID) -> str:
+    """The base's embedding model, its row held FOR SHARE until the transaction ends (a re-embed
+    job's switch takes it FOR UPDATE, so a batch is written wholly before or after a switch)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT embedding_model FROM knowledge_knowledgebase WHERE id = %s FOR SHARE", [knowledge_base_id]
+        )
+        row = cursor.fetchone()
+    return str(row[0]) if row else ""
 
 
 def _progress(done: int, total: int) -> float:

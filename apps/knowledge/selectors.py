@@ -7,7 +7,7 @@ import uuid
 from django.db.models import Count, Q, QuerySet
 
 from apps.config.errors import NotFound
-from apps.knowledge.models import ACTIVE_STATUSES, Chunk, Document, DocumentStatus, KnowledgeBase, Source
+from apps.knowledge.models import ACTIVE_STATUSES, Chunk, Document, DocumentStatus, KnowledgeBase, ReembedJob, Source
 from apps.tenancy.models import Organization
 
 
@@ -81,3 +81,8 @@ def source_get(*, knowledge_base: KnowledgeBase, source_id: object) -> Source:
     if source is None:
         raise NotFound("Source not found.")
     return source
+
+
+def reembed_job_latest(*, knowledge_base: KnowledgeBase) -> ReembedJob | None:
+    """The base's newest re-embed job (running, stopped or ended), if it ever had one."""
+    return ReembedJob.objects.filter(knowledge_base=knowledge_base).order_by("-created_at").first()

@@ -13,9 +13,18 @@ from django.db import transaction
 from apps.config.errors import Conflict, InvalidInput
 from apps.knowledge import realtime
 from apps.knowledge.chunking import ChunkSettings
-from apps.knowledge.embeddings import embedder_for
+from apps.knowledge.embeddings import EmbeddingFailed, probe_dimensions
 from apps.knowledge.keywords import stats_forget
-from apps.knowledge.models import Document, DocumentFile, DocumentStatus, FileType, KnowledgeBase, Source, SourceKind
+from apps.knowledge.models import (
+    Document,
+    DocumentFile,
+    DocumentStatus,
+    FileType,
+    KnowledgeBase,
+    ReembedJob,
+    Source,
+    SourceKind,
+)
 from apps.knowledge.parsing import file_type_for
 from apps.knowledge.selectors import document_get, knowledge_base_get, source_get
 from apps.tenancy.access import OrgAccess
@@ -23,7 +32,7 @@ from apps.tenancy.models import Role
 from apps.tenancy.services import audit_record
 
 MAX_FILES_PER_UPLOAD = 100
-REINDEX_FIELDS = frozenset({"embedding_model", "chunk_strategy", "chunk_size", "chunk_overlap", "language"})
+REINDEX_FIELDS = frozenset({"chunk_strategy", "chunk_size", "chunk_overlap", "language"})
 SEARCH_FIELDS = ("bm25_k1", "bm25_b")  # read at query time: no re-index
 
 
@@ -53,12 +62,19 @@ def _enqueue(document: Document) -> None:
     transaction.on_commit(lambda: ingest_document(document_id, generation), robust=True)
 
 
-def _check_settings(access: OrgAccess, values: dict[str, Any]) -> None:
+def _check_settings(values: dict[str, Any]) -> None:
     try:
         ChunkSettings(values["chunk_strategy"], values["chunk_size"], values["chunk_overlap"])
     except ValueError as exc:
         raise InvalidInput(str(exc), code="invalid_chunking") from None
-    embedder_for(organization=access.organization, model=values["embedding_model"])
+
+
+def _embedding_dims(access: OrgAccess, model: str) -> int:
+    """The model's vector size, asked of it (an endpoint that cannot answer is a 400 with why)."""
+    try:
+        return probe_dimensions(organization=access.organization, model=model)
+    except EmbeddingFailed as failed:
+        raise InvalidInput(failed.message, code=failed.code) from None
 
 
 @transaction.atomic
@@ -77,13 +93,12 @@ def knowledge_base_create(
 ) -> KnowledgeBase:
     access.require(Role.EDITOR)
     values = {
-        "embedding_model": embedding_model,
         "chunk_strategy": chunk_strategy,
         "chunk_size": chunk_size,
         "chunk_overlap": chunk_overlap,
         "language": language,
     }
-    _check_settings(access, values)
+    _check_settings(values)
     knowledge_base = KnowledgeBase.objects.create(
         organization=access.organization,
         name=name.strip(),
@@ -91,6 +106,8 @@ def knowledge_base_create(
         created_by=access.actor.user,
         bm25_k1=bm25_k1,
         bm25_b=bm25_b,
+        embedding_model=embedding_model,
+        embedding_dims=_embedding_dims(access, embedding_model),
         **values,
     )
     return knowledge_base_get(organization=access.organization, knowledge_base_id=knowledge_base.id)
@@ -103,13 +120,20 @@ def _locked_kb(access: OrgAccess, knowledge_base_id: object) -> KnowledgeBase:
 
 @transaction.atomic
 def knowledge_base_update(*, access: OrgAccess, knowledge_base_id: object, **changes: Any) -> KnowledgeBase:
-    """Rename/describe; a new embedding model or chunking re-indexes every document."""
+    """Rename/describe; new chunking re-indexes every document. Another embedding model is a
+    re-embed job (knowledge_base_reembed), so search never mixes two models' vectors."""
     access.require(Role.EDITOR)
     knowledge_base = _locked_kb(access, knowledge_base_id)
+    if changes.get("embedding_model") not in (None, knowledge_base.embedding_model):
+        raise InvalidInput(
+            "Another embedding model re-embeds every chunk: start it as a re-embed job "
+            "(POST .../reembed/, or 'Re-embed' in the base's settings).",
+            code="reembed_required",
+        )
     values = {field: changes.get(field, getattr(knowledge_base, field)) for field in REINDEX_FIELDS}
     needs_reindex = any(values[f] != getattr(knowledge_base, f) for f in REINDEX_FIELDS)
     if needs_reindex:
-        _check_settings(access, values)
+        _check_settings(values)
     for field in ("name", "description"):
         if changes.get(field) is not None:
             setattr(knowledge_base, field, str(changes[field]).strip())
@@ -311,7 +335,9 @@ def _check_source_target(access: OrgAccess, kind: str, url: str, path: str) -> t
     from apps.serving.egress import EgressPolicy
     from flows.errors import EgressRefused
 
-    if kind == SourceKind.WEB:
+    if kind == SourceKind.S3 and not url.strip():
+        return "", ""  # AWS itself: each request's host is vetted when it is sent
+    if kind in (SourceKind.WEB, SourceKind.S3):
         url = url.strip()
         try:
             EgressPolicy().check_url(url)
@@ -338,31 +364,52 @@ def source_create(
     max_pages: int = 50,
     max_depth: int = 2,
     sync_every_minutes: int | None = None,
+    bucket: str = "",
+    prefix: str = "",
+    region: str = "",
+    path_style: bool = False,
+    access_key_id: str = "",
+    secret_access_key: str = "",
 ) -> Source:
-    """A website or folder source of the base; its first sync is queued at once."""
+    """A website, folder or S3-compatible bucket source of the base (for a bucket, `url` is the
+    endpoint URL, empty for AWS); its first sync is queued at once."""
+    from apps.knowledge.s3 import credentials_seal
     from apps.knowledge.sources import request_sync
 
     access.require(Role.EDITOR)
     knowledge_base = _locked_kb(access, knowledge_base_id)
     url, folder = _check_source_target(access, kind, url, path)
+    if kind == SourceKind.S3 and bool(access_key_id) != bool(secret_access_key):
+        raise InvalidInput("Give both the access key ID and the secret access key, or neither (a public bucket).")
     source = Source.objects.create(
         organization=access.organization,
         knowledge_base=knowledge_base,
         kind=kind,
-        name=(name.strip() or url or folder)[:120],
+        name=(name.strip() or (f"s3://{bucket}/{prefix}" if kind == SourceKind.S3 else "") or url or folder)[:120],
         url=url,
         path=folder,
         max_pages=max_pages,
         max_depth=max_depth,
         sync_every_minutes=sync_every_minutes,
         created_by=access.actor.user,
+        bucket=bucket.strip() if kind == SourceKind.S3 else "",
+        prefix=prefix if kind == SourceKind.S3 else "",
+        region=region.strip() if kind == SourceKind.S3 else "",
+        path_style=path_style if kind == SourceKind.S3 else False,
+        credentials_encrypted=credentials_seal(access_key_id, secret_access_key) if kind == SourceKind.S3 else "",
     )
     audit_record(
         organization=access.organization,
         actor=access.actor,
         action="knowledge_source.create",
         target=source,
-        data={"kind": kind, "url": url, "path": folder, "knowledge_base": str(knowledge_base.id)},
+        data={
+            "kind": kind,
+            "url": url,
+            "path": folder,
+            "knowledge_base": str(knowledge_base.id),
+            **({"bucket": source.bucket, "prefix": source.prefix} if kind == SourceKind.S3 else {}),
+        },
     )
     request_sync(source, _enqueue_sync)
     return source
@@ -441,3 +488,54 @@ def knowledge_base_set_questions(*, access: OrgAccess, knowledge_base_id: object
     knowledge_base.test_questions = clean_questions(questions)
     knowledge_base.save(update_fields=["test_questions", "updated_at"])
     return knowledge_base
+
+
+# --- re-embedding onto another model (apps/knowledge/reembed.py) ----------------------------------------
+
+
+def knowledge_base_reembed(*, access: OrgAccess, knowledge_base_id: object, embedding_model: str) -> ReembedJob:
+    """Queue moving the base onto `embedding_model` (its size asked of it first, outside any lock)."""
+    from apps.knowledge import reembed
+
+    access.require(Role.EDITOR)
+    knowledge_base = knowledge_base_get(organization=access.organization, knowledge_base_id=knowledge_base_id)
+    if embedding_model == knowledge_base.embedding_model:
+        raise InvalidInput(f"The knowledge base already uses {embedding_model!r}.", code="same_embedding_model")
+    dims = reembed.target_dimensions(knowledge_base, embedding_model)
+    with transaction.atomic():
+        locked = _locked_kb(access, knowledge_base_id)
+        job = reembed.start(knowledge_base=locked, model=embedding_model, dims=dims, user=access.actor.user)
+        audit_record(
+            organization=access.organization,
+            actor=access.actor,
+            action="knowledge_base.reembed",
+            target=locked,
+            data={"from": locked.embedding_model, "to": embedding_model, "dimensions": dims},
+        )
+    return job
+
+
+def _locked_job(access: OrgAccess, knowledge_base_id: object) -> ReembedJob:
+    from apps.knowledge.selectors import reembed_job_latest
+
+    knowledge_base = _locked_kb(access, knowledge_base_id)  # the base's row first, then the job's
+    job = reembed_job_latest(knowledge_base=knowledge_base)
+    if job is None:
+        raise Conflict("This knowledge base has no re-embed job.", code="no_reembed_job")
+    return ReembedJob.objects.select_for_update().get(pk=job.pk)
+
+
+@transaction.atomic
+def knowledge_base_reembed_cancel(*, access: OrgAccess, knowledge_base_id: object) -> ReembedJob:
+    from apps.knowledge import reembed
+
+    access.require(Role.EDITOR)
+    return reembed.cancel(_locked_job(access, knowledge_base_id))
+
+
+@transaction.atomic
+def knowledge_base_reembed_resume(*, access: OrgAccess, knowledge_base_id: object) -> ReembedJob:
+    from apps.knowledge import reembed
+
+    access.require(Role.EDITOR)
+    return reembed.resume(_locked_job(access, knowledge_base_id))

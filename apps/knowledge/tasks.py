@@ -34,6 +34,27 @@ def resume_stalled_documents() -> int:
 @db_periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
 def resume_stalled() -> None:
     resume_stalled_documents()
+    resume_stalled_reembeds()
+
+
+@db_task()  # type: ignore[untyped-decorator]
+def reembed_knowledge_base(job_id: UUID | str) -> str:
+    from apps.knowledge.reembed import reembed_run
+
+    outcome = reembed_run(job_id)
+    logger.info("re-embed job %s: %s", job_id, outcome)
+    return outcome
+
+
+def resume_stalled_reembeds() -> int:
+    from apps.knowledge.reembed import jobs_to_resume
+
+    pending = jobs_to_resume()
+    for job_id in pending:
+        reembed_knowledge_base(job_id)
+    if pending:
+        logger.info("resuming %d unfinished re-embed jobs", len(pending))
+    return len(pending)
 
 
 @db_task()  # type: ignore[untyped-decorator]
@@ -65,5 +86,6 @@ def _resume_on_start() -> None:
 
     try:
         resume_stalled_documents()
+        resume_stalled_reembeds()
     finally:
         close_old_connections()

@@ -118,9 +118,22 @@ def live_url(
 ) -> Iterator[str]:
     request.getfixturevalue("standin_url")  # started (and allowed) before the server reads its env
     request.getfixturevalue("mcp_servers")  # the test MCP servers too (the editor's agent scenario)
+    request.getfixturevalue("embedding_server")  # and the embeddings server (test_knowledge_embeddings.py)
     if not (settings.FRONTEND_DIST / "index.html").exists():
         pytest.fail("frontend/dist is missing: run `make build` first (make test does).")
     yield from _serve("e2e-server.log")
+
+
+@pytest.fixture(scope="session")
+def embedding_server() -> Iterator[Any]:
+    """A real OpenAI-compatible embeddings server (MiniLM vectors), allowed through the outbound
+    policy before the live server and the worker read their allow-list."""
+    from tests.support.embedding_server import EmbeddingServer
+
+    server = EmbeddingServer().start()
+    allow_egress(server.url)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

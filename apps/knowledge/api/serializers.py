@@ -6,7 +6,16 @@ from rest_framework import serializers
 
 from apps.config.serializers import StrictSerializer
 from apps.knowledge.chunking import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
-from apps.knowledge.models import ChunkStrategy, Document, FileType, KnowledgeBase, Language, Source, SourceKind
+from apps.knowledge.models import (
+    ChunkStrategy,
+    Document,
+    FileType,
+    KnowledgeBase,
+    Language,
+    ReembedJob,
+    Source,
+    SourceKind,
+)
 from apps.knowledge.rerank import MAX_RERANK_DOCUMENTS
 from apps.knowledge.search import (
     HYBRID_DEPTH,
@@ -25,7 +34,11 @@ MAX_SAMPLE_TEXT = 20_000  # a pasted sample for the create dialog's preview, not
 class KnowledgeBaseCreateIn(StrictSerializer):
     name = serializers.CharField(max_length=120, min_length=1)
     description = serializers.CharField(max_length=2000, allow_blank=True, default="")
-    embedding_model = serializers.CharField(max_length=64, default="local")
+    embedding_model = serializers.CharField(
+        max_length=64,
+        default="local",
+        help_text="'local' (built in) or an embedding endpoint's alias; fixed at creation",
+    )
     chunk_strategy = serializers.ChoiceField(choices=ChunkStrategy.choices, default=ChunkStrategy.SENTENCE)
     chunk_size = serializers.IntegerField(min_value=MIN_CHUNK_SIZE, max_value=MAX_CHUNK_SIZE, default=256)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=MAX_CHUNK_SIZE // 2, default=32)
@@ -39,7 +52,9 @@ class KnowledgeBaseCreateIn(StrictSerializer):
 class KnowledgeBaseUpdateIn(StrictSerializer):
     name = serializers.CharField(max_length=120, min_length=1, required=False)
     description = serializers.CharField(max_length=2000, allow_blank=True, required=False)
-    embedding_model = serializers.CharField(max_length=64, required=False)
+    embedding_model = serializers.CharField(
+        max_length=64, required=False, help_text="Only the current one: another model is a re-embed job (reembed/)"
+    )
     chunk_strategy = serializers.ChoiceField(choices=ChunkStrategy.choices, required=False)
     chunk_size = serializers.IntegerField(min_value=MIN_CHUNK_SIZE, max_value=MAX_CHUNK_SIZE, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=MAX_CHUNK_SIZE // 2, required=False)
@@ -61,6 +76,7 @@ class KnowledgeBaseOut(serializers.ModelSerializer):  # type: ignore[type-arg]
             "name",
             "description",
             "embedding_model",
+            "embedding_dims",
             "chunk_strategy",
             "chunk_size",
             "chunk_overlap",
@@ -217,6 +233,42 @@ class PreviewOut(serializers.Serializer):  # type: ignore[type-arg]
     truncated = serializers.BooleanField()
 
 
+class EmbeddingModelOut(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.CharField(help_text="What a knowledge base's embedding_model takes: 'local' or the endpoint alias")
+    name = serializers.CharField()
+    dimensions = serializers.IntegerField(allow_null=True, help_text="Its vectors' size; null: it did not answer")
+    problem = serializers.CharField(help_text="Why it cannot be used now (empty when it can)")
+
+
+class ReembedIn(StrictSerializer):
+    embedding_model = serializers.CharField(max_length=64, min_length=1, help_text="The model to move the base onto")
+
+
+class ReembedJobOut(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = ReembedJob
+        fields = [
+            "id",
+            "from_model",
+            "target_model",
+            "target_dims",
+            "status",
+            "done",
+            "total",
+            "error_code",
+            "error_message",
+            "attempts",
+            "created_at",
+            "updated_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ReembedStateOut(serializers.Serializer):  # type: ignore[type-arg]
+    job = ReembedJobOut(allow_null=True, help_text="The newest re-embed job; null: never re-embedded")
+
+
 class ReindexOut(serializers.Serializer):  # type: ignore[type-arg]
     documents = serializers.IntegerField()
 
@@ -233,8 +285,34 @@ class SourceCreateIn(StrictSerializer):
     sync_every_minutes = serializers.IntegerField(
         min_value=5, max_value=60 * 24 * 31, required=False, allow_null=True, default=None
     )
+    endpoint_url = serializers.URLField(
+        max_length=2000, required=False, default="", help_text="S3: the endpoint URL (empty: AWS)"
+    )
+    bucket = serializers.RegexField(
+        r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$", required=False, default="", help_text="S3: the bucket name"
+    )
+    prefix = serializers.CharField(
+        max_length=1024, required=False, default="", allow_blank=True, trim_whitespace=False,
+        help_text="S3: only objects whose key starts with this",
+    )  # fmt: skip
+    region = serializers.RegexField(r"^[a-z0-9-]{0,64}$", required=False, default="", allow_blank=True)
+    path_style = serializers.BooleanField(
+        required=False, default=False, help_text="S3: the bucket in the path (MinIO, most self-hosted servers)"
+    )
+    access_key_id = serializers.CharField(max_length=256, required=False, default="", allow_blank=True)
+    secret_access_key = serializers.CharField(
+        max_length=256, required=False, default="", allow_blank=True, write_only=True,
+        help_text="S3: stored encrypted, never shown again",
+    )  # fmt: skip
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["kind"] == SourceKind.S3:
+            if not attrs.get("bucket"):
+                raise serializers.ValidationError({"bucket": "Give the bucket's name."})
+            if attrs.get("url"):
+                raise serializers.ValidationError({"url": "For a bucket, give the endpoint as endpoint_url."})
+            attrs["url"] = attrs.get("endpoint_url", "")
+        attrs.pop("endpoint_url", None)
         if attrs["kind"] == SourceKind.WEB and not attrs.get("url"):
             raise serializers.ValidationError({"url": "Give the website's start page or sitemap URL."})
         if attrs["kind"] == SourceKind.FOLDER and not attrs.get("path"):
@@ -260,6 +338,7 @@ class SourceOut(serializers.ModelSerializer):  # type: ignore[type-arg]
         many=True, source="errors", help_text="What went wrong in the last sync, per page or file"
     )
     document_count = serializers.SerializerMethodField()
+    has_credentials = serializers.SerializerMethodField(help_text="S3: an access key pair is stored")
 
     class Meta:
         model = Source
@@ -269,6 +348,11 @@ class SourceOut(serializers.ModelSerializer):  # type: ignore[type-arg]
             "name",
             "url",
             "path",
+            "bucket",
+            "prefix",
+            "region",
+            "path_style",
+            "has_credentials",
             "max_pages",
             "max_depth",
             "sync_every_minutes",
@@ -293,6 +377,9 @@ class SourceOut(serializers.ModelSerializer):  # type: ignore[type-arg]
     def get_document_count(self, source: Source) -> int:
         return source.documents.count()
 
+    def get_has_credentials(self, source: Source) -> bool:
+        return bool(source.credentials_encrypted)
+
 
 class TestQuestionIO(serializers.Serializer):  # type: ignore[type-arg]
     question = serializers.CharField(max_length=2000)
@@ -310,6 +397,10 @@ class TestQuestionsIO(serializers.Serializer):  # type: ignore[type-arg]
 
 class EvaluateIn(StrictSerializer):
     questions = TestQuestionIO(many=True, max_length=200, required=False, help_text="Default: the saved questions")  # type: ignore[call-arg]
+    dataset = serializers.UUIDField(
+        required=False, help_text="Instead of questions: an evaluation dataset's items with expected sources"
+    )
+    dataset_version = serializers.IntegerField(min_value=1, required=False, help_text="Default: the latest")
     modes = serializers.ListField(
         child=serializers.ChoiceField(choices=list(MODES)), default=list(MODES), min_length=1, max_length=3
     )
@@ -320,6 +411,13 @@ class EvaluateIn(StrictSerializer):
     keyword_weight = serializers.FloatField(min_value=0, max_value=10, default=KEYWORD_WEIGHT)
     depth = serializers.IntegerField(min_value=1, max_value=MAX_K, default=HYBRID_DEPTH)
     rerank = serializers.SlugField(max_length=64, required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "dataset" in attrs and "questions" in attrs:
+            raise serializers.ValidationError({"dataset": "Send questions or a dataset, not both."})
+        if "dataset_version" in attrs and "dataset" not in attrs:
+            raise serializers.ValidationError({"dataset_version": "Name the dataset too."})
+        return attrs
 
 
 class ModeScoreOut(serializers.Serializer):  # type: ignore[type-arg]

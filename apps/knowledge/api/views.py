@@ -16,6 +16,7 @@ from apps.config.errors import InvalidInput
 from apps.knowledge import selectors, services
 from apps.knowledge.api import serializers as s
 from apps.knowledge.chunking import ChunkSettings, chunk_preview
+from apps.knowledge.embeddings import embedding_choices
 from apps.knowledge.models import KnowledgeBase
 from apps.knowledge.parsing import Section
 from apps.knowledge.search import SearchFilters, knowledge_search
@@ -82,6 +83,63 @@ class KnowledgeBaseReindexView(APIView):
         access = org_access(request, org_id, Role.EDITOR)
         count = services.knowledge_base_reindex(access=access, knowledge_base_id=kb_id)
         return Response({"documents": count}, status=status.HTTP_202_ACCEPTED)
+
+
+class EmbeddingModelsView(APIView):
+    @extend_schema(
+        responses={200: s.EmbeddingModelOut(many=True), **ERRORS},
+        operation_id="v1_orgs_knowledge_bases_embedding_models_list",
+        summary="Embedding models a knowledge base can use: the built-in one and the embedding endpoints, "
+        "each asked for its vector size now",
+    )
+    def get(self, request: Request, org_id: str) -> Response:
+        access = org_access(request, org_id)
+        choices = embedding_choices(organization=access.organization)
+        return Response(s.EmbeddingModelOut([c.__dict__ for c in choices], many=True).data)
+
+
+def _reembed_state(knowledge_base: KnowledgeBase) -> Any:
+    return s.ReembedStateOut({"job": selectors.reembed_job_latest(knowledge_base=knowledge_base)}).data
+
+
+class ReembedView(APIView):
+    @extend_schema(responses={200: s.ReembedStateOut, **ERRORS}, summary="The base's newest re-embed job")
+    def get(self, request: Request, org_id: str, kb_id: str) -> Response:
+        return Response(_reembed_state(_kb(request, org_id, kb_id)))
+
+    @extend_schema(
+        request=s.ReembedIn,
+        responses={202: s.ReembedStateOut, **ERRORS},
+        summary="Re-embed every chunk with another model (editor): a queue job; search uses the old model "
+        "until the switch, which is atomic",
+    )
+    def post(self, request: Request, org_id: str, kb_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        data = parse_body(s.ReembedIn, request)
+        services.knowledge_base_reembed(access=access, knowledge_base_id=kb_id, **data)
+        return Response(_reembed_state(_kb(request, org_id, kb_id)), status=status.HTTP_202_ACCEPTED)
+
+
+class ReembedCancelView(APIView):
+    @extend_schema(
+        request=None, responses={200: s.ReembedStateOut, **ERRORS}, summary="Cancel the re-embed job (editor)"
+    )
+    def post(self, request: Request, org_id: str, kb_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        services.knowledge_base_reembed_cancel(access=access, knowledge_base_id=kb_id)
+        return Response(_reembed_state(_kb(request, org_id, kb_id)))
+
+
+class ReembedResumeView(APIView):
+    @extend_schema(
+        request=None,
+        responses={202: s.ReembedStateOut, **ERRORS},
+        summary="Resume a re-embed job stopped by an error (editor)",
+    )
+    def post(self, request: Request, org_id: str, kb_id: str) -> Response:
+        access = org_access(request, org_id, Role.EDITOR)
+        services.knowledge_base_reembed_resume(access=access, knowledge_base_id=kb_id)
+        return Response(_reembed_state(_kb(request, org_id, kb_id)), status=status.HTTP_202_ACCEPTED)
 
 
 class KnowledgeSearchView(APIView):
@@ -299,11 +357,14 @@ class EvaluateView(APIView):
         summary="Run test questions: hit@1/5/k, MRR and latency per mode, with the given ranking parameters",
     )
     def post(self, request: Request, org_id: str, kb_id: str) -> Response:
-        from apps.knowledge.evaluation import Tuning, clean_questions, evaluate
+        from apps.knowledge.evaluation import Tuning, clean_questions, dataset_questions, evaluate
 
         knowledge_base = _kb(request, org_id, kb_id)
         data = parse_body(s.EvaluateIn, request)
-        raw = [dict(q) for q in data["questions"]] if "questions" in data else knowledge_base.test_questions
+        if "dataset" in data:
+            raw = dataset_questions(knowledge_base.organization, str(data["dataset"]), data.get("dataset_version"))
+        else:
+            raw = [dict(q) for q in data["questions"]] if "questions" in data else knowledge_base.test_questions
         tuning = Tuning(
             k=data["k"],
             bm25_k1=data.get("bm25_k1"),

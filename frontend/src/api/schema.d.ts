@@ -1258,6 +1258,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reembed/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The base's newest re-embed job */
+        get: operations["v1_orgs_knowledge_bases_reembed_retrieve"];
+        put?: never;
+        /** Re-embed every chunk with another model (editor): a queue job; search uses the old model until the switch, which is atomic */
+        post: operations["v1_orgs_knowledge_bases_reembed_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reembed/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel the re-embed job (editor) */
+        post: operations["v1_orgs_knowledge_bases_reembed_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reembed/resume/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a re-embed job stopped by an error (editor) */
+        post: operations["v1_orgs_knowledge_bases_reembed_resume_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reindex/": {
         parameters: {
             query?: never;
@@ -1357,6 +1409,23 @@ export interface paths {
         put?: never;
         /** How a pasted sample would be chunked with these settings, before a base exists (editor) */
         post: operations["v1_orgs_knowledge_bases_sample_chunk_preview_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org_id}/knowledge-bases/embedding-models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Embedding models a knowledge base can use: the built-in one and the embedding endpoints, each asked for its vector size now */
+        get: operations["v1_orgs_knowledge_bases_embedding_models_list"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2527,6 +2596,15 @@ export interface components {
         EmailTokenInRequest: {
             token: string;
         };
+        EmbeddingModelOut: {
+            /** @description What a knowledge base's embedding_model takes: 'local' or the endpoint alias */
+            id: string;
+            name: string;
+            /** @description Its vectors' size; null: it did not answer */
+            dimensions: number | null;
+            /** @description Why it cannot be used now (empty when it can) */
+            problem: string;
+        };
         Error: {
             code: string;
             message: string;
@@ -2604,6 +2682,8 @@ export interface components {
             baseline?: string | null;
             /** @default  */
             name?: string;
+            /** @description Evaluate a prompt version: the flow version with this prompt node's template replaced. */
+            prompt?: components["schemas"]["PromptTargetInRequest"] | null;
         };
         EvaluationDetailOut: {
             /** Format: uuid */
@@ -2615,6 +2695,8 @@ export interface components {
             readonly target: string;
             version_number?: number | null;
             draft_revision?: number | null;
+            prompt_node?: string;
+            prompt_template?: string;
             /** Format: uuid */
             readonly dataset: string;
             readonly dataset_name: string;
@@ -2652,6 +2734,8 @@ export interface components {
             readonly target: string;
             version_number?: number | null;
             draft_revision?: number | null;
+            prompt_node?: string;
+            prompt_template?: string;
             /** Format: uuid */
             readonly dataset: string;
             readonly dataset_name: string;
@@ -2860,6 +2944,38 @@ export interface components {
                 /** Target Port */
                 target_port: string;
             }[];
+            /** FlowSettings */
+            settings?: {
+                /**
+                 * FlowCache
+                 * @description The flow's response-cache default for its LLM nodes (a node may set its own; without
+                 *     either, the model endpoint's setting applies). Frozen with each version like the graph.
+                 * @default null
+                 */
+                cache?: {
+                    /**
+                     * Mode
+                     * @default off
+                     * @enum {string}
+                     */
+                    mode?: "off" | "exact" | "semantic";
+                    /**
+                     * Ttl S
+                     * @default null
+                     */
+                    ttl_s?: number | null;
+                    /**
+                     * Threshold
+                     * @default null
+                     */
+                    threshold?: number | null;
+                    /**
+                     * Any Temperature
+                     * @default false
+                     */
+                    any_temperature?: boolean;
+                } | null;
+            };
         };
         FlowVersionDetailOut: {
             /** Format: uuid */
@@ -3051,23 +3167,27 @@ export interface components {
             note?: string;
         };
         /**
-         * @description * `web` - Website (a start page or a sitemap)
-         *     * `folder` - Folder on the server
-         * @enum {string}
-         */
-        Kind4e3Enum: "web" | "folder";
-        /**
          * @description * `chat` - Chat
          *     * `embedding` - Embedding
          * @enum {string}
          */
         KindCfdEnum: "chat" | "embedding";
+        /**
+         * @description * `web` - Website (a start page or a sitemap)
+         *     * `folder` - Folder on the server
+         *     * `s3` - S3-compatible bucket
+         * @enum {string}
+         */
+        KindEd0Enum: "web" | "folder" | "s3";
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         KnowledgeBaseCreateInRequest: {
             name: string;
             /** @default  */
             description?: string;
-            /** @default local */
+            /**
+             * @description 'local' (built in) or an embedding endpoint's alias; fixed at creation
+             * @default local
+             */
             embedding_model?: string;
             /** @default sentence */
             chunk_strategy?: components["schemas"]["ChunkStrategyEnum"];
@@ -3110,6 +3230,7 @@ export interface components {
             readonly name: string;
             readonly description: string;
             readonly embedding_model: string;
+            readonly embedding_dims: number;
             readonly chunk_strategy: components["schemas"]["ChunkStrategyEnum"];
             /** @description Tokens per chunk */
             readonly chunk_size: number;
@@ -3649,6 +3770,7 @@ export interface components {
         PatchedKnowledgeBaseUpdateInRequest: {
             name?: string;
             description?: string;
+            /** @description Only the current one: another model is a re-embed job (reembed/) */
             embedding_model?: string;
             chunk_strategy?: components["schemas"]["ChunkStrategyEnum"];
             chunk_size?: number;
@@ -3888,6 +4010,13 @@ export interface components {
             truncated: boolean;
         };
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        PromptTargetInRequest: {
+            /** @description The id of a prompt node in the flow version. */
+            node: string;
+            /** @description The template the node runs with instead. */
+            template: string;
+        };
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         PublishInRequest: {
             /** @default  */
             note?: string;
@@ -3948,6 +4077,45 @@ export interface components {
          * @enum {integer}
          */
         RatingEnum: -1 | 1;
+        /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
+        ReembedInRequest: {
+            /** @description The model to move the base onto */
+            embedding_model: string;
+        };
+        ReembedJobOut: {
+            /** Format: uuid */
+            readonly id: string;
+            readonly from_model: string;
+            readonly target_model: string;
+            readonly target_dims: number;
+            readonly status: components["schemas"]["ReembedJobOutStatusEnum"];
+            /** @description Chunks with their new vector */
+            readonly done: number;
+            /** @description Chunks of the base (grows if documents arrive) */
+            readonly total: number;
+            readonly error_code: string;
+            readonly error_message: string;
+            readonly attempts: number;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+            /** Format: date-time */
+            readonly finished_at: string | null;
+        };
+        /**
+         * @description * `queued` - Queued
+         *     * `running` - Re-embedding
+         *     * `failed` - Stopped by an error (resumable)
+         *     * `cancelled` - Cancelled
+         *     * `done` - Switched
+         * @enum {string}
+         */
+        ReembedJobOutStatusEnum: "queued" | "running" | "failed" | "cancelled" | "done";
+        ReembedStateOut: {
+            /** @description The newest re-embed job; null: never re-embedded */
+            job: components["schemas"]["ReembedJobOut"] | null;
+        };
         ReindexOut: {
             documents: number;
         };
@@ -4267,7 +4435,7 @@ export interface components {
         Source4e3Enum: "playground" | "api" | "openai" | "widget" | "evaluation";
         /** @description Refuses unknown fields instead of silently dropping them (a typo is an error). */
         SourceCreateInRequest: {
-            kind: components["schemas"]["Kind4e3Enum"];
+            kind: components["schemas"]["KindEd0Enum"];
             /** @default  */
             name?: string;
             /**
@@ -4292,6 +4460,35 @@ export interface components {
              */
             max_depth?: number;
             sync_every_minutes?: number | null;
+            /**
+             * Format: uri
+             * @description S3: the endpoint URL (empty: AWS)
+             * @default
+             */
+            endpoint_url?: string;
+            /**
+             * @description S3: the bucket name
+             * @default
+             */
+            bucket?: string;
+            /**
+             * @description S3: only objects whose key starts with this
+             * @default
+             */
+            prefix?: string;
+            region?: string;
+            /**
+             * @description S3: the bucket in the path (MinIO, most self-hosted servers)
+             * @default false
+             */
+            path_style?: boolean;
+            /** @default  */
+            access_key_id?: string;
+            /**
+             * @description S3: stored encrypted, never shown again
+             * @default
+             */
+            secret_access_key?: string;
         };
         SourceErrorOut: {
             /** @description The page URL or file path */
@@ -4302,12 +4499,19 @@ export interface components {
         SourceOut: {
             /** Format: uuid */
             readonly id: string;
-            readonly kind: components["schemas"]["Kind4e3Enum"];
+            readonly kind: components["schemas"]["KindEd0Enum"];
             readonly name: string;
-            /** @description Web: a start page or sitemap URL */
+            /** @description Web: a start page or sitemap URL; S3: the endpoint URL */
             readonly url: string;
             /** @description Folder: an absolute path */
             readonly path: string;
+            readonly bucket: string;
+            readonly prefix: string;
+            readonly region: string;
+            /** @description S3: bucket in the path, not in the host name */
+            readonly path_style: boolean;
+            /** @description S3: an access key pair is stored */
+            readonly has_credentials: boolean;
             readonly max_pages: number;
             readonly max_depth: number;
             /** @description Empty: only on demand */
@@ -11851,6 +12055,258 @@ export interface operations {
             };
         };
     };
+    v1_orgs_knowledge_bases_reembed_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReembedStateOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_reembed_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReembedInRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReembedStateOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_reembed_cancel_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReembedStateOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_reembed_resume_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kb_id: string;
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReembedStateOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     v1_orgs_knowledge_bases_reindex_create: {
         parameters: {
             query?: never;
@@ -12383,6 +12839,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PreviewOut"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    v1_orgs_knowledge_bases_embedding_models_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingModelOut"][];
                 };
             };
             400: {

@@ -117,6 +117,7 @@ describe("Knowledge base settings", () => {
     name: "Handbook",
     description: "",
     embedding_model: "local",
+    embedding_dims: 384,
     chunk_strategy: "sentence",
     chunk_size: 256,
     chunk_overlap: 32,
@@ -158,6 +159,7 @@ describe("Knowledge base settings", () => {
         body: [doc("55555555-5555-4555-8555-555555555555", "newer.md", "2026-02-01T00:00:00Z"), doc(DOC_ID, "first.md", "2026-01-02T00:00:00Z")],
       },
       [`POST ${KB_URL}`]: chunker,
+      [`GET /api/v1/orgs/${ORG_A}/knowledge-bases/${KB_ID}/reembed/`]: { status: 200, body: { job: null } },
       [`PATCH /api/v1/orgs/${ORG_A}/knowledge-bases/${KB_ID}/`]: { status: 200, body: { ...kb, chunk_size: 128 } },
     });
     renderWithClient(<KnowledgeBaseView orgId={ORG_A} kb={kb} onBack={() => undefined} />);

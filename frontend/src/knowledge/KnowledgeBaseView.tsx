@@ -8,6 +8,7 @@ import { Dialog } from "../ui/Dialog";
 import { ErrorState, FormError, LoadingState } from "../ui/feedback";
 import { PageHeader } from "../ui/PageHeader";
 import {
+  embeddingKeys,
   isActive,
   kbKeys,
   uploadFile,
@@ -22,9 +23,11 @@ import {
   type KbDocument,
   type KbSource,
   type KnowledgeBase,
+  type ReembedJob,
   type SearchMode,
 } from "./api";
 import { ChunkingFields, ChunkPreview, chunkingProblem } from "./ChunkPreview";
+import { ReembedPanel } from "./Embeddings";
 import { highlight } from "./highlight";
 import { QuestionSetPanel } from "./QuestionSet";
 import { SourcesPanel } from "./Sources";
@@ -62,6 +65,19 @@ function useProgress(orgId: string, kbId: string) {
             void queryClient.invalidateQueries({ queryKey: kbKeys.sources(orgId, kbId) });
             void queryClient.invalidateQueries({ queryKey: kbKeys.all(orgId) });
           }
+          return;
+        }
+        if (message.type === "knowledge.reembed") {
+          // A re-embed job: its progress live; the base's model once it switched.
+          const { type: _type, event: _event, job: id, knowledge_base: _kb, ...fields } = message;
+          const key = embeddingKeys.reembed(orgId, kbId);
+          const known = queryClient.getQueryData<{ job: ReembedJob | null }>(key)?.job;
+          if (known && known.id === id) {
+            queryClient.setQueryData(key, { job: { ...known, ...(fields as Partial<ReembedJob>) } });
+          } else {
+            void queryClient.invalidateQueries({ queryKey: key });
+          }
+          if (message.status === "done") void queryClient.invalidateQueries({ queryKey: kbKeys.all(orgId) });
           return;
         }
         if (message.type !== "knowledge.progress") return;
@@ -120,7 +136,7 @@ export function KnowledgeBaseView({ orgId, kb, onBack }: { orgId: string; kb: Kn
             <button type="button" className="kb-link" onClick={onBack}>
               ← All knowledge bases
             </button>{" "}
-            · {kb.chunk_strategy} chunks of {kb.chunk_size} tokens · embeddings: {kb.embedding_model}
+            · {kb.chunk_strategy} chunks of {kb.chunk_size} tokens · embeddings: {kb.embedding_model} ({kb.embedding_dims} dimensions)
           </>
         }
         actions={
@@ -171,6 +187,7 @@ export function KnowledgeBaseView({ orgId, kb, onBack }: { orgId: string; kb: Kn
           ))}
         </ul>
       )}
+      <ReembedPanel orgId={orgId} kb={kb} />
       <SourcesPanel orgId={orgId} kbId={kb.id} />
       {documents.isPending && <LoadingState />}
       {documents.isError && <ErrorState error={documents.error} />}

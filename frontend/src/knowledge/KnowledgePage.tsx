@@ -8,6 +8,7 @@ import { EmptyState, ErrorState, FormError, LoadingState } from "../ui/feedback"
 import { KnowledgeIcon } from "../ui/icons";
 import { PageHeader } from "../ui/PageHeader";
 import { useCreateKnowledgeBase, useKnowledgeBases, type ChunkSettings } from "./api";
+import { EmbeddingModelSelect } from "./Embeddings";
 import { ChunkingFields, ChunkPreview } from "./ChunkPreview";
 import { KnowledgeBaseView } from "./KnowledgeBaseView";
 import "./knowledge.css";
@@ -68,7 +69,7 @@ export function KnowledgePage() {
                   {kb.active_count === 0 && kb.failed_count === 0 && <Badge tone="success">{kb.ready_count} ready</Badge>}
                 </td>
                 <td className="muted">
-                  {kb.chunk_strategy}, {kb.chunk_size} tokens
+                  {kb.chunk_strategy}, {kb.chunk_size} tokens, {kb.embedding_model} ({kb.embedding_dims} dims)
                 </td>
               </tr>
             ))}
@@ -86,6 +87,7 @@ function CreateDialog({ orgId, onClose, onCreated }: { orgId: string; onClose: (
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
   const [chunking, setChunking] = useState<ChunkSettings>({ chunk_strategy: "sentence", chunk_size: 256, chunk_overlap: 32 });
+  const [embeddingModel, setEmbeddingModel] = useState("local");
   return (
     <Dialog title="New knowledge base" onClose={onClose} size="md">
       <form
@@ -93,7 +95,7 @@ function CreateDialog({ orgId, onClose, onCreated }: { orgId: string; onClose: (
         onSubmit={(event) => {
           event.preventDefault();
           create.mutate(
-            { name, description, ...chunking },
+            { name, description, embedding_model: embeddingModel, ...chunking },
             { onSuccess: (kb) => (onClose(), onCreated(kb.id)) },
           );
         }}
@@ -106,6 +108,7 @@ function CreateDialog({ orgId, onClose, onCreated }: { orgId: string; onClose: (
           <span>Description (optional)</span>
           <input className="input" value={description} onChange={(e) => setDescription(e.target.value)} />
         </label>
+        <EmbeddingModelSelect orgId={orgId} value={embeddingModel} onChange={setEmbeddingModel} />
         <details className="kb-chunking">
           <summary>Chunking (the defaults suit most documents)</summary>
           <ChunkingFields value={chunking} onChange={setChunking} />

@@ -273,3 +273,58 @@ export function useEvaluate(orgId: string, kbId: string) {
       unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/evaluate/", { ...kbPath(orgId, kbId), body })),
   });
 }
+
+// --- embedding models and re-embedding (apps/knowledge/reembed.py) -----------------------------------
+
+export type EmbeddingModel = components["schemas"]["EmbeddingModelOut"];
+export type ReembedJob = components["schemas"]["ReembedJobOut"];
+export const REEMBED_ACTIVE = new Set(["queued", "running"]);
+
+export const embeddingKeys = {
+  models: (orgId: string) => ["orgs", orgId, "knowledge", "embedding-models"] as const,
+  reembed: (orgId: string, kbId: string) => ["orgs", orgId, "knowledge", kbId, "reembed"] as const,
+};
+
+/** The built-in model and the organization's embedding endpoints, each with its vector size. */
+export function useEmbeddingModels(orgId: string, enabled = true) {
+  return useQuery({
+    queryKey: embeddingKeys.models(orgId),
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/v1/orgs/{org_id}/knowledge-bases/embedding-models/", { params: { path: { org_id: orgId } } }),
+      ),
+    enabled,
+    staleTime: 30_000,
+  });
+}
+
+export function useReembedJob(orgId: string, kbId: string) {
+  return useQuery({
+    queryKey: embeddingKeys.reembed(orgId, kbId),
+    queryFn: () => unwrap(api.GET("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reembed/", kbPath(orgId, kbId))),
+    // the socket patches it live; a slow poll covers a socket that is down
+    refetchInterval: (query) => (query.state.data?.job && REEMBED_ACTIVE.has(query.state.data.job.status) ? 5000 : false),
+  });
+}
+
+export function useStartReembed(orgId: string, kbId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (embedding_model: string) =>
+      unwrap(
+        api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reembed/", { ...kbPath(orgId, kbId), body: { embedding_model } }),
+      ),
+    onSuccess: (state) => queryClient.setQueryData(embeddingKeys.reembed(orgId, kbId), state),
+  });
+}
+
+export function useReembedAction(orgId: string, kbId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (action: "cancel" | "resume") =>
+      action === "cancel"
+        ? unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reembed/cancel/", kbPath(orgId, kbId)))
+        : unwrap(api.POST("/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/reembed/resume/", kbPath(orgId, kbId))),
+    onSuccess: (state) => queryClient.setQueryData(embeddingKeys.reembed(orgId, kbId), state),
+  });
+}

@@ -270,10 +270,19 @@ def test_egress_embedding_endpoint_never_reaches_an_internal_service(org_a: Memb
 def test_egress_knowledge_search_through_an_internal_embedding_endpoint_is_refused(
     org_a: Member, fresh: Internal
 ) -> None:
+    from apps.config.errors import InvalidInput
+    from apps.knowledge.models import KnowledgeBase
     from apps.knowledge.services import knowledge_base_create
 
     _planted(org_a, f"{fresh.url}/v1", alias="inside-embed", kind=ModelKind.EMBEDDING)
-    kb = knowledge_base_create(access=org_a.access, name="kb", embedding_model="inside-embed")
+    # Choosing it asks it for its size: refused, and no base is made.
+    with pytest.raises(InvalidInput) as refused:
+        knowledge_base_create(access=org_a.access, name="kb", embedding_model="inside-embed")
+    assert refused.value.code == "egress_refused" and SECRET not in refused.value.message
+    assert not KnowledgeBase.objects.filter(organization=org_a.organization).exists()
+    # A base that already uses it (its endpoint's URL changed after) is refused at search time.
+    kb = knowledge_base_create(access=org_a.access, name="kb")
+    KnowledgeBase.objects.filter(pk=kb.pk).update(embedding_model="inside-embed")
     url = f"/api/v1/orgs/{org_a.organization.id}/knowledge-bases/{kb.id}/search/"
     response = org_a.client().post(url, {"query": "hello", "mode": "vector"}, format="json")
     assert response.status_code == 400, response.content

@@ -121,6 +121,11 @@ def test_tenant_isolation_every_org_route_is_covered() -> None:
         "knowledge-source-sync",
         "knowledge-test-questions",
         "knowledge-evaluate",
+        # tests/apps/knowledge/test_embedding_models.py
+        "knowledge-embedding-models",
+        "knowledge-base-reembed",
+        "knowledge-base-reembed-cancel",
+        "knowledge-base-reembed-resume",
         # tests/apps/serving/test_budgets.py and test_deployment_isolation.py
         "model-budget-list",
         "model-budget-detail",
