@@ -119,7 +119,7 @@ def test_e2e_widget_thumbs_down_reaches_conversations_runs_and_dashboard(
     top = page.get_by_role("table", name="Top users by cost")
     expect(top).to_contain_text("of “Help”")
     expect(top).to_contain_text("Widget visitor")
-    page.get_by_label("Range").select_option("1")  # today: per hour
+    page.get_by_role("form", name="Dashboard range").locator("select").first.select_option("1")  # today, per hour
     thumbs = page.get_by_role("figure", name="Thumbs-down rate (%)")
     expect(thumbs.locator("canvas")).to_have_count(1)
     expect(thumbs.get_by_role("img", name=re.compile(r"max 100%"))).to_be_visible()
