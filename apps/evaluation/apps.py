@@ -19,3 +19,7 @@ class EvaluationConfig(AppConfig):
         if not any(isinstance(hook, PromptTargetHook) for hook in HOOKS):
             HOOKS.append(PromptTargetHook())  # after guardrails: the prompt replaced is the target's
         socket_handler_register(consumers.MESSAGE_TYPES, consumers.handle)
+        from apps.evaluation.knowledge_questions import knowledge_questions
+        from apps.knowledge.evaluation import question_set_register
+
+        question_set_register(knowledge_questions)  # datasets as a knowledge base's test questions

@@ -3,7 +3,9 @@ reports hit@1, hit@5, hit@k, MRR@k and latency per search mode, with the ranking
 request (BM25 k1/b, fusion weights and depth) so a user can tune them before saving them.
 
 The questions are kept on the base (`KnowledgeBase.test_questions`); an uploaded set can also be
-run once without saving. An expected document is named by its id, its name, its title or (for a
+run once without saving, and so can a version of an evaluation dataset (apps/evaluation: its items'
+messages with their expected sources), read through the question-set provider that app registers
+(this layer never imports it). An expected document is named by its id, its name, its title or (for a
 source's document) its URL or path; a name that matches no document is reported, not guessed.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,24 @@ from apps.knowledge.search import HYBRID_DEPTH, KEYWORD_WEIGHT, MODES, VECTOR_WE
 
 MAX_QUESTIONS = 200
 MAX_EXPECTED = 20
+
+# (organization, dataset id, version number or None for the latest) -> [{"question", "expected"}]
+QuestionSetProvider = Callable[[Any, str, int | None], list[dict[str, Any]]]
+_question_sets: list[QuestionSetProvider] = []
+
+
+def question_set_register(provider: QuestionSetProvider) -> None:
+    """apps.evaluation plugs its datasets in here (AppConfig.ready)."""
+    if provider not in _question_sets:
+        _question_sets.append(provider)
+
+
+def dataset_questions(organization: Any, dataset_id: str, version: int | None) -> list[dict[str, Any]]:
+    """The questions of an evaluation dataset version of `organization` (NotFound for another
+    tenant's dataset, InvalidInput when the version has no item with expected sources)."""
+    if not _question_sets:
+        raise InvalidInput("Evaluation datasets are not available on this server.", code="datasets_unavailable")
+    return _question_sets[0](organization, dataset_id, version)
 
 
 @dataclass(frozen=True)
