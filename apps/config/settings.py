@@ -77,6 +77,9 @@ MODEL_DIRS = env.listing("TRELLIS_MODEL_DIRS") or [str(DATA_DIR / "models"), str
 DEPLOYMENT_LOG_DIR = DATA_DIR / "deployments"
 # The semantic answer cache keeps at most this many entries per organization (apps/serving/semantic.py).
 SEMANTIC_CACHE_MAX_ENTRIES = env.integer("TRELLIS_SEMANTIC_CACHE_MAX_ENTRIES", 20_000)
+# torch's intra-op threads, set when the semantic cache's question embedder loads in a process (a
+# dozen tokens gain nothing from more; on busy cores extra threads make it many times slower); 0: torch's default.
+SEMANTIC_CACHE_TORCH_THREADS = env.integer("TRELLIS_SEMANTIC_CACHE_TORCH_THREADS", 1)
 # host:port pairs that the egress guard lets through although they resolve to private addresses.
 EGRESS_ALLOW = env.listing("TRELLIS_EGRESS_ALLOW")
 # Defaults for model calls (an endpoint's own timeouts win where it sets them).

