@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -80,6 +81,40 @@ class Outage:
         if self._timeout is not None and (pool := _pool()) is not None:
             pool.timeout, self._timeout = self._timeout, None
             self._errors_seen = pool.get_stats().get("connections_errors", 0)
+
+
+POOL_CHECK_IDLE_SECONDS = 1.0
+
+
+def pool_check(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check of a connection it hands out: an empty query, a round trip, only for a
+    connection that sat in the pool longer than POOL_CHECK_IDLE_SECONDS. One given back in
+    working order just before (most checkouts: every run makes several thread trips) is handed
+    out as it is: if it broke meanwhile, the request using it answers 503
+    `database_unavailable` (database_error) and the pool drops it."""
+    returned = getattr(conn, "_trellis_returned", None)
+    if returned is not None and time.monotonic() - returned < POOL_CHECK_IDLE_SECONDS:
+        return
+    psycopg_pool.ConnectionPool.check_connection(conn)
+
+
+def pool_returned(conn: psycopg.Connection[Any]) -> None:
+    """The pool's `reset`, called for a connection given back idle (a broken one is dropped before)."""
+    conn._trellis_returned = time.monotonic()  # type: ignore[attr-defined]
+
+
+def pool_checks_install(**_: Any) -> None:
+    """connection_created's receiver: the process's pool checks with `pool_check` instead of
+    Django's check of every checkout (CONN_HEALTH_CHECKS), and stamps what it gets back. Django
+    builds the pool itself and passes its own `check`, so it cannot be given as a pool option;
+    set on the pool once (again if the pool is rebuilt). Django's check serves the first checkout."""
+    pool = _pool()
+    if pool is None or pool._check is pool_check:
+        return
+    if pool._reset is None:
+        pool._reset = pool_returned
+    if pool._reset is pool_returned and pool._check is not None:
+        pool._check = pool_check
 
 
 def _pool() -> psycopg_pool.ConnectionPool | None:

@@ -11,6 +11,7 @@ own authentication reads, in the run start's one database trip.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
@@ -49,8 +50,15 @@ def _refused(reason: str) -> JsonResponse:
 
 def _view_checks_scope(request: HttpRequest) -> bool:
     """The view applies the same rule in its own database trip (apps.tenancy.http_auth)."""
+    return _path_checks_scope(getattr(request, "urlconf", None), request.path_info)
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_checks_scope(urlconf: str | None, path: str) -> bool:
+    """Per path (the URLs are fixed for a process): resolving walks the URL patterns, a cost
+    on every keyed request that the handler pays once more to find the view."""
     try:
-        return bool(getattr(resolve(request.path_info).func, "checks_key_scope", False))
+        return bool(getattr(resolve(path, urlconf).func, "checks_key_scope", False))
     except Resolver404:
         return False
 
