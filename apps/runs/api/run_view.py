@@ -14,12 +14,16 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
+import orjson
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework.fields import DateTimeField
 
 from apps.config.errors import NotFound, TrellisError
 from apps.config.wire_errors import error_of, wire_error
-from apps.runs.api.serializers import RunIn, RunOut
+from apps.runs.api.serializers import RunIn, RunOut, run_in_usual
 from apps.runs.forward import with_reveal
 from apps.runs.live import PreparedRun, follow, run_start_live, run_to_end
 from apps.runs.models import Run
@@ -43,7 +47,7 @@ def _uuid(value: str, what: str) -> uuid.UUID:
 @checks_key_scope  # the key's scope is checked in the run start's trip (no lookup of its own)
 @csrf_exempt  # not exempt in fact: the caller is authenticated with Django's CSRF check for sessions
 async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> HttpResponseBase:
-    refusal = None
+    refusal, data = None, None
     if request.method != "POST":
         refusal = error_of("method_not_allowed", f"Method {request.method} is not allowed.", 405)
     else:
@@ -52,17 +56,21 @@ async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> Http
         except ValueError:
             refusal = error_of("malformed_json", "Malformed JSON body.")
         else:
-            serializer = RunIn(data=body)
-            if not serializer.is_valid():
-                fields = {k: [str(m) for m in v] for k, v in serializer.errors.items()}
-                refusal = error_of("invalid", next(iter(fields.values()))[0], fields=fields)
+            data = run_in_usual(body)
+            if data is None:
+                serializer = RunIn(data=body)
+                if serializer.is_valid():
+                    data = serializer.validated_data
+                else:
+                    fields = {k: [str(m) for m in v] for k, v in serializer.errors.items()}
+                    refusal = error_of("invalid", next(iter(fields.values()))[0], fields=fields)
     if refusal is not None:  # who asks comes first: an anonymous caller gets 401, not the 400
         try:
             await authenticate(request)
         except TrellisError as exc:  # 401, or 403 csrf_failed
             return wire_error(exc).response()
         return refusal.response()
-    data = serializer.validated_data
+    assert data is not None  # noqa: S101 - validated above
     streaming = data["stream"] or "text/event-stream" in request.headers.get("Accept", "")
     try:
         # The caller is authenticated in the run start's own database trip (one trip per run),
@@ -89,7 +97,16 @@ async def flow_run_view(request: HttpRequest, org_id: str, flow_id: str) -> Http
     _, run = await run_to_end(prepared)
     if run is None:  # that write was refused (the run's row says why): read what is stored
         run = await Run.objects.select_related("flow", "version").aget(pk=prepared.run.pk)
-    return JsonResponse(_revealed(prepared, _run_out(run)), status=200)
+    return _json(_revealed(prepared, _run_out(run)))
+
+
+_ENCODER = DjangoJSONEncoder()
+
+
+def _json(data: dict[str, Any]) -> HttpResponse:
+    """JsonResponse's answer, encoded by orjson (a REST run's cost): what it cannot encode goes
+    through DjangoJSONEncoder as JsonResponse would."""
+    return HttpResponse(orjson.dumps(data, default=_ENCODER.default), content_type="application/json")
 
 
 def _revealed(prepared: PreparedRun, out: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +124,11 @@ def _run_out_serializer() -> RunOut:
     """One RunOut per process: a ModelSerializer builds its fields from the model on every instance
     (most of its cost). Used on the event loop only (fields are bound once; to_representation keeps
     no state)."""
-    return RunOut()
+    serializer = RunOut()
+    for field in serializer.fields.values():  # no time zone is activated per request here
+        if isinstance(field, DateTimeField):
+            field.timezone = timezone.get_default_timezone()  # not looked up per value
+    return serializer
 
 
 def _run_out(run: Run) -> dict[str, Any]:

@@ -25,6 +25,24 @@ class RunIn(StrictSerializer):
         raise serializers.ValidationError('Use "published", "draft" or a version number.')
 
 
+_RUN_IN_FIELDS = frozenset(RunIn().fields)
+
+
+def run_in_usual(body: Any) -> dict[str, Any] | None:
+    """RunIn's validated data for the usual body (inputs as an object; "published" or "draft"; no
+    session; stream true/false or left out), read without DRF's field machinery (a REST run's
+    cost); None for every other body, which RunIn validates (and words the errors of)."""
+    if type(body) is not dict or not body.keys() <= _RUN_IN_FIELDS:
+        return None
+    inputs, version = body.get("inputs"), body.get("version", "published")
+    stream, session = body.get("stream", False), body.get("session")
+    if type(inputs) is not dict or version not in ("published", "draft") or type(stream) is not bool:
+        return None
+    if session is not None:
+        return None
+    return {"inputs": dict(inputs), "version": version, "session": None, "stream": stream}
+
+
 class RunOut(serializers.ModelSerializer):  # type: ignore[type-arg]
     flow_name = serializers.CharField(source="flow.name")
     version_number = serializers.IntegerField(source="version.number", allow_null=True, default=None)
