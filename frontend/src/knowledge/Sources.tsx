@@ -1,4 +1,4 @@
-/** A base's sources beyond uploads: website crawls and server folders, each with its last sync,
+/** A base's sources beyond uploads: website crawls, server folders and S3-compatible buckets, each with its last sync,
  * live counters while a sync runs (socket events), its errors, "Sync now" and delete. */
 import { useState } from "react";
 import { formatDateTime } from "../lib/format";
@@ -34,7 +34,7 @@ export function SourcesPanel({ orgId, kbId }: { orgId: string; kbId: string }) {
   return (
     <section className="card card__body kb-section" aria-label="Sources">
       <div className="kb-section__head">
-        <h3>Websites and folders</h3>
+        <h3>Websites, folders and buckets</h3>
         <button type="button" className="btn btn--sm" onClick={() => setAdding(true)}>
           Add a source
         </button>
@@ -43,8 +43,8 @@ export function SourcesPanel({ orgId, kbId }: { orgId: string; kbId: string }) {
       {sources.isError && <ErrorState error={sources.error} />}
       {sources.data?.length === 0 && (
         <p className="muted">
-          Besides uploads, a base can crawl a website (a start page or its sitemap) or read a folder on the server, and
-          sync again on a schedule: only changed pages are embedded again.
+          Besides uploads, a base can crawl a website (a start page or its sitemap), read a folder on the server or an
+          S3-compatible bucket, and sync again on a schedule: only changed pages and files are embedded again.
         </p>
       )}
       {!!sources.data?.length && (
@@ -55,7 +55,7 @@ export function SourcesPanel({ orgId, kbId }: { orgId: string; kbId: string }) {
                 <div className="kb-sources__what">
                   <strong>{source.name}</strong>
                   <div className="muted kb-wrap">
-                    {source.kind === "web" ? source.url : source.path} · {source.document_count} documents
+                    {where(source)} · {source.document_count} documents
                     {source.sync_every_minutes ? ` · syncs every ${scheduleLabel(source.sync_every_minutes)}` : ""}
                   </div>
                 </div>
@@ -121,6 +121,12 @@ export function SourcesPanel({ orgId, kbId }: { orgId: string; kbId: string }) {
   );
 }
 
+function where(source: KbSource): string {
+  if (source.kind === "web") return source.url;
+  if (source.kind === "folder") return source.path;
+  return `s3://${source.bucket}/${source.prefix}${source.url ? ` at ${source.url}` : ""}`;
+}
+
 function scheduleLabel(minutes: number): string {
   if (minutes % 10080 === 0) return minutes === 10080 ? "week" : `${minutes / 10080} weeks`;
   if (minutes % 1440 === 0) return minutes === 1440 ? "day" : `${minutes / 1440} days`;
@@ -130,7 +136,18 @@ function scheduleLabel(minutes: number): string {
 
 function AddSourceDialog({ orgId, kbId, onClose }: { orgId: string; kbId: string; onClose: () => void }) {
   const add = useAddSource(orgId, kbId);
-  const [kind, setKind] = useState<"web" | "folder">("web");
+  const [kind, setKind] = useState<"web" | "folder" | "s3">("web");
+  const [bucket, setBucket] = useState({
+    endpoint_url: "",
+    bucket: "",
+    prefix: "",
+    region: "",
+    path_style: false,
+    access_key_id: "",
+    secret_access_key: "",
+  });
+  const setBucketField = (field: keyof typeof bucket, value: string | boolean) =>
+    setBucket((current) => ({ ...current, [field]: value }));
   const [url, setUrl] = useState("");
   const [path, setPath] = useState("");
   const [name, setName] = useState("");
@@ -150,7 +167,11 @@ function AddSourceDialog({ orgId, kbId, onClose }: { orgId: string; kbId: string
             max_pages: maxPages,
             max_depth: maxDepth,
             sync_every_minutes: schedule ? Number(schedule) : null,
-            ...(kind === "web" ? { url: url.trim() } : { path: path.trim() }),
+            ...(kind === "web"
+              ? { url: url.trim() }
+              : kind === "folder"
+                ? { path: path.trim() }
+                : { ...bucket, endpoint_url: bucket.endpoint_url.trim(), bucket: bucket.bucket.trim() }),
           };
           add.mutate(body, { onSuccess: onClose });
         }}
@@ -163,8 +184,14 @@ function AddSourceDialog({ orgId, kbId, onClose }: { orgId: string; kbId: string
             <input type="radio" name="kind" checked={kind === "folder"} onChange={() => setKind("folder")} /> Folder on
             the server
           </label>
+          <label>
+            <input type="radio" name="kind" checked={kind === "s3"} onChange={() => setKind("s3")} /> S3-compatible
+            bucket
+          </label>
         </div>
-        {kind === "web" ? (
+        {kind === "s3" ? (
+          <BucketFields bucket={bucket} set={setBucketField} />
+        ) : kind === "web" ? (
           <label className="field">
             <span>Start page or sitemap URL</span>
             <input
@@ -248,5 +275,100 @@ function AddSourceDialog({ orgId, kbId, onClose }: { orgId: string; kbId: string
         </div>
       </form>
     </Dialog>
+  );
+}
+
+type BucketInput = {
+  endpoint_url: string;
+  bucket: string;
+  prefix: string;
+  region: string;
+  path_style: boolean;
+  access_key_id: string;
+  secret_access_key: string;
+};
+
+function BucketFields({
+  bucket,
+  set,
+}: {
+  bucket: BucketInput;
+  set: (field: keyof BucketInput, value: string | boolean) => void;
+}) {
+  return (
+    <fieldset className="kb-bucket">
+      <legend className="sr-only">Bucket</legend>
+      <div className="kb-fields-row">
+        <label className="field">
+          <span>Bucket</span>
+          <input
+            className="input"
+            required
+            placeholder="company-handbook"
+            value={bucket.bucket}
+            onChange={(e) => set("bucket", e.target.value)}
+          />
+        </label>
+        <label className="field">
+          <span>Prefix (optional)</span>
+          <input
+            className="input"
+            placeholder="manuals/"
+            value={bucket.prefix}
+            onChange={(e) => set("prefix", e.target.value)}
+          />
+        </label>
+      </div>
+      <label className="field">
+        <span>Endpoint URL (empty for Amazon S3)</span>
+        <input
+          className="input"
+          type="url"
+          placeholder="https://minio.example.com"
+          value={bucket.endpoint_url}
+          onChange={(e) => set("endpoint_url", e.target.value)}
+        />
+      </label>
+      <div className="kb-fields-row">
+        <label className="field">
+          <span>Region</span>
+          <input
+            className="input"
+            placeholder="us-east-1"
+            value={bucket.region}
+            onChange={(e) => set("region", e.target.value)}
+          />
+        </label>
+        <label className="field kb-check">
+          <input type="checkbox" checked={bucket.path_style} onChange={(e) => set("path_style", e.target.checked)} />
+          <span>Path-style addressing (MinIO and most self-hosted servers)</span>
+        </label>
+      </div>
+      <div className="kb-fields-row">
+        <label className="field">
+          <span>Access key ID</span>
+          <input
+            className="input"
+            autoComplete="off"
+            value={bucket.access_key_id}
+            onChange={(e) => set("access_key_id", e.target.value)}
+          />
+        </label>
+        <label className="field">
+          <span>Secret access key</span>
+          <input
+            className="input"
+            type="password"
+            autoComplete="new-password"
+            value={bucket.secret_access_key}
+            onChange={(e) => set("secret_access_key", e.target.value)}
+          />
+        </label>
+      </div>
+      <small className="muted">
+        Leave both keys empty for a public bucket. The secret is stored encrypted and never shown again. PDF, Word,
+        Markdown, HTML, text and CSV objects are indexed; a re-sync reads only objects whose ETag changed.
+      </small>
+    </fieldset>
   );
 }
