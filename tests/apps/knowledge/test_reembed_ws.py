@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
+from apps.knowledge import realtime
 from apps.knowledge.models import KnowledgeBase
 from apps.knowledge.reembed import reembed_run
 from apps.knowledge.services import document_upload, knowledge_base_reembed
@@ -22,6 +23,20 @@ from tests.support.egress import allow_egress
 from tests.support.embedding_server import EmbeddingServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _bridge_listening(ws: Any, kb: KnowledgeBase) -> None:
+    """The process's LISTEN bridge connects in the background after the first subscribe: a short
+    job could finish before it listens. Ping through it until a ping comes back."""
+    ping = {"type": "knowledge.ping", "event": "knowledge.ping", "knowledge_base": str(kb.id)}
+    for _ in range(60):
+        await database_sync_to_async(realtime._send)(ping)
+        # (a receive that times out would end the application: look first)
+        if not await ws.receive_nothing(timeout=0.5) and (await ws.receive_json_from(timeout=5))["type"] == (
+            "knowledge.ping"
+        ):
+            return
+    raise AssertionError("the knowledge bridge never listened")
 
 
 async def test_ws_reembed_progress_reaches_the_subscriber_until_the_switch(
@@ -46,6 +61,7 @@ async def test_ws_reembed_progress_reaches_the_subscriber_until_the_switch(
         ws = await connect(key)
         await ws.send_json_to({"type": "knowledge.subscribe", "knowledge_base": str(kb.id)})
         assert (await ws.receive_json_from(timeout=10))["type"] == "knowledge.subscribed"
+        await _bridge_listening(ws, kb)
         job = await database_sync_to_async(knowledge_base_reembed)(
             access=org_a.access, knowledge_base_id=kb.id, embedding_model="wide"
         )
