@@ -48,6 +48,7 @@ SWEEP_EVERY = 50  # inserts per process between sweeps of an organization's expi
 EF_SEARCH = 40
 RECENT_QUESTIONS = 1024  # question vectors remembered per process
 EXACT_SCAN_MAX = 2000  # a scope of at most this many rows is searched exactly, a larger one through HNSW
+BIG_SCOPE_MEMO_S = 300.0  # how long a scope found larger than that skips the count
 
 
 @dataclass(frozen=True)
@@ -180,45 +181,56 @@ def _literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
+_big_scopes: dict[str, float] = {}  # scope -> when a lookup found it larger than EXACT_SCAN_MAX (monotonic)
+
+_SETTINGS = (
+    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+    " set_config('hnsw.ef_search', %s, true), set_config('max_parallel_workers_per_gather', '0', true)"
+)
+_HNSW = """SELECT answer, embedding <=> %(q)s::vector AS distance, input_tokens, output_tokens, cost, 0
+    FROM {table} WHERE scope = %(scope)s AND expires_at > now() ORDER BY embedding <=> %(q)s::vector LIMIT 1"""
+_BY_SIZE = """
+    WITH size AS MATERIALIZED (
+        SELECT count(*) AS n FROM (SELECT 1 FROM {table} WHERE scope = %(scope)s LIMIT %(scan)s + 1) s
+    )
+    (SELECT answer, (embedding <=> %(q)s::vector) + 0 AS distance, input_tokens, output_tokens, cost,
+            (SELECT n FROM size)
+     FROM {table} WHERE scope = %(scope)s AND expires_at > now() AND (SELECT n FROM size) <= %(scan)s
+     ORDER BY distance LIMIT 1)
+    UNION ALL
+    (SELECT answer, embedding <=> %(q)s::vector AS distance, input_tokens, output_tokens, cost, (SELECT n FROM size)
+     FROM {table} WHERE scope = %(scope)s AND expires_at > now() AND (SELECT n FROM size) > %(scan)s
+     ORDER BY embedding <=> %(q)s::vector LIMIT 1)"""
+
+
 def lookup_vector(scope: str, vector: Sequence[float], threshold: float) -> SemanticHit | None:
     """The nearest live entry in `scope` (database thread), if at least `threshold` similar.
 
-    One statement, two plans, chosen by the scope's size (counted on the scope index, up to
-    EXACT_SCAN_MAX + 1 rows): a scope of at most EXACT_SCAN_MAX rows is searched exactly (every
-    row of the scope compared: `+ 0` keeps the planner off the HNSW index); a larger one through
-    HNSW with iterative scan (the scope is then a large enough share of the table that the graph
-    walk finds its rows early). A filtered HNSW walk over a small scope among many others is what
-    made the lookup slow (and could miss the nearest row); an exact scan of a few thousand rows is
-    both exact and fast. Which branch runs is decided once (a one-time filter): the other costs
-    nothing."""
+    The plan follows the scope's size. A scope of at most EXACT_SCAN_MAX rows is searched exactly
+    (every row of the scope compared: `+ 0` keeps the planner off the HNSW index); a larger one
+    through HNSW with iterative scan (the scope is then a large enough share of the table that the
+    graph walk finds its rows early). A filtered HNSW walk over a small scope among many others is
+    what made the lookup slow (and could miss the nearest row); an exact scan of a few thousand
+    rows is both exact and fast. One statement counts the scope's rows on its btree index (up to
+    EXACT_SCAN_MAX + 1) and runs one of the two branches (one-time filters: the other costs
+    nothing); a scope found large is remembered for BIG_SCOPE_MEMO_S and goes straight to HNSW."""
     if len(vector) != SEMANTIC_DIMENSIONS:
         return None
     table = SemanticCacheEntry._meta.db_table
     params: dict[str, str | int] = {"scope": scope, "q": _literal(vector), "scan": EXACT_SCAN_MAX}
+    seen = _big_scopes.get(scope)
+    big = seen is not None and time.monotonic() - seen < BIG_SCOPE_MEMO_S
     with transaction.atomic(), connection.cursor() as cursor:
         # One round trip for the transaction's settings. No parallel workers: for a query this
         # small, starting them costs more than the search (and the unused branch would start them).
-        cursor.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-            " set_config('hnsw.ef_search', %s, true), set_config('max_parallel_workers_per_gather', '0', true)",
-            [str(EF_SEARCH)],
-        )
-        cursor.execute(
-            f"""
-            WITH size AS MATERIALIZED (
-                SELECT count(*) AS n FROM (SELECT 1 FROM {table} WHERE scope = %(scope)s LIMIT %(scan)s + 1) s
-            )
-            (SELECT answer, (embedding <=> %(q)s::vector) + 0 AS distance, input_tokens, output_tokens, cost
-             FROM {table} WHERE scope = %(scope)s AND expires_at > now() AND (SELECT n FROM size) <= %(scan)s
-             ORDER BY distance LIMIT 1)
-            UNION ALL
-            (SELECT answer, embedding <=> %(q)s::vector AS distance, input_tokens, output_tokens, cost
-             FROM {table} WHERE scope = %(scope)s AND expires_at > now() AND (SELECT n FROM size) > %(scan)s
-             ORDER BY embedding <=> %(q)s::vector LIMIT 1)
-            """,  # noqa: S608 - the table name is the model's own
-            params,
-        )
+        cursor.execute(_SETTINGS, [str(EF_SEARCH)])
+        cursor.execute((_HNSW if big else _BY_SIZE).format(table=table), params)
         row = cursor.fetchone()
+    if row is not None and int(row[5]) > EXACT_SCAN_MAX:
+        _big_scopes[scope] = time.monotonic()
+        if len(_big_scopes) > 10_000:  # a bound: forget the oldest half
+            for old in sorted(_big_scopes, key=lambda known: _big_scopes.get(known, 0.0))[:5_000]:
+                _big_scopes.pop(old, None)
     if row is None or 1 - float(row[1]) < threshold:
         return None
     return SemanticHit(str(row[0]), 1 - float(row[1]), int(row[2]), int(row[3]), Decimal(row[4]))

@@ -197,3 +197,35 @@ def test_the_embedder_gives_the_models_own_vector_and_remembers_recent_questions
         assert max(abs(float(a) - b) for a, b in zip(expected, got, strict=True)) < 1e-4
     assert list(embedder._recent) == ["Wo finde ich meine Rechnung?", "x" * 3000]  # the oldest went
     assert embedder.embed("x" * 3000) == got
+
+
+def test_small_scopes_are_searched_exactly_and_large_ones_through_the_index(
+    org_a: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(semantic, "EXACT_SCAN_MAX", 3)
+    monkeypatch.setattr(semantic, "_big_scopes", {})
+
+    def unit(*values: float) -> list[float]:
+        vector = [*values, *([0.0] * (384 - len(values)))]
+        norm = sum(x * x for x in vector) ** 0.5
+        return [x / norm for x in vector]
+
+    def keep(scope: str, vector: list[float], answer: str) -> None:
+        question = semantic.Question(str(org_a.organization.pk), None, scope, answer)
+        semantic.store(question, vector, answer, input_tokens=1, output_tokens=1, cost=Decimal(0), ttl_s=60)
+
+    small, large = "s" * 64, "l" * 64
+    for n in range(3):
+        keep(small, unit(1, n), f"small {n}")
+    for n in range(6):
+        keep(large, unit(1, n), f"large {n}")
+    query = unit(1, 2.1)
+    small_hit = semantic.lookup_vector(small, query, 0.5)
+    assert small_hit is not None and small_hit.answer == "small 2"
+    assert semantic.lookup_vector(small, query, 0.9999) is None  # below the threshold: a miss
+    assert small not in semantic._big_scopes
+    for _ in range(2):  # counted once, then straight to the index
+        large_hit = semantic.lookup_vector(large, query, 0.5)
+        assert large_hit is not None and large_hit.answer == "large 2"
+        assert large in semantic._big_scopes
+    assert semantic.lookup_vector("n" * 64, query, 0.0) is None  # an empty scope
