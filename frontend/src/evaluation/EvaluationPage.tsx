@@ -359,7 +359,7 @@ function StartForm({ orgId, evaluations }: { orgId: string; evaluations: Evaluat
           <div className="eval-row">
             <select
               className="select"
-              aria-label="Prompt version"
+              aria-label="Prompt to replace"
               value={promptNode}
               onChange={(e) => {
                 setPromptNode(e.target.value);
@@ -378,7 +378,7 @@ function StartForm({ orgId, evaluations }: { orgId: string; evaluations: Evaluat
             {promptNode && (
               <textarea
                 className="input eval-prompt"
-                aria-label="Prompt template"
+                aria-label="Replacement template"
                 rows={3}
                 maxLength={50000}
                 value={promptTemplate}
