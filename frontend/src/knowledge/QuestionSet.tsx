@@ -1,7 +1,9 @@
 /** Test questions of a base: upload or write questions with the documents that should answer
- * them, run them per search mode (hit@1/5/k, MRR, latency) with BM25 k1/b and fusion weights to
- * try, and keep the parameters that score best. */
+ * them, or pick an evaluation dataset (its items with expected sources), run them per search mode
+ * (hit@1/5/k, MRR, latency) with BM25 k1/b and fusion weights to try, and keep the parameters
+ * that score best. */
 import { useRef, useState } from "react";
+import { useDatasets } from "../evaluation/api";
 import { ErrorState, FormError, LoadingState } from "../ui/feedback";
 import {
   useEvaluate,
@@ -45,6 +47,9 @@ export function QuestionSetPanel({ orgId, kb, documents }: { orgId: string; kb: 
     depth: 10,
   });
   const file = useRef<HTMLInputElement>(null);
+  const datasets = useDatasets(orgId);
+  const [datasetId, setDatasetId] = useState(""); // "": the base's own (or uploaded) questions
+  const dataset = datasets.data?.find((d) => d.id === datasetId && (d.latest_version ?? 0) > 0);
   const questions = draft ?? saved.data?.questions ?? [];
   const dirty = draft !== null;
 
@@ -54,7 +59,11 @@ export function QuestionSetPanel({ orgId, kb, documents }: { orgId: string; kb: 
     if (parsed.questions.length) setDraft(parsed.questions);
   };
   const run = () =>
-    evaluate.mutate({ ...tuning, modes: [...MODES], ...(dirty ? { questions } : {}) });
+    evaluate.mutate({
+      ...tuning,
+      modes: [...MODES],
+      ...(dataset ? { dataset: dataset.id } : dirty ? { questions } : {}),
+    });
   const field = (key: keyof Tuning, label: string, step: number, min: number, max: number) => (
     <label className="field kb-tuning__field">
       <span>{label}</span>
@@ -178,6 +187,26 @@ export function QuestionSetPanel({ orgId, kb, documents }: { orgId: string; kb: 
         </div>
       )}
       <FormError error={save.error} />
+      {!!datasets.data?.some((d) => (d.latest_version ?? 0) > 0) && (
+        <label className="field kb-question-set">
+          <span>Question set to run</span>
+          <select className="input" value={datasetId} onChange={(e) => setDatasetId(e.target.value)}>
+            <option value="">{dirty ? "These questions (not saved)" : "This base's test questions"}</option>
+            {datasets.data
+              .filter((d) => (d.latest_version ?? 0) > 0)
+              .map((d) => (
+                <option key={d.id} value={d.id}>
+                  Evaluation dataset: {d.name} (version {d.latest_version})
+                </option>
+              ))}
+          </select>
+          {dataset && (
+            <small className="muted">
+              Its items that name expected sources are asked; each item's message is the question.
+            </small>
+          )}
+        </label>
+      )}
       <fieldset className="kb-tuning" aria-label="Ranking parameters">
         <legend>Ranking parameters to try</legend>
         {field("k", "Top k", 1, 1, 50)}
@@ -191,10 +220,14 @@ export function QuestionSetPanel({ orgId, kb, documents }: { orgId: string; kb: 
         <button
           type="button"
           className="btn btn--primary"
-          disabled={questions.length === 0 || evaluate.isPending}
+          disabled={(!dataset && questions.length === 0) || evaluate.isPending}
           onClick={run}
         >
-          {evaluate.isPending ? `Running ${questions.length} questions…` : "Run the questions"}
+          {evaluate.isPending
+            ? dataset
+              ? `Running ${dataset.name}…`
+              : `Running ${questions.length} questions…`
+            : "Run the questions"}
         </button>
       </div>
       {evaluate.isError && <ErrorState error={evaluate.error} title="The questions could not run" />}
