@@ -366,6 +366,8 @@ OUTBOUND_URL_FIELDS = {
     ("patch", "/api/v1/orgs/{org_id}/tool-sets/{tool_set_id}/", "base_url"),
     # knowledge sources: a website to crawl (every page, redirect and sitemap vetted too)
     ("post", "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/", "url"),
+    # an S3-compatible bucket's endpoint (every list and object request vetted too)
+    ("post", "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/", "endpoint_url"),
 }
 NOT_OUTBOUND = {
     # Browser origins a widget may be embedded on: matched against Origin headers, never fetched.
@@ -439,8 +441,9 @@ def test_egress_every_outbound_url_field_refuses_internal_addresses(org_a: Membe
         "/api/v1/orgs/{org_id}/tool-sets/": {"name": "inside", "document": json.dumps(document)},
         "/api/v1/orgs/{org_id}/knowledge-bases/{kb_id}/sources/": {"kind": "web"},
     }
+    by_field = {"endpoint_url": {"kind": "s3", "bucket": "probe", "path_style": True}}
     for method, template, field in sorted(OUTBOUND_URL_FIELDS):
-        body = {**bodies.get(template, {}), field: f"{fresh.url}/v1"}
+        body = {**by_field.get(field, bodies.get(template, {})), field: f"{fresh.url}/v1"}
         response = getattr(org_a.client(), method)(template.format(**ids), body, format="json")
         assert response.status_code == 400, (method, template, response.content)
         assert response.json()["code"] == "egress_refused", (method, template, response.json())
