@@ -95,6 +95,10 @@ STREAM_PACE_STREAMS = env.integer("TRELLIS_STREAM_PACE_STREAMS", 400)
 KNOWLEDGE_MAX_UPLOAD_MB = env.integer("TRELLIS_KNOWLEDGE_MAX_UPLOAD_MB", 25)
 KNOWLEDGE_PARSE_TIMEOUT = env.integer("TRELLIS_KNOWLEDGE_PARSE_TIMEOUT", 120)
 KNOWLEDGE_PARSE_MEMORY_MB = env.integer("TRELLIS_KNOWLEDGE_PARSE_MEMORY_MB", 1024)
+# The warm pool of sandboxed parser workers (apps/knowledge/parsing.py): a worker is retired after
+# this many files; at most this many idle workers are kept per process.
+KNOWLEDGE_PARSE_WORKER_DOCUMENTS = env.integer("TRELLIS_KNOWLEDGE_PARSE_WORKER_DOCUMENTS", 50)
+KNOWLEDGE_PARSE_IDLE_WORKERS = env.integer("TRELLIS_KNOWLEDGE_PARSE_IDLE_WORKERS", 4)
 KNOWLEDGE_LEASE_SECONDS = env.integer("TRELLIS_KNOWLEDGE_LEASE_SECONDS", 60)
 # Folder sources: the only server folders a knowledge base may read ("/path" for every
 # organization, "org-slug=/path" for one); empty: no folder sources.
