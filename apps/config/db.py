@@ -107,9 +107,16 @@ def pool_checks_install(**_: Any) -> None:
     """connection_created's receiver: the process's pool checks with `pool_check` instead of
     Django's check of every checkout (CONN_HEALTH_CHECKS), and stamps what it gets back. Django
     builds the pool itself and passes its own `check`, so it cannot be given as a pool option;
-    set on the pool once (again if the pool is rebuilt). Django's check serves the first checkout."""
-    pool = _pool()
-    if pool is None or pool._check is pool_check:
+    set on the pool once (again if the pool is rebuilt). Django's check serves the first checkout.
+    It never builds the pool itself: reading `connection.pool` builds it from the settings of that
+    moment, and the signal also fires for the connection to the `postgres` database that creates
+    the test database, before the settings name it (a pool built then kept the old name: the
+    suite's tables went to the wrong database and its servers found none)."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    pool = getattr(type(wrapper), "_connection_pools", {}).get(wrapper.alias)
+    if not isinstance(pool, psycopg_pool.ConnectionPool):
+        return
+    if pool._check is pool_check:
         return
     if pool._reset is None:
         pool._reset = pool_returned
