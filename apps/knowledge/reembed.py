@@ -77,7 +77,8 @@ def target_dimensions(knowledge_base: KnowledgeBase, model: str) -> int:
 
 
 def start(*, knowledge_base: KnowledgeBase, model: str, dims: int, user: Any) -> ReembedJob:
-    """A queued job (inside the caller's transaction, the base's row locked)."""
+    """A queued job (inside the caller's transaction, the base's row locked); the caller enqueues
+    it (services: this module is what the task runs, so it does not import the tasks)."""
     if model == knowledge_base.embedding_model:
         raise InvalidInput(f"The knowledge base already uses {model!r}.", code="same_embedding_model")
     if ReembedJob.objects.filter(knowledge_base=knowledge_base, status__in=REEMBED_ACTIVE).exists():
@@ -98,7 +99,6 @@ def start(*, knowledge_base: KnowledgeBase, model: str, dims: int, user: Any) ->
         created_by=user,
     )
     _publish(job)
-    _enqueue(job)
     return job
 
 
@@ -109,7 +109,6 @@ def resume(job: ReembedJob) -> ReembedJob:
     job.status, job.error_code, job.error_message, job.lease_until = ReembedStatus.QUEUED, "", "", None
     job.save()
     _publish(job)
-    _enqueue(job)
     return job
 
 
@@ -122,13 +121,6 @@ def cancel(job: ReembedJob) -> ReembedJob:
     _clear_next(job.knowledge_base_id)
     _publish(job)
     return job
-
-
-def _enqueue(job: ReembedJob) -> None:
-    from apps.knowledge.tasks import reembed_knowledge_base
-
-    job_id = job.id
-    transaction.on_commit(lambda: reembed_knowledge_base(job_id), robust=True)
 
 
 def _claim(job_id: UUID | str) -> bool:

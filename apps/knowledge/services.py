@@ -505,6 +505,7 @@ def knowledge_base_reembed(*, access: OrgAccess, knowledge_base_id: object, embe
     with transaction.atomic():
         locked = _locked_kb(access, knowledge_base_id)
         job = reembed.start(knowledge_base=locked, model=embedding_model, dims=dims, user=access.actor.user)
+        _reembed_enqueue(job)
         audit_record(
             organization=access.organization,
             actor=access.actor,
@@ -538,4 +539,14 @@ def knowledge_base_reembed_resume(*, access: OrgAccess, knowledge_base_id: objec
     from apps.knowledge import reembed
 
     access.require(Role.EDITOR)
-    return reembed.resume(_locked_job(access, knowledge_base_id))
+    job = reembed.resume(_locked_job(access, knowledge_base_id))
+    _reembed_enqueue(job)
+    return job
+
+
+def _reembed_enqueue(job: ReembedJob) -> None:
+    """The job's task, queued when the caller's transaction commits."""
+    from apps.knowledge.tasks import reembed_knowledge_base
+
+    job_id = job.id
+    transaction.on_commit(lambda: reembed_knowledge_base(job_id), robust=True)
