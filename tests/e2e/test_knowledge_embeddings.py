@@ -57,8 +57,8 @@ def test_e2e_base_on_an_embedding_endpoint_then_reembedded_onto_the_builtin_mode
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible(timeout=30_000)
-    page.set_viewport_size({"width": 800, "height": 900})  # the page works at 800 px
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Knowledge").click()
+    page.set_viewport_size({"width": 800, "height": 900})  # the page works at 800 px (the nav folds there)
 
     page.get_by_role("button", name="New knowledge base").first.click()
     dialog = page.get_by_role("dialog")
