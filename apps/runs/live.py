@@ -27,6 +27,7 @@ from flows.secrets import Redactor
 from flows.values import to_text
 
 logger = logging.getLogger(__name__)
+_FINISHING: set[asyncio.Future[None]] = set()  # runs' last writes still in flight
 
 LIVE_GRACE_SECONDS = 10.0  # how long a finished run stays in memory for resuming sockets
 
@@ -202,12 +203,19 @@ class LiveRun:
         if saving is not None and not saving.done():
             with contextlib.suppress(BaseException):
                 await asyncio.shield(saving)
-        if self._rows_error() is None:
+        recorded = self._rows_error() is None
+        if recorded:
             self._recorder.record(terminal)
-            await asyncio.shield(self._recorder.finish(self.run_id, final))
+            # The last write goes on when this task is cancelled (a client hanging up): a task
+            # held here until it ends, since the loop keeps only weak references to tasks.
+            finishing = asyncio.ensure_future(self._recorder.finish(self.run_id, final))
+            _FINISHING.add(finishing)
+            finishing.add_done_callback(_FINISHING.discard)
+            await asyncio.shield(finishing)
             self.stored = (terminal, final)
-            run_ended(self._prepared.run, terminal, final)  # metrics, trace export (apps.observability)
         self._publish(terminal.to_wire())
+        if recorded:  # after the answer is out: metrics and trace export are off its latency
+            run_ended(self._prepared.run, terminal, final)  # (apps.observability)
 
     def _failure_event(self, exc: BaseException) -> Event:
         if not isinstance(exc, TrellisError):
