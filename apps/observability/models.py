@@ -88,6 +88,7 @@ class RunRollup(models.Model):
 
     organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
     flow = models.ForeignKey("builder.Flow", on_delete=models.CASCADE, related_name="+")
+    version_id = models.UUIDField(null=True, blank=True, help_text="The run's flow version (none: a draft run)")
     hour = models.DateTimeField()
     runs = models.PositiveIntegerField(default=0)
     ended = models.PositiveIntegerField(default=0)
@@ -105,7 +106,11 @@ class RunRollup(models.Model):
     errors = models.JSONField(default=dict, help_text="error code -> failed runs")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["organization", "flow", "hour"], name="run_rollup_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "flow", "version_id", "hour"], name="run_rollup_unique", nulls_distinct=False
+            )
+        ]
         indexes = [models.Index(fields=["organization", "hour"], name="run_rollup_org_hour")]
 
     def __str__(self) -> str:
@@ -117,6 +122,7 @@ class ModelRollup(models.Model):
 
     organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
     flow_id = models.UUIDField(null=True, blank=True)
+    version_id = models.UUIDField(null=True, blank=True, help_text="The calling run's flow version (joined at roll)")
     alias = models.CharField(max_length=64)
     hour = models.DateTimeField()
     calls = models.PositiveIntegerField(default=0)
@@ -134,7 +140,9 @@ class ModelRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "flow_id", "alias", "hour"], name="model_rollup_unique", nulls_distinct=False
+                fields=["organization", "flow_id", "version_id", "alias", "hour"],
+                name="model_rollup_unique",
+                nulls_distinct=False,
             )
         ]
         indexes = [models.Index(fields=["organization", "hour"], name="model_rollup_org_hour")]
@@ -172,6 +180,7 @@ class PrincipalRollup(models.Model):
 
     organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
     flow = models.ForeignKey("builder.Flow", on_delete=models.CASCADE, related_name="+")
+    version_id = models.UUIDField(null=True, blank=True, help_text="The run's flow version (none: a draft run)")
     hour = models.DateTimeField()
     kind = models.CharField(max_length=8, choices=Kind.choices)
     principal = models.CharField(max_length=64, help_text="The user's id, the API key's or the visitor's")
@@ -183,7 +192,9 @@ class PrincipalRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "flow", "hour", "kind", "principal"], name="principal_rollup_unique"
+                fields=["organization", "flow", "version_id", "hour", "kind", "principal"],
+                name="principal_rollup_unique",
+                nulls_distinct=False,
             )
         ]
         indexes = [models.Index(fields=["organization", "hour"], name="principal_rollup_org_hour")]
@@ -197,12 +208,19 @@ class FeedbackRollup(models.Model):
 
     organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
     flow = models.ForeignKey("builder.Flow", on_delete=models.CASCADE, related_name="+")
+    version_id = models.UUIDField(null=True, blank=True, help_text="The run's flow version (none: a draft run)")
     hour = models.DateTimeField()
     up = models.PositiveIntegerField(default=0)
     down = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["organization", "flow", "hour"], name="feedback_rollup_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "flow", "version_id", "hour"],
+                name="feedback_rollup_unique",
+                nulls_distinct=False,
+            )
+        ]
         indexes = [models.Index(fields=["organization", "hour"], name="feedback_rollup_org_hour")]
 
     def __str__(self) -> str:

@@ -97,15 +97,19 @@ def _tables() -> dict[str, str]:
     }
 
 
-def _run_sql(*, one_org: bool, flow: bool) -> str:
-    """Runs that started in [lo, hi), grouped by (organization, flow, hour) with histogram and
-    error-code grouping sets; one index range per organization (the LATERAL join)."""
+def _version_filter(version: bool, column: str = "version_id") -> str:
+    return f"AND {column} = %(version)s" if version else ""
+
+
+def _run_sql(*, one_org: bool, flow: bool, version: bool = False) -> str:
+    """Runs that started in [lo, hi), grouped by (organization, flow, version, hour) with histogram
+    and error-code grouping sets; one index range per organization (the LATERAL join)."""
     t = _tables()
     scope = "o.id = %(org)s" if one_org else "TRUE"
-    flow_filter = "AND flow_id = %(flow)s" if flow else ""
+    flow_filter = ("AND flow_id = %(flow)s " if flow else "") + _version_filter(version)
     # Only table and column names from the models are formatted in; values are always parameters.
     return f"""
-        SELECT r.organization_id, r.flow_id, r.hour,
+        SELECT r.organization_id, r.flow_id, r.version_id, r.hour,
                GROUPING(r.lat_b, r.ttft_b, r.err, r.tbt_b) AS g, r.lat_b, r.ttft_b, r.err, r.tbt_b,
                count(*) AS n,
                count(*) FILTER (WHERE r.status <> 'running') AS ended,
@@ -116,7 +120,7 @@ def _run_sql(*, one_org: bool, flow: bool) -> str:
                COALESCE(sum(r.output_tokens) FILTER (WHERE r.streamed), 0),
                COALESCE(sum(r.latency_ms - r.ttft_ms) FILTER (WHERE r.streamed), 0)
         FROM {t["orgs"]} o CROSS JOIN LATERAL (
-            SELECT organization_id, flow_id, date_trunc('hour', started_at) AS hour, status,
+            SELECT organization_id, flow_id, version_id, date_trunc('hour', started_at) AS hour, status,
                    input_tokens, output_tokens, cost,
                    CASE WHEN status <> 'running' AND latency_ms IS NOT NULL
                         THEN {bucket_sql("latency_ms")} END AS lat_b,
@@ -131,60 +135,62 @@ def _run_sql(*, one_org: bool, flow: bool) -> str:
         ) r
         WHERE {scope}
         GROUP BY GROUPING SETS (
-            (r.organization_id, r.flow_id, r.hour),
-            (r.organization_id, r.flow_id, r.hour, r.lat_b),
-            (r.organization_id, r.flow_id, r.hour, r.ttft_b),
-            (r.organization_id, r.flow_id, r.hour, r.err),
-            (r.organization_id, r.flow_id, r.hour, r.tbt_b)
+            (r.organization_id, r.flow_id, r.version_id, r.hour),
+            (r.organization_id, r.flow_id, r.version_id, r.hour, r.lat_b),
+            (r.organization_id, r.flow_id, r.version_id, r.hour, r.ttft_b),
+            (r.organization_id, r.flow_id, r.version_id, r.hour, r.err),
+            (r.organization_id, r.flow_id, r.version_id, r.hour, r.tbt_b)
         )"""  # noqa: S608
 
 
 CACHE_SERVERS = "('cache', 'semantic-cache')"  # ModelCall.served_by of an answer from a cache (routing.py)
 
 
-def _call_sql(*, one_org: bool, flow: bool) -> str:
+def _call_sql(*, one_org: bool, flow: bool, version: bool = False) -> str:
     """Model calls grouped by the alias that answered; an answer from the cache counts under the
-    alias asked, as a cache hit with what it saved (the ledger's first note), not as a fallback."""
+    alias asked, as a cache hit with what it saved (the ledger's first note), not as a fallback.
+    The ledger has no version: the calling run's is read by its primary key (a call outside a run
+    has none)."""
     t = _tables()
     scope = "o.id = %(org)s" if one_org else "TRUE"
-    flow_filter = "AND flow_id = %(flow)s" if flow else ""
+    flow_filter = ("AND m.flow_id = %(flow)s " if flow else "") + _version_filter(version, "rv.version_id")
     return f"""
-        SELECT c.organization_id, c.flow_id, c.alias, c.hour, GROUPING(c.ttft_b) AS g, c.ttft_b,
+        SELECT c.organization_id, c.flow_id, c.version_id, c.alias, c.hour, GROUPING(c.ttft_b) AS g, c.ttft_b,
                count(*), count(*) FILTER (WHERE c.status <> 'ok'),
                count(*) FILTER (WHERE c.status = 'ok' AND NOT c.cached AND c.served_by <> c.asked),
                COALESCE(sum(c.input_tokens), 0), COALESCE(sum(c.output_tokens), 0), COALESCE(sum(c.cost), 0),
                count(*) FILTER (WHERE c.cached), COALESCE(sum(c.saved) FILTER (WHERE c.cached), 0)
         FROM {t["orgs"]} o CROSS JOIN LATERAL (
-            SELECT organization_id, flow_id,
-                   CASE WHEN served_by IN {CACHE_SERVERS} THEN alias ELSE COALESCE(NULLIF(served_by, ''), alias) END
-                     AS alias,
-                   alias AS asked, served_by, served_by IN {CACHE_SERVERS} AS cached,
-                   CASE WHEN served_by IN {CACHE_SERVERS} AND jsonb_typeof(attempts) = 'array'
-                        THEN (attempts -> 0 ->> 'saved')::numeric END AS saved,
-                   date_trunc('hour', at) AS hour, status, input_tokens, output_tokens, cost,
-                   CASE WHEN ttft_ms IS NOT NULL THEN {bucket_sql("ttft_ms")} END AS ttft_b
-            FROM {t["calls"]}
-            WHERE organization_id = o.id AND at >= %(lo)s AND at < %(hi)s {flow_filter}
+            SELECT m.organization_id, m.flow_id, rv.version_id,
+                   CASE WHEN m.served_by IN {CACHE_SERVERS} THEN m.alias
+                        ELSE COALESCE(NULLIF(m.served_by, ''), m.alias) END AS alias,
+                   m.alias AS asked, m.served_by, m.served_by IN {CACHE_SERVERS} AS cached,
+                   CASE WHEN m.served_by IN {CACHE_SERVERS} AND jsonb_typeof(m.attempts) = 'array'
+                        THEN (m.attempts -> 0 ->> 'saved')::numeric END AS saved,
+                   date_trunc('hour', m.at) AS hour, m.status, m.input_tokens, m.output_tokens, m.cost,
+                   CASE WHEN m.ttft_ms IS NOT NULL THEN {bucket_sql("m.ttft_ms")} END AS ttft_b
+            FROM {t["calls"]} m LEFT JOIN {t["runs"]} rv ON rv.id = m.run_id
+            WHERE m.organization_id = o.id AND m.at >= %(lo)s AND m.at < %(hi)s {flow_filter}
         ) c
         WHERE {scope}
         GROUP BY GROUPING SETS (
-            (c.organization_id, c.flow_id, c.alias, c.hour),
-            (c.organization_id, c.flow_id, c.alias, c.hour, c.ttft_b)
+            (c.organization_id, c.flow_id, c.version_id, c.alias, c.hour),
+            (c.organization_id, c.flow_id, c.version_id, c.alias, c.hour, c.ttft_b)
         )
     """  # noqa: S608
 
 
-def principal_sql(*, one_org: bool, flow: bool) -> str:
+def principal_sql(*, one_org: bool, flow: bool, version: bool = False) -> str:
     """Runs that started in [lo, hi) per (organization, flow, hour) and who ran them: the widget
     visitor, else the member, else the API key (a run with none of them is nobody's)."""
     t = _tables()
     scope = "o.id = %(org)s" if one_org else "TRUE"
-    flow_filter = "AND r.flow_id = %(flow)s" if flow else ""
+    flow_filter = ("AND r.flow_id = %(flow)s " if flow else "") + _version_filter(version, "r.version_id")
     return f"""
-        SELECT p.organization_id, p.flow_id, p.hour, p.kind, p.principal, count(*),
+        SELECT p.organization_id, p.flow_id, p.version_id, p.hour, p.kind, p.principal, count(*),
                COALESCE(sum(p.input_tokens), 0), COALESCE(sum(p.output_tokens), 0), COALESCE(sum(p.cost), 0)
         FROM {t["orgs"]} o CROSS JOIN LATERAL (
-            SELECT r.organization_id, r.flow_id, date_trunc('hour', r.started_at) AS hour,
+            SELECT r.organization_id, r.flow_id, r.version_id, date_trunc('hour', r.started_at) AS hour,
                    CASE WHEN w.visitor_id IS NOT NULL THEN 'visitor'
                         WHEN r.created_by_id IS NOT NULL THEN 'user' ELSE 'key' END AS kind,
                    COALESCE(w.visitor_id::text, r.created_by_id::text, r.api_key_id::text) AS principal,
@@ -193,22 +199,22 @@ def principal_sql(*, one_org: bool, flow: bool) -> str:
             WHERE r.organization_id = o.id AND r.started_at >= %(lo)s AND r.started_at < %(hi)s {flow_filter}
         ) p
         WHERE {scope} AND p.principal IS NOT NULL
-        GROUP BY 1, 2, 3, 4, 5
+        GROUP BY 1, 2, 3, 4, 5, 6
     """  # noqa: S608
 
 
-def _feedback_sql(*, one_org: bool, flow: bool) -> str:
+def _feedback_sql(*, one_org: bool, flow: bool, version: bool = False) -> str:
     """Thumbs given in [lo, hi) (a rating's time: when it was last given), per organization, flow
     and hour; an organization's through its widgets (feedback is a widget visitor's)."""
     t = _tables()
     scope = "w.organization_id = %(org)s" if one_org else "TRUE"
-    flow_filter = "AND r.flow_id = %(flow)s" if flow else ""
+    flow_filter = ("AND r.flow_id = %(flow)s " if flow else "") + _version_filter(version, "r.version_id")
     return f"""
-        SELECT w.organization_id, r.flow_id, date_trunc('hour', f.created_at),
+        SELECT w.organization_id, r.flow_id, r.version_id, date_trunc('hour', f.created_at),
                count(*) FILTER (WHERE f.rating > 0), count(*) FILTER (WHERE f.rating < 0)
         FROM {t["widgets"]} w JOIN {t["feedback"]} f ON f.widget_id = w.id JOIN {t["runs"]} r ON r.id = f.run_id
         WHERE {scope} AND f.created_at >= %(lo)s AND f.created_at < %(hi)s {flow_filter}
-        GROUP BY 1, 2, 3
+        GROUP BY 1, 2, 3, 4
     """  # noqa: S608
 
 
@@ -232,20 +238,27 @@ def _fetch(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
+def _params(lo: datetime, hi: datetime, organization: Any, flow: Any, version: Any) -> dict[str, Any]:
+    org = getattr(organization, "pk", organization)
+    return {"lo": lo, "hi": hi, "org": org, "flow": flow, "version": version}
+
+
 def run_rollups_compute(
-    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None
-) -> dict[tuple[Any, Any, datetime], RunRollup]:
+    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None, version: Any = None
+) -> dict[tuple[Any, Any, Any, datetime], RunRollup]:
     """RunRollup rows (unsaved) for the runs that started in [lo, hi): all organizations, or one."""
-    params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization), "flow": flow}
-    rows: dict[tuple[Any, Any, datetime], RunRollup] = {}
-    for row in _fetch(_run_sql(one_org=organization is not None, flow=flow is not None), params):
-        org, flow_id, hour, g, lat_b, ttft_b, err, tbt_b, n, ended, failed, cancelled, running = row[:13]
-        tin, tout, cost, stream_tokens, stream_ms = row[13:]
-        key = (org, flow_id, hour)
+    params = _params(lo, hi, organization, flow, version)
+    rows: dict[tuple[Any, Any, Any, datetime], RunRollup] = {}
+    sql = _run_sql(one_org=organization is not None, flow=flow is not None, version=version is not None)
+    for row in _fetch(sql, params):
+        org, flow_id, version_id, hour, g, lat_b, ttft_b, err, tbt_b, n, ended, failed, cancelled, running = row[:14]
+        tin, tout, cost, stream_tokens, stream_ms = row[14:]
+        key = (org, flow_id, version_id, hour)
         if key not in rows:
             rows[key] = RunRollup(
                 organization_id=org,
                 flow_id=flow_id,
+                version_id=version_id,
                 hour=hour,
                 latency_hist=[0] * BUCKETS,
                 ttft_hist=[0] * BUCKETS,
@@ -270,17 +283,22 @@ def run_rollups_compute(
 
 
 def model_rollups_compute(
-    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None
-) -> dict[tuple[Any, Any, str, datetime], ModelRollup]:
-    params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization), "flow": flow}
-    rows: dict[tuple[Any, Any, str, datetime], ModelRollup] = {}
-    for org, flow_id, alias, hour, g, ttft_b, calls, failed, fallbacks, tin, tout, cost, hits, saved in _fetch(
-        _call_sql(one_org=organization is not None, flow=flow is not None), params
-    ):
-        key = (org, flow_id, alias, hour)
+    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None, version: Any = None
+) -> dict[tuple[Any, Any, Any, str, datetime], ModelRollup]:
+    params = _params(lo, hi, organization, flow, version)
+    rows: dict[tuple[Any, Any, Any, str, datetime], ModelRollup] = {}
+    sql = _call_sql(one_org=organization is not None, flow=flow is not None, version=version is not None)
+    for row in _fetch(sql, params):
+        org, flow_id, version_id, alias, hour, g, ttft_b, calls, failed, fallbacks, tin, tout, cost, hits, saved = row
+        key = (org, flow_id, version_id, alias, hour)
         if key not in rows:
             rows[key] = ModelRollup(
-                organization_id=org, flow_id=flow_id, alias=alias, hour=hour, ttft_hist=[0] * BUCKETS
+                organization_id=org,
+                flow_id=flow_id,
+                version_id=version_id,
+                alias=alias,
+                hour=hour,
+                ttft_hist=[0] * BUCKETS,
             )
         rollup = rows[key]
         if g == 1:
@@ -293,13 +311,14 @@ def model_rollups_compute(
 
 
 def principal_rollups_compute(
-    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None
+    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None, version: Any = None
 ) -> list[PrincipalRollup]:
-    params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization), "flow": flow}
+    params = _params(lo, hi, organization, flow, version)
     return [
         PrincipalRollup(
             organization_id=org,
             flow_id=flow_id,
+            version_id=version_id,
             hour=hour,
             kind=kind,
             principal=principal,
@@ -308,21 +327,21 @@ def principal_rollups_compute(
             output_tokens=tout,
             cost=cost,
         )
-        for org, flow_id, hour, kind, principal, runs, tin, tout, cost in _fetch(
-            principal_sql(one_org=organization is not None, flow=flow is not None), params
+        for org, flow_id, version_id, hour, kind, principal, runs, tin, tout, cost in _fetch(
+            principal_sql(one_org=organization is not None, flow=flow is not None, version=version is not None), params
         )
     ]
 
 
 def feedback_rollups_compute(
-    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None
+    lo: datetime, hi: datetime, *, organization: Any = None, flow: Any = None, version: Any = None
 ) -> list[FeedbackRollup]:
     """Thumbs given in [lo, hi): the dashboard's feedback score and the thumbs-down alert alike."""
-    params = {"lo": lo, "hi": hi, "org": getattr(organization, "pk", organization), "flow": flow}
+    params = _params(lo, hi, organization, flow, version)
     return [
-        FeedbackRollup(organization_id=org, flow_id=flow_id, hour=hour, up=up, down=down)
-        for org, flow_id, hour, up, down in _fetch(
-            _feedback_sql(one_org=organization is not None, flow=flow is not None), params
+        FeedbackRollup(organization_id=org, flow_id=flow_id, version_id=version_id, hour=hour, up=up, down=down)
+        for org, flow_id, version_id, hour, up, down in _fetch(
+            _feedback_sql(one_org=organization is not None, flow=flow is not None, version=version is not None), params
         )
     ]
 

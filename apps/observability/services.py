@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.builder.models import Flow
+from apps.builder.models import Flow, FlowVersion
 from apps.config.crypto import encrypt
 from apps.config.errors import InvalidInput, NotFound
 from apps.observability.models import AlertRule
@@ -27,6 +27,18 @@ def alert_rule_get(*, access: OrgAccess, rule_id: object) -> AlertRule:
     if rule is None:
         raise NotFound("Alert rule not found.", code="alert_rule_not_found")
     return rule
+
+
+def stats_version_check(
+    *, access: OrgAccess, flow_id: uuid.UUID | None, version_id: uuid.UUID | None
+) -> uuid.UUID | None:
+    """The dashboard's version filter: a version of that flow in this organization, else 400."""
+    if version_id is None:
+        return None
+    versions = FlowVersion.objects.filter(pk=version_id, flow__organization=access.organization)
+    if flow_id is None or not versions.filter(flow_id=flow_id).exists():
+        raise InvalidInput("No such version of this flow in this organization.", code="version_not_found")
+    return version_id
 
 
 def _flow(access: OrgAccess, flow_id: uuid.UUID | None) -> Flow | None:

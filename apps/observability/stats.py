@@ -94,27 +94,37 @@ def _principals(
     cutoff: datetime,
     now: datetime,
     flow: uuid.UUID | None,
+    version: uuid.UUID | None = None,
     hourly: bool,
 ) -> tuple[dict[Any, tuple[int, int, Decimal]], list[tuple[str, str, int, Decimal]]]:
     """Active users (distinct members, API keys and visitors) with their runs and cost per day, per
     hour (when hourly) and over the range (key None); and the top spenders. Rollup rows before the
     cutoff and the runs after it, counted distinct in PostgreSQL."""
     rolled = PrincipalRollup._meta.db_table
-    flow_filter = "AND flow_id = %(flow)s" if flow is not None else ""
-    tail = principal_sql(one_org=True, flow=flow is not None)
+    flow_filter = "AND flow_id = %(flow)s " if flow is not None else ""
+    if version is not None:
+        flow_filter += "AND version_id = %(version)s"
+    tail = principal_sql(one_org=True, flow=flow is not None, version=version is not None)
     rows = f"""
         WITH p AS (
             SELECT hour, kind, principal, runs, cost FROM {rolled}
             WHERE organization_id = %(org)s AND hour >= %(since)s AND hour < %(lo)s {flow_filter}
             UNION ALL
             SELECT t.hour, t.kind, t.principal, t.runs, t.cost
-            FROM ({tail}) AS t(o, f, hour, kind, principal, runs, i, x, cost)
+            FROM ({tail}) AS t(o, f, v, hour, kind, principal, runs, i, x, cost)
         )"""  # noqa: S608 - table names and fixed fragments only
     # g: 1 a day's row, 2 an hour's, 3 the range's (the hour's set only when hourly).
     sets, g, hour = "(x.day), (x.hour), ()", "GROUPING(x.day, x.hour)", "x.hour"
     if not hourly:
         sets, g, hour = "(x.day), ()", "GROUPING(x.day) * 2 + 1", "NULL::timestamptz"
-    params: dict[str, Any] = {"org": organization.pk, "since": since, "lo": cutoff, "hi": now, "flow": flow}
+    params: dict[str, Any] = {
+        "org": organization.pk,
+        "since": since,
+        "lo": cutoff,
+        "hi": now,
+        "flow": flow,
+        "version": version,
+    }
     per: dict[Any, tuple[int, int, Decimal]] = {}
     top: list[tuple[str, str, int, Decimal]] = []
     with connection.cursor() as cursor:
@@ -219,30 +229,34 @@ def run_stats(
     days: int,
     flow: uuid.UUID | None = None,
     alias: str | None = None,
+    version: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> RunStats:
-    """`alias` narrows the model-call figures (per model, cache hits and savings) to one alias."""
+    """`alias` narrows the model-call figures (per model, cache hits and savings) to one alias;
+    `version` (a version of `flow`, checked by the caller) every figure to that version's runs and
+    their model calls."""
     now = now or timezone.now()
     since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     cutoff = min(max(rolled_to(), since), now)
-    rollups = RunRollup.objects.filter(organization=organization, hour__gte=since, hour__lt=cutoff)
-    calls = ModelRollup.objects.filter(organization=organization, hour__gte=since, hour__lt=cutoff)
+    where: dict[str, Any] = {"organization": organization, "hour__gte": since, "hour__lt": cutoff}
     if flow is not None:
-        rollups, calls = rollups.filter(flow_id=flow), calls.filter(flow_id=flow)
-    run_rows = list(rollups) + list(run_rollups_compute(cutoff, now, organization=organization, flow=flow).values())
+        where["flow_id"] = flow
+    if version is not None:
+        where["version_id"] = version
+    rollups = RunRollup.objects.filter(**where)
+    calls = ModelRollup.objects.filter(**where)
+    scope: dict[str, Any] = {"organization": organization, "flow": flow, "version": version}
+    run_rows = list(rollups) + list(run_rollups_compute(cutoff, now, **scope).values())
     if alias:
         calls = calls.filter(alias=alias)
     call_rows = list(calls) + [
-        row
-        for row in model_rollups_compute(cutoff, now, organization=organization, flow=flow).values()
-        if not alias or row.alias == alias
+        row for row in model_rollups_compute(cutoff, now, **scope).values() if not alias or row.alias == alias
     ]
-    rated = FeedbackRollup.objects.filter(organization=organization, hour__gte=since, hour__lt=cutoff)
-    if flow is not None:
-        rated = rated.filter(flow_id=flow)
-    feedback_rows = list(rated) + feedback_rollups_compute(cutoff, now, organization=organization, flow=flow)
+    feedback_rows = list(FeedbackRollup.objects.filter(**where)) + feedback_rollups_compute(cutoff, now, **scope)
     hourly = days <= 2
-    per_user, top = _principals(organization, since=since, cutoff=cutoff, now=now, flow=flow, hourly=hourly)
+    per_user, top = _principals(
+        organization, since=since, cutoff=cutoff, now=now, flow=flow, version=version, hourly=hourly
+    )
 
     total = Figures()
     per_day: dict[date, Figures] = defaultdict(Figures)

@@ -381,6 +381,14 @@ class StatsQueryIn(StrictSerializer):
     alias = serializers.CharField(
         required=False, max_length=64, help_text="Narrows the model-call figures (per model, cache) to one alias"
     )
+    version = serializers.UUIDField(
+        required=False, help_text="A version of `flow` (required with it): every figure, model calls included"
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("version") is not None and attrs.get("flow") is None:
+            raise InvalidInput("Choose a flow before one of its versions.", code="version_needs_flow")
+        return attrs
 
 
 class StatsErrorOut(serializers.Serializer):  # type: ignore[type-arg]

@@ -213,7 +213,12 @@ class RunStatsView(APIView):
     def get(self, request: Request, org_id: str) -> Response:
         access = org_access(request, org_id)
         data = _query(s.StatsQueryIn, request).validated_data
+        version = services.stats_version_check(access=access, flow_id=data.get("flow"), version_id=data.get("version"))
         stats = run_stats(
-            organization=access.organization, days=data["days"], flow=data.get("flow"), alias=data.get("alias") or None
+            organization=access.organization,
+            days=data["days"],
+            flow=data.get("flow"),
+            alias=data.get("alias") or None,
+            version=version,
         )
         return Response(s.RunStatsOut(stats).data)

@@ -2622,6 +2622,13 @@ export interface components {
             /** @description Default: the saved questions */
             questions?: components["schemas"]["TestQuestionIORequest"][];
             /**
+             * Format: uuid
+             * @description Instead of questions: an evaluation dataset's items with expected sources
+             */
+            dataset?: string;
+            /** @description Default: the latest */
+            dataset_version?: number;
+            /**
              * @default [
              *       "vector",
              *       "keyword",
@@ -14900,6 +14907,8 @@ export interface operations {
                 alias?: string;
                 days?: number;
                 flow?: string;
+                /** @description A version of `flow` (required with it): every figure, model calls included */
+                version?: string;
             };
             header?: never;
             path: {

@@ -13,19 +13,38 @@ import { TimeChart } from "./TimeChart";
 type Stats = components["schemas"]["RunStatsOut"];
 type Point = { key: string; label: string } & Partial<Stats["days"][number]>;
 
-function useStats(orgId: string, days: number, flow: string, alias: string) {
+function useStats(orgId: string, days: number, flow: string, alias: string, version: string) {
   return useQuery({
-    queryKey: ["orgs", orgId, "runs", "stats", { days, flow, alias }],
+    queryKey: ["orgs", orgId, "runs", "stats", { days, flow, alias, version }],
     queryFn: () =>
       unwrap(
         api.GET("/api/v1/orgs/{org_id}/runs/stats/", {
           params: {
             path: { org_id: orgId },
-            query: { days, ...(flow ? { flow } : {}), ...(alias ? { alias } : {}) },
+            query: {
+              days,
+              ...(flow ? { flow } : {}),
+              ...(alias ? { alias } : {}),
+              ...(flow && version ? { version } : {}),
+            },
           },
         }),
       ),
     refetchInterval: 60_000,
+  });
+}
+
+/** The chosen flow's versions, newest first (nothing asked while no flow is chosen). */
+function useFlowVersions(orgId: string, flow: string) {
+  return useQuery({
+    queryKey: ["orgs", orgId, "flows", flow, "versions"],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/v1/orgs/{org_id}/flows/{flow_id}/versions/", {
+          params: { path: { org_id: orgId, flow_id: flow } },
+        }),
+      ),
+    enabled: Boolean(flow),
   });
 }
 
@@ -49,8 +68,10 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
   const [days, setDays] = useState(7);
   const [flow, setFlow] = useState("");
   const [alias, setAlias] = useState("");
+  const [version, setVersion] = useState("");
   const [aliases, setAliases] = useState<string[]>([]);
-  const stats = useStats(orgId, days, flow, alias);
+  const stats = useStats(orgId, days, flow, alias, version);
+  const versions = useFlowVersions(orgId, flow);
   const seen = stats.data?.models.map((m) => m.alias).join("\n") ?? "";
   useEffect(() => {
     // The aliases offered: every one the unfiltered figures named so far (a filtered answer names one).
@@ -70,7 +91,14 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
         </label>
         <label className="runs-filter">
           <span className="runs-filter__label">Flow</span>
-          <select className="select select--sm" value={flow} onChange={(e) => setFlow(e.target.value)}>
+          <select
+            className="select select--sm"
+            value={flow}
+            onChange={(e) => {
+              setFlow(e.target.value);
+              setVersion(""); // a version belongs to one flow
+            }}
+          >
             <option value="">All flows</option>
             {flows.map((f) => (
               <option key={f.id} value={f.id}>
@@ -79,6 +107,26 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
             ))}
           </select>
         </label>
+        {flow ? (
+          <label className="runs-filter">
+            <span className="runs-filter__label">Version</span>
+            <select
+              className="select select--sm"
+              value={version}
+              onChange={(e) => setVersion(e.target.value)}
+              disabled={versions.isPending}
+              title="Every figure, model calls included, for the runs of one published version"
+            >
+              <option value="">{versions.isError ? "All versions (list unavailable)" : "All versions"}</option>
+              {(versions.data ?? []).map((v) => (
+                <option key={v.id} value={v.id}>
+                  v{v.number}
+                  {v.note ? ` — ${v.note}` : ""}
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : null}
         <label className="runs-filter">
           <span className="runs-filter__label">Model alias</span>
           <select
