@@ -1,8 +1,7 @@
-import { QueryClientProvider } from "@tanstack/react-query";
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
-import { fakeBackend, ORG_A, testQueryClient } from "../test/utils";
+import { fakeBackend, ORG_A, renderRoutes } from "../test/utils";
 import { Dashboard } from "./Dashboard";
 
 const FLOW = "11111111-1111-4111-8111-111111111111";
@@ -34,11 +33,8 @@ describe("Dashboard version filter", () => {
       },
     });
     const user = userEvent.setup();
-    render(
-      <QueryClientProvider client={testQueryClient()}>
-        <Dashboard orgId={ORG_A} flows={[{ id: FLOW, name: "Support" }]} />
-      </QueryClientProvider>,
-    );
+    const page = { path: "/runs", element: <Dashboard orgId={ORG_A} flows={[{ id: FLOW, name: "Support" }]} /> };
+    const { router } = renderRoutes([page], "/runs?view=dashboard");
     const form = screen.getByRole("form", { name: "Dashboard range" });
     expect(within(form).queryByLabelText("Version")).toBeNull(); // no flow chosen: no version select
     await user.selectOptions(within(form).getByLabelText("Flow"), FLOW);
@@ -48,13 +44,33 @@ describe("Dashboard version filter", () => {
     await waitFor(() => expect(statsQueries(fetchMock).some((q) => q.get("version") === V2)).toBe(true));
     const asked = statsQueries(fetchMock).find((q) => q.get("version") === V2)!;
     expect(asked.get("flow")).toBe(FLOW);
+    // Kept in the URL (a reload or a shared link shows the same figures), beside the page's own keys.
+    const kept = new URLSearchParams(router.state.location.search);
+    expect([kept.get("view"), kept.get("dflow"), kept.get("dversion")]).toEqual(["dashboard", FLOW, V2]);
     // Back to all flows: the version is dropped with the flow.
     await user.selectOptions(within(form).getByLabelText("Flow"), "");
     expect(within(form).queryByLabelText("Version")).toBeNull();
+    expect(new URLSearchParams(router.state.location.search).get("dversion")).toBeNull();
     await waitFor(() => {
       const last = statsQueries(fetchMock).at(-1)!;
       expect(last.get("flow")).toBeNull();
       expect(last.get("version")).toBeNull();
     });
+  });
+});
+
+describe("Dashboard filters from the URL", () => {
+  it("opens a shared link at its flow and version", async () => {
+    const { fetchMock } = fakeBackend({
+      [`GET /api/v1/orgs/${ORG_A}/runs/stats/`]: { status: 400, body: { code: "x", message: "Not now." } },
+      [`GET /api/v1/orgs/${ORG_A}/flows/${FLOW}/versions/`]: { status: 200, body: [version(V2, 2, "")] },
+    });
+    const page = { path: "/runs", element: <Dashboard orgId={ORG_A} flows={[{ id: FLOW, name: "Support" }]} /> };
+    renderRoutes([page], `/runs?view=dashboard&ddays=30&dflow=${FLOW}&dversion=${V2}`);
+    const select = await screen.findByLabelText("Version");
+    await waitFor(() => expect(select).toHaveValue(V2)); // once its flow's versions are listed
+    await waitFor(() => expect(statsQueries(fetchMock).length).toBeGreaterThan(0));
+    const asked = statsQueries(fetchMock)[0]!;
+    expect([asked.get("days"), asked.get("flow"), asked.get("version")]).toEqual(["30", FLOW, V2]);
   });
 });

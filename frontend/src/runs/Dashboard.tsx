@@ -4,6 +4,7 @@
  *  per model alias below. Served from the hourly rollups. */
 import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
+import { useSearchParams } from "react-router";
 import { api, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { ErrorState, LoadingState } from "../ui/feedback";
@@ -65,10 +66,27 @@ function thumbsSummary(t: Stats["total"]): string {
 }
 
 export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string; name: string }[] }) {
-  const [days, setDays] = useState(7);
-  const [flow, setFlow] = useState("");
-  const [alias, setAlias] = useState("");
-  const [version, setVersion] = useState("");
+  // The filters live in the URL (d-prefixed: the runs table's own filters share the page's query).
+  const [params, setParams] = useSearchParams();
+  const set = (changes: Record<string, string>) =>
+    setParams(
+      (current) => {
+        const next = new URLSearchParams(current);
+        for (const [key, value] of Object.entries(changes)) {
+          if (value) next.set(key, value);
+          else next.delete(key);
+        }
+        return next;
+      },
+      { replace: true },
+    );
+  const days = [1, 7, 30, 90].includes(Number(params.get("ddays"))) ? Number(params.get("ddays")) : 7;
+  const flow = params.get("dflow") ?? "";
+  const alias = params.get("dalias") ?? "";
+  const version = flow ? (params.get("dversion") ?? "") : "";
+  const setDays = (value: number) => set({ ddays: value === 7 ? "" : String(value) });
+  const setAlias = (value: string) => set({ dalias: value });
+  const setVersion = (value: string) => set({ dversion: value });
   const [aliases, setAliases] = useState<string[]>([]);
   const stats = useStats(orgId, days, flow, alias, version);
   const versions = useFlowVersions(orgId, flow);
@@ -94,10 +112,7 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
           <select
             className="select select--sm"
             value={flow}
-            onChange={(e) => {
-              setFlow(e.target.value);
-              setVersion(""); // a version belongs to one flow
-            }}
+            onChange={(e) => set({ dflow: e.target.value, dversion: "" /* a version is one flow's */ })}
           >
             <option value="">All flows</option>
             {flows.map((f) => (
