@@ -3,54 +3,22 @@ stored are not run again (one row per item and sample, the done count exact)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from apps.evaluation.models import EvalSample, Evaluation
 from tests.conftest import Member
 from tests.flows.graphs import chat_flow
 from tests.support.egress import egress_pair
+from tests.support.worker import huey_worker, wait_until
 
-ROOT = Path(__file__).resolve().parents[3]
 LEASE = 2
 ITEMS = 12
-
-
-def _worker(log: Path, standin: str) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "TRELLIS_DATA_DIR": str(settings.DATA_DIR),
-        "TRELLIS_DB_NAME": connection.settings_dict["NAME"],
-        "TRELLIS_EVALUATION_LEASE_SECONDS": str(LEASE),
-        "TRELLIS_EGRESS_ALLOW": egress_pair(standin),
-        "HUEY_WORKERS": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_huey"],
-        cwd=ROOT,
-        env=environment,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -70,7 +38,9 @@ def test_evaluation_resumes_after_killed_worker(
 
     HUEY.flush()
     log = tmp_path / "worker.log"
-    worker = _worker(log, standin_url)
+    worker = huey_worker(
+        log, TRELLIS_EVALUATION_LEASE_SECONDS=str(LEASE), TRELLIS_EGRESS_ALLOW=egress_pair(standin_url)
+    )
     try:
         body = {
             "flow": flow["id"],
@@ -81,15 +51,17 @@ def test_evaluation_resumes_after_killed_worker(
         }
         started = client.post(f"/api/v1/orgs/{org}/evaluations/", body, format="json").json()
         samples = EvalSample.objects.filter(evaluation_id=started["id"])
-        _wait(lambda: samples.count() >= 3, 120, "the first samples")
+        wait_until(lambda: samples.count() >= 3, 120, "the first samples")
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
         before = set(samples.values_list("id", "run_id"))
         assert len(before) < ITEMS
         time.sleep(LEASE + 0.5)  # the dead worker's lease runs out
-        worker = _worker(log, standin_url)
+        worker = huey_worker(
+            log, TRELLIS_EVALUATION_LEASE_SECONDS=str(LEASE), TRELLIS_EGRESS_ALLOW=egress_pair(standin_url)
+        )
         evaluation = Evaluation.objects.filter(pk=started["id"])
-        _wait(lambda: evaluation.get().status == "completed", 180, "the resumed evaluation")
+        wait_until(lambda: evaluation.get().status == "completed", 180, "the resumed evaluation")
     finally:
         worker.kill()
         worker.wait(timeout=10)

@@ -4,17 +4,13 @@ search answered from the old model all along."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from apps.knowledge.models import Chunk, KnowledgeBase, ReembedJob, ReembedStatus
 from apps.knowledge.search import knowledge_search
@@ -26,36 +22,9 @@ from tests.apps.knowledge.conftest import ingest_pending
 from tests.conftest import Member
 from tests.support.egress import allow_egress, egress_pair
 from tests.support.embedding_server import EmbeddingServer
+from tests.support.worker import huey_worker, wait_until
 
-ROOT = Path(__file__).resolve().parents[3]
 LEASE = 2
-
-
-def _worker(log: Path, server: EmbeddingServer) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "TRELLIS_DATA_DIR": str(settings.DATA_DIR),
-        "TRELLIS_DB_NAME": connection.settings_dict["NAME"],
-        "TRELLIS_KNOWLEDGE_LEASE_SECONDS": str(LEASE),
-        "TRELLIS_EGRESS_ALLOW": egress_pair(server.url),
-        "HUEY_WORKERS": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_huey"],
-        cwd=ROOT,
-        env=environment,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -87,8 +56,10 @@ def test_reembed_resumes_after_a_killed_worker_and_switches_once(
         log = tmp_path / "worker.log"
         job = knowledge_base_reembed(access=org_a.access, knowledge_base_id=kb.id, embedding_model="wide")
         with_next = Chunk.objects.filter(knowledge_base=kb, next_embedding__isnull=False)
-        worker = _worker(log, server)
-        _wait(lambda: with_next.count() >= 64, 120, "the first batches")
+        worker = huey_worker(
+            log, TRELLIS_KNOWLEDGE_LEASE_SECONDS=str(LEASE), TRELLIS_EGRESS_ALLOW=egress_pair(server.url)
+        )
+        wait_until(lambda: with_next.count() >= 64, 120, "the first batches")
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         partial = with_next.count()
@@ -101,8 +72,10 @@ def test_reembed_resumes_after_a_killed_worker_and_switches_once(
         texts_before = server.texts
 
         time.sleep(LEASE + 0.5)  # the dead worker's lease runs out
-        worker = _worker(log, server)
-        _wait(lambda: ReembedJob.objects.get(pk=job.pk).status == ReembedStatus.DONE, 180, "the resumed job")
+        worker = huey_worker(
+            log, TRELLIS_KNOWLEDGE_LEASE_SECONDS=str(LEASE), TRELLIS_EGRESS_ALLOW=egress_pair(server.url)
+        )
+        wait_until(lambda: ReembedJob.objects.get(pk=job.pk).status == ReembedStatus.DONE, 180, "the resumed job")
     finally:
         if worker is not None and worker.poll() is None:
             worker.kill()

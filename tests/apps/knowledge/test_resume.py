@@ -3,52 +3,21 @@ batch and ends with exactly the chunks of a clean run, none doubled."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from apps.knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from apps.knowledge.services import document_upload
 from tests.apps.knowledge import files
 from tests.apps.knowledge.conftest import ingest_pending
 from tests.conftest import Member
+from tests.support.worker import huey_worker, wait_until
 
-ROOT = Path(__file__).resolve().parents[3]
 LEASE = 2
-
-
-def _worker(log: Path) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "TRELLIS_DATA_DIR": str(settings.DATA_DIR),
-        "TRELLIS_DB_NAME": connection.settings_dict["NAME"],
-        "TRELLIS_KNOWLEDGE_LEASE_SECONDS": str(LEASE),
-        "HUEY_WORKERS": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_huey"],
-        cwd=ROOT,
-        env=environment,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _long_markdown() -> bytes:
@@ -74,9 +43,9 @@ def test_resume_after_killed_worker_matches_a_clean_run(
     from huey.contrib.djhuey import HUEY
 
     HUEY.flush()  # queue messages of earlier tests (their documents are gone) would only delay this one
-    worker = _worker(log)
+    worker = huey_worker(log, TRELLIS_KNOWLEDGE_LEASE_SECONDS=str(LEASE))
     try:
-        _wait(lambda: chunks.count() >= 64, 300, "the first batches")
+        wait_until(lambda: chunks.count() >= 64, 300, "the first batches")
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         partial = chunks.count()
@@ -84,8 +53,10 @@ def test_resume_after_killed_worker_matches_a_clean_run(
         assert document.status == DocumentStatus.EMBEDDING, log.read_text()[-2000:]
         assert 0 < partial < len(clean)
         time.sleep(LEASE + 0.5)  # the dead worker's lease runs out
-        worker = _worker(log)
-        _wait(lambda: Document.objects.get(pk=document.pk).status == DocumentStatus.READY, 240, "the resumed document")
+        worker = huey_worker(log, TRELLIS_KNOWLEDGE_LEASE_SECONDS=str(LEASE))
+        wait_until(
+            lambda: Document.objects.get(pk=document.pk).status == DocumentStatus.READY, 240, "the resumed document"
+        )
     finally:
         if worker.poll() is None:
             worker.kill()
