@@ -112,6 +112,9 @@ class EmbeddingServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> EmbeddingServer:
+        # The model is loaded before the first request, not by it: loading takes seconds on a busy
+        # machine, past the 10 s a model listing gives an endpoint to say its vector size.
+        _model()
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
         return self
