@@ -128,6 +128,13 @@ def test_e2e_runs_page_lists_filters_and_opens_a_trace(
     expect(runs_per_day.locator("canvas")).to_have_count(1)  # drawn by uPlot
     expect(runs_per_day.get_by_role("img", name=re.compile(r"Runs per day: 1 point, max 3"))).to_be_visible()
     expect(page.get_by_role("table", name="Guard hits")).to_contain_text("No guard check fired")
+    # By version: the flow's versions once it is chosen, in the URL; v1 ran two of the three runs
+    # (the third is the replay on the draft).
+    dashboard = page.get_by_role("form", name="Dashboard range")
+    dashboard.get_by_label("Flow").select_option(flow["id"])
+    dashboard.get_by_label("Version").select_option(label="v1 — v1")
+    expect(page).to_have_url(re.compile(r"[?&]dversion="))
+    expect(runs_per_day.get_by_role("img", name=re.compile(r"Runs per day: 1 point, max 2$"))).to_be_visible()
     page.get_by_role("tab", name="Runs").click()
 
     table.locator(f'tr[data-run="{hours["id"]}"]').click()
