@@ -5,7 +5,7 @@ import { ReactFlowProvider, useReactFlow } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { orgPath } from "../lib/routes";
-import { useSession } from "../shell/session";
+import { CurrentOrgContext, useSession } from "../shell/session";
 import { ErrorState, LoadingState } from "../ui/feedback";
 import { ChevronLeftIcon } from "../ui/icons";
 import { fetchFlow, useFlow, useModels, useNodeCatalog, useOrgTools, useVersions } from "./api";
@@ -27,7 +27,8 @@ import { FIT_VIEW, useNarrow } from "./viewport";
 export function EditorPage() {
   const { orgId = "", flowId = "" } = useParams();
   const me = useSession();
-  const role = me.organizations.find((o) => o.id === orgId)?.role;
+  const org = me.organizations.find((o) => o.id === orgId);
+  const role = org?.role;
   const catalog = useNodeCatalog();
   const flow = useFlow(orgId, flowId);
   const [store] = useState(createEditorStore);
@@ -46,7 +47,7 @@ export function EditorPage() {
 
   useEffect(() => store.getState().setReadOnly(role === "viewer"), [role, store]);
 
-  if (!role) return <ErrorState error={new Error("Organization not found.")} title="Not found" />;
+  if (!org || !role) return <ErrorState error={new Error("Organization not found.")} title="Not found" />;
   if (flow.error || catalog.error) {
     return (
       <div className="editor-state">
@@ -57,12 +58,16 @@ export function EditorPage() {
   }
   if (!flow.data || !catalog.data || loadedFor !== flow.data.id) return <LoadingState label="Opening the editor…" />;
 
+  // The editor's route sits outside the shell's organization layout: the organization is
+  // provided here, so what the editor shows from other pages (the gate's override) can read it.
   return (
-    <EditorStoreContext.Provider value={store}>
-      <ReactFlowProvider>
-        <Editor orgId={orgId} flow={flow.data} tools={catalog.data.tools} />
-      </ReactFlowProvider>
-    </EditorStoreContext.Provider>
+    <CurrentOrgContext.Provider value={org}>
+      <EditorStoreContext.Provider value={store}>
+        <ReactFlowProvider>
+          <Editor orgId={orgId} flow={flow.data} tools={catalog.data.tools} />
+        </ReactFlowProvider>
+      </EditorStoreContext.Provider>
+    </CurrentOrgContext.Provider>
   );
 }
 
