@@ -203,8 +203,7 @@ class LiveRun:
         if saving is not None and not saving.done():
             with contextlib.suppress(BaseException):
                 await asyncio.shield(saving)
-        recorded = self._rows_error() is None
-        if recorded:
+        if self._rows_error() is None:
             self._recorder.record(terminal)
             # The last write goes on when this task is cancelled (a client hanging up): a task
             # held here until it ends, since the loop keeps only weak references to tasks.
@@ -213,9 +212,10 @@ class LiveRun:
             finishing.add_done_callback(_FINISHING.discard)
             await asyncio.shield(finishing)
             self.stored = (terminal, final)
+            # Before the terminal event is published: whoever sees the run end (a REST answer
+            # read on another thread) also sees its metrics.
+            run_ended(self._prepared.run, terminal, final)  # metrics, trace export (apps.observability)
         self._publish(terminal.to_wire())
-        if recorded:  # after the answer is out: metrics and trace export are off its latency
-            run_ended(self._prepared.run, terminal, final)  # (apps.observability)
 
     def _failure_event(self, exc: BaseException) -> Event:
         if not isinstance(exc, TrellisError):
