@@ -67,8 +67,11 @@ def test_parser_pool_reuses_a_warm_worker_with_the_sandbox_limits(monkeypatch: p
 def test_parser_pool_kills_and_replaces_a_worker_that_times_out() -> None:
     parsing.parse_in_sandbox(files.markdown_bytes(), "markdown")
     pid = _idle_pid()
+    # A page long enough that no machine parses it in 50 ms (a small PDF within 0.3 s did, on a
+    # quiet machine with the worker warm).
+    slow_page = files.html_bytes(" ".join(f"<p>Section {i}: {files.FILLER}</p>" for i in range(20_000)))
     with pytest.raises(parsing.ParseFailed) as slow:
-        parsing.parse_in_sandbox(files.pdf_bytes(), "pdf", timeout=0.3)
+        parsing.parse_in_sandbox(slow_page, "html", timeout=0.05)
     assert slow.value.code == "parse_timeout"
     assert not _alive(pid)
     assert parsing.parser_pool_state()["idle"] == []
