@@ -47,7 +47,7 @@ def _build_chat_flow(page: Any) -> None:
     open_node(page, "llm")
     page.get_by_label("Model").select_option("local")
     page.get_by_label("Max Tokens").fill("16")
-    page.get_by_label("Temperature").fill("0")
+    page.get_by_label("Temperature", exact=True).fill("0")
     connect(page, "chat_input", "message", "prompt", "message")
     connect(page, "prompt", "messages", "llm", "prompt")
     connect(page, "llm", "text", "output", "value")
