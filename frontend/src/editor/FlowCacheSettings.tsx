@@ -1,5 +1,6 @@
 /** The flow's response-cache default for its LLM nodes (a node may choose its own in its settings). */
 import { useId } from "react";
+import { Field } from "../ui/Field";
 import { useEditor } from "./context";
 import type { FlowCache } from "./types";
 
@@ -58,12 +59,8 @@ export function FlowCacheSettings() {
       </div>
       {mode === "exact" || mode === "semantic" ? (
         <>
-          <div className="field">
-            <label className="field__label" htmlFor={`${id}-ttl`}>
-              Keep answers for (seconds)
-            </label>
+          <Field label="Keep answers for (seconds)" errors={ttlError ? [ttlError] : []}>
             <input
-              id={`${id}-ttl`}
               className="input"
               type="number"
               min={1}
@@ -72,18 +69,12 @@ export function FlowCacheSettings() {
               placeholder="The model's, else 3600"
               value={ttl ?? ""}
               disabled={readOnly}
-              aria-invalid={ttlError ? true : undefined}
               onChange={(e) => update({ ttl_s: number(e.target.value) })}
             />
-            {ttlError ? <p className="form-error">{ttlError}</p> : null}
-          </div>
+          </Field>
           {mode === "semantic" ? (
-            <div className="field">
-              <label className="field__label" htmlFor={`${id}-threshold`}>
-                Similarity needed (0.5–1)
-              </label>
+            <Field label="Similarity needed (0.5–1)" errors={thresholdError ? [thresholdError] : []}>
               <input
-                id={`${id}-threshold`}
                 className="input"
                 type="number"
                 min={0.5}
@@ -92,11 +83,9 @@ export function FlowCacheSettings() {
                 placeholder="The model's, else 0.9"
                 value={threshold ?? ""}
                 disabled={readOnly}
-                aria-invalid={thresholdError ? true : undefined}
                 onChange={(e) => update({ threshold: number(e.target.value) })}
               />
-              {thresholdError ? <p className="form-error">{thresholdError}</p> : null}
-            </div>
+            </Field>
           ) : null}
           <div className="field sform__check">
             <label htmlFor={`${id}-temp`}>
