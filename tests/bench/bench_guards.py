@@ -10,6 +10,8 @@ heuristics, 5-fold cross-validated on the corpus it is trained on and on the hel
 heldout.py (sets 2 and 3, since used to study misses) and held-out set 4 (heldout4.jsonl: committed
 before the wave-3 tuning, never tuned on), per attack class, and its latency on the same 2,000
 characters. --short: fewer latency runs (the lead's quick re-measure).
+--set5: only held-out set 5 (heldout5.jsonl: written by another engineer without reading the detector,
+committed before the classifier's retraining ended), per attack class and per source; not run by default.
 """
 
 from __future__ import annotations
@@ -134,6 +136,35 @@ def held_out_4(embedder: LocalMiniLM) -> None:
                 print(f"      {'missed' if y else 'false positive'}: {item['text'][:100]!r}")
 
 
+def held_out_5(embedder: LocalMiniLM) -> None:
+    """Held-out set 5 (heldout5.jsonl, its attack class under "class"), scored like set 4."""
+    items = [{**item, "attack": item["class"]} for item in load("heldout5.jsonl")]
+    labels = [int(item["label"]) for item in items]
+    threshold = injection_classifier().threshold
+    rules = [scan_injection(item["text"], source=item["source"]).score >= 0.5 for item in items]
+    model = [classify_injection(item["text"], embedder.embed) >= threshold for item in items]
+    both = [r or m for r, m in zip(rules, model, strict=True)]
+    print(f"  set 5 (heldout5.jsonl, independent): {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
+    for name, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
+        recall, fpr = _rates(flags, labels)
+        print(f"    {name:<11} recall {recall:.3f}  false-positive rate {fpr:.3f}")
+        _per_class(name, items, flags)
+        by_source = []
+        for source in ("user", "document", "tool"):
+            pairs = [(f, y) for f, y, item in zip(flags, labels, items, strict=True) if item["source"] == source]
+            hits = [f for f, y in pairs if y]
+            false = [f for f, y in pairs if not y]
+            by_source.append(
+                f"{source} recall {sum(hits) / max(len(hits), 1):.2f} ({sum(hits)}/{len(hits)}), "
+                f"FPR {sum(false) / max(len(false), 1):.2f} ({sum(false)}/{len(false)})"
+            )
+        print(f"      {name:<11} per source: " + "; ".join(by_source))
+    if "--misses" in sys.argv:
+        for item, flag, y in zip(items, both, labels, strict=True):
+            if flag != bool(y):
+                print(f"      {'missed' if y else 'false positive'}: {item['text'][:100]!r}")
+
+
 def held_out(embedder: LocalMiniLM) -> None:
     threshold = injection_classifier().threshold
     sets: list[tuple[str, list[tuple[Source, str]], list[tuple[Source, str]]]] = [
@@ -168,6 +199,10 @@ def model_checks() -> None:
 
 
 if __name__ == "__main__":
+    if "--set5" in sys.argv:
+        print("Injection / jailbreak, held-out set 5 (threshold 0.5; classifier at its own threshold)")
+        held_out_5(LocalMiniLM())
+        sys.exit(0)
     main()
     if "--no-model" not in sys.argv:
         model_checks()
