@@ -119,9 +119,23 @@ def live_url(
     request.getfixturevalue("standin_url")  # started (and allowed) before the server reads its env
     request.getfixturevalue("mcp_servers")  # the test MCP servers too (the editor's agent scenario)
     request.getfixturevalue("embedding_server")  # and the embeddings server (test_knowledge_embeddings.py)
+    request.getfixturevalue("bucket_ports")  # and the S3 server's port (test_knowledge_bucket.py)
     if not (settings.FRONTEND_DIST / "index.html").exists():
         pytest.fail("frontend/dist is missing: run `make build` first (make test does).")
     yield from _serve("e2e-server.log")
+
+
+@pytest.fixture(scope="session")
+def bucket_ports() -> tuple[int, int]:
+    """Two ports on 127.0.0.1 allowed through the outbound policy before the live server and the
+    worker read their allow-list: the S3 server test_knowledge_bucket.py starts, and one where
+    nothing listens (an unreachable endpoint)."""
+    first = _free_port()
+    second = next(port for port in iter(_free_port, None) if port != first)
+    ports = (first, second)
+    for port in ports:
+        allow_egress(f"127.0.0.1:{port}")
+    return ports
 
 
 @pytest.fixture(scope="session")

@@ -86,5 +86,9 @@ describe("SourcesPanel", () => {
     });
     renderWithClient(<SourcesPanel orgId={ORG_A} kbId={KB_ID} />);
     expect(await screen.findByText(/s3:\/\/handbook\/manuals\/ at https:\/\/minio.example.com · 2 documents/)).toBeVisible();
+    // the last sync's exact instant is in the page (a re-sync within the same minute still shows a change)
+    const sync = screen.getByRole("status", { name: "Handbook bucket sync" });
+    expect(sync).toHaveTextContent(/^Last sync .+: 2 found · 2 new · 0 changed · 0 unchanged · 0 removed$/);
+    expect(sync.querySelector("time")).toHaveAttribute("datetime", "2026-01-01T00:00:00Z");
   });
 });

@@ -73,11 +73,16 @@ export function SourcesPanel({ orgId, kbId }: { orgId: string; kbId: string }) {
                 </button>
               </div>
               <div className="muted" role="status" aria-label={`${source.name} sync`}>
-                {isSyncing(source)
-                  ? `Syncing… ${counters(source)}`
-                  : source.last_sync_at
-                    ? `Last sync ${formatDateTime(source.last_sync_at)}: ${counters(source)}`
-                    : "Not synced yet."}
+                {isSyncing(source) ? (
+                  `Syncing… ${counters(source)}`
+                ) : source.last_sync_at ? (
+                  <>
+                    Last sync <time dateTime={source.last_sync_at}>{formatDateTime(source.last_sync_at)}</time>:{" "}
+                    {counters(source)}
+                  </>
+                ) : (
+                  "Not synced yet."
+                )}
                 {source.next_sync_at && !isSyncing(source) ? ` · next ${formatDateTime(source.next_sync_at)}` : ""}
               </div>
               {source.error_message && <div className="kb-error">{source.error_message}</div>}
