@@ -131,6 +131,15 @@ def chunk_sections(
     return drafts
 
 
+def chunker_warm() -> None:
+    """Import and build what the first document would (llama_index's splitters and tokenizer:
+    about 3 s on a 2-core machine), so that a worker's first ingestion is not slower than the rest."""
+    # Longer than a chunk, so that the sentence splitter's tokenizer (nltk punkt) loads too.
+    sample = "# Warm-up\n\n" + "One sentence. Another sentence, a little longer than the first one. " * 20
+    for strategy in ChunkStrategy:
+        chunk_sections([Section(text=sample, page=None)], ChunkSettings(strategy, MIN_CHUNK_SIZE, 0))
+
+
 def _anchor(section: Section, path: list[str]) -> str:
     """The innermost heading of the path that has an anchor (HTML ids)."""
     for title in reversed(path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from uuid import UUID
 
 from huey import crontab
@@ -76,6 +77,13 @@ def sync_due_sources() -> None:
         logger.info("queued %d source syncs", len(queued))
 
 
+def _warm_quietly(warm: Callable[[], None]) -> None:
+    try:
+        warm()
+    except Exception:  # a warm-up never stops the worker: the first document loads it instead
+        logger.exception("warming the chunker failed")
+
+
 @HUEY.on_startup()  # type: ignore[untyped-decorator]
 def _resume_on_start() -> None:
     """A restarted worker picks up what its predecessor left, without waiting a minute."""
@@ -83,6 +91,12 @@ def _resume_on_start() -> None:
         return
     _started.set()
     from django.db import close_old_connections
+
+    from apps.knowledge.chunking import chunker_warm
+
+    # The chunker's libraries load in the background while the worker starts taking tasks: the
+    # first document then costs what every other one does (docs/BENCHMARKS.md, issue 19).
+    threading.Thread(target=_warm_quietly, args=(chunker_warm,), name="chunker-warm", daemon=True).start()
 
     try:
         resume_stalled_documents()

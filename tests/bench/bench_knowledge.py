@@ -220,7 +220,7 @@ def bench_html(pages: int, rounds: int = 1) -> dict[str, float]:
     reported (the machine is shared: a lone ratio is noise)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from apps.knowledge.chunking import ChunkSettings, chunk_sections, embedding_text
+    from apps.knowledge.chunking import ChunkSettings, chunk_sections, chunker_warm, embedding_text
     from apps.knowledge.embeddings import BATCH_SIZE, _local_model
     from apps.knowledge.ingestion import document_ingest
     from apps.knowledge.models import Chunk
@@ -232,6 +232,7 @@ def bench_html(pages: int, rounds: int = 1) -> dict[str, float]:
     model.encode(["warm up"] * 4)
     bodies = [html_page(seed) for seed in range(pages)]
     parse_in_sandbox(bodies[0], "html")  # warm: the pool's worker and its libraries for both
+    chunker_warm()  # what a queue worker does at start (apps.knowledge.tasks), for both
 
     def jobs(round_: int) -> tuple[float, int]:
         knowledge_base = knowledge_base_create(access=access, name=f"html {round_}")
