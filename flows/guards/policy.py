@@ -198,8 +198,8 @@ def injection_finding(check: InjectionCheck, text: str, source: Source, classify
         return Finding("injection", label, start, end, result.score)
     if check.classifier and classify is not None:
         threshold = check.classifier_threshold
-        if threshold is None:
-            threshold = injection_classifier().threshold
+        if threshold is None:  # the trained one for this source (a document's is never lower)
+            threshold = injection_classifier().threshold_for(source)
         probability = classify(text)
         if probability >= threshold:
             return Finding("injection", "classifier", 0, len(text), round(probability, 4))

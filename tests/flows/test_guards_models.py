@@ -13,8 +13,8 @@ from flows.compiler import compile_flow
 from flows.events import EventType
 from flows.guards import GuardPolicy, Hit, guard_text
 from flows.guards.answers import GuardedChatModels
-from flows.guards.classifier import MAX_WINDOWS, WINDOW_CHARS, injection_classifier, windows
-from flows.guards.policy import Models, ModerationCheck, ModerationFailed
+from flows.guards.classifier import MAX_WINDOWS, WINDOW_CHARS, LinearClassifier, injection_classifier, windows
+from flows.guards.policy import InjectionCheck, Models, ModerationCheck, ModerationFailed, injection_finding
 from flows.guards.redact import StreamRestorer, restore_value
 from tests.flows.graphs import graph
 from tests.flows.memory_ports import ScriptedChatModel, make_ports
@@ -57,6 +57,30 @@ def test_policy_uses_the_classifier_only_when_asked() -> None:
     assert verdict.action == "block" and [h.label for h in verdict.hits] == ["classifier"]
     low = GuardPolicy.model_validate({"injection": {"classifier": True, "classifier_threshold": 0.99}})
     assert guard_text(low, quiet, models=models).action == "allow"
+
+
+def test_classifier_thresholds_per_source() -> None:
+    """A retrieved chunk or tool result is judged at its own cut-off, never a lower one than user
+    input's (documents legitimately hold imperative text); a policy's own threshold wins."""
+    trained = injection_classifier()
+    assert 0.5 <= trained.threshold <= trained.threshold_for("document") <= 1
+    assert trained.threshold_for("tool") == trained.threshold_for("document")
+    weights = trained.weights
+    stricter = LinearClassifier(weights, 0.0, threshold=0.7, embedding_model="m", document_threshold=0.9)
+    assert (stricter.threshold_for("user"), stricter.threshold_for("document")) == (0.7, 0.9)
+    looser = dataclasses.replace(stricter, document_threshold=0.6)
+    assert looser.threshold_for("document") == 0.7  # never below user input's
+    assert dataclasses.replace(stricter, document_threshold=None).threshold_for("document") == 0.7
+
+    quiet = "Our office is closed on public holidays."
+    check = InjectionCheck(classifier=True)
+    at_user = trained.threshold_for("user")
+    below_document = trained.threshold_for("document") - 1e-4
+    assert injection_finding(check, quiet, "user", lambda text: at_user) is not None
+    assert injection_finding(check, quiet, "document", lambda text: below_document) is None
+    assert injection_finding(check, quiet, "document", lambda text: trained.threshold_for("document")) is not None
+    own = InjectionCheck(classifier=True, classifier_threshold=0.55)
+    assert injection_finding(own, quiet, "document", lambda text: 0.56) is not None
 
 
 def test_moderation_scores_per_category_and_on_error() -> None:
