@@ -172,11 +172,16 @@ def _client_error(exc: Any, bucket: str) -> tuple[str, str]:
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     if code == "NoSuchBucket":
         return "bucket_not_found", f"There is no bucket called {bucket} at this endpoint."
-    if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled") or status in (
-        401,
-        403,
-    ):
-        return "bucket_access_denied", f"The bucket refused the access key ({code or status}); check the key pair."
+    if code == "SignatureDoesNotMatch":
+        return "bucket_access_denied", "The bucket refused the secret access key: it does not match the access key ID."
+    if code == "InvalidAccessKeyId":
+        return "bucket_access_denied", "The bucket does not know this access key ID; check the key pair."
+    if code in ("AccessDenied", "AllAccessDisabled") or status in (401, 403):
+        return (
+            "bucket_access_denied",
+            f"The bucket refused this access key ({code or status}): check the key pair, and that it may list and "
+            "read the bucket.",
+        )
     if code in ("NoSuchKey",) or status == 404:
         return "not_found", "The object is gone."
     if status >= 500:

@@ -736,7 +736,10 @@ def _scan_bucket(sync: Sync) -> None:
     except BucketFailed as failed:
         raise SourceFailed(failed.code, failed.message) from None
     except EgressRefused as refused:
-        raise SourceFailed(*_egress_error(refused)) from None
+        code, message = _egress_error(refused)
+        if code in ("egress_failed", "egress_timeout"):
+            message = f"{message} Check the bucket's endpoint URL and that its server is up."
+        raise SourceFailed(code, message) from None
 
 
 # --- scheduling -------------------------------------------------------------------------------------

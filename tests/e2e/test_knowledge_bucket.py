@@ -250,8 +250,8 @@ def test_e2e_bucket_source_wrong_secret_or_unreachable_endpoint_explains_and_sto
     _open_new_base(page, "Refusals")
     sources = page.get_by_role("region", name="Sources")
     cases = (
-        ("Wrong secret", bucket.url, "not-the-secret", "The bucket refused the access key"),
-        ("Nobody there", f"http://127.0.0.1:{bucket_ports[1]}", bucket.secret, "Cannot connect to 127.0.0.1"),
+        ("Wrong secret", bucket.url, "not-the-secret", "The bucket refused the secret access key"),
+        ("Nobody there", f"http://127.0.0.1:{bucket_ports[1]}", bucket.secret, "Check the bucket's endpoint URL"),
     )
     for name, endpoint, secret, reason in cases:
         sources.get_by_role("button", name="Add a source").click()

@@ -218,3 +218,22 @@ def test_s3_bad_input_is_a_400_and_stores_nothing(
         assert answer.status_code == 400, (bad, answer.content)
         assert answer.json()["code"] and answer.json()["message"]
     assert Source.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "says"),
+    [
+        ("SignatureDoesNotMatch", 403, "does not match the access key ID"),
+        ("InvalidAccessKeyId", 403, "does not know this access key ID"),
+        ("AccessDenied", 403, "may list and read the bucket"),
+        ("", 401, "refused this access key (401)"),
+    ],
+)
+def test_s3_refused_keys_are_explained_for_people(error: str, status: int, says: str) -> None:
+    from botocore.exceptions import ClientError
+
+    from apps.knowledge.s3 import _client_error
+
+    refused = ClientError({"Error": {"Code": error}, "ResponseMetadata": {"HTTPStatusCode": status}}, "ListObjectsV2")
+    code, message = _client_error(refused, "manuals")
+    assert code == "bucket_access_denied" and says in message
