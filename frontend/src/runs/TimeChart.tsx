@@ -7,6 +7,21 @@ import "uplot/dist/uPlot.min.css";
 
 export type ChartPoint = { key: string; label: string };
 
+/** The x range (epoch seconds) for bars at `xs`: half a bucket of room on each side. uPlot's own
+ *  range for a single point spans years (one day of runs read "2027 2028 2029" on its axis), so
+ *  the range is given: the bucket is the points' smallest gap, else a day for day keys, an hour
+ *  for hour keys. */
+export function xRange(xs: number[], dayKeys: boolean): [number, number] | null {
+  if (xs.length === 0) return null;
+  const sorted = [...xs].sort((a, b) => a - b);
+  let step = dayKeys ? 86_400 : 3_600;
+  sorted.forEach((x, i) => {
+    const gap = i > 0 ? x - (sorted[i - 1] ?? x) : 0;
+    if (gap > 0 && gap < step) step = gap;
+  });
+  return [Math.min(...sorted) - step / 2, Math.max(...sorted) + step / 2];
+}
+
 function cssColor(name: string, fallback: string): string {
   const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   return value || fallback;
@@ -27,6 +42,7 @@ export function TimeChart<P extends ChartPoint>({ title, points, value, format, 
   const summary = `${title}: ${points.length} point${points.length === 1 ? "" : "s"}, max ${format(max)}`;
   const xs = points.map((p) => Date.parse(p.key.length === 10 ? `${p.key}T00:00:00Z` : p.key) / 1000);
   const key = JSON.stringify([xs, values]);
+  const dayKeys = points.every((p) => p.key.length === 10);
 
   const blank = empty !== undefined && numbers.length === 0;
 
@@ -40,7 +56,10 @@ export function TimeChart<P extends ChartPoint>({ title, points, value, format, 
         height: 120,
         legend: { show: false },
         cursor: { points: { show: false } },
-        scales: { x: { time: true }, y: { range: (_u, _min, dataMax) => [0, dataMax > 0 ? dataMax * 1.1 : 1] } },
+        scales: {
+          x: { time: true, range: (_u, min, max) => xRange(xs, dayKeys) ?? [min, max] },
+          y: { range: (_u, _min, dataMax) => [0, dataMax > 0 ? dataMax * 1.1 : 1] },
+        },
         axes: [
           { size: 28, font: "11px system-ui", stroke: cssColor("--color-text-muted", "#666") },
           {
