@@ -80,6 +80,11 @@ SEMANTIC_CACHE_MAX_ENTRIES = env.integer("TRELLIS_SEMANTIC_CACHE_MAX_ENTRIES", 2
 # torch's intra-op threads, set when the semantic cache's question embedder loads in a process (a
 # dozen tokens gain nothing from more; on busy cores extra threads make it many times slower); 0: torch's default.
 SEMANTIC_CACHE_TORCH_THREADS = env.integer("TRELLIS_SEMANTIC_CACHE_TORCH_THREADS", 1)
+# The semantic cache's question embedder: "onnx" (MiniLM exported to ONNX, int8 weights, run by ONNX
+# Runtime at the thread count above; apps/serving/question_embedder.py) or "torch" (the same model in torch).
+SEMANTIC_CACHE_EMBEDDER = env.text("TRELLIS_SEMANTIC_CACHE_EMBEDDER", "onnx")
+if SEMANTIC_CACHE_EMBEDDER not in {"onnx", "torch"}:
+    raise ImproperlyConfigured("TRELLIS_SEMANTIC_CACHE_EMBEDDER must be 'onnx' or 'torch'")
 # host:port pairs that the egress guard lets through although they resolve to private addresses.
 EGRESS_ALLOW = env.listing("TRELLIS_EGRESS_ALLOW")
 # Defaults for model calls (an endpoint's own timeouts win where it sets them).

