@@ -5,11 +5,11 @@
 Prints precision and recall per PII entity and per attack class (tests/corpus/guardrails/), the
 injection false-positive rate on the benign look-alikes, and p50/p95 of each check on a
 2,000-character message with personal data in it. Then the model-based check, reported apart:
-the injection classifier (MiniLM embeddings + logistic regression) alone and OR-ed with the
-heuristics, 5-fold cross-validated on the corpus it is trained on and on the held-out sets of
-heldout.py (sets 2 and 3, since used to study misses) and held-out set 4 (heldout4.jsonl: committed
-before the wave-3 tuning, never tuned on), per attack class, and its latency on the same 2,000
-characters. --short: fewer latency runs (the lead's quick re-measure).
+the injection classifier (MiniLM embeddings + logistic regression) OR-ed with the heuristics,
+by nested cross-validation over everything it is trained on and leave-one-set-out
+(train_classifier.py's report), then on sets 2, 3 and 4 (heldout.py, heldout4.jsonl: spent, now
+TRAINED ON, so in-sample), per attack class, and its latency on the same 2,000 characters.
+--short: fewer latency runs (the lead's quick re-measure).
 --set5: only held-out set 5 (heldout5.jsonl: written by another engineer without reading the detector,
 committed before the classifier's retraining ended), per attack class and per source; not run by default.
 """
@@ -25,15 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
-import numpy as np
-
 from flows.guards import GuardPolicy, guard_text, scan_injection, scan_pii
 from flows.guards.classifier import classify_injection, injection_classifier
 from flows.guards.injection import Source
 from flows.guards.policy import Models
 from tests.corpus.guardrails import heldout
 from tests.corpus.guardrails.evaluate import LocalMiniLM, injection_scores, load, pii_scores
-from tests.corpus.guardrails.train_classifier import FOLDS, fit
+from tests.corpus.guardrails.train_classifier import features, nested, report, training_items
 
 SAMPLE = (
     "Hello, my name is Laura Keller and I moved to 42 Baker Street last month. My old address is still on the "
@@ -86,26 +84,15 @@ def _rates(flags: list[bool], labels: list[int]) -> tuple[float, float]:
     return sum(attacks) / len(attacks), sum(benign) / len(benign)
 
 
-def cross_validated(embedder: LocalMiniLM) -> None:
-    """The classifier on the corpus it is trained on, each item scored by a model fitted without
-    its fold (train_classifier.py's folds, C and threshold)."""
-    items = load("attacks.jsonl") + load("benign.jsonl") + load("classifier_train.jsonl")
-    labels = [int(item["label"]) for item in items]
-    vectors = np.asarray(embedder.embed([item["text"] for item in items]), dtype=np.float32)
-    y = np.asarray(labels)
-    held = np.zeros(len(y))
-    for fold in range(FOLDS):
-        test = np.arange(len(y)) % FOLDS == fold
-        held[test] = fit(vectors[~test], y[~test]).predict_proba(vectors[test])[:, 1]
-    threshold = injection_classifier().threshold
-    rules = [scan_injection(item["text"], source=item["source"]).score >= 0.5 for item in items]
-    model = [bool(p >= threshold) for p in held]
-    both = [r or m for r, m in zip(rules, model, strict=True)]
-    print(f"  corpus, 5-fold ({sum(labels)} attacks, {len(labels) - sum(labels)} benign; threshold {threshold:.3f})")
-    for name, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
-        recall, fpr = _rates(flags, labels)
-        print(f"    {name:<11} recall {recall:.3f}  false-positive rate {fpr:.3f}")
-        _per_class(name, items, flags)
+def cross_validated() -> None:
+    """Everything the classifier is trained on, each item judged by a model and thresholds chosen
+    without it (nested 5-fold), per source and per benign kind, then leave-one-set-out."""
+    items = training_items()
+    vectors, y, rules, sources = features(items)
+    report(items, vectors, y, rules, sources)
+    verdict = nested(vectors, y, rules, sources)
+    rows = [{"label": item.label, "attack": item.attack or "unlabelled"} for item in items]
+    _per_class("either", rows, [bool(v) for v in verdict])
 
 
 def _per_class(name: str, items: list[dict[str, object]], flags: list[bool]) -> None:
@@ -121,11 +108,11 @@ def held_out_4(embedder: LocalMiniLM) -> None:
     """Held-out set 4 (heldout4.jsonl), written and committed before the wave-3 tuning."""
     items = load("heldout4.jsonl")
     labels = [int(item["label"]) for item in items]
-    threshold = injection_classifier().threshold
+    cut = injection_classifier().threshold_for
     rules = [scan_injection(item["text"], source=item["source"]).score >= 0.5 for item in items]
-    model = [classify_injection(item["text"], embedder.embed) >= threshold for item in items]
+    model = [classify_injection(item["text"], embedder.embed) >= cut(item["source"]) for item in items]
     both = [r or m for r, m in zip(rules, model, strict=True)]
-    print(f"  set 4 (heldout4.jsonl, never tuned on): {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
+    print(f"  set 4 (heldout4.jsonl; since trained on): {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
     for name, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
         recall, fpr = _rates(flags, labels)
         print(f"    {name:<11} recall {recall:.3f}  false-positive rate {fpr:.3f}")
@@ -166,16 +153,16 @@ def held_out_5(embedder: LocalMiniLM) -> None:
 
 
 def held_out(embedder: LocalMiniLM) -> None:
-    threshold = injection_classifier().threshold
+    cut = injection_classifier().threshold_for
     sets: list[tuple[str, list[tuple[Source, str]], list[tuple[Source, str]]]] = [
-        ("set 2 (since used to study misses)", heldout.ATTACKS_2, heldout.BENIGN_2),
-        ("set 3 (since used to study misses)", heldout.ATTACKS_3, heldout.BENIGN_3),
+        ("set 2 (since trained on)", heldout.ATTACKS_2, heldout.BENIGN_2),
+        ("set 3 (since trained on)", heldout.ATTACKS_3, heldout.BENIGN_3),
     ]
     for name, attacks, benign in sets:
         items = [(s, t, 1) for s, t in attacks] + [(s, t, 0) for s, t in benign]
         labels = [y for _, _, y in items]
         rules = [scan_injection(t, source=s).score >= 0.5 for s, t, _ in items]
-        model = [classify_injection(t, embedder.embed) >= threshold for _, t, _ in items]
+        model = [classify_injection(t, embedder.embed) >= cut(s) for s, t, _ in items]
         both = [r or m for r, m in zip(rules, model, strict=True)]
         print(f"  {name}: {len(attacks)} attacks, {len(benign)} benign")
         for label, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
@@ -185,8 +172,8 @@ def held_out(embedder: LocalMiniLM) -> None:
 
 def model_checks() -> None:
     print("Injection classifier (model-based; all-MiniLM-L6-v2 on CPU + logistic regression)")
+    cross_validated()
     embedder = LocalMiniLM()
-    cross_validated(embedder)
     held_out(embedder)
     held_out_4(embedder)
     runs = RUNS // 3
