@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { fetchFlow, useFlows } from "../editor/api";
 import { errorMessage } from "../lib/errors";
@@ -42,7 +42,7 @@ export function EvaluationPage() {
   const org = useCurrentOrg();
   const [tab, setTab] = useState<Tab>("datasets");
   return (
-    <>
+    <div className="page">
       <PageHeader
         title="Evaluation"
         description="Golden datasets, evaluations with several samples per item and confidence intervals, and gates that publishing must pass."
@@ -58,7 +58,7 @@ export function EvaluationPage() {
       {tab === "evaluations" && <Evaluations orgId={org.id} />}
       {tab === "review" && <Review orgId={org.id} />}
       {tab === "gates" && <Gates orgId={org.id} admin={canManage(org.role)} />}
-    </>
+    </div>
   );
 }
 
@@ -108,6 +108,7 @@ function DatasetEditor({ orgId, datasetId, editor }: { orgId: string; datasetId:
   const items = useDatasetItems(orgId, datasetId);
   const mutations = useDatasetMutations(orgId);
   const [rows, setRows] = useState<EditorRow[] | null>(null);
+  const file = useRef<HTMLInputElement>(null);
   useEffect(() => {
     if (!items.data) return;
     setRows(
@@ -128,21 +129,23 @@ function DatasetEditor({ orgId, datasetId, editor }: { orgId: string; datasetId:
     <div className="eval-editor">
       <div className="eval-row">
         <strong>Version {items.data.version}</strong>
-        <label className="btn btn--ghost btn--sm">
+        {/* A real button (a label around a hidden input is not reachable by keyboard). */}
+        <button type="button" className="btn btn--ghost btn--sm" disabled={!editor} onClick={() => file.current?.click()}>
           Upload CSV/JSONL
-          <input
-            type="file"
-            accept=".csv,.jsonl,.json"
-            hidden
-            aria-label="Upload CSV or JSONL"
-            disabled={!editor}
-            onChange={(e) => {
-              const file = e.target.files?.[0];
-              if (file) mutations.upload.mutate({ id: datasetId, file });
-              e.target.value = "";
-            }}
-          />
-        </label>
+        </button>
+        <input
+          ref={file}
+          type="file"
+          accept=".csv,.jsonl,.json"
+          hidden
+          aria-label="Upload CSV or JSONL"
+          disabled={!editor}
+          onChange={(e) => {
+            const chosen = e.target.files?.[0];
+            if (chosen) mutations.upload.mutate({ id: datasetId, file: chosen });
+            e.target.value = "";
+          }}
+        />
         <button className="btn btn--ghost btn--sm" disabled={!editor} onClick={() => mutations.fromProduction.mutate({ id: datasetId, thumbs_down: true })}>
           Add thumbs-down conversations
         </button>

@@ -48,6 +48,14 @@ function backend(extra: Parameters<typeof fakeBackend>[0] = {}) {
 }
 
 describe("GuardrailsPage", () => {
+  it("sits in the page frame like every other page", async () => {
+    backend();
+    renderRoutes(routes, `/o/${ORG_A}/guardrails`);
+    const heading = await screen.findByRole("heading", { level: 1, name: "Guardrails" });
+    // Without it the title and the policy card touched the sidebar and the window's edge.
+    expect(heading.closest(".page")).not.toBeNull();
+  });
+
   it("saves the organization's policy from the defaults with the changes made", async () => {
     const { requests } = backend({
       [`POST /api/v1/orgs/${ORG_A}/guard-policies/`]: (request) => ({

@@ -64,7 +64,7 @@ export function GuardrailsPage() {
   const widgetPolicies = (policies.data ?? []).filter((p) => p.widget !== null).length;
 
   return (
-    <>
+    <div className="page">
       <PageHeader
         title="Guardrails"
         description="Checked on every run of every flow before anything is stored: personal data, prompt injection, word lists, moderation, answers."
@@ -274,7 +274,7 @@ export function GuardrailsPage() {
           )}
         </div>
       </section>
-    </>
+    </div>
   );
 }
 

@@ -1,0 +1,51 @@
+import { screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { routes } from "../router";
+import { fakeBackend, FakeWebSocket, makeMe, ORG_A, renderRoutes, setCookies } from "../test/utils";
+
+const DATASET = "44444444-4444-4444-8444-444444444444";
+
+beforeEach(() => {
+  vi.stubGlobal("WebSocket", FakeWebSocket);
+  setCookies({ csrftoken: "tok" });
+});
+afterEach(() => {
+  setCookies({ csrftoken: null });
+  vi.restoreAllMocks();
+});
+
+function backend() {
+  return fakeBackend({
+    "GET /api/v1/auth/me/": { status: 200, body: makeMe() },
+    [`GET /api/v1/orgs/${ORG_A}/datasets/`]: {
+      status: 200,
+      body: [{ id: DATASET, name: "Golden", latest_version: 1, item_count: 0, created_at: "2026-12-05T00:00:00Z" }],
+    },
+    [`GET /api/v1/orgs/${ORG_A}/datasets/${DATASET}/items/`]: { status: 200, body: { version: 1, items: [] } },
+  });
+}
+
+describe("EvaluationPage", () => {
+  it("sits in the page frame like every other page", async () => {
+    backend();
+    renderRoutes(routes, `/o/${ORG_A}/evaluation`);
+    const heading = await screen.findByRole("heading", { level: 1, name: "Evaluation" });
+    // Without it the title and the cards touched the sidebar and the window's edge.
+    expect(heading.closest(".page")).not.toBeNull();
+  });
+
+  it("opens the file chooser for an upload from the keyboard", async () => {
+    backend();
+    const user = userEvent.setup();
+    const opened = vi.spyOn(HTMLInputElement.prototype, "click");
+    renderRoutes(routes, `/o/${ORG_A}/evaluation`);
+    await user.click(await screen.findByRole("button", { name: /Golden/ }));
+    // A label around a hidden input (as it was) is not focusable: a keyboard never reached it.
+    const upload = await screen.findByRole("button", { name: "Upload CSV/JSONL" });
+    upload.focus();
+    await user.keyboard("{Enter}");
+    expect(opened).toHaveBeenCalledTimes(1);
+    expect(opened.mock.contexts[0]).toBe(screen.getByLabelText("Upload CSV or JSONL"));
+  });
+});
