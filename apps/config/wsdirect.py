@@ -28,6 +28,7 @@ DirectWrite = Callable[[bytes], bool]
 
 _TEXT_FIN = 0x81
 _MEDIUM = struct.Struct("!BBH").pack
+_SMALL = [bytes((_TEXT_FIN, size)) for size in range(126)]  # the header of each short frame, built once
 _LONG = struct.Struct("!BBQ").pack
 
 
@@ -62,7 +63,7 @@ def direct_writer(send: Callable[..., Any]) -> DirectWrite | None:
             return False
         size = len(payload)
         if size < 126:
-            transport.write(bytes((_TEXT_FIN, size)) + payload)
+            transport.write(_SMALL[size] + payload)
         elif size < 65536:
             transport.write(_MEDIUM(_TEXT_FIN, 126, size) + payload)
         else:

@@ -303,7 +303,13 @@ class StreamResponse:
                 raise connection.error
             if connection.complete:
                 return None
-            await connection.wait()
+            # connection.wait() inline: this runs once per streamed token, and a coroutine per
+            # wait was a frame built and torn down each time.
+            waiter = connection.waiter = connection.loop.create_future()
+            try:
+                await waiter
+            finally:
+                connection.waiter = None
         return connection.take()
 
     async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:

@@ -166,8 +166,10 @@ class OpenAIStreamingChat(BaseChatModel):
                         if len(buffer) > MAX_EVENT_BYTES:
                             raise ModelUnavailable(f"The model server sent an event over {MAX_EVENT_BYTES} bytes.")
                         continue
-                    *lines, buffer = buffer.split(b"\n")
-                    for message in _coalesced(lines):
+                    lines = buffer.split(b"\n")
+                    buffer = lines.pop()
+                    parsed, error = _parsed(lines)
+                    for message in parsed:
                         if message is _DONE:
                             done = True
                             break
@@ -175,6 +177,8 @@ class OpenAIStreamingChat(BaseChatModel):
                             paced = True
                             response.pace()
                         yield message
+                    if error is not None:
+                        raise error
         finally:
             if owned:
                 pool.close()
@@ -288,31 +292,47 @@ _DONE = AIMessageChunk(content="")
 _DATA = DATA.encode()
 
 
-def _coalesced(lines: list[bytes]) -> Iterator[AIMessageChunk | TextChunk]:
-    """The messages of lines read together, consecutive plain text joined into one TextChunk.
+def _parsed(lines: list[bytes]) -> tuple[list[AIMessageChunk | TextChunk], FlowError | None]:
+    """The messages of lines read together, consecutive plain text joined into one TextChunk,
+    and the model's error event if one came (after the messages before it: those go out first).
 
     Tokens arrive together only when the process fell behind the model (under load): one event
     for them then costs the rest of the way (event, trace, socket frame) once instead of per
     token, so a loaded server catches up instead of falling further behind; a server keeping up
-    reads, and sends, one token at a time."""
+    reads, and sends, one token at a time. A list, not a generator: this runs once per read, and
+    a generator was one more frame built, stepped and torn down per streamed token (issue 15)."""
+    out: list[AIMessageChunk | TextChunk] = []
     text: TextChunk | None = None
     for line in lines:
-        message = _parse_line(line)
+        if not line:
+            continue  # the blank line after each event
+        try:
+            message = _parse_line(line)
+        except FlowError as error:
+            return out, error
         if message is None:
             continue
         if type(message) is TextChunk:
             if text is None:
                 text = message
+                out.append(text)
             else:
                 text.content += message.content
                 text.pieces += 1
             continue
-        if text is not None:
-            yield text
-            text = None
-        yield message
-    if text is not None:
-        yield text
+        text = None
+        out.append(message)
+        if message is _DONE:
+            break  # nothing after the end is read
+    return out, None
+
+
+def _coalesced(lines: list[bytes]) -> list[AIMessageChunk | TextChunk]:
+    """`_parsed`'s messages; its error raised."""
+    messages, error = _parsed(lines)
+    if error is not None:
+        raise error
+    return messages
 
 
 def as_message_chunk(chunk: AIMessageChunk | TextChunk) -> AIMessageChunk:

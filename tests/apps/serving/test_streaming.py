@@ -176,3 +176,20 @@ def test_only_consecutive_text_is_joined() -> None:
         ("TextChunk", "c"),
     ]
     assert out[1].tool_call_chunks[0]["name"] == "calculator" and out[3] is _DONE
+
+
+def test_an_error_event_comes_after_the_text_read_with_it() -> None:
+    """Text read in the same piece as the model's error event goes out first; lines after [DONE]
+    are not read (an error there is not raised)."""
+    from apps.serving.streaming import _DONE, _parsed
+    from flows.errors import FlowError
+
+    text = (
+        b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]}).encode()
+    )
+    error = b"data: " + json.dumps({"error": {"message": "overloaded"}}).encode()
+    messages, failure = _parsed([text, b"", text, b"", error, b"", text])
+    assert [(type(m).__name__, m.content) for m in messages] == [("TextChunk", "aa")]
+    assert isinstance(failure, FlowError) and failure.code == "model_unavailable"
+    messages, failure = _parsed([text, b"data: [DONE]", error])
+    assert messages[-1] is _DONE and failure is None
