@@ -65,7 +65,13 @@ export function ModelsPage() {
 
       {tab === "endpoints" ? (
         <div role="tabpanel" aria-label="Endpoints">
-          {!isAdmin ? <p className="muted models-note">Admins add and change models; you can read them and test them.</p> : null}
+          {!isAdmin ? (
+            <p className="muted models-note">
+              {roleAtLeast(org.role, "editor")
+                ? "Admins add and change models; you can read them and test them."
+                : "Admins add and change models; editors test them; you can read them."}
+            </p>
+          ) : null}
           {endpoints.isPending ? (
             <LoadingState label="Loading models…" />
           ) : endpoints.isError ? (
