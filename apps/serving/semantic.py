@@ -38,7 +38,7 @@ from uuid import UUID
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
@@ -214,7 +214,7 @@ _big_scopes: dict[str, float] = {}  # scope -> when a lookup found it larger tha
 
 _SETTINGS = (
     "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-    " set_config('hnsw.ef_search', %s, true), set_config('max_parallel_workers_per_gather', '0', true)"
+    " set_config('hnsw.ef_search', '{ef_search:d}', true), set_config('max_parallel_workers_per_gather', '0', true)"
 )
 _HNSW = """SELECT answer, embedding <=> %(q)s::vector AS distance, input_tokens, output_tokens, cost, 0
     FROM {table} WHERE scope = %(scope)s AND expires_at > now() ORDER BY embedding <=> %(q)s::vector LIMIT 1"""
@@ -249,11 +249,15 @@ def lookup_vector(scope: str, vector: Sequence[float], threshold: float) -> Sema
     params: dict[str, str | int] = {"scope": scope, "q": _literal(vector), "scan": EXACT_SCAN_MAX}
     seen = _big_scopes.get(scope)
     big = seen is not None and time.monotonic() - seen < BIG_SCOPE_MEMO_S
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One round trip for the transaction's settings. No parallel workers: for a query this
-        # small, starting them costs more than the search (and the unused branch would start them).
-        cursor.execute(_SETTINGS, [str(EF_SEARCH)])
-        cursor.execute((_HNSW if big else _BY_SIZE).format(table=table), params)
+    search = (_HNSW if big else _BY_SIZE).format(table=table)
+    with connection.cursor() as cursor:
+        # One round trip: the settings and the search go as one query string, which PostgreSQL runs
+        # as one (implicit) transaction, so the settings (set_config's `true`: local) hold for the
+        # search and end with it; no BEGIN / COMMIT of their own (they were two more round trips).
+        # No parallel workers: for a query this small, starting them costs more than the search
+        # (and the unused branch would start them).
+        cursor.execute(f"{_SETTINGS.format(ef_search=EF_SEARCH)}; {search}", params)
+        cursor.nextset()  # past the settings' row
         row = cursor.fetchone()
     if row is not None and int(row[5]) > EXACT_SCAN_MAX:
         _big_scopes[scope] = time.monotonic()

@@ -231,3 +231,21 @@ def test_small_scopes_are_searched_exactly_and_large_ones_through_the_index(
         assert large_hit is not None and large_hit.answer == "large 2"
         assert large in semantic._big_scopes
     assert semantic.lookup_vector("n" * 64, query, 0.0) is None  # an empty scope
+
+
+def test_the_lookups_settings_hold_for_its_search_only(org_a: Member) -> None:
+    from django.db import connection
+
+    question = semantic.Question(str(org_a.organization.pk), None, "t" * 64, QUESTION)
+    vector = semantic.EMBEDDER.embed(QUESTION)
+    semantic.store(question, vector, "kept", input_tokens=1, output_tokens=1, cost=Decimal(0), ttl_s=60)
+    settings_sql = "SELECT current_setting('max_parallel_workers_per_gather'), current_setting('hnsw.ef_search', true)"
+    with connection.cursor() as cursor:
+        cursor.execute(settings_sql)
+        before = cursor.fetchone()
+    hit = semantic.lookup_vector(question.scope, vector, 0.9)  # settings and search in one round trip
+    assert hit is not None and hit.answer == "kept" and hit.similarity > 0.999
+    with connection.cursor() as cursor:
+        cursor.execute(settings_sql)
+        assert cursor.fetchone() == before  # the search's own settings ended with it
+    assert before[0] != "0"
