@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -72,6 +73,16 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return database_unavailable_response(unavailable)
     message = "The server failed on this request; it has been logged."
     return JsonResponse(error_body("internal_error", message), status=500)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: a path no route matches. Under /api/ the answer is the API's JSON error (an
+    API client got Django's HTML page before); elsewhere Django's own page (the SPA's catch-all
+    route answers every other path anyway)."""
+    if request.path.startswith("/api/"):
+        message = "No API route at this path: check it against /api/docs/ (paths end with a slash)."
+        return JsonResponse(error_body("route_not_found", message), status=404)
+    return page_not_found(request, exception)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -28,6 +28,8 @@ PUBLIC_ROUTE_NAMES = frozenset(
 
 # An error no view or middleware handled: JSON, and 503 for a database that is busy or down.
 handler500 = "apps.config.exception_handler.server_error"
+# A path no route matches: JSON under /api/ (not Django's HTML page).
+handler404 = "apps.config.exception_handler.not_found"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -11,6 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from apps.config.urls import PUBLIC_ROUTE_NAMES
+from tests.conftest import Member
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -58,3 +59,22 @@ def test_route_public_endpoints_answer_without_credentials() -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/api/v1/auth/csrf/").status_code == 204
     assert client.get("/flows").status_code in (200, 503)  # the SPA shell, built or not
+
+
+@pytest.mark.django_db
+def test_route_unknown_api_path_answers_json_not_html(org_a: Member) -> None:
+    """A path no route matches under /api/ is the API's JSON error (it was Django's HTML page);
+    the answer is the same with or without credentials and says nothing of the organization."""
+    for client in (APIClient(), org_a.client()):
+        for method, path in (
+            ("get", "/api/v1/nothing-here/"),
+            ("post", f"/api/v1/orgs/{org_a.organization.id}/alert-rules/"),
+            ("put", f"/api/v1/orgs/{uuid.uuid4()}/budgets/"),
+        ):
+            response = getattr(client, method)(path)
+            assert response.status_code == 404, (method, path)
+            assert response["Content-Type"] == "application/json", (method, path)
+            assert response.json() == {
+                "code": "route_not_found",
+                "message": "No API route at this path: check it against /api/docs/ (paths end with a slash).",
+            }
