@@ -2,11 +2,11 @@
 once to ONNX and its weights quantized to int8 (per channel), run at one intra-op thread.
 
 A question is a dozen tokens: the transformer through torch took ~10 ms at one thread on a quiet
-core; this takes about a tenth of torch's time (tests/bench/bench_cache_embedders.py; docs/BENCHMARKS.md). The vectors are not
-torch's to the last digit (cosine ~0.995 to them; the paraphrase table is the same at the default
-threshold), so they are another vector space: EMBEDDER_ID goes into every cache entry's scope
-(apps.serving.semantic.question_of), and an entry is only ever compared with vectors of the
-embedder that made it.
+core; this takes about a tenth of torch's time (tests/bench/bench_cache_embedders.py;
+docs/BENCHMARKS.md). The vectors are not torch's to the last digit (cosine ~0.995 to them; the
+paraphrase table is the same at the default threshold), so they are another vector space:
+EMBEDDER_ID goes into every cache entry's scope (apps.serving.semantic.question_of), and an entry
+is only ever compared with vectors of the embedder that made it.
 
 The export needs only the local model (torch.onnx's TorchScript exporter, then
 onnxruntime.quantization): nothing is downloaded. It runs once per data folder, from
