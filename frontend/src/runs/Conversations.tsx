@@ -110,7 +110,7 @@ export function ConversationList({ orgId, filters, flows, onFilters, onOpen }: {
                   <td className="nowrap">{formatDateTime(c.updated_at)}</td>
                   <td>
                     {c.widget_name ? `${c.widget_name} (widget)` : (c.flow_name ?? "—")}
-                    {c.title ? <div className="muted runs-table__meta">{c.title}</div> : null}
+                    {c.title ? <div className="muted runs-table__meta runs-table__question">{c.title}</div> : null}
                   </td>
                   <td>{c.visitor_id ? `Visitor ${c.visitor_id.slice(0, 8)}` : (c.user ?? "—")}</td>
                   <td className="runs-table__num">{c.message_count}</td>
