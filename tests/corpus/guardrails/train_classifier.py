@@ -6,8 +6,9 @@ local MiniLM's sentence embeddings.
 Training data (every labelled injection set in this folder except held-out set 5, which is never
 read here): attacks.jsonl + benign.jsonl (the corpus), classifier_train.jsonl, lookalikes.jsonl
 (benign look-alikes: security talk, questions about prompt injection, role-play that is not a
-jailbreak, quoted instructions in manuals and tool results, multilingual; and fresh attacks), the
-spent held-out sets 1-3 (heldout.py) and set 4 (heldout4.jsonl).
+jailbreak, quoted instructions in manuals and tool results, multilingual; and fresh attacks),
+lookalikes2.jsonl (a second batch of both, written after this design was fixed and measured once
+before it was added), the spent held-out sets 1-3 (heldout.py) and set 4 (heldout4.jsonl).
 
 Thresholds: the classifier is only asked after the heuristics (policy.injection_finding), so its
 cut-off spends the false-positive budget of the two together: user input's is the lowest threshold
@@ -62,6 +63,7 @@ def training_items() -> list[Item]:
     for name, file in (("corpus", "attacks.jsonl"), ("corpus", "benign.jsonl"), ("train", "classifier_train.jsonl")):
         items += [_item(row, name) for row in load(file)]
     items += [_item(row, "lookalikes") for row in load("lookalikes.jsonl")]
+    items += [_item(row, "lookalikes 2") for row in load("lookalikes2.jsonl")]
     for name, attacks, benign in (
         ("set 1", heldout.ATTACKS, heldout.BENIGN),
         ("set 2", heldout.ATTACKS_2, heldout.BENIGN_2),
@@ -166,15 +168,15 @@ def report(items: list[Item], x: np.ndarray, y: np.ndarray, rules: np.ndarray, s
     for source in ("user", "document"):
         mask = sources == source
         print(f"  {source:<9} {rates(verdict[mask], y[mask])}")
-    kinds = sorted({item.attack for item in items if item.set == "lookalikes" and not item.label})
+    kinds = sorted({item.attack for item in items if item.set.startswith("lookalikes") and not item.label})
     for kind in kinds:
-        mask = np.asarray([i.set == "lookalikes" and i.attack == kind and not i.label for i in items])
+        mask = np.asarray([i.set.startswith("lookalikes") and i.attack == kind and not i.label for i in items])
         print(f"  benign look-alikes, {kind:<12} FPR {verdict[mask].mean():.3f} ({verdict[mask].sum()}/{mask.sum()})")
     print("Leave one set out (model and thresholds trained on all the other sets):")
     for name in dict.fromkeys(sets):
         mask = sets == name
         held = leave_one_set_out(x, y, rules, sources, sets, str(name))
-        print(f"  {name:<10} either {rates(held, y[mask])};  heuristics {rates(rules[mask], y[mask])}")
+        print(f"  {name:<12} either {rates(held, y[mask])};  heuristics {rates(rules[mask], y[mask])}")
 
 
 def main() -> None:
