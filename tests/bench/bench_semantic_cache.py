@@ -371,7 +371,7 @@ def _vectors(count: int, base: object, rng: object) -> object:
     return mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
 
 
-def lookups(org: object, entries: int, queries: int, interleave_exact: bool = False) -> None:
+def lookups(org: object, entries: int, queries: int, interleave_exact: bool = False, ef_alt: int = 0) -> None:
     import numpy as np
 
     from apps.serving import semantic
@@ -438,23 +438,30 @@ def lookups(org: object, entries: int, queries: int, interleave_exact: bool = Fa
                 cases.append((scope, near / np.linalg.norm(near)))
             else:  # a new question for this scope
                 cases.append((scope, _vectors(1, base, rng)[0]))  # type: ignore[index]
-        timings: dict[str, list[float]] = {"cache": [], "old": [], "exact": []}
-        answers: dict[str, list[str | None]] = {"cache": [], "old": [], "exact": []}
+        timings: dict[str, list[float]] = {"cache": [], "old": [], "exact": [], "alt": []}
+        answers: dict[str, list[str | None]] = {"cache": [], "old": [], "exact": [], "alt": []}
         # The same query's second search finds its pages warm: each method goes first in turn. The
         # exact scan of the scope (the baseline, and the truth) runs in a pass of its own after the
         # others: a scan of a 50,000-row scope reads ~100 MB of heap, more than the default 128 MB of
         # shared buffers hold next to the 195 MB index, so interleaved it evicts the pages the next
         # HNSW search needs (a cost that the cache, which never scans more than EXACT_SCAN_MAX rows,
         # does not cause). --interleave-exact runs it interleaved, as this bench did before.
-        order = ("cache", "old", "exact") if interleave_exact else ("cache", "old")
+        order: tuple[str, ...] = ("cache", "old", "exact") if interleave_exact else ("cache", "old")
+        if ef_alt:
+            order = (*order, "alt")
         passes = [(i, label) for i in range(len(cases)) for label in order[i % len(order) :] + order[: i % len(order)]]
         if not interleave_exact:
             passes += [(i, "exact") for i in range(len(cases))]
         for i, label in passes:
             scope, vector = cases[i]
             t0 = time.perf_counter()
-            if label == "cache":
-                hit = semantic.lookup_vector(scope, [float(x) for x in vector], -1.0)
+            if label in ("cache", "alt"):
+                ef = semantic.EF_SEARCH
+                semantic.EF_SEARCH = ef_alt if label == "alt" else ef
+                try:
+                    hit = semantic.lookup_vector(scope, [float(x) for x in vector], -1.0)
+                finally:
+                    semantic.EF_SEARCH = ef
                 answer = hit.answer if hit else None
             else:
                 answer = run(OLD_LOOKUP if label == "old" else EXACT_LOOKUP, scope, vector)
@@ -462,12 +469,17 @@ def lookups(org: object, entries: int, queries: int, interleave_exact: bool = Fa
             answers[label].append(answer)
         truth = answers["exact"]
         print(f"  scopes of {size:,} rows ({count} of them), {queries} lookups (half near a stored row):")
-        names = {"cache": "the cache's lookup", "old": "HNSW iterative (previous)", "exact": "exact scan (baseline)"}
-        for label in ("cache", "old", "exact"):
+        names = {
+            "cache": f"the cache's lookup (ef {semantic.EF_SEARCH})",
+            "alt": f"the cache's lookup, ef {ef_alt}",
+            "old": "HNSW iterative (previous)",
+            "exact": "exact scan (baseline)",
+        }
+        for label in ("cache", "alt", "old", "exact") if ef_alt else ("cache", "old", "exact"):
             right = sum(1 for got, want in zip(answers[label], truth, strict=True) if got == want)
             ms = timings[label]
             print(
-                f"    {names[label]:<27} p50 {percentile(ms, 0.5):6.2f} ms  p95 {percentile(ms, 0.95):6.2f} ms"
+                f"    {names[label]:<33} p50 {percentile(ms, 0.5):6.2f} ms  p95 {percentile(ms, 0.95):6.2f} ms"
                 f"  true nearest {right}/{len(truth)}"
             )
     SemanticCacheEntry.objects.filter(organization_id=org.pk).delete()  # type: ignore[attr-defined]
@@ -480,6 +492,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--short", action="store_true", help="20,000 entries, 50 samples, 60 queries")
     parser.add_argument("--lookups-only", action="store_true", help="only the lookup at N entries")
+    parser.add_argument(
+        "--ef-search-alt", type=int, default=0, help="also time the cache's lookup at this hnsw.ef_search"
+    )
     parser.add_argument(
         "--interleave-exact", action="store_true", help="time the exact-scan baseline between the others (as before)"
     )
@@ -503,7 +518,7 @@ def main() -> None:
         for name in ("torch", "onnx"):
             with override_settings(SEMANTIC_CACHE_EMBEDDER=name):
                 hit_latency(org, args.samples, name)
-    lookups(org, args.entries, args.queries, args.interleave_exact)
+    lookups(org, args.entries, args.queries, args.interleave_exact, args.ef_search_alt)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
