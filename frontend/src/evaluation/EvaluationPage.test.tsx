@@ -48,4 +48,37 @@ describe("EvaluationPage", () => {
     expect(opened).toHaveBeenCalledTimes(1);
     expect(opened.mock.contexts[0]).toBe(screen.getByLabelText("Upload CSV or JSONL"));
   });
+
+  it("shows an evaluation's cost as money, not as a raw decimal", async () => {
+    fakeBackend({
+      "GET /api/v1/auth/me/": { status: 200, body: makeMe() },
+      [`GET /api/v1/orgs/${ORG_A}/datasets/`]: { status: 200, body: [] },
+      [`GET /api/v1/orgs/${ORG_A}/flows/`]: { status: 200, body: [] },
+      [`GET /api/v1/orgs/${ORG_A}/evaluations/`]: {
+        status: 200,
+        body: [
+          {
+            id: "55555555-5555-4555-8555-555555555555",
+            name: "",
+            flow_name: "Support",
+            target: "v1",
+            dataset_name: "Golden",
+            dataset_version_number: 3,
+            status: "completed",
+            total: 4,
+            done: 4,
+            failed: 0,
+            cost: "0.123400",
+            estimated_cost: "0.000000",
+          },
+        ],
+      },
+    });
+    const user = userEvent.setup();
+    renderRoutes(routes, `/o/${ORG_A}/evaluation`);
+    await user.click(await screen.findByRole("tab", { name: "Evaluations" }));
+    // It read "0.123400 (0.000000)".
+    expect(await screen.findByText("$0.12 ($0)")).toBeInTheDocument();
+    expect(screen.queryByText(/0\.123400/)).toBeNull();
+  });
 });

@@ -8,6 +8,7 @@ import { useCurrentOrg } from "../shell/session";
 import { Badge } from "../ui/Badge";
 import { EmptyState, ErrorState, FormError, LoadingState } from "../ui/feedback";
 import { PageHeader } from "../ui/PageHeader";
+import { formatCost } from "../runs/format";
 import {
   type Evaluation,
   type EvaluationInput,
@@ -250,7 +251,7 @@ function Evaluations({ orgId }: { orgId: string }) {
                         {e.failed ? <span className="muted"> ({e.failed} failed)</span> : null}
                       </td>
                       <td>
-                        {e.cost} ({e.estimated_cost})
+                        {formatCost(e.cost)} ({formatCost(e.estimated_cost)})
                       </td>
                     </tr>
                   ))}
@@ -405,7 +406,7 @@ function StartForm({ orgId, evaluations }: { orgId: string; evaluations: Evaluat
           </button>
           {mutations.estimate.data && (
             <span>
-              {mutations.estimate.data.runs} runs, about {mutations.estimate.data.estimated_cost}
+              {mutations.estimate.data.runs} runs, about {formatCost(mutations.estimate.data.estimated_cost)}
             </span>
           )}
           <button className="btn btn--sm" disabled={!ready || mutations.start.isPending} onClick={() => mutations.start.mutate(input)}>
@@ -474,14 +475,14 @@ function Results({ orgId, id }: { orgId: string; id: string }) {
         {active && (
           <p role="status">
             <progress max={live?.total ?? evaluation.total} value={live?.done ?? evaluation.done} aria-label="Evaluation progress" />{" "}
-            {live?.done ?? evaluation.done}/{live?.total ?? evaluation.total} samples, cost so far {live?.cost ?? evaluation.cost} (estimated{" "}
-            {evaluation.estimated_cost})
+            {live?.done ?? evaluation.done}/{live?.total ?? evaluation.total} samples, cost so far {formatCost(live?.cost ?? evaluation.cost)} (estimated{" "}
+            {formatCost(evaluation.estimated_cost)})
           </p>
         )}
         {!active && (
           <p className="muted" data-testid="evaluation-cost">
-            Cost {evaluation.cost}
-            {summary.judge_cost !== undefined ? `, of which judges ${summary.judge_cost}` : ""} (estimated {evaluation.estimated_cost})
+            Cost {formatCost(evaluation.cost)}
+            {summary.judge_cost !== undefined ? `, of which judges ${formatCost(summary.judge_cost)}` : ""} (estimated {formatCost(evaluation.estimated_cost)})
             {promptNodeOf(evaluation) ? ` · prompt “${promptNodeOf(evaluation)}” replaced for this evaluation` : ""}
           </p>
         )}
