@@ -81,4 +81,21 @@ describe("EvaluationPage", () => {
     expect(await screen.findByText("$0.12 ($0)")).toBeInTheDocument();
     expect(screen.queryByText(/0\.123400/)).toBeNull();
   });
+
+  it("says what a gate is, and that a flow without one publishes unchecked", async () => {
+    const FLOW = "66666666-6666-4666-8666-666666666666";
+    fakeBackend({
+      "GET /api/v1/auth/me/": { status: 200, body: makeMe() },
+      [`GET /api/v1/orgs/${ORG_A}/datasets/`]: { status: 200, body: [] },
+      [`GET /api/v1/orgs/${ORG_A}/flows/`]: { status: 200, body: { next: null, results: [{ id: FLOW, name: "Support" }] } },
+      [`GET /api/v1/orgs/${ORG_A}/flows/${FLOW}/gate/`]: { status: 200, body: { gate: null, latest: null, draft_revision: 1 } },
+    });
+    const user = userEvent.setup();
+    renderRoutes(routes, `/o/${ORG_A}/evaluation`);
+    await user.click(await screen.findByRole("tab", { name: "Gates" }));
+    // The tab was a bare "Flow…" select with no word on what a gate does.
+    expect(await screen.findByText(/the bar a flow's draft must clear before it is published/)).toBeInTheDocument();
+    await user.selectOptions(await screen.findByRole("combobox", { name: "Gate flow" }), FLOW);
+    expect(await screen.findByText("This flow has no gate: it publishes without an evaluation.")).toBeInTheDocument();
+  });
 });

@@ -657,6 +657,10 @@ function Gates({ orgId, admin }: { orgId: string; admin: boolean }) {
     <section className="card">
       <div className="card__body form">
         <h2 className="section__title">Publish gates</h2>
+        <p className="muted">
+          A gate is the bar a flow's draft must clear before it is published: run on a dataset, it needs the exact-match mean you set and,
+          if you ask, no significant regression against the published version. Pick a flow to see or set its gate.
+        </p>
         <select className="select" aria-label="Gate flow" value={flow} onChange={(e) => setFlow(e.target.value)}>
           <option value="">Flow…</option>
           {(flows.data?.results ?? []).map((f) => (
@@ -730,6 +734,7 @@ function GateEditor({ orgId, flowId, admin }: { orgId: string; flowId: string; a
         </button>
       </div>
       {!admin && <p className="muted">Only admins change a gate.</p>}
+      {!state.data.gate && <p className="muted">This flow has no gate: it publishes without an evaluation.</p>}
       <FormError error={mutations.save.error ?? mutations.run.error} />
       {state.data.gate && (
         <div className="eval-row">
