@@ -6,6 +6,7 @@ database; the stand-in model repeats what it is sent, so the answer shows what t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,15 @@ async def run_tool_flow(member: Member, key: str, spec: dict[str, Any], message:
     return dict(response.json())
 
 
+async def hits_written(count: int = 1) -> None:
+    """The hits are written in the background, off the run's event loop (apps.guardrails.hook):
+    the REST answer may come first on a loaded machine."""
+    for _ in range(100):
+        if await GuardHit.objects.acount() >= count:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def test_an_mcp_tools_injected_result_is_withheld_and_its_hit_names_the_tool(
     org_a: Member, tool_servers: Servers, api_key_for: Callable[..., str]
 ) -> None:
@@ -102,6 +112,7 @@ async def test_an_mcp_tools_injected_result_is_withheld_and_its_hit_names_the_to
     assert run["status"] == "completed", run
     shown = run["output"]["output"]["value"]
     assert "help@evil.example" not in shown and "withheld" in shown
+    await hits_written()
     hit = await GuardHit.objects.aget()
     assert (hit.check_name, hit.action, hit.stage, hit.source) == (
         "injection",
@@ -125,6 +136,7 @@ async def test_the_builtin_http_tools_injected_page_is_withheld(
     run = await run_tool_flow(org_a, key, spec, "poison")
     assert run["status"] == "completed", run
     assert "help@evil.example" not in run["output"]["output"]["value"]
+    await hits_written()
     hit = await GuardHit.objects.aget()
     assert (hit.action, hit.source) == ("block", "tool:http_request")
     assert await db(rows_holding)(["help@evil.example"]) == []  # no span, event or run row holds the page
@@ -148,5 +160,6 @@ async def test_an_agents_tool_result_is_checked_and_a_flag_policy_lets_it_throug
     run = await run_tool_flow(org_a, await db(api_key_for)(org_a), spec, "X200")
     assert run["status"] == "completed", run
     assert "help@evil.example" in run["output_text"]  # flagged, not withheld: the model read it
+    await hits_written()
     hits = [h async for h in GuardHit.objects.all()]
     assert [(h.action, h.source, h.stage) for h in hits] == [("flag", "tool:catalogue__lookup", "context")]
