@@ -63,7 +63,19 @@ function RuleRow({ orgId, rule, open, onToggle, canEdit }: {
   const remove = useDeleteAlertRule(orgId);
   return (
     <>
-      <tr className="runs-table__row" onClick={onToggle} data-rule={rule.id}>
+      <tr
+        className="runs-table__row"
+        onClick={onToggle}
+        onKeyDown={(e) => {
+          if (e.key === "Enter" || e.key === " ") {
+            e.preventDefault();
+            onToggle();
+          }
+        }}
+        tabIndex={0}
+        aria-expanded={open}
+        data-rule={rule.id}
+      >
         <td>{rule.name}</td>
         <td>
           {metricLabel(rule.metric)} &gt; {rule.threshold} over {rule.window_minutes ?? 5} min
