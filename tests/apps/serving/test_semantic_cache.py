@@ -249,3 +249,15 @@ def test_the_lookups_settings_hold_for_its_search_only(org_a: Member) -> None:
         cursor.execute(settings_sql)
         assert cursor.fetchone() == before  # the search's own settings ended with it
     assert before[0] != "0"
+
+
+def test_the_vector_literal_reads_back_as_the_same_vector() -> None:
+    from django.db import connection
+
+    vector = [0.1234567891, -1e-9, 3.0, -0.5, *([0.015625] * 380)]
+    literal = semantic._literal(vector)
+    assert literal == "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::vector::text", [literal])
+        back = [float(x) for x in cursor.fetchone()[0].strip("[]").split(",")]
+    assert len(back) == 384 and max(abs(a - b) for a, b in zip(vector, back, strict=True)) < 1e-6
