@@ -102,6 +102,47 @@ def test_bm25_scores_follow_the_formula(org_a: Member, make_kb: Callable[..., Kn
         assert all(h.document_name in ("a.md", "b.md") for h in found)
 
 
+def test_bm25_max_score_reads_rare_terms_first_and_stays_exact(
+    org_a: Member, make_kb: Callable[..., KnowledgeBase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Candidates are read term by term, rarest first: the common term's chunks are read only
+    when they could still enter the top k, and the ranking is the one-query ranking."""
+    from apps.knowledge import keywords
+
+    kb = make_kb(org_a, chunk_size=128, chunk_overlap=0)
+    named = {f"h{i}.md": f"The harbour at dawn, note {i}. Boats leave the harbour." for i in range(9)}
+    named |= {f"z{i}.md": f"Zanzibar spice ships, log {i}: {'reach the harbour' if i else 'sail'}." for i in range(3)}
+    _upload(org_a, kb, named)
+    tsqueries: list[str] = []
+
+    def watch(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if "MATERIALIZED" in sql:
+            tsqueries.append(next(p for p in params if isinstance(p, str) and "'" in p))
+        return execute(sql, params, many, context)
+
+    def ranked(k: int, first_stage: int) -> list[tuple[str, float]]:
+        monkeypatch.setattr(keywords, "FIRST_STAGE_POSTINGS", first_stage)
+        tsqueries.clear()
+        with connection.execute_wrapper(watch):
+            hits = knowledge_search(knowledge_base=kb, query="zanzibar harbour", k=k, mode="keyword").hits
+        return [(h.document_name, h.score) for h in hits]
+
+    one_query = ranked(3, 10**9)
+    assert tsqueries == ["'zanzibar' | 'harbour'"]
+    assert {name for name, _ in one_query} == {"z0.md", "z1.md", "z2.md"}, one_query
+    assert ranked(3, 0) == one_query
+    assert tsqueries == ["'zanzibar'"]  # the harbour chunks could not enter the top 3: never read
+    everything = ranked(10, 10**9)
+    assert ranked(10, 0) == everything  # the top 10 needs harbour-only chunks: a second stage
+    assert tsqueries == ["'zanzibar'", "('harbour') & !('zanzibar')"]
+    assert len(everything) == 10 and everything[:3] == one_query
+    # past the postings cap the common term is dropped from the candidates: the rare chunks stay
+    monkeypatch.setattr(keywords, "MAX_CANDIDATE_POSTINGS", 1)
+    capped = ranked(10, 0)
+    assert tsqueries == ["'zanzibar'"]
+    assert capped == one_query
+
+
 def test_keyword_statistics_follow_upload_replace_delete(org_a: Member, make_kb: Callable[..., KnowledgeBase]) -> None:
     kb = make_kb(org_a, chunk_size=64, chunk_overlap=0)
     _upload(org_a, kb, {"one.md": "# One\n\nAlpha beta gamma.", "two.md": "# Two\n\nBeta delta. " * 30})
