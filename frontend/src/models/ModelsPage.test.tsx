@@ -1,4 +1,5 @@
-import { screen } from "@testing-library/react";
+import { screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { routes } from "../router";
 import { fakeBackend, FakeWebSocket, makeMe, ORG_A, ORG_B, renderRoutes, setCookies } from "../test/utils";
@@ -58,3 +59,39 @@ describe("ModelsPage for people who are not admins", () => {
     expect(await screen.findByRole("button", { name: "Test support" })).toBeInTheDocument();
   });
 });
+
+describe("ModelsPage usage limits", () => {
+  it("puts a refused limit's message under its input, in words", async () => {
+    fakeBackend({
+      "GET /api/v1/auth/me/": { status: 200, body: makeMe() },
+      [`GET /api/v1/orgs/${ORG_A}/models/`]: { status: 200, body: [endpoint] },
+      [`GET /api/v1/orgs/${ORG_A}/models/stats/`]: { status: 200, body: [] },
+      [`GET /api/v1/orgs/${ORG_A}/model-quota/`]: {
+        status: 200,
+        body: { monthly_token_budget: null, monthly_cost_budget: null, requests_per_minute: null, used_this_month: 0, spent_this_month: "0" },
+      },
+      [`PUT /api/v1/orgs/${ORG_A}/model-quota/`]: {
+        status: 400,
+        body: {
+          code: "invalid",
+          message: "monthly_cost_budget: Ensure this value is greater than or equal to 0.",
+          fields: { monthly_cost_budget: ["Ensure this value is greater than or equal to 0."] },
+        },
+      },
+    });
+    const user = userEvent.setup();
+    renderRoutes(routes, `/o/${ORG_A}/models`);
+    await user.click(await screen.findByRole("tab", { name: "Usage" }));
+    await user.click(await screen.findByRole("button", { name: "Edit limits" }));
+    const money = screen.getAllByLabelText("Monthly budget (money)")[0]!;
+    await user.type(money, "-3");
+    await user.click(screen.getByRole("button", { name: "Save limits" }));
+    // It read "monthly_cost_budget: Ensure ..." in a banner above the form, the API's field name first.
+    expect(await screen.findByText("Ensure this value is greater than or equal to 0.")).toBeInTheDocument();
+    expect(money).toHaveAttribute("aria-invalid", "true");
+    expect(money).toHaveAccessibleDescription(expect.stringContaining("Ensure this value is greater than or equal to 0."));
+    expect(screen.queryByText(/monthly_cost_budget/)).toBeNull();
+    expect(within(money.closest("form")!).queryByRole("alert")).toBeNull();
+  });
+});
+

@@ -9,6 +9,8 @@ import { formatDateTime } from "../lib/format";
 import { Badge } from "../ui/Badge";
 import { EmptyState, ErrorState, FormError, LoadingState } from "../ui/feedback";
 import { Field } from "../ui/Field";
+import { ApiError } from "../lib/errors";
+import { fieldErrors } from "../lib/forms";
 import { useWidgets } from "../widgets/api";
 import {
   ledgerCsvUrl,
@@ -22,6 +24,15 @@ import {
   type LedgerFilters,
 } from "./api";
 import { formatCost, formatTokens } from "./presets";
+
+/** The error for the form's own banner: none when every message belongs to one of `fields`
+ *  (each is shown under its input, in words, without the API's field name in front). */
+function formLevel(error: unknown, fields: string[]): unknown {
+  if (error instanceof ApiError && Object.keys(error.fields).length > 0 && Object.keys(error.fields).every((name) => fields.includes(name))) {
+    return null;
+  }
+  return error;
+}
 
 export function UsagePanel(props: { orgId: string; canEdit: boolean; aliases: string[] }) {
   return (
@@ -136,7 +147,7 @@ function BudgetsCard(props: { orgId: string; canEdit: boolean }) {
       <FormError error={remove.error} />
       {props.canEdit ? (
         <form className="form" onSubmit={submit} noValidate aria-label="Set a budget">
-          <FormError error={save.error} />
+          <FormError error={formLevel(save.error, ["monthly_cost_budget", "monthly_token_budget"])} />
           <div className="form-row">
             <Field label="Flow or widget">
               <select className="select" value={target} onChange={(e) => setTarget(e.target.value)}>
@@ -157,10 +168,10 @@ function BudgetsCard(props: { orgId: string; canEdit: boolean }) {
                 </optgroup>
               </select>
             </Field>
-            <Field label="Monthly budget (money)" hint="At the endpoints' prices. Blank: no money limit.">
+            <Field label="Monthly budget (money)" hint="At the endpoints' prices. Blank: no money limit." errors={fieldErrors(save.error, "monthly_cost_budget")}>
               <input className="input" type="number" min={0} step="any" value={money} onChange={(e) => setMoney(e.target.value)} />
             </Field>
-            <Field label="Monthly tokens" hint="Blank: no token limit.">
+            <Field label="Monthly tokens" hint="Blank: no token limit." errors={fieldErrors(save.error, "monthly_token_budget")}>
               <input className="input" type="number" min={0} value={tokens} onChange={(e) => setTokens(e.target.value)} />
             </Field>
           </div>
@@ -271,15 +282,15 @@ function QuotaCard(props: { orgId: string; canEdit: boolean }) {
       )}
       {editing ? (
         <form className="form" onSubmit={submit} noValidate>
-          <FormError error={save.error} />
+          <FormError error={formLevel(save.error, ["monthly_cost_budget", "monthly_token_budget", "requests_per_minute"])} />
           <div className="form-row">
-            <Field label="Monthly budget (money)" hint="At the endpoints' prices. Blank: no budget.">
+            <Field label="Monthly budget (money)" hint="At the endpoints' prices. Blank: no budget." errors={fieldErrors(save.error, "monthly_cost_budget")}>
               <input className="input" type="number" min={0} step="any" value={money} onChange={(e) => setMoney(e.target.value)} />
             </Field>
-            <Field label="Monthly token budget" hint="Blank: no budget.">
+            <Field label="Monthly token budget" hint="Blank: no budget." errors={fieldErrors(save.error, "monthly_token_budget")}>
               <input className="input" type="number" min={0} value={budget} onChange={(e) => setBudget(e.target.value)} />
             </Field>
-            <Field label="Requests per minute" hint="Blank: no limit.">
+            <Field label="Requests per minute" hint="Blank: no limit." errors={fieldErrors(save.error, "requests_per_minute")}>
               <input className="input" type="number" min={1} value={rpm} onChange={(e) => setRpm(e.target.value)} />
             </Field>
           </div>
