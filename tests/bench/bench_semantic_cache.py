@@ -4,6 +4,7 @@ entries with realistic vectors.
 
     TRELLIS_DB_NAME=trellis_bench_semantic .venv/bin/python tests/bench/bench_semantic_cache.py [--entries 100000]
     ... --short   (20,000 entries, fewer samples: a quick check)
+    ... --hits-only / --lookups-only   (sections 1-3 / section 4 only)
 
 1. Paraphrases: 40 questions are cached (real embeddings, all-MiniLM-L6-v2); then each one's
    paraphrase is asked (a hit should answer it with its own question's answer) and 40 unrelated
@@ -492,6 +493,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--short", action="store_true", help="20,000 entries, 50 samples, 60 queries")
     parser.add_argument("--lookups-only", action="store_true", help="only the lookup at N entries")
+    parser.add_argument("--hits-only", action="store_true", help="paraphrases, the embedder and hit latency only")
     parser.add_argument(
         "--ef-search-alt", type=int, default=0, help="also time the cache's lookup at this hnsw.ef_search"
     )
@@ -518,7 +520,8 @@ def main() -> None:
         for name in ("torch", "onnx"):
             with override_settings(SEMANTIC_CACHE_EMBEDDER=name):
                 hit_latency(org, args.samples, name)
-    lookups(org, args.entries, args.queries, args.interleave_exact, args.ef_search_alt)
+    if not args.hits_only:
+        lookups(org, args.entries, args.queries, args.interleave_exact, args.ef_search_alt)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
