@@ -10,7 +10,7 @@ is only ever compared with vectors of the embedder that made it.
 
 The export needs only the local model (torch.onnx's TorchScript exporter, then
 onnxruntime.quantization): nothing is downloaded. It runs once per data folder, from
-`manage.py prepare_question_embedder` (`make setup`), `serve` at start, or else at first use (seconds to a minute
+`manage.py prepare_question_embedder` (`make setup`) or else at first use (seconds to a minute
 of CPU), and writes DATA_DIR/models/<folder>/ atomically; later processes load the file.
 """
 
@@ -137,7 +137,7 @@ class OnnxEmbedder:
 
 
 def prepare(report: Callable[[str], object] = print) -> Path:
-    """Exports the embedder into DATA_DIR unless it is there (`serve` at start, `make setup`)."""
+    """Exports the embedder into DATA_DIR unless it is there (`manage.py prepare_question_embedder`)."""
     target = folder()
     if not (target / MODEL_FILE).exists():
         report(f"Exporting the semantic cache's question embedder to ONNX in {target} (once) ...")

@@ -53,10 +53,6 @@ class Command(BaseCommand):
             # System checks already ran for this command; running them again costs seconds.
             call_command("migrate", interactive=False, verbosity=0, skip_checks=True)
             call_command("ensure_demo", skip_checks=True)
-            # The semantic cache's question embedder, exported to ONNX once per data folder (named,
-            # not imported: apps.serving sits above apps.config); later starts find the file.
-            if settings.SEMANTIC_CACHE_EMBEDDER == "onnx":
-                import_string("apps.serving.question_embedder.prepare")(report=self.stdout.write)
         problem = connection_budget(
             web_workers=options["workers"], queue_worker=not options["no_worker"], supervisor=settings.MODEL_SUPERVISOR
         )
