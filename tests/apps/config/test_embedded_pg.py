@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from apps.config import embedded_pg
 from tests.support.served import ROOT
 
 START = """
@@ -22,8 +23,12 @@ from apps.config import embedded_pg
 settings = embedded_pg.database_settings(Path(sys.argv[1]), max_connections=int(sys.argv[2]))
 with psycopg.connect(host=settings["HOST"], user="postgres", dbname="trellis", autocommit=True) as conn:
     shown = conn.execute("SHOW max_connections").fetchone()[0]
+    memory = [conn.execute(  # 8 kB pages -> MB
+        "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = %s", [name]
+    ).fetchone()[0] for name in ("shared_buffers", "effective_cache_size")]
 pid = int((Path(sys.argv[1]) / "postmaster.pid").read_text().split()[0])
-print(json.dumps({"started_here": str(embedded_pg.started_here()), "max_connections": shown, "pid": pid}))
+print(json.dumps({"started_here": str(embedded_pg.started_here()), "max_connections": shown, "pid": pid,
+                  "memory": memory}))
 sys.stdout.flush()
 if sys.argv[3] == "kill":
     os.kill(os.getpid(), 9)  # no atexit: the server is left running, orphaned
@@ -59,6 +64,9 @@ def test_embedded_pg_orphan_is_restarted_with_new_settings_or_adopted_and_stoppe
         killed, (first,) = _start(pgdata, 110, "kill")
         assert killed.returncode == -9
         assert first["max_connections"] == "110" and first["started_here"] == str(pgdata)
+        # memory sized from the host: a quarter (128 MB..4 GB) for shared buffers, half as the cache estimate
+        assert first["memory"] == list(embedded_pg.memory_settings())
+        assert 128 <= first["memory"][0] <= 4096 and first["memory"][1] >= 4096
         assert _running(pgdata)  # orphaned: nobody holds a handle any more
 
         _, lines = _start(pgdata, 120, "kill")  # another setting: restarted, then orphaned again
