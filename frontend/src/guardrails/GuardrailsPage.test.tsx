@@ -56,6 +56,15 @@ describe("GuardrailsPage", () => {
     expect(heading.closest(".page")).not.toBeNull();
   });
 
+  it("names each check's action select after its check", async () => {
+    backend();
+    renderRoutes(routes, `/o/${ORG_A}/guardrails`);
+    // Five selects were all named "Action": a screen reader could not tell them apart.
+    expect(await screen.findByRole("combobox", { name: "Personal data: action" })).toHaveValue("redact");
+    expect(screen.getByRole("combobox", { name: "Prompt injection: action" })).toHaveValue("block");
+    expect(screen.queryAllByRole("combobox", { name: "Action" })).toHaveLength(0);
+  });
+
   it("saves the organization's policy from the defaults with the changes made", async () => {
     const { requests } = backend({
       [`POST /api/v1/orgs/${ORG_A}/guard-policies/`]: (request) => ({

@@ -90,6 +90,7 @@ export function GuardrailsPage() {
               <Field label="Action">
                 <select
                   className="select select--sm"
+                  aria-label={`${CHECK_TITLES[name]}: action`}
                   value={check(config, name).action ?? "flag"}
                   disabled={!admin}
                   onChange={(e) => setCheck(name, { action: e.target.value })}
