@@ -127,9 +127,12 @@ def held_out_5(embedder: LocalMiniLM) -> None:
     """Held-out set 5 (heldout5.jsonl, its attack class under "class"), scored like set 4."""
     items = [{**item, "attack": item["class"]} for item in load("heldout5.jsonl")]
     labels = [int(item["label"]) for item in items]
-    threshold = injection_classifier().threshold
-    rules = [scan_injection(item["text"], source=item["source"]).score >= 0.5 for item in items]
-    model = [classify_injection(item["text"], embedder.embed) >= threshold for item in items]
+    # As the product checks them: a tool result is scanned like a retrieved document (the rules for
+    # indirect injection, the documents' classifier threshold).
+    checked: list[Source] = ["user" if item["source"] == "user" else "document" for item in items]
+    cut = injection_classifier().threshold_for
+    rules = [scan_injection(item["text"], source=s).score >= 0.5 for item, s in zip(items, checked, strict=True)]
+    model = [classify_injection(item["text"], embedder.embed) >= cut(s) for item, s in zip(items, checked, strict=True)]
     both = [r or m for r, m in zip(rules, model, strict=True)]
     print(f"  set 5 (heldout5.jsonl, independent): {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
     for name, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
