@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -18,16 +19,32 @@ from apps.tenancy.models import Role
 from apps.tenancy.services import audit_record
 from flows.guards import GuardPolicy, Hit
 
+# A host name, or a wildcard over one's subdomains: what the answer check's link allowlist
+# compares a link's host with (flows.guards.output.host_allowed).
+_HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
+
 
 def policy_config_parse(raw: Any) -> GuardPolicy:
     if not isinstance(raw, dict):
         raise InvalidInput("config must be an object.", code="invalid_policy")
     try:
-        return GuardPolicy.model_validate(raw)
+        policy = GuardPolicy.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "config"
         raise InvalidInput(f"{where}: {first['msg']}", code="invalid_policy") from None
+    # Accepted before, and then silently wrong: a blocked person answered with nothing, and a
+    # pasted URL ("https://example.com/help") in the link allowlist that no link's host equals.
+    if not policy.block_message.strip():
+        raise InvalidInput("block_message: write the message a blocked person sees.", code="invalid_policy")
+    for entry in policy.output.allowed_links or []:
+        if not _HOST.match(entry.strip()):
+            raise InvalidInput(
+                f"output.allowed_links: {entry[:80]!r} is not a host; write hosts such as example.com"
+                " or *.example.com.",
+                code="invalid_policy",
+            )
+    return policy
 
 
 def _widget_in(access: OrgAccess, widget_id: object) -> uuid.UUID:

@@ -46,6 +46,30 @@ def test_policy_invalid_config_is_a_400_with_the_field(org_a: Member) -> None:
     assert unknown.status_code == 400
 
 
+def test_policy_blank_block_message_or_a_url_as_an_allowed_host_is_a_400(org_a: Member) -> None:
+    """Both were stored before: a blocked person then got an empty answer, and a pasted URL in
+    the link allowlist matched no link's host. Nothing is stored; the try-it endpoint says the same."""
+    client = org_a.client()
+    for config, where in (
+        ({"block_message": "   "}, "block_message"),
+        ({"output": {"enabled": True, "allowed_links": ["example.com", "https://example.com/help"]}}, "allowed_links"),
+        ({"output": {"enabled": True, "allowed_links": ["not a host!!"]}}, "allowed_links"),
+    ):
+        for tail, body in (
+            ("guard-policies/", {"config": config}),
+            ("guard-policies/test/", {"config": config, "text": "hi"}),
+        ):
+            response = client.post(url(org_a, tail), body, format="json")
+            assert response.status_code == 400, (tail, config, response.json())
+            assert response.json()["code"] == "invalid_policy"
+            assert where in response.json()["message"]
+    assert not Policy.objects.exists()
+    fine = {"output": {"enabled": True, "allowed_links": ["example.com", "*.example.org", "Docs.Example.com"]}}
+    saved = client.post(url(org_a, "guard-policies/"), {"config": fine}, format="json")
+    assert saved.status_code == 200, saved.json()
+    assert saved.json()["config"]["output"]["allowed_links"] == ["example.com", "*.example.org", "Docs.Example.com"]
+
+
 def test_policy_of_another_organizations_widget_is_not_found(org_a: Member, org_b: Member) -> None:
     response = org_a.client().post(
         url(org_a, "guard-policies/"), {"widget": str(uuid.uuid4()), "config": {}}, format="json"
