@@ -19,7 +19,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from flows.errors import FlowError, FlowInvalid
-from flows.events import TERMINAL, Event, EventType, preview
+from flows.events import TERMINAL, TOKEN, Event, EventType, preview
 from flows.loops import BodyFailed, loop_shape
 from flows.ports import FLOW_CACHE_KEY, Ports
 from flows.registry import CONTEXT_KEY, REGISTRY, SPAN_ID_LIMIT, NodeContext, Registry, child_span_id
@@ -109,7 +109,7 @@ class _RunState:
     def token(self, node: str, text: str) -> None:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
-        self.emit(EventType.TOKEN, node, {"text": text})
+        self.emit(TOKEN, node, {"text": text})
 
     def add_usage(self, node: str, input_tokens: int, output_tokens: int, model: str | None) -> None:
         self.usage.add(input_tokens, output_tokens, model)

@@ -21,6 +21,10 @@ class EventType(StrEnum):
 
 
 TERMINAL = frozenset({EventType.RUN_FINISHED, EventType.RUN_FAILED, EventType.RUN_CANCELLED})
+# The member once, for the per-token paths: `EventType.TOKEN` is a lookup through the enum's class
+# (~0.24 us on this machine's Python 3.11, against ~0.01 us for a module name), paid on every
+# streamed token by the engine, the live run and the recorder.
+TOKEN = EventType.TOKEN
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building

@@ -22,7 +22,7 @@ from apps.runs.models import Run
 from apps.runs.observers import run_ended
 from apps.runs.recorder import Final, final_fields, recorder
 from flows.compiler import CompiledFlow
-from flows.events import TERMINAL, Event, EventType
+from flows.events import TERMINAL, TOKEN, Event, EventType
 from flows.secrets import Redactor
 from flows.values import to_text
 
@@ -132,11 +132,12 @@ class LiveRun:
             self._accept(event)
 
     def _accept(self, event: Event) -> None:
-        if event.type == EventType.TOKEN:
+        kind = event.type
+        if kind == TOKEN:
             self._text.append(event.data["text"])
         self._recorder.record(event)
         wire = event.to_wire()
-        if event.type == EventType.RUN_STARTED and self._prepared.ref:
+        if kind != TOKEN and kind == EventType.RUN_STARTED and self._prepared.ref:
             wire["ref"] = self._prepared.ref
         self._publish(wire)
 

@@ -40,7 +40,7 @@ from apps.config.db import DatabaseUnavailable, bound_cursor, in_db_thread
 from apps.config.errors import TrellisError
 from apps.config.fastjson import dumps
 from apps.runs.models import ChatMessage, Run, RunEvent, Span
-from flows.events import TERMINAL, Event, EventType
+from flows.events import TERMINAL, TOKEN, Event, EventType
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def _event_rows(run_id: str, events: list[Event]) -> list[list[Any]]:
     for event in events:
         last = rows[-1] if rows else None
         if (
-            event.type == EventType.TOKEN
+            event.type == TOKEN
             and texts is not None
             and last is not None
             and last[4] == (event.node or "")
@@ -251,7 +251,7 @@ def _event_rows(run_id: str, events: list[Event]) -> list[list[Any]]:
             texts.append(event.data["text"])
             last[2] = event.seq
             continue
-        if event.type == EventType.TOKEN:
+        if event.type == TOKEN:
             texts = [event.data["text"]]
             data: Any = {"texts": texts}
         else:
