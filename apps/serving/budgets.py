@@ -100,7 +100,9 @@ def budget_set(
 ) -> BudgetView:
     """Sets (creates or replaces) the budget of one flow or one widget of the organization."""
     access.require(Role.ADMIN)
-    if (flow is None) == (widget is None):
+    if flow is None and widget is None:
+        raise InvalidInput("Give the flow or the widget this budget is for.", code="invalid_budget_target")
+    if flow is not None and widget is not None:
         raise InvalidInput("Give either a flow or a widget, not both.", code="invalid_budget_target")
     if monthly_token_budget is None and monthly_cost_budget is None:
         raise InvalidInput(

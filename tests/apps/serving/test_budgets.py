@@ -184,6 +184,9 @@ def test_budgets_are_admin_only_and_tenant_scoped(
         response = admin.put(_budgets(org_a), payload, format="json")
         assert response.status_code == status, (payload, response.content)
         assert code is None or response.json()["code"] == code
+    # Neither target is not "both": the message says what is missing (it said "not both").
+    neither = admin.put(_budgets(org_a), {"monthly_token_budget": 5}, format="json").json()["message"]
+    assert neither == "Give the flow or the widget this budget is for."
 
     assert org_b.client().get(_budgets(org_b)).json() == []
     assert org_b.client().delete(f"{_budgets(org_b)}{created['id']}/").status_code == 404
