@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
@@ -18,6 +19,11 @@ from apps.tenancy.models import Membership, Organization, Role
 from apps.tenancy.services import api_key_create, organization_create
 
 PASSWORD = "correct horse battery staple 42"
+
+# The ONNX question embedder is exported once for the suite (into the suite's own data folder), not
+# once per server's data folder (~10-20 s of CPU each): every server and worker the tests start
+# inherits this.
+os.environ.setdefault("TRELLIS_MODEL_EXPORT_DIR", str(settings.MODEL_EXPORT_DIR))
 
 
 @dataclass

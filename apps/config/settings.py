@@ -85,6 +85,9 @@ SEMANTIC_CACHE_TORCH_THREADS = env.integer("TRELLIS_SEMANTIC_CACHE_TORCH_THREADS
 SEMANTIC_CACHE_EMBEDDER = env.text("TRELLIS_SEMANTIC_CACHE_EMBEDDER", "onnx")
 if SEMANTIC_CACHE_EMBEDDER not in {"onnx", "torch"}:
     raise ImproperlyConfigured("TRELLIS_SEMANTIC_CACHE_EMBEDDER must be 'onnx' or 'torch'")
+# Where models derived from the bundled ones are written once (the ONNX question embedder): they
+# depend only on the installed packages, so several data folders may share one (the test suite does).
+MODEL_EXPORT_DIR = Path(env.text("TRELLIS_MODEL_EXPORT_DIR", str(DATA_DIR / "models"))).resolve()
 # host:port pairs that the egress guard lets through although they resolve to private addresses.
 EGRESS_ALLOW = env.listing("TRELLIS_EGRESS_ALLOW")
 # Defaults for model calls (an endpoint's own timeouts win where it sets them).

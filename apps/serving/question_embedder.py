@@ -11,7 +11,8 @@ is only ever compared with vectors of the embedder that made it.
 The export needs only the local model (torch.onnx's TorchScript exporter, then
 onnxruntime.quantization): nothing is downloaded. It runs once per data folder, from
 `manage.py prepare_question_embedder` (`make setup`) or else at first use (seconds to a minute
-of CPU), and writes DATA_DIR/models/<folder>/ atomically; later processes load the file.
+of CPU), and writes MODEL_EXPORT_DIR/<folder>/ atomically (DATA_DIR/models unless
+TRELLIS_MODEL_EXPORT_DIR says); later processes load the file.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _lock = threading.Lock()
 
 
 def folder() -> Path:
-    return Path(settings.DATA_DIR) / "models" / FOLDER
+    return Path(settings.MODEL_EXPORT_DIR) / FOLDER
 
 
 def _source() -> Path:
@@ -137,7 +138,7 @@ class OnnxEmbedder:
 
 
 def prepare(report: Callable[[str], object] = print) -> Path:
-    """Exports the embedder into DATA_DIR unless it is there (`manage.py prepare_question_embedder`)."""
+    """Exports the embedder into MODEL_EXPORT_DIR unless it is there (`manage.py prepare_question_embedder`)."""
     target = folder()
     if not (target / MODEL_FILE).exists():
         report(f"Exporting the semantic cache's question embedder to ONNX in {target} (once) ...")
@@ -146,7 +147,7 @@ def prepare(report: Callable[[str], object] = print) -> Path:
 
 
 def load(threads: int) -> OnnxEmbedder:
-    """The embedder, exported into DATA_DIR first when it is not there yet."""
+    """The embedder, exported into MODEL_EXPORT_DIR first when it is not there yet."""
     with _lock:
         path = export(folder())
     return OnnxEmbedder(path, threads)

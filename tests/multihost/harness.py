@@ -305,6 +305,8 @@ def environment_for(postgres: ExternalPostgres, redis: RedisServer, standin_port
         "HUEY_WORKERS": "2",
         "LOG_LEVEL": "INFO",
         "OMP_NUM_THREADS": "1",
+        # the question embedder's ONNX export, made once for the whole suite (tests/conftest.py)
+        **{k: v for k, v in os.environ.items() if k == "TRELLIS_MODEL_EXPORT_DIR"},
     }
 
 
