@@ -98,4 +98,21 @@ describe("EvaluationPage", () => {
     await user.selectOptions(await screen.findByRole("combobox", { name: "Gate flow" }), FLOW);
     expect(await screen.findByText("This flow has no gate: it publishes without an evaluation.")).toBeInTheDocument();
   });
+
+  it("labels the version box in words on the page, not only in a tooltip", async () => {
+    fakeBackend({
+      "GET /api/v1/auth/me/": { status: 200, body: makeMe() },
+      [`GET /api/v1/orgs/${ORG_A}/datasets/`]: { status: 200, body: [] },
+      [`GET /api/v1/orgs/${ORG_A}/flows/`]: { status: 200, body: { next: null, results: [] } },
+      [`GET /api/v1/orgs/${ORG_A}/evaluations/`]: { status: 200, body: [] },
+    });
+    const user = userEvent.setup();
+    renderRoutes(routes, `/o/${ORG_A}/evaluation`);
+    await user.click(await screen.findByRole("tab", { name: "Evaluations" }));
+    // A bare box reading "published" sat between the flow and the dataset, its meaning in a title only.
+    const version = await screen.findByRole("textbox", { name: "Version" });
+    expect(version).toHaveValue("published");
+    expect(version.closest("label")).toHaveTextContent(/^Version/);
+  });
 });
+

@@ -335,7 +335,17 @@ function StartForm({ orgId, evaluations }: { orgId: string; evaluations: Evaluat
               </option>
             ))}
           </select>
-          <input className="input eval-narrow" aria-label="Version" value={version} onChange={(e) => setVersion(e.target.value)} title="A version number, draft or published" />
+          <label>
+            Version{" "}
+            <input
+              className="input eval-narrow"
+              aria-label="Version"
+              value={version}
+              onChange={(e) => setVersion(e.target.value)}
+              placeholder="published, draft or a number"
+              title="A version number, draft or published"
+            />
+          </label>
           <select className="select" aria-label="Dataset" value={dataset} onChange={(e) => setDataset(e.target.value)}>
             <option value="">Dataset…</option>
             {(datasets.data ?? []).map((d) => (
