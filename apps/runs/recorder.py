@@ -121,7 +121,9 @@ class Recorder:
             self._task = asyncio.create_task(self._loop(), name="run-recorder")
 
     def record(self, event: Event) -> None:
-        self._ensure_loop()
+        task = self._task  # _ensure_loop, inline: once per streamed token
+        if task is None or task.done():
+            self._ensure_loop()
         if event.run in self._lost:
             return
         self._open.add(event.run)
