@@ -157,6 +157,9 @@ def _export_rows(organization: Organization, filters: ConversationFilters) -> It
             }
 
 
+_FORMULA = frozenset("=+-@\t\r")
+
+
 def conversation_export(*, organization: Organization, filters: ConversationFilters, fmt: str) -> Iterator[bytes]:
     """One message a line (JSONL) or a row (CSV, with a header), conversation after conversation."""
     if fmt == "csv":
@@ -167,8 +170,9 @@ def conversation_export(*, organization: Organization, filters: ConversationFilt
         for row in _export_rows(organization, filters):
             buffer.seek(0)
             buffer.truncate()
-            # A cell that a spreadsheet would run as a formula is quoted as text.
-            writer.writerow({k: f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for k, v in row.items()})
+            # A cell that a spreadsheet would run as a formula is quoted as text (an empty one is
+            # left empty: `"" in "=+-@"` is true, and every blank cell was exported as a lone ').
+            writer.writerow({k: f"'{v}" if isinstance(v, str) and v[:1] in _FORMULA else v for k, v in row.items()})
             yield buffer.getvalue().encode()
     else:
         for row in _export_rows(organization, filters):

@@ -311,6 +311,9 @@ def test_conversations_export_jsonl_and_csv(org_a: Member, chats: dict[str, Any]
     rows = list(csv.DictReader(io.StringIO(exported.content.decode())))
     assert len(rows) == 5  # both conversations
     assert any(row["text"] == '\'=HYPERLINK("x") no' for row in rows)  # a formula stays text in a spreadsheet
+    # An empty cell stays empty (each was a lone apostrophe): a member's chat has no widget or visitor.
+    assert all(value != "'" for row in rows for value in row.values()), rows
+    assert any(row["visitor"] == "" for row in rows) and any(row["comment"] == "" for row in rows)
     assert client.get(url, {"output": "xml"}).status_code == 400
 
 
