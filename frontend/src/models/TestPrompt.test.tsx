@@ -119,6 +119,8 @@ describe("TestPrompt", () => {
     const alert = await screen.findByRole("alert");
     expect(alert).toHaveTextContent("The model cannot be reached");
     expect(alert).toHaveTextContent("The server of model 'local' cannot be reached.");
+    // No empty answer box above the error: nothing was answered.
+    expect(screen.queryByTestId("test-answer")).toBeNull();
   });
 
   it("says so when the stream ends without a result", async () => {

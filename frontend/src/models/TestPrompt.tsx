@@ -116,7 +116,8 @@ export function TestPrompt(props: { orgId: string; endpoints: TestTarget[]; sele
           </button>
         )}
       </form>
-      {(phase !== "idle" || text) && (
+      {/* Refused before any token: the error alone (an empty answer box stood above it). */}
+      {(text || (phase !== "idle" && phase !== "failed")) && (
         <p className="models-answer" aria-live="polite" aria-busy={streaming} data-testid="test-answer">
           {text}
           {streaming && <span className="models-caret" aria-hidden="true" />}
