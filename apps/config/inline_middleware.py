@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, HttpResponsePermanentRedirect
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
@@ -72,7 +72,16 @@ class InlineSessionMiddleware(_Inline, SessionMiddleware):
 
 
 class InlineCommonMiddleware(_Inline, CommonMiddleware):
-    pass
+    """An API path without its trailing slash is served as the path with it, when only that one
+    is a route: Django's APPEND_SLASH answers with a redirect, which turns a client's POST into a
+    GET (and, with DEBUG on, answers a POST with an error page)."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponsePermanentRedirect | None:
+        path = request.path_info
+        if path.startswith("/api/") and not path.endswith("/") and self.should_redirect_with_slash(request):
+            request.path_info = f"{path}/"
+            request.path = f"{request.path}/"
+        return super().process_request(request)
 
 
 class InlineCsrfViewMiddleware(_Inline, CsrfViewMiddleware):

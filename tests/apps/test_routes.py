@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -78,3 +79,34 @@ def test_route_unknown_api_path_answers_json_not_html(org_a: Member) -> None:
                 "code": "route_not_found",
                 "message": "No API route at this path: check it against /api/docs/ (paths end with a slash).",
             }
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_route_api_paths_answer_without_their_trailing_slash(org_a: Member, api_key_for: Any) -> None:
+    """A POST to an API path without its trailing slash is that route's answer, not a redirect that
+    a client would follow as a GET (Django's APPEND_SLASH), over the served (async) app and the
+    sync client alike; a path that is no route either way stays the JSON 404."""
+    import httpx
+    from channels.db import database_sync_to_async
+
+    from apps.builder.models import Flow
+    from apps.config.asgi import application
+
+    key = await database_sync_to_async(api_key_for)(org_a, "editor")
+    base = f"/api/v1/orgs/{org_a.organization.id}/flows"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application), base_url="http://127.0.0.1", timeout=30
+    ) as client:
+        auth = {"Authorization": f"Bearer {key}"}
+        created = await client.post(base, json={"name": "No slash"}, headers=auth)
+        assert created.status_code == 201, created.text
+        listed = await client.get(base, headers=auth)
+        assert listed.status_code == 200 and "No slash" in listed.text
+        missing = await client.post(f"/api/v1/orgs/{org_a.organization.id}/nothing-here", json={}, headers=auth)
+        assert missing.status_code == 404 and missing.json()["code"] == "route_not_found"
+    sync = await database_sync_to_async(lambda: org_a.client().post(base, {"name": "Sync"}, format="json"))()
+    assert sync.status_code == 201
+    names = await database_sync_to_async(
+        lambda: sorted(Flow.objects.filter(organization=org_a.organization).values_list("name", flat=True))
+    )()
+    assert names == ["No slash", "Sync"]
