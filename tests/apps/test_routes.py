@@ -102,6 +102,9 @@ async def test_route_api_paths_answer_without_their_trailing_slash(org_a: Member
         assert created.status_code == 201, created.text
         listed = await client.get(base, headers=auth)
         assert listed.status_code == 200 and "No slash" in listed.text
+        viewer = await database_sync_to_async(api_key_for)(org_a, "viewer", "read only")
+        refused = await client.post(base, json={"name": "Viewer's"}, headers={"Authorization": f"Bearer {viewer}"})
+        assert refused.status_code == 403, refused.text  # the key's role still decides
         missing = await client.post(f"/api/v1/orgs/{org_a.organization.id}/nothing-here", json={}, headers=auth)
         assert missing.status_code == 404 and missing.json()["code"] == "route_not_found"
     sync = await database_sync_to_async(lambda: org_a.client().post(base, {"name": "Sync"}, format="json"))()
