@@ -7,7 +7,7 @@ import { EmptyState, ErrorState, LoadingState } from "../ui/feedback";
 import { RunsIcon } from "../ui/icons";
 import { PageHeader } from "../ui/PageHeader";
 import { useFlowNames, useRuns } from "../runs/api";
-import { filtersFromParams, withFilter, withoutFilters, type FilterKey } from "../runs/filters";
+import { filtersFromParams, withFilter, withParams, withoutFilters, type FilterKey } from "../runs/filters";
 import { roleAtLeast } from "../lib/roles";
 import { Alerts } from "../runs/Alerts";
 import { ConversationList, ConversationView } from "../runs/Conversations";
@@ -33,17 +33,7 @@ export function RunsPage() {
   };
   const flows = useFlowNames(org.id);
   const setParam = (changes: Record<string, string | null>, replace = false) =>
-    setParams(
-      (current) => {
-        const next = new URLSearchParams(current);
-        for (const [key, value] of Object.entries(changes)) {
-          if (value) next.set(key, value);
-          else next.delete(key);
-        }
-        return next;
-      },
-      { replace },
-    );
+    setParams((current) => withParams(current, changes), { replace });
 
   const setFilter = useCallback(
     (key: FilterKey, value: string) => setParams((current) => withFilter(current, key, value), { replace: true }),

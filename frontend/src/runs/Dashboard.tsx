@@ -8,6 +8,7 @@ import { useSearchParams } from "react-router";
 import { api, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { ErrorState, LoadingState } from "../ui/feedback";
+import { withParams } from "./filters";
 import { formatCost, formatMs } from "./format";
 import { TimeChart } from "./TimeChart";
 
@@ -69,17 +70,7 @@ export function Dashboard({ orgId, flows }: { orgId: string; flows: { id: string
   // The filters live in the URL (d-prefixed: the runs table's own filters share the page's query).
   const [params, setParams] = useSearchParams();
   const set = (changes: Record<string, string>) =>
-    setParams(
-      (current) => {
-        const next = new URLSearchParams(current);
-        for (const [key, value] of Object.entries(changes)) {
-          if (value) next.set(key, value);
-          else next.delete(key);
-        }
-        return next;
-      },
-      { replace: true },
-    );
+    setParams((current) => withParams(current, changes), { replace: true });
   const days = [1, 7, 30, 90].includes(Number(params.get("ddays"))) ? Number(params.get("ddays")) : 7;
   const flow = params.get("dflow") ?? "";
   const alias = params.get("dalias") ?? "";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { filtersFromParams, toQuery, withFilter, withoutFilters } from "./filters";
+import { filtersFromParams, toQuery, withFilter, withParams, withoutFilters } from "./filters";
 import { barGeometry, formatCost, formatMs, waterfallTotal } from "./format";
 
 describe("run filters in the URL", () => {
@@ -49,5 +49,12 @@ describe("run figures", () => {
     expect(total).toBe(200);
     expect(barGeometry(10, 190, total)).toEqual({ left: 5, width: 95 });
     expect(barGeometry(null, null, total)).toEqual({ left: 0, width: 0.5 });
+  });
+
+  it("changes several params at once, an empty or null value removing its key", () => {
+    const params = new URLSearchParams("view=runs&run=r1&ddays=7");
+    const next = withParams(params, { view: "dashboard", run: null, ddays: "", dflow: "f1" });
+    expect(next.toString()).toBe("view=dashboard&dflow=f1");
+    expect(params.toString()).toBe("view=runs&run=r1&ddays=7"); // the given params are not changed
   });
 });

@@ -50,6 +50,16 @@ export function filtersFromParams(params: URLSearchParams): RunFilters {
   return filters;
 }
 
+/** The URL's params with these changed (an empty or null value removes its key); the rest stay. */
+export function withParams(params: URLSearchParams, changes: Record<string, string | null>): URLSearchParams {
+  const next = new URLSearchParams(params);
+  for (const [key, value] of Object.entries(changes)) {
+    if (value) next.set(key, value);
+    else next.delete(key);
+  }
+  return next;
+}
+
 /** The URL's params with one filter changed (empty removes it); the open run and others stay. */
 export function withFilter(params: URLSearchParams, key: FilterKey, value: string): URLSearchParams {
   const next = new URLSearchParams(params);
