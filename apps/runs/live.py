@@ -132,12 +132,12 @@ class LiveRun:
             self._accept(event)
 
     def _accept(self, event: Event) -> None:
-        kind = event.type
-        if kind == TOKEN:
+        token = event.type == TOKEN  # most events are tokens: the checks below stop here for them
+        if token:
             self._text.append(event.data["text"])
         self._recorder.record(event)
         wire = event.to_wire()
-        if kind != TOKEN and kind == EventType.RUN_STARTED and self._prepared.ref:
+        if not token and event.type == EventType.RUN_STARTED and self._prepared.ref:
             wire["ref"] = self._prepared.ref
         self._publish(wire)
 

@@ -327,14 +327,6 @@ def _parsed(lines: list[bytes]) -> tuple[list[AIMessageChunk | TextChunk], FlowE
     return out, None
 
 
-def _coalesced(lines: list[bytes]) -> list[AIMessageChunk | TextChunk]:
-    """`_parsed`'s messages; its error raised."""
-    messages, error = _parsed(lines)
-    if error is not None:
-        raise error
-    return messages
-
-
 def as_message_chunk(chunk: AIMessageChunk | TextChunk) -> AIMessageChunk:
     """LangChain's own chunk type, for callers of the standard interfaces."""
     return chunk if isinstance(chunk, AIMessageChunk) else AIMessageChunk(content=chunk.content)

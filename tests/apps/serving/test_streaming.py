@@ -162,14 +162,15 @@ async def test_the_request_is_the_openai_protocol(stub: StubServer) -> None:
 
 def test_only_consecutive_text_is_joined() -> None:
     """Text around a tool-call chunk stays on its side of it, and [DONE] ends the messages."""
-    from apps.serving.streaming import _DONE, _coalesced
+    from apps.serving.streaming import _DONE, _parsed
 
     def line(delta: dict[str, object]) -> bytes:
         return b"data: " + json.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}).encode()
 
     call = {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "calculator", "arguments": ""}}]}
     lines = [line({"content": "a"}), b"", line({"content": "b"}), line(call), line({"content": "c"}), b"data: [DONE]"]
-    out = list(_coalesced(lines))
+    out, error = _parsed(lines)
+    assert error is None
     assert [(type(m).__name__, m.content) for m in out[:3]] == [
         ("TextChunk", "ab"),
         ("AIMessageChunk", ""),
