@@ -51,9 +51,10 @@ def _source() -> Path:
     return Path(get_model_path())
 
 
-def export(target: Path) -> Path:
+def export(target: Path, *, quantize: bool = True, embedder_id: str = EMBEDDER_ID) -> Path:
     """Exports the bundled MiniLM to `target` (ONNX, int8 weights per channel, and its tokenizer
-    settings); a no-op when it is already there. Returns `target`."""
+    settings); a no-op when it is already there. Returns `target`. `quantize=False` keeps the fp32
+    weights (torch's vector space: the knowledge bases' query embedder, apps.knowledge.query_embedder)."""
     if (target / MODEL_FILE).exists():
         return target
     import torch
@@ -91,17 +92,20 @@ def export(target: Path) -> Path:
                 opset_version=17,
                 dynamo=False,
             )
-        logging.disable(logging.INFO)  # the quantizer logs a line per tensor at INFO
-        try:
-            quantize_dynamic(
-                str(work / "fp32.onnx"), str(work / MODEL_FILE), per_channel=True, weight_type=QuantType.QUInt8
-            )
-        finally:
-            logging.disable(logging.NOTSET)
-        (work / "fp32.onnx").unlink()
+        if quantize:
+            logging.disable(logging.INFO)  # the quantizer logs a line per tensor at INFO
+            try:
+                quantize_dynamic(
+                    str(work / "fp32.onnx"), str(work / MODEL_FILE), per_channel=True, weight_type=QuantType.QUInt8
+                )
+            finally:
+                logging.disable(logging.NOTSET)
+            (work / "fp32.onnx").unlink()
+        else:
+            (work / "fp32.onnx").rename(work / MODEL_FILE)
         shutil.copy(source / TOKENIZER_FILE, work / TOKENIZER_FILE)
         length = json.loads((source / "sentence_bert_config.json").read_text())["max_seq_length"]
-        (work / "embedder.json").write_text(json.dumps({"id": EMBEDDER_ID, "max_seq_length": length}))
+        (work / "embedder.json").write_text(json.dumps({"id": embedder_id, "max_seq_length": length}))
         if not (target / MODEL_FILE).exists():  # another process may have finished first: the same file
             shutil.rmtree(target, ignore_errors=True)
             work.chmod(0o755)
