@@ -15,11 +15,14 @@ body handed to the reader as it arrives. This client is that:
   fill memory;
 - pacing under load (`Pacer`): while at least `pace_streams` answers that asked for it
   (`StreamResponse.pace()`, after their first token) are open on the pool, or the event loop
-  runs late, a read does not wake its reader at once; the readers with something new are woken
-  together every `pace_s`, and what each got meanwhile is handled (parsed, sent on as one event)
-  in one go. The cost per event (a task step, the event, the socket frame and its syscall) is
-  most of a streamed token's, so at several thousand tokens a second this is what keeps the
-  process ahead of the streams, with every token on its way within `pace_s`;
+  runs late, a paced answer's socket is read at most once every `pace_s`: after a read its
+  reader is woken at once and the socket is not read again (transport.pause_reading) until the
+  pool's next tick, so what the server sent meanwhile waits in the kernel and comes in one read,
+  is parsed in one go and goes on as one event. The costs per read (the loop's poll and recv,
+  the protocol and parser callbacks, a task step, the event, the socket frame and its syscall)
+  are most of a streamed token's, so at several thousand tokens a second this is what keeps the
+  process ahead of the streams, with every token on its way within `pace_s`. When pacing stops
+  (the load fell), every held socket is read again at once;
 - idle connections are kept per event loop and origin for KEEPALIVE_S, below the 5 s idle
   timeout of uvicorn and vLLM, so a connection the server is about to close is never reused;
 - TLS through the event loop, verified against certifi's CA bundle (httpx's);
@@ -78,12 +81,14 @@ class StreamClosed(ConnectionError):
 
 
 class Pacer:
-    """Wakes the readers of paced answers together, every `interval` seconds, while the process is
-    busy: at least `streams` such answers open, or its event loop behind (a timer due every
-    WATCH_S ran more than two intervals late, so readers already waited longer than two ticks:
-    then for HOLD_S; a single short stall of a loop that keeps up does not start it). Otherwise,
-    or with an interval of 0, every read wakes its reader at once. One tick timer per pool, armed
-    only while a reader waits on it; one watch timer, only while a paced answer is open."""
+    """Holds the sockets of paced answers between reads, every `interval` seconds, while the
+    process is busy: at least `streams` such answers open, or its event loop behind (a timer due
+    every WATCH_S ran more than two intervals late, so readers already waited longer than two
+    ticks: then for HOLD_S; a single short stall of a loop that keeps up does not start it).
+    While pacing, a read of a paced answer wakes its reader at once and holds its socket (no
+    further reads) until the next tick, when every held socket is read again. Otherwise, or with
+    an interval of 0, nothing is held. One tick timer per pool, armed only while a socket is
+    held; one watch timer, only while a paced answer is open."""
 
     WATCH_S = 0.25
     HOLD_S = 2.0
@@ -94,7 +99,8 @@ class Pacer:
         self.open = 0  # paced answers open now
         self.active = False  # pacing now
         self.behind_until = 0.0  # the loop was late lately: pace until then
-        self._ready: list[_Connection] = []
+        self.reads = 0  # reads of paced answers while pacing (the tests and benches read it)
+        self._held: list[_Connection] = []
         self._handle: asyncio.TimerHandle | None = None
         self._watch: asyncio.TimerHandle | None = None
 
@@ -113,20 +119,27 @@ class Pacer:
 
     def _update(self, now: float) -> None:
         self.active = self.interval > 0 and (self.open >= self.threshold or now < self.behind_until)
+        if not self.active and self._held:  # the load fell: no socket waits for a tick any more
+            self._tick()
 
-    def later(self, connection: _Connection) -> None:
-        """Wake `connection`'s reader at the next tick."""
-        connection.queued = True
-        self._ready.append(connection)
+    def hold(self, connection: _Connection) -> None:
+        """Read `connection`'s socket again at the next tick, not before."""
+        self.reads += 1
+        connection.held = True
+        connection.reading()
+        self._held.append(connection)
         if self._handle is None:
             self._handle = connection.loop.call_later(self.interval, self._tick)
 
     def _tick(self) -> None:
-        self._handle = None
-        ready, self._ready = self._ready, []
-        for connection in ready:
-            connection.queued = False
-            connection._wake()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        held, self._held = self._held, []
+        for connection in held:
+            if connection.held:
+                connection.held = False
+                connection.reading()
 
 
 class _Connection(asyncio.Protocol):
@@ -137,7 +150,7 @@ class _Connection(asyncio.Protocol):
         self.origin = origin
         self.pacer = pacer
         self.paced = False  # the answer now read asked to be paced (StreamResponse.pace)
-        self.queued = False  # waiting for the pacer's next tick
+        self.held = False  # not read until the pacer's next tick
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.chunks: deque[bytes] = deque()
@@ -150,7 +163,8 @@ class _Connection(asyncio.Protocol):
         self.framed = False  # the body's end is marked (a length or chunks), not the connection's close
         self.error: BaseException | None = None
         self.closed = False
-        self.paused = False
+        self.paused = False  # the reader fell behind (HIGH_WATER): not read until it takes
+        self.reading_now = True  # the transport's reading state as this connection last set it
         self.last = loop.time()  # when the server last sent anything
         self.idle_since = 0.0
 
@@ -193,13 +207,11 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
         self.buffered += len(body)
-        if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
+        if self.buffered > HIGH_WATER and not self.paused:
             self.paused = True
-            self.transport.pause_reading()
-        if self.paced and self.pacer is not None and self.pacer.active:
-            if not self.queued:
-                self.pacer.later(self)
-            return
+            self.reading()
+        if self.paced and not self.held and self.pacer is not None and self.pacer.active:
+            self.pacer.hold(self)  # what comes next waits in the kernel until the tick
         self._wake()
 
     def on_message_complete(self) -> None:
@@ -218,6 +230,17 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+    def reading(self) -> None:
+        """Read the socket unless the reader fell behind or the pacer holds it (one place sets
+        the transport's state, so a held socket never resumes for a reader that caught up)."""
+        want = not (self.paused or self.held)
+        if want != self.reading_now and self.transport is not None and not self.closed:
+            self.reading_now = want
+            if want:
+                self.transport.resume_reading()
+            else:
+                self.transport.pause_reading()
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -238,18 +261,19 @@ class _Connection(asyncio.Protocol):
         data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self.buffered = 0
-        if self.paused and self.transport is not None:
+        if self.paused:
             self.paused = False
-            self.transport.resume_reading()
+            self.reading()
         return data
 
     def reset(self) -> None:
         """Ready for the next request on this connection."""
         self.parser = httptools.HttpResponseParser(self)
         self.status, self.headers, self.complete, self.keep_alive, self.framed = 0, False, False, False, False
-        self.paced = False
+        self.paced = self.held = False
         if self.chunks:
             self.take()
+        self.reading()
 
 
 class _ReadTimeout:
@@ -265,7 +289,8 @@ class _ReadTimeout:
     def _check(self) -> None:
         connection = self.connection
         due = connection.last + self.limit
-        if connection.paused or connection.loop.time() < due:  # paused: the reader is slow, not the server
+        # paused or held: the reader is slow, or the pacer holds the socket; not the server
+        if connection.paused or connection.held or connection.loop.time() < due:
             self.handle = connection.loop.call_at(max(due, connection.loop.time() + 0.001), self._check)
             return
         self.handle = None
@@ -329,6 +354,9 @@ class StreamResponse:
         connection = self.connection
         if self.paced:
             self.paced = connection.paced = False
+            if connection.held:  # an idle connection is read: a server's close is seen at once
+                connection.held = False
+                connection.reading()
             if connection.pacer is not None:
                 connection.pacer.opened(-1, connection.loop)
         if connection.complete and connection.keep_alive and connection.error is None and not connection.closed:

@@ -406,3 +406,104 @@ async def test_a_loop_that_runs_late_paces_below_the_threshold() -> None:
         assert await response.chunk() is None
     assert pacer.open == 0
     pool.close()
+
+
+async def _paced_pair(pool: HttpPool, origin: str) -> tuple[object, object]:
+    """Two paced answers open on `pool`, each past its first read."""
+    first = await pool.post(f"{origin}/x", b"", {})
+    second = await pool.post(f"{origin}/x", b"", {})
+    for response in (first, second):
+        assert await response.chunk() == b"t0;"
+        response.pace()
+    return first, second
+
+
+async def test_under_load_a_paced_socket_is_read_once_a_tick() -> None:
+    """While pacing, a read wakes the reader at once and what the server sends next waits in the
+    kernel until the tick: pieces sent every 5 ms come in a few reads (each read's pieces in one
+    chunk), every byte once, in order."""
+    pool = HttpPool(pace_s=0.1, pace_streams=1)
+    async with serving(_trickle(60, 0.005)) as (origin, _):
+        reads, _at = await _paced_reads(pool, origin, 60)
+    assert len(reads) <= 10, reads  # ~0.3 s of pieces, one read per tick (unpaced: ~60 reads)
+    assert pool.pacer.reads <= len(reads)
+    assert pool.pacer.open == 0 and not pool.pacer._held
+    pool.close()
+
+
+async def test_a_held_socket_is_read_at_once_when_pacing_stops() -> None:
+    """Two paced answers pace a pool whose threshold is two, with a tick far off (30 s): once one
+    closes, pacing stops and the other's held socket is read again at once, not at the tick."""
+    pool = HttpPool(pace_s=30.0, pace_streams=2)
+    sent = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + chunked(b"t0;"))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(chunked(b"t1;"))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(chunked(b"t2;"))
+        sent.set()
+        await writer.drain()
+        await reader.read()
+
+    async with serving(handler) as (origin, _):
+        first, second = await _paced_pair(pool, origin)
+        assert pool.pacer.active
+        assert await first.chunk() == b"t1;"  # t1 and t2 were sent apart: t1 read, then the socket held
+        assert first.connection.held
+        await sent.wait()
+        await asyncio.sleep(0.05)
+        assert not first.connection.chunks  # t2 waits in the kernel
+        second.connection.close()
+        second.close()  # one paced answer open: below the threshold, pacing stops
+        assert not pool.pacer.active and not first.connection.held
+        assert await asyncio.wait_for(first.chunk(), 2) == b"t2;"
+        first.close()
+    pool.close()
+
+
+async def test_cancelling_a_reader_stops_a_held_stream_at_once() -> None:
+    """A reader waiting on a held socket (tick 30 s away) is cancelled at once, and its connection
+    is closed, not kept for another call."""
+    pool = HttpPool(pace_s=30.0, pace_streams=1)
+    closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + chunked(b"t0;"))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        for i in range(1, 4):
+            writer.write(chunked(b"t%d;" % i))
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        try:
+            await reader.read()  # until the client closes (a reset: it closed with t2 and t3 unread)
+        finally:
+            closed.set()
+
+    async def read_all(response: object) -> None:
+        async with response:  # type: ignore[attr-defined]
+            while await response.chunk() is not None:  # type: ignore[attr-defined]
+                pass
+
+    async with serving(handler) as (origin, _):
+        response = await pool.post(f"{origin}/x", b"", {})
+        assert await response.chunk() == b"t0;"
+        response.pace()
+        assert await response.chunk() == b"t1;"
+        assert response.connection.held
+        task = asyncio.create_task(read_all(response))
+        await asyncio.sleep(0.1)  # t2 and t3 wait in the kernel; the reader waits for the tick
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert time.monotonic() - started < 1
+        await asyncio.wait_for(closed.wait(), 2)
+    assert pool.pacer.open == 0 and not pool.idle.get(("http", "127.0.0.1", int(origin.rsplit(":", 1)[1]), False))
+    pool.close()

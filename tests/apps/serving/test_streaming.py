@@ -194,3 +194,78 @@ def test_an_error_event_comes_after_the_text_read_with_it() -> None:
     assert isinstance(failure, FlowError) and failure.code == "model_unavailable"
     messages, failure = _parsed([text, b"data: [DONE]", error])
     assert messages[-1] is _DONE and failure is None
+
+
+def _sse(event: object) -> bytes:
+    data = event if isinstance(event, bytes) else json.dumps(event).encode()
+    line = b"data: " + data + b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(line), line)
+
+
+def _delta(delta: dict[str, object], finish: str | None = None) -> dict[str, object]:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+async def _paced_answer(
+    unused_tcp_port: int, ending: list[bytes], tail: str = ""
+) -> tuple[list[AIMessageChunk | TextChunk], Exception | None, int]:
+    """A model server that sends 40 tokens 4 ms apart and then `ending` in one write, read by a
+    pool that paces from the first answer (a tick of 0.1 s): the chunks, the error raised and the
+    paced reads."""
+    words = [f" w{i}" for i in range(40)]
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(v.split(b":")[1]) for v in head.split(b"\r\n") if v.lower().startswith(b"content-length"))
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        writer.write(_sse(_delta({"role": "assistant", "content": ""})))
+        for word in words:
+            writer.write(_sse(_delta({"content": word})))
+            await writer.drain()
+            await asyncio.sleep(0.004)
+        writer.write(b"".join(ending) + b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    pool = HttpPool(pace_s=0.1, pace_streams=1)
+    server = await asyncio.start_server(answer, "127.0.0.1", unused_tcp_port)
+    chunks: list[AIMessageChunk | TextChunk] = []
+    failure: Exception | None = None
+    try:
+        chat = _model(f"http://127.0.0.1:{unused_tcp_port}/v1", "m", async_client=pool)
+        try:
+            async for chunk in chat.astream_chunks([HumanMessage(content="hi")]):
+                chunks.append(chunk)
+        except Exception as exc:  # the test looks at which
+            failure = exc
+    finally:
+        server.close()
+        pool.close()
+    assert "".join(str(c.content) for c in chunks) == "".join(words) + tail  # every token once, in order
+    assert chunks[0].content == " w0"  # the first token is never held
+    assert pool.pacer.open == 0
+    return chunks, failure, pool.pacer.reads
+
+
+async def test_paced_reads_keep_every_token_and_the_finish_read_with_them(unused_tcp_port: int) -> None:
+    """Under load (the pool pacing) tokens come in a few reads; the finish and usage that arrive
+    in the same read as the last tokens come after them."""
+    ending = [
+        _sse(_delta({"content": ""}, "stop")),
+        _sse({"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 40}}),
+        _sse(b"[DONE]"),
+    ]
+    chunks, failure, reads = await _paced_answer(unused_tcp_port, ending)
+    assert failure is None
+    assert 2 <= len(chunks) <= 12 and reads <= 8, [c.content for c in chunks]  # unpaced: ~42 chunks
+    assert isinstance(chunks[-2], AIMessageChunk) and chunks[-2].response_metadata == {"finish_reason": "stop"}
+    assert chunks[-1].usage_metadata == {"input_tokens": 2, "output_tokens": 40, "total_tokens": 42}
+
+
+async def test_paced_reads_keep_the_tokens_read_with_the_models_error(unused_tcp_port: int) -> None:
+    """The model's error event that arrives in the same read as tokens is raised after them."""
+    ending = [_sse(_delta({"content": " tail"})), _sse({"error": {"message": "overloaded"}})]
+    chunks, failure, _reads = await _paced_answer(unused_tcp_port, ending, " tail")
+    assert isinstance(failure, ModelUnavailable)
+    assert len(chunks) <= 12
