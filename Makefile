@@ -7,6 +7,7 @@ export OMP_NUM_THREADS ?= 1
 setup:
 	@bash scripts/bootstrap.sh
 	@.venv/bin/python manage.py prepare_question_embedder
+	@.venv/bin/python manage.py prepare_query_embedder
 	@if [ "$${TRELLIS_LOCAL_MODEL_ENGINE:-vllm}" = "vllm" ]; then bash scripts/vllm_cpu.sh; fi
 
 system-deps:
