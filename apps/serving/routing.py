@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from apps.serving.models import ModelCall
 from apps.serving.streaming import as_message_chunk
 from flows.errors import ContextTooLong, FlowError, ModelTimeout, ModelUnavailable
 from flows.values import TextChunk
+
+logger = logging.getLogger(__name__)
 
 RETRY_BASE_S = 0.2
 RETRY_MAX_S = 2.0
@@ -195,8 +198,7 @@ class RoutedChatModel(BaseChatModel):
     async def _route(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> AsyncGenerator[AIMessageChunk | TextChunk, None]:
-        key, question = self._cache_key(messages, stop, kwargs), self._question(messages, stop, kwargs)
-        answered, vector = await self._from_cache(key, question)
+        key, question, answered, vector = await self._cached(messages, stop, kwargs)
         if answered:
             for cached in answered:
                 yield cached
@@ -247,8 +249,27 @@ class RoutedChatModel(BaseChatModel):
                 candidate.alias, status, input_tokens, output_tokens, ttft, started, attempts, failure, candidate
             )
 
+    async def _cached(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[str | None, semantic.Question | None, list[AIMessageChunk | TextChunk], list[float] | None]:
+        """The exact cache's key, the semantic cache's question, the cached answer (empty: a
+        miss) and the question's vector. The semantic cache's embedding starts first, in its own
+        thread, while the exact cache's key is computed and checked here (semantic.Pending);
+        whatever happens, it is told to go on to its search or to stop before this returns."""
+        question = self._question(messages, stop, kwargs)
+        pending = None
+        if question is not None and semantic.EARLY_START:
+            pending = semantic.start(question, float(self.semantic_threshold or 1))
+        try:
+            key = self._cache_key(messages, stop, kwargs)
+            answered, vector = await self._from_cache(key, question, pending)
+        finally:
+            if pending is not None:
+                pending.stop()  # a no-op after `go`
+        return key, question, answered, vector
+
     async def _from_cache(
-        self, key: str | None, question: semantic.Question | None
+        self, key: str | None, question: semantic.Question | None, pending: semantic.Pending | None
     ) -> tuple[list[AIMessageChunk | TextChunk], list[float] | None]:
         """The exact cache's or else the semantic cache's answer as chunks (empty: a miss), and
         the question's vector when the semantic cache looked it up."""
@@ -264,7 +285,7 @@ class RoutedChatModel(BaseChatModel):
             return [TextChunk(hit.text), end], None
         if question is None:
             return [], None
-        return await self._semantic(question)
+        return await self._semantic(question, pending)
 
     def _keep(
         self,
@@ -283,12 +304,24 @@ class RoutedChatModel(BaseChatModel):
             _keep_in_background(question, vector, text, input_tokens, output_tokens, cost, self.cache_ttl_s)
 
     async def _semantic(
-        self, question: semantic.Question
+        self, question: semantic.Question, pending: semantic.Pending | None
     ) -> tuple[list[AIMessageChunk | TextChunk], list[float] | None]:
-        """The semantic cache's answer as chunks (empty: a miss), and the question's vector."""
+        """The semantic cache's answer as chunks (empty: a miss), and the question's vector. A
+        cache that fails (the embedder, the database) is a miss: the model answers, nothing is kept."""
         started = time.perf_counter()
         threshold = float(self.semantic_threshold or 1)
-        found, vector, embed_ms, lookup_ms = await in_db_thread(semantic.timed_lookup)(question, threshold)
+        try:
+            if pending is not None:
+                pending.go()
+                looked = await pending.result()
+            else:  # semantic.EARLY_START off: the previous path (the bench's baseline)
+                looked = await in_db_thread(semantic.timed_lookup)(question, threshold)
+        except Exception:
+            logger.warning("The semantic cache failed; the model answers.", exc_info=True)
+            return [], None
+        if looked is None:
+            return [], None
+        found, vector, embed_ms, lookup_ms = looked.hit, looked.vector, looked.embed_ms, looked.lookup_ms
         if found is None:
             return [], vector
         usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
@@ -297,6 +330,7 @@ class RoutedChatModel(BaseChatModel):
             "cache": "semantic",
             "similarity": round(found.similarity, 4),
             "embed_ms": round(embed_ms, 2),
+            "embed_cpu_ms": round(looked.embed_cpu_ms, 2),
             "lookup_ms": round(lookup_ms, 2),
         }
         saved = [{"cache": "semantic", "similarity": round(found.similarity, 4), "saved": str(found.cost)}]

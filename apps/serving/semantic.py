@@ -22,13 +22,16 @@ most SEMANTIC_CACHE_MAX_ENTRIES of them (the oldest go first) and expired rows a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
+import logging
 import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -42,7 +45,10 @@ from django.db import connection
 from django.utils import timezone
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from apps.config.db import database_error, release_connection
 from apps.serving.models import SEMANTIC_DIMENSIONS, SemanticCacheEntry
+
+logger = logging.getLogger(__name__)
 
 CONTEXT_HEADER = "Answer from these sources."  # where flows.nodes.llm's retrieved sources begin
 MAX_QUESTION_CHARS = 2000
@@ -144,9 +150,13 @@ class _Embedder:
                 self._recent.popitem(last=False)
         return vector
 
-    def forget(self) -> None:
+    def forget(self, text: str | None = None) -> None:
+        """Forgets the remembered vectors (of `text` only, when given)."""
         with self._lock:
-            self._recent.clear()
+            if text is None:
+                self._recent.clear()
+            else:
+                self._recent.pop(f"{embedder_id()}\n{text}", None)
 
 
 def _encode(text: str) -> list[float]:
@@ -329,10 +339,98 @@ def sweep_organization(organization_id: str | UUID) -> int:
     return deleted
 
 
-def timed_lookup(question: Question, threshold: float) -> tuple[SemanticHit | None, list[float], float, float]:
-    """`lookup`, and how long its embedding and its database search took in ms (the trace's note)."""
-    started = time.perf_counter()
+def timed_lookup(question: Question, threshold: float) -> Looked:
+    """`lookup`, and how long its embedding and its database search took (the previous path:
+    EARLY_START False, through in_db_thread; the bench's baseline)."""
+    started, cpu = time.perf_counter(), time.thread_time()
     vector = EMBEDDER.embed(question.text)
-    embedded = time.perf_counter()
+    embedded, embed_cpu = time.perf_counter(), time.thread_time()
     hit = lookup_vector(question.scope, vector, threshold)
-    return hit, vector, (embedded - started) * 1000, (time.perf_counter() - embedded) * 1000
+    return Looked(
+        hit, vector, (embedded - started) * 1000, (embed_cpu - cpu) * 1000, (time.perf_counter() - embedded) * 1000
+    )
+
+
+# The lookup of a call's question, started as soon as the question is known (see Pending).
+# EARLY_START False: the previous path, one trip through apps.config.db.in_db_thread after the
+# exact cache missed (tests/bench/bench_semantic_cache.py times both in one run, A/B).
+EARLY_START = True
+LOOKUP_THREADS = 4  # the cache's own threads (an embedding holds the embedder's lock: one at a time)
+DECISION_WAIT_S = 30.0  # a safety bound: a lookup never told to go or stop ends after this
+_threads = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="semantic-cache")
+
+
+@dataclass(frozen=True)
+class Looked:
+    """A lookup's outcome: the hit (if any), the question's vector and where the time went (ms):
+    the embedding's wall and CPU time (the CPU time of its thread: wall minus CPU is time spent
+    waiting for a core) and the database search's wall time."""
+
+    hit: SemanticHit | None
+    vector: list[float]
+    embed_ms: float
+    embed_cpu_ms: float
+    lookup_ms: float
+
+
+class Pending:
+    """A question's embedding started in the cache's own thread the moment the call's question is
+    known, while the event loop computes the exact cache's key and checks it; the loop then says
+    `go` (the exact cache missed: the same thread searches the database as soon as the vector is
+    there, and `result` awaits the outcome) or `stop` (it hit, or the call ended: the thread
+    skips the search; a job not started yet is cancelled). The database connection is taken only
+    for the search and handed back to the pool after it, in the same thread; a stopped job never
+    takes one. One trip from the loop to a thread and back, as before, with the embedding
+    overlapping the loop's own work; the thread is a plain executor's (asgiref's sync_to_async
+    adds a tenth of a millisecond of CPU per trip)."""
+
+    def __init__(self, question: Question, threshold: float) -> None:
+        self.question, self.threshold = question, threshold
+        self._decided = threading.Event()
+        self._go = False
+        self.future: Future[Looked | None] = _threads.submit(self._run)
+
+    def go(self) -> None:
+        self._go = True
+        self._decided.set()
+
+    def stop(self) -> None:
+        """Idempotent; after `go` it changes nothing (the search runs, its result is dropped)."""
+        self._decided.set()
+        self.future.cancel()
+
+    async def result(self) -> Looked | None:
+        """The outcome (None: stopped); an error of the embedding or the search is raised."""
+        try:
+            return await asyncio.wrap_future(self.future)
+        except asyncio.CancelledError:
+            self.stop()
+            raise
+
+    def _run(self) -> Looked | None:
+        started, cpu = time.perf_counter(), time.thread_time()
+        vector = EMBEDDER.embed(self.question.text)
+        embedded, embed_cpu = time.perf_counter(), time.thread_time()
+        if not self._decided.wait(DECISION_WAIT_S) or not self._go:
+            return None
+        searching = time.perf_counter()
+        try:
+            hit = lookup_vector(self.question.scope, vector, self.threshold)
+        except Exception as exc:
+            if (unavailable := database_error(exc)) is not None and unavailable is not exc:
+                raise unavailable from exc
+            raise
+        finally:
+            release_connection()
+        return Looked(
+            hit,
+            vector,
+            (embedded - started) * 1000,
+            (embed_cpu - cpu) * 1000,
+            (time.perf_counter() - searching) * 1000,
+        )
+
+
+def start(question: Question, threshold: float) -> Pending:
+    """Starts embedding `question` now (see Pending); the caller must `go` or `stop` it."""
+    return Pending(question, threshold)
