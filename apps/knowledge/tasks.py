@@ -97,6 +97,9 @@ def _resume_on_start() -> None:
     # The chunker's libraries load in the background while the worker starts taking tasks: the
     # first document then costs what every other one does (docs/BENCHMARKS.md, issue 19).
     threading.Thread(target=_warm_quietly, args=(chunker_warm,), name="chunker-warm", daemon=True).start()
+    from apps.knowledge.warmup import start_search_warm_up
+
+    start_search_warm_up()  # big bases' search pages into shared buffers, in the background (warmup.py)
 
     try:
         resume_stalled_documents()

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
+from apps.knowledge import warmup
 from apps.knowledge.embeddings import LocalEmbedder
 from apps.knowledge.models import KnowledgeBase
 from apps.knowledge.query_embedder import EMBEDDER_ID, embed_query, folder, query_embedder
 from apps.knowledge.search import _vector_ranked, knowledge_search
 from apps.knowledge.services import document_upload
+from apps.knowledge.warmup import search_warm_up, start_search_warm_up
 from tests.apps.knowledge import files
 from tests.apps.knowledge.conftest import ingest_pending
 from tests.conftest import Member
@@ -130,6 +132,39 @@ def test_inside_a_transaction_the_halves_run_on_its_connection(
         inside = knowledge_search(knowledge_base=kb, query="otters and beavers", k=5)
     assert _hits(inside) == _hits(outside)
     assert any("knowledge_keywordcorpus" in statement for statement in sql)
+
+
+def test_search_warm_up_is_bounded_and_runs_in_the_background(
+    org_a: Member, make_kb: Callable[..., KnowledgeBase]
+) -> None:
+    _kb(org_a, make_kb)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE knowledge_chunk")
+    small = search_warm_up()  # the suite's few chunks: below WARM_MIN_CHUNKS, nothing is read
+    assert small.skipped and small.read_pages == small.touched_pages == 0 and not small.steps
+
+    nothing_left = search_warm_up(min_chunks=1, budget_pages=0)  # the budget spent: no walk, no heap
+    assert [step.split(":")[0] for step in nothing_left.steps] == ["knowledge_keywordcorpus", "knowledge_keywordterm"]
+
+    thread = start_search_warm_up(min_chunks=1)  # what a queue worker starts: returns at once
+    assert thread.daemon
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    report = warmup.last_report
+    assert report is not None and not report.skipped
+    assert report.budget_pages > 0 and report.read_pages <= report.budget_pages
+    assert any(step.startswith("chunk_embedding_hnsw_384 (") for step in report.steps), report.steps
+    assert any(step.startswith("knowledge_chunk heap (") for step in report.steps), report.steps
+    assert report.touched_pages > 0
+
+    # one process at a time: while this connection holds the lock, another one skips
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [warmup.LOCK_KEY])
+        try:
+            start_search_warm_up(min_chunks=1).join(timeout=60)
+            assert warmup.last_report is not None and warmup.last_report.skipped == "another process is warming"
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [warmup.LOCK_KEY])
 
 
 def _no_filters() -> Any:
