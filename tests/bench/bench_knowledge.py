@@ -18,6 +18,7 @@ Uses its own TRELLIS_DATA_DIR under /tmp (removed afterwards unless --keep).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -518,19 +519,75 @@ def bench_search(chunks: int, queries: int) -> dict[str, float]:
     for _ in range(queries):
         words = topic_words(rnd.randrange(space.topics))
         texts.append(f"What does the {words[0]} {rnd.choice(VOCABULARY[50:500])} say about {words[1]}?")
-    knowledge_search(knowledge_base=target, query="warm up the model", k=10, mode="hybrid")
+    print(f"  load average {os.getloadavg()[0]:.2f} (2 cores shared: compare the rows of one run)", flush=True)
 
     def timed(fn: Any) -> float:
         begin = time.perf_counter()
         fn()
         return (time.perf_counter() - begin) * 1000
 
-    hybrid = [timed(lambda q=q: knowledge_search(knowledge_base=target, query=q, k=10, mode="hybrid")) for q in texts]
-    keyword = [timed(lambda q=q: knowledge_search(knowledge_base=target, query=q, k=10, mode="keyword")) for q in texts]
-    # the same queries again: their pages now in shared buffers (a server that has been running a while)
-    hybrid_warm = [
-        timed(lambda q=q: knowledge_search(knowledge_base=target, query=q, k=10, mode="hybrid")) for q in texts
-    ]
+    def before(q: str) -> Any:  # the previous serving path: torch query embedding, halves one after the other
+        with torch_queries():
+            return knowledge_search(knowledge_base=target, query=q, k=10, mode="hybrid", concurrent=False)
+
+    def after(q: str) -> Any:  # ONNX fp32 query embedding, keyword half beside the vector half
+        return knowledge_search(knowledge_base=target, query=q, k=10, mode="hybrid")
+
+    for q in texts[:3]:  # load both embedders (not the pages: the query words differ)
+        before("warm up the model " + q[-12:])
+        after("warm up the model " + q[-12:])
+    rows: dict[str, list[float]] = {}
+    # each cold pass right after a server restart (shared buffers empty, the OS cache as it is)
+    rows["after, cold (first pass after the restart)"] = [timed(lambda q=q: after(q)) for q in texts]
+    restart_server()
+    before("warm up the model")
+    rows["before, cold (first pass after the restart)"] = [timed(lambda q=q: before(q)) for q in texts]
+    restart_server()
+    from apps.knowledge.warmup import search_warm_up
+
+    report = search_warm_up()
+    print(
+        f"  warm-up after the restart: {report.read_pages} pages read ({report.touched_pages} touched) of a "
+        f"{report.budget_pages}-page budget in {report.seconds:.1f} s: {'; '.join(report.steps)}",
+        flush=True,
+    )
+    after("warm up the model")
+    rows["after, restart + warm-up (first pass)"] = [timed(lambda q=q: after(q)) for q in texts]
+    for _ in range(2):  # warm: interleaved, the same queries again
+        rows.setdefault("before, warm", []).extend(timed(lambda q=q: before(q)) for q in texts)
+        rows.setdefault("after, warm", []).extend(timed(lambda q=q: after(q)) for q in texts)
+    for name, values in rows.items():
+        print(
+            f"  hybrid {name}: p50 {percentile(values, 0.5):.1f} ms, p95 {percentile(values, 0.95):.1f} ms, "
+            f"p99 {percentile(values, 0.99):.1f} ms (n={len(values)})",
+            flush=True,
+        )
+    assert [h.chunk_id for h in before(texts[0]).hits] == [h.chunk_id for h in after(texts[0]).hits]
+
+    # the parts, warm, query by query
+    from apps.knowledge.embeddings import LocalEmbedder
+    from apps.knowledge.query_embedder import embed_query
+    from apps.knowledge.search import _fuse, _keyword_ranked
+
+    parts: dict[str, list[float]] = {}
+
+    def part(name: str, fn: Any, *args: Any) -> Any:
+        begin = time.perf_counter()
+        value = fn(*args)
+        parts.setdefault(name, []).append((time.perf_counter() - begin) * 1000)
+        return value
+
+    for q in texts:
+        part("embed, torch (before)", LocalEmbedder().embed, [q])
+        vector = part("embed, ONNX fp32 (after)", embed_query, q)
+        keyword_ranked, _ = part("keyword half", _keyword_ranked, target, q, _no_filters(), 10)
+        vector_ranked = part("vector half (SQL)", _vector_ranked, target, vector, _no_filters(), 10)
+        part("fuse", _fuse, "hybrid", vector_ranked, keyword_ranked)
+    for name, values in parts.items():
+        print(f"    {name}: p50 {percentile(values, 0.5):.2f} ms, p95 {percentile(values, 0.95):.2f} ms")
+    hybrid = rows["after, cold (first pass after the restart)"]
+    hybrid_warm = rows["after, warm"]
+    print(f"  load average {os.getloadavg()[0]:.2f}", flush=True)
 
     query_topics = space.rng.integers(0, space.topics, size=queries)
     query_vectors = space.near(query_topics)
@@ -559,24 +616,6 @@ def bench_search(chunks: int, queries: int) -> dict[str, float]:
             _vector_ranked(target, [float(x) for x in vector], _no_filters(), 10)
             exact_ms.append((time.perf_counter() - begin) * 1000)
 
-    embed_ms = []
-    from apps.knowledge.embeddings import LocalEmbedder
-
-    for q in texts[:50]:
-        embed_ms.append(timed(lambda q=q: LocalEmbedder().embed([q])))
-    print(
-        f"  hybrid search (k=10, incl. query embedding): p50 {percentile(hybrid, 0.5):.1f} ms, "
-        f"p95 {percentile(hybrid, 0.95):.1f} ms, p99 {percentile(hybrid, 0.99):.1f} ms over {queries} queries"
-    )
-    print(
-        f"  hybrid again, same queries (pages now cached): p50 {percentile(hybrid_warm, 0.5):.1f} ms, "
-        f"p95 {percentile(hybrid_warm, 0.95):.1f} ms, p99 {percentile(hybrid_warm, 0.99):.1f} ms"
-    )
-    print(
-        f"    of which query embedding p50 {percentile(embed_ms, 0.5):.1f} ms; "
-        f"keyword alone p50 {percentile(keyword, 0.5):.1f} ms / p95 {percentile(keyword, 0.95):.1f} ms"
-        f" / p99 {percentile(keyword, 0.99):.1f} ms"
-    )
     print(
         f"  vector search (HNSW, k=10): p50 {percentile(vector_ms, 0.5):.1f} ms, "
         f"p95 {percentile(vector_ms, 0.95):.1f} ms, "
@@ -597,6 +636,32 @@ def bench_search(chunks: int, queries: int) -> dict[str, float]:
         "recall_pool": recall_pool,
         "recall_small": recall_small,
     }
+
+
+def restart_server() -> None:
+    """Stops and starts the embedded PostgreSQL (its shared buffers empty; the OS cache stays)."""
+    from django.db import connection
+
+    from apps.config.embedded_pg import server_start, server_stop
+
+    connection.close()
+    connection.close_pool()
+    pgdata = Path(os.environ["TRELLIS_DATA_DIR"]) / "pg"
+    server_stop(pgdata)
+    server_start(pgdata)
+
+
+@contextlib.contextmanager
+def torch_queries() -> Any:
+    """Queries embedded by torch, as before the ONNX query embedder (bench only)."""
+    from apps.knowledge import query_embedder
+
+    loaded, query_embedder._loaded = query_embedder._loaded, None
+    query_embedder._failed = True
+    try:
+        yield
+    finally:
+        query_embedder._loaded, query_embedder._failed = loaded, False
 
 
 def _no_filters() -> Any:
