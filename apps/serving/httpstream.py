@@ -15,14 +15,15 @@ body handed to the reader as it arrives. This client is that:
   fill memory;
 - pacing under load (`Pacer`): while at least `pace_streams` answers that asked for it
   (`StreamResponse.pace()`, after their first token) are open on the pool, or the event loop
-  runs late, a paced answer's socket is read at most once every `pace_s`: after a read its
-  reader is woken at once and the socket is not read again (transport.pause_reading) until the
-  pool's next tick, so what the server sent meanwhile waits in the kernel and comes in one read,
-  is parsed in one go and goes on as one event. The costs per read (the loop's poll and recv,
-  the protocol and parser callbacks, a task step, the event, the socket frame and its syscall)
-  are most of a streamed token's, so at several thousand tokens a second this is what keeps the
-  process ahead of the streams, with every token on its way within `pace_s`. When pacing stops
-  (the load fell), every held socket is read again at once;
+  runs late, a paced answer's socket is read once a tick: a read holds the socket
+  (transport.pause_reading) until the pool's next tick, so what the server sends meanwhile waits
+  in the kernel; at the tick every held socket is read again and, once those reads are in (a
+  millisecond later, FLUSH_S), each reader with something new is woken and handles all of it
+  (parsed, sent on as one event) in one go. The costs per read (the loop's poll and recv, the
+  protocol and parser callbacks) and per event (a task step, the event, the socket frame and its
+  syscall) are most of a streamed token's, so at several thousand tokens a second this is what
+  keeps the process ahead of the streams, with every token on its way within `pace_s`. When
+  pacing stops (the load fell), every held socket is read and its reader woken at once;
 - idle connections are kept per event loop and origin for KEEPALIVE_S, below the 5 s idle
   timeout of uvicorn and vLLM, so a connection the server is about to close is never reused;
 - TLS through the event loop, verified against certifi's CA bundle (httpx's);
@@ -81,17 +82,21 @@ class StreamClosed(ConnectionError):
 
 
 class Pacer:
-    """Holds the sockets of paced answers between reads, every `interval` seconds, while the
+    """Reads the sockets of paced answers once a tick, every `interval` seconds, while the
     process is busy: at least `streams` such answers open, or its event loop behind (a timer due
     every WATCH_S ran more than two intervals late, so readers already waited longer than two
     ticks: then for HOLD_S; a single short stall of a loop that keeps up does not start it).
-    While pacing, a read of a paced answer wakes its reader at once and holds its socket (no
-    further reads) until the next tick, when every held socket is read again. Otherwise, or with
-    an interval of 0, nothing is held. One tick timer per pool, armed only while a socket is
-    held; one watch timer, only while a paced answer is open."""
+
+    While pacing, a read of a paced answer holds its socket (no further reads) and queues it for
+    the next tick. The tick reads every queued socket again; FLUSH_S later, when those reads are
+    in, it wakes their readers (each takes what it got since its last wake, in one piece) and
+    queues for the next tick the sockets that read something (held again). Otherwise, or with an
+    interval of 0, nothing is held and every read wakes its reader. One tick timer per pool,
+    armed only while a socket is queued; one watch timer, only while a paced answer is open."""
 
     WATCH_S = 0.25
     HOLD_S = 2.0
+    FLUSH_S = 0.001  # from reading the held sockets again to waking their readers
 
     def __init__(self, interval: float = 0.0, streams: int = 0) -> None:
         self.interval = interval
@@ -100,8 +105,10 @@ class Pacer:
         self.active = False  # pacing now
         self.behind_until = 0.0  # the loop was late lately: pace until then
         self.reads = 0  # reads of paced answers while pacing (the tests and benches read it)
-        self._held: list[_Connection] = []
+        self._queued: list[_Connection] = []  # held, for the next tick
+        self._flushing: list[_Connection] = []  # read again at the last tick, to be woken
         self._handle: asyncio.TimerHandle | None = None
+        self._flush: asyncio.TimerHandle | None = None
         self._watch: asyncio.TimerHandle | None = None
 
     def opened(self, change: int, loop: asyncio.AbstractEventLoop) -> None:
@@ -119,27 +126,49 @@ class Pacer:
 
     def _update(self, now: float) -> None:
         self.active = self.interval > 0 and (self.open >= self.threshold or now < self.behind_until)
-        if not self.active and self._held:  # the load fell: no socket waits for a tick any more
-            self._tick()
+        if not self.active and (self._queued or self._flushing):
+            self.release()
 
-    def hold(self, connection: _Connection) -> None:
-        """Read `connection`'s socket again at the next tick, not before."""
-        self.reads += 1
-        connection.held = True
-        connection.reading()
-        self._held.append(connection)
+    def release(self) -> None:
+        """Pacing stopped: every socket read again and every reader woken, now."""
+        for handle in (self._handle, self._flush):
+            if handle is not None:
+                handle.cancel()
+        self._handle = self._flush = None
+        connections = self._queued + self._flushing
+        self._queued, self._flushing = [], []
+        for connection in connections:
+            connection.unpace()
+
+    def queue(self, connection: _Connection) -> None:
+        """Hold `connection`'s socket and read it again at the next tick."""
+        connection.queued = True
+        self._queued.append(connection)
         if self._handle is None:
-            self._handle = connection.loop.call_later(self.interval, self._tick)
+            self._handle = connection.loop.call_later(self.interval, self._tick, connection.loop)
 
-    def _tick(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        held, self._held = self._held, []
-        for connection in held:
-            if connection.held:
-                connection.held = False
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._handle = None
+        batch, self._queued = self._queued, []
+        for connection in batch:
+            if connection.queued:
+                connection.queued, connection.held, connection.flushing = False, False, True
                 connection.reading()
+                self._flushing.append(connection)
+        if self._flush is None and self._flushing:
+            self._flush = loop.call_later(self.FLUSH_S, self._flushed)
+
+    def _flushed(self) -> None:
+        self._flush = None
+        batch, self._flushing = self._flushing, []
+        for connection in batch:
+            if not connection.flushing:
+                continue
+            connection.flushing = False
+            if connection.held:  # read something at the tick: held again until the next one
+                self.queue(connection)
+            if connection.chunks:
+                connection._wake()
 
 
 class _Connection(asyncio.Protocol):
@@ -150,7 +179,9 @@ class _Connection(asyncio.Protocol):
         self.origin = origin
         self.pacer = pacer
         self.paced = False  # the answer now read asked to be paced (StreamResponse.pace)
-        self.held = False  # not read until the pacer's next tick
+        self.held = False  # the pacer holds the socket: not read now
+        self.queued = False  # held, to be read again at the pacer's next tick
+        self.flushing = False  # read again at the last tick: the reader is woken FLUSH_S after it
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.chunks: deque[bytes] = deque()
@@ -210,8 +241,15 @@ class _Connection(asyncio.Protocol):
         if self.buffered > HIGH_WATER and not self.paused:
             self.paused = True
             self.reading()
-        if self.paced and not self.held and self.pacer is not None and self.pacer.active:
-            self.pacer.hold(self)  # what comes next waits in the kernel until the tick
+        if self.paced and self.pacer is not None and self.pacer.active:
+            # What comes next waits in the kernel; the reader waits for the tick.
+            if not self.held:
+                self.held = True
+                self.pacer.reads += 1
+                self.reading()
+                if not self.flushing:  # (a socket read at the tick is queued when its reader wakes)
+                    self.pacer.queue(self)
+            return
         self._wake()
 
     def on_message_complete(self) -> None:
@@ -242,6 +280,13 @@ class _Connection(asyncio.Protocol):
             else:
                 self.transport.pause_reading()
 
+    def unpace(self) -> None:
+        """Nothing held any more: read the socket and wake the reader if it has something."""
+        self.held = self.queued = self.flushing = False
+        self.reading()
+        if self.chunks:
+            self._wake()
+
     def _wake(self) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
@@ -270,7 +315,7 @@ class _Connection(asyncio.Protocol):
         """Ready for the next request on this connection."""
         self.parser = httptools.HttpResponseParser(self)
         self.status, self.headers, self.complete, self.keep_alive, self.framed = 0, False, False, False, False
-        self.paced = self.held = False
+        self.paced = self.held = self.queued = self.flushing = False
         if self.chunks:
             self.take()
         self.reading()
@@ -354,9 +399,8 @@ class StreamResponse:
         connection = self.connection
         if self.paced:
             self.paced = connection.paced = False
-            if connection.held:  # an idle connection is read: a server's close is seen at once
-                connection.held = False
-                connection.reading()
+            if connection.held or connection.flushing:  # an idle connection is read: a close is seen at once
+                connection.unpace()
             if connection.pacer is not None:
                 connection.pacer.opened(-1, connection.loop)
         if connection.complete and connection.keep_alive and connection.error is None and not connection.closed:
