@@ -92,11 +92,16 @@ class Pacer:
     in, it wakes their readers (each takes what it got since its last wake, in one piece) and
     queues for the next tick the sockets that read something (held again). Otherwise, or with an
     interval of 0, nothing is held and every read wakes its reader. One tick timer per pool,
-    armed only while a socket is queued; one watch timer, only while a paced answer is open."""
+    armed only while a socket is queued; one watch timer, only while a paced answer is open.
+
+    The tick stretches with the loop's lag: while the watch finds the loop late by more than
+    half a tick, the tick grows by a quarter, up to MAX_STRETCH times `interval` (fewer, larger
+    events from a process that cannot keep up); while it is on time, the tick shrinks back."""
 
     WATCH_S = 0.25
     HOLD_S = 2.0
     FLUSH_S = 0.001  # from reading the held sockets again to waking their readers
+    MAX_STRETCH = 5 / 3  # the longest tick, in intervals (100 ms at the default 60 ms)
 
     def __init__(self, interval: float = 0.0, streams: int = 0) -> None:
         self.interval = interval
@@ -105,6 +110,7 @@ class Pacer:
         self.active = False  # pacing now
         self.behind_until = 0.0  # the loop was late lately: pace until then
         self.reads = 0  # reads of paced answers while pacing (the tests and benches read it)
+        self.stretch = 1.0  # the tick, in intervals (see MAX_STRETCH)
         self._queued: list[_Connection] = []  # held, for the next tick
         self._flushing: list[_Connection] = []  # read again at the last tick, to be woken
         self._handle: asyncio.TimerHandle | None = None
@@ -119,8 +125,13 @@ class Pacer:
 
     def _watched(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         now = loop.time()
-        if now - due > 2 * self.interval:
+        late = now - due
+        if late > 2 * self.interval:
             self.behind_until = now + self.HOLD_S
+        if late > self.interval * self.stretch / 2:
+            self.stretch = min(self.MAX_STRETCH, self.stretch * 1.25)
+        elif late < self.interval / 4:
+            self.stretch = max(1.0, self.stretch / 1.25)
         self._update(now)
         self._watch = loop.call_later(self.WATCH_S, self._watched, loop, now + self.WATCH_S) if self.open else None
 
@@ -145,7 +156,7 @@ class Pacer:
         connection.queued = True
         self._queued.append(connection)
         if self._handle is None:
-            self._handle = connection.loop.call_later(self.interval, self._tick, connection.loop)
+            self._handle = connection.loop.call_later(self.interval * self.stretch, self._tick, connection.loop)
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         self._handle = None

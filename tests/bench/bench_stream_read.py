@@ -48,6 +48,11 @@ CHILD = textwrap.dedent(
     from apps.serving.httpstream import HttpPool
     from apps.serving.streaming import OpenAIStreamingChat
 
+    def syscalls_read():
+        # read(2) calls of this process (/proc/self/io): the event loop reads sockets with read()
+        with open("/proc/self/io") as io:
+            return next(int(line.split()[1]) for line in io if line.startswith("syscr"))
+
     base, rate = sys.argv[1], sys.argv[4]
     streams, tokens, pace_ms = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[5])
 
@@ -65,10 +70,12 @@ CHILD = textwrap.dedent(
 
         await asyncio.gather(*(one() for _ in range(min(streams, 20))))  # warm: connections, imports
         counts[:] = [0, 0]
+        reads = syscalls_read()
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(one() for _ in range(streams)))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        print(json.dumps({"cpu": cpu, "wall": wall, "tokens": counts[0], "chunks": counts[1]}))
+        reads = syscalls_read() - reads
+        print(json.dumps({"cpu": cpu, "wall": wall, "tokens": counts[0], "chunks": counts[1], "reads": reads}))
         pool.close()
 
     uvloop.run(main())
@@ -200,7 +207,13 @@ def main() -> None:
                 print(
                     f"{code}: {result['cpu'] / result['tokens'] * 1e6:.2f} us CPU per token, "
                     f"{result['cpu'] / result['chunks'] * 1e6:.2f} us per chunk, "
-                    f"{result['tokens'] / result['chunks']:.2f} tokens per chunk, wall {result['wall']:.1f} s, "
+                    f"{result['tokens'] / result['chunks']:.2f} tokens per chunk, "
+                    + (
+                        f"{result['tokens'] / result['reads']:.2f} tokens per socket read, "
+                        if result.get("reads")
+                        else ""
+                    )
+                    + f"wall {result['wall']:.1f} s, "
                     f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )

@@ -509,3 +509,33 @@ async def test_cancelling_a_reader_stops_a_held_stream_at_once() -> None:
         await asyncio.wait_for(closed.wait(), 2)
     assert pool.pacer.open == 0 and not any(pool.idle.values())
     pool.close()
+
+
+async def test_the_tick_stretches_while_the_loop_runs_late_and_shrinks_back() -> None:
+    """A paced answer open and the loop held up past half a tick at each watch: the tick grows,
+    never past MAX_STRETCH intervals; with the loop on time again it comes back to the interval."""
+    pool = HttpPool(pace_s=0.05, pace_streams=1)
+    pacer = pool.pacer
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + chunked(b"first"))
+        await release.wait()
+        writer.write(b"0\r\n\r\n")
+        await reader.read()
+
+    async with serving(handler) as (origin, _), await pool.post(f"{origin}/x", b"", {}) as response:
+        assert await response.chunk() == b"first"
+        response.pace()
+        for _ in range(6):
+            time.sleep(pacer.WATCH_S + 0.1)  # the loop is busy: each watch fires late
+            await asyncio.sleep(0.01)
+        assert 1.0 < pacer.stretch <= pacer.MAX_STRETCH
+        deadline = time.monotonic() + 10  # (a busy test machine may run late too)
+        while pacer.stretch > 1.0 and time.monotonic() < deadline:
+            await asyncio.sleep(pacer.WATCH_S)
+        assert pacer.stretch == 1.0  # on time again
+        release.set()
+        assert await response.chunk() is None
+    pool.close()
