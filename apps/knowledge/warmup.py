@@ -8,10 +8,11 @@ pg_prewarm (its share/extension holds plpgsql and vector only), so this reads th
 through plain SQL, each of them into shared buffers (neither scan takes a ring buffer):
 
 1. the BM25 statistics tables (sequential scans: small tables);
-2. each big HNSW index, by walking its graph from one stored vector with pgvector's iterative
-   index scan (hnsw.iterative_scan / max_scan_tuples): every element it passes is an index page
-   a search may read, and each row it returns fetches the chunk's heap page that the keyword
-   half's candidates read too;
+2. each big HNSW index, by walking its graph from stored vectors spread over the table with
+   pgvector's iterative index scan (hnsw.iterative_scan / max_scan_tuples): every element it
+   passes is an index page a search may read, and each row it returns fetches the chunk's heap
+   page that the keyword half's candidates read too (at 1M chunks a walk read ~1.1 pages per
+   element: the first, small walk measures it and sizes the others to the budget);
 3. the rest of the chunk heap, by TID ranges (a plain sequential scan of a table larger than a
    quarter of shared buffers would go through a 256 kB ring and leave nothing behind).
 
@@ -26,6 +27,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 WARM_MIN_CHUNKS = 100_000  # below this, a base's pages come in with its first searches at little cost
 WARM_SHARE = 0.75  # of shared_buffers: the rest stays for the toast, other tables and other work
 WARM_SECONDS = 600.0
+WALKS = 8  # HNSW walks from vectors spread over the table, after a first one that measures
 HEAP_SLICE_PAGES = 8192  # 64 MB per statement
 GRAPH_WORK_MEM = "256MB"  # what the iterative scan may hold while it walks (it stops early beyond)
 LOCK_KEY = "knowledge_search_warm_up"
@@ -137,17 +140,11 @@ def _warm(
         """,
         [min_chunks],
     )
-    for name, index_pages, tuples, dims in cursor.fetchall():
+    for name, _, tuples, dims in cursor.fetchall():
         if left() <= 0 or time.monotonic() >= deadline or not dims:
             break
-        # a whole walk reads the index and (at most) the heap once: walk the share the budget allows
-        walk = max(1, min(int(tuples), int(tuples * left() / max(1, index_pages + heap_pages)) + 1))
-        cursor.execute(f"SELECT embedding::text FROM knowledge_chunk WHERE dims = {int(dims)} LIMIT 1")  # noqa: S608
-        row = cursor.fetchone()
-        if row is None:
-            continue
         try:
-            _walk(cursor, report, name, dims, walk, tuples, row[0], deadline)
+            _walks(cursor, report, name, int(dims), int(tuples), left, deadline)
         except OperationalError:  # the time limit: what it read stays in shared buffers
             report.steps.append(f"{name}: stopped at the time limit")
             return
@@ -178,9 +175,37 @@ def _explain(cursor: Any, report: WarmReport, sql: str, step: str, params: list[
         report.steps.append(f"{step}: {read} pages read")
 
 
-def _walk(
-    cursor: Any, report: WarmReport, name: str, dims: int, walk: int, tuples: int, vector: str, deadline: float
+def _walks(
+    cursor: Any, report: WarmReport, name: str, dims: int, tuples: int, left: Callable[[], int], deadline: float
 ) -> None:
+    """Walks of an HNSW graph from WALKS vectors spread over the table (so the pages read spread
+    over the graph rather than around one point): a small first walk measures the pages read per
+    element, and each next one is sized from the last one's rate to what is left of the budget."""
+    cursor.execute(f"SELECT min(id), max(id) FROM knowledge_chunk WHERE dims = {dims}")  # noqa: S608
+    low, high = cursor.fetchone()
+    if low is None:
+        return
+    rate, walked, read, walks = 0.0, 0, 0, 0
+    for i in range(WALKS + 1):
+        if left() <= 0 or time.monotonic() >= deadline:
+            break
+        walk = max(1_000, tuples // 100) if not rate else int(left() / rate / (WALKS + 1 - i))
+        walk = max(1, min(tuples, walk))
+        cursor.execute(
+            f"SELECT embedding::text FROM knowledge_chunk WHERE dims = {dims} AND id >= %s ORDER BY id LIMIT 1",  # noqa: S608
+            [low + (high - low) * i // (WALKS + 1)],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            break
+        before = report.read_pages
+        _walk(cursor, report, dims, walk, row[0], deadline)
+        rate = max(0.05, (report.read_pages - before) / walk)
+        walked, read, walks = walked + walk, read + report.read_pages - before, walks + 1
+    report.steps.append(f"{name} ({walked} elements in {walks} walks, of {tuples}): {read} pages read")
+
+
+def _walk(cursor: Any, report: WarmReport, dims: int, walk: int, vector: str, deadline: float) -> None:
     """Walks `walk` elements of an HNSW index's graph from `vector` (each fetching its heap row)."""
     with transaction.atomic():
         cursor.execute(f"SET LOCAL statement_timeout = {int(max(1.0, deadline - time.monotonic()) * 1000)}")
@@ -195,6 +220,6 @@ def _walk(
             report,
             f"SELECT count(*) FROM (SELECT c.id FROM knowledge_chunk c WHERE c.dims = {int(dims)} "  # noqa: S608
             f"ORDER BY c.embedding::vector({int(dims)}) <=> %s::vector({int(dims)})) AS walk",
-            f"{name} ({walk} of {tuples} elements)",
+            "",
             [vector],
         )
