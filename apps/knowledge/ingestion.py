@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
@@ -22,15 +23,17 @@ from django.utils import timezone
 
 from apps.knowledge import realtime
 from apps.knowledge.chunking import HEADING, ChunkDraft, ChunkSettings, chunk_sections, embedding_text
-from apps.knowledge.embeddings import BATCH_SIZE, EmbeddingFailed, embedder_for
+from apps.knowledge.embeddings import BATCH_SIZE, EmbeddingFailed, LocalEmbedder, embedder_for
 from apps.knowledge.keywords import keyword_text, search_config, stats_activate
 from apps.knowledge.models import (
     ACTIVE_STATUSES,
+    LOCAL_EMBEDDING_MODEL,
     Chunk,
     Document,
     DocumentFile,
     DocumentStatus,
     FileType,
+    KnowledgeBase,
     Source,
     SourceKind,
 )
@@ -114,16 +117,75 @@ def _parse_mode(document: Document) -> str:
     return str(document.file_type)
 
 
-PARSE_AHEAD = 1  # documents of the same base parsed while this one embeds
+PARSE_AHEAD = 2  # queued documents of the same base parsed and chunked while this one is built
+EMBED_AHEAD = 1  # of those, the first ones embedded too (the local embedder only)
+PREPARED_KEPT = 8  # documents prepared ahead kept per process (the oldest dropped)
+PreparedKey = tuple[int, int, ChunkSettings, str]  # generation, version, chunk settings, title
+
+
+@dataclass
+class Prepared:
+    """A queued document cut into chunks (and perhaps embedded) ahead of its job, in this
+    process. The job uses it only if it was made from the same `key`."""
+
+    key: PreparedKey
+    drafts: list[ChunkDraft] | None = None
+    vectors: list[list[float]] | None = None
+    model: str = ""  # the embedding model of `vectors`
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+_prepared: dict[str, Prepared] = {}
+_prepared_lock = threading.Lock()
+
+
+def _prepared_take(document_id: UUID | str, key: PreparedKey) -> Prepared | None:
+    """What was prepared ahead for this document (waiting for it while it is being made), if it
+    was made from the same generation, version, chunk settings and title."""
+    with _prepared_lock:
+        entry = _prepared.pop(str(document_id), None)
+    if entry is None or not entry.ready.wait(_lease().total_seconds() / 2):
+        return None
+    return entry if entry.key == key and entry.drafts is not None else None
+
+
+def _prepared_begin(document_id: UUID, key: PreparedKey, *, vectors: bool) -> Prepared | None:
+    """A fresh entry for this thread to fill (it keeps the chunks of a finished one with the same
+    key), or None when there is nothing to do: an entry with the same key is being made by
+    another thread, or already holds what is asked."""
+    with _prepared_lock:
+        entry = _prepared.get(str(document_id))
+        same = entry is not None and entry.key == key
+        if entry is not None and same and (not entry.ready.is_set() or entry.vectors is not None or not vectors):
+            return None
+        drafts = entry.drafts if entry is not None and same else None
+        entry = _prepared[str(document_id)] = Prepared(key, drafts)
+        while len(_prepared) > PREPARED_KEPT:
+            _prepared.pop(next(iter(_prepared))).ready.set()
+        return entry
+
+
+def _chunk_settings(knowledge_base: KnowledgeBase) -> ChunkSettings:
+    return ChunkSettings(knowledge_base.chunk_strategy, knowledge_base.chunk_size, knowledge_base.chunk_overlap)
+
+
+def _texts(drafts: list[ChunkDraft], title: str) -> list[str]:
+    return [embedding_text(draft.text, title=title, heading_path=draft.heading_path) for draft in drafts]
 
 
 class ParseAhead:
-    """The pipeline: while a job embeds its document, a thread parses the next queued documents
-    of the same knowledge base (in the sandbox's warm pool; the parser runs in its own process,
-    so the two overlap on separate cores) and stores their sections, so their own jobs skip
-    straight to chunking. It claims nothing: it writes sections only to a document still queued
-    at the same version and not parsed yet, and a parse that fails stores nothing (the document's
-    own job parses it again and fails it with the reason)."""
+    """The pipeline: while a job builds its document, a thread prepares the next queued documents
+    of the same knowledge base, so that the embedder does not wait for the rest of the job
+    (parsing, chunking, writing, the statistics: work for the other cores). The next PARSE_AHEAD
+    documents are parsed (in the sandbox's warm pool; the sections stored, so their own jobs skip
+    the parse) and cut into chunks; the first EMBED_AHEAD of them are embedded as their own job
+    would embed them (the same batches, so the same vectors) when the base uses the local
+    embedder. Chunks and vectors stay in this process (`Prepared`) for the document's own job,
+    which takes them only if they were made from its generation, version, chunk settings and
+    title, and writes and checks everything as before (the model switch of a re-embed included).
+    It claims nothing: it writes sections only to a document still queued at the same version
+    and not parsed yet, and a parse or embedding that fails keeps nothing (the document's own
+    job does it again and fails it with the reason)."""
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
@@ -148,39 +210,74 @@ class ParseAhead:
             upcoming = (
                 Document.objects.filter(knowledge_base_id=knowledge_base_id, status=DocumentStatus.QUEUED)
                 .exclude(pk=document_id)
-                .filter(Q(parsed_version__isnull=True) | ~Q(parsed_version=F("version")))
                 .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now()))
                 .order_by("created_at", "id")
                 .values_list("id", flat=True)[:PARSE_AHEAD]
             )
-            for upcoming_id in list(upcoming):
-                _parse_ahead_one(upcoming_id)
+            for position, upcoming_id in enumerate(list(upcoming)):
+                _prepare_ahead_one(upcoming_id, embed=position < EMBED_AHEAD)
         except Exception:  # a pipeline optimisation: the document's own job does the real work
             logger.exception("parse-ahead for knowledge base %s failed", knowledge_base_id)
         finally:
             thread_connection.close()
 
 
-def _parse_ahead_one(document_id: UUID) -> None:
-    document = Document.objects.filter(pk=document_id).first()
-    if document is None:
+def _prepare_ahead_one(document_id: UUID, *, embed: bool) -> None:
+    document = Document.objects.select_related("knowledge_base").filter(pk=document_id).first()
+    if document is None or document.status != DocumentStatus.QUEUED:
         return
+    if document.sections is not None and document.parsed_version == document.version:
+        sections = [Section.from_stored(s) for s in document.sections]
+    elif not _parse_ahead_one(document):
+        return
+    else:
+        sections = [Section.from_stored(s) for s in document.sections or []]
+    knowledge_base = document.knowledge_base
+    model = knowledge_base.embedding_model
+    embed = embed and model == LOCAL_EMBEDDING_MODEL
+    title = _document_title(document)
+    entry = _prepared_begin(
+        document_id, (document.generation, document.version, _chunk_settings(knowledge_base), title), vectors=embed
+    )
+    if entry is None:
+        return
+    try:
+        if entry.drafts is None:
+            entry.drafts = chunk_sections(sections, entry.key[2])
+        if embed and entry.drafts:
+            texts = _texts(entry.drafts, title)
+            embedder = LocalEmbedder()
+            vectors: list[list[float]] = []
+            for start in range(0, len(texts), BATCH_SIZE):
+                vectors += embedder.embed(texts[start : start + BATCH_SIZE])
+            entry.vectors, entry.model = vectors, model
+    except Exception:
+        with _prepared_lock:
+            if _prepared.get(str(document_id)) is entry:
+                del _prepared[str(document_id)]
+        raise
+    finally:
+        entry.ready.set()
+
+
+def _parse_ahead_one(document: Document) -> bool:
+    """Parse a queued document and store its sections and title on it (in `document` too)."""
     data = DocumentFile.objects.filter(document=document).values_list("data", flat=True).first()
     if data is None:
-        return
+        return False
     try:
         sections = parse_in_sandbox(bytes(data), _parse_mode(document))
     except ParseFailed:
-        return
+        return False
     pages = max((s.page or 0) for s in sections) if document.file_type == FileType.PDF else None
-    Document.objects.filter(pk=document_id, version=document.version, status=DocumentStatus.QUEUED).filter(
-        Q(parsed_version__isnull=True) | ~Q(parsed_version=F("version"))
-    ).update(
-        sections=[s.stored() for s in sections],
-        title=_title(sections, document.name),
-        parsed_version=document.version,
-        page_count=pages,
+    document.sections = [s.stored() for s in sections]
+    document.title = _title(sections, document.name)
+    stored = (
+        Document.objects.filter(pk=document.id, version=document.version, status=DocumentStatus.QUEUED)
+        .filter(Q(parsed_version__isnull=True) | ~Q(parsed_version=F("version")))
+        .update(sections=document.sections, title=document.title, parsed_version=document.version, page_count=pages)
     )
+    return stored == 1
 
 
 def _title(sections: list[Section], name: str) -> str:
@@ -239,17 +336,19 @@ def _document_ingest(document_id: UUID | str, generation: int, ahead: ParseAhead
         return "skipped"
     document = Document.objects.select_related("knowledge_base").get(pk=document_id)
     knowledge_base = document.knowledge_base
+    ahead.start(knowledge_base.id, document_id)
     sections = _sections(document)
     if sections is None:
         return (
             "failed" if Document.objects.filter(pk=document_id, status=DocumentStatus.FAILED).exists() else "superseded"
         )
     document.refresh_from_db(fields=["title"])
-    ahead.start(knowledge_base.id, document_id)
-    chunk_settings = ChunkSettings(
-        knowledge_base.chunk_strategy, knowledge_base.chunk_size, knowledge_base.chunk_overlap
-    )
-    drafts = chunk_sections(sections, chunk_settings)
+    title = _document_title(document)
+    chunk_settings = _chunk_settings(knowledge_base)
+    prepared = _prepared_take(document_id, (generation, document.version, chunk_settings, title))
+    drafts = prepared.drafts if prepared is not None and prepared.drafts is not None else None
+    if drafts is None:
+        drafts = chunk_sections(sections, chunk_settings)
     if not drafts:
         _fail(document_id, generation, "no_text", "The file contains no text to index.")
         return "failed"
@@ -258,16 +357,18 @@ def _document_ingest(document_id: UUID | str, generation: int, ahead: ParseAhead
     except Exception as exc:
         _fail(document_id, generation, "unknown_embedding_model", str(exc))
         return "failed"
+    # Vectors embedded ahead, with this model, for these chunks (a model switch drops them).
+    ready = prepared.vectors if prepared is not None and prepared.model == knowledge_base.embedding_model else None
     done = Chunk.objects.filter(document_id=document_id, generation=generation).count()
     total = len(drafts)
     _set(document_id, generation, status=DocumentStatus.EMBEDDING, progress=_progress(done, total))
-    title = _document_title(document)
     for start in range(done - done % BATCH_SIZE, total, BATCH_SIZE):
         batch = drafts[start : start + BATCH_SIZE]
-        texts = [embedding_text(draft.text, title=title, heading_path=draft.heading_path) for draft in batch]
         while True:
             try:
-                vectors = embedder.embed(texts)
+                vectors = (
+                    ready[start : start + BATCH_SIZE] if ready is not None else embedder.embed(_texts(batch, title))
+                )
             except EmbeddingFailed as exc:
                 _fail(document_id, generation, "embedding_failed", str(exc))
                 return "failed"
@@ -287,7 +388,7 @@ def _document_ingest(document_id: UUID | str, generation: int, ahead: ParseAhead
                     current.save(update_fields=["progress", "lease_until", "updated_at"])
                     realtime.publish(current)
                     break
-            knowledge_base.embedding_model = now_model
+            knowledge_base.embedding_model, ready = now_model, None
             try:
                 embedder = embedder_for(organization=knowledge_base.organization, model=now_model)
             except Exception as exc:
