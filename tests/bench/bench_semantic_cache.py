@@ -15,9 +15,14 @@ entries with realistic vectors.
    embedder the cache uses now (apps.serving.question_embedder) at one thread; and a remembered
    question (the cache's LRU of recent question vectors).
 3. Hit latency through the gateway (RoutedChatModel, server-side: from the call to the last
-   chunk): an exact-cache hit (the baseline), a semantic hit on a question not seen before (the
-   embedding runs) and on a repeated question (its vector remembered), with the split: embedding,
-   database lookup, the rest; with the torch embedder (before) and the ONNX one (now).
+   chunk), through `astream_chunks` as flows.nodes.llm calls it (the served path) and through
+   LangChain's `ainvoke`: an exact-cache hit (the baseline), a semantic hit on a question not seen
+   before (a real question, its remembered vector forgotten first: the embedding runs) and on a
+   repeated question (its vector remembered), with the split: the embedding's wall time [and its
+   thread's CPU time: wall above CPU is waiting for a core], database lookup, the rest. With the
+   ONNX embedder, "now" and "before" (semantic.EARLY_START off: the previous path whole, the lookup
+   through in_db_thread after the exact cache and the search as one query string) interleaved
+   sample by sample, with their p50 ratio; the torch embedder (history) on the served path only.
    (tests/bench/bench_cache_embedders.py compares more embedders, without the database.)
 4. Lookup at N entries: N realistic vectors (normalised mixtures of two real sentence embeddings
    and a little noise, from ~1,700 embedded sentences) in one table, in scopes of three sizes:
