@@ -207,19 +207,37 @@ class ParseAhead:
         from django.db import connection as thread_connection
 
         try:
-            upcoming = (
+            upcoming = list(
                 Document.objects.filter(knowledge_base_id=knowledge_base_id, status=DocumentStatus.QUEUED)
                 .exclude(pk=document_id)
                 .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now()))
                 .order_by("created_at", "id")
                 .values_list("id", flat=True)[:PARSE_AHEAD]
             )
-            for position, upcoming_id in enumerate(list(upcoming)):
-                _prepare_ahead_one(upcoming_id, embed=position < EMBED_AHEAD)
+            thread_connection.close()
+            # The documents only parsed and chunked are prepared beside the embedding, not after it.
+            later = threading.Thread(
+                target=_prepare_ahead, args=(upcoming[EMBED_AHEAD:], False), name="parse-ahead-2", daemon=True
+            )
+            later.start()
+            _prepare_ahead(upcoming[:EMBED_AHEAD], True)
+            later.join()
         except Exception:  # a pipeline optimisation: the document's own job does the real work
             logger.exception("parse-ahead for knowledge base %s failed", knowledge_base_id)
         finally:
             thread_connection.close()
+
+
+def _prepare_ahead(document_ids: list[UUID], embed: bool) -> None:
+    from django.db import connection as thread_connection
+
+    try:
+        for document_id in document_ids:
+            _prepare_ahead_one(document_id, embed=embed)
+    except Exception:  # as in ParseAhead._run
+        logger.exception("preparing documents %s ahead failed", document_ids)
+    finally:
+        thread_connection.close()
 
 
 def _prepare_ahead_one(document_id: UUID, *, embed: bool) -> None:

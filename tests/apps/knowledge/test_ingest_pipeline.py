@@ -1,0 +1,164 @@
+"""The ingestion pipeline (ingestion.ParseAhead): the next queued documents are parsed, chunked
+and embedded while a job builds its own. What it stores must be exactly what the job alone
+stores; what it prepared from other inputs is never used; a failing batch still fails the
+document with its reason and leaves nothing searchable half-written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from apps.knowledge import ingestion
+from apps.knowledge.chunking import ChunkSettings, chunk_sections
+from apps.knowledge.ingestion import document_ingest
+from apps.knowledge.keywords import stats_rebuild
+from apps.knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
+from apps.knowledge.parsing import Section
+from apps.knowledge.services import document_upload
+from apps.serving.models import ModelKind
+from apps.serving.services import model_endpoint_create
+from tests.apps.knowledge import files
+from tests.conftest import Member
+from tests.support.egress import allow_egress
+from tests.support.embedding_server import EmbeddingServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _page(seed: int) -> bytes:
+    """A text-heavy manual page, as the ingestion bench's: navigation, headings, a table, a footer."""
+    nav = " ".join(f'<a href="/p{i}.html">Page {i}</a>' for i in range(8))
+    body = "".join(
+        f"<h2 id='s{i}'>Section {seed}.{i}</h2><p>{files.FILLER} Part {seed}.{i} explains option{i}.</p>"
+        for i in range(4)
+    )
+    rows = "".join(f"<tr><td>option{i}</td><td>Sets the level of part {seed}.{i}.</td></tr>" for i in range(4))
+    return (
+        f"<html><head><title>Manual page {seed}</title></head><body><nav>{nav}</nav><main>"
+        f"<h1>Manual page {seed}</h1>{body}<table><tr><th>Option</th><th>Meaning</th></tr>{rows}</table>"
+        f"</main><footer>Copyright the authors.</footer></body></html>"
+    ).encode()
+
+
+def _upload(member: Member, kb: KnowledgeBase, pages: dict[str, bytes]) -> list[Document]:
+    uploads = document_upload(
+        access=member.access, knowledge_base_id=kb.id, files=[files.upload(n, d) for n, d in pages.items()]
+    )
+    return sorted((u.document for u in uploads), key=lambda d: (d.created_at, d.id))
+
+
+def _stored(kb: KnowledgeBase) -> list[tuple[Any, ...]]:
+    rows = Chunk.objects.filter(knowledge_base=kb, active=True).order_by("document__name", "ordinal")
+    return [
+        (
+            *(c.document.name, c.ordinal, c.text, c.heading_path, c.start_char, c.end_char, c.token_count),
+            *(c.anchor, c.search_text, [float(x) for x in c.embedding]),
+        )
+        for c in rows.select_related("document")
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _nothing_prepared() -> Iterator[None]:
+    ingestion._prepared.clear()
+    yield
+    ingestion._prepared.clear()
+
+
+@pytest.fixture
+def serial() -> Iterator[Callable[[], None]]:
+    """Turns the pipeline off (PARSE_AHEAD = 0) for the rest of the test."""
+    saved = ingestion.PARSE_AHEAD
+
+    def off() -> None:
+        ingestion.PARSE_AHEAD = 0
+
+    yield off
+    ingestion.PARSE_AHEAD = saved
+
+
+def test_pipeline_stores_exactly_the_chunks_and_vectors_of_the_job_alone(
+    org_a: Member, make_kb: Callable[..., KnowledgeBase], serial: Callable[[], None]
+) -> None:
+    pages = {f"page{i}.html": _page(i) for i in range(3)}
+    piped = make_kb(org_a, name="piped", chunk_size=64, chunk_overlap=8)
+    first, second, third = _upload(org_a, piped, pages)
+    assert document_ingest(first.id, first.generation) == "ready"
+    ahead = ingestion._prepared[str(second.id)]  # embedded ahead, while the first was written
+    assert ahead.ready.is_set() and ahead.drafts and ahead.vectors and len(ahead.vectors) == len(ahead.drafts)
+    assert ingestion._prepared[str(third.id)].drafts and ingestion._prepared[str(third.id)].vectors is None
+    assert Document.objects.get(pk=second.id).status == DocumentStatus.QUEUED  # nothing claimed ahead
+    assert not Chunk.objects.filter(document_id=second.id).exists()
+    assert [document_ingest(d.id, d.generation) for d in (second, third)] == ["ready", "ready"]
+    assert str(second.id) not in ingestion._prepared and str(third.id) not in ingestion._prepared
+
+    serial()
+    alone = make_kb(org_a, name="alone", chunk_size=64, chunk_overlap=8)
+    assert [document_ingest(d.id, d.generation) for d in _upload(org_a, alone, pages)] == ["ready"] * 3
+    assert not ingestion._prepared
+    got, want = _stored(piped), _stored(alone)
+    assert len(got) > 3 * 2 and got == want  # the same chunks, byte for byte, and the same vectors
+
+
+def test_chunks_prepared_from_other_settings_are_not_used(org_a: Member, make_kb: Callable[..., KnowledgeBase]) -> None:
+    kb = make_kb(org_a, chunk_size=128, chunk_overlap=8)
+    first, second = _upload(org_a, kb, {"a.html": _page(1), "b.html": _page(2)})
+    assert document_ingest(first.id, first.generation) == "ready"
+    assert ingestion._prepared[str(second.id)].vectors
+    KnowledgeBase.objects.filter(pk=kb.pk).update(chunk_size=48, chunk_overlap=4)  # changed after the preparation
+    assert document_ingest(second.id, second.generation) == "ready"
+    second.refresh_from_db()
+    expected = chunk_sections([Section.from_stored(s) for s in second.sections or []], ChunkSettings("sentence", 48, 4))
+    stored = list(Chunk.objects.filter(document=second).order_by("ordinal").values_list("text", "token_count"))
+    assert stored == [(d.text, d.token_count) for d in expected]
+    assert max(count for _, count in stored) <= 48
+
+
+@pytest.fixture
+def server() -> Iterator[EmbeddingServer]:
+    running = EmbeddingServer().start()
+    allow_egress(running.url)
+    yield running
+    running.stop()
+
+
+def test_a_failing_batch_fails_the_document_with_its_reason_and_nothing_becomes_searchable(
+    org_a: Member, make_kb: Callable[..., KnowledgeBase], server: EmbeddingServer
+) -> None:
+    model_endpoint_create(
+        access=org_a.access, alias="remote", kind=ModelKind.EMBEDDING, base_url=server.url, model="minilm"
+    )
+    kb = make_kb(org_a, chunk_size=32, chunk_overlap=0, embedding_model="remote")
+    long_page = b"<html><body><h1>Long</h1>" + b"".join(b"<p>" + files.FILLER.encode() + b"</p>" for _ in range(40))
+    first, second = _upload(org_a, kb, {"a.html": _page(1), "b.html": long_page + b"</body></html>"})
+    assert document_ingest(first.id, first.generation) == "ready"
+    prepared = ingestion._prepared[str(second.id)]
+    assert prepared.drafts and len(prepared.drafts) > 32 and prepared.vectors is None  # a remote model: not ahead
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), coalesce(sum(df), 0) FROM knowledge_keywordterm WHERE knowledge_base_id = %s", [kb.id]
+        )
+        stats_before = cursor.fetchone()
+
+    server.fail_with, server.fail_after = 503, server.requests + 1  # the first batch, then down
+    assert document_ingest(second.id, second.generation) == "failed"
+    second.refresh_from_db()
+    assert (second.status, second.error_code) == (DocumentStatus.FAILED, "embedding_failed")
+    assert "HTTP 503" in second.error_message
+    written = Chunk.objects.filter(document=second)
+    assert written.count() == 32 and not written.filter(active=True).exists()  # the batch before, kept to resume
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), coalesce(sum(df), 0) FROM knowledge_keywordterm WHERE knowledge_base_id = %s", [kb.id]
+        )
+        assert cursor.fetchone() == stats_before  # the statistics count only the searchable chunks
+    stats_rebuild(kb.id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), coalesce(sum(df), 0) FROM knowledge_keywordterm WHERE knowledge_base_id = %s", [kb.id]
+        )
+        assert cursor.fetchone() == stats_before
+    assert set(Chunk.objects.filter(knowledge_base=kb, active=True).values_list("document_id", flat=True)) == {first.id}
