@@ -178,7 +178,9 @@ def bench_embedding(rounds: int) -> dict[str, float]:
         texts = list(Chunk.objects.filter(document=upload.document).order_by("ordinal").values_list("text", flat=True))
         count = len(texts)
         start = time.perf_counter()
-        model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+        model.encode(
+            texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         direct_times.append(time.perf_counter() - start)
         # Retry keeps the parsed sections: this job is chunk + embed + commit, no parsing.
         again = document_retry(access=access, knowledge_base_id=knowledge_base.id, document_id=upload.document.id)
@@ -217,8 +219,8 @@ def bench_html(pages: int, rounds: int = 1) -> dict[str, float]:
     with the next page parsed ahead, chunk, embed, commit) against, in the same run, the raw
     parser + chunker + embedder on the same pages without the job (no database, no progress), and
     the embedder alone on the same chunk texts. `rounds` > 1: job and embedder alone are timed
-    again, alternately, each round on a new knowledge base; the ratio is per round and its median
-    reported (the machine is shared: a lone ratio is noise)."""
+    again, each round on a new knowledge base and in turn first; the ratio is per round and its
+    median reported (the machine is shared: a lone ratio is noise), with the load average."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from apps.knowledge.chunking import ChunkSettings, chunk_sections, chunker_warm, embedding_text
@@ -256,22 +258,36 @@ def bench_html(pages: int, rounds: int = 1) -> dict[str, float]:
         sections = parse_in_sandbox(body, "html")
         drafts = chunk_sections(sections, settings_)
         page_texts = [embedding_text(d.text, title=sections[0].title, heading_path=d.heading_path) for d in drafts]
-        model.encode(page_texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+        model.encode(
+            page_texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         texts.extend(page_texts)
     raw = time.perf_counter() - start
 
     def embed_alone() -> float:
         start = time.perf_counter()
-        model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+        model.encode(
+            texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return time.perf_counter() - start
 
     embed = embed_alone()
     ratios = [embed / job]
+    print(f"  round 1: job {job:.1f} s, embedder alone {embed:.1f} s, ratio {embed / job:.3f}, {load()}", flush=True)
     for round_ in range(1, rounds):
-        round_job, _ = jobs(round_)
-        round_embed = embed_alone()
+        # Alternately first, so that a slow spell of the shared machine falls on each side in turn.
+        if round_ % 2:
+            round_embed = embed_alone()
+            round_job, _ = jobs(round_)
+        else:
+            round_job, _ = jobs(round_)
+            round_embed = embed_alone()
         ratios.append(round_embed / round_job)
-        print(f"  round {round_ + 1}: job {round_job:.1f} s, embedder alone {round_embed:.1f} s", flush=True)
+        print(
+            f"  round {round_ + 1}: job {round_job:.1f} s, embedder alone {round_embed:.1f} s, "
+            f"ratio {round_embed / round_job:.3f}, {load()}",
+            flush=True,
+        )
     print(f"html ingestion: {pages} pages, {chunks} chunks")
     print(f"  ingestion jobs: {pages / job * 60:.1f} pages/min, {chunks / job:.1f} chunks/s ({job:.1f} s)")
     print(f"  raw parser (sandbox) + chunker + embedder, no job: {pages / raw * 60:.1f} pages/min ({raw:.1f} s)")
@@ -280,8 +296,12 @@ def bench_html(pages: int, rounds: int = 1) -> dict[str, float]:
     print(f"    ratio job / embedder alone: {embed / job:.3f}")
     if rounds > 1:
         print(f"    per round: {fmt(ratios)}, median {statistics.median(ratios):.3f}")
-    print(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"  {load()}")
     return {"raw_ratio": raw / job, "embed_ratio": statistics.median(ratios)}
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def fmt(values: list[float]) -> str:
