@@ -8,13 +8,15 @@ pg_prewarm (its share/extension holds plpgsql and vector only), so this reads th
 through plain SQL, each of them into shared buffers (neither scan takes a ring buffer):
 
 1. the BM25 statistics tables (sequential scans: small tables);
-2. each big HNSW index, by walking its graph from stored vectors spread over the table with
-   pgvector's iterative index scan (hnsw.iterative_scan / max_scan_tuples): every element it
-   passes is an index page a search may read, and each row it returns fetches the chunk's heap
-   page that the keyword half's candidates read too (at 1M chunks a walk read ~1.1 pages per
-   element: the first, small walk measures it and sizes the others to the budget);
-3. the rest of the chunk heap, by TID ranges (a plain sequential scan of a table larger than a
-   quarter of shared buffers would go through a 256 kB ring and leave nothing behind).
+2. the chunk heap, by TID ranges (a plain sequential scan of a table larger than a quarter of
+   shared buffers would go through a 256 kB ring and leave nothing behind): a keyword half reads
+   its ~1,000 candidates' pages there, a vector half ~200 index pages;
+3. with what is left of the budget, each big HNSW index, by walking its graph from stored
+   vectors spread over the table with pgvector's iterative index scan (hnsw.iterative_scan /
+   max_scan_tuples): every element it passes is an index page a search may read (and each row it
+   returns fetches its heap page). A walk reads more pages than it returns rows (~1-2 at 1M
+   chunks: it passes neighbours it does not return), so a first, small walk measures the rate
+   and the next ones are sized from it to what is left of the budget.
 
 Bounded: it stops once it has read WARM_SHARE of shared_buffers (pages counted from EXPLAIN's
 buffer statistics) or after WARM_SECONDS, only runs when the chunk table holds at least
@@ -130,6 +132,20 @@ def _warm(
     for table in ("knowledge_keywordcorpus", "knowledge_keywordterm"):
         _explain(cursor, report, f"SELECT count(*) FROM {table}", table)  # noqa: S608 - fixed names
 
+    # the heap first: a keyword half reads ~1,000 candidate rows' pages, a vector half ~200 index pages
+    start = 0
+    while start < heap_pages and left() > 0 and time.monotonic() < deadline:
+        stop = start + min(HEAP_SLICE_PAGES, max(1, left()))
+        _explain(
+            cursor,
+            report,
+            f"SELECT count(*) FROM knowledge_chunk WHERE ctid >= '({start},0)'::tid AND ctid < '({stop},0)'::tid",  # noqa: S608
+            "",
+        )
+        start = stop
+    if start:
+        report.steps.append(f"knowledge_chunk heap ({min(start, heap_pages)} of {heap_pages} pages)")
+
     cursor.execute(
         """
         SELECT i.relname, i.relpages, greatest(i.reltuples, 0)::bigint,
@@ -148,19 +164,6 @@ def _warm(
         except OperationalError:  # the time limit: what it read stays in shared buffers
             report.steps.append(f"{name}: stopped at the time limit")
             return
-
-    start = 0
-    while start < heap_pages and left() > 0 and time.monotonic() < deadline:
-        stop = start + min(HEAP_SLICE_PAGES, max(1, left()))
-        _explain(
-            cursor,
-            report,
-            f"SELECT count(*) FROM knowledge_chunk WHERE ctid >= '({start},0)'::tid AND ctid < '({stop},0)'::tid",  # noqa: S608
-            "",
-        )
-        start = stop
-    if start:
-        report.steps.append(f"knowledge_chunk heap ({min(start, heap_pages)} of {heap_pages} pages)")
 
 
 def _explain(cursor: Any, report: WarmReport, sql: str, step: str, params: list[Any] | None = None) -> None:
