@@ -254,11 +254,13 @@ class RoutedChatModel(BaseChatModel):
     ) -> tuple[str | None, semantic.Question | None, list[AIMessageChunk | TextChunk], list[float] | None]:
         """The exact cache's key, the semantic cache's question, the cached answer (empty: a
         miss) and the question's vector. The semantic cache's embedding starts first, in its own
-        thread, while the exact cache's key is computed and checked here (semantic.Pending);
-        whatever happens, it is told to go on to its search or to stop before this returns."""
+        thread, while the exact cache's key is computed and checked here (semantic.Pending),
+        unless the question's vector is remembered; whatever happens, a started job is told to go
+        on to its search or to stop before this returns."""
         question = self._question(messages, stop, kwargs)
         pending = None
-        if question is not None and semantic.EARLY_START:
+        if question is not None and semantic.EARLY_START and not semantic.EMBEDDER.remembers(question.text):
+            # (a remembered question has nothing to overlap: its job starts after an exact miss)
             pending = semantic.start(question, float(self.semantic_threshold or 1))
         try:
             key = self._cache_key(messages, stop, kwargs)
@@ -311,10 +313,11 @@ class RoutedChatModel(BaseChatModel):
         started = time.perf_counter()
         threshold = float(self.semantic_threshold or 1)
         try:
-            if pending is not None:
+            if semantic.EARLY_START:
+                pending = pending or semantic.start(question, threshold)
                 pending.go()
                 looked = await pending.result()
-            else:  # semantic.EARLY_START off: the previous path (the bench's baseline)
+            else:  # the previous path (the bench's baseline)
                 looked = await in_db_thread(semantic.timed_lookup)(question, threshold)
         except Exception:
             logger.warning("The semantic cache failed; the model answers.", exc_info=True)

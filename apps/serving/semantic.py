@@ -150,6 +150,11 @@ class _Embedder:
                 self._recent.popitem(last=False)
         return vector
 
+    def remembers(self, text: str) -> bool:
+        """Whether `text`'s vector is remembered (its embedding would cost nothing)."""
+        with self._lock:
+            return f"{embedder_id()}\n{text}" in self._recent
+
     def forget(self, text: str | None = None) -> None:
         """Forgets the remembered vectors (of `text` only, when given)."""
         with self._lock:
