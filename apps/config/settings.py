@@ -94,8 +94,8 @@ EGRESS_ALLOW = env.listing("TRELLIS_EGRESS_ALLOW")
 MODEL_FIRST_TOKEN_TIMEOUT = float(env.text("TRELLIS_MODEL_FIRST_TOKEN_TIMEOUT", "60"))
 MODEL_IDLE_TIMEOUT = float(env.text("TRELLIS_MODEL_IDLE_TIMEOUT", "30"))
 # Pacing of model streams under load (apps.serving.httpstream.Pacer): once a process streams this
-# many answers at once (or its loop runs late), their readers are woken together every
-# STREAM_PACE_MS (0: never paced).
+# many answers at once (or its loop runs late), their sockets are read once a tick, every
+# STREAM_PACE_MS (up to 5/3 of it while the loop runs late; 0: never paced).
 STREAM_PACE_MS = env.integer("TRELLIS_STREAM_PACE_MS", 60)
 STREAM_PACE_STREAMS = env.integer("TRELLIS_STREAM_PACE_STREAMS", 400)
 # Knowledge bases: upload size limit, the parser subprocess's limits, and the ingestion lease
