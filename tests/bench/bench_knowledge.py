@@ -214,15 +214,18 @@ def html_page(seed: int) -> bytes:
     ).encode()
 
 
-def bench_html(pages: int, rounds: int = 1) -> dict[str, float]:
+def bench_html(pages: int, rounds: int = 1, ab: bool = False) -> dict[str, float]:
     """Ingestion of text-heavy HTML pages (uploaded, one job each: sandboxed parse in the warm pool
     with the next page parsed ahead, chunk, embed, commit) against, in the same run, the raw
     parser + chunker + embedder on the same pages without the job (no database, no progress), and
     the embedder alone on the same chunk texts. `rounds` > 1: job and embedder alone are timed
     again, each round on a new knowledge base and in turn first; the ratio is per round and its
-    median reported (the machine is shared: a lone ratio is noise), with the load average."""
+    median reported (the machine is shared: a lone ratio is noise), with the load average. `ab`:
+    each round also times the jobs without the embedding ahead (`ingestion.EMBED_AHEAD = 0`: the
+    next pages still parsed and chunked ahead), as a before/after under the same load."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from apps.knowledge import ingestion
     from apps.knowledge.chunking import ChunkSettings, chunk_sections, chunker_warm, embedding_text
     from apps.knowledge.embeddings import BATCH_SIZE, _local_model
     from apps.knowledge.ingestion import document_ingest
@@ -230,6 +233,7 @@ def bench_html(pages: int, rounds: int = 1) -> dict[str, float]:
     from apps.knowledge.parsing import parse_in_sandbox
     from apps.knowledge.services import document_upload, knowledge_base_create
 
+    embed_ahead = ingestion.EMBED_AHEAD
     access = make_org("Html")
     model = _local_model()
     model.encode(["warm up"] * 4)
@@ -274,18 +278,31 @@ def bench_html(pages: int, rounds: int = 1) -> dict[str, float]:
     embed = embed_alone()
     ratios = [embed / job]
     print(f"  round 1: job {job:.1f} s, embedder alone {embed:.1f} s, ratio {embed / job:.3f}, {load()}", flush=True)
+    without: list[float] = []
     for round_ in range(1, rounds):
-        # Alternately first, so that a slow spell of the shared machine falls on each side in turn.
-        if round_ % 2:
-            round_embed = embed_alone()
-            round_job, _ = jobs(round_)
-        else:
-            round_job, _ = jobs(round_)
-            round_embed = embed_alone()
-        ratios.append(round_embed / round_job)
+        # Each first in turn, so that a slow spell of the shared machine falls on each side.
+        steps = ["job", "embed"] + (["without"] if ab else [])
+        shift = round_ % len(steps)
+        took: dict[str, float] = {}
+        for step in steps[shift:] + steps[:shift]:
+            if step == "embed":
+                took[step] = embed_alone()
+            elif step == "job":
+                took[step] = jobs(round_)[0]
+            else:
+                ingestion.EMBED_AHEAD = 0
+                try:
+                    took[step] = jobs(round_ + 1000)[0]
+                finally:
+                    ingestion.EMBED_AHEAD = embed_ahead
+        ratios.append(took["embed"] / took["job"])
+        extra = ""
+        if ab:
+            without.append(took["embed"] / took["without"])
+            extra = f", without the embedding ahead {took['without']:.1f} s (ratio {without[-1]:.3f})"
         print(
-            f"  round {round_ + 1}: job {round_job:.1f} s, embedder alone {round_embed:.1f} s, "
-            f"ratio {round_embed / round_job:.3f}, {load()}",
+            f"  round {round_ + 1}: job {took['job']:.1f} s, embedder alone {took['embed']:.1f} s, "
+            f"ratio {ratios[-1]:.3f}{extra}, {load()}",
             flush=True,
         )
     print(f"html ingestion: {pages} pages, {chunks} chunks")
@@ -296,6 +313,8 @@ def bench_html(pages: int, rounds: int = 1) -> dict[str, float]:
     print(f"    ratio job / embedder alone: {embed / job:.3f}")
     if rounds > 1:
         print(f"    per round: {fmt(ratios)}, median {statistics.median(ratios):.3f}")
+    if without:
+        print(f"    without the embedding ahead, rounds 2..: {fmt(without)}, median {statistics.median(without):.3f}")
     print(f"  {load()}")
     return {"raw_ratio": raw / job, "embed_ratio": statistics.median(ratios)}
 
@@ -700,6 +719,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--html-pages", type=int, default=20)
     parser.add_argument("--html-rounds", type=int, default=3, help="job / embedder-alone rounds (median ratio)")
+    parser.add_argument("--html-ab", action="store_true", help="also time the jobs without the embedding ahead")
     parser.add_argument("--only", choices=["ingest", "html", "search"], default=None)
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
     parser.add_argument("--no-recall", action="store_true", help="search: latency only (no recall@10, no exact scan)")
@@ -721,7 +741,7 @@ def main() -> None:
             bench_parsing(args.pdfs)
             bench_embedding(args.rounds)
         if args.only in (None, "html"):
-            bench_html(args.html_pages, args.html_rounds)
+            bench_html(args.html_pages, args.html_rounds, args.html_ab)
         if args.only in (None, "search"):
             bench_search(args.chunks, args.queries, recall_too=not args.no_recall)
     finally:
