@@ -1,7 +1,7 @@
 """The model-based checks a policy may ask for, given to flows.guards as callables.
 
-- `local_classify`: the injection classifier (flows/guards/classifier.py) on the local MiniLM
-  embedder the knowledge bases use (apps.knowledge.embeddings; loaded once per process).
+- `local_classify`: the injection classifier (flows/guards/classifier.py's windows and thresholds)
+  on the fine-tuned local MiniLM (apps.guardrails.injection_model; loaded once per process).
 - `moderator_for(models)`: a moderation check through a model alias of the run's organization,
   either its endpoint's OpenAI-compatible `POST /moderations` (category scores mapped onto the
   policy's categories) or a chat model asked to score each category as JSON. Calls go through the
@@ -22,13 +22,12 @@ import re
 import threading
 import time
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from apps.config.crypto import decrypt
 from apps.config.db import release_connection
 from apps.config.metrics import model_call_observe
-from apps.knowledge.embeddings import LocalEmbedder
+from apps.guardrails.injection_model import injection_model
 from apps.serving.accounting import Meter, ledger_call
 from apps.serving.egress import EgressPolicy, vetted_post_sync
 from apps.serving.gateway import EndpointSnapshot
@@ -66,13 +65,8 @@ CLASSIFIER_PROMPT = (
 )
 
 
-@cache
-def _embedder() -> LocalEmbedder:
-    return LocalEmbedder()
-
-
 def local_classify(text: str) -> float:
-    return classify_injection(text, _embedder().embed)
+    return classify_injection(text, injection_model().score)
 
 
 def _endpoint(models: ChatModels | None, alias: str) -> EndpointSnapshot:

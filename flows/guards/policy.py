@@ -51,7 +51,8 @@ class PiiCheck(_Check):
 class InjectionCheck(_Check):
     threshold: float = Field(default=0.5, ge=0, le=1)
     classifier: bool = Field(
-        default=False, description="Also ask the embedding classifier (local MiniLM; tens of ms per message)"
+        default=False,
+        description="Also ask the injection model (MiniLM fine-tuned; about 50 ms per 400 characters on CPU)",
     )
     classifier_threshold: float | None = Field(
         default=None, ge=0, le=1, description="The classifier's cut-off; empty: the one it was trained with"
@@ -189,20 +190,28 @@ class Models:
 
 
 def injection_finding(check: InjectionCheck, text: str, source: Source, classify: Classify | None) -> Finding | None:
-    """The heuristics, and the classifier when the check asks for it: the stronger one decides."""
+    """The heuristics alone, or, when the check asks for the model too, the two together (ADR 0008):
+    the model flags at its source's threshold, and a heuristics hit stands only where the model gives
+    the text at least the trained `veto` probability (the heuristics alone spend the false-positive
+    budget on independent text: quoted attacks, "ignore my last email")."""
     result = scan_injection(text, source=source)
+    rule_hit = None
     if result.score >= check.threshold and result.findings:
         start = min(f.start for f in result.findings)
         end = max(f.end for f in result.findings)
         label = max(result.findings, key=lambda f: f.score).label
-        return Finding("injection", label, start, end, result.score)
-    if check.classifier and classify is not None:
-        threshold = check.classifier_threshold
-        if threshold is None:  # the trained one for this source (a document's is never lower)
-            threshold = injection_classifier().threshold_for(source)
-        probability = classify(text)
-        if probability >= threshold:
-            return Finding("injection", "classifier", 0, len(text), round(probability, 4))
+        rule_hit = Finding("injection", label, start, end, result.score)
+    if not check.classifier or classify is None:
+        return rule_hit
+    trained = injection_classifier()
+    threshold = check.classifier_threshold
+    if threshold is None:  # the trained one for this source (a document's is never lower)
+        threshold = trained.threshold_for(source)
+    probability = classify(text)
+    if rule_hit is not None and probability >= min(trained.veto, threshold):
+        return rule_hit
+    if probability >= threshold:
+        return Finding("injection", "classifier", 0, len(text), round(probability, 4))
     return None
 
 

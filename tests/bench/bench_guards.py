@@ -5,17 +5,21 @@
 Prints precision and recall per PII entity and per attack class (tests/corpus/guardrails/), the
 injection false-positive rate on the benign look-alikes, and p50/p95 of each check on a
 2,000-character message with personal data in it. Then the model-based check, reported apart:
-the injection classifier (MiniLM embeddings + logistic regression) OR-ed with the heuristics,
-by nested cross-validation over everything it is trained on and leave-one-set-out
-(train_classifier.py's report), then on sets 2, 3 and 4 (heldout.py, heldout4.jsonl: spent, now
-TRAINED ON, so in-sample), per attack class, and its latency on the same 2,000 characters.
+the injection classifier (all-MiniLM-L6-v2 fine-tuned with a LoRA adapter, ADR 0008) OR-ed with
+the heuristics on sets 2, 3 and 4 (heldout.py, heldout4.jsonl: spent, now TRAINED ON, so
+in-sample), per attack class, and its latency on the same 2,000 characters. Its validation on
+held-out sets (leave one set out) is finetune_classifier.py's, too slow for a bench.
 --short: fewer latency runs (the lead's quick re-measure).
---set5: only held-out set 5 (heldout5.jsonl: written by another engineer without reading the detector,
-committed before the classifier's retraining ended), per attack class and per source; not run by default.
+--heldout FILE: only that held-out set (a jsonl like heldout5.jsonl: text, label, source user /
+document / tool, the attack class under "class" or "attack"): recall and false-positive rate of the
+heuristics, the classifier and the product's decision (the model, or a heuristics hit it does not
+veto), per attack class and per source.
+--set5: the same for heldout5.jsonl (spent: since trained on). --misses: list what each got wrong.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
@@ -24,14 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import torch
 
+from apps.guardrails.injection_model import InjectionModel
 from flows.guards import GuardPolicy, guard_text, scan_injection, scan_pii
-from flows.guards.classifier import classify_injection, injection_classifier
+from flows.guards.classifier import classify_injection, injection_classifier, windows
 from flows.guards.injection import Source
-from flows.guards.policy import Models
+from flows.guards.policy import InjectionCheck, Models, injection_finding
 from tests.corpus.guardrails import heldout
 from tests.corpus.guardrails.evaluate import LocalMiniLM, injection_scores, load, pii_scores
-from tests.corpus.guardrails.train_classifier import features, nested, report, training_items
 
 SAMPLE = (
     "Hello, my name is Laura Keller and I moved to 42 Baker Street last month. My old address is still on the "
@@ -84,17 +89,6 @@ def _rates(flags: list[bool], labels: list[int]) -> tuple[float, float]:
     return sum(attacks) / len(attacks), sum(benign) / len(benign)
 
 
-def cross_validated() -> None:
-    """Everything the classifier is trained on, each item judged by a model and thresholds chosen
-    without it (nested 5-fold), per source and per benign kind, then leave-one-set-out."""
-    items = training_items()
-    vectors, y, rules, sources = features(items)
-    report(items, vectors, y, rules, sources)
-    verdict = nested(vectors, y, rules, sources)
-    rows = [{"label": item.label, "attack": item.attack or "unlabelled"} for item in items]
-    _per_class("either", rows, [bool(v) for v in verdict])
-
-
 def _per_class(name: str, items: list[dict[str, object]], flags: list[bool]) -> None:
     classes: dict[str, list[bool]] = {}
     for item, flag in zip(items, flags, strict=True):
@@ -104,13 +98,13 @@ def _per_class(name: str, items: list[dict[str, object]], flags: list[bool]) -> 
     print(f"      {name:<11} per class: " + "; ".join(parts))
 
 
-def held_out_4(embedder: LocalMiniLM) -> None:
+def held_out_4(model: InjectionModel) -> None:
     """Held-out set 4 (heldout4.jsonl), written and committed before the wave-3 tuning."""
     items = load("heldout4.jsonl")
     labels = [int(item["label"]) for item in items]
     cut = injection_classifier().threshold_for
     rules = [scan_injection(item["text"], source=item["source"]).score >= 0.5 for item in items]
-    model = [classify_injection(item["text"], embedder.embed) >= cut(item["source"]) for item in items]
+    model = [classify_injection(item["text"], model.score) >= cut(item["source"]) for item in items]
     both = [r or m for r, m in zip(rules, model, strict=True)]
     print(f"  set 4 (heldout4.jsonl; since trained on): {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
     for name, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
@@ -123,19 +117,30 @@ def held_out_4(embedder: LocalMiniLM) -> None:
                 print(f"      {'missed' if y else 'false positive'}: {item['text'][:100]!r}")
 
 
-def held_out_5(embedder: LocalMiniLM) -> None:
-    """Held-out set 5 (heldout5.jsonl, its attack class under "class"), scored like set 4."""
-    items = [{**item, "attack": item["class"]} for item in load("heldout5.jsonl")]
+def held_out_file(model: InjectionModel, path: Path) -> None:
+    """A held-out set (its attack class under "class" or "attack"), scored as the product checks it."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = [{**item, "attack": item.get("class") or item.get("attack") or "unlabelled"} for item in rows]
     labels = [int(item["label"]) for item in items]
     # As the product checks them: a tool result is scanned like a retrieved document (the rules for
     # indirect injection, the documents' classifier threshold).
     checked: list[Source] = ["user" if item["source"] == "user" else "document" for item in items]
     cut = injection_classifier().threshold_for
     rules = [scan_injection(item["text"], source=s).score >= 0.5 for item, s in zip(items, checked, strict=True)]
-    model = [classify_injection(item["text"], embedder.embed) >= cut(s) for item, s in zip(items, checked, strict=True)]
-    both = [r or m for r, m in zip(rules, model, strict=True)]
-    print(f"  set 5 (heldout5.jsonl, independent): {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
-    for name, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
+    model_flags = [
+        classify_injection(item["text"], model.score) >= cut(s) for item, s in zip(items, checked, strict=True)
+    ]
+    # What the product decides with the model on (flows.guards.policy.injection_finding): the model
+    # at its source's threshold, or a heuristics hit the model does not veto.
+    check = InjectionCheck(classifier=True)
+    both = [
+        injection_finding(check, item["text"], s, lambda text: classify_injection(text, model.score)) is not None
+        for item, s in zip(items, checked, strict=True)
+    ]
+    counts = f"{sum(labels)} attacks, {len(labels) - sum(labels)} benign"
+    veto = injection_classifier().veto
+    print(f"  {path.name}: {counts}; thresholds user {cut('user')}, document {cut('document')}, veto {veto}")
+    for name, flags in (("heuristics", rules), ("classifier", model_flags), ("product", both)):
         recall, fpr = _rates(flags, labels)
         print(f"    {name:<11} recall {recall:.3f}  false-positive rate {fpr:.3f}")
         _per_class(name, items, flags)
@@ -155,7 +160,7 @@ def held_out_5(embedder: LocalMiniLM) -> None:
                 print(f"      {'missed' if y else 'false positive'}: {item['text'][:100]!r}")
 
 
-def held_out(embedder: LocalMiniLM) -> None:
+def held_out(model: InjectionModel) -> None:
     cut = injection_classifier().threshold_for
     sets: list[tuple[str, list[tuple[Source, str]], list[tuple[Source, str]]]] = [
         ("set 2 (since trained on)", heldout.ATTACKS_2, heldout.BENIGN_2),
@@ -165,7 +170,7 @@ def held_out(embedder: LocalMiniLM) -> None:
         items = [(s, t, 1) for s, t in attacks] + [(s, t, 0) for s, t in benign]
         labels = [y for _, _, y in items]
         rules = [scan_injection(t, source=s).score >= 0.5 for s, t, _ in items]
-        model = [classify_injection(t, embedder.embed) >= cut(s) for s, t, _ in items]
+        model = [classify_injection(t, model.score) >= cut(s) for s, t, _ in items]
         both = [r or m for r, m in zip(rules, model, strict=True)]
         print(f"  {name}: {len(attacks)} attacks, {len(benign)} benign")
         for label, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
@@ -174,25 +179,34 @@ def held_out(embedder: LocalMiniLM) -> None:
 
 
 def model_checks() -> None:
-    print("Injection classifier (model-based; all-MiniLM-L6-v2 on CPU + logistic regression)")
-    cross_validated()
-    embedder = LocalMiniLM()
-    held_out(embedder)
-    held_out_4(embedder)
+    print("Injection classifier (model-based; all-MiniLM-L6-v2 + LoRA adapter on CPU, one thread)")
+    model = InjectionModel()
+    held_out(model)
+    held_out_4(model)
     runs = RUNS // 3
     print(f"Latency of the model-based check on a {len(TEXT)}-character message ({runs} runs)")
     policy = GuardPolicy.model_validate({"injection": {"classifier": True}})
-    models = Models(classify=lambda text: classify_injection(text, embedder.embed))
-    timed("classify_injection (windows of 400 chars)", lambda: classify_injection(TEXT, embedder.embed), runs)
-    timed("classify_injection, a 200-character message", lambda: classify_injection(TEXT[:200], embedder.embed), runs)
+    models = Models(classify=lambda text: classify_injection(text, model.score))
+    timed("classify_injection (windows of 400 chars)", lambda: classify_injection(TEXT, model.score), runs)
+    timed("classify_injection, a 200-character message", lambda: classify_injection(TEXT[:200], model.score), runs)
     timed("guard_text, default policy + classifier", lambda: guard_text(policy, TEXT, models=models), runs)
+    # The baseline, in the same run: the previous model's cost (MiniLM sentence embeddings of the
+    # same windows; its logistic regression on top is a dot product).
+    embedder = LocalMiniLM()
+    embedder.model.eval()
+    timed("baseline: embeddings of the same windows", lambda: embedder.embed(windows(TEXT)), runs)
+    timed("baseline: a 200-character message", lambda: embedder.embed(windows(TEXT[:200])), runs)
 
 
 if __name__ == "__main__":
-    if "--set5" in sys.argv:
-        print("Injection / jailbreak, held-out set 5 (threshold 0.5; classifier at its own threshold)")
-        held_out_5(LocalMiniLM())
+    if "--heldout" in sys.argv or "--set5" in sys.argv:
+        torch.set_num_threads(1)
+        chosen = sys.argv[sys.argv.index("--heldout") + 1] if "--heldout" in sys.argv else None
+        path = Path(chosen) if chosen else Path(__file__).parents[1] / "corpus/guardrails/heldout5.jsonl"
+        print("Injection / jailbreak on a held-out set (heuristics at 0.5; classifier at its own thresholds)")
+        held_out_file(InjectionModel(), path)
         sys.exit(0)
+    torch.set_num_threads(1)
     main()
     if "--no-model" not in sys.argv:
         model_checks()

@@ -1,5 +1,7 @@
-"""Trains the injection classifier (flows/guards/classifier.py): logistic regression over the
-local MiniLM's sentence embeddings.
+"""The previous injection classifier, kept as the baseline (ADR 0008): logistic regression over the
+local MiniLM's frozen sentence embeddings. The product's model is now the fine-tuned one
+(finetune_classifier.py, which reads its training items from here); this script no longer writes
+flows/guards/injection_classifier.json, it only prints the figures.
 
     .venv/bin/python tests/corpus/guardrails/train_classifier.py [--report]
 
@@ -18,7 +20,7 @@ result): the classifier may add no larger a share of false positives to benign d
 adds overall, and it is never below user input's. The probabilities are out-of-fold (5 folds),
 never those of a model that saw the item.
 
-Deterministic (fixed folds, no sampling). Writes flows/guards/injection_classifier.json.
+Deterministic (fixed folds, no sampling).
 --report: the honest figures for docs/BENCHMARKS.md: nested cross-validation (the thresholds
 picked inside each outer training part, then applied to the outer fold) and leave-one-set-out
 (each set written at a different time scored by a model trained on all the others).
@@ -26,7 +28,6 @@ picked inside each outer training part, then applied to the outer fold) and leav
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,6 @@ sys.path.insert(0, str(ROOT))
 from sklearn.linear_model import LogisticRegression  # noqa: E402 - after the path
 
 from flows.guards import scan_injection  # noqa: E402
-from flows.guards.classifier import WEIGHTS  # noqa: E402
 from tests.corpus.guardrails import heldout  # noqa: E402
 from tests.corpus.guardrails.evaluate import LocalMiniLM, load  # noqa: E402
 
@@ -183,24 +183,7 @@ def main() -> None:
     items = training_items()
     x, y, rules, sources = features(items)
     cut = thresholds(out_of_fold(x, y), y, rules, sources)
-    model = fit(x, y)
-    WEIGHTS.write_text(
-        json.dumps(
-            {
-                "embedding_model": "all-MiniLM-L6-v2",
-                "trained_on": f"{int(y.sum())} attacks, {int((y == 0).sum())} benign (tests/corpus/guardrails)",
-                "C": C,
-                "threshold": cut["user"],
-                "thresholds": cut,
-                "bias": round(float(model.intercept_[0]), 6),
-                "weights": [round(float(w), 6) for w in model.coef_[0]],
-            }
-        )
-        + "\n",
-        encoding="utf-8",
-    )
     print(f"{len(items)} items; thresholds {cut} (out-of-fold, heuristics OR classifier FPR <= {TARGET_FPR})")
-    print(f"wrote {WEIGHTS}")
     if "--report" in sys.argv:
         report(items, x, y, rules, sources)
 
