@@ -104,10 +104,10 @@ def held_out_4(model: InjectionModel) -> None:
     labels = [int(item["label"]) for item in items]
     cut = injection_classifier().threshold_for
     rules = [scan_injection(item["text"], source=item["source"]).score >= 0.5 for item in items]
-    model = [classify_injection(item["text"], model.score) >= cut(item["source"]) for item in items]
-    both = [r or m for r, m in zip(rules, model, strict=True)]
+    scored = [classify_injection(item["text"], model.score) >= cut(item["source"]) for item in items]
+    both = [r or m for r, m in zip(rules, scored, strict=True)]
     print(f"  set 4 (heldout4.jsonl; since trained on): {sum(labels)} attacks, {len(labels) - sum(labels)} benign")
-    for name, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
+    for name, flags in (("heuristics", rules), ("classifier", scored), ("either", both)):
         recall, fpr = _rates(flags, labels)
         print(f"    {name:<11} recall {recall:.3f}  false-positive rate {fpr:.3f}")
         _per_class(name, items, flags)
@@ -170,10 +170,10 @@ def held_out(model: InjectionModel) -> None:
         items = [(s, t, 1) for s, t in attacks] + [(s, t, 0) for s, t in benign]
         labels = [y for _, _, y in items]
         rules = [scan_injection(t, source=s).score >= 0.5 for s, t, _ in items]
-        model = [classify_injection(t, model.score) >= cut(s) for s, t, _ in items]
-        both = [r or m for r, m in zip(rules, model, strict=True)]
+        scored = [classify_injection(t, model.score) >= cut(s) for s, t, _ in items]
+        both = [r or m for r, m in zip(rules, scored, strict=True)]
         print(f"  {name}: {len(attacks)} attacks, {len(benign)} benign")
-        for label, flags in (("heuristics", rules), ("classifier", model), ("either", both)):
+        for label, flags in (("heuristics", rules), ("classifier", scored), ("either", both)):
             recall, fpr = _rates(flags, labels)
             print(f"    {label:<11} recall {recall:.2f}  false-positive rate {fpr:.2f}")
 
