@@ -8,16 +8,33 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 
 from apps.serving.models import StoredModel
 
 PROGRESS_EVERY_BYTES = 8 << 20
+COPY_LOCK = 0x6D6F_6463  # pg_try_advisory_lock(COPY_LOCK, id): one copier per stored model
 
 
 def stored_model_copy(stored_id: int) -> StoredModel:
     """The import's work (the queue worker): convert the offline model if needed, copy the folder
     in blocks with `copied_bytes` updated every PROGRESS_EVERY_BYTES, then the checksum. Any
-    failure marks the row `failed` with the reason and leaves no half-copied folder."""
+    failure marks the row `failed` with the reason and leaves no half-copied folder.
+
+    One copier at a time per stored model, across processes (a session advisory lock): a second
+    run of the same import (a task delivered twice, or a caller beside the worker) returns the row
+    as it is instead of deleting the folder the first one is writing, which failed both."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [COPY_LOCK, stored_id])
+        if not cursor.fetchone()[0]:  # type: ignore[index]
+            return StoredModel.objects.get(pk=stored_id)
+        try:
+            return _copy(stored_id)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [COPY_LOCK, stored_id])
+
+
+def _copy(stored_id: int) -> StoredModel:
     from apps.serving.local_model.prepare import ensure_local_model, is_prepared
 
     stored = StoredModel.objects.get(pk=stored_id)

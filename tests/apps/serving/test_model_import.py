@@ -68,6 +68,31 @@ def test_an_import_reports_progress_then_its_checksum(
     assert len(progress) >= 3, progress
 
 
+def test_a_second_copier_of_the_same_import_leaves_the_first_ones_folder_alone(
+    org_a: Member, model_folder: Path, tmp_path: Path
+) -> None:
+    """The e2e import once ran twice at once (the worker's task and a direct call): the second
+    deleted the folder the first was writing and both ended `failed`. While another session holds
+    the import's lock, a copy call returns the row untouched and writes nothing."""
+    import psycopg
+
+    with override_settings(MODEL_DIRS=[str(tmp_path / "models")], MODEL_STORE_DIR=tmp_path / "store"):
+        body = org_a.client().post(_url(org_a), {"name": "twice", "origin": str(model_folder)}, format="json").json()
+        target = Path(StoredModel.objects.get(pk=body["id"]).path)
+        target.mkdir(parents=True)
+        (target / "being-written").write_text("the first copier's file")
+        params = connection.get_connection_params()
+        dsn = {k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port"}}
+        with psycopg.connect(**dsn, autocommit=True) as first:  # the first copier, in another session
+            first.execute("SELECT pg_advisory_lock(%s, %s)", [model_copy.COPY_LOCK, body["id"]])
+            stored = stored_model_copy(body["id"])
+            assert stored.status == "importing" and stored.copied_bytes == 0
+            assert (target / "being-written").read_text() == "the first copier's file"
+            first.execute("SELECT pg_advisory_unlock(%s, %s)", [model_copy.COPY_LOCK, body["id"]])
+        stored = stored_model_copy(body["id"])  # the lock free again: this call copies
+    assert stored.status == "ready" and not (target / "being-written").exists()
+
+
 def test_a_failed_import_says_why_and_leaves_no_files(org_a: Member, model_folder: Path, tmp_path: Path) -> None:
     with override_settings(MODEL_DIRS=[str(tmp_path / "models")], MODEL_STORE_DIR=tmp_path / "store"):
         body = org_a.client().post(_url(org_a), {"name": "gone", "origin": str(model_folder)}, format="json").json()
