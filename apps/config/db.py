@@ -213,16 +213,24 @@ def in_db_thread(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
     @functools.wraps(function)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return function(*args, **kwargs)
-        except Exception as exc:
-            if (unavailable := database_error(exc)) is not None and unavailable is not exc:
-                raise unavailable from exc
-            raise
-        finally:
-            release_connection()
+        return db_thread_call(function, *args, **kwargs)
 
     return sync_to_async(run, thread_sensitive=False)
+
+
+def db_thread_call(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """`function(*args, **kwargs)` as a worker thread of our own runs database work: a busy or
+    unreachable database raises DatabaseUnavailable, and the thread's connection goes back to the
+    pool when it returns (in_db_thread's threads, and the executors of the semantic cache and of
+    hybrid search's keyword half)."""
+    try:
+        return function(*args, **kwargs)
+    except Exception as exc:
+        if (unavailable := database_error(exc)) is not None and unavailable is not exc:
+            raise unavailable from exc
+        raise
+    finally:
+        release_connection()
 
 
 def release_connection() -> None:

@@ -196,16 +196,11 @@ def _halves(
 def _keyword_beside(
     knowledge_base: KnowledgeBase, query: str, filters: SearchFilters, limit: int
 ) -> tuple[list[tuple[int, float]], list[str]]:
-    from apps.config.db import database_error, release_connection
+    from apps.config.db import db_thread_call
 
-    try:
-        return _keyword_ranked(knowledge_base, query, filters, limit)
-    except Exception as exc:  # a busy or unreachable database says so, as on the caller's thread
-        if (unavailable := database_error(exc)) is not None and unavailable is not exc:
-            raise unavailable from exc
-        raise
+    try:  # a busy or unreachable database says so, as on the caller's thread
+        return db_thread_call(_keyword_ranked, knowledge_base, query, filters, limit)
     finally:
-        release_connection()
         _free_workers.release()
 
 

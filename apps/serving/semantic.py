@@ -45,7 +45,7 @@ from django.db import connection
 from django.utils import timezone
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from apps.config.db import bound_cursor, database_error, release_connection
+from apps.config.db import bound_cursor, db_thread_call
 from apps.serving.models import SEMANTIC_DIMENSIONS, SemanticCacheEntry
 
 logger = logging.getLogger(__name__)
@@ -439,14 +439,7 @@ class Pending:
         if not self._decided.wait(DECISION_WAIT_S) or not self._go:
             return None
         searching = time.perf_counter()
-        try:
-            hit = lookup_vector(self.question.scope, vector, self.threshold)
-        except Exception as exc:
-            if (unavailable := database_error(exc)) is not None and unavailable is not exc:
-                raise unavailable from exc
-            raise
-        finally:
-            release_connection()
+        hit = db_thread_call(lookup_vector, self.question.scope, vector, self.threshold)
         return Looked(
             hit,
             vector,
