@@ -45,8 +45,10 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -232,6 +234,64 @@ def _timed(fn: object, texts: list[str], repeats: int) -> list[float]:
     return out
 
 
+PREVIOUS_ID = "all-minilm-l6-v2/onnx-int8-per-channel/1"
+PREVIOUS_FOLDER = "semantic-cache-minilm-onnx-int8-v1"
+
+
+def previous_embedder() -> Any:
+    """The cache's question embedder before (the baseline of the embedder A/B): the plain
+    TorchScript export (SDPA attention, nothing fused) with unsigned int8 weights per channel,
+    as apps.serving.question_embedder made it up to EMBEDDER_ID .../1. Its folder is reused where
+    an earlier version of the code exported it; else it is made here from the same fp32 export."""
+    import logging
+
+    from django.conf import settings
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from apps.serving import question_embedder
+
+    target = Path(settings.MODEL_EXPORT_DIR) / PREVIOUS_FOLDER
+    if not (target / question_embedder.MODEL_FILE).exists():
+        made = Path(settings.MODEL_EXPORT_DIR) / "bench-previous-question-embedder"
+        if not (made / question_embedder.MODEL_FILE).exists():
+            plain = question_embedder.export(
+                made.with_name(made.name + "-fp32"), quantize=False, embedder_id=PREVIOUS_ID
+            )
+            made.mkdir(parents=True, exist_ok=True)
+            for name in (question_embedder.TOKENIZER_FILE, "embedder.json"):
+                (made / name).write_bytes((plain / name).read_bytes())
+            logging.disable(logging.INFO)
+            try:
+                quantize_dynamic(
+                    str(plain / question_embedder.MODEL_FILE),
+                    str(made / question_embedder.MODEL_FILE),
+                    per_channel=True,
+                    weight_type=QuantType.QUInt8,
+                )
+            finally:
+                logging.disable(logging.NOTSET)
+        target = made
+    return question_embedder.OnnxEmbedder(target, 1)
+
+
+@contextlib.contextmanager
+def using(embedder: object | None) -> Iterator[None]:
+    """The cache runs `embedder` (the previous export) instead of its own within the block. Its
+    memo of recent vectors is keyed by EMBEDDER_ID, which stays the same here: a caller that
+    compares vectors forgets them (the latency section only times them)."""
+    from apps.serving import semantic
+
+    if embedder is None:
+        yield
+        return
+    own = semantic._onnx
+    semantic._onnx = lambda: embedder  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        semantic._onnx = own
+
+
 def embedder(samples: int) -> None:
     import torch
 
@@ -262,12 +322,26 @@ def embedder(samples: int) -> None:
         )
     torch.set_num_threads(before)
     onnx = semantic._onnx()  # the cache's default embedder: ONNX Runtime, int8 weights, one thread
+    previous = previous_embedder()
     _timed(onnx.encode, texts, 10)
-    fast = _timed(onnx.encode, texts, samples)
+    _timed(previous.encode, texts, 10)
+    fast: list[float] = []
+    old: list[float] = []
+    for i in range(samples):  # the export now and before, interleaved question by question
+        text = texts[i % len(texts)]
+        pairs = [(onnx.encode, fast), (previous.encode, old)]
+        for fn, out in pairs if i % 2 else pairs[::-1]:
+            started = time.perf_counter()
+            fn(text)
+            out.append((time.perf_counter() - started) * 1000)
     print(
         f"  ONNX Runtime int8 (the cache's embedder), 1 thread: p50 {percentile(fast, 0.5):.2f} ms"
         f" p95 {percentile(fast, 0.95):.2f} ms | ratio p50 to the direct torch call at 1 thread"
         f" {percentile(fast, 0.5) / percentile(mine, 0.5):.3f}"
+    )
+    print(
+        f"  the previous export (unfused, unsigned int8), interleaved with it: p50 {percentile(old, 0.5):.2f} ms"
+        f" p95 {percentile(old, 0.95):.2f} ms | now/previous p50 {percentile(fast, 0.5) / percentile(old, 0.5):.3f}"
     )
     # The same questions as section 3's new questions, in this thread back to back: wall and CPU
     # time (wall above CPU is time spent waiting for a core).
@@ -356,8 +430,12 @@ def hit_latency(org: object, samples: int, embedder: str = "onnx") -> None:
     # path (astream_chunks, as flows.nodes.llm calls it) and ainvoke (LangChain's wrapper around
     # it), each with the lookup started early in the cache's own thread ("now") and through
     # in_db_thread after the exact cache missed ("before": semantic.EARLY_START off).
-    variants = [("served, now", True, True), ("served, before", True, False)]
-    variants += [("ainvoke, now", False, True), ("ainvoke, before", False, False)]
+    # "previous export": the served path as now, with the question embedder before (unfused,
+    # unsigned int8 weights; previous_embedder): the embedder A/B.
+    previous = previous_embedder() if embedder == "onnx" else None
+    variants = [("served, now", True, True, None), ("served, previous export", True, True, previous)]
+    variants += [("served, before", True, False, None), ("ainvoke, now", False, True, None)]
+    variants += [("ainvoke, before", False, False, None)]
     if embedder != "onnx":  # the torch embedder (history): the served path as it is now, only
         variants = variants[:1]
 
@@ -366,19 +444,20 @@ def hit_latency(org: object, samples: int, embedder: str = "onnx") -> None:
         for i in range(samples):
             new = unseen[i % len(unseen)]  # a real question; its vector forgotten before each call
             order = variants[i % len(variants) :] + variants[: i % len(variants)]
-            for label, served, early in order:
+            for label, served, early, other in order:
                 semantic.EARLY_START = early
                 try:
-                    ms, text, *_ = await timed(question, served)
-                    assert text == "exact answer", text
-                    found.setdefault(f"exact | {label}", []).append((ms, 0.0, 0.0, 0.0))
-                    semantic.EMBEDDER.forget(new)
-                    ms, text, embed, cpu, lookup = await timed(new, served)
-                    assert text == "cached answer", text
-                    found.setdefault(f"new question | {label}", []).append((ms, embed, cpu, lookup))
-                    ms, text, embed, cpu, lookup = await timed(PAIRS[0][1], served)  # remembered after the first
-                    assert text == "cached answer", text
-                    found.setdefault(f"repeated question | {label}", []).append((ms, embed, cpu, lookup))
+                    with using(other):
+                        ms, text, *_ = await timed(question, served)
+                        assert text == "exact answer", text
+                        found.setdefault(f"exact | {label}", []).append((ms, 0.0, 0.0, 0.0))
+                        semantic.EMBEDDER.forget(new)
+                        ms, text, embed, cpu, lookup = await timed(new, served)
+                        assert text == "cached answer", text
+                        found.setdefault(f"new question | {label}", []).append((ms, embed, cpu, lookup))
+                        ms, text, embed, cpu, lookup = await timed(PAIRS[0][1], served)  # remembered after the first
+                        assert text == "cached answer", text
+                        found.setdefault(f"repeated question | {label}", []).append((ms, embed, cpu, lookup))
                 finally:
                     semantic.EARLY_START = True
         await accounting.flush()
@@ -398,6 +477,9 @@ def hit_latency(org: object, samples: int, embedder: str = "onnx") -> None:
         before = found.get(name.replace(", now", ", before"))
         if before is not None and before is not rows:
             ratio = f"  now/before p50 {p50 / percentile([r[0] for r in before], 0.5):.2f}"
+        old = found.get(name.replace(", now", ", previous export"))
+        if old is not None and old is not rows:
+            ratio += f"  now/previous export p50 {p50 / percentile([r[0] for r in old], 0.5):.2f}"
         print(
             f"  {kind:<18} {label:<16} p50 {p50:6.2f} ms  p95 {percentile(total, 0.95):6.2f} ms"
             f"  (p50 embed {percentile([r[1] for r in rows], 0.5):.2f}"
@@ -566,6 +648,13 @@ def main() -> None:
             with override_settings(SEMANTIC_CACHE_EMBEDDER=name):
                 print(f"question embedder: {name}")
                 paraphrases(str(org.pk))  # type: ignore[attr-defined]
+        from apps.serving import semantic
+
+        semantic.EMBEDDER.forget()  # the memo is keyed by the id, the same for both exports
+        with using(previous_embedder()):
+            print("question embedder: the previous ONNX export (unfused, unsigned int8 weights)")
+            paraphrases(str(org.pk))  # type: ignore[attr-defined]
+        semantic.EMBEDDER.forget()
         embedder(args.samples)
         for name in ("torch", "onnx"):
             with override_settings(SEMANTIC_CACHE_EMBEDDER=name):

@@ -5,10 +5,12 @@ compared), through the real PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from decimal import Decimal
 from io import StringIO
 
@@ -61,6 +63,75 @@ def test_onnx_vectors_are_close_to_torchs_and_keep_the_paraphrase_ordering() -> 
     assert similar[0, 1] > similar[0, 2] + 0.2 and similar[0, 1] > similar[0, 4] + 0.2
     # The pairwise similarities agree with torch's to within a few hundredths.
     assert np.abs(similar - torch @ torch.T).max() < 0.05
+
+
+def test_the_export_is_fused_and_its_weights_are_signed_int8() -> None:
+    """The optimizer's fusions applied (eager attention traced) and were quantized: a library
+    upgrade that stops them would double the embedding's time without failing anything else."""
+    import onnx
+
+    path = question_embedder.prepare(report=lambda _: None)
+    described = json.loads((path / "embedder.json").read_text())
+    assert described["id"] == question_embedder.EMBEDDER_ID and described["fused"] == question_embedder.FUSED
+    graph = onnx.load(str(path / question_embedder.MODEL_FILE)).graph
+    ops = Counter(node.op_type for node in graph.node)
+    assert ops["QAttention"] == 6 and ops["QEmbedLayerNormalization"] == 1 and ops["SkipLayerNormalization"] == 12
+    assert ops["MatMulInteger"] == 18 and not ops["Softmax"] and not ops["Erf"], ops  # nothing left unfused
+    # The weights of the matrix products (input 1 of MatMulInteger and QAttention) are signed: ORT's
+    # u8 x s8 kernels. (QEmbedLayerNormalization's tables are unsigned by that operator's definition.)
+    products = {node.input[1] for node in graph.node if node.op_type in ("MatMulInteger", "QAttention")}
+    kinds = {t.name: t.data_type for t in graph.initializer if t.name in products}
+    assert len(kinds) == len(products) == 24 and set(kinds.values()) == {onnx.TensorProto.INT8}, kinds
+
+
+def test_onnx_vectors_match_the_fp32_reference_export() -> None:
+    """Against the unquantized, unfused ONNX export (torch's vector space; the knowledge bases'
+    query embedder): close vectors, and the same nearest question for each paraphrase."""
+    from apps.knowledge import query_embedder
+
+    fused = question_embedder.load(threads=1)
+    reference = question_embedder.OnnxEmbedder(query_embedder.prepare(report=lambda _: None), 1)
+    cached = [TEXTS[0], TEXTS[2], TEXTS[4], TEXTS[3]]
+    asked = ["When are you open?", "How can I change my password?", "What makes the sky look blue?"]
+    mine = np.asarray([fused.encode(text) for text in cached + asked])
+    theirs = np.asarray([reference.encode(text) for text in cached + asked])
+    assert np.sum(mine * theirs, axis=1).min() > 0.985
+    nearest = (mine[4:] @ mine[:4].T).argmax(axis=1).tolist()
+    assert nearest == (theirs[4:] @ theirs[:4].T).argmax(axis=1).tolist() == [1, 0, 2]
+
+
+def test_entries_of_the_previous_export_are_not_read(org_a: Member, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry stored by the previous export (its id in the scope) is never compared with this
+    export's vectors: a miss, then this export's own entry hits."""
+    version = uuid.uuid4()
+
+    def question(text: str) -> semantic.Question:
+        found = semantic.question_of(
+            organization_id=str(org_a.organization.pk),
+            flow_id=None,
+            version_id=version,
+            alias="echo",
+            params={"temperature": 0},
+            messages=[HumanMessage(content=text)],
+        )
+        assert found is not None
+        return found
+
+    with monkeypatch.context() as patched:  # what a process with the previous export stored
+        patched.setattr(question_embedder, "EMBEDDER_ID", "all-minilm-l6-v2/onnx-int8-per-channel/1")
+        old = question("How do I reset my password?")
+        semantic.store(
+            old, semantic.EMBEDDER.embed(old.text), "kept before", input_tokens=1, output_tokens=1,
+            cost=Decimal(0), ttl_s=60,
+        )  # fmt: skip
+    semantic.EMBEDDER.forget()
+    now = question("How do I reset my password?")
+    assert now.scope != old.scope
+    missed, vector = semantic.lookup(now, 0.8)
+    assert missed is None
+    semantic.store(now, vector, "kept now", input_tokens=1, output_tokens=1, cost=Decimal(0), ttl_s=60)
+    hit, _ = semantic.lookup(question("How can I reset my password?"), 0.8)
+    assert hit is not None and hit.answer == "kept now"
 
 
 def test_onnx_is_the_default_and_the_embedder_is_part_of_the_scope(org_a: Member) -> None:
