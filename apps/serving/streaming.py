@@ -18,6 +18,7 @@ on httpx.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -156,19 +157,23 @@ class OpenAIStreamingChat(BaseChatModel):
                     raise self._refusal(response.status, await response.read())
                 done = paced = False
                 buffer = b""
+                lines = SseLines()
                 # Read to the end of the body even after [DONE]: a response closed half-read
                 # closes its connection, and the next call would pay for a new one.
                 while (data := await response.chunk()) is not None:
                     if done:
                         continue
-                    buffer += data
-                    if b"\n" not in data:
-                        if len(buffer) > MAX_EVENT_BYTES:
+                    if buffer:
+                        data, buffer = buffer + data, b""
+                    end = data.rfind(b"\n") + 1
+                    if not end:
+                        if len(data) > MAX_EVENT_BYTES:
                             raise ModelUnavailable(f"The model server sent an event over {MAX_EVENT_BYTES} bytes.")
+                        buffer = data
                         continue
-                    lines = buffer.split(b"\n")
-                    buffer = lines.pop()
-                    parsed, error = _parsed(lines)
+                    if end < len(data):  # a line cut by the read: the rest comes with the next one
+                        data, buffer = data[:end], data[end:]
+                    parsed, error = lines.parse(data.split(b"\n"))
                     for message in parsed:
                         if message is _DONE:
                             done = True
@@ -292,39 +297,115 @@ _DONE = AIMessageChunk(content="")
 _DATA = DATA.encode()
 
 
-def _parsed(lines: list[bytes]) -> tuple[list[AIMessageChunk | TextChunk], FlowError | None]:
-    """The messages of lines read together, consecutive plain text joined into one TextChunk,
-    and the model's error event if one came (after the messages before it: those go out first).
+_UNSAFE = re.compile(rb'["\\\x00-\x1f]')  # what a JSON string's body holds only as an escape (or never)
+_CONTENT_KEY = re.compile(rb'"content": ?"')
+_PROBE = b"zq"
+LEARN_TRIES = 3  # text lines a stream tries to learn its template from
 
-    Tokens arrive together only when the process fell behind the model (under load): one event
-    for them then costs the rest of the way (event, trace, socket frame) once instead of per
-    token, so a loaded server catches up instead of falling further behind; a server keeping up
-    reads, and sends, one token at a time. A list, not a generator: this runs once per read, and
-    a generator was one more frame built, stepped and torn down per streamed token (issue 15)."""
-    out: list[AIMessageChunk | TextChunk] = []
-    text: TextChunk | None = None
-    for line in lines:
-        if not line:
-            continue  # the blank line after each event
+
+class SseLines:
+    """A stream's server-sent-event lines -> its messages, consecutive plain text joined into one
+    TextChunk, and the model's error event if one came (after the messages before it: those go
+    out first).
+
+    Tokens arrive together only when the process fell behind the model (under load) or the pacer
+    held the socket: one event for them then costs the rest of the way (event, trace, socket
+    frame) once instead of per token. A list, not a generator: this runs once per read, and a
+    generator was one more frame built, stepped and torn down per streamed token (issue 15).
+
+    The common line, a text delta, takes no JSON parse (issue 15: one orjson parse and its dict
+    look-ups per line were a tenth of a loaded worker). The first text line a stream sends is
+    parsed and becomes the stream's template: the bytes before its text and those after it
+    (a server repeats a stream's id, model and timestamp: vLLM, Ollama and the stand-in do; a
+    template is kept only when a probe with other text in its place parses to exactly that text).
+    A later line that is the template's prefix, then bytes that hold no quote, backslash or control
+    character, then its suffix, tokenizes exactly as the template does, so its text is those bytes,
+    decoded as UTF-8. Every other line (an escape in the text, a finish reason, usage, tool calls,
+    an error, [DONE], a server whose lines differ in more than the text) is parsed with orjson."""
+
+    __slots__ = ("prefix", "suffix", "tries")
+
+    def __init__(self) -> None:
+        self.prefix: bytes | None = None
+        self.suffix = b""
+        self.tries = LEARN_TRIES
+
+    def parse(self, lines: list[bytes]) -> tuple[list[AIMessageChunk | TextChunk], FlowError | None]:
+        out: list[AIMessageChunk | TextChunk] = []
+        text: TextChunk | None = None
+        prefix, suffix = self.prefix, self.suffix
+        start, tail = len(prefix or b""), len(suffix)
+        for line in lines:
+            if not line:
+                continue  # the blank line after each event
+            if (
+                prefix is not None
+                and line.startswith(prefix)
+                and line.endswith(suffix)
+                and len(line) >= start + tail
+                and _UNSAFE.search(line, start, len(line) - tail) is None
+            ):
+                try:
+                    content = line[start : len(line) - tail].decode()
+                except UnicodeDecodeError:
+                    pass  # not UTF-8: orjson refuses the line below
+                else:
+                    if content:  # (empty: what the line parser skips too)
+                        if text is None:
+                            text = TextChunk(content)
+                            out.append(text)
+                        else:
+                            text.content += content
+                            text.pieces += 1
+                    continue
+            try:
+                message = _parse_line(line)
+            except FlowError as error:
+                return out, error
+            if message is None:
+                continue
+            if type(message) is TextChunk:
+                if prefix is None and self.tries:
+                    self._learn(line, message.content)
+                    prefix, suffix = self.prefix, self.suffix
+                    start, tail = len(prefix or b""), len(suffix)
+                if text is None:
+                    text = message
+                    out.append(text)
+                else:
+                    text.content += message.content
+                    text.pieces += 1
+                continue
+            text = None
+            out.append(message)
+            if message is _DONE:
+                break  # nothing after the end is read
+        return out, None
+
+    def _learn(self, line: bytes, content: str) -> None:
+        self.tries -= 1
+        body = content.encode()
+        keys = list(_CONTENT_KEY.finditer(line))
+        if _UNSAFE.search(body) is not None or len(keys) != 1:
+            return
+        key = keys[0]
+        begin, end = key.end(), key.end() + len(body)
+        if line[begin:end] != body or line[end : end + 1] != b'"':
+            return
+        prefix, suffix = line[:begin], line[end:]
         try:
-            message = _parse_line(line)
-        except FlowError as error:
-            return out, error
-        if message is None:
-            continue
-        if type(message) is TextChunk:
-            if text is None:
-                text = message
-                out.append(text)
-            else:
-                text.content += message.content
-                text.pieces += 1
-            continue
-        text = None
-        out.append(message)
-        if message is _DONE:
-            break  # nothing after the end is read
-    return out, None
+            probe = _parse_line(prefix + _PROBE + suffix)
+        except FlowError:
+            return
+        if type(probe) is TextChunk and probe.content == _PROBE.decode():
+            self.prefix, self.suffix = prefix, suffix
+
+
+def _parsed(lines: list[bytes]) -> tuple[list[AIMessageChunk | TextChunk], FlowError | None]:
+    """The messages of lines read together, parsed each on its own (`SseLines` without a template)."""
+    reader = SseLines()
+    reader.tries = 0
+    return reader.parse(lines)
 
 
 def as_message_chunk(chunk: AIMessageChunk | TextChunk) -> AIMessageChunk:

@@ -25,7 +25,8 @@ Between phases it waits out the stand-in's keep-alive (KEEP_ALIVE_S + 1 s, see s
 The client is a lean WebSocket client on asyncio.Protocol (benchlib.WsClient) on uvloop, so its
 own CPU per token stays small next to the server's. --workers N runs uvicorn with N workers.
 BENCH_PROFILE=out.json records the server with py-spy (installed by hand) for
-BENCH_PROFILE_SECONDS (25); BENCH_SERVER_WRAPPER="script.py" starts the server as `python script.py
+BENCH_PROFILE_SECONDS (25) after BENCH_PROFILE_DELAY seconds (BENCH_PROFILE_NATIVE=1: C frames too,
+BENCH_PROFILE_FORMAT=raw: collapsed stacks); BENCH_SERVER_WRAPPER="script.py" starts the server as `python script.py
 <uvicorn args>` instead of `python -m uvicorn` (a profiler wrapper around uvicorn.main).
 """
 
@@ -248,15 +249,21 @@ def cpu_seconds(pid: int | None) -> float:
     """User + system CPU time of a process and its children (uvicorn --workers), or of this process
     alone when pid is None: load on the machine from elsewhere does not change it, so it is the
     steadier measure of cost per token."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int | None) -> tuple[float, float]:
+    """(user, system) CPU seconds of `cpu_seconds`' processes: system is the kernel's share (the
+    sockets' syscalls and loopback TCP), user the processes' own code."""
     procs = [psutil.Process()] if pid is None else _tree(pid)
-    total = 0.0
+    user = system = 0.0
     for proc in procs:
         try:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        user, system = user + times.user, system + times.system
+    return user, system
 
 
 def rss_mib(pid: int) -> float:
@@ -269,6 +276,7 @@ class CpuMeter:
     def __init__(self, pids: dict[str, int | None]) -> None:
         self.pids = pids
         self.before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.server_split = cpu_split(pids["server"]) if pids.get("server") else (0.0, 0.0)
         self.machine = machine_cpu()
         self.wall = time.perf_counter()
 
@@ -279,9 +287,12 @@ class CpuMeter:
         if events and "server" in used:
             # Tokens read together go out as one event, more of them the busier the machine: the
             # cost per event says whether a change cut the work or the machine was just busier.
+            split = zip(cpu_split(self.pids["server"]), self.server_split, strict=True)
+            user, system = (now - then for now, then in split)
             line += (
                 f" (server {used['server'] / events * 1e6:.0f} us per token event, "
-                f"{tokens / events:.2f} tokens per event)"
+                f"{tokens / events:.2f} tokens per event; per token user {user / max(1, tokens) * 1e6:.0f} us, "
+                f"system {system / max(1, tokens) * 1e6:.0f} us)"
             )
         busy, steal = (now - then for now, then in zip(machine_cpu(), self.machine, strict=True))
         wall = time.perf_counter() - self.wall
@@ -480,6 +491,10 @@ def main() -> None:
                 procs.append(
                     subprocess.Popen(
                         [
+                            "sh",
+                            "-c",
+                            'sleep "$0"; exec "$@"',  # BENCH_PROFILE_DELAY: start when the chats stream
+                            os.environ.get("BENCH_PROFILE_DELAY", "0"),
                             "py-spy",
                             "record",
                             "-o",
@@ -492,6 +507,7 @@ def main() -> None:
                             os.environ.get("BENCH_PROFILE_FORMAT", "speedscope"),
                             "--gil",  # only the thread running Python: CPU, not waiting
                             *(["--subprocesses"] if args.workers > 1 else []),
+                            *(["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else []),
                         ],
                         start_new_session=True,
                     )
