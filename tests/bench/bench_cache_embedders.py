@@ -8,8 +8,10 @@ Candidates (all from the bundled all-MiniLM-L6-v2, nothing downloaded):
 - onnx: the same model exported once to ONNX (torch.onnx, legacy exporter) and run by ONNX Runtime,
   one intra-op thread;
 - onnx-int8: that export with ONNX Runtime's dynamic int8 quantization of its weights (per tensor);
-- onnx-int8-pc: the cache's embedder (apps.serving.question_embedder): int8 weights per channel
-  (QUInt8), exported once into DATA_DIR;
+- onnx-int8-pc: the cache's embedder (apps.serving.question_embedder): BERT's subgraphs fused by
+  onnxruntime's optimizer, then signed int8 weights per channel (before EMBEDDER_ID .../2: the
+  plain export with unsigned int8 weights per channel; bench_semantic_cache.py A/Bs the two),
+  exported once into DATA_DIR;
 - static: a static embedding table distilled from MiniLM (model2vec's recipe, in numpy here: see
   _static), a question's vector the mean of its tokens' rows.
 
@@ -121,7 +123,7 @@ def _onnx(model: object, folder: Path, int8: bool = False) -> Embed:
 
 
 def _shipped() -> Embed:
-    """The cache's embedder (apps.serving.question_embedder: int8 weights per channel)."""
+    """The cache's embedder (apps.serving.question_embedder: fused, signed int8 weights per channel)."""
     from apps.serving import question_embedder
 
     embedder = question_embedder.load(threads=1)

@@ -9,11 +9,13 @@ entries with realistic vectors.
 1. Paraphrases: 40 questions are cached (real embeddings, all-MiniLM-L6-v2); then each one's
    paraphrase is asked (a hit should answer it with its own question's answer) and 40 unrelated
    questions (a hit would be a wrong answer). Hit rate, wrong hits and false hits per threshold.
-   Once with the torch embedder (before) and once with ONNX Runtime int8 (the default now).
+   Once with the torch embedder, once with ONNX Runtime int8 (the default now: fused, signed int8
+   weights) and once with the previous ONNX export (unfused, unsigned int8; previous_embedder).
 2. The embedder alone on short questions: SentenceTransformer.encode (the baseline) against the
    direct transformer call, at torch's default threads and at one thread; the ONNX Runtime int8
-   embedder the cache uses now (apps.serving.question_embedder) at one thread; and a remembered
-   question (the cache's LRU of recent question vectors).
+   embedder the cache uses now (apps.serving.question_embedder) at one thread, interleaved
+   question by question with the previous export (its p50 ratio: the embedder A/B); and a
+   remembered question (the cache's LRU of recent question vectors).
 3. Hit latency through the gateway (RoutedChatModel, server-side: from the call to the last
    chunk), through `astream_chunks` as flows.nodes.llm calls it (the served path) and through
    LangChain's `ainvoke`: an exact-cache hit (the baseline), a semantic hit on a question not seen
@@ -22,7 +24,9 @@ entries with realistic vectors.
    thread's CPU time: wall above CPU is waiting for a core], database lookup, the rest. With the
    ONNX embedder, "now" and "before" (semantic.EARLY_START off: the previous path whole, the lookup
    through in_db_thread after the exact cache and the search as one query string) interleaved
-   sample by sample, with their p50 ratio; the torch embedder (history) on the served path only.
+   sample by sample, with their p50 ratio, and "previous export" (the served path as now with the
+   previous ONNX export: the embedder A/B, "now/previous export"); the torch embedder (history)
+   on the served path only.
    (tests/bench/bench_cache_embedders.py compares more embedders, without the database.)
 4. Lookup at N entries: N realistic vectors (normalised mixtures of two real sentence embeddings
    and a little noise, from ~1,700 embedded sentences) in one table, in scopes of three sizes:
