@@ -25,8 +25,9 @@ entries with realistic vectors.
    ONNX embedder, "now" and "before" (semantic.EARLY_START off: the previous path whole, the lookup
    through in_db_thread after the exact cache and the search as one query string) interleaved
    sample by sample, with their p50 ratio, and "previous export" (the served path as now with the
-   previous ONNX export: the embedder A/B, "now/previous export"); the torch embedder (history)
-   on the served path only.
+   previous ONNX export: the embedder A/B, "now/previous export") and "text vector" (the
+   question's vector bound as pgvector's text literal instead of its binary form: the lookup's
+   A/B); the torch embedder (history) on the served path only.
    (tests/bench/bench_cache_embedders.py compares more embedders, without the database.)
 4. Lookup at N entries: N realistic vectors (normalised mixtures of two real sentence embeddings
    and a little noise, from ~1,700 embedded sentences) in one table, in scopes of three sizes:
@@ -437,9 +438,12 @@ def hit_latency(org: object, samples: int, embedder: str = "onnx") -> None:
     # "previous export": the served path as now, with the question embedder before (unfused,
     # unsigned int8 weights; previous_embedder): the embedder A/B.
     previous = previous_embedder() if embedder == "onnx" else None
-    variants = [("served, now", True, True, None), ("served, previous export", True, True, previous)]
-    variants += [("served, before", True, False, None), ("ainvoke, now", False, True, None)]
-    variants += [("ainvoke, before", False, False, None)]
+    # "text vector": as now, with the question's vector bound as pgvector's text literal
+    # (semantic.BINARY_VECTOR off): the lookup's A/B.
+    variants = [("served, now", True, True, None, True), ("served, previous export", True, True, previous, True)]
+    variants += [("served, text vector", True, True, None, False)]
+    variants += [("served, before", True, False, None, True), ("ainvoke, now", False, True, None, True)]
+    variants += [("ainvoke, before", False, False, None, True)]
     if embedder != "onnx":  # the torch embedder (history): the served path as it is now, only
         variants = variants[:1]
 
@@ -448,8 +452,8 @@ def hit_latency(org: object, samples: int, embedder: str = "onnx") -> None:
         for i in range(samples):
             new = unseen[i % len(unseen)]  # a real question; its vector forgotten before each call
             order = variants[i % len(variants) :] + variants[: i % len(variants)]
-            for label, served, early, other in order:
-                semantic.EARLY_START = early
+            for label, served, early, other, binary in order:
+                semantic.EARLY_START, semantic.BINARY_VECTOR = early, binary
                 try:
                     with using(other):
                         ms, text, *_ = await timed(question, served)
@@ -463,7 +467,7 @@ def hit_latency(org: object, samples: int, embedder: str = "onnx") -> None:
                         assert text == "cached answer", text
                         found.setdefault(f"repeated question | {label}", []).append((ms, embed, cpu, lookup))
                 finally:
-                    semantic.EARLY_START = True
+                    semantic.EARLY_START = semantic.BINARY_VECTOR = True
         await accounting.flush()
         return found
 
@@ -481,9 +485,10 @@ def hit_latency(org: object, samples: int, embedder: str = "onnx") -> None:
         before = found.get(name.replace(", now", ", before"))
         if before is not None and before is not rows:
             ratio = f"  now/before p50 {p50 / percentile([r[0] for r in before], 0.5):.2f}"
-        old = found.get(name.replace(", now", ", previous export"))
-        if old is not None and old is not rows:
-            ratio += f"  now/previous export p50 {p50 / percentile([r[0] for r in old], 0.5):.2f}"
+        for other in ("previous export", "text vector"):
+            old = found.get(name.replace(", now", f", {other}"))
+            if old is not None and old is not rows:
+                ratio += f"  now/{other} p50 {p50 / percentile([r[0] for r in old], 0.5):.2f}"
         print(
             f"  {kind:<18} {label:<16} p50 {p50:6.2f} ms  p95 {percentile(total, 0.95):6.2f} ms"
             f"  (p50 embed {percentile([r[1] for r in rows], 0.5):.2f}"

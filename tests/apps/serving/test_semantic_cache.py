@@ -265,3 +265,26 @@ def test_the_vector_literal_reads_back_as_the_same_vector() -> None:
         cursor.execute("SELECT %s::vector::text", [literal])
         back = [float(x) for x in cursor.fetchone()[0].strip("[]").split(",")]
     assert len(back) == 384 and max(abs(a - b) for a, b in zip(vector, back, strict=True)) < 1e-6
+
+
+def test_the_binary_vector_finds_what_the_text_literal_finds(org_a: Member, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The question's vector bound in pgvector's binary form (the default) and as its text literal
+    (BINARY_VECTOR off): the same entry at the same similarity, through both branches (an exact
+    scan of a small scope, HNSW for a large one), prepared after psycopg's fifth use and not."""
+    monkeypatch.setattr(semantic, "EXACT_SCAN_MAX", 2)
+    monkeypatch.setattr(semantic, "_big_scopes", {})
+    texts = [QUESTION, "What are your opening hours?", "Why is the sky blue?", "Where is my invoice?"]
+    vectors = [semantic.EMBEDDER.embed(text) for text in texts]
+    for scope, kept in (("b" * 64, 2), ("B" * 64, 4)):
+        for text, vector in zip(texts[:kept], vectors, strict=False):
+            question = semantic.Question(str(org_a.organization.pk), None, scope, text)
+            semantic.store(question, vector, text, input_tokens=1, output_tokens=1, cost=Decimal(0), ttl_s=60)
+        asked = semantic.EMBEDDER.embed(PARAPHRASE)
+        found = {}
+        for binary in (True, False, True, False, True, False, True, False, True, False, True, False):
+            monkeypatch.setattr(semantic, "BINARY_VECTOR", binary)
+            hit = semantic.lookup_vector(scope, asked, 0.5)
+            assert hit is not None and hit.answer == QUESTION
+            found.setdefault(binary, set()).add(round(hit.similarity, 5))
+        assert found[True] == found[False] and len(found[True]) == 1, found
+    assert "B" * 64 in semantic._big_scopes and "b" * 64 not in semantic._big_scopes
