@@ -1,7 +1,8 @@
 """Persists run events in batches, off the event loop, for every live run of this process.
 
 One flush loop per process gathers the events of all runs and writes them in one transaction
-every FLUSH_INTERVAL (or at once when a run ends): consecutive tokens of a node become one row,
+every FLUSH_INTERVAL (a run that ends is written at once, alone with the others that end then,
+not with everyone's events): consecutive tokens of a node become one row,
 and spans are upserted whole. A run row's progress (last_seq, heartbeat, worker) moves forward
 every PROGRESS_INTERVAL for the runs that streamed since, and every HEARTBEAT_INTERVAL for every
 open run, in one statement: an UPDATE of every streaming run's row at every flush was most of
@@ -152,13 +153,23 @@ class Recorder:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
+        full_at = loop.time() + FLUSH_INTERVAL
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, full_at - loop.time()))
             if (wait := self._retry_at - loop.time()) > 0:
                 await asyncio.sleep(wait)  # the database refused the last batch: back off
             self._wake.clear()
-            batch, self._pending = self._pending, defaultdict(_Pending)
+            if (now := loop.time()) >= full_at:
+                batch, self._pending = self._pending, defaultdict(_Pending)
+                full_at = now + FLUSH_INTERVAL
+            else:
+                # Woken by runs that end: their writes now, everyone else's at the interval.
+                # (Flushing every run at each end was a row, a round trip's share and a thread
+                # hand-off per streamed event once runs ended every few milliseconds: issue 15.)
+                batch = {run_id: pending for run_id, pending in self._pending.items() if pending.done is not None}
+                for run_id in batch:
+                    del self._pending[run_id]
             for run_id, pending in batch.items():
                 if pending.final is not None:
                     self._unreported.pop(run_id, None)  # its final write sets last_seq

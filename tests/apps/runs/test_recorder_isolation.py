@@ -5,6 +5,7 @@ database could not take (no connection to be had) is written later, once."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from decimal import Decimal
 
@@ -133,3 +134,37 @@ async def test_recorder_writes_the_final_state_when_the_terminal_event_went_out_
     await recorder.finish(run_id, _final("x"))
     row = await Run.objects.aget(pk=run_id)
     assert (row.status, row.last_seq, row.output_text) == (Run.Status.COMPLETED, 3, "x")
+
+
+async def test_a_run_that_ends_is_written_alone_and_the_others_at_the_interval(
+    org_a: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's end is written at once, without the events other runs streamed meanwhile: those
+    wait for the interval (one row per run and interval, not one per end: issue 15), and then go
+    in once, in order, nothing lost."""
+    from apps.runs import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "FLUSH_INTERVAL", 3.0)  # the interval cannot pass meanwhile
+    ending = await database_sync_to_async(_new_run)(org_a)
+    streaming = await database_sync_to_async(_new_run)(org_a)
+    recorder = Recorder()
+    later = _events(streaming, "a", " b", " c", " d")
+    for event in later[:3]:  # run.started and two tokens of the run that goes on
+        recorder.record(event)
+    for event in _events(ending, "x", " y"):
+        recorder.record(event)
+    await asyncio.wait_for(recorder.finish(ending, _final("x y")), 2.5)
+    assert await database_sync_to_async(_stored)(ending) == [
+        (1, 1, "run.started"),
+        (2, 3, "token"),
+        (4, 4, "run.finished"),
+    ]
+    assert await database_sync_to_async(_stored)(streaming) == []  # not written with the other run's end
+    for event in later[3:]:
+        recorder.record(event)
+    await recorder.finish(streaming, _final("a b c d"))
+    stored = await database_sync_to_async(_stored)(streaming)
+    assert stored[0] == (1, 1, "run.started") and stored[-1] == (6, 6, "run.finished")
+    tokens = [(seq, end) for seq, end, kind in stored if kind == "token"]
+    assert tokens[0][0] == 2 and tokens[-1][1] == 5  # every token once, in order
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(tokens))
