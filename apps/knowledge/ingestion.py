@@ -198,9 +198,18 @@ class ParseAhead:
         )
         self.thread.start()
 
-    def join(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
+    def release(self) -> None:
+        """The job is done: its pipeline goes on embedding the next document while the queue
+        worker takes the next task (joining the pipeline here left the embedder idle from the
+        end of its embedding to the next job's; docs/BENCHMARKS.md, issue 19). Finished
+        pipelines are joined here, and the oldest live ones beyond AHEAD_KEPT waited for."""
+        with _ahead_lock:
+            if self.thread is not None:
+                _ahead.append(self.thread)
+            _ahead[:] = [thread for thread in _ahead if thread.is_alive()]
+            waits = _ahead[: max(0, len(_ahead) - AHEAD_KEPT)]
+        for thread in waits:
+            thread.join()
 
     @staticmethod
     def _run(knowledge_base_id: UUID, document_id: UUID | str) -> None:
@@ -226,6 +235,21 @@ class ParseAhead:
             logger.exception("parse-ahead for knowledge base %s failed", knowledge_base_id)
         finally:
             thread_connection.close()
+
+
+AHEAD_KEPT = 2  # pipelines of finished jobs left running (each embeds at most EMBED_AHEAD documents)
+_ahead: list[threading.Thread] = []
+_ahead_lock = threading.Lock()
+
+
+def pipeline_drain() -> None:
+    """Waits for every pipeline that finished jobs left running (tests, benchmarks, shutdown)."""
+    while True:
+        with _ahead_lock:
+            if not _ahead:
+                return
+            thread = _ahead.pop(0)
+        thread.join()
 
 
 def _prepare_ahead(document_ids: list[UUID], embed: bool) -> None:
@@ -346,7 +370,7 @@ def document_ingest(document_id: UUID | str, generation: int) -> str:
     try:
         return _document_ingest(document_id, generation, ahead)
     finally:
-        ahead.join()
+        ahead.release()
 
 
 def _document_ingest(document_id: UUID | str, generation: int, ahead: ParseAhead) -> str:

@@ -24,6 +24,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -218,14 +219,15 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False) -> dict[str, float
     """Ingestion of text-heavy HTML pages (uploaded, one job each: sandboxed parse in the warm pool
     with the next page parsed ahead, chunk, embed, commit) against, in the same run, the raw
     parser + chunker + embedder on the same pages without the job (no database, no progress), and
-    the embedder alone on the same chunk texts. `rounds` > 1: job and embedder alone are timed
-    again, each round on a new knowledge base and in turn first; the ratio is per round and its
-    median reported (the machine is shared: a lone ratio is noise), with the load average. `ab`:
+    the embedder alone on the same chunk texts (timed before and after the jobs in each round, see
+    below). Each of `rounds` rounds ingests into a new knowledge base; the ratio is per round, its
+    median and lowest reported (the machine is shared: a lone ratio is noise), with the load
+    average, and where the embedder's time went in each (busy, idle, run-queue wait). `ab`:
     each round also times the jobs without the embedding ahead (`ingestion.EMBED_AHEAD = 0`: the
     next pages still parsed and chunked ahead), as a before/after under the same load."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from apps.knowledge import ingestion
+    from apps.knowledge import embeddings, ingestion
     from apps.knowledge.chunking import ChunkSettings, chunk_sections, chunker_warm, embedding_text
     from apps.knowledge.embeddings import BATCH_SIZE, _local_model
     from apps.knowledge.ingestion import document_ingest
@@ -234,9 +236,24 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False) -> dict[str, float
     from apps.knowledge.services import document_upload, knowledge_base_create
 
     embed_ahead = ingestion.EMBED_AHEAD
+    passes = getattr(embeddings, "LOCAL_PASS_SIZE", BATCH_SIZE)  # the product's passes (before: BATCH_SIZE)
     access = make_org("Html")
     model = _local_model()
     model.encode(["warm up"] * 4)
+    encode = model.encode
+    spans: list[tuple[float, float, float, float]] = []  # start, end, CPU s, run-queue wait s of each call
+
+    def timed_encode(*args: Any, **kwargs: Any) -> Any:
+        cpu, wait = _thread_sched()
+        start = time.perf_counter()
+        try:
+            return encode(*args, **kwargs)
+        finally:
+            end = time.perf_counter()
+            cpu2, wait2 = _thread_sched()
+            spans.append((start, end, cpu2 - cpu, wait2 - wait))
+
+    model.encode = timed_encode
     bodies = [html_page(seed) for seed in range(pages)]
     parse_in_sandbox(bodies[0], "html")  # warm: the pool's worker and its libraries for both
     chunker_warm()  # what a queue worker does at start (apps.knowledge.tasks), for both
@@ -248,75 +265,128 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False) -> dict[str, float
             knowledge_base_id=knowledge_base.id,
             files=[SimpleUploadedFile(f"page{i}.html", body) for i, body in enumerate(bodies)],
         )
+        spans.clear()
         start = time.perf_counter()
         for upload in uploads:
             assert document_ingest(upload.document.id, upload.document.generation) == "ready"
-        return time.perf_counter() - start, Chunk.objects.filter(knowledge_base=knowledge_base).count()
-
-    job, chunks = jobs(0)
+        getattr(ingestion, "pipeline_drain", lambda: None)()  # nothing of the jobs left running
+        took = time.perf_counter() - start
+        print(f"    job: {_breakdown(spans, start, took)}", flush=True)
+        return took, Chunk.objects.filter(knowledge_base=knowledge_base).count()
 
     settings_ = ChunkSettings("sentence", 256, 32)
     start = time.perf_counter()
     texts: list[str] = []
+    by_page: list[list[str]] = []
     for body in bodies:
         sections = parse_in_sandbox(body, "html")
         drafts = chunk_sections(sections, settings_)
         page_texts = [embedding_text(d.text, title=sections[0].title, heading_path=d.heading_path) for d in drafts]
         model.encode(
-            page_texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            page_texts, batch_size=passes, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         texts.extend(page_texts)
+        by_page.append(page_texts)
     raw = time.perf_counter() - start
 
-    def embed_alone() -> float:
-        start = time.perf_counter()
-        model.encode(
-            texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        return time.perf_counter() - start
+    # The embedder alone on the same chunk texts, three ways: all of them in one call in passes of
+    # 32 sorted by length (the baseline before), the same in passes of the product's size
+    # (LOCAL_PASS_SIZE), and the job's own calls (a page's chunks at a time). The baseline is the
+    # way that is fastest over the whole run (its median), so a lucky sample of one way does not
+    # pick it, and an unlucky one of the job's does not either.
+    ways = [("all", 32), ("all", passes), ("pages", passes)]
 
-    embed = embed_alone()
-    ratios = [embed / job]
-    print(f"  round 1: job {job:.1f} s, embedder alone {embed:.1f} s, ratio {embed / job:.3f}, {load()}", flush=True)
-    without: list[float] = []
-    for round_ in range(1, rounds):
-        # Each first in turn, so that a slow spell of the shared machine falls on each side.
-        steps = ["job", "embed"] + (["without"] if ab else [])
-        shift = round_ % len(steps)
+    def embed_alone(order: list[tuple[str, int]]) -> dict[str, float]:
         took: dict[str, float] = {}
-        for step in steps[shift:] + steps[:shift]:
-            if step == "embed":
-                took[step] = embed_alone()
-            elif step == "job":
-                took[step] = jobs(round_)[0]
-            else:
-                ingestion.EMBED_AHEAD = 0
-                try:
-                    took[step] = jobs(round_ + 1000)[0]
-                finally:
-                    ingestion.EMBED_AHEAD = embed_ahead
-        ratios.append(took["embed"] / took["job"])
-        extra = ""
+        for way, size in order:
+            spans.clear()
+            start = time.perf_counter()
+            for group in [texts] if way == "all" else by_page:
+                model.encode(
+                    group, batch_size=size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                )
+            name = f"{way} {size}"
+            took[name] = time.perf_counter() - start
+            print(f"    embedder alone ({name}): {_breakdown(spans, start, took[name])}", flush=True)
+        return took
+
+    # Each round: the embedder alone, the jobs, the embedder alone again in the reverse order; each
+    # way's time is the mean of its two, so that the shared machine's drift (the same embedding
+    # took 9.9-14.7 s of CPU in one profile) falls on both sides alike.
+    alone: list[dict[str, float]] = []
+    job_times: list[float] = []
+    without: list[float] = []
+    chunks = 0
+    for round_ in range(rounds):
+        order = ways[round_ % len(ways) :] + ways[: round_ % len(ways)]
+        before = embed_alone(order)
+        job, chunks = jobs(round_)
+        job_times.append(job)
         if ab:
-            without.append(took["embed"] / took["without"])
-            extra = f", without the embedding ahead {took['without']:.1f} s (ratio {without[-1]:.3f})"
+            ingestion.EMBED_AHEAD = 0
+            try:
+                without.append(jobs(round_ + 1000)[0])
+            finally:
+                ingestion.EMBED_AHEAD = embed_ahead
+        after = embed_alone(order[::-1])
+        alone.append({name: (before[name] + after[name]) / 2 for name in before})
         print(
-            f"  round {round_ + 1}: job {took['job']:.1f} s, embedder alone {took['embed']:.1f} s, "
-            f"ratio {ratios[-1]:.3f}{extra}, {load()}",
+            f"  round {round_ + 1}: job {job:.2f} s, embedder alone "
+            + ", ".join(f"{name} {took:.2f} s" for name, took in alone[-1].items())
+            + (f", without the embedding ahead {without[-1]:.2f} s" if ab else "")
+            + f", {load()}",
             flush=True,
         )
+    best = min(alone[0], key=lambda name: statistics.median(a[name] for a in alone))
+    ratios = [a[best] / j for a, j in zip(alone, job_times, strict=True)]
+    embed, job = statistics.median(a[best] for a in alone), statistics.median(job_times)
     print(f"html ingestion: {pages} pages, {chunks} chunks")
-    print(f"  ingestion jobs: {pages / job * 60:.1f} pages/min, {chunks / job:.1f} chunks/s ({job:.1f} s)")
+    print(f"  ingestion jobs: {pages / job * 60:.1f} pages/min, {chunks / job:.1f} chunks/s (median {job:.2f} s)")
     print(f"  raw parser (sandbox) + chunker + embedder, no job: {pages / raw * 60:.1f} pages/min ({raw:.1f} s)")
     print(f"    ratio job / raw: {raw / job:.3f}")
-    print(f"  embedder alone on the same {len(texts)} chunk texts: {len(texts) / embed:.1f} chunks/s ({embed:.1f} s)")
-    print(f"    ratio job / embedder alone: {embed / job:.3f}")
-    if rounds > 1:
-        print(f"    per round: {fmt(ratios)}, median {statistics.median(ratios):.3f}")
+    print(
+        f"  embedder alone on the same {len(texts)} chunk texts, fastest way ({best}): "
+        f"{len(texts) / embed:.1f} chunks/s (median {embed:.2f} s)"
+    )
+    median, lowest = statistics.median(ratios), min(ratios)
+    print(f"    ratio job / embedder alone, per round: {fmt(ratios)}, median {median:.3f}, lowest {lowest:.3f}")
+    for name in alone[0]:
+        against = [a[name] / j for a, j in zip(alone, job_times, strict=True)]
+        print(f"    against the embedder alone ({name}): {fmt(against)}")
     if without:
-        print(f"    without the embedding ahead, rounds 2..: {fmt(without)}, median {statistics.median(without):.3f}")
+        ratios_without = [a[best] / w for a, w in zip(alone, without, strict=True)]
+        print(f"    without the embedding ahead: {fmt(ratios_without)}, median {statistics.median(ratios_without):.3f}")
     print(f"  {load()}")
-    return {"raw_ratio": raw / job, "embed_ratio": statistics.median(ratios)}
+    return {"raw_ratio": raw / job, "embed_ratio": median, "lowest_ratio": lowest}
+
+
+def _thread_sched() -> tuple[float, float]:
+    """This thread's CPU time and run-queue wait so far, in seconds (Linux schedstat)."""
+    try:
+        cpu, wait, _ = Path(f"/proc/self/task/{threading.get_native_id()}/schedstat").read_text().split()
+    except OSError:
+        return 0.0, 0.0
+    return int(cpu) / 1e9, int(wait) / 1e9
+
+
+def _breakdown(spans: list[tuple[float, float, float, float]], began: float, took: float) -> str:
+    """Where the embedder's time went: busy (inside encode calls, of it the thread's CPU and its
+    run-queue wait), and idle (no encode call running), split into before the first call, between
+    calls (the pipeline waiting for the rest) and after the last."""
+    busy = cpu = wait = 0.0
+    end_ = began
+    gaps: list[float] = []
+    for start, end, c, w in sorted(spans):
+        gaps.append(max(0.0, start - end_))
+        busy += max(0.0, end - max(start, end_))
+        end_ = max(end_, end)
+        cpu, wait = cpu + c, wait + w
+    first, between, last = (gaps[0] if gaps else took), sum(gaps[1:]), max(0.0, began + took - end_)
+    return (
+        f"{took:.2f} s: embedder busy {busy:.2f} s (CPU {cpu:.2f}, run-queue wait {wait:.2f}), "
+        f"idle {took - busy:.2f} s (first {first:.2f}, between {between:.2f} in {sum(g > 0.02 for g in gaps[1:])} "
+        f"gaps over 20 ms, last {last:.2f})"
+    )
 
 
 def load() -> str:

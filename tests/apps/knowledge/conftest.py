@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from apps.knowledge.ingestion import document_ingest
+from apps.knowledge.ingestion import document_ingest, pipeline_drain
 from apps.knowledge.models import ACTIVE_STATUSES, Document, KnowledgeBase
 from apps.knowledge.services import knowledge_base_create
 from tests.conftest import Member
@@ -14,7 +14,16 @@ from tests.conftest import Member
 def ingest_pending(knowledge_base: KnowledgeBase) -> list[str]:
     """What the huey worker does, in this thread: every unfinished document, to the end."""
     pending = Document.objects.filter(knowledge_base=knowledge_base, status__in=ACTIVE_STATUSES)
-    return [document_ingest(doc_id, generation) for doc_id, generation in pending.values_list("id", "generation")]
+    outcomes = [document_ingest(doc_id, generation) for doc_id, generation in pending.values_list("id", "generation")]
+    pipeline_drain()  # nothing left running into the next test
+    return outcomes
+
+
+@pytest.fixture(autouse=True)
+def _pipelines_drained() -> Iterator[None]:
+    """A job's pipeline outlives it (it embeds the next queued document): none runs into the next test."""
+    yield
+    pipeline_drain()
 
 
 @pytest.fixture

@@ -5,19 +5,22 @@ document with its reason and leaves nothing searchable half-written."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from django.db import connection
 
 from apps.knowledge import ingestion
 from apps.knowledge.chunking import ChunkSettings, chunk_sections
+from apps.knowledge.embeddings import LOCAL_PASS_SIZE, LocalEmbedder, _local_model
 from apps.knowledge.ingestion import document_ingest
 from apps.knowledge.keywords import stats_rebuild
 from apps.knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from apps.knowledge.parsing import Section
-from apps.knowledge.services import document_upload
+from apps.knowledge.services import document_delete, document_upload
 from apps.serving.models import ModelKind
 from apps.serving.services import model_endpoint_create
 from tests.apps.knowledge import files
@@ -63,9 +66,18 @@ def _stored(kb: KnowledgeBase) -> list[tuple[Any, ...]]:
 
 @pytest.fixture(autouse=True)
 def _nothing_prepared() -> Iterator[None]:
+    ingestion.pipeline_drain()
     ingestion._prepared.clear()
     yield
+    ingestion.pipeline_drain()
     ingestion._prepared.clear()
+
+
+def _ingest(document: Document) -> str:
+    """One job, then its pipeline waited for (it goes on after the job: the next one's embedding)."""
+    outcome = document_ingest(document.id, document.generation)
+    ingestion.pipeline_drain()
+    return outcome
 
 
 @pytest.fixture
@@ -86,18 +98,18 @@ def test_pipeline_stores_exactly_the_chunks_and_vectors_of_the_job_alone(
     pages = {f"page{i}.html": _page(i) for i in range(3)}
     piped = make_kb(org_a, name="piped", chunk_size=64, chunk_overlap=8)
     first, second, third = _upload(org_a, piped, pages)
-    assert document_ingest(first.id, first.generation) == "ready"
+    assert _ingest(first) == "ready"
     ahead = ingestion._prepared[str(second.id)]  # embedded ahead, while the first was written
     assert ahead.ready.is_set() and ahead.drafts and ahead.vectors and len(ahead.vectors) == len(ahead.drafts)
     assert ingestion._prepared[str(third.id)].drafts and ingestion._prepared[str(third.id)].vectors is None
     assert Document.objects.get(pk=second.id).status == DocumentStatus.QUEUED  # nothing claimed ahead
     assert not Chunk.objects.filter(document_id=second.id).exists()
-    assert [document_ingest(d.id, d.generation) for d in (second, third)] == ["ready", "ready"]
+    assert [_ingest(d) for d in (second, third)] == ["ready", "ready"]
     assert str(second.id) not in ingestion._prepared and str(third.id) not in ingestion._prepared
 
     serial()
     alone = make_kb(org_a, name="alone", chunk_size=64, chunk_overlap=8)
-    assert [document_ingest(d.id, d.generation) for d in _upload(org_a, alone, pages)] == ["ready"] * 3
+    assert [_ingest(d) for d in _upload(org_a, alone, pages)] == ["ready"] * 3
     assert not ingestion._prepared
     got, want = _stored(piped), _stored(alone)
     assert len(got) > 3 * 2 and got == want  # the same chunks, byte for byte, and the same vectors
@@ -106,10 +118,10 @@ def test_pipeline_stores_exactly_the_chunks_and_vectors_of_the_job_alone(
 def test_chunks_prepared_from_other_settings_are_not_used(org_a: Member, make_kb: Callable[..., KnowledgeBase]) -> None:
     kb = make_kb(org_a, chunk_size=128, chunk_overlap=8)
     first, second = _upload(org_a, kb, {"a.html": _page(1), "b.html": _page(2)})
-    assert document_ingest(first.id, first.generation) == "ready"
+    assert _ingest(first) == "ready"
     assert ingestion._prepared[str(second.id)].vectors
     KnowledgeBase.objects.filter(pk=kb.pk).update(chunk_size=48, chunk_overlap=4)  # changed after the preparation
-    assert document_ingest(second.id, second.generation) == "ready"
+    assert _ingest(second) == "ready"
     second.refresh_from_db()
     expected = chunk_sections([Section.from_stored(s) for s in second.sections or []], ChunkSettings("sentence", 48, 4))
     stored = list(Chunk.objects.filter(document=second).order_by("ordinal").values_list("text", "token_count"))
@@ -134,7 +146,7 @@ def test_a_failing_batch_fails_the_document_with_its_reason_and_nothing_becomes_
     kb = make_kb(org_a, chunk_size=32, chunk_overlap=0, embedding_model="remote")
     long_page = b"<html><body><h1>Long</h1>" + b"".join(b"<p>" + files.FILLER.encode() + b"</p>" for _ in range(40))
     first, second = _upload(org_a, kb, {"a.html": _page(1), "b.html": long_page + b"</body></html>"})
-    assert document_ingest(first.id, first.generation) == "ready"
+    assert _ingest(first) == "ready"
     prepared = ingestion._prepared[str(second.id)]
     assert prepared.drafts and len(prepared.drafts) > 32 and prepared.vectors is None  # a remote model: not ahead
     with connection.cursor() as cursor:
@@ -144,7 +156,7 @@ def test_a_failing_batch_fails_the_document_with_its_reason_and_nothing_becomes_
         stats_before = cursor.fetchone()
 
     server.fail_with, server.fail_after = 503, server.requests + 1  # the first batch, then down
-    assert document_ingest(second.id, second.generation) == "failed"
+    assert _ingest(second) == "failed"
     second.refresh_from_db()
     assert (second.status, second.error_code) == (DocumentStatus.FAILED, "embedding_failed")
     assert "HTTP 503" in second.error_message
@@ -162,3 +174,51 @@ def test_a_failing_batch_fails_the_document_with_its_reason_and_nothing_becomes_
         )
         assert cursor.fetchone() == stats_before
     assert set(Chunk.objects.filter(knowledge_base=kb, active=True).values_list("document_id", flat=True)) == {first.id}
+
+
+def test_jobs_back_to_back_with_the_pipeline_still_running_store_what_the_job_alone_stores(
+    org_a: Member, make_kb: Callable[..., KnowledgeBase], serial: Callable[[], None]
+) -> None:
+    """As the queue worker runs them: each job returns while its pipeline still embeds the next
+    document, and the next job takes the vectors when they are ready (or embeds them itself)."""
+    pages = {f"page{i}.html": _page(i) for i in range(4)}
+    piped = make_kb(org_a, name="piped", chunk_size=64, chunk_overlap=8)
+    outcomes = [document_ingest(d.id, d.generation) for d in _upload(org_a, piped, pages)]
+    ingestion.pipeline_drain()
+    assert outcomes == ["ready"] * 4
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("parse-ahead")]  # nothing left running
+    assert not ingestion._prepared  # every document's preparation taken by its job
+
+    serial()
+    alone = make_kb(org_a, name="alone", chunk_size=64, chunk_overlap=8)
+    assert [_ingest(d) for d in _upload(org_a, alone, pages)] == ["ready"] * 4
+    got, want = _stored(piped), _stored(alone)
+    assert len(got) > 4 * 2 and got == want
+
+
+def test_a_document_deleted_while_the_pipeline_embeds_it_gets_nothing_written_and_the_queue_goes_on(
+    org_a: Member, make_kb: Callable[..., KnowledgeBase]
+) -> None:
+    kb = make_kb(org_a, chunk_size=64, chunk_overlap=8)
+    first, second, third = _upload(org_a, kb, {f"page{i}.html": _page(i) for i in range(3)})
+    assert document_ingest(first.id, first.generation) == "ready"  # its pipeline goes on with the second
+    document_delete(access=org_a.access, knowledge_base_id=kb.id, document_id=second.id)
+    assert document_ingest(second.id, second.generation) == "skipped"  # its queue message, after the delete
+    assert document_ingest(third.id, third.generation) == "ready"
+    ingestion.pipeline_drain()
+    assert not Document.objects.filter(pk=second.id).exists()
+    assert not Chunk.objects.filter(document_id=second.id).exists()
+    assert set(Chunk.objects.filter(knowledge_base=kb, active=True).values_list("document_id", flat=True)) == {
+        first.id,
+        third.id,
+    }
+
+
+def test_the_built_in_models_passes_of_16_give_the_vectors_of_passes_of_32_to_float_rounding() -> None:
+    texts = [f"Manual page {i}. " + (files.FILLER * 8)[: 80 + 37 * i] for i in range(40)]  # many lengths
+    model = _local_model()
+    before = model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    now = np.asarray(LocalEmbedder().embed(texts))
+    assert LOCAL_PASS_SIZE == 16 and now.shape == before.shape == (40, 384)
+    assert float(np.abs(now - before).max()) < 1e-5
+    assert float((now * before).sum(axis=1).min()) > 0.99999
