@@ -393,6 +393,23 @@ class StreamResponse:
                 connection.waiter = None
         return connection.take()
 
+    def take(self) -> bytes | None:
+        """`chunk()` without the coroutine, for the per-event loop of a stream's reader: what is
+        buffered now, b"" when nothing is (then await `arrival()` and take again), None at the
+        body's end. One frame less built and resumed per event (issue 15)."""
+        connection = self.connection
+        if connection.chunks:
+            return connection.take()
+        if connection.error is not None:
+            raise connection.error
+        return None if connection.complete else b""
+
+    def arrival(self) -> asyncio.Future[None]:
+        """A future done when the server sends something (or the call fails); await it directly."""
+        connection = self.connection
+        waiter = connection.waiter = connection.loop.create_future()
+        return waiter
+
     async def read(self, limit: int = MAX_ERROR_BODY) -> bytes:
         """The rest of the body, up to `limit` bytes (the rest is read and dropped)."""
         parts: list[bytes] = []

@@ -160,7 +160,10 @@ class OpenAIStreamingChat(BaseChatModel):
                 lines = SseLines()
                 # Read to the end of the body even after [DONE]: a response closed half-read
                 # closes its connection, and the next call would pay for a new one.
-                while (data := await response.chunk()) is not None:
+                while (data := response.take()) is not None:
+                    if not data:
+                        await response.arrival()
+                        continue
                     if done:
                         continue
                     if buffer:
