@@ -8,6 +8,9 @@ Candidates (all from the bundled all-MiniLM-L6-v2, nothing downloaded):
 - onnx: the same model exported once to ONNX (torch.onnx, legacy exporter) and run by ONNX Runtime,
   one intra-op thread;
 - onnx-int8: that export with ONNX Runtime's dynamic int8 quantization of its weights (per tensor);
+- plain-u8 / plain-s8 / fused-u8: int8 weights per channel on the plain export (unsigned: the
+  cache's embedder before EMBEDDER_ID .../2; signed) and on the fused one with unsigned weights
+  (_variant): where the shipped export's time goes;
 - onnx-int8-pc: the cache's embedder (apps.serving.question_embedder): BERT's subgraphs fused by
   onnxruntime's optimizer, then signed int8 weights per channel (before EMBEDDER_ID .../2: the
   plain export with unsigned int8 weights per channel; bench_semantic_cache.py A/Bs the two),
@@ -86,17 +89,21 @@ def _int8(model: object) -> Embed:
 
 
 def _onnx(model: object, folder: Path, int8: bool = False) -> Embed:
-    """fp32: exported here (the same export as apps.serving.question_embedder, without its
-    quantization); int8 without per-channel scales: quantized from that file."""
-    import torch
-
+    """fp32: exported here (the same export as apps.serving.question_embedder's fp32 path, without
+    its fusion and quantization); int8 without per-channel scales: quantized from that file."""
     path = folder / "minilm.onnx"
     if int8 and path.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantize_dynamic(str(path), str(folder / "minilm-int8.onnx"), weight_type=QuantType.QInt8)
         return _session(folder / "minilm-int8.onnx", model)
-    auto = model[0].auto_model  # type: ignore[index]
+    _export(model[0].auto_model, path)  # type: ignore[index]
+    return _session(path, model)
+
+
+def _export(auto: object, path: Path) -> None:
+    """The transformer `auto` to ONNX at `path` (torch.onnx's TorchScript exporter, opset 17)."""
+    import torch
 
     class Wrapped(torch.nn.Module):  # positional inputs for the tracer (BertModel.forward takes more)
         def __init__(self) -> None:
@@ -104,7 +111,7 @@ def _onnx(model: object, folder: Path, int8: bool = False) -> Embed:
             self.inner = auto
 
         def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-            return self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+            return self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state  # type: ignore[operator, no-any-return]
 
     ids = torch.tensor([[101, 7592, 2088, 102]])
     names = ["input_ids", "attention_mask", "token_type_ids"]
@@ -119,7 +126,46 @@ def _onnx(model: object, folder: Path, int8: bool = False) -> Embed:
             opset_version=17,
             dynamo=False,
         )
-    return _session(path, model)
+
+
+def _variant(model: object, folder: Path, *, fused: bool, signed: bool) -> Embed:
+    """The int8-per-channel exports side by side (the cache's export history): BERT's eager
+    attention traced and fused by onnxruntime's optimizer (apps.serving.question_embedder._fuse)
+    or the plain export, and weights QInt8 (signed) or QUInt8. Plain QUInt8 is the cache's
+    embedder before EMBEDDER_ID .../2; fused QInt8 is what it ships now (onnx-int8-pc)."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    from apps.serving import question_embedder
+
+    source = folder / ("eager.onnx" if fused else "minilm.onnx")
+    if not source.exists():
+        if fused:
+            eager = AutoModel.from_pretrained(
+                str(question_embedder._source()), local_files_only=True, attn_implementation="eager"
+            )
+            _export(eager.eval(), source)
+        else:
+            _export(model[0].auto_model, source)  # type: ignore[index]
+    logging.disable(logging.INFO)  # the optimizer and the quantizer log a line per node
+    try:
+        if fused:
+            if not (folder / "fused.onnx").exists():
+                question_embedder._fuse(source, folder / "fused.onnx", 12, 384)
+            source = folder / "fused.onnx"
+        out = folder / f"int8-pc-{'fused' if fused else 'plain'}-{'s8' if signed else 'u8'}.onnx"
+        quantize_dynamic(
+            str(source),
+            str(out),
+            per_channel=True,
+            weight_type=QuantType.QInt8 if signed else QuantType.QUInt8,
+            extra_options={"DefaultTensorType": 1},  # the fused operators have no shape inference
+        )
+    finally:
+        logging.disable(logging.NOTSET)
+    return _session(out, model)
 
 
 def _shipped() -> Embed:
@@ -227,11 +273,16 @@ def main() -> None:
     model, base = _minilm()
     folder = Path(tempfile.mkdtemp(prefix="cache-embedders-"))
     candidates: dict[str, Embed] = {"minilm": base}
-    wanted = set(filter(None, args.only.split(","))) or {"minilm-int8", "onnx", "onnx-int8", "onnx-int8-pc", "static"}
+    wanted = set(filter(None, args.only.split(","))) or {
+        *("minilm-int8", "onnx", "onnx-int8", "plain-u8", "plain-s8", "fused-u8", "onnx-int8-pc", "static")
+    }
     for name, make in (
         ("minilm-int8", lambda: _int8(model)),
         ("onnx", lambda: _onnx(model, folder)),
         ("onnx-int8", lambda: _onnx(model, folder, int8=True)),
+        ("plain-u8", lambda: _variant(model, folder, fused=False, signed=False)),
+        ("plain-s8", lambda: _variant(model, folder, fused=False, signed=True)),
+        ("fused-u8", lambda: _variant(model, folder, fused=True, signed=False)),
         ("onnx-int8-pc", _shipped),
         ("static", lambda: _static(model)),
     ):
