@@ -138,6 +138,8 @@ def export(target: Path, *, quantize: bool = True, embedder_id: str = EMBEDDER_I
                 )
             finally:
                 logging.disable(logging.NOTSET)
+            if fused != FUSED:  # still correct, about twice as slow: say so once, at export
+                logging.getLogger(__name__).warning("question embedder: fused %s, expected %s", fused, FUSED)
             (work / "fp32.onnx").unlink()
             (work / "fused.onnx").unlink()
         else:
