@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -48,25 +48,37 @@ class Embedder(Protocol):
 
 
 class LocalEmbedder:
-    """sentence-transformers on CPU, loaded once per process; calls are serialized (one model,
-    one thread pool of its own: parallel callers would only fight over the same cores)."""
+    """sentence-transformers on CPU, loaded once per process. Every call's forward passes run on
+    one long-lived thread of the process (`_local_thread`), one call after the other: parallel
+    callers would only fight over the same cores, and a thread that is new to the model (the
+    ingestion pipeline starts one per job) paid ~70,000 page faults and ~5% more CPU on its first
+    calls (its allocator's memory not yet touched; docs/BENCHMARKS.md, issue 19)."""
 
     name, dimensions = LOCAL_EMBEDDING_MODEL, LOCAL_DIMENSIONS
-    _lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        model = _local_model()
-        with self._lock:
-            vectors = model.encode(
-                texts,
-                batch_size=LOCAL_PASS_SIZE,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return [[float(x) for x in row] for row in vectors]
+        vectors = _local_thread().submit(_local_encode, texts).result()
+        return [[float(x) for x in row] for row in vectors]  # in the caller's thread: the next call goes on
+
+
+def _local_encode(texts: list[str]) -> Any:
+    return _local_model().encode(
+        texts,
+        batch_size=LOCAL_PASS_SIZE,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+
+
+@cache
+def _local_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-embedder")
+
+
+os.register_at_fork(after_in_child=_local_thread.cache_clear)  # a forked child has no such thread
 
 
 @cache
@@ -195,8 +207,6 @@ class EmbeddingChoice:
 def embedding_choices(*, organization: Organization) -> list[EmbeddingChoice]:
     """The built-in model and every embedding endpoint of the organization, each with its vector
     size asked of it now (in parallel, each bounded by its endpoint's timeout)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from apps.serving.models import ModelEndpoint, ModelKind
 
     choices = [EmbeddingChoice(LOCAL_EMBEDDING_MODEL, "all-MiniLM-L6-v2 (built in, on this server)", LOCAL_DIMENSIONS)]

@@ -222,3 +222,17 @@ def test_the_built_in_models_passes_of_16_give_the_vectors_of_passes_of_32_to_fl
     assert LOCAL_PASS_SIZE == 16 and now.shape == before.shape == (40, 384)
     assert float(np.abs(now - before).max()) < 1e-5
     assert float((now * before).sum(axis=1).min()) > 0.99999
+
+
+def test_local_embeddings_from_many_threads_run_on_one_thread_and_match_the_model() -> None:
+    texts = [f"Part {i}: " + files.FILLER for i in range(5)]
+    results: list[list[list[float]]] = []
+    callers = [threading.Thread(target=lambda: results.append(LocalEmbedder().embed(texts))) for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    direct = _local_model().encode(texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True)
+    assert len(results) == 3 and all(r == results[0] for r in results)
+    assert results[0] == [[float(x) for x in row] for row in direct]
+    assert len([t for t in threading.enumerate() if t.name.startswith("local-embedder")]) == 1
