@@ -21,6 +21,7 @@ from typing import Any
 
 ADAPTER = Path(__file__).with_name("injection_adapter")
 MAX_TOKENS = 128  # a 400-character window is about 100 word pieces
+BATCH = 4  # texts per forward pass, sorted by length: little padding (a document's sentences are short)
 FROZEN_LAYERS = 4  # the adapter sits in the top two of MiniLM's six layers (training caches the rest)
 LORA = {
     "r": 16,
@@ -74,11 +75,14 @@ class InjectionModel:
         path = base_path()
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         base = AutoModel.from_pretrained(path, local_files_only=True)
-        self.model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload().eval()
+        if (adapter / "adapter_config.json").exists():  # a LoRA adapter (wave 5); none: the frozen base
+            base = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+        self.model = base.eval()
         head = load_file(str(adapter / "head.safetensors"))
         self.weight = head["weight"].float()
         self.bias = head["bias"].float()
         self.meta = json.loads((adapter / "head.json").read_text(encoding="utf-8"))
+        self.normalize = bool(self.meta.get("normalize", False))  # the head reads unit-length vectors
         self._torch = torch
 
     def score(self, texts: list[str]) -> list[float]:
@@ -86,10 +90,25 @@ class InjectionModel:
         if not texts:
             return []
         torch = self._torch
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths: less padding
+        out = [0.0] * len(texts)
         with self._lock, torch.inference_mode():
-            logits = pooled(self.model, batch) @ self.weight.T + self.bias
-        return [float(p) for p in torch.sigmoid(logits).reshape(-1)]
+            for start in range(0, len(order), BATCH):
+                chosen = order[start : start + BATCH]
+                batch = self.tokenizer(
+                    [texts[i] for i in chosen],
+                    padding=True,
+                    truncation=True,
+                    max_length=MAX_TOKENS,
+                    return_tensors="pt",
+                )
+                vectors = pooled(self.model, batch)
+                if self.normalize:
+                    vectors = torch.nn.functional.normalize(vectors, dim=-1)
+                probabilities = torch.sigmoid(vectors @ self.weight.T + self.bias).reshape(-1)
+                for i, p in zip(chosen, probabilities.tolist(), strict=True):
+                    out[i] = float(p)
+        return out
 
 
 @cache

@@ -8,8 +8,12 @@ The decision threshold is per source: a retrieved chunk or a tool result ("docum
 legitimately hold imperative text (manuals, policies, notes to staff), so its threshold is never
 lower than the one for user input, and higher where the held-out benign documents ask for it.
 
-A long text is scored window by window and its score is the highest window's, so one injected
-sentence in a long document is not averaged away.
+A text is scored in units and its score is the highest unit's (multiple-instance style), so one
+injected sentence in a long document is not averaged away: its windows of about WINDOW_CHARS, and,
+where it has more than one, its segments (sentences, lines, JSON string values; ADR 0008 wave 6):
+an injection in a document is usually one or two sentences addressed to the assistant inside
+ordinary text, and the model is trained on such segments (inserted into benign documents) beside
+the benign documents' own segments.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ MAX_WINDOWS = 16  # a 6,000-character text; beyond it the heuristics alone judge
 
 Score = Callable[[list[str]], list[float]]  # each window's probability of being an injection
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f\n])\s*")  # CJK full stops too
+# A segment boundary: a sentence end, a line break (an escaped one in JSON too), a JSON string's
+# end (`", "`, `": "`), a table's cell.
+_BREAK = re.compile(r'(?<=[.!?\u3002\uff01\uff1f;])\s+|\s*\n\s*|"\s*[,:]\s*[\[{]*\s*"|\|')
+SEGMENT_MIN, SEGMENT_MAX = 30, 300  # shorter pieces join the next; longer ones are cut at a space
+MAX_SEGMENTS = 48
 
 
 @dataclass(frozen=True)
@@ -35,12 +44,19 @@ class Thresholds:
     model: str
     document_threshold: float | None = None  # retrieved chunks and tool results; None: `threshold`
     veto: float = 0.0  # a heuristics hit stands only at or above this probability (0: heuristics OR model)
+    document_veto: float | None = None  # a document's (>= its threshold: the model alone); None: `veto`
 
     def threshold_for(self, source: str) -> float:
         """The cut-off for text from `source`: "user", or "document" (a tool result is one too)."""
         if source == "user" or self.document_threshold is None:
             return self.threshold
         return max(self.threshold, self.document_threshold)
+
+    def veto_for(self, source: str) -> float:
+        """The probability under which a heuristics hit on text from `source` is dropped."""
+        if source == "user" or self.document_veto is None:
+            return self.veto
+        return self.document_veto
 
 
 @cache
@@ -52,6 +68,7 @@ def injection_classifier() -> Thresholds:
         model=str(data["model"]),
         document_threshold=float(thresholds["document"]) if "document" in thresholds else None,
         veto=float(thresholds.get("veto", 0.0)),
+        document_veto=float(thresholds["document_veto"]) if "document_veto" in thresholds else None,
     )
 
 
@@ -79,9 +96,44 @@ def windows(text: str) -> list[str]:
     return out[:MAX_WINDOWS]
 
 
+def segments(text: str) -> list[str]:
+    """The text's sentences, lines and JSON string values, short ones joined to the next."""
+    out: list[str] = []
+    current = ""
+    for raw in _BREAK.split(text.replace("\\n", "\n")):
+        piece = raw.strip().strip('"{}[]').strip()
+        if not piece:
+            continue
+        current = f"{current} {piece}".strip()
+        if len(current) < SEGMENT_MIN:
+            continue
+        while len(current) > SEGMENT_MAX:
+            cut = current.rfind(" ", 0, SEGMENT_MAX)
+            cut = cut if cut > SEGMENT_MAX // 2 else SEGMENT_MAX
+            out.append(current[:cut])
+            current = current[cut:].strip()
+        out.append(current)
+        current = ""
+    if current:
+        if out and len(current) < SEGMENT_MIN:
+            out[-1] = f"{out[-1]} {current}"
+        else:
+            out.append(current)
+    return out[:MAX_SEGMENTS]
+
+
+def units(text: str) -> list[str]:
+    """What the model scores for `text`: its windows, and its segments where it has several."""
+    whole = windows(text)
+    parts = segments(text) if whole else []
+    if len(parts) < 2:
+        return whole
+    return list(dict.fromkeys(whole + parts))  # a repeated sentence is scored once
+
+
 def classify_injection(text: str, score: Score) -> float:
-    """The probability that `text` is a prompt injection or jailbreak (its worst window)."""
-    parts = windows(text)
+    """The probability that `text` is a prompt injection or jailbreak (its worst unit)."""
+    parts = units(text)
     if not parts:
         return 0.0
     return max(score(parts))

@@ -192,8 +192,9 @@ class Models:
 def injection_finding(check: InjectionCheck, text: str, source: Source, classify: Classify | None) -> Finding | None:
     """The heuristics alone, or, when the check asks for the model too, the two together (ADR 0008):
     the model flags at its source's threshold, and a heuristics hit stands only where the model gives
-    the text at least the trained `veto` probability (the heuristics alone spend the false-positive
-    budget on independent text: quoted attacks, "ignore my last email")."""
+    the text at least the trained `veto` probability of its source (the heuristics alone spend the
+    false-positive budget on independent text: quoted attacks, "ignore my last email"; on documents
+    and tool results the trained veto is the threshold itself: the model alone decides there)."""
     result = scan_injection(text, source=source)
     rule_hit = None
     if result.score >= check.threshold and result.findings:
@@ -208,7 +209,7 @@ def injection_finding(check: InjectionCheck, text: str, source: Source, classify
     if threshold is None:  # the trained one for this source (a document's is never lower)
         threshold = trained.threshold_for(source)
     probability = classify(text)
-    if rule_hit is not None and probability >= min(trained.veto, threshold):
+    if rule_hit is not None and probability >= min(trained.veto_for(source), threshold):
         return rule_hit
     if probability >= threshold:
         return Finding("injection", "classifier", 0, len(text), round(probability, 4))

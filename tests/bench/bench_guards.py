@@ -138,8 +138,9 @@ def held_out_file(model: InjectionModel, path: Path) -> None:
         for item, s in zip(items, checked, strict=True)
     ]
     counts = f"{sum(labels)} attacks, {len(labels) - sum(labels)} benign"
-    veto = injection_classifier().veto
-    print(f"  {path.name}: {counts}; thresholds user {cut('user')}, document {cut('document')}, veto {veto}")
+    trained = injection_classifier()
+    veto = f"veto user {trained.veto_for('user')}, document {trained.veto_for('document')}"
+    print(f"  {path.name}: {counts}; thresholds user {cut('user')}, document {cut('document')}; {veto}")
     for name, flags in (("heuristics", rules), ("classifier", model_flags), ("product", both)):
         recall, fpr = _rates(flags, labels)
         print(f"    {name:<11} recall {recall:.3f}  false-positive rate {fpr:.3f}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -38,32 +39,84 @@ import torch  # noqa: E402 - after the path
 
 from apps.guardrails.injection_model import ADAPTER, FROZEN_LAYERS, MAX_TOKENS, build, pooled  # noqa: E402
 from flows.guards import scan_injection  # noqa: E402
-from flows.guards.classifier import WEIGHTS, windows  # noqa: E402
+from flows.guards.classifier import WEIGHTS, units, windows  # noqa: E402
 from tests.corpus.guardrails.evaluate import load  # noqa: E402
 from tests.corpus.guardrails.train_classifier import Item, training_items  # noqa: E402
 
 SEED = 22
-EPOCHS = 3
+EPOCHS = 2
+TWINS = 2  # injected twins per benign document (payloads inserted at random places)
 BATCH = 16
 LR_ADAPTER, LR_HEAD = 1e-3, 3e-3
 TARGET_FPR = 0.04  # of heuristics OR model, on held-out benign items; the issue allows 0.05
 RULE_THRESHOLD = 0.5
-VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
-VALIDATION_SETS = ("set 5", "set 4", "lookalikes 2")
+VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
+VALIDATION_SETS = ("set 6", "set 5", "set 4", "lookalikes 2")
 WORKERS = 2
 FOLDER = Path(__file__).parent
 
 
+RAW_SOURCE: dict[str, str] = {}  # text -> "user", "document" or "tool" (for the figures per source)
+WRAPS = ("{}", "{}", "{}", "{}", "Note to the AI assistant: {}", "[hidden text]: {}", "<!-- {} -->", "P.S. {}")
+
+
 def all_items() -> list[Item]:
     items = training_items()
-    for file in sorted(FOLDER.glob("train6*.jsonl")):
+    for file in [*sorted(FOLDER.glob("train6*.jsonl")), FOLDER / "train7.jsonl"]:
         for row in load(file.name):
             source = "user" if row["source"] == "user" else "document"
+            RAW_SOURCE[str(row["text"])] = str(row["source"])
             items.append(Item(str(row["text"]), int(row["label"]), source, file.stem, str(row.get("attack") or "")))
-    for row in load("heldout5.jsonl"):  # spent: measured once (BENCHMARKS.md), then trained on
-        source = "user" if row["source"] == "user" else "document"
-        items.append(Item(str(row["text"]), int(row["label"]), source, "set 5", str(row.get("class") or "")))
+    # Spent: each measured once (BENCHMARKS.md) and reported, then trained on.
+    for name, file in (("set 5", "heldout5.jsonl"), ("set 6", "heldout6.jsonl")):
+        for row in load(file):
+            source = "user" if row["source"] == "user" else "document"
+            RAW_SOURCE[str(row["text"])] = str(row["source"])
+            items.append(Item(str(row["text"]), int(row["label"]), source, name, str(row.get("class") or "")))
     return items
+
+
+def insert(document: str, payload: str, rng: np.random.Generator) -> str:
+    """`document` with `payload` put at a random sentence boundary (a JSON one: into a string value)."""
+    payload = WRAPS[int(rng.integers(len(WRAPS)))].format(" ".join(payload.split()))
+    if document.lstrip()[:1] in "{[":
+        spots = [m.end() for m in re.finditer(r'":\s*"', document)]
+        if spots:
+            at = spots[int(rng.integers(len(spots)))]
+            return document[:at] + payload.replace('"', "'") + " " + document[at:]
+    spots = [0, len(document), *(m.end() for m in re.finditer(r"(?<=[.!?\n])\s+", document))]
+    at = spots[int(rng.integers(len(spots)))]
+    return f"{document[:at].rstrip()}\n{payload}\n{document[at:].lstrip()}".strip()
+
+
+def training_units(items: list[Item]) -> list[Item]:
+    """What the model is trained on, each tagged with the sets it comes from (`set`, and `attack`
+    "twin:<set>" for an inserted payload's), so a left-out set's text never reaches its training:
+    - every item's windows, with its label (as the product scores a short text: whole);
+    - a benign item's segments (sentences, lines, JSON values), benign: instruction-rich manuals,
+      policies and tool output are the hard negatives;
+    - TWINS injected twins of each benign document: an attack (a short user attack of the corpus, or
+      a payload of payloads7.jsonl) inserted at a random place; the twin's windows that hold it and
+      the attack itself are positives, so the model learns the inserted sentence, not the
+      document's topic."""
+    rng = np.random.default_rng(SEED)
+    pool = [(i.text, i.set) for i in items if i.label == 1 and i.source == "user" and 20 <= len(i.text) <= 320]
+    pool += [(str(row["text"]), "payloads7") for row in load("payloads7.jsonl")]
+    out: list[Item] = []
+    for item in items:
+        whole = windows(item.text) or [item.text]
+        out += [Item(w, item.label, item.source, item.set, item.attack) for w in whole]
+        if item.label == 0:
+            out += [Item(u, 0, item.source, item.set, "segment") for u in units(item.text)[len(whole) :]]
+        if item.label == 0 and item.source == "document":
+            for _ in range(TWINS):
+                payload, origin = pool[int(rng.integers(len(pool)))]
+                twin = insert(item.text, payload, rng)
+                marks = (payload.split()[0], payload.split()[-1])
+                tag = f"twin:{origin}"
+                out += [Item(w, 1, "document", item.set, tag) for w in windows(twin) if any(m in w for m in marks)]
+                out.append(Item(" ".join(payload.split()), 1, "document", item.set, tag))
+    return out
 
 
 class Cache:
@@ -160,7 +213,7 @@ def _batches(items: list[Item], rng: np.random.Generator) -> list[np.ndarray]:
 def predict(trained: tuple[object, object, torch.nn.Linear], texts: list[str]) -> np.ndarray:
     """Each text's probability: its worst window, as the product scores it."""
     tokenizer, model, head = trained
-    parts = [windows(text) or [""] for text in texts]
+    parts = [units(text) or [""] for text in texts]
     flat = [w for ws in parts for w in ws]
     scores: list[float] = []
     with torch.inference_mode():
@@ -202,25 +255,38 @@ def _cuts(p: np.ndarray, y: np.ndarray, hard: np.ndarray, sources: np.ndarray) -
 
 def flags(p: np.ndarray, rules: np.ndarray, sources: np.ndarray, cut: dict[str, float]) -> np.ndarray:
     """What the product decides (flows.guards.policy.injection_finding): the model at its source's
-    threshold, or a heuristics hit the model does not veto."""
-    threshold = np.where(sources == "document", cut["document"], cut["user"])
-    return (p >= threshold) | (rules & (p >= np.minimum(cut.get("veto", 0.0), threshold)))
+    threshold, or a heuristics hit the model does not veto (its source's veto)."""
+    document = sources == "document"
+    threshold = np.where(document, cut["document"], cut["user"])
+    veto = np.where(document, cut.get("document_veto", cut.get("veto", 0.0)), cut.get("veto", 0.0))
+    return (p >= threshold) | (rules & (p >= np.minimum(veto, threshold)))
 
 
 def thresholds(p: np.ndarray, y: np.ndarray, rules: np.ndarray, sources: np.ndarray) -> dict[str, float]:
-    """The veto (the model probability under which a heuristics hit is dropped) and the thresholds
-    that give the highest recall at FPR <= TARGET_FPR; where none does (the heuristics' own hits
-    on benign documents can exceed a source's budget), the lowest FPR; a smaller veto on a tie."""
-    best: tuple[bool, float, float, dict[str, float]] | None = None
-    for veto in VETOES:
-        cut = {**_cuts(p, y, rules & (p >= veto), sources), "veto": veto}
-        verdict = flags(p, rules, sources, cut)
-        fpr, recall = float(verdict[y == 0].mean()), float(verdict[y == 1].mean())
-        key = (fpr <= TARGET_FPR, recall if fpr <= TARGET_FPR else -fpr, recall, cut)
-        if best is None or key[:3] > best[:3]:
-            best = key
-    assert best is not None
-    return best[3]
+    """Per source (user input; documents and tool results): the veto (the model probability under
+    which a heuristics hit is dropped; 1.0: the model alone) and the threshold that give the highest
+    recall at FPR <= TARGET_FPR of that source's benign items; where none does (the heuristics' own
+    hits on benign documents can exceed the budget), the lowest FPR; a smaller veto on a tie. A
+    document's threshold is never below user input's."""
+    cut: dict[str, float] = {}
+    for source, name in (("user", "veto"), ("document", "document_veto")):
+        mine = sources == source
+        benign = (y == 0) & mine
+        best: tuple[bool, float, float, float, float] | None = None
+        for veto in VETOES:
+            hard = rules & (p >= veto)
+            budget = int(TARGET_FPR * benign.sum()) - int((benign & hard).sum())
+            threshold = _cut(p, benign & ~hard, budget)
+            if source == "document":
+                threshold = max(threshold, cut["user"])
+            verdict = ((p >= threshold) | (rules & (p >= min(veto, threshold))))[mine]
+            fpr, recall = float(verdict[y[mine] == 0].mean()), float(verdict[y[mine] == 1].mean())
+            key = (fpr <= TARGET_FPR, recall if fpr <= TARGET_FPR else -fpr, recall, -veto, threshold)
+            if best is None or key[:4] > best[:4]:
+                best = key
+        assert best is not None
+        cut[source], cut[name] = best[4], -best[3]
+    return cut
 
 
 def rates(flags: np.ndarray, y: np.ndarray) -> str:
@@ -236,6 +302,22 @@ def per_class(flags: np.ndarray, items: list[Item]) -> str:
     return "; ".join(f"{c} {sum(f) / len(f):.2f} ({sum(f)}/{len(f)})" for c, f in sorted(classes.items()))
 
 
+def per_source(flags: np.ndarray, items: list[Item]) -> str:
+    out = []
+    for source in ("user", "document", "tool"):
+        chosen = [
+            (bool(f), i.label) for f, i in zip(flags, items, strict=True) if RAW_SOURCE.get(i.text, i.source) == source
+        ]
+        attacks = [f for f, label in chosen if label]
+        benign = [f for f, label in chosen if not label]
+        if chosen:
+            out.append(
+                f"{source} {sum(attacks) / max(len(attacks), 1):.2f} ({sum(attacks)}/{len(attacks)}) / "
+                f"{sum(benign) / max(len(benign), 1):.2f} ({sum(benign)}/{len(benign)})"
+            )
+    return ";  ".join(out)
+
+
 _JOB: dict[str, object] = {}  # what the forked workers share: the items and the cache
 
 
@@ -246,11 +328,12 @@ def _run(name: str) -> np.ndarray | None:
     cache: Cache = _JOB["cache"]  # type: ignore[assignment]
     started = time.monotonic()
     mask = np.asarray([item.set == name for item in items])
-    trained = train([item for item, m in zip(items, mask, strict=True) if not m], cache)
+    chosen = [u for u in _JOB["units"] if u.set != name and u.attack != f"twin:{name}"]  # type: ignore[attr-defined]
+    trained = train(chosen, cache)
     print(f"  [{name}: trained in {time.monotonic() - started:.0f} s]", flush=True)
     if name != "final":
         return predict(trained, [item.text for item, m in zip(items, mask, strict=True) if m])
-    check_top(trained, cache, [item.text for item in items[:40]])
+    check_top(trained, cache, [item.text for item in chosen[:40]])
     save(trained[1], trained[2])
     return None
 
@@ -264,16 +347,21 @@ def main() -> None:
     sources = np.asarray([item.source for item in items])
     rules = rules_of(items)
     print(f"{len(items)} items ({int(y.sum())} attacks); sets: {sorted({i.set for i in items})}", flush=True)
+    if "--thresholds-from" in sys.argv:  # the saved held-out probabilities: thresholds only
+        report(items, y, sources, rules, np.load(sys.argv[sys.argv.index("--thresholds-from") + 1]))
+        return
     started = time.monotonic()
-    cache = Cache([item.text for item in items])
+    taught = training_units(items)
+    print(f"{len(taught)} training units ({sum(u.label for u in taught)} positive)", flush=True)
+    cache = Cache([u.text for u in taught])
     print(f"  [bottom layers cached in {time.monotonic() - started:.0f} s]", flush=True)
     fresh = build(train=False)
     fresh[1].eval()
-    check_top(fresh, cache, [item.text for item in items[::40]])
+    check_top(fresh, cache, [u.text for u in taught[::97]])
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     names = [only] if only else list(VALIDATION_SETS)
     write_it = not only and "--no-write" not in sys.argv
-    _JOB.update(items=items, cache=cache)
+    _JOB.update(items=items, cache=cache, units=taught)
     with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
         results = pool.map(_run, names + (["final"] if write_it else []), chunksize=1)
     pooled_p, pooled_mask = np.zeros(len(items)), np.zeros(len(items), dtype=bool)
@@ -281,10 +369,31 @@ def main() -> None:
         mask = np.asarray([item.set == name for item in items])
         pooled_p[mask] = p
         pooled_mask |= mask
-    cut = thresholds(pooled_p[pooled_mask], y[pooled_mask], rules[pooled_mask], sources[pooled_mask])
-    print(f"Thresholds from the held-out sets pooled (FPR <= {TARGET_FPR}): {cut}")
     if "--probabilities" in sys.argv:  # keep the held-out probabilities (to study the decision)
         np.save(sys.argv[sys.argv.index("--probabilities") + 1], np.stack([pooled_p, pooled_mask]))
+    report(items, y, sources, rules, np.stack([pooled_p, pooled_mask]), names, write_it)
+
+
+def report(
+    items: list[Item],
+    y: np.ndarray,
+    sources: np.ndarray,
+    rules: np.ndarray,
+    saved: np.ndarray,
+    names: list[str] | None = None,
+    write_it: bool = True,
+) -> None:
+    """The thresholds from the pooled held-out probabilities, each set's figures, and (write_it)
+    injection_classifier.json."""
+    pooled_p, pooled_mask = saved[0], saved[1].astype(bool)
+    names = names or list(VALIDATION_SETS)
+    cut = thresholds(pooled_p[pooled_mask], y[pooled_mask], rules[pooled_mask], sources[pooled_mask])
+    print(f"Thresholds from the held-out sets pooled (FPR <= {TARGET_FPR}): {cut}")
+    both = flags(pooled_p[pooled_mask], rules[pooled_mask], sources[pooled_mask], cut)
+    pooled_items = [item for item, m in zip(items, pooled_mask, strict=True) if m]
+    print(f"  pooled        product {rates(both, y[pooled_mask])}")
+    print(f"  {'':<13} product per class: {per_class(both, pooled_items)}")
+    print(f"  {'':<13} product per source: {per_source(both, pooled_items)}")
     print("Leave one set out (model trained without the set; thresholds from the pooled held-out sets):")
     for name in names:
         mask = np.asarray([item.set == name for item in items])
@@ -296,6 +405,7 @@ def main() -> None:
         print(f"  {'':<13} OR      {rates(plain_or, y[mask])}")
         print(f"  {'':<13} model   {rates(model, y[mask])};  heuristics {rates(rules[mask], y[mask])}")
         print(f"  {'':<13} product per class: {per_class(either, sub)}")
+        print(f"  {'':<13} product per source: {per_source(either, sub)}")
     if write_it:
         write(cut, items)
 
@@ -318,7 +428,8 @@ def write(cut: dict[str, float], items: list[Item]) -> None:
     attacks = sum(item.label for item in items)
     summary = {
         "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
-        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails, set 6 excluded)",
+        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5 and 6 spent, "
+        f"trained on; set 7 never read) and injected twins of the benign documents",
         "seed": SEED,
         "epochs": EPOCHS,
         "threshold": cut["user"],
