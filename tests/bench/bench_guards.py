@@ -5,7 +5,8 @@
 Prints precision and recall per PII entity and per attack class (tests/corpus/guardrails/), the
 injection false-positive rate on the benign look-alikes, and p50/p95 of each check on a
 2,000-character message with personal data in it. Then the model-based check, reported apart:
-the injection classifier (all-MiniLM-L6-v2 fine-tuned with a LoRA adapter, ADR 0008) OR-ed with
+the injection classifier (all-MiniLM-L6-v2 fine-tuned with a LoRA adapter, ADR 0008; a text's
+windows and segments scored, the worst one wins) OR-ed with
 the heuristics on sets 2, 3 and 4 (heldout.py, heldout4.jsonl: spent, now TRAINED ON, so
 in-sample), per attack class, and its latency on the same 2,000 characters. Its validation on
 held-out sets (leave one set out) is finetune_classifier.py's, too slow for a bench.
@@ -188,9 +189,12 @@ def model_checks() -> None:
     print(f"Latency of the model-based check on a {len(TEXT)}-character message ({runs} runs)")
     policy = GuardPolicy.model_validate({"injection": {"classifier": True}})
     models = Models(classify=lambda text: classify_injection(text, model.score))
-    timed("classify_injection (windows of 400 chars)", lambda: classify_injection(TEXT, model.score), runs)
+    timed("classify_injection (windows + segments)", lambda: classify_injection(TEXT, model.score), runs)
     timed("classify_injection, a 200-character message", lambda: classify_injection(TEXT[:200], model.score), runs)
     timed("guard_text, default policy + classifier", lambda: guard_text(policy, TEXT, models=models), runs)
+    # The baseline of wave 6 (ADR 0008), in the same run: the same model on the windows alone.
+    timed("baseline: the windows alone (wave 5)", lambda: max(model.score(windows(TEXT))), runs)
+    timed("baseline: the windows alone, 200 chars", lambda: max(model.score(windows(TEXT[:200]))), runs)
     # The baseline, in the same run: the previous model's cost (MiniLM sentence embeddings of the
     # same windows; its logistic regression on top is a dot product).
     embedder = LocalMiniLM()
