@@ -1,23 +1,30 @@
 """Trains the injection model (apps/guardrails/injection_model.py): all-MiniLM-L6-v2 fine-tuned with
-a LoRA adapter and a linear head on its mean-pooled output (ADR 0008).
+a LoRA adapter and a linear head on its mean-pooled output (ADR 0008, waves 5 and 6).
 
-    .venv/bin/python tests/corpus/guardrails/finetune_classifier.py            # validate, then train
+    .venv/bin/python tests/corpus/guardrails/finetune_classifier.py --probabilities /tmp/loso.npy
     .venv/bin/python tests/corpus/guardrails/finetune_classifier.py --only "set 5"   # one LOSO run
+    .venv/bin/python tests/corpus/guardrails/finetune_classifier.py --thresholds-from /tmp/loso.npy
 
 Training data: every labelled injection set in this folder that is spent (train_classifier.py's
 training_items: the corpus, classifier_train, look-alike batches 1-2, held-out sets 1-4), the
-batches written for this model (train6*.jsonl), and held-out set 5 (measured once and reported
-before it was trained on). Held-out set 6 (heldout6.jsonl) is never read here.
+batches written for this model (train6*.jsonl, train7.jsonl), held-out sets 5 and 6 (each measured
+once and reported before it was trained on), and the attack sentences of payloads7.jsonl (inserted
+into benign documents: `training_units`). Held-out set 7 (heldout7.jsonl) is never read here.
+What the model is trained on is units, as the product scores them (flows/guards/classifier.py
+`units`): windows, benign segments, injected twins (`training_units`).
 
-Validation (what predicts independent text): leave one set out, for set 4, set 5 and look-alike
-batch 2: a model trained on everything else scores the set. Thresholds: set on those held-out
-probabilities pooled (independent of the model that scored them), the lowest cut-off at which the
-product's decision (heuristics OR model) flags <= TARGET_FPR of the pooled benign items; a
-document's (retrieved chunk, tool result) the same on the benign documents, never below user
-input's. Then the final model is trained on everything and written: the adapter and head to
+Validation (what predicts independent text): leave one set out, for sets 4, 5, 6 and look-alike
+batch 2: a model trained on everything else (twins of the set's documents and with the set's
+attacks left out too) scores the set. Thresholds: set on those held-out probabilities pooled, per
+source (user input; documents and tool results): the veto and the cut-off with the highest recall
+at <= TARGET_FPR of that source's benign items (`thresholds`); a document's cut-off never below
+user input's. Then the final model is trained on everything and written: the adapter and head to
 apps/guardrails/injection_adapter/, the thresholds to flows/guards/injection_classifier.json.
+--probabilities FILE keeps the pooled held-out probabilities; --thresholds-from FILE recomputes
+only the thresholds and the report from them (no training).
 
-Deterministic: fixed seed, fixed order, two threads. About 2-4 minutes per training on a shared CPU.
+Deterministic: fixed seed, fixed order, one thread per worker, two workers. About 7-14 minutes per
+training on the loaded shared CPU; 32 minutes for the whole script.
 """
 
 from __future__ import annotations
