@@ -45,6 +45,7 @@ class Thresholds:
     document_threshold: float | None = None  # retrieved chunks and tool results; None: `threshold`
     veto: float = 0.0  # a heuristics hit stands only at or above this probability (0: heuristics OR model)
     document_veto: float | None = None  # a document's (>= its threshold: the model alone); None: `veto`
+    document_rules: frozenset[str] = frozenset()  # rules precise on independent documents: stand alone
 
     def threshold_for(self, source: str) -> float:
         """The cut-off for text from `source`: "user", or "document" (a tool result is one too)."""
@@ -69,6 +70,7 @@ def injection_classifier() -> Thresholds:
         document_threshold=float(thresholds["document"]) if "document" in thresholds else None,
         veto=float(thresholds.get("veto", 0.0)),
         document_veto=float(thresholds["document_veto"]) if "document_veto" in thresholds else None,
+        document_rules=frozenset(str(key) for key in data.get("document_rules", [])),
     )
 
 

@@ -701,6 +701,25 @@ def _matches(text: str, rules: tuple[Rule, ...], offset: int = 0, span: tuple[in
     return found
 
 
+def rule_key(rule: Rule) -> str:
+    """A rule's name in injection_classifier.json (its class and pattern)."""
+    return f"{rule.attack}:{rule.pattern.pattern}"
+
+
+def precise_hit(text: str, keys: frozenset[str]) -> Finding | None:
+    """The first document rule named in `keys` that matches `text` as written (ADR 0008 wave 6: the
+    rules that never fired on an independent benign document stand without the model)."""
+    if not keys:
+        return None
+    lowered = text.lower()
+    for rule in DOCUMENT_RULES:
+        if rule_key(rule) in keys:
+            match = rule.pattern.search(text if rule.cased else lowered)
+            if match is not None:
+                return Finding("injection", rule.attack, match.start(), match.end(), rule.weight)
+    return None
+
+
 def _printable(raw: bytes) -> str | None:
     try:
         text = raw.decode("utf-8")

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from flows.guards.classifier import injection_classifier
 from flows.guards.content import CATEGORIES, scan_content
 from flows.guards.findings import Finding
-from flows.guards.injection import Source, scan_injection
+from flows.guards.injection import Source, precise_hit, scan_injection
 from flows.guards.output import scan_canary, scan_links, scan_prompt_echo, scan_schema
 from flows.guards.pii import ALL_ENTITIES, scan_pii
 from flows.guards.redact import Redacted, redact
@@ -194,7 +194,8 @@ def injection_finding(check: InjectionCheck, text: str, source: Source, classify
     the model flags at its source's threshold, and a heuristics hit stands only where the model gives
     the text at least the trained `veto` probability of its source (the heuristics alone spend the
     false-positive budget on independent text: quoted attacks, "ignore my last email"; on documents
-    and tool results the trained veto is the threshold itself: the model alone decides there)."""
+    and tool results the trained veto is the threshold itself: the model alone decides there, except
+    for the document rules that never fired on an independent benign document, which stand alone)."""
     result = scan_injection(text, source=source)
     rule_hit = None
     if result.score >= check.threshold and result.findings:
@@ -208,6 +209,10 @@ def injection_finding(check: InjectionCheck, text: str, source: Source, classify
     threshold = check.classifier_threshold
     if threshold is None:  # the trained one for this source (a document's is never lower)
         threshold = trained.threshold_for(source)
+    if source != "user" and rule_hit is not None:
+        precise = precise_hit(text, trained.document_rules)
+        if precise is not None:  # never fired on an independent benign document: no model needed
+            return precise
     probability = classify(text)
     if rule_hit is not None and probability >= min(trained.veto_for(source), threshold):
         return rule_hit

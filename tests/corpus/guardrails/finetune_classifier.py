@@ -47,6 +47,7 @@ import torch  # noqa: E402 - after the path
 from apps.guardrails.injection_model import ADAPTER, FROZEN_LAYERS, MAX_TOKENS, build, pooled  # noqa: E402
 from flows.guards import scan_injection  # noqa: E402
 from flows.guards.classifier import WEIGHTS, units, windows  # noqa: E402
+from flows.guards.injection import DOCUMENT_RULES, rule_key  # noqa: E402
 from tests.corpus.guardrails.evaluate import load  # noqa: E402
 from tests.corpus.guardrails.train_classifier import Item, training_items  # noqa: E402
 
@@ -296,6 +297,24 @@ def thresholds(p: np.ndarray, y: np.ndarray, rules: np.ndarray, sources: np.ndar
     return cut
 
 
+def rule_hits(items: list[Item]) -> np.ndarray:
+    """Which document rules match each document (item x rule; user input: none)."""
+    out = np.zeros((len(items), len(DOCUMENT_RULES)), dtype=bool)
+    for row, item in enumerate(items):
+        if item.source == "document":
+            lowered = item.text.lower()
+            for column, rule in enumerate(DOCUMENT_RULES):
+                out[row, column] = rule.pattern.search(item.text if rule.cased else lowered) is not None
+    return out
+
+
+def precise_rules(hits: np.ndarray, y: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The document rules that caught an attack and never fired on a benign document among the
+    `chosen` (independent) items: they stand without the model (ADR 0008 wave 6)."""
+    attacks, benign = hits[chosen & (y == 1)].sum(0), hits[chosen & (y == 0)].sum(0)
+    return (attacks >= 1) & (benign == 0)
+
+
 def rates(flags: np.ndarray, y: np.ndarray) -> str:
     a, b = flags[y == 1], flags[y == 0]
     return f"recall {a.mean():.3f} ({a.sum()}/{len(a)})  FPR {b.mean():.3f} ({b.sum()}/{len(b)})"
@@ -399,6 +418,26 @@ def report(
     both = flags(pooled_p[pooled_mask], rules[pooled_mask], sources[pooled_mask], cut)
     pooled_items = [item for item, m in zip(items, pooled_mask, strict=True) if m]
     print(f"  pooled        product {rates(both, y[pooled_mask])}")
+    # The precise document rules, chosen on the other three sets for each set left out.
+    hits = rule_hits(items)
+    with_rules = np.zeros(len(items), dtype=bool)
+    for name in names:
+        mask = np.asarray([item.set == name for item in items])
+        others = pooled_mask & ~mask
+        kept = precise_rules(hits, y, others)
+        extra = (hits[:, kept].any(1) & rules)[mask]
+        with_rules[mask] = flags(pooled_p[mask], rules[mask], sources[mask], cut) | extra
+    plus = with_rules[pooled_mask]
+    print(f"  {'':<13} + precise rules {rates(plus, y[pooled_mask])}")
+    print(f"  {'':<13} + precise rules per class: {per_class(plus, pooled_items)}")
+    print(f"  {'':<13} + precise rules per source: {per_source(plus, pooled_items)}")
+    for name in names:
+        mask = np.asarray([item.set == name for item in items])
+        sub = [item for item, m in zip(items, mask, strict=True) if m]
+        print(f"  {name:<13} + precise rules {rates(with_rules[mask], y[mask])}; {per_source(with_rules[mask], sub)}")
+    kept = precise_rules(hits, y, pooled_mask)
+    cut_rules = [rule_key(rule) for rule, keep in zip(DOCUMENT_RULES, kept, strict=True) if keep]
+    print(f"  precise document rules (all four sets): {len(cut_rules)}")
     print(f"  {'':<13} product per class: {per_class(both, pooled_items)}")
     print(f"  {'':<13} product per source: {per_source(both, pooled_items)}")
     print("Leave one set out (model trained without the set; thresholds from the pooled held-out sets):")
@@ -414,7 +453,7 @@ def report(
         print(f"  {'':<13} product per class: {per_class(either, sub)}")
         print(f"  {'':<13} product per source: {per_source(either, sub)}")
     if write_it:
-        write(cut, items)
+        write(cut, items, cut_rules)
 
 
 def save(model: object, head: torch.nn.Linear) -> None:
@@ -431,7 +470,7 @@ def save(model: object, head: torch.nn.Linear) -> None:
     save_file(tensors, str(ADAPTER / "head.safetensors"))
 
 
-def write(cut: dict[str, float], items: list[Item]) -> None:
+def write(cut: dict[str, float], items: list[Item], document_rules: list[str]) -> None:
     attacks = sum(item.label for item in items)
     summary = {
         "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
@@ -441,6 +480,7 @@ def write(cut: dict[str, float], items: list[Item]) -> None:
         "epochs": EPOCHS,
         "threshold": cut["user"],
         "thresholds": cut,
+        "document_rules": document_rules,
     }
     (ADAPTER / "head.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     WEIGHTS.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
