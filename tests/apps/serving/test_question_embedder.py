@@ -106,16 +106,7 @@ def test_entries_of_the_previous_export_are_not_read(org_a: Member, monkeypatch:
     version = uuid.uuid4()
 
     def question(text: str) -> semantic.Question:
-        found = semantic.question_of(
-            organization_id=str(org_a.organization.pk),
-            flow_id=None,
-            version_id=version,
-            alias="echo",
-            params={"temperature": 0},
-            messages=[HumanMessage(content=text)],
-        )
-        assert found is not None
-        return found
+        return _question(str(org_a.organization.pk), version, text)
 
     with monkeypatch.context() as patched:  # what a process with the previous export stored
         patched.setattr(question_embedder, "EMBEDDER_ID", "all-minilm-l6-v2/onnx-int8-per-channel/1")
@@ -139,16 +130,7 @@ def test_onnx_is_the_default_and_the_embedder_is_part_of_the_scope(org_a: Member
     version = uuid.uuid4()
 
     def question(text: str) -> semantic.Question:
-        found = semantic.question_of(
-            organization_id=org,
-            flow_id=None,
-            version_id=version,
-            alias="echo",
-            params={"temperature": 0},
-            messages=[HumanMessage(content=text)],
-        )
-        assert found is not None
-        return found
+        return _question(org, version, text)
 
     assert semantic.embedder_id() == question_embedder.EMBEDDER_ID
     onnx_question = question("How do I reset my password?")
@@ -184,3 +166,17 @@ def test_a_bad_embedder_setting_is_refused() -> None:
         check=False,
     )
     assert result.returncode != 0 and "TRELLIS_SEMANTIC_CACHE_EMBEDDER must be" in result.stderr
+
+
+def _question(organization_id: str, version: uuid.UUID, text: str) -> semantic.Question:
+    """A temperature-0 question to the echo alias in one organization and flow version."""
+    found = semantic.question_of(
+        organization_id=organization_id,
+        flow_id=None,
+        version_id=version,
+        alias="echo",
+        params={"temperature": 0},
+        messages=[HumanMessage(content=text)],
+    )
+    assert found is not None
+    return found
