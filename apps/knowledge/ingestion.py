@@ -243,7 +243,9 @@ _ahead_lock = threading.Lock()
 
 
 def pipeline_drain() -> None:
-    """Waits for every pipeline that finished jobs left running (tests, benchmarks, shutdown)."""
+    """Waits for every pipeline that finished jobs left running (tests and benchmarks). Nothing
+    calls it at shutdown: the pipelines are daemon threads, and what one leaves undone (a parse or
+    an embedding kept in memory) the document's own job does again."""
     while True:
         with _ahead_lock:
             if not _ahead:
