@@ -1,5 +1,6 @@
 /** Conversations: each chat (a widget visitor's, or a member's playground or API session) as a
  *  transcript with the visitor's feedback inline; "only thumbs-down"; export JSONL or CSV. */
+import { useEffect, useState } from "react";
 import { formatDateTime } from "../lib/format";
 import { EmptyState, ErrorState, LoadingState } from "../ui/feedback";
 import { ChevronLeftIcon, RunsIcon } from "../ui/icons";
@@ -24,6 +25,12 @@ export function ConversationList({ orgId, filters, flows, onFilters, onOpen }: {
   const widgets = useWidgetNames(orgId);
   const list = useConversations(orgId, filters);
   const rows = list.data?.pages.flatMap((page) => page.results) ?? [];
+  // The filters live in the URL, and React Router applies a URL change inside a transition: a
+  // controlled checkbox would show its old state until that transition commits (and a quick
+  // second click would read the old value). The box keeps its own state, set at once, and
+  // follows the URL when the URL changes from elsewhere (back, a shared link).
+  const [thumbsDown, setThumbsDown] = useState(Boolean(filters.thumbs_down));
+  useEffect(() => setThumbsDown(Boolean(filters.thumbs_down)), [filters.thumbs_down]);
   return (
     <>
       <form className="runs-filters" aria-label="Filter conversations" onSubmit={(e) => e.preventDefault()}>
@@ -60,8 +67,11 @@ export function ConversationList({ orgId, filters, flows, onFilters, onOpen }: {
         <label className="runs-filter runs-filter--check">
           <input
             type="checkbox"
-            checked={Boolean(filters.thumbs_down)}
-            onChange={(e) => onFilters({ ...filters, thumbs_down: e.target.checked || undefined })}
+            checked={thumbsDown}
+            onChange={(e) => {
+              setThumbsDown(e.target.checked);
+              onFilters({ ...filters, thumbs_down: e.target.checked || undefined });
+            }}
           />
           Only thumbs-down
         </label>
