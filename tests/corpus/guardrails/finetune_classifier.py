@@ -59,24 +59,31 @@ LR_ADAPTER, LR_HEAD = 1e-3, 3e-3
 TARGET_FPR = 0.04  # of heuristics OR model, on held-out benign items; the issue allows 0.05
 RULE_THRESHOLD = 0.5
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
-VALIDATION_SETS = ("set 6", "set 5", "set 4", "lookalikes 2")
+VALIDATION_SETS = ("set 7", "set 6", "set 5", "set 4", "lookalikes 2")
 WORKERS = 2
 FOLDER = Path(__file__).parent
 
 
 RAW_SOURCE: dict[str, str] = {}  # text -> "user", "document" or "tool" (for the figures per source)
 WRAPS = ("{}", "{}", "{}", "{}", "Note to the AI assistant: {}", "[hidden text]: {}", "<!-- {} -->", "P.S. {}")
+# Wave 7: where an inserted payload sits is varied more (a new JSON key, a list item, a quoted reply,
+# an HTML attribute, a YAML value, a CSV cell) and so is its benign counterpart: a sentence addressed
+# to people (staff, readers, reviewers) inserted the same way, so the model learns who is addressed,
+# not that a sentence was inserted.
+WRAPS_7 = ("- {}", "> {}", "({})", '<img alt="{}">', "NOTE: {}", "[internal] {}", "  note: {}", "{} --")
+JSON_KEYS = ("note", "_meta", "agent_hint", "comment", "instructions", "description", "remarks", "x-note")
 
 
 def all_items() -> list[Item]:
     items = training_items()
-    for file in [*sorted(FOLDER.glob("train6*.jsonl")), FOLDER / "train7.jsonl"]:
+    for file in [*sorted(FOLDER.glob("train6*.jsonl")), FOLDER / "train7.jsonl", FOLDER / "carriers8.jsonl"]:
         for row in load(file.name):
             source = "user" if row["source"] == "user" else "document"
             RAW_SOURCE[str(row["text"])] = str(row["source"])
             items.append(Item(str(row["text"]), int(row["label"]), source, file.stem, str(row.get("attack") or "")))
     # Spent: each measured once (BENCHMARKS.md) and reported, then trained on.
-    for name, file in (("set 5", "heldout5.jsonl"), ("set 6", "heldout6.jsonl")):
+    # Set 7 too (wave 7): measured once at c8cb854 (BENCHMARKS.md), its misses studied (ADR 0008).
+    for name, file in (("set 5", "heldout5.jsonl"), ("set 6", "heldout6.jsonl"), ("set 7", "heldout7.jsonl")):
         for row in load(file):
             source = "user" if row["source"] == "user" else "document"
             RAW_SOURCE[str(row["text"])] = str(row["source"])
@@ -84,9 +91,17 @@ def all_items() -> list[Item]:
     return items
 
 
-def insert(document: str, payload: str, rng: np.random.Generator) -> str:
-    """`document` with `payload` put at a random sentence boundary (a JSON one: into a string value)."""
-    payload = WRAPS[int(rng.integers(len(WRAPS)))].format(" ".join(payload.split()))
+def insert(document: str, payload: str, rng: np.random.Generator, wraps: tuple[str, ...] = WRAPS) -> str:
+    """`document` with `payload` put at a random sentence boundary (a JSON one: into a string value,
+    or under a new key)."""
+    payload = wraps[int(rng.integers(len(wraps)))].format(" ".join(payload.split()))
+    if document.lstrip()[:1] in "{[" and wraps is not WRAPS and rng.random() < 0.5:
+        spots = [m.start() for m in re.finditer(r"\}", document)]
+        if spots:
+            at = spots[int(rng.integers(len(spots)))]
+            key = JSON_KEYS[int(rng.integers(len(JSON_KEYS)))]
+            value = payload.replace('"', "'")
+            return f'{document[:at].rstrip()}, "{key}": "{value}"{document[at:]}'
     if document.lstrip()[:1] in "{[":
         spots = [m.end() for m in re.finditer(r'":\s*"', document)]
         if spots:
@@ -110,6 +125,8 @@ def training_units(items: list[Item]) -> list[Item]:
     rng = np.random.default_rng(SEED)
     pool = [(i.text, i.set) for i in items if i.label == 1 and i.source == "user" and 20 <= len(i.text) <= 320]
     pool += [(str(row["text"]), "payloads7") for row in load("payloads7.jsonl")]
+    pool += [(str(row["text"]), "payloads8") for row in load("payloads8.jsonl")]
+    harmless = [str(row["text"]) for row in load("benign_inserts8.jsonl")]
     out: list[Item] = []
     for item in items:
         whole = windows(item.text) or [item.text]
@@ -124,6 +141,15 @@ def training_units(items: list[Item]) -> list[Item]:
                 tag = f"twin:{origin}"
                 out += [Item(w, 1, "document", item.set, tag) for w in windows(twin) if any(m in w for m in marks)]
                 out.append(Item(" ".join(payload.split()), 1, "document", item.set, tag))
+            # Wave 7: one more twin placed differently, and a benign twin (a sentence to people).
+            payload, origin = pool[int(rng.integers(len(pool)))]
+            twin = insert(item.text, payload, rng, WRAPS_7)
+            marks = (payload.split()[0], payload.split()[-1])
+            tag = f"twin:{origin}"
+            out += [Item(w, 1, "document", item.set, tag) for w in windows(twin) if any(m in w for m in marks)]
+            note = harmless[int(rng.integers(len(harmless)))]
+            calm = insert(item.text, note, rng, WRAPS_7)
+            out += [Item(u, 0, "document", item.set, "benign twin") for u in units(calm) if note.split()[0] in u]
     return out
 
 
@@ -389,7 +415,9 @@ def main() -> None:
     write_it = not only and "--no-write" not in sys.argv
     _JOB.update(items=items, cache=cache, units=taught)
     with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
-        results = pool.map(_run, names + (["final"] if write_it else []), chunksize=1)
+        # The final model first: it is the longest (all items), and it is written even if a fold is slow.
+        results = pool.map(_run, (["final"] if write_it else []) + names, chunksize=1)
+    results = results[1:] if write_it else results
     pooled_p, pooled_mask = np.zeros(len(items)), np.zeros(len(items), dtype=bool)
     for name, p in zip(names, results, strict=False):
         mask = np.asarray([item.set == name for item in items])
