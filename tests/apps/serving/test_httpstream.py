@@ -539,3 +539,114 @@ async def test_the_tick_stretches_while_the_loop_runs_late_and_shrinks_back() ->
         release.set()
         assert await response.chunk() is None
     pool.close()
+
+
+# --- the tick's direct read (issue 15) ----------------------------------------------------------
+
+
+def _paced_trickle_in(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop], pieces: int, every: float, most_reads: float
+) -> HttpPool:
+    """A paced answer of `pieces` pieces read on a loop from `loop_factory` (asyncio's or uvloop's):
+    the pool, after every byte arrived in order in a few reads."""
+    pool = HttpPool(pace_s=0.05, pace_streams=1)
+
+    async def main() -> None:
+        async with serving(_trickle(pieces, every)) as (origin, _):
+            reads, _at = await _paced_reads(pool, origin, pieces)
+        assert len(reads) <= most_reads, reads
+        pool.close()
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
+    return pool
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_held_plain_socket_is_read_by_the_tick_itself(loop: str) -> None:
+    """On both event loops the tick reads a held plain-TCP socket itself (one recv, the socket
+    kept paused): every byte once, in order, woken together; nothing left queued."""
+    import uvloop
+
+    pool = _paced_trickle_in(uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop, 40, 0.004, 20)
+    assert pool.pacer.direct_reads >= 1
+    assert pool.pacer.open == 0 and not pool.pacer._queued and not pool.pacer._flushing
+
+
+def test_a_model_slower_than_the_tick_is_read_by_the_transport_again() -> None:
+    """Pieces every 0.12 s with a 0.05 s tick: a tick often finds nothing waiting, hands the socket
+    back to the transport, and the next piece still arrives (at once, without waiting a tick)."""
+    import uvloop
+
+    pool = _paced_trickle_in(uvloop.new_event_loop, 6, 0.12, 6)
+    assert pool.pacer.direct_reads == 0 and pool.pacer.reads >= 3
+
+
+async def test_a_held_tls_socket_is_never_read_around_its_transport(tmp_path: Path) -> None:
+    """A TLS socket's bytes are records for the TLS layer: the tick resumes its transport instead."""
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    pool = HttpPool(ssl_context=ssl.create_default_context(cafile=str(cert)), pace_s=0.05, pace_streams=1)
+    async with serving(_trickle(30, 0.004), tls=server_tls) as (origin, _):
+        reads, _at = await _paced_reads(pool, origin, 30)
+    assert len(reads) < 15, reads
+    assert pool.pacer.reads >= 1 and pool.pacer.direct_reads == 0
+    pool.close()
+
+
+async def test_a_body_that_ends_with_the_connection_ends_while_held() -> None:
+    """A body framed by the connection's close (no length, not chunked), read by the tick: the
+    tick's empty read hands the socket back, the transport sees the close, the answer is whole."""
+    pool = HttpPool(pace_s=0.05, pace_streams=1)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nt0;")
+        await writer.drain()
+        for i in range(1, 20):
+            await asyncio.sleep(0.004)
+            writer.write(b"t%d;" % i)
+            await writer.drain()
+        writer.close()
+
+    async with serving(handler) as (origin, _):
+        await asyncio.wait_for(_paced_reads(pool, origin, 20), 5)
+    assert pool.pacer.direct_reads >= 1
+    pool.close()
+
+
+async def test_a_held_socket_that_falls_behind_is_not_read_past_the_high_water() -> None:
+    """A reader that stops taking: the tick reads its held socket only until the buffer passes the
+    high-water mark; then the socket stays paused and the server waits (back-pressure as before)."""
+    pool = HttpPool(pace_s=0.02, pace_streams=1)
+    piece = b"x" * 65536
+    sent: list[int] = []
+    go = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + chunked(b"t0;"))
+        await writer.drain()
+        await go.wait()
+        for _ in range(200):  # 13 MB: far more than the buffer and the kernel's hold together
+            writer.write(chunked(piece))
+            await writer.drain()
+            sent.append(1)
+        writer.write(b"0\r\n\r\n")
+        await reader.read()
+
+    async with serving(handler) as (origin, _), await pool.post(f"{origin}/x", b"", {}) as response:
+        assert await response.chunk() == b"t0;"
+        response.pace()
+        go.set()
+        await asyncio.sleep(1.0)  # the reader takes nothing meanwhile
+        connection = response.connection
+        assert connection.paused
+        assert connection.buffered <= HIGH_WATER + 2 * (1 << 18)
+        assert len(sent) < 200  # the server is held back
+        total = 0
+        while (data := await response.chunk()) is not None:
+            total += len(data)
+        assert total == 200 * len(piece)  # every byte, once the reader takes again
+    pool.close()
