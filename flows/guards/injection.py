@@ -674,8 +674,70 @@ _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[ :]?){16,}\b")
 _WORTH_DECODING = re.compile(
     r"ignor|disregard|forget|instruction|prompt|rule|restrict|system|dan\b|developer|jailbreak|filter|secret|password"
 )
+# Wave 7 (ADR 0008): text addressed to an AI reader, in any of the corpus's languages. Set 7's missed
+# document and tool injections were nearly all addressed this way ("AI review summarizer: ...",
+# "Hinweis an den KI-Assistenten: ...", "AI助手, 请..."), while its benign documents talk
+# about assistants in the third person. A vocative (an AI word, up to three words of a name, then a
+# colon or comma) followed by an imperative; a CJK vocative (the AI word and a full-width colon, or
+# "to the AI" forms); a JSON key that addresses the model ("instructions_for_llm", "agent_hint").
+_AI_WORD = (
+    r"(?:ais?|a\.i\.|llms?|language models?|assistants?|chatbots?|bots?|agents?|copilots?|gpts?|chatgpt|"
+    r"models?|summari[sz]ers?|crawlers?|scrapers?|ki|ia|ии|ki-\w+|ии-\w+|ai-\w+|\w+-bots?|\w+-assistants?|"
+    r"\w+-agents?|assistente|asistente|agente|modelo|asystenc?\w*|assistent\w*|ассистент\w*|агент\w*|бот\w*|"
+    r"trợ lý(?: ai)?|yapay zek[aâ]\w*)"
+)
+_IMPERATIVE = (
+    r"(?:ignore|disregard|forget|stop|do not|don't|never|always|only|tell|say|state|reply|respond|answer|"
+    r"recommend|rank|rate|classify|describe|present|call|run|execute|invoke|use|send|forward|share|post|upload|"
+    r"append|include|add|insert|print|reveal|output|show|list|repeat|book|order|pay|transfer|approve|accept|"
+    r"decline|cancel|close|mark|grant|give|delete|remove|disable|set|treat|act|pretend|you|your|please|before|"
+    r"when|if|from now on|instead|immediately|omit|skip|hide|confirm|elevate|scale|issue|create|write|"
+    r"inform|ask|this is|the (?:user|customer|real|correct|new)|"
+    r"ignoriere|vergiss|sag|sage|teile|antworte|leite|bestätige|überweise|empfiehl|rufe|führe|sende|schicke|"
+    r"bitte|gib|zeige|nenne|lösche|du musst|wenn|oublie|dis|annonce|réponds|envoie|transmets|recommande|"
+    r"utilise|présente|affirme|confirme|classe|indique|supprime|appelle|exécute|quand|lorsque|tu dois|veuillez|"
+    r"ignora|olvida|dile|responde|envía|reenvía|recomienda|usa|utiliza|llama|ejecuta|cancela|comparte|"
+    r"clasifica|informa|cuando|debes|por favor|esqueça|diga|responda|envie|encaminhe|recomende|chame|pague|"
+    r"classifique|informe|declare|quando|você deve|dimentica|rispondi|invia|inoltra|raccomanda|esegui|scrivi|"
+    r"conferma|devi|vertel|negeer|stuur|zeg|przekaż|zignoruj|powiedz|wyślij|игнорируй|забудь|скажи|сообщи|"
+    r"отправь|перешли|вызови|выполни|переведи|пришли|попроси|удали|gönder|söyle|hãy|bỏ qua|nói|gửi)"
+)
+ADDRESSED = (
+    _rule(
+        "indirect",
+        rf"(?<![\w'\"“«„‘-])(?<![\"“«„‘] )(?<![\"“«„‘]ai ){_AI_WORD}(?:\s*\([^)]{{0,20}}\))?"
+        rf"(?:\s*,|(?:\s+[\w'-]+){{0,3}}?\s*:)\s*(?:(?:please|kindly|now|then|bitte|por favor|s'il te plaît)\s+)?"
+        rf"{_IMPERATIVE}(?![\w'])",
+        0.6,
+    ),
+    _rule(
+        "indirect",
+        r"(?:ai|人工智能|智能)?\s*(?:助手|助理|智能体|アシスタント|エージェント|도우미|에이전트|비서)(?:에게|へ|님)?\s*[:：]"
+        r"|(?:给|致|对|告诉)[^。\n，,]{0,12}(?:ai|人工智能|助手|模型|智能体)|(?:ai|アシスタント|エージェント)(?:へ|に告ぐ)"
+        r"|(?:阅读|读取|处理|总结|読んでいる|読む|処理する|要約する|읽는|처리하는|요약하는)[^。\n]{0,20}"
+        r"(?:ai|アシスタント|エージェント|助手|에이전트|비서|도우미|模型)",
+        0.6,
+    ),
+    _rule(
+        "indirect",
+        rf"(?<![\w'\"“«„‘-]){_AI_WORD}[^.\n:：]{{0,40}}(?:reading|processing|summari[sz]ing|parsing|scraping|"
+        rf"indexing|analy[sz]ing|screening|who reads|that reads|читающ\w*|обрабатывающ\w*|qui lit|qui traite|"
+        rf"que lee|que procese|que lê|que analisa|der \w+ (?:liest|verarbeitet)|die \w+ (?:liest|verarbeitet)|"
+        rf"che legge|đang đọc)[^.\n:：]{{0,40}}[:：]",
+        0.6,
+    ),
+    _rule(
+        "tool_smuggling",
+        r"[\"'](?:[\w-]*[_-])?(?:llm|ai|assistant|model|bot|gpt)s?[_-]?(?:[\w-]*[_-])?(?:instructions?|hints?|"
+        r"directives?|commands?|tasks?|notes?|prompts?)[\"']\s*:|[\"'](?:[\w-]*[_-])?(?:instructions?|directives?|"
+        r"commands?)[_-]?(?:for|to)[_-]?(?:the[_-]?)?(?:llm|ai|assistant|agent|model|bot)s?[\"']\s*:",
+        0.6,
+    ),
+)
+
+
 USER_RULES = (*OVERRIDE, *PROMPT_LEAK, *ROLEPLAY, *TOOL_SMUGGLING, *GENERAL, ENCODED_HINT)
-DOCUMENT_RULES = (*USER_RULES, *INDIRECT, *DOCUMENT_GENERAL)
+DOCUMENT_RULES = (*USER_RULES, *INDIRECT, *DOCUMENT_GENERAL, *ADDRESSED)
 _DECODED_RULES = (*OVERRIDE, *PROMPT_LEAK, *ROLEPLAY, *GENERAL)
 MAX_DECODED = 4  # encoded candidates decoded per text
 
