@@ -16,6 +16,8 @@ document / tool, the attack class under "class" or "attack"): recall and false-p
 heuristics, the classifier and the product's decision (the model, or a heuristics hit it does not
 veto), per attack class and per source.
 --set5: the same for heldout5.jsonl (spent: since trained on). --misses: list what each got wrong.
+--adapter-baseline DIR: also time the model check with the adapter in DIR (e.g. the previous wave's,
+`git archive <commit> apps/guardrails/injection_adapter | tar -x -C /tmp/old`), in the same run.
 """
 
 from __future__ import annotations
@@ -201,6 +203,10 @@ def model_checks() -> None:
     embedder.model.eval()
     timed("baseline: embeddings of the same windows", lambda: embedder.embed(windows(TEXT)), runs)
     timed("baseline: a 200-character message", lambda: embedder.embed(windows(TEXT[:200])), runs)
+    if "--adapter-baseline" in sys.argv:  # another adapter's cost in the same run (wave 6 against 7)
+        other = InjectionModel(Path(sys.argv[sys.argv.index("--adapter-baseline") + 1]))
+        timed("baseline adapter: classify_injection", lambda: classify_injection(TEXT, other.score), runs)
+        timed("baseline adapter: a 200-character message", lambda: classify_injection(TEXT[:200], other.score), runs)
 
 
 if __name__ == "__main__":
