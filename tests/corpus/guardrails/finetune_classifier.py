@@ -9,11 +9,14 @@ Training data: every labelled injection set in this folder that is spent (train_
 training_items: the corpus, classifier_train, look-alike batches 1-2, held-out sets 1-4), the
 batches written for this model (train6*.jsonl, train7.jsonl), held-out sets 5 and 6 (each measured
 once and reported before it was trained on), and the attack sentences of payloads7.jsonl (inserted
-into benign documents: `training_units`). Held-out set 7 (heldout7.jsonl) is never read here.
+into benign documents: `training_units`). Wave 7: held-out set 7 too (measured once at c8cb854, then
+spent; a fifth validation fold), payloads8.jsonl, carriers8.jsonl (benign documents and tool
+results) and benign twins (benign_inserts8.jsonl: sentences to people inserted the same way).
+Held-out set 8 (heldout8.jsonl) is never read here.
 What the model is trained on is units, as the product scores them (flows/guards/classifier.py
 `units`): windows, benign segments, injected twins (`training_units`).
 
-Validation (what predicts independent text): leave one set out, for sets 4, 5, 6 and look-alike
+Validation (what predicts independent text): leave one set out, for sets 4, 5, 6, 7 and look-alike
 batch 2: a model trained on everything else (twins of the set's documents and with the set's
 attacks left out too) scores the set. Thresholds: set on those held-out probabilities pooled, per
 source (user input; documents and tool results): the veto and the cut-off with the highest recall
@@ -24,7 +27,7 @@ apps/guardrails/injection_adapter/, the thresholds to flows/guards/injection_cla
 only the thresholds and the report from them (no training).
 
 Deterministic: fixed seed, fixed order, one thread per worker, two workers. About 7-14 minutes per
-training on the loaded shared CPU; 32 minutes for the whole script.
+training on the loaded shared CPU; 32 minutes for the whole script in wave 6 (wave 7: more units, five folds).
 """
 
 from __future__ import annotations
@@ -502,8 +505,8 @@ def write(cut: dict[str, float], items: list[Item], document_rules: list[str]) -
     attacks = sum(item.label for item in items)
     summary = {
         "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
-        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5 and 6 spent, "
-        f"trained on; set 7 never read) and injected twins of the benign documents",
+        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5, 6 and 7 "
+        f"spent, trained on; set 8 never read) and injected twins of the benign documents",
         "seed": SEED,
         "epochs": EPOCHS,
         "threshold": cut["user"],
