@@ -63,14 +63,41 @@ class LocalEmbedder:
         return [[float(x) for x in row] for row in vectors]  # in the caller's thread: the next call goes on
 
 
+# A pass's texts are padded to its longest; a new pass starts where the next text (in order of
+# length) is shorter than this share of the pass's longest. A page's chunks are ~230 tokens but
+# its last one ~70: passes of 16 padded it to ~240 (8.7% more tokens than the chunks hold for the
+# bench's pages, the cost of calling page by page; docs/BENCHMARKS.md, issue 19), a pass of its own
+# costs about what 20 tokens do.
+LOCAL_PASS_JUMP = 0.8
+
+
+def local_passes(lengths: list[int], size: int = LOCAL_PASS_SIZE, jump: float = LOCAL_PASS_JUMP) -> list[list[int]]:
+    """The indexes of `lengths` (the texts' lengths) in forward passes: longest first, at most
+    `size` a pass, a new pass where a text is shorter than `jump` times its pass's longest."""
+    passes: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        if not passes or len(passes[-1]) >= size or lengths[i] < jump * lengths[passes[-1][0]]:
+            passes.append([])
+        passes[-1].append(i)
+    return passes
+
+
 def _local_encode(texts: list[str]) -> Any:
-    return _local_model().encode(
-        texts,
-        batch_size=LOCAL_PASS_SIZE,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    )
+    import numpy as np
+
+    model = _local_model()
+    # Lengths in characters, the order sentence-transformers sorts by (tokenizing twice cost more).
+    passes = local_passes([len(text) for text in texts])
+    vectors = np.empty((len(texts), LOCAL_DIMENSIONS), dtype=np.float32)
+    for indexes in passes:
+        vectors[indexes] = model.encode(
+            [texts[i] for i in indexes],
+            batch_size=len(indexes),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+    return vectors
 
 
 @cache

@@ -15,11 +15,11 @@ from django.db import connection
 
 from apps.knowledge import ingestion
 from apps.knowledge.chunking import ChunkSettings, chunk_sections
-from apps.knowledge.embeddings import LOCAL_PASS_SIZE, LocalEmbedder, _local_model
+from apps.knowledge.embeddings import LOCAL_PASS_SIZE, LocalEmbedder, _local_model, local_passes
 from apps.knowledge.ingestion import document_ingest
 from apps.knowledge.keywords import stats_rebuild
 from apps.knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
-from apps.knowledge.parsing import Section
+from apps.knowledge.parsing import Section, parse_in_sandbox
 from apps.knowledge.services import document_delete, document_upload
 from apps.serving.models import ModelKind
 from apps.serving.services import model_endpoint_create
@@ -236,3 +236,30 @@ def test_local_embeddings_from_many_threads_run_on_one_thread_and_match_the_mode
     assert len(results) == 3 and all(r == results[0] for r in results)
     assert results[0] == [[float(x) for x in row] for row in direct]
     assert len([t for t in threading.enumerate() if t.name.startswith("local-embedder")]) == 1
+
+
+def test_a_pages_short_last_chunk_gets_a_pass_of_its_own() -> None:
+    lengths = [226, 235, 231, 232, 215, 230, 242, 72]  # a bench page's chunks
+    assert local_passes(lengths) == [[6, 1, 3, 2, 5, 0, 4], [7]]
+    many = [200 - i % 3 for i in range(40)] + [50, 45]
+    passes = local_passes(many)
+    assert sorted(i for p in passes for i in p) == list(range(42))
+    assert [len(p) for p in passes] == [16, 16, 8, 2] and passes[-1] == [40, 41]
+
+
+def test_passes_split_by_length_give_the_vectors_of_passes_of_16_on_html_pages() -> None:
+    """The chunks of real pages (parsed in the sandbox, cut as a base of chunk size 128 cuts them)
+    embedded page by page, as a job does: the same vectors as one model call of passes of 16."""
+    model = _local_model()
+    split = 0
+    for seed in range(3):
+        sections = parse_in_sandbox(_page(seed), "html")
+        drafts = chunk_sections(sections, ChunkSettings("sentence", 128, 8))
+        texts = ingestion._texts(drafts, sections[0].title or "")
+        fixed = 1 + (len(texts) - 1) // LOCAL_PASS_SIZE
+        split += len(local_passes([len(t) for t in texts])) > fixed  # a pass cut by length
+        before = model.encode(texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True)
+        now = np.asarray(LocalEmbedder().embed(texts))
+        assert now.shape == before.shape == (len(texts), 384)
+        assert float(np.abs(now - before).max()) < 2e-7
+    assert split  # the pages' passes were split by length, so the comparison says something
