@@ -26,7 +26,10 @@ The client is a lean WebSocket client on asyncio.Protocol (benchlib.WsClient) on
 own CPU per token stays small next to the server's. --workers N runs uvicorn with N workers.
 BENCH_PROFILE=out.json records the server with py-spy (installed by hand) for
 BENCH_PROFILE_SECONDS (25) after BENCH_PROFILE_DELAY seconds (BENCH_PROFILE_NATIVE=1: C frames too,
-BENCH_PROFILE_FORMAT=raw: collapsed stacks); BENCH_SERVER_WRAPPER="script.py" starts the server as `python script.py
+BENCH_PROFILE_FORMAT=raw: collapsed stacks); BENCH_STRACE=out.txt counts the system calls of one web
+worker's event loop (`strace -c` on its main thread, BENCH_STRACE_SECONDS (10) after
+BENCH_STRACE_DELAY seconds; it slows that worker, so read the counts per frame written, not the
+figures of that run); BENCH_SERVER_WRAPPER="script.py" starts the server as `python script.py
 <uvicorn args>` instead of `python -m uvicorn` (a profiler wrapper around uvicorn.main).
 """
 
@@ -428,6 +431,35 @@ async def bench(
         )
 
 
+def _strace(server_pid: int, workers: int) -> subprocess.Popen[bytes]:
+    """strace -c on the main thread (the event loop) of the first web worker, for
+    BENCH_STRACE_SECONDS (10) after BENCH_STRACE_DELAY seconds (0), counts into BENCH_STRACE."""
+    worker = server_pid
+    if workers > 1:
+        children = psutil.Process(server_pid).children()
+        workers_now = [child.pid for child in children if "spawn_main" in " ".join(child.cmdline())]
+        worker = workers_now[0] if workers_now else server_pid
+    return subprocess.Popen(
+        [
+            "sh",
+            "-c",
+            'sleep "$0"; exec "$@"',
+            os.environ.get("BENCH_STRACE_DELAY", "0"),
+            "timeout",
+            "-s",
+            "INT",
+            os.environ.get("BENCH_STRACE_SECONDS", "10"),
+            "strace",
+            "-c",
+            "-o",
+            os.environ["BENCH_STRACE"],
+            "-p",
+            str(worker),
+        ],
+        start_new_session=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ttft-runs", type=int, default=200)
@@ -512,6 +544,8 @@ def main() -> None:
                         start_new_session=True,
                     )
                 )
+            if os.environ.get("BENCH_STRACE"):  # system calls of one web worker's event loop
+                procs.append(_strace(server_pid, args.workers))
             wait_ok(f"http://127.0.0.1:{standin_port}/health")
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 runner.run(bench(args, f"ws://127.0.0.1:{port}/ws/", key, flows, standin, server_pid, procs[0].pid))
