@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -60,7 +61,7 @@ class LocalEmbedder:
         if not texts:
             return []
         vectors = _local_thread().submit(_local_encode, texts).result()
-        return [[float(x) for x in row] for row in vectors]  # in the caller's thread: the next call goes on
+        return list(vectors.tolist())  # in the caller's thread (the next call goes on); Python floats
 
 
 # A pass's texts are padded to its longest; a new pass starts where the next text (in order of
@@ -100,8 +101,18 @@ def _local_encode(texts: list[str]) -> Any:
     return vectors
 
 
+# The embedding thread needs the GIL back after each of its forward pass's torch operations; a
+# job's other threads (ORM, chunking, keyword text) holding it kept it waiting up to the switch
+# interval each time (5 ms by default): beside a thread busy 30% in Python, 1.4-1.9 s blocked per
+# 10 pages at 5 ms, 0.4-0.6 s at 0.5 ms, the same CPU (docs/BENCHMARKS.md, issue 19, seventh session).
+LOCAL_SWITCH_INTERVAL_S = 0.0005
+
+
 @cache
 def _local_thread() -> ThreadPoolExecutor:
+    """The process's one embedding thread; made on the first local embedding, which also sets the
+    process's GIL switch interval to LOCAL_SWITCH_INTERVAL_S (never raising a shorter one)."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), LOCAL_SWITCH_INTERVAL_S))
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-embedder")
 
 

@@ -5,6 +5,7 @@ document with its reason and leaves nothing searchable half-written."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +16,13 @@ from django.db import connection
 
 from apps.knowledge import ingestion
 from apps.knowledge.chunking import ChunkSettings, chunk_sections
-from apps.knowledge.embeddings import LOCAL_PASS_SIZE, LocalEmbedder, _local_model, local_passes
+from apps.knowledge.embeddings import (
+    LOCAL_PASS_SIZE,
+    LOCAL_SWITCH_INTERVAL_S,
+    LocalEmbedder,
+    _local_model,
+    local_passes,
+)
 from apps.knowledge.ingestion import document_ingest
 from apps.knowledge.keywords import stats_rebuild
 from apps.knowledge.models import Chunk, Document, DocumentStatus, KnowledgeBase
@@ -263,3 +270,9 @@ def test_passes_split_by_length_give_the_vectors_of_passes_of_16_on_html_pages()
         assert now.shape == before.shape == (len(texts), 384)
         assert float(np.abs(now - before).max()) < 2e-7
     assert split  # the pages' passes were split by length, so the comparison says something
+
+
+def test_a_local_embedding_shortens_the_gil_switch_interval_and_keeps_python_floats() -> None:
+    vectors = LocalEmbedder().embed(["Part one: " + files.FILLER])
+    assert sys.getswitchinterval() <= LOCAL_SWITCH_INTERVAL_S + 1e-9  # the embedder's thread waits less
+    assert type(vectors[0][0]) is float and len(vectors[0]) == 384
