@@ -113,14 +113,20 @@ async def test_a_rest_json_run_reads_once_writes_once_and_hops_once_before_its_m
     # Before the run: the key, once (authenticated inside the run start's trip; the scope
     # middleware does not look it up again), the one read, the rows in one statement; the model
     # call's ledger (its own batch) aside. The answer is built from what the run's last write stored: no read back.
-    single = [s for s in statements if not s.startswith("many: ") and "serving_modelcall" not in s]
+    single = [
+        s
+        for s in statements
+        if not s.startswith("many: ") and "serving_modelcall" not in s and "INSERT INTO runs_runevent" not in s
+    ]
     assert sum("tenancy_apikey" in s for s in single) == 1, listed
     assert sum(s.lstrip().startswith("SELECT f.id") for s in single) == 1, listed
     assert sum(s.startswith("WITH w0 AS (INSERT") for s in single) == 1, listed
     assert len(single) <= 3, listed
     assert not any('FROM "runs_run"' in s or "FROM runs_run" in s for s in statements), listed
-    # The recorder's batches: events, spans, the final write and the assistant's message, each
-    # one pipelined trip (executemany); the final write once.
+    # The recorder's batches: events (one statement of every run's rows), spans, the final write
+    # and the assistant's message, each one pipelined trip (executemany); the final write once.
+    assert sum(s.startswith("INSERT INTO runs_runevent") for s in statements) >= 1, listed
+    assert not any(s.startswith("many: INSERT INTO runs_runevent") for s in statements), listed
     assert sum(s.startswith("many: UPDATE runs_run SET status") for s in statements) == 1, listed
     # Thread hops: the run start's one trip, then the recorder's and the ledger's batches; none
     # for a middleware (Django's own run inline: apps/config/inline_middleware.py) and none for
