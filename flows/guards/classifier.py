@@ -46,17 +46,24 @@ class Thresholds:
     veto: float = 0.0  # a heuristics hit stands only at or above this probability (0: heuristics OR model)
     document_veto: float | None = None  # a document's (>= its threshold: the model alone); None: `veto`
     document_rules: frozenset[str] = frozenset()  # rules precise on independent documents: stand alone
+    tool_threshold: float | None = None  # wave 8: tool results apart; None: the document's
+    tool_veto: float | None = None
 
     def threshold_for(self, source: str) -> float:
-        """The cut-off for text from `source`: "user", or "document" (a tool result is one too)."""
+        """The cut-off for text from `source`: "user", "document" (a retrieved chunk) or "tool" (a
+        tool result: the document's unless calibrated apart). Never below user input's."""
         if source == "user" or self.document_threshold is None:
             return self.threshold
+        if source == "tool" and self.tool_threshold is not None:
+            return max(self.threshold, self.tool_threshold)
         return max(self.threshold, self.document_threshold)
 
     def veto_for(self, source: str) -> float:
         """The probability under which a heuristics hit on text from `source` is dropped."""
         if source == "user" or self.document_veto is None:
             return self.veto
+        if source == "tool" and self.tool_veto is not None:
+            return self.tool_veto
         return self.document_veto
 
 
@@ -71,6 +78,8 @@ def injection_classifier() -> Thresholds:
         veto=float(thresholds.get("veto", 0.0)),
         document_veto=float(thresholds["document_veto"]) if "document_veto" in thresholds else None,
         document_rules=frozenset(str(key) for key in data.get("document_rules", [])),
+        tool_threshold=float(thresholds["tool"]) if "tool" in thresholds else None,
+        tool_veto=float(thresholds["tool_veto"]) if "tool_veto" in thresholds else None,
     )
 
 

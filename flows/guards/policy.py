@@ -190,13 +190,17 @@ class Models:
     moderate: Moderate | None = None
 
 
-def injection_finding(check: InjectionCheck, text: str, source: Source, classify: Classify | None) -> Finding | None:
+def injection_finding(
+    check: InjectionCheck, text: str, source: Source, classify: Classify | None, *, tool: bool = False
+) -> Finding | None:
     """The heuristics alone, or, when the check asks for the model too, the two together (ADR 0008):
     the model flags at its source's threshold, and a heuristics hit stands only where the model gives
     the text at least the trained `veto` probability of its source (the heuristics alone spend the
     false-positive budget on independent text: quoted attacks, "ignore my last email"; on documents
     and tool results the trained veto is the threshold itself: the model alone decides there, except
-    for the document rules that never fired on an independent benign document, which stand alone)."""
+    for the document rules that never fired on an independent benign document, which stand alone).
+    `tool`: a tool result (a document with its own trained threshold and veto, wave 8)."""
+    kind = "tool" if tool and source != "user" else source
     # Text about attacks is judged without the attacks it quotes as examples (ADR 0008 wave 8).
     view = masked(text)
     result = scan_injection(view.text, source=source)
@@ -211,14 +215,14 @@ def injection_finding(check: InjectionCheck, text: str, source: Source, classify
     trained = injection_classifier()
     threshold = check.classifier_threshold
     if threshold is None:  # the trained one for this source (a document's is never lower)
-        threshold = trained.threshold_for(source)
+        threshold = trained.threshold_for(kind)
     if source != "user" and rule_hit is not None:
         precise = precise_hit(view.text, trained.document_rules)
         if precise is not None:  # never fired on an independent benign document: no model needed
             start = view.position(precise.start)
             return Finding(precise.check, precise.label, start, max(view.position(precise.end), start), precise.score)
     probability = classify(view.text)
-    if rule_hit is not None and probability >= min(trained.veto_for(source), threshold):
+    if rule_hit is not None and probability >= min(trained.veto_for(kind), threshold):
         return rule_hit
     if probability >= threshold:
         return Finding("injection", "classifier", 0, len(text), round(probability, 4))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -65,12 +66,15 @@ class GuardedRetrievers:
         return await document_finding(self.policy, text, self.classify)
 
 
-async def document_finding(policy: GuardPolicy, text: str, classify: Classify | None) -> Finding | None:
-    """The policy's injection check on text the model will read but nobody typed (a chunk, a tool result)."""
+async def document_finding(
+    policy: GuardPolicy, text: str, classify: Classify | None, *, tool: bool = False
+) -> Finding | None:
+    """The policy's injection check on text the model will read but nobody typed (a chunk, a tool
+    result: `tool`, its own trained threshold)."""
     check = policy.injection
     if check.classifier and classify is not None:  # the embedding model: off the event loop
-        return await asyncio.to_thread(injection_finding, check, text, "document", classify)
-    return injection_finding(check, text, "document", None)
+        return await asyncio.to_thread(partial(injection_finding, tool=tool), check, text, "document", classify)
+    return injection_finding(check, text, "document", None, tool=tool)
 
 
 WITHHELD = (
@@ -89,7 +93,7 @@ class GuardedToolResults:
         self.policy, self.record, self.classify = policy, record, classify
 
     async def __call__(self, name: str, result: str) -> str:
-        finding = await document_finding(self.policy, result, self.classify)
+        finding = await document_finding(self.policy, result, self.classify, tool=True)
         if finding is None:
             return result
         check = self.policy.injection

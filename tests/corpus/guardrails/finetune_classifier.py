@@ -12,7 +12,12 @@ once and reported before it was trained on), and the attack sentences of payload
 into benign documents: `training_units`). Wave 7: held-out set 7 too (measured once at c8cb854, then
 spent; a fifth validation fold), payloads8.jsonl, carriers8.jsonl (benign documents and tool
 results) and benign twins (benign_inserts8.jsonl: sentences to people inserted the same way).
-Held-out set 8 (heldout8.jsonl) is never read here.
+Wave 8 (ADR 0008): held-out set 8 too (measured once at df9073b, then spent; a sixth validation set),
+and wave8.jsonl (texts about attacks that quote them, live carriers, role-play personas). A benign
+text about attacks is learnt and scored with its quoted examples blanked (flows/guards/discussed.py),
+as the product judges it; the folds are sets 8, 7, 6 and 5 each, and set 4 with look-alikes 2
+(`FOLDS`); tool results get their own threshold (`--tools-with-documents`: one for both, as before);
+`--no-mask`: the texts as written, for comparison. Held-out set 9 is never read here.
 What the model is trained on is units, as the product scores them (flows/guards/classifier.py
 `units`): windows, benign segments, injected twins (`training_units`).
 
@@ -288,6 +293,7 @@ def predict(trained: tuple[object, object, torch.nn.Linear], texts: list[str]) -
     return np.asarray(out)
 
 
+TOOLS_APART = "--tools-with-documents" not in sys.argv  # wave 8: tool results' own threshold
 MASK = "--no-mask" not in sys.argv  # --no-mask: the texts as written (wave 7's decision, for comparison)
 
 
@@ -323,11 +329,22 @@ def _cuts(p: np.ndarray, y: np.ndarray, hard: np.ndarray, sources: np.ndarray) -
 
 def flags(p: np.ndarray, rules: np.ndarray, sources: np.ndarray, cut: dict[str, float]) -> np.ndarray:
     """What the product decides (flows.guards.policy.injection_finding): the model at its source's
-    threshold, or a heuristics hit the model does not veto (its source's veto)."""
-    document = sources == "document"
-    threshold = np.where(document, cut["document"], cut["user"])
-    veto = np.where(document, cut.get("document_veto", cut.get("veto", 0.0)), cut.get("veto", 0.0))
+    threshold, or a heuristics hit the model does not veto (its source's veto). `sources`: "user",
+    "document" or "tool" (wave 8: a tool result's own threshold where one was calibrated)."""
+    user_veto = cut.get("veto", 0.0)
+    document_veto = cut.get("document_veto", user_veto)
+    threshold = np.full(len(p), cut["user"])
+    veto = np.full(len(p), user_veto)
+    for kind, cut_key, veto_key in (("document", "document", "document_veto"), ("tool", "tool", "tool_veto")):
+        mine = sources == kind
+        threshold[mine] = cut.get(cut_key, cut["document"])
+        veto[mine] = cut.get(veto_key, document_veto)
     return (p >= threshold) | (rules & (p >= np.minimum(veto, threshold)))
+
+
+def kinds_of(items: list[Item]) -> np.ndarray:
+    """Each item's source for the thresholds: "user", "document" or "tool" (a tool result)."""
+    return np.asarray([i.source if i.source == "user" else RAW_SOURCE.get(i.text, i.source) for i in items])
 
 
 def thresholds(p: np.ndarray, y: np.ndarray, rules: np.ndarray, sources: np.ndarray) -> dict[str, float]:
@@ -337,7 +354,10 @@ def thresholds(p: np.ndarray, y: np.ndarray, rules: np.ndarray, sources: np.ndar
     hits on benign documents can exceed the budget), the lowest FPR; a smaller veto on a tie. A
     document's threshold is never below user input's."""
     cut: dict[str, float] = {}
-    for source, name in (("user", "veto"), ("document", "document_veto")):
+    groups = [("user", "veto"), ("document", "document_veto")]
+    if TOOLS_APART and (sources == "tool").any():
+        groups.append(("tool", "tool_veto"))
+    for source, name in groups:
         mine = sources == source
         benign = (y == 0) & mine
         best: tuple[bool, float, float, float, float] | None = None
@@ -345,7 +365,7 @@ def thresholds(p: np.ndarray, y: np.ndarray, rules: np.ndarray, sources: np.ndar
             hard = rules & (p >= veto)
             budget = int(TARGET_FPR * benign.sum()) - int((benign & hard).sum())
             threshold = _cut(p, benign & ~hard, budget)
-            if source == "document":
+            if source != "user":
                 threshold = max(threshold, cut["user"])
             verdict = ((p >= threshold) | (rules & (p >= min(veto, threshold))))[mine]
             fpr, recall = float(verdict[y[mine] == 0].mean()), float(verdict[y[mine] == 1].mean())
@@ -442,7 +462,8 @@ def main() -> None:
     rules = rules_of(items)
     print(f"{len(items)} items ({int(y.sum())} attacks); sets: {sorted({i.set for i in items})}", flush=True)
     if "--thresholds-from" in sys.argv:  # the saved held-out probabilities: thresholds only
-        report(items, y, sources, rules, np.load(sys.argv[sys.argv.index("--thresholds-from") + 1]))
+        saved = np.load(sys.argv[sys.argv.index("--thresholds-from") + 1])
+        report(items, y, sources, rules, saved, write_it="--no-write" not in sys.argv)
         return
     started = time.monotonic()
     taught = training_units(items)
@@ -484,6 +505,7 @@ def report(
 ) -> None:
     """The thresholds from the pooled held-out probabilities, each set's figures, and (write_it)
     injection_classifier.json."""
+    sources = kinds_of(items) if TOOLS_APART else sources
     pooled_p, pooled_mask = saved[0], saved[1].astype(bool)
     if not MASK and len(saved) > 2:
         pooled_p = saved[2]
@@ -551,8 +573,8 @@ def write(cut: dict[str, float], items: list[Item], document_rules: list[str]) -
     attacks = sum(item.label for item in items)
     summary = {
         "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
-        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5, 6 and 7 "
-        f"spent, trained on; set 8 never read) and injected twins of the benign documents",
+        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5, 6, 7 and 8 "
+        f"spent, trained on; set 9 never read) and injected twins of the benign documents",
         "seed": SEED,
         "epochs": EPOCHS,
         "threshold": cut["user"],
