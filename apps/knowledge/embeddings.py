@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from apps.config.crypto import decrypt
 from apps.config.errors import InvalidInput, TrellisError
+from apps.knowledge import priority
 from apps.knowledge.models import LOCAL_EMBEDDING_MODEL, SUPPORTED_DIMENSIONS
 from apps.tenancy.models import Organization
 from flows.errors import EgressRefused
@@ -108,12 +109,48 @@ def _local_encode(texts: list[str]) -> Any:
 LOCAL_SWITCH_INTERVAL_S = 0.0005
 
 
+# glibc's malloc hands a large freed block back to the system (an mmap above its dynamic
+# threshold, a trimmed heap), and torch's CPU tensors are plain mallocs: the forward passes' activations
+# were fresh pages again and again, 300,000-460,000 minor page faults and 0.5-0.9 s of system CPU
+# per 20 bench pages (~8-10% of the embedding thread's CPU), and their zeroing competes with the
+# other core's work. Fixed thresholds keep up to that much freed memory in the process: then
+# 0-27,000 faults and 0.01-0.06 s (docs/BENCHMARKS.md, issue 19, eighth session).
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt parameters
+LOCAL_MALLOC = {M_MMAP_THRESHOLD: 32 << 20, M_TRIM_THRESHOLD: 256 << 20, M_TOP_PAD: 64 << 20}
+
+
+def keep_freed_memory() -> bool:
+    """Set LOCAL_MALLOC's thresholds (glibc only; elsewhere nothing); answers whether all were set."""
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    answers = [mallopt(parameter, value) for parameter, value in LOCAL_MALLOC.items()]
+    return answers == [1] * len(LOCAL_MALLOC)
+
+
 @cache
 def _local_thread() -> ThreadPoolExecutor:
     """The process's one embedding thread; made on the first local embedding, which also sets the
-    process's GIL switch interval to LOCAL_SWITCH_INTERVAL_S (never raising a shorter one)."""
+    process's GIL switch interval to LOCAL_SWITCH_INTERVAL_S (never raising a shorter one) and its
+    allocator's thresholds (LOCAL_MALLOC). The thread runs at the process's own priority,
+    whichever thread started it (ingestion's side work runs lower: apps/knowledge/priority.py)."""
     sys.setswitchinterval(min(sys.getswitchinterval(), LOCAL_SWITCH_INTERVAL_S))
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-embedder")
+    if not keep_freed_memory():
+        logger.info("the allocator's thresholds were not set (not glibc): embedding works as before")
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-embedder", initializer=priority.to_base)
+
+
+def local_thread_start() -> None:
+    """Start the embedding thread now (from a thread at the process's own priority, before
+    ingestion lowers its side work: a thread inherits its starter's niceness, and where the
+    process may not raise it back, `priority.to_base` cannot undo that)."""
+    _local_thread().submit(int).result()
 
 
 os.register_at_fork(after_in_child=_local_thread.cache_clear)  # a forked child has no such thread

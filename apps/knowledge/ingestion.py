@@ -21,9 +21,9 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.knowledge import realtime
+from apps.knowledge import priority, realtime
 from apps.knowledge.chunking import HEADING, ChunkDraft, ChunkSettings, chunk_sections, embedding_text
-from apps.knowledge.embeddings import BATCH_SIZE, EmbeddingFailed, LocalEmbedder, embedder_for
+from apps.knowledge.embeddings import BATCH_SIZE, EmbeddingFailed, LocalEmbedder, embedder_for, local_thread_start
 from apps.knowledge.keywords import keyword_text, search_config, stats_activate
 from apps.knowledge.models import (
     ACTIVE_STATUSES,
@@ -215,6 +215,7 @@ class ParseAhead:
     def _run(knowledge_base_id: UUID, document_id: UUID | str) -> None:
         from django.db import connection as thread_connection
 
+        priority.to_side()  # where the job's thread could not be lowered (the thread ends with its work)
         try:
             upcoming = list(
                 Document.objects.filter(knowledge_base_id=knowledge_base_id, status=DocumentStatus.QUEUED)
@@ -379,7 +380,16 @@ def _document_ingest(document_id: UUID | str, generation: int, ahead: ParseAhead
     if not _claim(document_id, generation):
         return "skipped"
     document = Document.objects.select_related("knowledge_base").get(pk=document_id)
-    knowledge_base = document.knowledge_base
+    if document.knowledge_base.embedding_model == LOCAL_EMBEDDING_MODEL:
+        local_thread_start()  # at this thread's priority, before it is lowered
+    # The embedder's core for the embedder: the rest of the job runs at a lower priority (the
+    # pipeline's threads, started from here, inherit it; apps/knowledge/priority.py).
+    with priority.lowered():
+        return _document_build(document, generation, ahead)
+
+
+def _document_build(document: Document, generation: int, ahead: ParseAhead) -> str:
+    document_id, knowledge_base = document.id, document.knowledge_base
     ahead.start(knowledge_base.id, document_id)
     sections = _sections(document)
     if sections is None:

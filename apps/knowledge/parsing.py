@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.knowledge import priority
 from apps.knowledge.models import FileType
 
 EXTENSIONS = {
@@ -161,6 +162,8 @@ class _Worker:
         except OSError:
             self.close()
             raise
+        # Parsing is side work beside the embedder: a lower priority (apps/knowledge/priority.py).
+        priority.to_side(self.process.pid)
         self.memory_bytes, self.served, self.buffer = memory_bytes, 0, b""
 
     @property

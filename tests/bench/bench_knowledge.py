@@ -239,7 +239,28 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False) -> dict[str, float
     passes = getattr(embeddings, "LOCAL_PASS_SIZE", BATCH_SIZE)  # the product's passes (before: BATCH_SIZE)
     access = make_org("Html")
     model = _local_model()
-    model.encode(["warm up"] * 4)
+    # The embedder alone runs where the job's embedding runs: on the product's embedding thread
+    # (embeddings._local_thread), so whatever the product sets for that thread (its priority,
+    # the process's GIL switch interval) applies to the baseline alike.
+    thread = getattr(embeddings, "_local_thread", None)
+
+    def on_embedder(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return thread().submit(fn, *args, **kwargs).result() if thread is not None else fn(*args, **kwargs)
+
+    on_embedder(model.encode, ["warm up"] * 4)
+    # What the product sets for embedding, and so for the job and the baseline alike: the
+    # allocator's thresholds (process-wide, set with the embedding thread) and the embedding
+    # thread's priority (the process's own); the job's side work runs SIDE_NICE lower.
+    try:
+        from apps.knowledge import priority
+
+        print(
+            f"  embedder settings (job and baseline): allocator thresholds {embeddings.LOCAL_MALLOC}, "
+            f"embedding thread niceness {on_embedder(priority.nice_of)}; the job's side work +{priority.SIDE_NICE}",
+            flush=True,
+        )
+    except ImportError:  # an earlier tree (A/B)
+        print("  embedder settings: glibc's defaults, no side-work priority (an earlier tree)", flush=True)
     encode = model.encode
     spans: list[tuple[float, float, float, float]] = []  # start, end, CPU s, run-queue wait s of each call
 
@@ -288,10 +309,15 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False) -> dict[str, float
         drafts = chunk_sections(sections, settings_)
         page_texts = [embedding_text(d.text, title=sections[0].title, heading_path=d.heading_path) for d in drafts]
         if local_encode is not None:  # the product's own passes
-            local_encode(page_texts)
+            on_embedder(local_encode, page_texts)
         else:
-            model.encode(
-                page_texts, batch_size=passes, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            on_embedder(
+                model.encode,
+                page_texts,
+                batch_size=passes,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
             )
         texts.extend(page_texts)
         by_page.append(page_texts)
@@ -316,10 +342,15 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False) -> dict[str, float
             start = time.perf_counter()
             for group in [texts] if way == "all" else by_page:
                 if isinstance(size, str) and local_encode is not None:
-                    local_encode(group)
+                    on_embedder(local_encode, group)
                     continue
-                model.encode(
-                    group, batch_size=size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                on_embedder(
+                    model.encode,
+                    group,
+                    batch_size=size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
                 )
             name = f"{way} {size}"
             took[name] = time.perf_counter() - start
