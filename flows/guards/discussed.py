@@ -28,7 +28,21 @@ MAX_EXAMPLE = 400  # characters: a longer "quote" is the text itself, not an exa
 PLACEHOLDER = "[example]"
 SHORT_NAME = 4  # words: a quoted search query or title that names the topic ("jailbreak prompts")
 
-_TOPIC = re.compile(
+
+def _fast(alternatives: str, tail: str = "") -> re.Pattern[str]:
+    """The alternatives (split at the top-level "|"), case-insensitive, behind a lookahead on their
+    first letters: the engine skips every other position at once (about twice as fast on 2,000
+    characters). Each alternative must begin with a literal letter, after an optional \\b."""
+    firsts: set[str] = set()
+    for alternative in alternatives.split("|"):
+        head = alternative.removeprefix(r"\b")[:1]
+        if not head or not (head.isalpha() or head.isdigit()):
+            raise ValueError(f"an alternative must begin with a letter: {alternative!r}")
+        firsts |= {head.lower(), head.upper()}
+    return re.compile(rf"(?=[{''.join(sorted(firsts))}])(?:{alternatives}){tail}", re.IGNORECASE)
+
+
+_TOPIC = _fast(
     r"prompt[- ]?injection|injection (?:attacks?|prompts?|payloads?)|\bjail ?break|\bjailbroken\b|"
     r"\battack(?:s|ers?|ing)?\b|\bpayloads?\b|\bphishing\b|social engineering|red[- ]team|\badversarial\b|"
     r"\bmalicious\b|\binjections?\b|false[- ]positives?|\bexploit(?:s|ed|ing)?\b|"
@@ -44,8 +58,7 @@ _TOPIC = re.compile(
     r"tấn công|chèn lệnh|chèn prompt|"
     # zh, ja, ko
     r"提示注入|提示词注入|越狱|攻击|注入攻击|プロンプトインジェクション|インジェクション|脱獄|攻撃|"
-    r"프롬프트 인젝션|인젝션|탈옥|공격",
-    re.IGNORECASE,
+    r"프롬프트 인젝션|인젝션|탈옥|공격"
 )
 
 _N = MAX_EXAMPLE
@@ -54,15 +67,15 @@ _QUOTED = re.compile(
     rf"«[^»\n]{{4,{_N}}}»|「[^」\n]{{2,{_N}}}」|『[^』\n]{{2,{_N}}}』|(?<![\w])'[^'\n]{{8,{_N}}}'(?![\w])|‘[^’\n]{{4,{_N}}}’"
 )
 
-_MARKER = re.compile(
-    r"(?:\bsuch as|\be\.g\.,?|\bfor example,?|\bfor instance,?|\b(?:a|one) (?:classic|typical|common|known|"
+_MARKER = _fast(
+    r"\bsuch as|\be\.g\.,?|\bfor example,?|\bfor instance,?|\ba (?:classic|typical|common|known|famous|simple) "
+    r"(?:example|one|payload|attack|case) (?:is|reads|goes|would be)|\bone (?:classic|typical|common|known|"
     r"famous|simple) (?:example|one|payload|attack|case) (?:is|reads|goes|would be)|\bphrases? like|"
     r"\bsomething like|\bstrings? like|\blines? like|\bmessages? like|\bprompts? like|\bthings like|"
     r"\bz\. ?b\.|\bzum beispiel|\bbeispielsweise|\bpar exemple|\bcomme par exemple|\bdu type|\bpor ejemplo|"
     r"\bcomo por ejemplo|\bpor exemplo|\bad esempio|\bper esempio|\bbijvoorbeeld|\bna przykład|\bnaprzykład|"
-    r"\bнапример|\börneğin|\bví dụ(?: như)?|例如|比如|譬如|例えば|たとえば|예를 들어|예컨대)"
+    r"\bнапример|\börneğin|\bví dụ(?: như)?|例如|比如|譬如|例えば|たとえば|예를 들어|예컨대",
     r"\s*[:：]?\s*",
-    re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?。！？\n]")
 
