@@ -80,8 +80,23 @@ _MARKER = _fast(
 _SENTENCE_END = re.compile(r"[.!?。！？\n]")
 
 
+_JSON_VALUE = re.compile(r'(?:"\s*:|[{\[]|\w\(|",)\s*$')  # after a key, a brace, a call's "(", a string
+_JSON_KEY_BEFORE = re.compile(r"[{,]\s*$")
+_JSON_KEY_AFTER = re.compile(r"\s*:")
+
+
+def _is_json_string(text: str, start: int, end: int) -> bool:
+    """A double-quoted JSON key or value (or a function's argument): data, not a quotation."""
+    if text[start] != '"':
+        return False
+    before = text[max(0, start - 12) : start]
+    if _JSON_VALUE.search(before) is not None:
+        return True
+    return _JSON_KEY_BEFORE.search(before) is not None and _JSON_KEY_AFTER.match(text, end) is not None
+
+
 def _spans(text: str) -> list[tuple[int, int]]:
-    spans = [(m.start(), m.end()) for m in _QUOTED.finditer(text)]
+    spans = [(m.start(), m.end()) for m in _QUOTED.finditer(text) if not _is_json_string(text, m.start(), m.end())]
     for marker in _MARKER.finditer(text):
         start = marker.end()
         end_match = _SENTENCE_END.search(text, start, start + MAX_EXAMPLE)
