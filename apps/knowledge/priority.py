@@ -71,9 +71,10 @@ def may_set(nice: int) -> bool:
 
 def to_side(tid_or_pid: int | None = None) -> bool:
     """Make a thread (this one by default) or a child process at least side_nice(); it is never
-    made more urgent. A process started in a session of its own (the sandbox's workers) is in an
-    autogroup of its own where the kernel has them: that group's niceness is set too. Answers
-    whether the niceness changed; never raises."""
+    made more urgent. Answers whether the niceness changed; never raises. (Niceness weighs tasks
+    of one scheduling group against each other: a cgroup's, or a session's autogroup. A sandbox
+    worker in a session of its own is not lowered against other sessions: its autogroup's
+    niceness is left alone, so that the parser is not starved by unrelated work under load.)"""
     try:
         target = threading.get_native_id() if tid_or_pid is None else tid_or_pid
         want = side_nice()
@@ -82,9 +83,6 @@ def to_side(tid_or_pid: int | None = None) -> bool:
         os.setpriority(os.PRIO_PROCESS, target, want)
     except (OSError, AttributeError):  # not Linux, or the target is gone
         return False
-    if tid_or_pid is not None:
-        with contextlib.suppress(OSError):
-            Path(f"/proc/{tid_or_pid}/autogroup").write_text(str(want))
     return True
 
 
