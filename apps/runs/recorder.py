@@ -1,8 +1,9 @@
 """Persists run events in batches, off the event loop, for every live run of this process.
 
 One flush loop per process gathers the events of all runs and writes them in one transaction
-every FLUSH_INTERVAL (a run that ends is written at once, alone with the others that end then,
-not with everyone's events): consecutive tokens of a node become one row,
+every FLUSH_INTERVAL, stretched up to FLUSH_STRETCH times that while many runs are open (a run
+that ends is written at once, alone with the others that end then, not with everyone's events):
+consecutive tokens of a node become one row,
 and spans are upserted whole. A run row's progress (last_seq, heartbeat, worker) moves forward
 every PROGRESS_INTERVAL for the runs that streamed since, and every HEARTBEAT_INTERVAL for every
 open run, in one statement: an UPDATE of every streaming run's row at every flush was most of
@@ -48,6 +49,11 @@ from flows.events import TERMINAL, TOKEN, Event, EventType
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.2
+# Under load the interval stretches with the runs open in this process: one more FLUSH_INTERVAL
+# per FLUSH_RUNS open runs, up to FLUSH_STRETCH intervals (fewer, fuller token rows: at 500
+# streaming runs a process wrote a token row per run 5 times a second; issue 15).
+FLUSH_RUNS = 100
+FLUSH_STRETCH = 5.0
 PROGRESS_INTERVAL = 2.0
 HEARTBEAT_INTERVAL = 10.0
 RETRY_MAX_DELAY = 2.0  # a batch the database could not take is tried again after at most this
@@ -164,7 +170,7 @@ class Recorder:
             self._wake.clear()
             if (now := loop.time()) >= full_at:
                 batch, self._pending = self._pending, defaultdict(_Pending)
-                full_at = now + FLUSH_INTERVAL
+                full_at = now + flush_interval(len(self._open))
             else:
                 # Woken by runs that end: their writes now, everyone else's at the interval.
                 # (Flushing every run at each end was a row, a round trip's share and a thread
@@ -248,6 +254,11 @@ class Recorder:
         self._progress_at = now
         self._unreported.clear()
         return progress
+
+
+def flush_interval(open_runs: int) -> float:
+    """Seconds to the next full flush with `open_runs` runs open in this process."""
+    return FLUSH_INTERVAL * min(FLUSH_STRETCH, max(1.0, open_runs / FLUSH_RUNS))
 
 
 def _event_rows(run_id: str, events: list[Event]) -> list[list[Any]]:

@@ -1,9 +1,20 @@
-"""When the recorder writes a run row's progress: the streaming runs every PROGRESS_INTERVAL,
-every open run at a heartbeat, never a finished run (its final write sets last_seq)."""
+"""When the recorder writes: a run row's progress (the streaming runs every PROGRESS_INTERVAL,
+every open run at a heartbeat, never a finished run: its final write sets last_seq) and its
+batches (every flush interval, stretched with the runs open)."""
 
 from __future__ import annotations
 
-from apps.runs.recorder import HEARTBEAT_INTERVAL, PROGRESS_INTERVAL, Recorder
+import pytest
+
+from apps.runs.recorder import (
+    FLUSH_INTERVAL,
+    FLUSH_RUNS,
+    FLUSH_STRETCH,
+    HEARTBEAT_INTERVAL,
+    PROGRESS_INTERVAL,
+    Recorder,
+    flush_interval,
+)
 
 
 async def test_progress_is_written_at_its_interval_and_every_open_run_at_a_heartbeat() -> None:
@@ -20,3 +31,13 @@ async def test_progress_is_written_at_its_interval_and_every_open_run_at_a_heart
     beat = start + HEARTBEAT_INTERVAL + 1
     assert sorted(recorder._progress(beat)) == [("a", 0), ("b", 0), ("c", 9)]
     assert recorder._unreported == {}
+
+
+def test_the_flush_interval_stretches_with_the_open_runs_up_to_its_limit() -> None:
+    """A few runs: every FLUSH_INTERVAL; under load one interval more per FLUSH_RUNS open runs
+    (fewer, fuller token rows), never beyond FLUSH_STRETCH intervals."""
+    assert flush_interval(0) == flush_interval(1) == flush_interval(FLUSH_RUNS) == FLUSH_INTERVAL
+    assert flush_interval(FLUSH_RUNS * 5 // 2) == pytest.approx(FLUSH_INTERVAL * 2.5)
+    assert flush_interval(10_000) == pytest.approx(FLUSH_INTERVAL * FLUSH_STRETCH)
+    intervals = [flush_interval(n) for n in range(0, 2000, 50)]
+    assert intervals == sorted(intervals)
