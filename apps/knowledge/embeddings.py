@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -143,17 +144,33 @@ def _local_thread() -> ThreadPoolExecutor:
     sys.setswitchinterval(min(sys.getswitchinterval(), LOCAL_SWITCH_INTERVAL_S))
     if not keep_freed_memory():
         logger.info("the allocator's thresholds were not set (not glibc): embedding works as before")
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-embedder", initializer=priority.to_base)
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-embedder", initializer=_local_thread_init)
+
+
+_local_started = threading.Event()
+
+
+def _local_thread_init() -> None:
+    priority.to_base()
+    _local_started.set()
 
 
 def local_thread_start() -> None:
-    """Start the embedding thread now (from a thread at the process's own priority, before
-    ingestion lowers its side work: a thread inherits its starter's niceness, and where the
-    process may not raise it back, `priority.to_base` cannot undo that)."""
-    _local_thread().submit(int).result()
+    """Start the embedding thread now if it is not running yet (from a thread at the process's
+    own priority, before ingestion lowers its side work: a thread inherits its starter's
+    niceness, and where the process may not raise it back, `priority.to_base` cannot undo that).
+    Once it runs this returns at once: a call queued behind the embedder's work would hold the
+    job until the embedder is idle."""
+    if not _local_started.is_set():
+        _local_thread().submit(int).result()
 
 
-os.register_at_fork(after_in_child=_local_thread.cache_clear)  # a forked child has no such thread
+def _forget_local_thread() -> None:
+    _local_thread.cache_clear()
+    _local_started.clear()
+
+
+os.register_at_fork(after_in_child=_forget_local_thread)  # a forked child has no such thread
 
 
 @cache

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from apps.knowledge import ingestion, priority
-from apps.knowledge.embeddings import _local_thread
+from apps.knowledge.embeddings import _local_thread, local_thread_start
 from apps.knowledge.ingestion import document_ingest
 from apps.knowledge.models import Chunk, Document, KnowledgeBase
 from apps.knowledge.parsing import parse_in_sandbox, parser_pool_close, parser_pool_state
@@ -139,3 +139,16 @@ def test_a_job_runs_its_side_work_lower_and_the_embedder_at_the_process_priority
     assert embedder == {base}
     assert Chunk.objects.filter(knowledge_base=kb, active=True).count() > 3
     assert all(d.status == "ready" for d in Document.objects.filter(knowledge_base=kb))
+
+
+def test_starting_the_embedding_thread_again_does_not_wait_for_its_work() -> None:
+    """A job makes sure the embedding thread runs before it lowers itself; once it runs, that must
+    not queue behind the embedder's work (it held every job until the embedder was idle)."""
+    local_thread_start()
+    busy = _local_thread().submit(time.sleep, 1.0)
+    began = time.perf_counter()
+    local_thread_start()
+    took = time.perf_counter() - began
+    assert not busy.done()  # the embedder was still busy when it returned
+    busy.result()
+    assert took < 0.5
