@@ -95,7 +95,8 @@ def test_classifier_thresholds_per_source() -> None:
     input's (documents legitimately hold imperative text); a policy's own threshold wins."""
     trained = injection_classifier()
     assert 0.5 <= trained.threshold <= trained.threshold_for("document") <= 1
-    assert trained.threshold_for("tool") == trained.threshold_for("document")
+    # Wave 8 (ADR 0008): tool results have their own trained threshold, never below user input's.
+    assert trained.threshold <= trained.threshold_for("tool") <= 1
     stricter = Thresholds(threshold=0.7, model="m", document_threshold=0.9)
     assert (stricter.threshold_for("user"), stricter.threshold_for("document")) == (0.7, 0.9)
     looser = dataclasses.replace(stricter, document_threshold=0.6)
