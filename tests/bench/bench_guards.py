@@ -36,6 +36,7 @@ import torch
 from apps.guardrails.injection_model import InjectionModel
 from flows.guards import GuardPolicy, guard_text, scan_injection, scan_pii
 from flows.guards.classifier import classify_injection, injection_classifier, windows
+from flows.guards.discussed import mask_discussed
 from flows.guards.injection import Source
 from flows.guards.policy import InjectionCheck, Models, injection_finding
 from tests.corpus.guardrails import heldout
@@ -129,21 +130,34 @@ def held_out_file(model: InjectionModel, path: Path) -> None:
     # indirect injection, the documents' classifier threshold).
     checked: list[Source] = ["user" if item["source"] == "user" else "document" for item in items]
     cut = injection_classifier().threshold_for
-    rules = [scan_injection(item["text"], source=s).score >= 0.5 for item, s in zip(items, checked, strict=True)]
+    rules = [
+        scan_injection(mask_discussed(item["text"]), source=s).score >= 0.5
+        for item, s in zip(items, checked, strict=True)
+    ]
+    # Wave 8: a tool result has its own threshold (the product's GuardedToolResults passes tool=True).
+    kinds = [
+        str(item["source"]) if item["source"] in ("user", "document", "tool") else s
+        for item, s in zip(items, checked, strict=True)
+    ]
     model_flags = [
-        classify_injection(item["text"], model.score) >= cut(s) for item, s in zip(items, checked, strict=True)
+        classify_injection(mask_discussed(item["text"]), model.score) >= cut(k)
+        for item, k in zip(items, kinds, strict=True)
     ]
     # What the product decides with the model on (flows.guards.policy.injection_finding): the model
     # at its source's threshold, or a heuristics hit the model does not veto.
     check = InjectionCheck(classifier=True)
     both = [
-        injection_finding(check, item["text"], s, lambda text: classify_injection(text, model.score)) is not None
+        injection_finding(
+            check, item["text"], s, lambda text: classify_injection(text, model.score), tool=item["source"] == "tool"
+        )
+        is not None
         for item, s in zip(items, checked, strict=True)
     ]
     counts = f"{sum(labels)} attacks, {len(labels) - sum(labels)} benign"
     trained = injection_classifier()
-    veto = f"veto user {trained.veto_for('user')}, document {trained.veto_for('document')}"
-    print(f"  {path.name}: {counts}; thresholds user {cut('user')}, document {cut('document')}; {veto}")
+    veto = "veto " + ", ".join(f"{k} {trained.veto_for(k)}" for k in ("user", "document", "tool"))
+    cuts = f"user {cut('user')}, document {cut('document')}, tool {cut('tool')}"
+    print(f"  {path.name}: {counts}; thresholds {cuts}; {veto}")
     for name, flags in (("heuristics", rules), ("classifier", model_flags), ("product", both)):
         recall, fpr = _rates(flags, labels)
         print(f"    {name:<11} recall {recall:.3f}  false-positive rate {fpr:.3f}")
