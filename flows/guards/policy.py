@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flows.guards.classifier import injection_classifier
 from flows.guards.content import CATEGORIES, scan_content
-from flows.guards.discussed import masked
+from flows.guards.discussed import Masked, masked
 from flows.guards.findings import Finding
 from flows.guards.injection import Source, precise_hit, scan_injection
 from flows.guards.output import scan_canary, scan_links, scan_prompt_echo, scan_schema
@@ -201,8 +201,10 @@ def injection_finding(
     for the document rules that never fired on an independent benign document, which stand alone).
     `tool`: a tool result (a document with its own trained threshold and veto, wave 8)."""
     kind = "tool" if tool and source != "user" else source
-    # Text about attacks is judged without the attacks it quotes as examples (ADR 0008 wave 8).
-    view = masked(text)
+    # A document or tool result about attacks is judged without the attacks it quotes as examples
+    # (ADR 0008 wave 8). Never what a person typed: the one typing may be the attacker, and a topic
+    # word plus quotes around the attack would otherwise hide it from the rules and the model.
+    view = masked(text) if source != "user" else Masked(text, text)
     result = scan_injection(view.text, source=source)
     rule_hit = None
     if result.score >= check.threshold and result.findings:

@@ -131,7 +131,7 @@ def held_out_file(model: InjectionModel, path: Path) -> None:
     checked: list[Source] = ["user" if item["source"] == "user" else "document" for item in items]
     cut = injection_classifier().threshold_for
     rules = [
-        scan_injection(mask_discussed(item["text"]), source=s).score >= 0.5
+        scan_injection(mask_discussed(item["text"]) if s != "user" else item["text"], source=s).score >= 0.5
         for item, s in zip(items, checked, strict=True)
     ]
     # Wave 8: a tool result has its own threshold (the product's GuardedToolResults passes tool=True).
@@ -140,7 +140,7 @@ def held_out_file(model: InjectionModel, path: Path) -> None:
         for item, s in zip(items, checked, strict=True)
     ]
     model_flags = [
-        classify_injection(mask_discussed(item["text"]), model.score) >= cut(k)
+        classify_injection(mask_discussed(item["text"]) if k != "user" else item["text"], model.score) >= cut(k)
         for item, k in zip(items, kinds, strict=True)
     ]
     # What the product decides with the model on (flows.guards.policy.injection_finding): the model
