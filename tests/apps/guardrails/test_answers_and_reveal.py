@@ -5,6 +5,7 @@ stored row holds only placeholders."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -24,6 +25,17 @@ def shown_text(events: list[dict[str, Any]]) -> str:
     return "".join(e["data"]["text"] for e in events if e["type"] == "token")
 
 
+async def output_hits() -> list[GuardHit]:
+    """The output stage's hits, once written: a run's hits are written in the background
+    (apps/guardrails/hook.py), so they may land a moment after the run's last event."""
+    for _ in range(100):
+        hits = [hit async for hit in GuardHit.objects.filter(stage="output")]
+        if hits:
+            return hits
+        await asyncio.sleep(0.05)
+    return []
+
+
 async def stored_answer(run: Run) -> str:
     """The run's stored token rows joined (the recorder keeps consecutive tokens as one row)."""
     rows = [e.data async for e in RunEvent.objects.filter(run=run, type="token").order_by("seq")]
@@ -40,7 +52,7 @@ async def test_policy_blocks_an_answer_that_leaks_the_canary(org_a: Member, echo
     run = await Run.objects.aget()
     assert CANARY in run.inputs["message"]  # the visitor's own message is stored as sent
     assert await stored_answer(run) == "I can't share that."
-    hit = await GuardHit.objects.aget(stage="output")
+    [hit] = await output_hits()
     assert (hit.check_name, hit.label, hit.action, hit.source) == ("canary", "canary", "block", "answer")
 
 
@@ -53,8 +65,7 @@ async def test_policy_output_checks_links_and_lets_clean_answers_through(
     assert shown_text(fine).strip() == fine[-1]["data"]["answer"].strip()
     refused = await chat(echo_widget, "Log in at https://evil.test/login now")
     assert refused[-1]["data"]["answer"] == "Sorry, I can't help with that request."
-    labels = [hit.label async for hit in GuardHit.objects.filter(stage="output")]
-    assert labels == ["link"]
+    assert [hit.label for hit in await output_hits()] == ["link"]
 
 
 async def test_reversible_redaction_shows_the_visitor_their_values_and_stores_placeholders(
