@@ -98,12 +98,23 @@ class Pacer:
 
     The tick stretches with the loop's lag: while the watch finds the loop late by more than
     half a tick, the tick grows by a quarter, up to MAX_STRETCH times `interval` (fewer, larger
-    events from a process that cannot keep up); while it is on time, the tick shrinks back."""
+    events from a process that cannot keep up); while it is on time, the tick shrinks back.
+
+    It also grows with the load itself, before the loop is late: from LOAD_FROM times `streams`
+    paced answers open, linearly, to MAX_LOAD_STRETCH intervals at LOAD_FULL times `streams`
+    (60 ms up to 500 answers, 120 ms from 800 at the defaults). Most of a streamed token's cost
+    is per event, so a process with many streams open sends fewer, fuller events and stays ahead
+    of them, instead of falling behind first and stretching after: a tick is a gap, bounded; a
+    process behind its streams gives gaps of whatever its backlog is. The longer of the two
+    stretches is the tick."""
 
     WATCH_S = 0.25
     HOLD_S = 2.0
     FLUSH_S = 0.001  # from reading the held sockets again to waking their readers
-    MAX_STRETCH = 5 / 3  # the longest tick, in intervals (100 ms at the default 60 ms)
+    MAX_STRETCH = 5 / 3  # the longest tick for a late loop, in intervals (100 ms at the default 60 ms)
+    LOAD_FROM = 1.25  # paced answers open, in `streams`, from which the tick grows with the load
+    LOAD_FULL = 2.0  # ... up to MAX_LOAD_STRETCH intervals at this many
+    MAX_LOAD_STRETCH = 2.0  # the longest tick for the load, in intervals (120 ms at the default 60 ms)
 
     def __init__(self, interval: float = 0.0, streams: int = 0) -> None:
         self.interval = interval
@@ -113,12 +124,24 @@ class Pacer:
         self.behind_until = 0.0  # the loop was late lately: pace until then
         self.reads = 0  # reads of paced answers while pacing (the tests and benches read it)
         self.direct_reads = 0  # of those, the tick's own reads of a held socket (_read_direct)
-        self.stretch = 1.0  # the tick, in intervals (see MAX_STRETCH)
+        self.stretch = 1.0  # the tick for the loop's lag, in intervals (see MAX_STRETCH)
         self._queued: list[_Connection] = []  # held, for the next tick
         self._flushing: list[_Connection] = []  # read again at the last tick, to be woken
         self._handle: asyncio.TimerHandle | None = None
         self._flush: asyncio.TimerHandle | None = None
         self._watch: asyncio.TimerHandle | None = None
+
+    def load_stretch(self) -> float:
+        """The tick for the paced answers open now, in intervals (1.0 below LOAD_FROM)."""
+        start = self.LOAD_FROM * self.threshold
+        if self.open <= start:
+            return 1.0
+        span = (self.LOAD_FULL - self.LOAD_FROM) * self.threshold
+        return min(self.MAX_LOAD_STRETCH, 1.0 + (self.MAX_LOAD_STRETCH - 1.0) * (self.open - start) / span)
+
+    def tick_s(self) -> float:
+        """The time from a socket's hold to the tick that reads it again."""
+        return self.interval * max(self.stretch, self.load_stretch())
 
     def opened(self, change: int, loop: asyncio.AbstractEventLoop) -> None:
         self.open += change
@@ -131,7 +154,7 @@ class Pacer:
         late = now - due
         if late > 2 * self.interval:
             self.behind_until = now + self.HOLD_S
-        if late > self.interval * self.stretch / 2:
+        if late > self.tick_s() / 2:
             self.stretch = min(self.MAX_STRETCH, self.stretch * 1.25)
         elif late < self.interval / 4:
             self.stretch = max(1.0, self.stretch / 1.25)
@@ -159,7 +182,7 @@ class Pacer:
         connection.queued = True
         self._queued.append(connection)
         if self._handle is None:
-            self._handle = connection.loop.call_later(self.interval * self.stretch, self._tick, connection.loop)
+            self._handle = connection.loop.call_later(self.tick_s(), self._tick, connection.loop)
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         self._handle = None

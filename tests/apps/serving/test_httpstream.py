@@ -541,6 +541,51 @@ async def test_the_tick_stretches_while_the_loop_runs_late_and_shrinks_back() ->
     pool.close()
 
 
+async def test_the_tick_grows_with_the_paced_answers_open() -> None:
+    """From LOAD_FROM times `pace_streams` paced answers open the tick grows linearly to
+    MAX_LOAD_STRETCH intervals at LOAD_FULL times: a held socket of a process with many streams
+    is read less often (fewer, fuller events), and never less often than that."""
+    pool = HttpPool(pace_s=0.05, pace_streams=2)  # the load's stretch: from 2.5 answers, full at 4
+    pacer = pool.pacer
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + chunked(b"first"))
+        while not release.is_set():  # a token every 10 ms, as a fast model
+            await asyncio.sleep(0.01)
+            writer.write(chunked(b"t;"))
+        writer.write(b"0\r\n\r\n")
+        await reader.read()
+
+    async with serving(handler) as (origin, _):
+        responses, ticks = [], []
+        for _ in range(5):
+            response = await pool.post(f"{origin}/x", b"", {})
+            assert await response.chunk() == b"first"
+            response.pace()
+            responses.append(response)
+            ticks.append(pacer.tick_s())
+        assert pacer.active and pacer.stretch == 1.0
+        expected = [0.05, 0.05, 0.05 * (1 + 0.5 / 1.5), 0.1, 0.1]  # 1..5 open; at most 2 intervals
+        assert ticks == pytest.approx(expected)
+        # Five open: one socket is read every 0.1 s, not every 0.05 s (a busy machine can only
+        # make the gaps longer, and the loop's own stretch stops at MAX_STRETCH, 0.083 s).
+        reader = responses[0]
+        await reader.chunk()
+        started = time.monotonic()
+        for _ in range(4):
+            assert await reader.chunk()
+        assert (time.monotonic() - started) / 4 > 0.085
+        release.set()
+        for response in responses:
+            async with response:
+                while await response.chunk() is not None:
+                    pass
+    assert pacer.open == 0 and pacer.tick_s() == pytest.approx(0.05)
+    pool.close()
+
+
 # --- the tick's direct read (issue 15) ----------------------------------------------------------
 
 
