@@ -1,6 +1,7 @@
 """Question embedders for the semantic answer cache, side by side on the same questions.
 
     .venv/bin/python tests/bench/bench_cache_embedders.py [--samples 300] [--short] [--only onnx-int8-pc,static]
+    .venv/bin/python tests/bench/bench_cache_embedders.py --profile   (the cache's export, per operator)
 
 Candidates (all from the bundled all-MiniLM-L6-v2, nothing downloaded):
 - minilm: the transformer called directly at one torch thread (the cache's embedder before; the baseline);
@@ -17,6 +18,17 @@ Candidates (all from the bundled all-MiniLM-L6-v2, nothing downloaded):
   exported once into DATA_DIR;
 - static: a static embedding table distilled from MiniLM (model2vec's recipe, in numpy here: see
   _static), a question's vector the mean of its tokens' rows.
+Cheaper variants of the cache's export (only with --only; wave 2 session 9, ADR 0013):
+- layers-3 / layers-4 / layers-5: the same export from MiniLM's first N of its 6 layers (_trimmed);
+- ffn-75 / ffn-50: all 6 layers, each feed-forward block keeping that share of its 1,536 neurons
+  (those with the largest |w_in| x |w_out|; _trimmed);
+- unfused-ln: the cache's export with each SkipLayerNormalization written as plain ONNX operators
+  (ONNX Runtime's CPU layer norm is a scalar loop: ~27 us for 14 x 384 against ~11 us; _rewritten);
+- fast-gelu: unfused-ln with BiasGelu replaced by FastGelu (the tanh approximation).
+
+--profile: ONNX Runtime's own profiler on the cache's export, one ~14-token question at one
+thread: time and count per operator type (the profiler adds a few tens of microseconds a node,
+so read the shares, not the sum).
 
 Per candidate: p50/p95 latency of one short question at one thread; the paraphrase table of
 tests/bench/bench_semantic_cache.py computed in memory (40 cached questions, their 40 paraphrases,
@@ -168,6 +180,149 @@ def _variant(model: object, folder: Path, *, fused: bool, signed: bool) -> Embed
     return _session(out, model)
 
 
+def _trimmed(folder: Path, *, layers: int = 6, ffn_keep: float = 1.0) -> Embed:
+    """The cache's export (eager attention, fused, signed int8 per channel) of a smaller MiniLM:
+    its first `layers` layers, or each feed-forward block cut to the `ffn_keep` share of its
+    neurons with the largest |w_in| x |w_out| (no retraining: the paraphrase table judges)."""
+    import logging
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    from apps.serving import question_embedder
+
+    name = f"trim-{layers}-{int(ffn_keep * 100)}"
+    model = AutoModel.from_pretrained(
+        str(question_embedder._source()), local_files_only=True, attn_implementation="eager"
+    ).eval()
+    model.encoder.layer = model.encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
+    if ffn_keep < 1:
+        for layer in model.encoder.layer:
+            w_in, w_out = layer.intermediate.dense.weight.data, layer.output.dense.weight.data
+            keep = int(w_in.shape[0] * ffn_keep) // 16 * 16
+            rows = (w_in.norm(dim=1) * w_out.norm(dim=0)).topk(keep).indices.sort().values
+            cut_in, cut_out = torch.nn.Linear(w_in.shape[1], keep), torch.nn.Linear(keep, w_out.shape[0])
+            cut_in.weight.data, cut_in.bias.data = w_in[rows].clone(), layer.intermediate.dense.bias.data[rows].clone()
+            cut_out.weight.data, cut_out.bias.data = w_out[:, rows].clone(), layer.output.dense.bias.data.clone()
+            layer.intermediate.dense, layer.output.dense = cut_in, cut_out
+    _export(model, folder / f"{name}.onnx")
+    logging.disable(logging.INFO)
+    try:
+        fused = question_embedder._fuse(folder / f"{name}.onnx", folder / f"{name}-fused.onnx", 12, 384)
+        quantize_dynamic(
+            str(folder / f"{name}-fused.onnx"),
+            str(folder / f"{name}-int8.onnx"),
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": 1},
+        )
+    finally:
+        logging.disable(logging.NOTSET)
+    print(f"    {name}: fused {fused}")
+    return _session(folder / f"{name}-int8.onnx", _tokenizer_holder())
+
+
+def _rewritten(folder: Path, *, fast_gelu: bool) -> Embed:
+    """The cache's export with each SkipLayerNormalization (input + skip + bias, then layer norm)
+    written as Add, ReduceMean, Sub, Mul, ReduceMean, Add, Sqrt, Div, Mul, Add, and with
+    fast_gelu each BiasGelu as FastGelu (tanh approximation, the same inputs)."""
+    import onnx
+    from onnx import helper
+
+    from apps.serving import question_embedder
+
+    model = onnx.load(str(question_embedder.folder() / question_embedder.MODEL_FILE))
+    nodes = []
+    for n, node in enumerate(model.graph.node):
+        if node.op_type == "BiasGelu" and fast_gelu:
+            nodes.append(helper.make_node("FastGelu", list(node.input), list(node.output), domain="com.microsoft"))
+            continue
+        if node.op_type != "SkipLayerNormalization" or len(node.input) < 4 or any(node.output[1:]):
+            nodes.append(node)
+            continue
+        epsilon = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-12)
+        eps = f"ln{n}/eps"
+        model.graph.initializer.append(onnx.numpy_helper.from_array(np.array(epsilon, np.float32), eps))
+        x, skip, gamma, beta = node.input[:4]
+        p = f"ln{n}/"
+        if len(node.input) > 4 and node.input[4]:
+            nodes.append(helper.make_node("Add", [x, node.input[4]], [p + "biased"]))
+            x = p + "biased"
+        nodes += [
+            helper.make_node("Add", [x, skip], [p + "sum"]),
+            helper.make_node("ReduceMean", [p + "sum"], [p + "mean"], axes=[-1]),
+            helper.make_node("Sub", [p + "sum", p + "mean"], [p + "centred"]),
+            helper.make_node("Mul", [p + "centred", p + "centred"], [p + "square"]),
+            helper.make_node("ReduceMean", [p + "square"], [p + "var"], axes=[-1]),
+            helper.make_node("Add", [p + "var", eps], [p + "var_eps"]),
+            helper.make_node("Sqrt", [p + "var_eps"], [p + "std"]),
+            helper.make_node("Div", [p + "centred", p + "std"], [p + "normal"]),
+            helper.make_node("Mul", [p + "normal", gamma], [p + "scaled"]),
+            helper.make_node("Add", [p + "scaled", beta], [node.output[0]]),
+        ]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    path = folder / f"rewritten-{'fast-gelu' if fast_gelu else 'ln'}.onnx"
+    onnx.save(model, str(path))
+    return _session(path, _tokenizer_holder())
+
+
+class _Tokenizer:
+    """What _session needs of a model: `tokenizer._tokenizer` (the cache's own tokenizer.json)."""
+
+    def __init__(self) -> None:
+        from tokenizers import Tokenizer
+
+        from apps.serving import question_embedder
+
+        self._tokenizer = Tokenizer.from_file(str(question_embedder.folder() / question_embedder.TOKENIZER_FILE))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(256)
+
+
+def _tokenizer_holder() -> object:
+    holder = type("Holder", (), {})()
+    holder.tokenizer = _Tokenizer()  # type: ignore[attr-defined]
+    return holder
+
+
+def profile(samples: int) -> None:
+    """ONNX Runtime's profiler on the cache's export: per operator type, its share of the kernel time."""
+    import collections
+    import json
+
+    import onnxruntime
+
+    from apps.serving import question_embedder
+
+    embedder = question_embedder.load(threads=1)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="cache-embedder-profile-")) / "ort")
+    path = question_embedder.folder() / question_embedder.MODEL_FILE
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    ids = np.asarray([embedder.tokenizer.encode("How much does shipping to Germany cost for two parcels?").ids])
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    for _ in range(samples):
+        session.run(None, feed)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    runs = sum(1 for e in events if e.get("name") == "model_run")
+    spent: collections.Counter[str] = collections.Counter()
+    nodes: collections.Counter[str] = collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            spent[event["args"]["op_name"]] += event["dur"]
+            nodes[event["args"]["op_name"]] += 1
+    total = sum(spent.values())
+    print(f"the cache's export, {ids.shape[1]} tokens, one thread, {runs} runs (profiled): kernel time per operator")
+    for op, us in spent.most_common():
+        print(f"  {op:<28} {us / runs:7.0f} us a run  {us / total:5.1%}  ({nodes[op] // runs} nodes)")
+
+
 def _shipped() -> Embed:
     """The cache's embedder (apps.serving.question_embedder: fused, signed int8 weights per channel)."""
     from apps.serving import question_embedder
@@ -234,14 +389,17 @@ def _static(model: object) -> Embed:
     return embed
 
 
-def latency(embed: Embed, texts: list[str], samples: int) -> list[float]:
+def latency(embed: Embed, texts: list[str], samples: int, cpu: list[float] | None = None) -> list[float]:
+    """Wall times (ms) of `samples` questions; their thread CPU times go to `cpu` when given."""
     for text in texts[:10]:
         embed(text)
     out = []
     for i in range(samples):
-        started = time.perf_counter()
+        started, thread = time.perf_counter(), time.thread_time()
         embed(texts[i % len(texts)] + f" ({i})")  # never seen: no memo anywhere
         out.append((time.perf_counter() - started) * 1000)
+        if cpu is not None:
+            cpu.append((time.thread_time() - thread) * 1000)
     return out
 
 
@@ -265,10 +423,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--short", action="store_true", help="100 samples")
-    parser.add_argument("--only", default="", help="comma-separated candidates (default: all)")
+    parser.add_argument("--only", default="", help="comma-separated candidates (default: all but the cut ones)")
+    parser.add_argument("--profile", action="store_true", help="per-operator times of the cache's export only")
     args = parser.parse_args()
     if args.short:
         args.samples = 100
+    if args.profile:
+        profile(args.samples)
+        return
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2-core machine shared: compare ratios)")
     model, base = _minilm()
     folder = Path(tempfile.mkdtemp(prefix="cache-embedders-"))
@@ -285,6 +447,10 @@ def main() -> None:
         ("fused-u8", lambda: _variant(model, folder, fused=True, signed=False)),
         ("onnx-int8-pc", _shipped),
         ("static", lambda: _static(model)),
+        *((f"layers-{n}", lambda n=n: _trimmed(folder, layers=n)) for n in (3, 4, 5)),
+        *((f"ffn-{k}", lambda k=k: _trimmed(folder, ffn_keep=k / 100)) for k in (75, 50)),
+        ("unfused-ln", lambda: _rewritten(folder, fast_gelu=False)),
+        ("fast-gelu", lambda: _rewritten(folder, fast_gelu=True)),
     ):
         if name in wanted:
             started = time.perf_counter()
@@ -296,10 +462,12 @@ def main() -> None:
     iu = np.triu_indices(len(reference), 1)
     print(f"one question at one thread, {args.samples} samples each; paraphrase table on 40/40/40 questions")
     timings: dict[str, list[float]] = {name: [] for name in candidates}
+    cpus: dict[str, list[float]] = {name: [] for name in candidates}
     for _round in range(3):  # interleaved rounds: the machine's load falls on every candidate alike
         for name, embed in candidates.items():
-            timings[name] += latency(embed, texts, args.samples // 3)
+            timings[name] += latency(embed, texts, args.samples // 3, cpus[name])
     base_p50 = percentile(timings["minilm"], 0.5)
+    shipped = cpus.get("onnx-int8-pc")
     for name, embed in candidates.items():
         rows, vectors = table(embed)
         ms = timings[name]
@@ -309,8 +477,9 @@ def main() -> None:
         cos = float(np.mean(np.sum(vectors * reference, axis=1))) if same else float("nan")
         print(
             f"{name:<12} p50 {percentile(ms, 0.5):6.2f} ms  p95 {percentile(ms, 0.95):6.2f} ms"
-            f"  (p50 x{percentile(ms, 0.5) / base_p50:.3f} of minilm)"
-            f"  cosine to minilm {cos:.4f}  pairwise-similarity correlation {corr:.4f}"
+            f"  (p50 x{percentile(ms, 0.5) / base_p50:.3f} of minilm)  CPU p50 {percentile(cpus[name], 0.5):.2f} ms"
+            + (f" x{percentile(cpus[name], 0.5) / percentile(shipped, 0.5):.3f} of onnx-int8-pc" if shipped else "")
+            + f"  cosine to minilm {cos:.4f}  pairwise-similarity correlation {corr:.4f}"
         )
         print("    threshold  right  wrong  unrelated-false")
         for t, right, wrong, false in rows:
