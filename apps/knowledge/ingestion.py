@@ -117,9 +117,14 @@ def _parse_mode(document: Document) -> str:
     return str(document.file_type)
 
 
-PARSE_AHEAD = 2  # queued documents of the same base parsed and chunked while this one is built
-EMBED_AHEAD = 1  # of those, the first ones embedded too (the local embedder only)
-PREPARED_KEPT = 8  # documents prepared ahead kept per process (the oldest dropped)
+PARSE_AHEAD = 8  # queued documents of the same base parsed and chunked while this one is built
+# Of those, up to EMBED_AHEAD not yet taken by another pipeline are embedded together, in one call
+# (the local embedder only), at most EMBED_AHEAD_CHUNKS chunks (the first document's all): one call's
+# passes sort all their chunks by length, so a page's short last chunk shares a pass with other
+# pages' short ones instead of taking one of its own (docs/BENCHMARKS.md, issue 19, ninth session).
+EMBED_AHEAD = 4
+EMBED_AHEAD_CHUNKS = 128
+PREPARED_KEPT = 16  # documents prepared ahead kept per process (the oldest dropped)
 PreparedKey = tuple[int, int, ChunkSettings, str]  # generation, version, chunk settings, title
 
 
@@ -178,14 +183,17 @@ class ParseAhead:
     of the same knowledge base, so that the embedder does not wait for the rest of the job
     (parsing, chunking, writing, the statistics: work for the other cores). The next PARSE_AHEAD
     documents are parsed (in the sandbox's warm pool; the sections stored, so their own jobs skip
-    the parse) and cut into chunks; the first EMBED_AHEAD of them are embedded as their own job
-    would embed them (the same batches, so the same vectors) when the base uses the local
-    embedder. Chunks and vectors stay in this process (`Prepared`) for the document's own job,
+    the parse) and cut into chunks; the first EMBED_AHEAD of them that no other pipeline has
+    embedded or is embedding are embedded together, in one call, when the base uses the local
+    embedder (the same vectors as the job's own calls to float rounding, ~2e-7). Fewer are not
+    embedded while more documents are queued (the next pipeline takes them with the ones after),
+    so the calls stay EMBED_AHEAD documents long and the next one waits queued behind the one
+    running. Chunks and vectors stay in this process (`Prepared`) for the document's own job,
     which takes them only if they were made from its generation, version, chunk settings and
     title, and writes and checks everything as before (the model switch of a re-embed included).
     It claims nothing: it writes sections only to a document still queued at the same version
-    and not parsed yet, and a parse or embedding that fails keeps nothing (the document's own
-    job does it again and fails it with the reason)."""
+    and not parsed yet, and a parse or embedding that fails keeps no vectors (each document's own
+    job embeds it again, on its own, and fails it alone with the reason)."""
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
@@ -225,12 +233,16 @@ class ParseAhead:
                 .values_list("id", flat=True)[:PARSE_AHEAD]
             )
             thread_connection.close()
+            window = _window(upcoming, last=len(upcoming) < PARSE_AHEAD)
             # The documents only parsed and chunked are prepared beside the embedding, not after it.
             later = threading.Thread(
-                target=_prepare_ahead, args=(upcoming[EMBED_AHEAD:], False), name="parse-ahead-2", daemon=True
+                target=_prepare_ahead,
+                args=([d for d in upcoming if d not in window],),
+                name="parse-ahead-2",
+                daemon=True,
             )
             later.start()
-            _prepare_ahead(upcoming[:EMBED_AHEAD], True)
+            _embed_ahead(window)
             later.join()
         except Exception:  # a pipeline optimisation: the document's own job does the real work
             logger.exception("parse-ahead for knowledge base %s failed", knowledge_base_id)
@@ -255,54 +267,101 @@ def pipeline_drain() -> None:
         thread.join()
 
 
-def _prepare_ahead(document_ids: list[UUID], embed: bool) -> None:
+def _window(upcoming: list[UUID], *, last: bool) -> list[UUID]:
+    """The documents this pipeline embeds: the first EMBED_AHEAD of `upcoming` that no pipeline
+    has embedded or is preparing; none while fewer are free and more are queued (`last`: the
+    queue ends within `upcoming`), so that the next pipeline embeds them with the ones after."""
+    with _prepared_lock:
+        free = [
+            document_id
+            for document_id in upcoming
+            if (entry := _prepared.get(str(document_id))) is None or (entry.ready.is_set() and entry.vectors is None)
+        ]
+    return free[:EMBED_AHEAD] if len(free) >= EMBED_AHEAD or last else []
+
+
+def _embed_ahead(document_ids: list[UUID]) -> None:
+    """Parse and chunk these documents (in order, up to EMBED_AHEAD_CHUNKS chunks in all) and embed
+    the chunks of those on the local embedder in one call. A document that fails to prepare is
+    left out; if the call fails, no document keeps vectors (each one's own job embeds it alone)."""
+    from django.db import connection as thread_connection
+
+    window: list[tuple[Prepared, list[str]]] = []
+    try:
+        for document_id in document_ids:
+            try:
+                made = _prepare_ahead_one(document_id, embed=True)
+            except Exception:  # as in ParseAhead._run: this document's own job does it (and fails it)
+                logger.exception("preparing document %s ahead failed", document_id)
+                continue
+            if made is not None:
+                window.append(made)
+                if sum(len(texts) for _, texts in window) >= EMBED_AHEAD_CHUNKS:
+                    break
+        if window:
+            vectors = LocalEmbedder().embed([text for _, texts in window for text in texts])
+            start = 0
+            for entry, texts in window:
+                entry.vectors, entry.model = vectors[start : start + len(texts)], LOCAL_EMBEDDING_MODEL
+                start += len(texts)
+    except Exception:
+        logger.exception("embedding documents %s ahead failed", document_ids)
+        for entry, _ in window:
+            entry.vectors = None
+    finally:
+        for entry, _ in window:
+            entry.ready.set()
+        thread_connection.close()
+
+
+def _prepare_ahead(document_ids: list[UUID]) -> None:
+    """Parse and chunk these documents (no embedding)."""
     from django.db import connection as thread_connection
 
     try:
         for document_id in document_ids:
-            _prepare_ahead_one(document_id, embed=embed)
+            _prepare_ahead_one(document_id, embed=False)
     except Exception:  # as in ParseAhead._run
         logger.exception("preparing documents %s ahead failed", document_ids)
     finally:
         thread_connection.close()
 
 
-def _prepare_ahead_one(document_id: UUID, *, embed: bool) -> None:
+def _prepare_ahead_one(document_id: UUID, *, embed: bool) -> tuple[Prepared, list[str]] | None:
+    """Parse (if it is not yet) and chunk a queued document into its `Prepared` entry. Where it is
+    to be embedded (`embed`, the base on the local embedder, some chunks) this answers the entry,
+    not ready yet, and its embedding texts: the caller fills in the vectors and sets it ready.
+    Otherwise the entry is ready when this returns, and the answer is None."""
     document = Document.objects.select_related("knowledge_base").filter(pk=document_id).first()
     if document is None or document.status != DocumentStatus.QUEUED:
-        return
+        return None
     if document.sections is not None and document.parsed_version == document.version:
         sections = [Section.from_stored(s) for s in document.sections]
     elif not _parse_ahead_one(document):
-        return
+        return None
     else:
         sections = [Section.from_stored(s) for s in document.sections or []]
     knowledge_base = document.knowledge_base
-    model = knowledge_base.embedding_model
-    embed = embed and model == LOCAL_EMBEDDING_MODEL
+    embed = embed and knowledge_base.embedding_model == LOCAL_EMBEDDING_MODEL
     title = _document_title(document)
     entry = _prepared_begin(
         document_id, (document.generation, document.version, _chunk_settings(knowledge_base), title), vectors=embed
     )
     if entry is None:
-        return
+        return None
     try:
         if entry.drafts is None:
             entry.drafts = chunk_sections(sections, entry.key[2])
-        if embed and entry.drafts:
-            texts = _texts(entry.drafts, title)
-            embedder = LocalEmbedder()
-            vectors: list[list[float]] = []
-            for start in range(0, len(texts), BATCH_SIZE):
-                vectors += embedder.embed(texts[start : start + BATCH_SIZE])
-            entry.vectors, entry.model = vectors, model
     except Exception:
         with _prepared_lock:
             if _prepared.get(str(document_id)) is entry:
                 del _prepared[str(document_id)]
-        raise
-    finally:
         entry.ready.set()
+        raise
+    if embed and entry.drafts:
+        return entry, _texts(entry.drafts, title)
+    entry.ready.set()
+    return None
 
 
 def _parse_ahead_one(document: Document) -> bool:

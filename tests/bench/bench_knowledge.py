@@ -215,7 +215,9 @@ def html_page(seed: int) -> bytes:
     ).encode()
 
 
-def bench_html(pages: int, rounds: int = 1, ab: bool = False, nice_ab: bool = False) -> dict[str, float]:
+def bench_html(
+    pages: int, rounds: int = 1, ab: bool = False, nice_ab: bool = False, window_ab: bool = False
+) -> dict[str, float]:
     """Ingestion of text-heavy HTML pages (uploaded, one job each: sandboxed parse in the warm pool
     with the next page parsed ahead, chunk, embed, commit) against, in the same run, the raw
     parser + chunker + embedder on the same pages without the job (no database, no progress), and
@@ -226,7 +228,9 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False, nice_ab: bool = Fa
     each round also times the jobs without the embedding ahead (`ingestion.EMBED_AHEAD = 0`: the
     next pages still parsed and chunked ahead), as a before/after under the same load. `nice_ab`:
     each round also times the jobs with their side work at the embedder's priority
-    (`priority.SIDE_NICE = 0`; the two kinds of jobs in turns)."""
+    (`priority.SIDE_NICE = 0`; the two kinds of jobs in turns). `window_ab`: each round also times
+    the jobs with one document per embedding call, as before the pipeline embedded several together
+    (`ingestion.EMBED_AHEAD = 1`, `PARSE_AHEAD = 2`; the two kinds of jobs in turns)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from apps.knowledge import embeddings, ingestion
@@ -367,6 +371,15 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False, nice_ab: bool = Fa
     without: list[float] = []
     chunks = 0
     flat: list[float] = []  # nice_ab: the jobs with the side work at the embedder's priority
+    per_document: list[float] = []  # window_ab: the jobs with one document per embedding call
+
+    def jobs_per_document(round_: int) -> float:
+        saved = ingestion.EMBED_AHEAD, ingestion.PARSE_AHEAD
+        ingestion.EMBED_AHEAD, ingestion.PARSE_AHEAD = 1, 2
+        try:
+            return jobs(round_ + 3000)[0]
+        finally:
+            ingestion.EMBED_AHEAD, ingestion.PARSE_AHEAD = saved
 
     def jobs_flat(round_: int) -> float:
         from apps.knowledge import parsing, priority
@@ -391,10 +404,14 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False, nice_ab: bool = Fa
         before = embed_alone(order)
         if nice_ab and round_ % 2:  # the two kinds of jobs in turns, first one then the other
             flat.append(jobs_flat(round_))
+        if window_ab and round_ % 2:
+            per_document.append(jobs_per_document(round_))
         job, chunks = jobs(round_)
         job_times.append(job)
         if nice_ab and not round_ % 2:
             flat.append(jobs_flat(round_))
+        if window_ab and not round_ % 2:
+            per_document.append(jobs_per_document(round_))
         if ab:
             ingestion.EMBED_AHEAD = 0
             try:
@@ -408,6 +425,7 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False, nice_ab: bool = Fa
             + ", ".join(f"{name} {took:.2f} s" for name, took in alone[-1].items())
             + (f", without the embedding ahead {without[-1]:.2f} s" if ab else "")
             + (f", side work not lowered {flat[-1]:.2f} s" if nice_ab else "")
+            + (f", one document per embedding call {per_document[-1]:.2f} s" if window_ab else "")
             + f", {load()}",
             flush=True,
         )
@@ -430,6 +448,11 @@ def bench_html(pages: int, rounds: int = 1, ab: bool = False, nice_ab: bool = Fa
     if flat:
         ratios_flat = [a[best] / f for a, f in zip(alone, flat, strict=True)]
         print(f"    side work not lowered: {fmt(ratios_flat)}, median {statistics.median(ratios_flat):.3f}")
+    if per_document:
+        ratios_one = [a[best] / f for a, f in zip(alone, per_document, strict=True)]
+        paired = [j / f for j, f in zip(job_times, per_document, strict=True)]
+        print(f"    one document per embedding call: {fmt(ratios_one)}, median {statistics.median(ratios_one):.3f}")
+        print(f"    job time, window / one document per call (paired): {fmt(paired)}")
     if without:
         ratios_without = [a[best] / w for a, w in zip(alone, without, strict=True)]
         print(f"    without the embedding ahead: {fmt(ratios_without)}, median {statistics.median(ratios_without):.3f}")
@@ -870,6 +893,9 @@ def main() -> None:
     parser.add_argument(
         "--html-nice-ab", action="store_true", help="also time the jobs with their side work not lowered"
     )
+    parser.add_argument(
+        "--html-window-ab", action="store_true", help="also time the jobs with one document per embedding call"
+    )
     parser.add_argument("--only", choices=["ingest", "html", "search"], default=None)
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
     parser.add_argument("--no-recall", action="store_true", help="search: latency only (no recall@10, no exact scan)")
@@ -891,7 +917,7 @@ def main() -> None:
             bench_parsing(args.pdfs)
             bench_embedding(args.rounds)
         if args.only in (None, "html"):
-            bench_html(args.html_pages, args.html_rounds, args.html_ab, args.html_nice_ab)
+            bench_html(args.html_pages, args.html_rounds, args.html_ab, args.html_nice_ab, args.html_window_ab)
         if args.only in (None, "search"):
             bench_search(args.chunks, args.queries, recall_too=not args.no_recall)
     finally:

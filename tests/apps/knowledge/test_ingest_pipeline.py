@@ -1,6 +1,7 @@
 """The ingestion pipeline (ingestion.ParseAhead): the next queued documents are parsed, chunked
-and embedded while a job builds its own. What it stores must be exactly what the job alone
-stores; what it prepared from other inputs is never used; a failing batch still fails the
+and embedded (several documents in one call) while a job builds its own. What it stores must be
+what the job alone stores (the same chunks; vectors to float rounding: one call's passes mix
+documents); what it prepared from other inputs is never used; a failing batch still fails the
 document with its reason and leaves nothing searchable half-written."""
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ def _stored(kb: KnowledgeBase) -> list[tuple[Any, ...]]:
     ]
 
 
+# Vectors of the same text from forward passes of other shapes (a call over several documents'
+# chunks against one document's) differ by float rounding: at most 1.4e-7 seen (docs/BENCHMARKS.md,
+# issue 19); a chunk's vector against another chunk's differs by more than 0.01.
+ROUNDING = 1e-6
+
+
+def _assert_same(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]]) -> None:
+    """The same chunks field for field, in the same order, and each one's vector to float rounding."""
+    assert [row[:-1] for row in got] == [row[:-1] for row in want]
+    assert float(np.abs(np.asarray([r[-1] for r in got]) - np.asarray([r[-1] for r in want])).max()) < ROUNDING
+
+
 @pytest.fixture(autouse=True)
 def _nothing_prepared() -> Iterator[None]:
     ingestion.pipeline_drain()
@@ -111,11 +124,11 @@ def test_pipeline_stores_exactly_the_chunks_and_vectors_of_the_job_alone(
     piped = make_kb(org_a, name="piped", chunk_size=64, chunk_overlap=8)
     first, second, third = _upload(org_a, piped, pages)
     assert _ingest(first) == "ready"
-    ahead = ingestion._prepared[str(second.id)]  # embedded ahead, while the first was written
-    assert ahead.ready.is_set() and ahead.drafts and ahead.vectors and len(ahead.vectors) == len(ahead.drafts)
-    assert ingestion._prepared[str(third.id)].drafts and ingestion._prepared[str(third.id)].vectors is None
-    assert Document.objects.get(pk=second.id).status == DocumentStatus.QUEUED  # nothing claimed ahead
-    assert not Chunk.objects.filter(document_id=second.id).exists()
+    for document in (second, third):  # both embedded ahead (the queue ends there), while the first was written
+        ahead = ingestion._prepared[str(document.id)]
+        assert ahead.ready.is_set() and ahead.drafts and ahead.vectors and len(ahead.vectors) == len(ahead.drafts)
+        assert Document.objects.get(pk=document.id).status == DocumentStatus.QUEUED  # nothing claimed ahead
+        assert not Chunk.objects.filter(document_id=document.id).exists()
     assert [_ingest(d) for d in (second, third)] == ["ready", "ready"]
     assert str(second.id) not in ingestion._prepared and str(third.id) not in ingestion._prepared
 
@@ -124,7 +137,8 @@ def test_pipeline_stores_exactly_the_chunks_and_vectors_of_the_job_alone(
     assert [_ingest(d) for d in _upload(org_a, alone, pages)] == ["ready"] * 3
     assert not ingestion._prepared
     got, want = _stored(piped), _stored(alone)
-    assert len(got) > 3 * 2 and got == want  # the same chunks, byte for byte, and the same vectors
+    assert len(got) > 3 * 2
+    _assert_same(got, want)  # the same chunks, byte for byte, and their vectors
 
 
 def test_chunks_prepared_from_other_settings_are_not_used(org_a: Member, make_kb: Callable[..., KnowledgeBase]) -> None:
@@ -205,7 +219,8 @@ def test_jobs_back_to_back_with_the_pipeline_still_running_store_what_the_job_al
     alone = make_kb(org_a, name="alone", chunk_size=64, chunk_overlap=8)
     assert [_ingest(d) for d in _upload(org_a, alone, pages)] == ["ready"] * 4
     got, want = _stored(piped), _stored(alone)
-    assert len(got) > 4 * 2 and got == want
+    assert len(got) > 4 * 2
+    _assert_same(got, want)
 
 
 def test_a_document_deleted_while_the_pipeline_embeds_it_gets_nothing_written_and_the_queue_goes_on(
