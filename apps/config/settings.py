@@ -95,7 +95,7 @@ MODEL_FIRST_TOKEN_TIMEOUT = float(env.text("TRELLIS_MODEL_FIRST_TOKEN_TIMEOUT", 
 MODEL_IDLE_TIMEOUT = float(env.text("TRELLIS_MODEL_IDLE_TIMEOUT", "30"))
 # Pacing of model streams under load (apps.serving.httpstream.Pacer): once a process streams this
 # many answers at once (or its loop runs late), their sockets are read once a tick, every
-# STREAM_PACE_MS (up to 5/3 of it while the loop runs late, up to twice it with 2x as many
+# STREAM_PACE_MS (while the loop runs late: up to 5/3 of it, or up to twice it with 1.5x as many
 # answers open; 0: never paced).
 STREAM_PACE_MS = env.integer("TRELLIS_STREAM_PACE_MS", 60)
 STREAM_PACE_STREAMS = env.integer("TRELLIS_STREAM_PACE_STREAMS", 400)

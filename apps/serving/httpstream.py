@@ -100,20 +100,22 @@ class Pacer:
     half a tick, the tick grows by a quarter, up to MAX_STRETCH times `interval` (fewer, larger
     events from a process that cannot keep up); while it is on time, the tick shrinks back.
 
-    It also grows with the load itself, before the loop is late: from LOAD_FROM times `streams`
-    paced answers open, linearly, to MAX_LOAD_STRETCH intervals at LOAD_FULL times `streams`
-    (60 ms up to 500 answers, 120 ms from 800 at the defaults). Most of a streamed token's cost
-    is per event, so a process with many streams open sends fewer, fuller events and stays ahead
-    of them, instead of falling behind first and stretching after: a tick is a gap, bounded; a
-    process behind its streams gives gaps of whatever its backlog is. The longer of the two
-    stretches is the tick."""
+    Once the loop has run late (by half an interval, at a watch; then for HOLD_S), the tick is
+    also sized by the load: from LOAD_FROM times `streams` paced answers open, linearly, to
+    MAX_LOAD_STRETCH intervals at LOAD_FULL times `streams` (60 ms up to 500 answers, 120 ms from
+    600 at the defaults). Most of a streamed token's cost is per event, so a process with many
+    streams that cannot keep up at the short tick goes straight to fewer, fuller events, instead
+    of creeping up a quarter per watch and dropping back the moment it is on time (and behind
+    again): a tick is a gap, bounded; a process behind its streams gives gaps of whatever its
+    backlog is. The longer of the two stretches is the tick. A process that keeps up keeps the
+    short tick, however many streams it has."""
 
     WATCH_S = 0.25
     HOLD_S = 2.0
     FLUSH_S = 0.001  # from reading the held sockets again to waking their readers
     MAX_STRETCH = 5 / 3  # the longest tick for a late loop, in intervals (100 ms at the default 60 ms)
     LOAD_FROM = 1.25  # paced answers open, in `streams`, from which the tick grows with the load
-    LOAD_FULL = 2.0  # ... up to MAX_LOAD_STRETCH intervals at this many
+    LOAD_FULL = 1.5  # ... up to MAX_LOAD_STRETCH intervals at this many
     MAX_LOAD_STRETCH = 2.0  # the longest tick for the load, in intervals (120 ms at the default 60 ms)
 
     def __init__(self, interval: float = 0.0, streams: int = 0) -> None:
@@ -125,6 +127,8 @@ class Pacer:
         self.reads = 0  # reads of paced answers while pacing (the tests and benches read it)
         self.direct_reads = 0  # of those, the tick's own reads of a held socket (_read_direct)
         self.stretch = 1.0  # the tick for the loop's lag, in intervals (see MAX_STRETCH)
+        self.loaded_until = 0.0  # the loop was late lately: the tick is sized by the load until then
+        self.loaded = False
         self._queued: list[_Connection] = []  # held, for the next tick
         self._flushing: list[_Connection] = []  # read again at the last tick, to be woken
         self._handle: asyncio.TimerHandle | None = None
@@ -132,9 +136,10 @@ class Pacer:
         self._watch: asyncio.TimerHandle | None = None
 
     def load_stretch(self) -> float:
-        """The tick for the paced answers open now, in intervals (1.0 below LOAD_FROM)."""
+        """The tick for the paced answers open now, in intervals (1.0 below LOAD_FROM, or while
+        the loop has kept up)."""
         start = self.LOAD_FROM * self.threshold
-        if self.open <= start:
+        if not self.loaded or self.open <= start:
             return 1.0
         span = (self.LOAD_FULL - self.LOAD_FROM) * self.threshold
         return min(self.MAX_LOAD_STRETCH, 1.0 + (self.MAX_LOAD_STRETCH - 1.0) * (self.open - start) / span)
@@ -154,6 +159,9 @@ class Pacer:
         late = now - due
         if late > 2 * self.interval:
             self.behind_until = now + self.HOLD_S
+        if late > self.interval / 2:
+            self.loaded_until = now + self.HOLD_S
+        self.loaded = now < self.loaded_until
         if late > self.tick_s() / 2:
             self.stretch = min(self.MAX_STRETCH, self.stretch * 1.25)
         elif late < self.interval / 4:
