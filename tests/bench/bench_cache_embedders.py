@@ -24,7 +24,10 @@ Cheaper variants of the cache's export (only with --only; wave 2 session 9, ADR 
   (those with the largest |w_in| x |w_out|; _trimmed);
 - unfused-ln: the cache's export with each SkipLayerNormalization written as plain ONNX operators
   (ONNX Runtime's CPU layer norm is a scalar loop: ~27 us for 14 x 384 against ~11 us; _rewritten);
-- fast-gelu: unfused-ln with BiasGelu replaced by FastGelu (the tanh approximation).
+- fast-gelu: unfused-ln with BiasGelu replaced by FastGelu (the tanh approximation);
+- distilled-3 / distilled-4: 3 or 4 of MiniLM's layers (every other one) trained --distil-steps
+  batches to give the 6-layer model's vectors on text already on disk (_distil; ~20 minutes for
+  600 steps on the shared machine), then the same export.
 
 --profile: ONNX Runtime's own profiler on the cache's export, one ~14-token question at one
 thread: time and count per operator type (the profiler adds a few tens of microseconds a node,
@@ -47,6 +50,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -180,10 +184,12 @@ def _variant(model: object, folder: Path, *, fused: bool, signed: bool) -> Embed
     return _session(out, model)
 
 
-def _trimmed(folder: Path, *, layers: int = 6, ffn_keep: float = 1.0) -> Embed:
+def _trimmed(folder: Path, *, layers: int = 6, ffn_keep: float = 1.0, distil_steps: int = 0) -> Embed:
     """The cache's export (eager attention, fused, signed int8 per channel) of a smaller MiniLM:
     its first `layers` layers, or each feed-forward block cut to the `ffn_keep` share of its
-    neurons with the largest |w_in| x |w_out| (no retraining: the paraphrase table judges)."""
+    neurons with the largest |w_in| x |w_out| (no retraining: the paraphrase table judges). With
+    `distil_steps`: every other layer (0, 2, 4; and 5 for 4 layers), then trained that many steps to give the
+    6-layer model's vectors (_distil)."""
     import logging
 
     import torch
@@ -192,10 +198,16 @@ def _trimmed(folder: Path, *, layers: int = 6, ffn_keep: float = 1.0) -> Embed:
 
     from apps.serving import question_embedder
 
-    name = f"trim-{layers}-{int(ffn_keep * 100)}"
+    name = f"trim-{layers}-{int(ffn_keep * 100)}-{distil_steps}"
     model = AutoModel.from_pretrained(
         str(question_embedder._source()), local_files_only=True, attn_implementation="eager"
     ).eval()
+    if distil_steps:
+        teacher = AutoModel.from_pretrained(str(question_embedder._source()), local_files_only=True).eval()
+        picked = {3: [0, 2, 4], 4: [0, 2, 4, 5]}[layers]
+        model.encoder.layer = torch.nn.ModuleList([model.encoder.layer[i] for i in picked])
+        model.config.num_hidden_layers = layers
+        _distil(model, teacher, distil_steps)
     model.encoder.layer = model.encoder.layer[:layers]
     model.config.num_hidden_layers = layers
     if ffn_keep < 1:
@@ -222,6 +234,59 @@ def _trimmed(folder: Path, *, layers: int = 6, ffn_keep: float = 1.0) -> Embed:
         logging.disable(logging.NOTSET)
     print(f"    {name}: fused {fused}")
     return _session(folder / f"{name}-int8.onnx", _tokenizer_holder())
+
+
+def _distil(student: Any, teacher: Any, steps: int) -> None:
+    """Trains `student` (a few of MiniLM's layers) for `steps` batches of 32 so that its mean-pooled,
+    normalised vectors match the 6-layer `teacher`'s (loss: 1 - cosine), on text already on disk:
+    the guardrails corpus's messages and the repository's docs, minus every sentence this bench
+    asks (the paraphrase table stays unseen). One torch thread; ~2 s a step on the shared machine."""
+    import json
+    import random
+    import re
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from apps.serving import question_embedder
+
+    torch.manual_seed(0)
+    shuffle = random.Random(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(question_embedder._source()), local_files_only=True)
+    asked = set(sentences()) | {q for pair in PAIRS for q in pair} | set(UNRELATED)
+    texts: set[str] = set()
+    for path in sorted((ROOT / "tests/corpus/guardrails").glob("*.jsonl")):
+        for line in filter(str.strip, path.read_text().splitlines()):
+            item = json.loads(line)
+            text = str(item.get("text", "")).strip() if isinstance(item, dict) else ""
+            if 0 < len(text) < 300:
+                texts.add(text)
+    for path in [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]:
+        for part in re.split(r"(?<=[.?!])\s+|\n\n", path.read_text()):
+            text = " ".join(part.split())
+            if 20 < len(text) < 250 and not text.startswith(("|", "#", "`", "-")):
+                texts.add(text)
+    corpus = sorted(texts - asked)
+    shuffle.shuffle(corpus)
+
+    def pooled(model: Any, batch: list[str]) -> torch.Tensor:
+        tokens = tokenizer(batch, padding=True, truncation=True, max_length=64, return_tensors="pt")
+        mask = tokens["attention_mask"].unsqueeze(-1).float()
+        return torch.nn.functional.normalize((model(**tokens).last_hidden_state * mask).sum(1) / mask.sum(1), dim=-1)
+
+    with torch.inference_mode():
+        target = torch.cat([pooled(teacher, corpus[i : i + 64]) for i in range(0, len(corpus), 64)])
+    student.train()
+    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4)
+    for step in range(steps):
+        rows = [shuffle.randrange(len(corpus)) for _ in range(32)]
+        loss = (1 - (pooled(student, [corpus[i] for i in rows]) * target[rows]).sum(-1)).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if (step + 1) % 100 == 0:
+            print(f"    distil step {step + 1}: loss {loss.item():.4f}", flush=True)
+    student.eval()
 
 
 def _rewritten(folder: Path, *, fast_gelu: bool) -> Embed:
@@ -425,6 +490,7 @@ def main() -> None:
     parser.add_argument("--short", action="store_true", help="100 samples")
     parser.add_argument("--only", default="", help="comma-separated candidates (default: all but the cut ones)")
     parser.add_argument("--profile", action="store_true", help="per-operator times of the cache's export only")
+    parser.add_argument("--distil-steps", type=int, default=600, help="training steps of distilled-3 / distilled-4")
     args = parser.parse_args()
     if args.short:
         args.samples = 100
@@ -449,6 +515,7 @@ def main() -> None:
         ("static", lambda: _static(model)),
         *((f"layers-{n}", lambda n=n: _trimmed(folder, layers=n)) for n in (3, 4, 5)),
         *((f"ffn-{k}", lambda k=k: _trimmed(folder, ffn_keep=k / 100)) for k in (75, 50)),
+        *((f"distilled-{n}", lambda n=n: _trimmed(folder, layers=n, distil_steps=args.distil_steps)) for n in (3, 4)),
         ("unfused-ln", lambda: _rewritten(folder, fast_gelu=False)),
         ("fast-gelu", lambda: _rewritten(folder, fast_gelu=True)),
     ):
