@@ -95,10 +95,13 @@ MODEL_FIRST_TOKEN_TIMEOUT = float(env.text("TRELLIS_MODEL_FIRST_TOKEN_TIMEOUT", 
 MODEL_IDLE_TIMEOUT = float(env.text("TRELLIS_MODEL_IDLE_TIMEOUT", "30"))
 # Pacing of model streams under load (apps.serving.httpstream.Pacer): once a process streams this
 # many answers at once (or its loop runs late), their sockets are read once a tick, every
-# STREAM_PACE_MS (while the loop runs late: up to 5/3 of it, or up to twice it with 1.5x as many
-# answers open; 0: never paced).
+# STREAM_PACE_MS (while the loop runs late: up to 5/3 of it, or up to STREAM_PACE_LOAD_MS with
+# 1.5x as many answers open; 0: never paced).
 STREAM_PACE_MS = env.integer("TRELLIS_STREAM_PACE_MS", 60)
 STREAM_PACE_STREAMS = env.integer("TRELLIS_STREAM_PACE_STREAMS", 400)
+# The longest tick for the load once a process's loop runs late (reached at 1.5x STREAM_PACE_STREAMS
+# answers open; STREAM_PACE_MS or less: the tick is not sized by the load).
+STREAM_PACE_LOAD_MS = env.integer("TRELLIS_STREAM_PACE_LOAD_MS", 120)
 # Knowledge bases: upload size limit, the parser subprocess's limits, and the ingestion lease
 # (a killed worker's document is picked up again once its lease ran out).
 KNOWLEDGE_MAX_UPLOAD_MB = env.integer("TRELLIS_KNOWLEDGE_MAX_UPLOAD_MB", 25)

@@ -64,6 +64,7 @@ def _loop_clients(loop: asyncio.AbstractEventLoop) -> _LoopClients:
             keepalive_s=KEEPALIVE_S,
             pace_s=settings.STREAM_PACE_MS / 1000,
             pace_streams=settings.STREAM_PACE_STREAMS,
+            pace_longest_s=settings.STREAM_PACE_LOAD_MS / 1000,
         )
         clients = _per_loop[loop] = _LoopClients(http=pool)
     return clients

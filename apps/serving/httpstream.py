@@ -102,7 +102,8 @@ class Pacer:
 
     Once the loop has run late (by half an interval, at a watch; then for HOLD_S), the tick is
     also sized by the load: from LOAD_FROM times `streams` paced answers open, linearly, to
-    MAX_LOAD_STRETCH intervals at LOAD_FULL times `streams` (60 ms up to 500 answers, 120 ms from
+    `longest` (the default: MAX_LOAD_STRETCH intervals) at LOAD_FULL times `streams` (60 ms up to
+    500 answers, 120 ms from
     600 at the defaults). Most of a streamed token's cost is per event, so a process with many
     streams that cannot keep up at the short tick goes straight to fewer, fuller events, instead
     of creeping up a quarter per watch and dropping back the moment it is on time (and behind
@@ -118,8 +119,10 @@ class Pacer:
     LOAD_FULL = 1.5  # ... up to MAX_LOAD_STRETCH intervals at this many
     MAX_LOAD_STRETCH = 2.0  # the longest tick for the load, in intervals (120 ms at the default 60 ms)
 
-    def __init__(self, interval: float = 0.0, streams: int = 0) -> None:
+    def __init__(self, interval: float = 0.0, streams: int = 0, longest: float | None = None) -> None:
         self.interval = interval
+        # The longest tick for the load, in intervals (`longest` seconds; at most `interval`: off).
+        self.max_load = self.MAX_LOAD_STRETCH if longest is None or interval <= 0 else max(1.0, longest / interval)
         self.threshold = max(1, streams)
         self.open = 0  # paced answers open now
         self.active = False  # pacing now
@@ -142,7 +145,7 @@ class Pacer:
         if not self.loaded or self.open <= start:
             return 1.0
         span = (self.LOAD_FULL - self.LOAD_FROM) * self.threshold
-        return min(self.MAX_LOAD_STRETCH, 1.0 + (self.MAX_LOAD_STRETCH - 1.0) * (self.open - start) / span)
+        return min(self.max_load, 1.0 + (self.max_load - 1.0) * (self.open - start) / span)
 
     def tick_s(self) -> float:
         """The time from a socket's hold to the tick that reads it again."""
@@ -534,10 +537,11 @@ class HttpPool:
         *,
         pace_s: float = 0.0,
         pace_streams: int = 0,
+        pace_longest_s: float | None = None,
     ) -> None:
         self.ssl_context = ssl_context
         self.keepalive_s = keepalive_s
-        self.pacer = Pacer(pace_s, pace_streams)
+        self.pacer = Pacer(pace_s, pace_streams, pace_longest_s)
         self.idle: dict[Origin, list[_Connection]] = {}
         self.opened = 0  # connections made (the tests read these two)
         self.reused = 0

@@ -594,6 +594,18 @@ async def test_the_tick_grows_with_the_paced_answers_open_once_the_loop_runs_lat
     pool.close()
 
 
+def test_the_longest_tick_for_the_load_is_a_setting() -> None:
+    """`longest` (TRELLIS_STREAM_PACE_LOAD_MS) caps the load's tick; at the interval or below it
+    turns the load's sizing off."""
+    from apps.serving.httpstream import Pacer
+
+    for longest, full in ((None, 2.0), (0.15, 3.0), (0.05, 1.0), (0.0, 1.0)):
+        pacer = Pacer(0.05, 4, longest)
+        pacer.loaded, pacer.open = True, 100
+        assert pacer.load_stretch() == pytest.approx(full)
+        assert pacer.tick_s() == pytest.approx(0.05 * full)
+
+
 # --- the tick's direct read (issue 15) ----------------------------------------------------------
 
 
