@@ -23,6 +23,10 @@ ADAPTER = Path(__file__).with_name("injection_adapter")
 MAX_TOKENS = 128  # a 400-character window is about 100 word pieces
 BATCH = 4  # texts per forward pass, sorted by length: little padding (a document's sentences are short)
 FROZEN_LAYERS = 4  # the adapter sits in the top two of MiniLM's six layers (training caches the rest)
+# The head's outputs (wave 9, ADR 0008): row 0 is trained on every unit (user input, documents, tool
+# results), row 1 on carriers only (retrieved documents and tool results: text the model reads but
+# nobody typed). One MiniLM pass gives both; a one-row head (wave 8 and before) serves every source.
+HEADS = ("all", "carrier")
 LORA = {
     "r": 16,
     "lora_alpha": 32,
@@ -50,7 +54,7 @@ def build(*, train: bool) -> tuple[Any, Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     base = AutoModel.from_pretrained(path, local_files_only=True)
     model = get_peft_model(base, LoraConfig(**LORA, inference_mode=not train))  # type: ignore[arg-type]
-    head = torch.nn.Linear(base.config.hidden_size, 1)
+    head = torch.nn.Linear(base.config.hidden_size, len(HEADS))
     return tokenizer, model, head
 
 
@@ -85,8 +89,9 @@ class InjectionModel:
         self.normalize = bool(self.meta.get("normalize", False))  # the head reads unit-length vectors
         self._torch = torch
 
-    def score(self, texts: list[str]) -> list[float]:
-        """The probability that each text is a prompt injection or jailbreak."""
+    def score(self, texts: list[str], head: str = "all") -> list[float]:
+        """The probability that each text is a prompt injection or jailbreak, by the head's output
+        `head` ("all", or "carrier" for a retrieved document or a tool result, where trained)."""
         if not texts:
             return []
         torch = self._torch
@@ -105,10 +110,15 @@ class InjectionModel:
                 vectors = pooled(self.model, batch)
                 if self.normalize:
                     vectors = torch.nn.functional.normalize(vectors, dim=-1)
-                probabilities = torch.sigmoid(vectors @ self.weight.T + self.bias).reshape(-1)
+                row = min(HEADS.index(head), len(self.weight) - 1)
+                probabilities = torch.sigmoid(vectors @ self.weight[row] + self.bias[row]).reshape(-1)
                 for i, p in zip(chosen, probabilities.tolist(), strict=True):
                     out[i] = float(p)
         return out
+
+    def score_carrier(self, texts: list[str]) -> list[float]:
+        """`score` by the carriers' output: for retrieved documents and tool results."""
+        return self.score(texts, "carrier")
 
 
 @cache

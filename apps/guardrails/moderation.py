@@ -65,8 +65,18 @@ CLASSIFIER_PROMPT = (
 )
 
 
-def local_classify(text: str) -> float:
-    return classify_injection(text, injection_model().score)
+class LocalClassify:
+    """The local injection model as a `Classify`: user input by the head's shared output, retrieved
+    documents and tool results by the carriers' own (`carrier`, wave 9; ADR 0008)."""
+
+    def __call__(self, text: str) -> float:
+        return classify_injection(text, injection_model().score)
+
+    def carrier(self, text: str) -> float:
+        return classify_injection(text, injection_model().score_carrier)
+
+
+local_classify = LocalClassify()
 
 
 def _endpoint(models: ChatModels | None, alias: str) -> EndpointSnapshot:

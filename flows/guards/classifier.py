@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from flows.guards.injection import hidden_texts
+
 WEIGHTS = Path(__file__).with_name("injection_classifier.json")
 WINDOW_CHARS = 400  # about 100 word pieces: well inside MiniLM's 256
 MAX_WINDOWS = 16  # a 6,000-character text; beyond it the heuristics alone judge the rest
@@ -134,12 +136,20 @@ def segments(text: str) -> list[str]:
 
 
 def units(text: str) -> list[str]:
-    """What the model scores for `text`: its windows, and its segments where it has several."""
+    """What the model scores for `text`: its windows, its segments where it has several, and the
+    windows of what it hides (wave 9: base64 and hex decoded, invisible characters dropped:
+    `hidden_units`)."""
     whole = windows(text)
     parts = segments(text) if whole else []
     if len(parts) < 2:
-        return whole
-    return list(dict.fromkeys(whole + parts))  # a repeated sentence is scored once
+        parts = []
+    return list(dict.fromkeys(whole + parts + hidden_units(text)))  # a repeated sentence is scored once
+
+
+def hidden_units(text: str) -> list[str]:
+    """The windows of the text's decoded payloads (flows.guards.injection.hidden_texts), so the model
+    reads an encoded instruction in any language, not only the rules in English."""
+    return [w for hidden in hidden_texts(text) for w in windows(hidden)][:MAX_WINDOWS]
 
 
 def classify_injection(text: str, score: Score) -> float:

@@ -686,6 +686,12 @@ _AI_WORD = (
     r"\w+-agents?|assistente|asistente|agente|modelo|asystenc?\w*|assistent\w*|ассистент\w*|агент\w*|бот\w*|"
     r"trợ lý(?: ai)?|yapay zek[aâ]\w*)"
 )
+# The AI named explicitly (not "agent" or "assistant" alone, which are people in many documents).
+_AI_STRICT = (
+    r"(?:(?:the\s+|an?\s+)?(?:ai|a\.i\.|ki|ia|ии|llm|gpt|copilot|chatbot|language model)\b|ki-\w+|ии-\w+|ai-\w+|"
+    r"(?:assistente|asistente|assistant)(?!\s+(?:manager|director|professor|editor|coach|principal|sociale))|"
+    r"ассистент\w*|trợ lý)"
+)
 _IMPERATIVE = (
     r"(?:ignore|disregard|forget|stop|do not|don't|never|always|only|tell|say|state|reply|respond|answer|"
     r"recommend|rank|rate|classify|describe|present|call|run|execute|invoke|use|send|forward|share|post|upload|"
@@ -727,6 +733,43 @@ ADDRESSED = (
         rf"indexing|analy[sz]ing|screening|who reads|that reads|читающ\w*|обрабатывающ\w*|qui lit|qui traite|"
         rf"que lee|que procese|que lê|que analisa|der \w+ (?:liest|verarbeitet)|die \w+ (?:liest|verarbeitet)|"
         rf"che legge|đang đọc)[^.\n:：]{{0,40}}[:：]",
+        0.6,
+    ),
+    # Wave 9 (set 9's missed documents; ADR 0008): a note headed to the AI ("Internal instruction for
+    # the support copilot:", "Observação para o assistente de IA que ler esta ata:", "Istruzione per
+    # l'assistente che legge ..."), a line opening "For the AI ...:" ("Для ИИ-ассистента, который ...:"),
+    # a role and an explicit AI word before a colon or dash, then "you" ("AI agent triaging this repo:
+    # the maintainers want you to ..."), an agent "hereby instructed", and an @-mention of the assistant
+    # with a standing order ("@assistant when someone asks ...").
+    _rule(
+        "indirect",
+        rf"(?:note|notice|message|messaggio|mensaje|mensagem|instructions?|remark|reminder|hint|directive|memo|p\.s\.|hinweis|anweisung|"
+        rf"nachricht|consigne|remarque|nota|instrucci[oó]n(?:es)?|aviso|observa[çc][ãa]o|instru[çc][ãa]o|"
+        rf"istruzion[ei]|avviso|примечание|указание|инструкция|сообщение|ghi chú|lưu ý)\s+(?:[\w-]+\s+){{0,2}}?"
+        rf"(?:for|to|pour|à|para|per|an|für|для|cho|al|alla|ao)\s+[^:：\n]{{0,60}}?{_AI_STRICT}[^:：\n]{{0,60}}[:：—–]",
+        0.6,
+    ),
+    _rule(
+        "indirect",
+        rf"(?:^|[\n(\[])\s*(?:for|to|an|für|à|pour|para|per|для|给|致)\s+(?:the\s+|den\s+|die\s+|l'|el\s+|la\s+|"
+        rf"o\s+|a\s+)?{_AI_STRICT}[^:：\n]{{0,60}}[:：—–]",
+        0.6,
+    ),
+    _rule(
+        "indirect",
+        rf"(?<![\w'-])(?:ai|a\.i\.|ki|ia|llm|copilot|chatbot|bot|gpt|model)(?:\s+[\w'-]+){{0,4}}?\s*[:：—–]\s*"
+        rf"[^.\n]{{0,100}}\b(?:you|your)\b",
+        0.6,
+    ),
+    _rule(
+        "indirect",
+        rf"(?<![\w'-]){_AI_WORD}[^.\n]{{0,80}}\b(?:is|are)\s+hereby\s+(?:instructed|required|directed|ordered)\b",
+        0.6,
+    ),
+    _rule(
+        "indirect",
+        r"(?<![\w.])@(?:ai|assistant|bot|copilot|gpt|chatgpt|claude|gemini|llm|agent)[\w-]*[,:]?\s+"
+        r"(?:when(?:ever)?|if|from now on|before|ignore|disregard|always|never|you)\b",
         0.6,
     ),
     _rule(
@@ -815,6 +858,24 @@ def _decoded(text: str) -> list[tuple[str, tuple[int, int]]]:
             out.append((decoded, match.span()))
     out.append((codecs.encode(text, "rot13"), (0, len(text))))
     return out
+
+
+def hidden_texts(text: str) -> list[str]:
+    """What an encoded or obfuscated text says, for the model to read too (ADR 0008 wave 9): its base64
+    and hex blocks decoded (printable UTF-8, any language; not ROT13, which every plain text
+    "decodes" to), and the text without invisible characters and with letters spelt out one by one
+    joined, where it had any. The rules read the decoded text with the English-heavy decoded rules
+    only; the model reads it in any language."""
+    out = [decoded for decoded, _ in _decoded(text)[:-1]]
+    spelt = any(sum(ch.isalpha() for ch in m.group()) >= 4 for m in _SPELT.finditer(text))
+    if spelt or any(ord(ch) in _INVISIBLE for ch in text):
+        plain = _SPACES.sub(" ", _SPELT.sub(lambda m: _SEPARATORS.sub("", m.group()), text.translate(_INVISIBLE)))
+        if plain != text:
+            out.append(plain)
+    return [" ".join(decoded.split())[:MAX_HIDDEN_CHARS] for decoded in out[:MAX_HIDDEN]]
+
+
+MAX_HIDDEN, MAX_HIDDEN_CHARS = 4, 2000  # the model reads them in windows (classifier.units)
 
 
 _INVISIBLE = dict.fromkeys(

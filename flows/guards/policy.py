@@ -176,6 +176,8 @@ class Verdict:
 Stage = Literal["input", "output"]
 # The model-based checks, given by the caller (apps.guardrails): the classifier's probability that a
 # text is an injection, and a moderation model's score per category (ModerationFailed: no answer).
+# A Classify may also offer `carrier(text)`: the model's own output for retrieved documents and tool
+# results (wave 9); without it, `classify` serves every source.
 Classify = Callable[[str], float]
 Moderate = Callable[[str, "ModerationCheck"], dict[str, float]]
 
@@ -223,7 +225,9 @@ def injection_finding(
         if precise is not None:  # never fired on an independent benign document: no model needed
             start = view.position(precise.start)
             return Finding(precise.check, precise.label, start, max(view.position(precise.end), start), precise.score)
-    probability = classify(view.text)
+    # Documents and tool results by the model's carrier output where the caller offers one (wave 9).
+    judge = getattr(classify, "carrier", None) if source != "user" else None
+    probability = (judge or classify)(view.text)
     if rule_hit is not None and probability >= min(trained.veto_for(kind), threshold):
         return rule_hit
     if probability >= threshold:

@@ -121,6 +121,19 @@ def held_out_4(model: InjectionModel) -> None:
                 print(f"      {'missed' if y else 'false positive'}: {item['text'][:100]!r}")
 
 
+class _Classify:
+    """The product's Classify (apps.guardrails.moderation.LocalClassify) on a given model."""
+
+    def __init__(self, model: InjectionModel) -> None:
+        self.model = model
+
+    def __call__(self, text: str) -> float:
+        return classify_injection(text, self.model.score)
+
+    def carrier(self, text: str) -> float:
+        return classify_injection(text, self.model.score_carrier)
+
+
 def held_out_file(model: InjectionModel, path: Path) -> None:
     """A held-out set (its attack class under "class" or "attack"), scored as the product checks it."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -139,18 +152,20 @@ def held_out_file(model: InjectionModel, path: Path) -> None:
         str(item["source"]) if item["source"] in ("user", "document", "tool") else s
         for item, s in zip(items, checked, strict=True)
     ]
+    # Wave 9: documents and tool results by the model's carrier output (where the head has one).
     model_flags = [
-        classify_injection(mask_discussed(item["text"]) if k != "user" else item["text"], model.score) >= cut(k)
+        classify_injection(
+            mask_discussed(item["text"]) if k != "user" else item["text"],
+            model.score if k == "user" else model.score_carrier,
+        )
+        >= cut(k)
         for item, k in zip(items, kinds, strict=True)
     ]
     # What the product decides with the model on (flows.guards.policy.injection_finding): the model
     # at its source's threshold, or a heuristics hit the model does not veto.
     check = InjectionCheck(classifier=True)
     both = [
-        injection_finding(
-            check, item["text"], s, lambda text: classify_injection(text, model.score), tool=item["source"] == "tool"
-        )
-        is not None
+        injection_finding(check, item["text"], s, _Classify(model), tool=item["source"] == "tool") is not None
         for item, s in zip(items, checked, strict=True)
     ]
     counts = f"{sum(labels)} attacks, {len(labels) - sum(labels)} benign"

@@ -17,7 +17,11 @@ and wave8.jsonl (texts about attacks that quote them, live carriers, role-play p
 text about attacks is learnt and scored with its quoted examples blanked (flows/guards/discussed.py),
 as the product judges it; the folds are sets 8, 7, 6 and 5 each, and set 4 with look-alikes 2
 (`FOLDS`); tool results get their own threshold (`--tools-with-documents`: one for both, as before);
-`--no-mask`: the texts as written, for comparison. Held-out set 9 is never read here.
+`--no-mask`: the texts as written, for comparison. Wave 9: held-out set 9 too (measured once, 0.834 /
+0.062, then spent; a seventh validation set, its own fold), wave9.jsonl (carriers with and without
+injections), the decoded payloads of a text as units (`hidden_units`), and a second output of the
+head trained on carriers only (documents and tool results; `--shared-head`: the shared output for
+every source, for comparison). Held-out set 10 is never read here.
 What the model is trained on is units, as the product scores them (flows/guards/classifier.py
 `units`): windows, benign segments, injected twins (`training_units`).
 
@@ -54,7 +58,7 @@ import torch  # noqa: E402 - after the path
 
 from apps.guardrails.injection_model import ADAPTER, FROZEN_LAYERS, MAX_TOKENS, build, pooled  # noqa: E402
 from flows.guards import scan_injection  # noqa: E402
-from flows.guards.classifier import WEIGHTS, units, windows  # noqa: E402
+from flows.guards.classifier import WEIGHTS, hidden_units, units, windows  # noqa: E402
 from flows.guards.discussed import mask_discussed  # noqa: E402
 from flows.guards.injection import DOCUMENT_RULES, rule_key  # noqa: E402
 from tests.corpus.guardrails.evaluate import load  # noqa: E402
@@ -68,15 +72,16 @@ LR_ADAPTER, LR_HEAD = 1e-3, 3e-3
 TARGET_FPR = 0.04  # of heuristics OR model, on held-out benign items; the issue allows 0.05
 RULE_THRESHOLD = 0.5
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
-VALIDATION_SETS = ("set 8", "set 7", "set 6", "set 5", "set 4", "lookalikes 2")
+VALIDATION_SETS = ("set 9", "set 8", "set 7", "set 6", "set 5", "set 4", "lookalikes 2")
 # Wave 8: the folds (one training each); set 4 and look-alikes 2 are left out together (one training
 # fewer: the whole script in about the time wave 7's took on the shared machine).
+# Wave 9: set 9 its own fold, and set 5 left out with set 4 and look-alikes 2 (six trainings, as in wave 8).
 FOLDS: dict[str, tuple[str, ...]] = {
+    "set 9": ("set 9",),
     "set 8": ("set 8",),
     "set 7": ("set 7",),
     "set 6": ("set 6",),
-    "set 5": ("set 5",),
-    "set 4 + lookalikes 2": ("set 4", "lookalikes 2"),
+    "sets 5 + 4 + lookalikes 2": ("set 5", "set 4", "lookalikes 2"),
 }
 FOLD_MODELS = Path(os.environ.get("FOLD_MODELS", "/tmp/injection_folds"))  # noqa: S108 - scratch, not shipped
 # each fold's model (to re-score)
@@ -97,7 +102,9 @@ JSON_KEYS = ("note", "_meta", "agent_hint", "comment", "instructions", "descript
 def all_items() -> list[Item]:
     items = training_items()
     wave8 = FOLDER / "wave8.jsonl"  # wave 8: discussed attacks, live carriers, personas (ADR 0008)
-    for file in [*sorted(FOLDER.glob("train6*.jsonl")), FOLDER / "train7.jsonl", FOLDER / "carriers8.jsonl", wave8]:
+    wave9 = FOLDER / "wave9.jsonl"  # wave 9: carriers with and without injections
+    files = [*sorted(FOLDER.glob("train6*.jsonl")), FOLDER / "train7.jsonl", FOLDER / "carriers8.jsonl", wave8, wave9]
+    for file in files:
         for row in load(file.name):
             source = "user" if row["source"] == "user" else "document"
             RAW_SOURCE[str(row["text"])] = str(row["source"])
@@ -110,6 +117,7 @@ def all_items() -> list[Item]:
         ("set 6", "heldout6.jsonl"),
         ("set 7", "heldout7.jsonl"),
         ("set 8", "heldout8.jsonl"),
+        ("set 9", "heldout9.jsonl"),  # wave 9: measured once (0.834 / 0.062, BENCHMARKS.md), then spent
     )
     for name, file in spent:
         for row in load(file):
@@ -164,6 +172,8 @@ def training_units(items: list[Item]) -> list[Item]:
         out += [Item(w, item.label, item.source, item.set, item.attack) for w in whole]
         if item.label == 0:
             out += [Item(u, 0, item.source, item.set, "segment") for u in units(text)[len(whole) :]]
+        elif item.attack == "encoded":  # wave 9: what an encoded attack says, decoded, is the attack
+            out += [Item(u, 1, item.source, item.set, item.attack) for u in hidden_units(text)]
         if item.label == 0 and item.source == "document":
             for _ in range(TWINS):
                 payload, origin = pool[int(rng.integers(len(pool)))]
@@ -237,16 +247,26 @@ def train(items: list[Item], cache: Cache) -> tuple[object, object, torch.nn.Lin
         [{"params": adapter, "lr": LR_ADAPTER}, {"params": head.parameters(), "lr": LR_HEAD}], weight_decay=0.01
     )
     labels = np.asarray([item.label for item in items], dtype=np.float32)
-    weight = torch.tensor((labels == 0).sum() / max((labels == 1).sum(), 1))
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
+    carrier = np.asarray([item.source == "document" for item in items])
+    # Output 0 learns every unit, output 1 the carriers' only (documents and tool results), each with
+    # its own balance of positives.
+    weights = [
+        torch.tensor((labels[chosen] == 0).sum() / max((labels[chosen] == 1).sum(), 1))
+        for chosen in (np.ones(len(items), dtype=bool), carrier)
+    ]
+    loss_fns = [torch.nn.BCEWithLogitsLoss(pos_weight=w, reduction="sum") for w in weights]
     steps = EPOCHS * ((len(items) + BATCH - 1) // BATCH)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
     model.train()
     for epoch in range(EPOCHS):
         print(f"    epoch {epoch + 1}/{EPOCHS} at {time.strftime('%H:%M:%S')}", flush=True)
         for chosen in _batches(items, rng):
-            logits = head(top(model, cache, [items[i].text for i in chosen])).reshape(-1)
-            loss = loss_fn(logits, torch.from_numpy(labels[chosen]))
+            logits = head(top(model, cache, [items[i].text for i in chosen]))
+            target = torch.from_numpy(labels[chosen])
+            mine = torch.from_numpy(carrier[chosen])
+            loss = loss_fns[0](logits[:, 0], target) / len(chosen)
+            if mine.any():
+                loss = loss + loss_fns[1](logits[mine, 1], target[mine]) / len(chosen)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -276,24 +296,26 @@ def _batches(items: list[Item], rng: np.random.Generator) -> list[np.ndarray]:
 
 
 def predict(trained: tuple[object, object, torch.nn.Linear], texts: list[str]) -> np.ndarray:
-    """Each text's probability: its worst window, as the product scores it."""
+    """Each text's probability by each output of the head (rows: shared, carriers): its worst unit,
+    as the product scores it."""
     tokenizer, model, head = trained
     parts = [units(text) or [""] for text in texts]
     flat = [w for ws in parts for w in ws]
-    scores: list[float] = []
+    scores: list[list[float]] = []
     with torch.inference_mode():
         for start in range(0, len(flat), 64):
             part = flat[start : start + 64]
             batch = tokenizer(part, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")  # type: ignore[operator]
-            scores += torch.sigmoid(head(pooled(model, batch)).reshape(-1)).tolist()
+            scores += torch.sigmoid(head(pooled(model, batch))).tolist()
     out, at = [], 0
     for ws in parts:
-        out.append(max(scores[at : at + len(ws)]))
+        out.append(np.max(np.asarray(scores[at : at + len(ws)]), axis=0))
         at += len(ws)
-    return np.asarray(out)
+    return np.asarray(out).T
 
 
 TOOLS_APART = "--tools-with-documents" not in sys.argv  # wave 8: tool results' own threshold
+SHARED = "--shared-head" in sys.argv  # wave 9: the shared output for every source (for comparison)
 MASK = "--no-mask" not in sys.argv  # --no-mask: the texts as written (wave 7's decision, for comparison)
 
 
@@ -461,6 +483,9 @@ def main() -> None:
     sources = np.asarray([item.source for item in items])
     rules = rules_of(items)
     print(f"{len(items)} items ({int(y.sum())} attacks); sets: {sorted({i.set for i in items})}", flush=True)
+    if "--precise-rules-only" in sys.argv:  # wave 9: the rules changed, the model did not
+        rewrite_precise_rules(items, y)
+        return
     if "--thresholds-from" in sys.argv:  # the saved held-out probabilities: thresholds only
         saved = np.load(sys.argv[sys.argv.index("--thresholds-from") + 1])
         report(items, y, sources, rules, saved, write_it="--no-write" not in sys.argv)
@@ -481,14 +506,18 @@ def main() -> None:
         # The final model first: it is the longest (all items), and it is written even if a fold is slow.
         results = pool.map(_run, (["final"] if write_it else []) + folds, chunksize=1)
     results = results[1:] if write_it else results
-    raw_p, pooled_p = np.zeros(len(items)), np.zeros(len(items))
+    # [as written, masked] x [shared output, carriers' output] per item
+    p_all = np.zeros((2, 2, len(items)))
     pooled_mask = np.zeros(len(items), dtype=bool)
     for name, p in zip(folds, results, strict=False):
         mask = np.asarray([item.set in FOLDS.get(name, (name,)) for item in items])
-        raw_p[mask], pooled_p[mask] = p[0], p[1]
+        p_all[:, :, mask] = p
         pooled_mask |= mask
+    carrier = sources == "document"
+    raw_p, pooled_p = np.where(carrier, p_all[0, 1], p_all[0, 0]), np.where(carrier, p_all[1, 1], p_all[1, 0])
     names = [n for n in VALIDATION_SETS if any(item.set == n for item, m in zip(items, pooled_mask, strict=True) if m)]
-    saved = np.stack([pooled_p, pooled_mask, raw_p])  # row 2: the texts as written (no masking)
+    # row 2: the texts as written (no masking); rows 3 and 4: the shared output for every source
+    saved = np.stack([pooled_p, pooled_mask, raw_p, p_all[1, 0], p_all[0, 0]])
     if "--probabilities" in sys.argv:  # keep the held-out probabilities (to study the decision)
         np.save(sys.argv[sys.argv.index("--probabilities") + 1], saved)
     report(items, y, sources, rules, saved, names, write_it)
@@ -509,6 +538,8 @@ def report(
     pooled_p, pooled_mask = saved[0], saved[1].astype(bool)
     if not MASK and len(saved) > 2:
         pooled_p = saved[2]
+    if SHARED and len(saved) > 3:  # wave 9: the shared output for documents and tool results too
+        pooled_p = saved[4] if not MASK else saved[3]
     names = names or [
         n for n in VALIDATION_SETS if any(i.set == n for i, m in zip(items, pooled_mask, strict=True) if m)
     ]
@@ -555,6 +586,20 @@ def report(
         write(cut, items, cut_rules)
 
 
+def rewrite_precise_rules(items: list[Item], y: np.ndarray) -> None:
+    """Only the precise document rules (`precise_rules` over every independent set, as `report` picks
+    them), rewritten in injection_classifier.json and head.json; the model and its thresholds are
+    left as trained. For a change of the rules alone (wave 9, when a training did not fit the session)."""
+    chosen = np.asarray([item.set in VALIDATION_SETS for item in items])
+    kept = precise_rules(rule_hits(items), y, chosen)
+    keys = [rule_key(rule) for rule, keep in zip(DOCUMENT_RULES, kept, strict=True) if keep]
+    for path in (ADAPTER / "head.json", WEIGHTS):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        print(f"{path.name}: {len(data.get('document_rules', []))} precise document rules -> {len(keys)}")
+        data["document_rules"] = keys
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
 def save(model: object, head: torch.nn.Linear, folder: Path = ADAPTER) -> None:
     from safetensors.torch import save_file
 
@@ -573,8 +618,9 @@ def write(cut: dict[str, float], items: list[Item], document_rules: list[str]) -
     attacks = sum(item.label for item in items)
     summary = {
         "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
-        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5, 6, 7 and 8 "
-        f"spent, trained on; set 9 never read) and injected twins of the benign documents",
+        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5-9 "
+        f"spent, trained on; set 10 never read) and injected twins of the benign documents",
+        "heads": ["all", "carrier"],
         "seed": SEED,
         "epochs": EPOCHS,
         "threshold": cut["user"],
