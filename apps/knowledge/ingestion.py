@@ -269,15 +269,20 @@ def pipeline_drain() -> None:
 
 def _window(upcoming: list[UUID], *, last: bool) -> list[UUID]:
     """The documents this pipeline embeds: the first EMBED_AHEAD of `upcoming` that no pipeline
-    has embedded or is preparing; none while fewer are free and more are queued (`last`: the
-    queue ends within `upcoming`), so that the next pipeline embeds them with the ones after."""
+    has embedded or is preparing; while fewer are free, none if more are queued (`last`: the
+    queue ends within `upcoming`), so that the next pipeline embeds them with the ones after, and
+    one at the end of the queue: the documents of a call are written after it, and the last
+    call's writes are the embedder's idle time at the end (0.19 s per 20 pages with windows of 4
+    to the end against 0.07 s one document a call; docs/BENCHMARKS.md, issue 19, ninth session)."""
     with _prepared_lock:
         free = [
             document_id
             for document_id in upcoming
             if (entry := _prepared.get(str(document_id))) is None or (entry.ready.is_set() and entry.vectors is None)
         ]
-    return free[:EMBED_AHEAD] if len(free) >= EMBED_AHEAD or last else []
+    if len(free) >= EMBED_AHEAD:
+        return free[:EMBED_AHEAD]
+    return free[:1] if last else []
 
 
 def _embed_ahead(document_ids: list[UUID]) -> None:
