@@ -757,8 +757,8 @@ ADDRESSED = (
     ),
     _rule(
         "indirect",
-        rf"(?<![\w'-])(?:ai|a\.i\.|ki|ia|llm|copilot|chatbot|bot|gpt|model)(?:\s+[\w'-]+){{0,4}}?\s*[:：—–]\s*"
-        rf"[^.\n]{{0,100}}\b(?:you|your)\b",
+        r"(?<![\w'-])(?:ai|a\.i\.|ki|ia|llm|copilot|chatbot|bot|gpt|model)(?:\s+[\w'-]+){0,4}?\s*[:：—–]\s*"
+        r"[^.\n]{0,100}\b(?:you|your)\b",
         0.6,
     ),
     _rule(
