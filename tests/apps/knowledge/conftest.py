@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from apps.knowledge import ingestion
 from apps.knowledge.ingestion import document_ingest, pipeline_drain
 from apps.knowledge.models import ACTIVE_STATUSES, Document, KnowledgeBase
 from apps.knowledge.services import knowledge_base_create
@@ -21,9 +22,25 @@ def ingest_pending(knowledge_base: KnowledgeBase) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _pipelines_drained() -> Iterator[None]:
-    """A job's pipeline outlives it (it embeds the next queued document): none runs into the next test."""
+    """A job's pipeline outlives it (it embeds the next queued documents): none runs into the next
+    test, and nothing one test prepared ahead is taken by another."""
+    pipeline_drain()
+    ingestion._prepared.clear()
     yield
     pipeline_drain()
+    ingestion._prepared.clear()
+
+
+@pytest.fixture
+def serial() -> Iterator[Callable[[], None]]:
+    """Turns the pipeline off (PARSE_AHEAD = 0) for the rest of the test."""
+    saved = ingestion.PARSE_AHEAD
+
+    def off() -> None:
+        ingestion.PARSE_AHEAD = 0
+
+    yield off
+    ingestion.PARSE_AHEAD = saved
 
 
 @pytest.fixture

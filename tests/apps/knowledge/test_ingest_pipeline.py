@@ -89,32 +89,11 @@ def _assert_same(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]]) -> Non
     assert float(np.abs(np.asarray([r[-1] for r in got]) - np.asarray([r[-1] for r in want])).max()) < ROUNDING
 
 
-@pytest.fixture(autouse=True)
-def _nothing_prepared() -> Iterator[None]:
-    ingestion.pipeline_drain()
-    ingestion._prepared.clear()
-    yield
-    ingestion.pipeline_drain()
-    ingestion._prepared.clear()
-
-
 def _ingest(document: Document) -> str:
     """One job, then its pipeline waited for (it goes on after the job: the next one's embedding)."""
     outcome = document_ingest(document.id, document.generation)
     ingestion.pipeline_drain()
     return outcome
-
-
-@pytest.fixture
-def serial() -> Iterator[Callable[[], None]]:
-    """Turns the pipeline off (PARSE_AHEAD = 0) for the rest of the test."""
-    saved = ingestion.PARSE_AHEAD
-
-    def off() -> None:
-        ingestion.PARSE_AHEAD = 0
-
-    yield off
-    ingestion.PARSE_AHEAD = saved
 
 
 def test_pipeline_stores_exactly_the_chunks_and_vectors_of_the_job_alone(

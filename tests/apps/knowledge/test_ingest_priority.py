@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,15 +63,6 @@ class Sampler:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join()
-
-
-@pytest.fixture(autouse=True)
-def _nothing_prepared() -> Iterator[None]:
-    ingestion.pipeline_drain()
-    ingestion._prepared.clear()
-    yield
-    ingestion.pipeline_drain()
-    ingestion._prepared.clear()
 
 
 @linux

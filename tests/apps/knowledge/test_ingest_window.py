@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,26 +23,6 @@ from tests.apps.knowledge.test_ingest_pipeline import _assert_same, _ingest, _pa
 from tests.conftest import Member
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _nothing_prepared() -> Iterator[None]:
-    ingestion.pipeline_drain()
-    ingestion._prepared.clear()
-    yield
-    ingestion.pipeline_drain()
-    ingestion._prepared.clear()
-
-
-@pytest.fixture
-def serial() -> Iterator[Callable[[], None]]:
-    saved = ingestion.PARSE_AHEAD
-
-    def off() -> None:
-        ingestion.PARSE_AHEAD = 0
-
-    yield off
-    ingestion.PARSE_AHEAD = saved
 
 
 def _long_page(seed: int, paragraphs: int = 40) -> bytes:
