@@ -2,7 +2,8 @@
 
 One flush loop per process gathers the events of all runs and writes them in one transaction
 every FLUSH_INTERVAL, stretched up to FLUSH_STRETCH times that while many runs are open (a run
-that ends is written at once, alone with the others that end then, not with everyone's events):
+that ends is written at once, alone with the others that end then, not with everyone's events;
+under load it waits up to END_GATHER for the ends that follow, so they share one transaction):
 consecutive tokens of a node become one row,
 and spans are upserted whole. A run row's progress (last_seq, heartbeat, worker) moves forward
 every PROGRESS_INTERVAL for the runs that streamed since, and every HEARTBEAT_INTERVAL for every
@@ -54,6 +55,11 @@ FLUSH_INTERVAL = 0.2
 # streaming runs a process wrote a token row per run 5 times a second; issue 15).
 FLUSH_RUNS = 100
 FLUSH_STRETCH = 5.0
+# Under load (END_GATHER_RUNS open runs in the process) a run's end waits up to END_GATHER for the
+# ends that follow, so they share one transaction (one thread hop, one COMMIT and its WAL flush);
+# an end that falls within END_GATHER of the next full flush goes with it (issue 15).
+END_GATHER = 0.02
+END_GATHER_RUNS = FLUSH_RUNS
 PROGRESS_INTERVAL = 2.0
 HEARTBEAT_INTERVAL = 10.0
 RETRY_MAX_DELAY = 2.0  # a batch the database could not take is tried again after at most this
@@ -167,6 +173,8 @@ class Recorder:
                 await asyncio.wait_for(self._wake.wait(), max(0.0, full_at - loop.time()))
             if (wait := self._retry_at - loop.time()) > 0:
                 await asyncio.sleep(wait)  # the database refused the last batch: back off
+            elif self._wake.is_set() and (gather := self._gather(full_at - loop.time())) > 0:
+                await asyncio.sleep(gather)  # under load: the ends of the next few ms go in this write
             self._wake.clear()
             if (now := loop.time()) >= full_at:
                 batch, self._pending = self._pending, defaultdict(_Pending)
@@ -202,6 +210,14 @@ class Recorder:
                     else:
                         self._lost.pop(run_id, None)  # told now, through the future
                         pending.done.set_exception(RunNotRecorded(reason))
+
+    def _gather(self, to_full: float) -> float:
+        """Seconds an end's write waits for the ends that follow: none below END_GATHER_RUNS open
+        runs (a REST answer or a lone chat is written at once); under load END_GATHER, or until
+        the full flush when that comes sooner (the ends then go with it: one COMMIT)."""
+        if len(self._open) < END_GATHER_RUNS:
+            return 0.0
+        return max(0.0, min(END_GATHER, to_full))
 
     def _lose(self, run_id: str, reason: str) -> None:
         """Drop what is left of a run whose writes failed; its finish() raises RunNotRecorded."""

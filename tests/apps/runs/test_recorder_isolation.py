@@ -168,3 +168,46 @@ async def test_a_run_that_ends_is_written_alone_and_the_others_at_the_interval(
     tokens = [(seq, end) for seq, end, kind in stored if kind == "token"]
     assert tokens[0][0] == 2 and tokens[-1][1] == 5  # every token once, in order
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(tokens))
+
+
+def _xmins(*run_ids: str) -> list[str]:
+    """The transaction that last wrote each run's row (its final write)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id::text, xmin::text FROM runs_run WHERE id = ANY(%s::uuid[])", [list(run_ids)])
+        by_id = dict(cursor.fetchall())
+    return [by_id[run_id] for run_id in run_ids]
+
+
+@pytest.mark.parametrize("loaded", [False, True])
+async def test_under_load_ends_a_few_ms_apart_share_one_transaction(
+    org_a: Member, monkeypatch: pytest.MonkeyPatch, loaded: bool
+) -> None:
+    """Under load (END_GATHER_RUNS open runs) an end waits up to END_GATHER for the ends that
+    follow and they commit together; below it each end is written at once, on its own."""
+    from apps.runs import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "FLUSH_INTERVAL", 3.0)  # no full flush meanwhile
+    monkeypatch.setattr(recorder_module, "END_GATHER", 0.5)  # wide enough for a loaded test machine
+    monkeypatch.setattr(recorder_module, "END_GATHER_RUNS", 2 if loaded else 1000)  # 2 left open
+    first, second, streaming = [await database_sync_to_async(_new_run)(org_a) for _ in range(3)]
+    recorder = Recorder()
+    for run_id in (first, second, streaming):
+        for event in _events(run_id, "x")[:-1]:
+            recorder.record(event)
+    for run_id in (first, second):
+        recorder.record(_events(run_id, "x")[-1])
+    ending = asyncio.ensure_future(recorder.finish(first, _final("x")))
+    await asyncio.sleep(0.1)  # the second run ends 0.1 s later (the first is written by then when not loaded)
+    assert ending.done() is not loaded
+    await asyncio.wait_for(asyncio.gather(ending, recorder.finish(second, _final("x"))), 2.5)
+    xmins = await database_sync_to_async(_xmins)(first, second)
+    assert (xmins[0] == xmins[1]) is loaded
+    for run_id in (first, second):
+        row = await Run.objects.aget(pk=run_id)
+        assert (row.status, row.last_seq) == (Run.Status.COMPLETED, 3)
+        assert await database_sync_to_async(_stored)(run_id) == [
+            (1, 1, "run.started"),
+            (2, 2, "token"),
+            (3, 3, "run.finished"),
+        ]
+    assert await database_sync_to_async(_stored)(streaming) == []  # the streaming run's events wait for the interval
