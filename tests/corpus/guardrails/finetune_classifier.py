@@ -21,7 +21,7 @@ as the product judges it; the folds are sets 8, 7, 6 and 5 each, and set 4 with 
 0.062, then spent; a seventh validation set, its own fold), wave9.jsonl (carriers with and without
 injections), the decoded payloads of a text as units (`hidden_units`), and a second output of the
 head trained on carriers only (documents and tool results; `--shared-head`: the shared output for
-every source, for comparison). Held-out set 10 is never read here.
+every source, for comparison). Wave 10: held-out set 10 too (0.883 / 0.065 once, then spent; its own fold).
 What the model is trained on is units, as the product scores them (flows/guards/classifier.py
 `units`): windows, benign segments, injected twins (`training_units`).
 
@@ -72,16 +72,16 @@ LR_ADAPTER, LR_HEAD = 1e-3, 3e-3
 TARGET_FPR = 0.04  # of heuristics OR model, on held-out benign items; the issue allows 0.05
 RULE_THRESHOLD = 0.5
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
-VALIDATION_SETS = ("set 9", "set 8", "set 7", "set 6", "set 5", "set 4", "lookalikes 2")
+VALIDATION_SETS = ("set 10", "set 9", "set 8", "set 7", "set 6", "set 5", "set 4", "lookalikes 2")
 # Wave 8: the folds (one training each); set 4 and look-alikes 2 are left out together (one training
 # fewer: the whole script in about the time wave 7's took on the shared machine).
 # Wave 9: set 9 its own fold, and set 5 left out with set 4 and look-alikes 2 (six trainings, as in wave 8).
+# Wave 10: set 10 its own fold, sets 9-7 and sets 6-4 with look-alikes 2 left out together: three folds
+# and the final model, two rounds of two workers (the whole script in about an hour on the shared machine).
 FOLDS: dict[str, tuple[str, ...]] = {
-    "set 9": ("set 9",),
-    "set 8": ("set 8",),
-    "set 7": ("set 7",),
-    "set 6": ("set 6",),
-    "sets 5 + 4 + lookalikes 2": ("set 5", "set 4", "lookalikes 2"),
+    "set 10": ("set 10",),
+    "sets 9 + 8 + 7": ("set 9", "set 8", "set 7"),
+    "sets 6 + 5 + 4 + lookalikes 2": ("set 6", "set 5", "set 4", "lookalikes 2"),
 }
 FOLD_MODELS = Path(os.environ.get("FOLD_MODELS", "/tmp/injection_folds"))  # noqa: S108 - scratch, not shipped
 # each fold's model (to re-score)
@@ -118,6 +118,7 @@ def all_items() -> list[Item]:
         ("set 7", "heldout7.jsonl"),
         ("set 8", "heldout8.jsonl"),
         ("set 9", "heldout9.jsonl"),  # wave 9: measured once (0.834 / 0.062, BENCHMARKS.md), then spent
+        ("set 10", "heldout10.jsonl"),  # wave 10: measured once (0.883 / 0.065, BENCHMARKS.md), then spent
     )
     for name, file in spent:
         for row in load(file):
@@ -618,8 +619,8 @@ def write(cut: dict[str, float], items: list[Item], document_rules: list[str]) -
     attacks = sum(item.label for item in items)
     summary = {
         "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
-        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5-9 "
-        f"spent, trained on; set 10 never read) and injected twins of the benign documents",
+        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5-10 "
+        f"spent, trained on; set 11 never read) and injected twins of the benign documents",
         "heads": ["all", "carrier"],
         "seed": SEED,
         "epochs": EPOCHS,
