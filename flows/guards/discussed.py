@@ -53,7 +53,8 @@ _TOPIC = _fast(
     # fr, es, pt, it, de, nl, pl, ru, tr, vi
     r"injection de (?:prompt|commande|consigne)|injection d'(?:invite|instructions?)|\battaque|"
     r"inyecci[oó]n de (?:prompt|instrucciones)|\bataque|inje[çc][ãa]o de (?:prompt|instru[çc][õo]es)|"
-    r"iniezione di (?:prompt|istruzioni)|\battacc[oh]i?\b|prompt-injektion|\bangriff|\bangreifer|"
+    r"iniezione di (?:prompt|istruzioni)|\binyecci[oó]n(?:es)?\b|\binje[çc][ãa]o\b|\binje[çc][õo]es\b|\biniezion[ei]\b|"
+    r"\battacc[oh]i?\b|prompt-injektion|\bangriff|\bangreifer|"
     r"\baanval|\bwstrzykiwani|\batak|инъекци|джейлбрейк|\bатак|saldırı|enjeksiyon|"
     r"tấn công|chèn lệnh|chèn prompt|"
     # zh, ja, ko

@@ -60,7 +60,7 @@ from apps.guardrails.injection_model import ADAPTER, FROZEN_LAYERS, MAX_TOKENS, 
 from flows.guards import scan_injection  # noqa: E402
 from flows.guards.classifier import WEIGHTS, hidden_units, units, windows  # noqa: E402
 from flows.guards.discussed import mask_discussed  # noqa: E402
-from flows.guards.injection import DOCUMENT_RULES, rule_key  # noqa: E402
+from flows.guards.injection import DOCUMENT_RULES, json_unescaped, rule_key  # noqa: E402
 from tests.corpus.guardrails.evaluate import load  # noqa: E402
 from tests.corpus.guardrails.train_classifier import Item, training_items  # noqa: E402
 
@@ -405,7 +405,7 @@ def rule_hits(items: list[Item]) -> np.ndarray:
     out = np.zeros((len(items), len(DOCUMENT_RULES)), dtype=bool)
     for row, item in enumerate(items):
         if item.source == "document":
-            text = _checked(item.text)
+            text = json_unescaped(_checked(item.text))  # as precise_hit reads it (wave 10)
             lowered = text.lower()
             for column, rule in enumerate(DOCUMENT_RULES):
                 out[row, column] = rule.pattern.search(text if rule.cased else lowered) is not None
