@@ -154,6 +154,7 @@ _YOURS = (
     r"\bgib\b|\bmontre\b|\baffiche\b|\bgöster\w*|\bpokaż|\bwypisz|покажи|выведи|表示して|見せて|显示|输出|打印|发给我|"
     r"告诉我)"
 )
+_YOURS_FIRSTS = "adegjmprstvwzстпвш你您表見显输打发告あ君お당너네"  # a cheap test before the alternatives (2.4x)
 PROMPT_LEAK = (
     _rule(
         "prompt_leak",
@@ -567,7 +568,7 @@ GENERAL = (
     # writing one ("Come si scrive un buon prompt di sistema", "什么是系统提示词") were benign in sets 6-10.
     _rule(
         "prompt_leak",
-        rf"{_YOURS}[^.?!\n。？]{{0,60}}{_SYSTEM_PROMPT}|{_SYSTEM_PROMPT}[^.?!\n。？]{{0,60}}{_YOURS}",
+        rf"(?=[{_YOURS_FIRSTS}]){_YOURS}[^.?!\n。？]{{0,60}}{_SYSTEM_PROMPT}|{_SYSTEM_PROMPT}[^.?!\n。？]{{0,60}}{_YOURS}",
         0.55,
     ),
     _rule(
