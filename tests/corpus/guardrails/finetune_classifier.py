@@ -33,7 +33,8 @@ at <= TARGET_FPR of that source's benign items (`thresholds`); a document's cut-
 user input's. Then the final model is trained on everything and written: the adapter and head to
 apps/guardrails/injection_adapter/, the thresholds to flows/guards/injection_classifier.json.
 --probabilities FILE keeps the pooled held-out probabilities; --thresholds-from FILE recomputes
-only the thresholds and the report from them (no training).
+only the thresholds and the report from them (no training); --final-only trains and writes the
+final model alone (then --thresholds-from FILE writes its thresholds).
 
 Deterministic: fixed seed, fixed order, one thread per worker, two workers. About 7-14 minutes per
 training on the loaded shared CPU; 32 minutes for the whole script in wave 6 (wave 7: more units, five folds).
@@ -500,12 +501,15 @@ def main() -> None:
     fresh[1].eval()
     check_top(fresh, cache, [u.text for u in taught[::97]])
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
-    folds = [only] if only else list(FOLDS)
+    # --final-only: the final model alone, written; its thresholds come from --thresholds-from (wave 10).
+    folds = [] if "--final-only" in sys.argv else [only] if only else list(FOLDS)
     write_it = not only and "--no-write" not in sys.argv
     _JOB.update(items=items, cache=cache, units=taught)
     with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
         # The final model first: it is the longest (all items), and it is written even if a fold is slow.
         results = pool.map(_run, (["final"] if write_it else []) + folds, chunksize=1)
+    if not folds:
+        return
     results = results[1:] if write_it else results
     # [as written, masked] x [shared output, carriers' output] per item
     p_all = np.zeros((2, 2, len(items)))
