@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/bench/bench_recorder_write.py [--runs 500] [--rate 30] [--seconds 6]
                                                          [--rounds 3] [--code DIR ...]
+    .venv/bin/python tests/bench/bench_recorder_write.py --ends 1 2 4 [--runs 600] [--rounds 3]
 
 What one web worker's recorder writes while --runs runs stream --rate tokens/s each (issue 15):
 each tree's own flush interval for that many open runs (`flush_interval(N)` where the tree has
@@ -14,6 +15,9 @@ streaming, and the rows stored per second.
 --seconds of streaming per measurement; `--code DIR` (repeatable) measures each worktree in turn,
 alternating the order round by round. The engine, the sockets and the model are left out
 (bench_runs.py has the whole server).
+--ends N ...: run ends only (a token, the LLM node's end, the run's end, the final state and the
+assistant's message), --runs of them written N per transaction: the thread's and PostgreSQL's
+CPU and the wall time per end, for each N (the recorder gathers ends under load: issue 15).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from apps.tenancy.services import organization_create
 from flows.events import Event, EventType
 
 runs_n, rate, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+ends_together = int(sys.argv[4])
 user = User.objects.create_user("rec", "rec@example.test", "rec passphrase 1")
 org = organization_create(actor=Actor(user=user, api_key=None), name="Rec")
 flow = Flow.objects.create(organization=org, name="rec")
@@ -82,6 +87,40 @@ def flush():
     spent[0] += time.thread_time() - started
 
 
+if ends_together:
+    # Run ends only: each run's last events (a token, the LLM node's end, the run's end), its final
+    # state and the assistant's message, written ends_together runs per transaction, as the
+    # recorder's thread writes them (_write); the thread hop to it is not counted.
+    from decimal import Decimal
+    from apps.runs.models import ChatSession
+    sessions = ChatSession.objects.bulk_create([ChatSession(organization=org, flow=flow) for _ in range(runs_n)])
+    session_of = {r: str(s.pk) for r, s in zip(runs, sessions)}
+
+    def end(r):
+        pending = rec._Pending()
+        pending.events = [
+            Event(1, EventType.TOKEN, r, "llm", {"text": " last"}),
+            Event(2, EventType.NODE_FINISHED, r, "llm", {"outputs": {"text": "a reply"}, "latency_ms": 9.5,
+                                                         "usage": {"input_tokens": 12, "output_tokens": 300}}),
+            Event(3, EventType.RUN_FINISHED, r, None, {"outputs": {"text": "a reply"}, "latency_ms": 10.1,
+                                                       "usage": {"input_tokens": 12, "output_tokens": 300}}),
+        ]
+        pending.final = rec.Final(output_text="a reply", cost=Decimal("0.0001"), assistant_message="a reply",
+                                  session_id=session_of[r])
+        pending.terminal = pending.events[-1]
+        return pending
+
+    warm, timed = runs[:30], runs[30:]
+    for i in range(0, len(warm), ends_together):
+        assert not rec._write({r: end(r) for r in warm[i:i + ends_together]}, spans, [])
+    db, wall, thread = backend_cpu(), time.perf_counter(), time.thread_time()
+    for i in range(0, len(timed), ends_together):
+        assert not rec._write({r: end(r) for r in timed[i:i + ends_together]}, spans, [])
+    thread, db, wall = time.thread_time() - thread, backend_cpu() - db, time.perf_counter() - wall
+    assert Run.objects.filter(status="completed").count() == runs_n
+    print("RESULT " + json.dumps({"ends": len(timed), "thread": thread, "db": db, "wall": wall}))
+    sys.exit(0)
+
 for _ in range(3):
     flush()  # warm: statements prepared, caches
 flushes = max(1, round(seconds / interval))
@@ -109,7 +148,7 @@ def measure(tree: Path, args: argparse.Namespace) -> dict[str, float]:
         }
         env.pop("TRELLIS_DB_NAME", None)
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(args.runs), str(args.rate), str(args.seconds)],
+            [sys.executable, "-c", CHILD, str(args.runs), str(args.rate), str(args.seconds), str(args.ends_together)],
             cwd=tree,
             env=env,
             capture_output=True,
@@ -130,7 +169,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="seconds of streaming per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--code", action="append", type=Path, help="a worktree to measure (repeatable)")
+    parser.add_argument(
+        "--ends",
+        type=int,
+        nargs="*",
+        help="run ends only: written this many runs per transaction (e.g. --ends 1 2 4), --runs ends each",
+    )
     args = parser.parse_args()
+    if args.ends:
+        ends(args)
+        return
+    args.ends_together = 0
     trees = [path.resolve() for path in args.code] if args.code else [ROOT]
     results: dict[Path, list[dict[str, float]]] = {tree: [] for tree in trees}
     for turn in range(args.rounds):
@@ -150,6 +199,30 @@ def main() -> None:
         print(
             f"{tree}: median per second {thread:.1f} ms writing thread + {db:.1f} ms PostgreSQL = "
             f"{(thread + db) / tokens * 1000:.2f} us CPU per streamed token"
+        )
+
+
+def ends(args: argparse.Namespace) -> None:
+    """CPU per run end written alone or with others in one transaction (issue 15: the recorder
+    gathers the ends of a few ms under load); rounds alternate the group sizes' order."""
+    results: dict[int, list[dict[str, float]]] = {n: [] for n in args.ends}
+    for turn in range(args.rounds):
+        for n in args.ends if turn % 2 == 0 else args.ends[::-1]:
+            args.ends_together = n
+            r = measure(ROOT, args)
+            results[n].append(r)
+            print(
+                f"{n} per transaction: per end {r['thread'] / r['ends'] * 1e6:.0f} us writing thread, "
+                f"{r['db'] / r['ends'] * 1e6:.0f} us PostgreSQL, {r['wall'] / r['ends'] * 1e6:.0f} us wall; "
+                f"load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    for n, runs in results.items():
+        thread = statistics.median(r["thread"] / r["ends"] for r in runs) * 1e6
+        db = statistics.median(r["db"] / r["ends"] for r in runs) * 1e6
+        wall = statistics.median(r["wall"] / r["ends"] for r in runs) * 1e6
+        print(
+            f"{n} per transaction, median per end: {thread:.0f} us thread + {db:.0f} us PostgreSQL; {wall:.0f} us wall"
         )
 
 
