@@ -38,6 +38,7 @@ from typing import Any
 
 import psycopg
 from django import db as django_db
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -58,7 +59,7 @@ FLUSH_STRETCH = 5.0
 # Under load (END_GATHER_RUNS open runs in the process) a run's end waits up to END_GATHER for the
 # ends that follow, so they share one transaction (one thread hop, one COMMIT and its WAL flush);
 # an end that falls within END_GATHER of the next full flush goes with it (issue 15).
-END_GATHER = 0.02
+END_GATHER = settings.RECORDER_GATHER_MS / 1000  # TRELLIS_RECORDER_GATHER_MS (20; 0: off)
 END_GATHER_RUNS = FLUSH_RUNS
 PROGRESS_INTERVAL = 2.0
 HEARTBEAT_INTERVAL = 10.0

@@ -41,3 +41,23 @@ def test_the_flush_interval_stretches_with_the_open_runs_up_to_its_limit() -> No
     assert flush_interval(10_000) == pytest.approx(FLUSH_INTERVAL * FLUSH_STRETCH)
     intervals = [flush_interval(n) for n in range(0, 2000, 50)]
     assert intervals == sorted(intervals)
+
+
+def test_an_end_waits_for_others_only_under_load_and_never_past_the_full_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ends gather only with END_GATHER_RUNS open runs, for END_GATHER (TRELLIS_RECORDER_GATHER_MS)
+    or until the full flush when that comes sooner; 0 turns it off."""
+    from django.conf import settings
+
+    from apps.runs import recorder as recorder_module
+
+    assert recorder_module.END_GATHER == settings.RECORDER_GATHER_MS / 1000
+    monkeypatch.setattr(recorder_module, "END_GATHER", 0.02)  # the default, whatever this machine sets
+    recorder = Recorder()
+    recorder._open = {str(n) for n in range(recorder_module.END_GATHER_RUNS - 1)}
+    assert recorder._gather(1.0) == 0.0  # below the load: written at once
+    recorder._open.add("one more")
+    assert recorder._gather(1.0) == recorder_module.END_GATHER
+    assert recorder._gather(recorder_module.END_GATHER / 2) == recorder_module.END_GATHER / 2  # the full flush first
+    assert recorder._gather(-0.5) == 0.0  # the full flush is due: now
+    monkeypatch.setattr(recorder_module, "END_GATHER", 0.0)
+    assert recorder._gather(1.0) == 0.0
