@@ -103,8 +103,9 @@ STREAM_PACE_STREAMS = env.integer("TRELLIS_STREAM_PACE_STREAMS", 400)
 # answers open; STREAM_PACE_MS or less: the tick is not sized by the load).
 STREAM_PACE_LOAD_MS = env.integer("TRELLIS_STREAM_PACE_LOAD_MS", 120)
 # Under load (100 runs open in a process) a run's end waits up to this for the ends that follow,
-# so they are written in one transaction (apps.runs.recorder; 0: each end at once).
-RECORDER_GATHER_MS = env.integer("TRELLIS_RECORDER_GATHER_MS", 20)
+# so they are written in one transaction (apps.runs.recorder; 0, the default: each end at once;
+# 20 ms was measured: no gain shown on the shared machine, docs/adr/0005 wave 3 session 10).
+RECORDER_GATHER_MS = env.integer("TRELLIS_RECORDER_GATHER_MS", 0)
 # Knowledge bases: upload size limit, the parser subprocess's limits, and the ingestion lease
 # (a killed worker's document is picked up again once its lease ran out).
 KNOWLEDGE_MAX_UPLOAD_MB = env.integer("TRELLIS_KNOWLEDGE_MAX_UPLOAD_MB", 25)

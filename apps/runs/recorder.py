@@ -59,7 +59,7 @@ FLUSH_STRETCH = 5.0
 # Under load (END_GATHER_RUNS open runs in the process) a run's end waits up to END_GATHER for the
 # ends that follow, so they share one transaction (one thread hop, one COMMIT and its WAL flush);
 # an end that falls within END_GATHER of the next full flush goes with it (issue 15).
-END_GATHER = settings.RECORDER_GATHER_MS / 1000  # TRELLIS_RECORDER_GATHER_MS (20; 0: off)
+END_GATHER = settings.RECORDER_GATHER_MS / 1000  # TRELLIS_RECORDER_GATHER_MS (0, off by default; 20 was measured)
 END_GATHER_RUNS = FLUSH_RUNS
 PROGRESS_INTERVAL = 2.0
 HEARTBEAT_INTERVAL = 10.0
