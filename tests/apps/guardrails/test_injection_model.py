@@ -102,4 +102,5 @@ def test_the_model_reads_an_encoded_instruction_in_a_document() -> None:
     assert [f.label for f in scan_injection(encoded, source="document").findings] == ["encoded"]
     assert instruction in units(encoded)
     assert local_classify.carrier(encoded) > local_classify.carrier(plain) + 0.2
-    assert local_classify.carrier(encoded) > max(model.score_carrier(units(encoded)[:-1]))  # the decoded unit
+    # Wave 10's model scores the page with the blob high by itself (0.78), the decoded Italian unit
+    # alone lower (0.43): what lifts the page is no longer only the decoded unit (ADR 0008 wave 10).
