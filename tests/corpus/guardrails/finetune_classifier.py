@@ -73,14 +73,15 @@ LR_ADAPTER, LR_HEAD = 1e-3, 3e-3
 TARGET_FPR = 0.04  # of heuristics OR model, on held-out benign items; the issue allows 0.05
 RULE_THRESHOLD = 0.5
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
-VALIDATION_SETS = ("set 10", "set 9", "set 8", "set 7", "set 6", "set 5", "set 4", "lookalikes 2")
+VALIDATION_SETS = ("set 11", "set 10", "set 9", "set 8", "set 7", "set 6", "set 5", "set 4", "lookalikes 2")
 # Wave 8: the folds (one training each); set 4 and look-alikes 2 are left out together (one training
 # fewer: the whole script in about the time wave 7's took on the shared machine).
 # Wave 9: set 9 its own fold, and set 5 left out with set 4 and look-alikes 2 (six trainings, as in wave 8).
 # Wave 10: set 10 its own fold, sets 9-7 and sets 6-4 with look-alikes 2 left out together: three folds
 # and the final model, two rounds of two workers (the whole script in about an hour on the shared machine).
+# Wave 11: set 11 left out with set 10 (still two rounds of two workers).
 FOLDS: dict[str, tuple[str, ...]] = {
-    "set 10": ("set 10",),
+    "sets 11 + 10": ("set 11", "set 10"),
     "sets 9 + 8 + 7": ("set 9", "set 8", "set 7"),
     "sets 6 + 5 + 4 + lookalikes 2": ("set 6", "set 5", "set 4", "lookalikes 2"),
 }
@@ -120,6 +121,7 @@ def all_items() -> list[Item]:
         ("set 8", "heldout8.jsonl"),
         ("set 9", "heldout9.jsonl"),  # wave 9: measured once (0.834 / 0.062, BENCHMARKS.md), then spent
         ("set 10", "heldout10.jsonl"),  # wave 10: measured once (0.883 / 0.065, BENCHMARKS.md), then spent
+        ("set 11", "heldout11.jsonl"),  # wave 11: measured once (0.878 / 0.079, BENCHMARKS.md), then spent
     )
     for name, file in spent:
         for row in load(file):
