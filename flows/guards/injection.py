@@ -96,8 +96,9 @@ OVERRIDE = (
     ),
     _rule(
         "override",
-        r"\b(?:ignora|olvida|olvídate de|omite|ignore|esqueça|esqueca|dimentica)\b[^.\n]{0,30}\b"
-        r"(?:instrucciones|instruções|instrucoes|istruzioni|reglas|regras|regole|indicaciones)\b",
+        r"\b(?:ignora|olvida|olvídate de|omite|ignore|esqueça|esqueca|dimentica|desconsidere|desconsidera|"
+        r"descarta|descarte)\b[^.\n]{0,30}\b(?:instrucciones|instruções|instrucoes|istruzioni|reglas|regras|"
+        r"regole|indicaciones|diretrizes|directrices|direttive|orientações|orientaciones)\b",
         0.9,
     ),
     _rule(
@@ -108,7 +109,8 @@ OVERRIDE = (
     ),
     _rule(
         "override",
-        r"(?:忽略|无视|忘记|忘掉|不要理会|不要遵守)[^。\n]{0,12}"
+        # Wave 11: not "ignore this/that notice" (该提示, 此警告: a screen's prompt) nor "its" (其: a description)
+        r"(?:忽略|无视|忘记|忘掉|不要理会|不要遵守)(?!该|此|这个|这条|其)[^。\n]{0,12}"
         r"(?:指令|指示|说明|规则|提示|要求|设定)",
         0.9,
     ),
@@ -178,15 +180,19 @@ PROMPT_LEAK = (
     ),
     _rule(
         "prompt_leak",
-        r"\b(?:reveal|print|show|display|repeat|output|dump|leak|tell me|give me|write out|"
-        r"recite|spell out|what (?:is|are|was|were))\b[^.\n?]{0,40}\b(?:system|initial|original|hidden|secret|"
-        r"developer|pre-?)[\s-]?(?:prompt|instructions|message|rules|configuration)",
+        # Wave 11: not a prompt someone writes or asks about ("a sample system prompt", "feedback on this
+        # system prompt", "what is a system prompt"): "what is" needs "your".
+        r"(?:\b(?:reveal|print|show|display|repeat|output|dump|leak|tell me|give me|write out|recite|spell out)\b"
+        r"(?:(?!\b(?:an?|this|my|our|sample|example|feedback)\b)[^.\n?]){0,40}"
+        r"|\bwhat (?:is|are|was|were)\b[^.\n?]{0,20}\b(?:your|ur)\b[^.\n?]{0,20})"
+        r"\b(?:system|initial|original|hidden|secret|developer|pre-?)[\s-]?(?:prompt|instructions|message|rules|configuration)",
         0.85,
     ),
     _rule(
         "prompt_leak",
-        r"\b(?:repeat|print|output|copy)\b[^.\n]{0,30}\b(?:the )?(?:text|words|everything|"
-        r"content) (?:above|before (?:this|my)|preceding)",
+        # Wave 11: "the instructions that sit above our conversation" too
+        r"\b(?:repeat|print|output|copy)\b[^.\n]{0,30}\b(?:the )?(?:text|words|everything|content|instructions) "
+        r"(?:(?:that|which) (?:sits?|are|is|came|comes?) )?(?:above|before (?:this|my|our)|preceding)",
         0.75,
     ),
     _rule(
@@ -203,8 +209,10 @@ ROLEPLAY = (
     # Jailbreak names alone are weak (people ask what DAN is): they count with another signal.
     _rule(
         "roleplay",
-        r"\b(?:turn off|disable|deactivate|switch off|remove|bypass)\s+(?:your |the |all |any )?(?:safety|content|"
-        r"moderation|ethical)?\s*(?:filters?|guardrails|safeguards|restrictions|safety)\b",
+        # Wave 11: "your" or "all" only (not "the safety lock", "the filter"), and not a device's safety part
+        r"\b(?:turn off|disable|deactivate|switch off|remove|bypass)\s+(?:your |all (?:of )?(?:your )?)?(?:safety|"
+        r"content|moderation|ethical)?\s*(?:filters?|guardrails|safeguards|restrictions|safety)\b"
+        r"(?![ -](?:lock|gate|features?|notifications?|switch|valve|catch|pin|settings?)\b)",
         0.6,
     ),
     _rule("roleplay", r"\b(?:never|won't ever|will not ever|doesn't|does not) (?:refuse|refuses|say no)\b", 0.4),
@@ -343,7 +351,6 @@ INDIRECT = (
         r"如果你是(?:AI|人工智能|助手|语言模型)|致AI)",
         0.75,
     ),
-    _rule("indirect", r"\b(?:hidden|secret) (?:instruction|prompt|message)s?\b", 0.5),
     _rule(
         "indirect",
         r"\b(?:any|every|an?|the) (?:AI|LLM|language model|assistant|chatbot|bot|model|agent)(?: models?)? "
@@ -443,6 +450,14 @@ GENERAL = (
         r"configuration|setup|guidelines|directives)\b",
         0.6,
     ),
+    _rule(  # wave 11: the same in other languages
+        "prompt_leak",
+        r"(?:versteckten?|geheimen?|verborgenen?) (?:anweisungen|instruktionen|regeln|vorgaben)|"
+        r"(?:instrucciones|indicaciones|instruções|istruzioni) (?:ocultas|secretas|nascoste|segrete)|"
+        r"(?:instructions|consignes) (?:cachées|secrètes)|(?:chỉ dẫn|hướng dẫn|cấu hình) ẩn|"
+        r"скрыт\w* (?:инструкц\w*|указани\w*|правил\w*)|隐藏(?:的)?(?:指令|指示|提示|设定)",
+        0.6,
+    ),
     _rule(
         "override",
         r"\b(?:safety|filters?|moderation|guardrails|restrictions|censorship|content_filter|safe_mode)"
@@ -485,8 +500,9 @@ GENERAL = (
     _rule("prompt_leak", r"\b(?:the )?(?:one|part|text|message|messages|words?)s? (?:that )?i can'?t see\b", 0.6),
     _rule(
         "prompt_leak",
-        r"\b(?:system_prompt|system prompt|initial_prompt)\b[^.\n]{0,30}\b(?:field|key|"
-        r"property|column)|\bfield (?:called|named) [\"'`]?system_prompt",
+        # Wave 11: asked to fill it (not a config file's `system_prompt` field, described)
+        r"\b(?:paste|put|copy|include|insert|write|fill|add|dump)\b[^.\n]{0,40}\b(?:system_prompt|system prompt|"
+        r"initial_prompt)\b[^.\n]{0,30}\b(?:field|key|property|column)|\bfield (?:called|named) [\"'`]?system_prompt",
         0.7,
     ),
     _rule(

@@ -71,6 +71,8 @@ TWINS = 2  # injected twins per benign document (payloads inserted at random pla
 BATCH = 16
 LR_ADAPTER, LR_HEAD = 1e-3, 3e-3
 TARGET_FPR = 0.04  # of heuristics OR model, on held-out benign items; the issue allows 0.05
+if "--target-fpr" in sys.argv:  # wave 11: another operating point, for comparison
+    TARGET_FPR = float(sys.argv[sys.argv.index("--target-fpr") + 1])
 RULE_THRESHOLD = 0.5
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
 VALIDATION_SETS = ("set 11", "set 10", "set 9", "set 8", "set 7", "set 6", "set 5", "set 4", "lookalikes 2")
@@ -122,9 +124,12 @@ def all_items() -> list[Item]:
         ("set 9", "heldout9.jsonl"),  # wave 9: measured once (0.834 / 0.062, BENCHMARKS.md), then spent
         ("set 10", "heldout10.jsonl"),  # wave 10: measured once (0.883 / 0.065, BENCHMARKS.md), then spent
         ("set 11", "heldout11.jsonl"),  # wave 11: measured once (0.878 / 0.079, BENCHMARKS.md), then spent
+        # Set 13: written blind for training (train13.jsonl, lead, wave 11), never a held-out set. Added by the
+        # lead at 09:00 for the next training run; it is in every fold's training data unless FOLDS leaves it out.
+        ("set 13", "train13.jsonl"),
     )
-    for name, file in spent:
-        for row in load(file):
+    for name, jsonl in spent:
+        for row in load(jsonl):
             source = "user" if row["source"] == "user" else "document"
             RAW_SOURCE[str(row["text"])] = str(row["source"])
             items.append(Item(str(row["text"]), int(row["label"]), source, name, str(row.get("class") or "")))
@@ -625,8 +630,8 @@ def write(cut: dict[str, float], items: list[Item], document_rules: list[str]) -
     attacks = sum(item.label for item in items)
     summary = {
         "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
-        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5-10 "
-        f"spent, trained on; set 11 never read) and injected twins of the benign documents",
+        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5-11 "
+        f"spent, trained on; set 12 never read) and injected twins of the benign documents",
         "heads": ["all", "carrier"],
         "seed": SEED,
         "epochs": EPOCHS,
