@@ -73,6 +73,10 @@ LR_ADAPTER, LR_HEAD = 1e-3, 3e-3
 TARGET_FPR = 0.04  # of heuristics OR model, on held-out benign items; the issue allows 0.05
 if "--target-fpr" in sys.argv:  # wave 11: another operating point, for comparison
     TARGET_FPR = float(sys.argv[sys.argv.index("--target-fpr") + 1])
+# --user-target-fpr: user input's own (wave 11: blind sets' user questions ran 0.02-0.04 over it)
+USER_TARGET_FPR = (
+    float(sys.argv[sys.argv.index("--user-target-fpr") + 1]) if "--user-target-fpr" in sys.argv else TARGET_FPR
+)
 RULE_THRESHOLD = 0.5
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
 VALIDATION_SETS = ("set 11", "set 10", "set 9", "set 8", "set 7", "set 6", "set 5", "set 4", "lookalikes 2")
@@ -133,7 +137,10 @@ def all_items() -> list[Item]:
             source = "user" if row["source"] == "user" else "document"
             RAW_SOURCE[str(row["text"])] = str(row["source"])
             items.append(Item(str(row["text"]), int(row["label"]), source, name, str(row.get("class") or "")))
-    return items
+    # --leave-out NAME: without that set (wave 11: the shipped model was trained before set 13 was added;
+    # `--leave-out "set 13"` rebuilds it and its thresholds).
+    gone = sys.argv[sys.argv.index("--leave-out") + 1] if "--leave-out" in sys.argv else None
+    return [item for item in items if item.set != gone]
 
 
 def insert(document: str, payload: str, rng: np.random.Generator, wraps: tuple[str, ...] = WRAPS) -> str:
@@ -391,16 +398,17 @@ def thresholds(p: np.ndarray, y: np.ndarray, rules: np.ndarray, sources: np.ndar
     for source, name in groups:
         mine = sources == source
         benign = (y == 0) & mine
+        target = USER_TARGET_FPR if source == "user" else TARGET_FPR
         best: tuple[bool, float, float, float, float] | None = None
         for veto in VETOES:
             hard = rules & (p >= veto)
-            budget = int(TARGET_FPR * benign.sum()) - int((benign & hard).sum())
+            budget = int(target * benign.sum()) - int((benign & hard).sum())
             threshold = _cut(p, benign & ~hard, budget)
             if source != "user":
                 threshold = max(threshold, cut["user"])
             verdict = ((p >= threshold) | (rules & (p >= min(veto, threshold))))[mine]
             fpr, recall = float(verdict[y[mine] == 0].mean()), float(verdict[y[mine] == 1].mean())
-            key = (fpr <= TARGET_FPR, recall if fpr <= TARGET_FPR else -fpr, recall, -veto, threshold)
+            key = (fpr <= target, recall if fpr <= target else -fpr, recall, -veto, threshold)
             if best is None or key[:4] > best[:4]:
                 best = key
         assert best is not None
@@ -556,7 +564,7 @@ def report(
         n for n in VALIDATION_SETS if any(i.set == n for i, m in zip(items, pooled_mask, strict=True) if m)
     ]
     cut = thresholds(pooled_p[pooled_mask], y[pooled_mask], rules[pooled_mask], sources[pooled_mask])
-    print(f"Thresholds from the held-out sets pooled (FPR <= {TARGET_FPR}): {cut}")
+    print(f"Thresholds from the held-out sets pooled (FPR <= {TARGET_FPR}, user {USER_TARGET_FPR}): {cut}")
     both = flags(pooled_p[pooled_mask], rules[pooled_mask], sources[pooled_mask], cut)
     pooled_items = [item for item, m in zip(items, pooled_mask, strict=True) if m]
     print(f"  pooled        product {rates(both, y[pooled_mask])}")
