@@ -31,6 +31,10 @@ worker's event loop (`strace -c` on its main thread, BENCH_STRACE_SECONDS (10) a
 BENCH_STRACE_DELAY seconds; it slows that worker, so read the counts per frame written, not the
 figures of that run); BENCH_SERVER_WRAPPER="script.py" starts the server as `python script.py
 <uvicorn args>` instead of `python -m uvicorn` (a profiler wrapper around uvicorn.main).
+BENCH_GC_LOG=DIR logs every garbage collection of the server's processes to DIR
+(tests/bench/gcprobe) and prints, per process, the collections of the steady state by
+generation: how many, their CPU and wall time, and the longest (a collection stops its worker's
+event loop: a gap for every stream of that worker).
 """
 
 from __future__ import annotations
@@ -329,7 +333,7 @@ async def steady(args: argparse.Namespace, url: str, key: str, flow_id: str, pid
     tally = Tally()
     socks = await asyncio.gather(*(connect(url, key, tally) for _ in range(args.chats)))
     meter = CpuMeter(pids)
-    started = time.perf_counter()
+    started, wall_started = time.perf_counter(), time.time()
     await asyncio.gather(*(steady_chat(sock, flow_id, TOKENS, args.rounds) for sock in socks))
     seconds = time.perf_counter() - started
     cpu = meter.line(tally.tokens, tally.events)
@@ -341,7 +345,43 @@ async def steady(args: argparse.Namespace, url: str, key: str, flow_id: str, pid
     )
     print(cpu)
     print(gap_timeline(tally, started))
+    if os.environ.get("BENCH_GC_LOG"):
+        print(gc_summary(Path(os.environ["BENCH_GC_LOG"]), wall_started, wall_started + seconds))
     return tally.runs
+
+
+def server_env(env: dict[str, str]) -> dict[str, str]:
+    """The server's environment: with BENCH_GC_LOG=DIR, the garbage-collection probe
+    (tests/bench/gcprobe/sitecustomize.py) loads in each of its processes and logs to DIR."""
+    folder = os.environ.get("BENCH_GC_LOG")
+    if not folder:
+        return env
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    probe = str(Path(__file__).resolve().parent / "gcprobe")
+    path = os.pathsep.join(p for p in (probe, env.get("PYTHONPATH", "")) if p)
+    return {**env, "PYTHONPATH": path, "BENCH_GC_LOG_DIR": str(Path(folder).resolve())}
+
+
+def gc_summary(folder: Path, start: float, end: float) -> str:
+    """The server's garbage collections during the steady state, per process and generation
+    (tests/bench/gcprobe: one line per collection): how many, their CPU and wall time, and the
+    longest stall. A collection stops that worker's event loop, so its wall time is a gap for
+    every stream of the worker."""
+    lines = ["garbage collection in the steady state (BENCH_GC_LOG; per process: collections, CPU, wall, longest):"]
+    for path in sorted(folder.glob("gc.*.txt")):
+        per_gen: dict[int, list[tuple[float, float]]] = {}
+        for row in path.read_text().splitlines():
+            at, gen, wall, cpu, _collected = row.split()
+            if start <= float(at) <= end:
+                per_gen.setdefault(int(gen), []).append((float(wall), float(cpu)))
+        if per_gen:
+            parts = [
+                f"gen{gen} {len(rows)}, {sum(c for _, c in rows):.0f} ms CPU, {sum(w for w, _ in rows):.0f} ms wall, "
+                f"longest {max(w for w, _ in rows):.0f} ms"
+                for gen, rows in sorted(per_gen.items())
+            ]
+            lines.append(f"  pid {path.name.split('.')[1]}: " + "; ".join(parts))
+    return "\n".join(lines)
 
 
 def gap_timeline(tally: Tally, started: float, window: float = 2.0) -> str:
@@ -513,7 +553,7 @@ def main() -> None:
                         *(["--workers", str(args.workers)] if args.workers > 1 else []),
                     ],
                     cwd=ROOT,
-                    env=env,
+                    env=server_env(env),
                     start_new_session=True,
                 )
             )
