@@ -131,6 +131,10 @@ def all_items() -> list[Item]:
         # Set 13: written blind for training (train13.jsonl, lead, wave 11), never a held-out set. Added by the
         # lead at 09:00 for the next training run; it is in every fold's training data unless FOLDS leaves it out.
         ("set 13", "train13.jsonl"),
+        # Set 14: written blind for training like set 13 (train14.jsonl, lead, wave 11): 280 user texts (170 benign
+        # look-alikes: questions about prompts and security, pasted configs, harmless role-play),
+        # 60 documents, 60 tool results.
+        ("set 14", "train14.jsonl"),
     )
     for name, jsonl in spent:
         for row in load(jsonl):
