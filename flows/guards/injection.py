@@ -215,7 +215,9 @@ ROLEPLAY = (
         r"(?![ -](?:lock|gate|features?|notifications?|switch|valve|catch|pin|settings?)\b)",
         0.6,
     ),
-    _rule("roleplay", r"\b(?:never|won't ever|will not ever|doesn't|does not) (?:refuse|refuses|say no)\b", 0.4),
+    _rule(
+        "roleplay", r"\b(?:never|won't ever|will not ever|doesn't|does not) (?:refuse|refuses|say no|says no)\b", 0.4
+    ),
     _rule(
         "roleplay", r"\b(?:DAN|STAN|DUDE|BetterDAN)\b|(?i:\bjailbreak(?:ed)?\b|\bdo anything now\b)", 0.35, cased=True
     ),
@@ -561,10 +563,23 @@ GENERAL = (
         "roleplay",
         r"(?:sans (?:aucune )?(?:restrictions?|limites?|filtres?|règles?)|sin (?:ninguna )?"
         r"(?:restricciones|reglas|filtros?|límites)|senza (?:regole|restrizioni|filtri|limiti)|sem (?:restrições|"
-        r"regras|filtros?|limites)|ohne (?:jegliche |alle )?(?:Einschränkungen|Regeln|Filter|Grenzen)|без "
+        r"regras|filtros?|limites)|ohne (?:jegliche |alle )?(?:einschränkungen|regeln|filter|grenzen|richtlinien)|без "
         r"(?:ограничений|правил|фильтров)|không (?:có )?(?:giới hạn|hạn chế|quy tắc|bộ lọc)|不受任何|没有任何"
         r"(?:限制|规则)|zonder (?:beperkingen|regels|filters?)|bez (?:ograniczeń|zasad|filtrów)|kısıtlama(?:sız|"
         r"lar olmadan))",
+        0.55,
+    ),
+    # Wave 11: the persona with no rules that never refuses and stays in character, in other languages
+    # (the German words above were capitalised in a rule read in lower case: they never matched)
+    _rule(
+        "roleplay",
+        r"(?:keine regeln mehr|bleib\w* (?:immer )?in der rolle|không bị kiểm duyệt|không bao giờ từ chối|"
+        r"無制限モード|制限解除モード|倫理規定|キャラを(?:絶対に)?崩さない|ルールにも縛られ|ルールに縛られ|"
+        r"нет никаких (?:моральных )?(?:ограничений|правил)|оставайся в роли|без (?:каких-либо |всяких )?цензуры|"
+        r"제한이 없는|규칙도 없|규칙에도 얽매이지|거절하지 않|거절하면 안|캐릭터에서 벗어나|कोई नियम|किरदार मत छोड़|"
+        r"liberad[oa] de todas as|sem (?:nenhuma )?censura|nunca recusa|libérée? de tou(?:te|tes les) (?:règles?|"
+        r"censure|restrictions?)|ne refuse jamais|senza (?:alcuna )?censura|non rifiuta mai|sin (?:ninguna )?censura|"
+        r"nunca (?:se niega|rechaza)|永远不会拒绝|绝不拒绝)",
         0.55,
     ),
     _rule(
