@@ -141,10 +141,10 @@ def all_items() -> list[Item]:
             source = "user" if row["source"] == "user" else "document"
             RAW_SOURCE[str(row["text"])] = str(row["source"])
             items.append(Item(str(row["text"]), int(row["label"]), source, name, str(row.get("class") or "")))
-    # --leave-out NAME: without that set (wave 11: the shipped model was trained before set 13 was added;
-    # `--leave-out "set 13"` rebuilds it and its thresholds).
-    gone = sys.argv[sys.argv.index("--leave-out") + 1] if "--leave-out" in sys.argv else None
-    return [item for item in items if item.set != gone]
+    # --leave-out "NAME,NAME": without those sets (wave 11: the shipped model was trained before sets 13 and
+    # 14 were added; `--leave-out "set 13,set 14"` rebuilds it and its thresholds).
+    gone = sys.argv[sys.argv.index("--leave-out") + 1].split(",") if "--leave-out" in sys.argv else []
+    return [item for item in items if item.set not in gone]
 
 
 def insert(document: str, payload: str, rng: np.random.Generator, wraps: tuple[str, ...] = WRAPS) -> str:
