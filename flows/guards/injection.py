@@ -616,7 +616,8 @@ GENERAL = (
         r"por palabra|wort für wort|parola per parola|слово в слово)",
         0.5,
     ),
-    _rule("tool_smuggling", r"[\"']role[\"']\s*:\s*[\"'](?:system|developer|tool)[\"']", 0.8),
+    # Wave 11: not "tool": a tool result in the chat API's envelope ({"role": "tool", "tool_call_id": ...}) has it
+    _rule("tool_smuggling", r"[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']", 0.8),
     _rule("tool_smuggling", r"```\s*(?:system|developer|instructions?)\s*\n", 0.7),
     _rule(
         "tool_smuggling", r"</?(?:[a-z]+_)*(?:instructions?|system|prompt|admin|developer|policy)(?:_[a-z]+)*>", 0.65
