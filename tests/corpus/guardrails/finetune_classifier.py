@@ -79,7 +79,23 @@ USER_TARGET_FPR = (
 )
 RULE_THRESHOLD = 0.5
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
-VALIDATION_SETS = ("set 11", "set 10", "set 9", "set 8", "set 7", "set 6", "set 5", "set 4", "lookalikes 2")
+# --validation-only "NAME,NAME": sets scored for the thresholds but never trained on (wave 11: sets 13 and 14,
+# written blind for training after this wave's model was trained, scored by a model that never saw them)
+VALIDATION_ONLY = (
+    sys.argv[sys.argv.index("--validation-only") + 1].split(",") if "--validation-only" in sys.argv else []
+)
+VALIDATION_SETS = (
+    *VALIDATION_ONLY,
+    "set 11",
+    "set 10",
+    "set 9",
+    "set 8",
+    "set 7",
+    "set 6",
+    "set 5",
+    "set 4",
+    "lookalikes 2",
+)
 # Wave 8: the folds (one training each); set 4 and look-alikes 2 are left out together (one training
 # fewer: the whole script in about the time wave 7's took on the shared machine).
 # Wave 9: set 9 its own fold, and set 5 left out with set 4 and look-alikes 2 (six trainings, as in wave 8).
@@ -509,10 +525,12 @@ def main() -> None:
         return
     if "--thresholds-from" in sys.argv:  # the saved held-out probabilities: thresholds only
         saved = np.load(sys.argv[sys.argv.index("--thresholds-from") + 1])
+        if saved.shape[1] < len(items):  # wave 11: the validation-only sets, scored by the written model
+            saved = np.concatenate([saved, score_validation_only(items[saved.shape[1] :])], axis=1)
         report(items, y, sources, rules, saved, write_it="--no-write" not in sys.argv)
         return
     started = time.monotonic()
-    taught = training_units(items)
+    taught = training_units([item for item in items if item.set not in VALIDATION_ONLY])
     print(f"{len(taught)} training units ({sum(u.label for u in taught)} positive)", flush=True)
     cache = Cache([u.text for u in taught])
     print(f"  [bottom layers cached in {time.monotonic() - started:.0f} s]", flush=True)
@@ -545,6 +563,25 @@ def main() -> None:
     if "--probabilities" in sys.argv:  # keep the held-out probabilities (to study the decision)
         np.save(sys.argv[sys.argv.index("--probabilities") + 1], saved)
     report(items, y, sources, rules, saved, names, write_it)
+
+
+def score_validation_only(items: list[Item]) -> np.ndarray:
+    """The --validation-only sets' probabilities as the product computes them, by the model written in
+    apps/guardrails/injection_adapter/ (trained without them): rows as `saved` (all marked held out)."""
+    from apps.guardrails.injection_model import InjectionModel
+    from flows.guards.classifier import classify_injection
+
+    assert all(item.set in VALIDATION_ONLY for item in items), "only the validation-only sets can be added"
+    model = InjectionModel()
+    p = np.asarray(
+        [
+            classify_injection(item.text, model.score)
+            if item.source == "user"
+            else classify_injection(mask_discussed(item.text), model.score_carrier)
+            for item in items
+        ]
+    )
+    return np.stack([p, np.ones(len(items)), p, p, p])
 
 
 def report(
@@ -639,11 +676,13 @@ def save(model: object, head: torch.nn.Linear, folder: Path = ADAPTER) -> None:
 
 
 def write(cut: dict[str, float], items: list[Item], document_rules: list[str]) -> None:
+    items = [item for item in items if item.set not in VALIDATION_ONLY]
     attacks = sum(item.label for item in items)
     summary = {
         "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
         "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5-11 "
-        f"spent, trained on; set 12 never read) and injected twins of the benign documents",
+        f"spent, trained on; sets 13-14 scored for the thresholds only; set 12 never read) and injected twins "
+        "of the benign documents",
         "heads": ["all", "carrier"],
         "seed": SEED,
         "epochs": EPOCHS,
