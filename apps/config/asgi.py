@@ -22,10 +22,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
-from apps.config.affinity import web_worker_pin  # noqa: E402
 from apps.config.ws_origin import same_site_origin_only  # noqa: E402
-
-web_worker_pin(settings.DATA_DIR / "run", enabled=settings.PIN_WEB_WORKERS)
 
 # The apps' pieces by dotted path (settings.WEBSOCKET_*), as Django names ROOT_URLCONF: this
 # module sits in apps.config, the lowest layer, which never imports the apps above it.
