@@ -1,7 +1,7 @@
 """The token event's Python path alone: engine -> live run -> recorder -> wire -> forwarder.
 
     .venv/bin/python tests/bench/bench_token_path.py [--tokens 20000] [--repeat 9] [--rounds 3]
-                                                     [--code DIR ...]
+                                                     [--runs 1] [--code DIR ...]
 
 What a streamed token costs a web worker after the model's chunk is in hand and before the
 socket write: `_RunState.token` (the LLM node's `ctx.token`) builds the Event, `LiveRun` records
@@ -12,6 +12,8 @@ No socket, no database, no model: CPU time (`time.process_time`) per token event
 `--code DIR` (repeatable) measures each worktree in turn (its own directory first on sys.path),
 alternating the order round by round. The rest of a token's cost (the model read, the loop's
 wake-up, the frame's send) is in bench_stream_read.py and bench_runs.py.
+`--runs N` spreads the tokens over N live runs in turn, one token each, as a loaded worker
+interleaves its ~750 runs: the same steps, on more objects (what the caches hold changes).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ CHILD = textwrap.dedent(
     from flows.compiler import _RunState
     from flows.events import Event
 
-    tokens, repeat = int(sys.argv[1]), int(sys.argv[2])
+    tokens, repeat, runs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 
     class Waiting:  # the flow: never emits by itself (the loop below plays the LLM node)
         async def execute(self, *args, **kwargs):
@@ -50,22 +52,24 @@ CHILD = textwrap.dedent(
         loop = asyncio.get_running_loop()
         recorder = recorder_module.recorder()
         recorder._task = loop.create_future()  # no batch writer: no database
-        run = Run(id=uuid.uuid4(), organization_id=uuid.uuid4())
-        live = LiveRun(PreparedRun(run=run, compiled=Waiting(), prices={}, ref=None))
-        Forwarder(lambda message: None, direct=lambda frame: True).follow(live)
-        seq = 1
+        lives, states = [], []
+        for _ in range(runs):
+            run = Run(id=uuid.uuid4(), organization_id=uuid.uuid4())
+            live = LiveRun(PreparedRun(run=run, compiled=Waiting(), prices={}, ref=None))
+            Forwarder(lambda message: None, direct=lambda frame: True).follow(live)
 
-        def emit(kind, node, data):  # what CompiledFlow.execute hands the run's sink
-            nonlocal seq
-            live._on_event(Event(seq, kind, live.run_id, node, data))
-            seq += 1
+            def emit(kind, node, data, live=live, seq=[1]):  # what CompiledFlow.execute hands the sink
+                live._on_event(Event(seq[0], kind, live.run_id, node, data))
+                seq[0] += 1
 
-        state = _RunState(live.run_id, emit)
+            lives.append(live)
+            states.append(_RunState(live.run_id, emit))
         cpu = time.process_time()
-        for _ in range(tokens):
-            state.token("llm_1", " bravo")
+        for i in range(tokens):
+            states[i % runs].token("llm_1", " bravo")
         cpu = time.process_time() - cpu
-        live.task.cancel()
+        for live in lives:
+            live.task.cancel()
         recorder._pending.clear()
         recorder._open.clear()
         return cpu
@@ -81,7 +85,7 @@ CHILD = textwrap.dedent(
 def measure(code: Path, args: argparse.Namespace) -> float:
     env = {**os.environ, "PYTHONPATH": str(code), "DJANGO_SETTINGS_MODULE": "apps.config.settings"}
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(args.tokens), str(args.repeat)],
+        [sys.executable, "-c", CHILD, str(args.tokens), str(args.repeat), str(args.runs)],
         cwd=code,
         env=env,
         check=True,
@@ -97,6 +101,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=1, help="live runs the tokens go to in turn")
     parser.add_argument("--code", action="append", type=Path, help="a worktree to measure (repeatable)")
     args = parser.parse_args()
     codes = [path.resolve() for path in args.code] if args.code else [ROOT]
