@@ -106,6 +106,13 @@ STREAM_PACE_LOAD_MS = env.integer("TRELLIS_STREAM_PACE_LOAD_MS", 120)
 # so they are written in one transaction (apps.runs.recorder; 0, the default: each end at once;
 # 20 ms was measured: no gain shown on the shared machine, docs/adr/0005 wave 3 session 10).
 RECORDER_GATHER_MS = env.integer("TRELLIS_RECORDER_GATHER_MS", 0)
+# The web process's garbage collector thresholds (apps.config.asgi: set after freezing what exists
+# at start): young collections every GC_THRESHOLDS[0] allocations, the middle generation every
+# [1] young ones, the old every [2] middle ones. An A/B setting for issue 15 (docs/adr/0005).
+_gc = env.listing("TRELLIS_GC_THRESHOLDS", "20000,20,20")
+if len(_gc) != 3 or not all(part.isdigit() and int(part) > 0 for part in _gc):
+    raise ImproperlyConfigured("TRELLIS_GC_THRESHOLDS must be three positive integers, e.g. 20000,20,20")
+GC_THRESHOLDS = (int(_gc[0]), int(_gc[1]), int(_gc[2]))
 # Knowledge bases: upload size limit, the parser subprocess's limits, and the ingestion lease
 # (a killed worker's document is picked up again once its lease ran out).
 KNOWLEDGE_MAX_UPLOAD_MB = env.integer("TRELLIS_KNOWLEDGE_MAX_UPLOAD_MB", 25)

@@ -85,3 +85,33 @@ def test_compose_sets_only_variables_the_settings_read() -> None:
         set_vars.update(environment.keys())
     assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "TRELLIS_ENV"} <= set_vars
     assert set_vars <= env.READ, sorted(set_vars - env.READ)
+
+
+def _asgi_gc_thresholds(**overrides: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "TRELLIS_ENV"}}
+    environment.update({"DJANGO_SETTINGS_MODULE": "apps.config.settings", **overrides})
+    return subprocess.run(
+        [sys.executable, "-c", "import gc, apps.config.asgi; print(gc.get_threshold())"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_asgi_gc_thresholds_default_and_setting() -> None:
+    default = _asgi_gc_thresholds()
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.strip().splitlines()[-1] == "(20000, 20, 20)"
+    chosen = _asgi_gc_thresholds(TRELLIS_GC_THRESHOLDS="20000, 2, 100")
+    assert chosen.returncode == 0, chosen.stderr
+    assert chosen.stdout.strip().splitlines()[-1] == "(20000, 2, 100)"
+
+
+def test_asgi_gc_thresholds_refuses_bad_values() -> None:
+    for bad in ["20000,20", "20000,0,20", "a,b,c", "20000,-1,20"]:
+        result = _asgi_gc_thresholds(TRELLIS_GC_THRESHOLDS=bad)
+        assert result.returncode != 0, bad
+        assert "TRELLIS_GC_THRESHOLDS must be three positive integers" in result.stderr, bad
