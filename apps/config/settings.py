@@ -108,8 +108,10 @@ STREAM_PACE_LOAD_MS = env.integer("TRELLIS_STREAM_PACE_LOAD_MS", 120)
 RECORDER_GATHER_MS = env.integer("TRELLIS_RECORDER_GATHER_MS", 0)
 # The web process's garbage collector thresholds (apps.config.asgi: set after freezing what exists
 # at start): young collections every GC_THRESHOLDS[0] allocations, the middle generation every
-# [1] young ones, the old every [2] middle ones. An A/B setting for issue 15 (docs/adr/0005).
-_gc = env.listing("TRELLIS_GC_THRESHOLDS", "20000,20,20")
+# [1] young ones, the old every [2] middle ones. A small middle generation (2, not 20): its
+# collections walk a tenth of the live runs' objects each, so a worker stops for ~0.06-0.1 s
+# instead of ~0.2-0.4 s at 1,500 chats (docs/adr/0005, wave 3 session 11).
+_gc = env.listing("TRELLIS_GC_THRESHOLDS", "20000,2,100")
 if len(_gc) != 3 or not all(part.isdigit() and int(part) > 0 for part in _gc):
     raise ImproperlyConfigured("TRELLIS_GC_THRESHOLDS must be three positive integers, e.g. 20000,20,20")
 GC_THRESHOLDS = (int(_gc[0]), int(_gc[1]), int(_gc[2]))
