@@ -18,16 +18,16 @@ PROBE = (
 )
 
 
-def _settings_process(**overrides: str) -> subprocess.CompletedProcess[str]:
+def _settings_process(probe: str = PROBE, **overrides: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "TRELLIS_ENV"}}
     environment.update({"DJANGO_SETTINGS_MODULE": "apps.config.settings", **overrides})
     return subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         cwd=ROOT,
         env=environment,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
 
@@ -88,17 +88,7 @@ def test_compose_sets_only_variables_the_settings_read() -> None:
 
 
 def _asgi_gc_thresholds(**overrides: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "TRELLIS_ENV"}}
-    environment.update({"DJANGO_SETTINGS_MODULE": "apps.config.settings", **overrides})
-    return subprocess.run(
-        [sys.executable, "-c", "import gc, apps.config.asgi; print(gc.get_threshold())"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return _settings_process(probe="import gc, apps.config.asgi; print(gc.get_threshold())", **overrides)
 
 
 def test_asgi_gc_thresholds_default_and_setting() -> None:
