@@ -47,4 +47,4 @@ application = ProtocolTypeRouter(
 # collect the young generation every 20,000 allocations instead of 700 (measured: GC time during
 # 150 concurrent streams 1.9 s -> 0.1 s, longest pause 393 ms -> 28 ms; docs/BENCHMARKS.md).
 gc.freeze()
-gc.set_threshold(*settings.GC_THRESHOLDS)  # 20,000 / 2 / 100 unless TRELLIS_GC_THRESHOLDS says
+gc.set_threshold(*settings.GC_THRESHOLDS)  # 20,000 / 20 / 20 unless TRELLIS_GC_THRESHOLDS says

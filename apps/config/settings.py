@@ -108,10 +108,10 @@ STREAM_PACE_LOAD_MS = env.integer("TRELLIS_STREAM_PACE_LOAD_MS", 120)
 RECORDER_GATHER_MS = env.integer("TRELLIS_RECORDER_GATHER_MS", 0)
 # The web process's garbage collector thresholds (apps.config.asgi: set after freezing what exists
 # at start): young collections every GC_THRESHOLDS[0] allocations, the middle generation every
-# [1] young ones, the old every [2] middle ones. A small middle generation (2, not 20): its
-# collections walk a tenth of the live runs' objects each, so a worker stops for ~0.06-0.1 s
-# instead of ~0.2-0.4 s at 1,500 chats (docs/adr/0005, wave 3 session 11).
-_gc = env.listing("TRELLIS_GC_THRESHOLDS", "20000,2,100")
+# [1] young ones, the old every [2] middle ones. `20000,2,100` stops a worker for ~0.06-0.15 s
+# instead of ~0.2-0.3 s at 1,500 chats, but its RSS grew +16% over 30,000 runs against +9% with
+# the default: an A/B setting, not the default (docs/adr/0005, wave 3 session 11).
+_gc = env.listing("TRELLIS_GC_THRESHOLDS", "20000,20,20")
 if len(_gc) != 3 or not all(part.isdigit() and int(part) > 0 for part in _gc):
     raise ImproperlyConfigured("TRELLIS_GC_THRESHOLDS must be three positive integers, e.g. 20000,20,20")
 GC_THRESHOLDS = (int(_gc[0]), int(_gc[1]), int(_gc[2]))

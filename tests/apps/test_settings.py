@@ -94,10 +94,10 @@ def _asgi_gc_thresholds(**overrides: str) -> subprocess.CompletedProcess[str]:
 def test_asgi_gc_thresholds_default_and_setting() -> None:
     default = _asgi_gc_thresholds()
     assert default.returncode == 0, default.stderr
-    assert default.stdout.strip().splitlines()[-1] == "(20000, 2, 100)"
-    chosen = _asgi_gc_thresholds(TRELLIS_GC_THRESHOLDS="20000, 20, 20")
+    assert default.stdout.strip().splitlines()[-1] == "(20000, 20, 20)"
+    chosen = _asgi_gc_thresholds(TRELLIS_GC_THRESHOLDS="20000, 2, 100")
     assert chosen.returncode == 0, chosen.stderr
-    assert chosen.stdout.strip().splitlines()[-1] == "(20000, 20, 20)"
+    assert chosen.stdout.strip().splitlines()[-1] == "(20000, 2, 100)"
 
 
 def test_asgi_gc_thresholds_refuses_bad_values() -> None:
