@@ -51,6 +51,21 @@ from pathlib import Path
 
 import numpy as np
 
+if {"-h", "--help"} & set(sys.argv):  # every other flag is read where it applies; without this, a training
+    print(__doc__)
+    sys.exit(0)
+
+
+def option(name: str) -> str | None:
+    """The value after `name` on the command line, or None when it is not given."""
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
+
+
+def set_names(flag: str) -> list[str]:
+    """The comma-separated set names after `flag` ("set 13,set 14"), or none."""
+    return [name for name in (option(flag) or "").split(",") if name]
+
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the workers are forked
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
@@ -70,20 +85,16 @@ EPOCHS = 2
 TWINS = 2  # injected twins per benign document (payloads inserted at random places)
 BATCH = 16
 LR_ADAPTER, LR_HEAD = 1e-3, 3e-3
-TARGET_FPR = 0.04  # of heuristics OR model, on held-out benign items; the issue allows 0.05
-if "--target-fpr" in sys.argv:  # wave 11: another operating point, for comparison
-    TARGET_FPR = float(sys.argv[sys.argv.index("--target-fpr") + 1])
+# of heuristics OR model, on held-out benign items; the issue allows 0.05 (--target-fpr, wave 11: another
+# operating point, for comparison)
+TARGET_FPR = float(option("--target-fpr") or 0.04)
 # --user-target-fpr: user input's own (wave 11: blind sets' user questions ran 0.02-0.04 over it)
-USER_TARGET_FPR = (
-    float(sys.argv[sys.argv.index("--user-target-fpr") + 1]) if "--user-target-fpr" in sys.argv else TARGET_FPR
-)
+USER_TARGET_FPR = float(option("--user-target-fpr") or TARGET_FPR)
 RULE_THRESHOLD = 0.5
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
 # --validation-only "NAME,NAME": sets scored for the thresholds but never trained on (wave 11: sets 13 and 14,
 # written blind for training after this wave's model was trained, scored by a model that never saw them)
-VALIDATION_ONLY = (
-    sys.argv[sys.argv.index("--validation-only") + 1].split(",") if "--validation-only" in sys.argv else []
-)
+VALIDATION_ONLY = set_names("--validation-only")
 VALIDATION_SETS = (
     *VALIDATION_ONLY,
     "set 11",
@@ -159,7 +170,7 @@ def all_items() -> list[Item]:
             items.append(Item(str(row["text"]), int(row["label"]), source, name, str(row.get("class") or "")))
     # --leave-out "NAME,NAME": without those sets (wave 11: the shipped model was trained before sets 13 and
     # 14 were added; `--leave-out "set 13,set 14"` rebuilds it and its thresholds).
-    gone = sys.argv[sys.argv.index("--leave-out") + 1].split(",") if "--leave-out" in sys.argv else []
+    gone = set_names("--leave-out")
     return [item for item in items if item.set not in gone]
 
 
@@ -523,8 +534,8 @@ def main() -> None:
     if "--precise-rules-only" in sys.argv:  # wave 9: the rules changed, the model did not
         rewrite_precise_rules(items, y)
         return
-    if "--thresholds-from" in sys.argv:  # the saved held-out probabilities: thresholds only
-        saved = np.load(sys.argv[sys.argv.index("--thresholds-from") + 1])
+    if from_file := option("--thresholds-from"):  # the saved held-out probabilities: thresholds only
+        saved = np.load(from_file)
         if saved.shape[1] < len(items):  # wave 11: the validation-only sets, scored by the written model
             saved = np.concatenate([saved, score_validation_only(items[saved.shape[1] :])], axis=1)
         report(items, y, sources, rules, saved, write_it="--no-write" not in sys.argv)
@@ -537,7 +548,7 @@ def main() -> None:
     fresh = build(train=False)
     fresh[1].eval()
     check_top(fresh, cache, [u.text for u in taught[::97]])
-    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    only = option("--only")
     # --final-only: the final model alone, written; its thresholds come from --thresholds-from (wave 10).
     folds = [] if "--final-only" in sys.argv else [only] if only else list(FOLDS)
     write_it = not only and "--no-write" not in sys.argv
@@ -560,8 +571,8 @@ def main() -> None:
     names = [n for n in VALIDATION_SETS if any(item.set == n for item, m in zip(items, pooled_mask, strict=True) if m)]
     # row 2: the texts as written (no masking); rows 3 and 4: the shared output for every source
     saved = np.stack([pooled_p, pooled_mask, raw_p, p_all[1, 0], p_all[0, 0]])
-    if "--probabilities" in sys.argv:  # keep the held-out probabilities (to study the decision)
-        np.save(sys.argv[sys.argv.index("--probabilities") + 1], saved)
+    if to_file := option("--probabilities"):  # keep the held-out probabilities (to study the decision)
+        np.save(to_file, saved)
     report(items, y, sources, rules, saved, names, write_it)
 
 
