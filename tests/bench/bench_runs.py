@@ -1,7 +1,7 @@
 """Live runs over the WebSocket against a stand-in model server (fixed reply at a set rate).
 
     .venv/bin/python tests/bench/bench_runs.py [--ttft-runs 200] [--chats 500] [--rounds 3] [--burst]
-                                               [--total 10000] [--workers 1]
+                                               [--total 10000] [--workers 1] [--rss-every 2000]
 
 1. Added time to first token: run.start over the WebSocket -> first token event, versus a direct
    streaming request to the stand-in -> first content chunk (p50 of the difference); short
@@ -19,7 +19,10 @@
    stand-in and this client. --rounds 0 skips it.
    --burst adds the old wave, reported on lines of its own: N sockets each start one run at once.
 3. Memory: server RSS (all its processes) after 1,000 runs and after --total runs (waves of N
-   chats, one socket per run, short replies); --total 0 skips it.
+   chats, one socket per run, short replies); --total 0 skips it. --rss-every N also prints it (per
+   process too) every N runs, to tell growth that goes on from a level it reaches.
+   BENCH_MEM_LOG=DIR adds, at each reading, what each server process holds (tests/bench/memprobe:
+   objects by type, Python's blocks, glibc's heap in use and free).
 Between phases it waits out the stand-in's keep-alive (KEEP_ALIVE_S + 1 s, see settle()).
 
 The client is a lean WebSocket client on asyncio.Protocol (benchlib.WsClient) on uvloop, so its
@@ -277,6 +280,37 @@ def rss_mib(pid: int) -> float:
     return float(sum(p.memory_info().rss for p in _tree(pid))) / 2**20
 
 
+def rss_sample(pid: int, runs: int, rss_first: float) -> float:
+    """Print the server's RSS after `runs` runs (all processes, then each: with --workers N the
+    supervisor first), and with BENCH_MEM_LOG what each process's memory probe saw; returns the
+    total RSS in MiB."""
+    procs = _tree(pid)
+    each = [proc.memory_info().rss / 2**20 for proc in procs]
+    line = (
+        f"after {runs:,} runs: server RSS {sum(each):.0f} MiB ({(sum(each) / rss_first - 1) * 100:+.1f}% since 1,000), "
+        "per process " + " / ".join(f"{mib:.0f}" for mib in each)
+    )
+    if folder := os.environ.get("BENCH_MEM_LOG"):
+        (Path(folder) / "ask").write_text(str(runs))
+        deadline, rows = time.monotonic() + 30, {}
+        while time.monotonic() < deadline and len(rows) < len(procs):
+            time.sleep(0.2)
+            for proc in procs:
+                path = Path(folder) / f"mem.{proc.pid}.jsonl"
+                last = path.read_text().splitlines()[-1:] if path.exists() else []
+                if last and json.loads(last[0])["label"] == str(runs):
+                    rows[proc.pid] = json.loads(last[0])
+        seen = [rows.get(proc.pid) for proc in procs]
+        line += "; objects " + " / ".join(f"{row['objects']:,}" if row else "?" for row in seen)
+        line += "; Python blocks " + " / ".join(f"{row['py_blocks']:,}" if row else "?" for row in seen)
+        heaps = [row["malloc_mib"] if row else None for row in seen]
+        line += "; malloc MiB in use+free " + " / ".join(
+            f"{heap['in_use']:.0f}+{heap['free']:.0f}" if heap else "?" for heap in heaps
+        )
+    print(line + f" ({time.strftime('%H:%M:%S')})", flush=True)
+    return sum(each)
+
+
 class CpuMeter:
     """CPU per streamed token of each process between start() and per_token()."""
 
@@ -352,14 +386,19 @@ async def steady(args: argparse.Namespace, url: str, key: str, flow_id: str, pid
 
 def server_env(env: dict[str, str]) -> dict[str, str]:
     """The server's environment: with BENCH_GC_LOG=DIR, the garbage-collection probe
-    (tests/bench/gcprobe/sitecustomize.py) loads in each of its processes and logs to DIR."""
-    folder = os.environ.get("BENCH_GC_LOG")
-    if not folder:
-        return env
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    probe = str(Path(__file__).resolve().parent / "gcprobe")
-    path = os.pathsep.join(p for p in (probe, env.get("PYTHONPATH", "")) if p)
-    return {**env, "PYTHONPATH": path, "BENCH_GC_LOG_DIR": str(Path(folder).resolve())}
+    (tests/bench/gcprobe/sitecustomize.py) loads in each of its processes and logs to DIR; with
+    BENCH_MEM_LOG=DIR, the memory probe (tests/bench/memprobe/sitecustomize.py)."""
+    for variable, probe_name in (("BENCH_GC_LOG", "gcprobe"), ("BENCH_MEM_LOG", "memprobe")):
+        folder = os.environ.get(variable)
+        if not folder:
+            continue
+        if os.environ.get("BENCH_GC_LOG") and os.environ.get("BENCH_MEM_LOG"):
+            sys.exit("BENCH_GC_LOG and BENCH_MEM_LOG each load a sitecustomize: set one of them")
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe = str(Path(__file__).resolve().parent / probe_name)
+        path = os.pathsep.join(p for p in (probe, env.get("PYTHONPATH", "")) if p)
+        return {**env, "PYTHONPATH": path, f"{variable}_DIR": str(Path(folder).resolve())}
+    return env
 
 
 def gc_summary(folder: Path, start: float, end: float) -> str:
@@ -462,8 +501,17 @@ async def bench(
         first = min(1000, args.total)
         tally_first = await waves(url, key, flows[SHORT], args.chats or 100, max(0, first - runs))
         rss_first = rss_mib(server_pid)
-        tally_total = await waves(url, key, flows[SHORT], args.chats or 100, args.total - first)
-        rss_total = rss_mib(server_pid)
+        every = args.rss_every or args.total
+        rss_sample(server_pid, first, rss_first)
+        tally_total, done = Tally(), first
+        while done < args.total:
+            step = min(args.total, (done // every + 1) * every) - done
+            more = await waves(url, key, flows[SHORT], args.chats or 100, step)
+            tally_total.problems += more.problems
+            done += step
+            if done < args.total:
+                rss_sample(server_pid, done, rss_first)
+        rss_total = rss_sample(server_pid, args.total, rss_first)
         print(
             f"server RSS after {first:,} runs {rss_first:.0f} MiB, after {args.total:,} runs {rss_total:.0f} MiB "
             f"({(rss_total / rss_first - 1) * 100:+.1f}%, target within 10%); "
@@ -508,6 +556,9 @@ def main() -> None:
     parser.add_argument("--burst", action="store_true", help="also all chats starting one run at once")
     parser.add_argument("--total", type=int, default=10_000, help="runs before the last RSS reading (0: skip)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--rss-every", type=int, default=0, help="also print the server's RSS every N runs of phase 3 (0: at the end)"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers too when told to stop
     with tempfile.TemporaryDirectory(prefix="tr-", dir="/tmp") as tmp:
