@@ -22,7 +22,8 @@
    chats, one socket per run, short replies); --total 0 skips it. --rss-every N also prints it (per
    process too) every N runs, to tell growth that goes on from a level it reaches.
    BENCH_MEM_LOG=DIR adds, at each reading, what each server process holds (tests/bench/memprobe:
-   objects by type, Python's blocks, glibc's heap in use and free).
+   objects by type, Python's blocks, glibc's heap in use and free); BENCH_MEM_IDLE_S=S waits S
+   seconds before each reading (finished runs are kept 10 s for resumes).
 Between phases it waits out the stand-in's keep-alive (KEEP_ALIVE_S + 1 s, see settle()).
 
 The client is a lean WebSocket client on asyncio.Protocol (benchlib.WsClient) on uvloop, so its
@@ -284,6 +285,7 @@ def rss_sample(pid: int, runs: int, rss_first: float) -> float:
     """Print the server's RSS after `runs` runs (all processes, then each: with --workers N the
     supervisor first), and with BENCH_MEM_LOG what each process's memory probe saw; returns the
     total RSS in MiB."""
+    time.sleep(float(os.environ.get("BENCH_MEM_IDLE_S", "0")))  # finished runs kept for resumes expire
     procs = _tree(pid)
     each = [proc.memory_info().rss / 2**20 for proc in procs]
     line = (

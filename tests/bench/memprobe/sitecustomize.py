@@ -4,12 +4,13 @@ bench_runs puts this folder first on the server's PYTHONPATH, so every process o
 (uvicorn and its spawned workers) imports it at start-up. With BENCH_MEM_LOG_DIR set, a daemon
 thread watches DIR/ask; each time the bench writes a new label there (between two waves of runs,
 when no run is live), the process appends one JSON line to DIR/mem.<pid>.jsonl: its RSS, the
-objects the collector tracks (by generation, and the 12 most common types), the blocks that
-Python's allocator holds, and glibc's heap (mallinfo2: in use, free, mapped). Objects flat while
-RSS grows is the allocators' high-water mark; objects that grow with runs are a leak.
-BENCH_MEM_TRIM=1 also calls malloc_trim(0) after each sample and records the RSS after it.
-BENCH_MEM_TRACE=N starts tracemalloc with N frames and dumps a snapshot per sample
-(DIR/snap.<pid>.<label>; slow: for a diagnosis, not for figures). Off unless the bench sets it.
+objects the collector tracks (by generation, and the 12 most common types), the blocks and
+arenas of Python's allocator, and glibc's heap (mallinfo2: in use, free, mapped). Objects flat
+while RSS grows is the allocators' high-water mark; objects that grow with runs are a leak.
+BENCH_MEM_COLLECT=1 runs a full collection before each sample. BENCH_MEM_TRIM=1 calls
+malloc_trim(0) after it and records the RSS after that. BENCH_MEM_TRACE=N starts tracemalloc
+with N frames and dumps a snapshot per sample (DIR/snap.<pid>.<label>; slow: for a diagnosis,
+not for figures). Off unless the bench sets it.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def _pymalloc_mib(folder: Path) -> dict[str, float]:
 
 def _sample(libc: ctypes.CDLL, label: str, out: Path) -> None:
     started = time.perf_counter()
+    if os.environ.get("BENCH_MEM_COLLECT") == "1":  # count what is held, not garbage waiting for a collection
+        gc.collect()
     row: dict[str, object] = {"label": label, "at": round(time.time(), 3), "rss_mib": round(_rss_mib(), 1)}
     objects = gc.get_objects()
     row["objects"] = len(objects)
