@@ -9,7 +9,7 @@ arenas of Python's allocator, and glibc's heap (mallinfo2: in use, free, mapped)
 while RSS grows is the allocators' high-water mark; objects that grow with runs are a leak.
 BENCH_MEM_COLLECT=1 runs a full collection before each sample. BENCH_MEM_TRIM=1 calls
 malloc_trim(0) after it and records the RSS after that. BENCH_MEM_TRACE=N starts tracemalloc
-with N frames and dumps a snapshot per sample (DIR/snap.<pid>.<label>; slow: for a diagnosis,
+with N frames at the first sample and dumps a snapshot at each later one (DIR/snap.<pid>.<label>; slow: for a diagnosis,
 not for figures). Off unless the bench sets it.
 """
 
@@ -109,6 +109,8 @@ def _sample(libc: ctypes.CDLL, label: str, out: Path) -> None:
         row["rss_after_trim_mib"] = round(_rss_mib(), 1)
     if tracemalloc.is_tracing():
         tracemalloc.take_snapshot().dump(str(out.parent / f"snap.{os.getpid()}.{label}"))
+    elif frames := int(os.environ.get("BENCH_MEM_TRACE", "0")):
+        tracemalloc.start(frames)  # from the first reading on: start-up stays fast, later snapshots hold what runs left
     row["probe_ms"] = round((time.perf_counter() - started) * 1000, 1)
     with out.open("a") as file:
         file.write(json.dumps(row) + "\n")
@@ -131,6 +133,4 @@ def _watch(folder: Path) -> None:
 
 
 if _DIR:
-    if frames := int(os.environ.get("BENCH_MEM_TRACE", "0")):
-        tracemalloc.start(frames)
     threading.Thread(target=_watch, args=(Path(_DIR),), name="bench-memprobe", daemon=True).start()
