@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from flows.guards.injection import hidden_texts
+from flows.guards.injection import binary_blanked, hidden_texts
 
 WEIGHTS = Path(__file__).with_name("injection_classifier.json")
 WINDOW_CHARS = 400  # about 100 word pieces: well inside MiniLM's 256
@@ -86,8 +86,9 @@ def injection_classifier() -> Thresholds:
 
 
 def windows(text: str) -> list[str]:
-    """Sentences packed into windows of about WINDOW_CHARS (a longer sentence is cut)."""
-    text = text.strip()
+    """Sentences packed into windows of about WINDOW_CHARS (a longer sentence is cut); binary data in
+    base64 or hex (an image, a certificate, a hash) as a placeholder (wave 12)."""
+    text = binary_blanked(text).strip()
     if len(text) <= WINDOW_CHARS:
         return [text] if text else []
     out: list[str] = []
@@ -110,10 +111,11 @@ def windows(text: str) -> list[str]:
 
 
 def segments(text: str) -> list[str]:
-    """The text's sentences, lines and JSON string values, short ones joined to the next."""
+    """The text's sentences, lines and JSON string values, short ones joined to the next (binary data
+    as in `windows`)."""
     out: list[str] = []
     current = ""
-    for raw in _BREAK.split(text.replace("\\n", "\n")):
+    for raw in _BREAK.split(binary_blanked(text).replace("\\n", "\n")):
         piece = raw.strip().strip('"{}[]').strip()
         if not piece:
             continue

@@ -22,6 +22,8 @@ as the product judges it; the folds are sets 8, 7, 6 and 5 each, and set 4 with 
 injections), the decoded payloads of a text as units (`hidden_units`), and a second output of the
 head trained on carriers only (documents and tool results; `--shared-head`: the shared output for
 every source, for comparison). Wave 10: held-out set 10 too (0.883 / 0.065 once, then spent; its own fold).
+Wave 12: held-out set 12 too (0.854 / 0.040 once, then spent), sets 13 and 14 trained on (no longer only scored),
+and sets 16 and 17 (written blind for training) where present; two interleaved folds (`FOLDS`).
 What the model is trained on is units, as the product scores them (flows/guards/classifier.py
 `units`): windows, benign segments, injected twins (`training_units`).
 
@@ -97,6 +99,8 @@ VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0)
 VALIDATION_ONLY = set_names("--validation-only")
 VALIDATION_SETS = (
     *VALIDATION_ONLY,
+    *(name for name in ("set 17", "set 16", "set 14", "set 13") if name not in VALIDATION_ONLY),
+    "set 12",
     "set 11",
     "set 10",
     "set 9",
@@ -113,10 +117,11 @@ VALIDATION_SETS = (
 # Wave 10: set 10 its own fold, sets 9-7 and sets 6-4 with look-alikes 2 left out together: three folds
 # and the final model, two rounds of two workers (the whole script in about an hour on the shared machine).
 # Wave 11: set 11 left out with set 10 (still two rounds of two workers).
+# Wave 12: sets 12-14 join the folds, and two interleaved folds (one round of two workers: the out-of-fold
+# probabilities within the session's hour on the shared machine; each fold model learns from half the sets).
 FOLDS: dict[str, tuple[str, ...]] = {
-    "sets 11 + 10": ("set 11", "set 10"),
-    "sets 9 + 8 + 7": ("set 9", "set 8", "set 7"),
-    "sets 6 + 5 + 4 + lookalikes 2": ("set 6", "set 5", "set 4", "lookalikes 2"),
+    "sets 14 + 12 + 10 + 8 + 6 + 4": ("set 14", "set 12", "set 10", "set 8", "set 6", "set 4"),
+    "sets 13 + 11 + 9 + 7 + 5 + lookalikes 2": ("set 13", "set 11", "set 9", "set 7", "set 5", "lookalikes 2"),
 }
 FOLD_MODELS = Path(os.environ.get("FOLD_MODELS", "/tmp/injection_folds"))  # noqa: S108 - scratch, not shipped
 # each fold's model (to re-score)
@@ -147,7 +152,7 @@ def all_items() -> list[Item]:
     # Spent: each measured once (BENCHMARKS.md) and reported, then trained on.
     # Set 7 too (wave 7): measured once at c8cb854 (BENCHMARKS.md), its misses studied (ADR 0008).
     # Set 8 too (wave 8): measured once at df9073b (0.827 / 0.075, BENCHMARKS.md), its errors studied.
-    spent = (
+    spent: tuple[tuple[str, str], ...] = (
         ("set 5", "heldout5.jsonl"),
         ("set 6", "heldout6.jsonl"),
         ("set 7", "heldout7.jsonl"),
@@ -162,6 +167,15 @@ def all_items() -> list[Item]:
         # look-alikes: questions about prompts and security, pasted configs, harmless role-play),
         # 60 documents, 60 tool results.
         ("set 14", "train14.jsonl"),
+        # Set 12 (wave 12): measured once (0.854 / 0.040, BENCHMARKS.md "Wave 2, session 11"), then spent.
+        ("set 12", "heldout12.jsonl"),
+    )
+    # Sets 16 and 17 (wave 12): written blind for training (mostly documents and tool results), trained on
+    # from the final model of wave 12; absent, they are skipped (the wave's leave-one-set-out ran before them).
+    spent += tuple(
+        (name, jsonl)
+        for name, jsonl in (("set 16", "train16.jsonl"), ("set 17", "train17.jsonl"))
+        if (FOLDER / jsonl).exists()
     )
     for name, jsonl in spent:
         for row in load(jsonl):
@@ -408,7 +422,7 @@ def flags(p: np.ndarray, rules: np.ndarray, sources: np.ndarray, cut: dict[str, 
         mine = sources == kind
         threshold[mine] = cut.get(cut_key, cut["document"])
         veto[mine] = cut.get(veto_key, document_veto)
-    return (p >= threshold) | (rules & (p >= np.minimum(veto, threshold)))
+    return np.asarray((p >= threshold) | (rules & (p >= np.minimum(veto, threshold))))
 
 
 def kinds_of(items: list[Item]) -> np.ndarray:
@@ -463,7 +477,7 @@ def precise_rules(hits: np.ndarray, y: np.ndarray, chosen: np.ndarray) -> np.nda
     """The document rules that caught an attack and never fired on a benign document among the
     `chosen` (independent) items: they stand without the model (ADR 0008 wave 6)."""
     attacks, benign = hits[chosen & (y == 1)].sum(0), hits[chosen & (y == 0)].sum(0)
-    return (attacks >= 1) & (benign == 0)
+    return np.asarray((attacks >= 1) & (benign == 0))
 
 
 def rates(flags: np.ndarray, y: np.ndarray) -> str:
@@ -689,11 +703,20 @@ def save(model: object, head: torch.nn.Linear, folder: Path = ADAPTER) -> None:
 def write(cut: dict[str, float], items: list[Item], document_rules: list[str]) -> None:
     items = [item for item in items if item.set not in VALIDATION_ONLY]
     attacks = sum(item.label for item in items)
+    # Wave 12: the thresholds are written by a run that leaves sets 16 and 17 out (the leave-one-set-out
+    # ran before them), but the final model is trained on them: they are named as trained on.
+    trained_sets = {item.set for item in items if re.fullmatch(r"set \d+", item.set)}
+    for name, jsonl in (("set 16", "train16.jsonl"), ("set 17", "train17.jsonl")):
+        if name in set_names("--leave-out") and (FOLDER / jsonl).exists():
+            rows = load(jsonl)
+            trained_sets.add(name)
+            attacks += sum(int(row["label"]) for row in rows)
+            items = [*items, *(Item(str(row["text"]), int(row["label"]), "", name, "") for row in rows)]
     summary = {
         "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
-        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets 5-11 "
-        f"spent, trained on; sets 13-14 scored for the thresholds only; set 12 never read) and injected twins "
-        "of the benign documents",
+        "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets "
+        f"{', '.join(sorted(trained_sets, key=lambda name: int(name.split()[1])))} spent or written for training, "
+        "trained on; held-out set 15 never read) and injected twins of the benign documents",
         "heads": ["all", "carrier"],
         "seed": SEED,
         "epochs": EPOCHS,
