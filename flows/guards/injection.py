@@ -945,17 +945,17 @@ def binary_blanked(text: str) -> str:
         chunk = match.group()
         if len(chunk) < _BLOB_MIN or len(set(chunk)) < 10 or not any(ch.isdigit() for ch in chunk):
             return chunk  # not data: a long run of one letter, a word glued together
-        try:
-            if _printable(base64.b64decode(chunk + "=" * (-len(chunk) % 4), validate=False)) is not None:
+        # From each of the first four characters: an escaped "\\n" before a payload leaves an "n" in front
+        for start in range(4):
+            part = chunk[start:]
+            try:
+                if _printable(base64.b64decode(part + "=" * (-len(part) % 4), validate=False)) is not None:
+                    return chunk
+            except (binascii.Error, ValueError):
+                pass
+            digits = re.match(r"[0-9a-fA-F]+", part)
+            if digits and _printable(bytes.fromhex(digits.group()[: len(digits.group()) // 2 * 2])) is not None:
                 return chunk
-        except (binascii.Error, ValueError):
-            pass
-        if (
-            re.fullmatch(r"[0-9a-fA-F]+", chunk)
-            and len(chunk) % 2 == 0
-            and _printable(bytes.fromhex(chunk)) is not None
-        ):
-            return chunk
         return BINARY
 
     return _BASE64.sub(blank, text)
@@ -1035,7 +1035,11 @@ def hidden_texts(text: str) -> list[str]:
     "decodes" to), and the text without invisible characters and with letters spelt out one by one
     joined, where it had any. The rules read the decoded text with the English-heavy decoded rules
     only; the model reads it in any language."""
-    out = [decoded for decoded, _ in _decoded(text)[:-1]]
+    # Not the text read backwards (wave 12): the model, never trained on reversed text, scored the reversed
+    # form of benign questions ("how do I reverse a string", "a reverse proxy") as high as attacks; the
+    # rules read it.
+    backwards = text[::-1]
+    out = [decoded for decoded, _ in _decoded(text)[:-1] if decoded != backwards]
     spelt = any(sum(ch.isalpha() for ch in m.group()) >= 4 for m in _SPELT.finditer(text))
     if spelt or any(ord(ch) in _INVISIBLE for ch in text):
         plain = _SPACES.sub(" ", _SPELT.sub(lambda m: _SEPARATORS.sub("", m.group()), text.translate(_INVISIBLE)))

@@ -36,7 +36,8 @@ user input's. Then the final model is trained on everything and written: the ada
 apps/guardrails/injection_adapter/, the thresholds to flows/guards/injection_classifier.json.
 --probabilities FILE keeps the pooled held-out probabilities; --thresholds-from FILE recomputes
 only the thresholds and the report from them (no training); --final-only trains and writes the
-final model alone (then --thresholds-from FILE writes its thresholds).
+final model alone (then --thresholds-from FILE writes its thresholds). Wave 12: `--validation-only "set 14,set 17"
+--thresholds-from validation-only`: the thresholds from those sets alone, scored by the written model.
 
 Deterministic: fixed seed, fixed order, one thread per worker, two workers. About 7-14 minutes per
 training on the loaded shared CPU; 32 minutes for the whole script in wave 6 (wave 7: more units, five folds).
@@ -548,6 +549,16 @@ def main() -> None:
     if "--precise-rules-only" in sys.argv:  # wave 9: the rules changed, the model did not
         rewrite_precise_rules(items, y)
         return
+    if option("--thresholds-from") == "validation-only":  # wave 12: the validation-only sets alone
+        # Thresholds from the --validation-only sets scored by the written model, which never saw them (no
+        # leave-one-set-out: the pool is blind text scored by the very model that ships).
+        chosen = np.asarray([item.set in VALIDATION_ONLY for item in items])
+        saved = np.zeros((5, len(items)))
+        saved[:, chosen] = score_validation_only([item for item, c in zip(items, chosen, strict=True) if c])
+        if to_file := option("--probabilities"):
+            np.save(to_file, saved)
+        report(items, y, sources, rules, saved, write_it="--no-write" not in sys.argv)
+        return
     if from_file := option("--thresholds-from"):  # the saved held-out probabilities: thresholds only
         saved = np.load(from_file)
         if saved.shape[1] < len(items):  # wave 11: the validation-only sets, scored by the written model
@@ -637,9 +648,10 @@ def report(
     # The precise document rules, chosen on the other three sets for each set left out.
     hits = rule_hits(items)
     with_rules = np.zeros(len(items), dtype=bool)
+    independent = np.asarray([item.set in VALIDATION_SETS for item in items])
     for name in names:
         mask = np.asarray([item.set == name for item in items])
-        others = pooled_mask & ~mask
+        others = independent & ~mask  # wave 12: every other independent set, pooled or not
         kept = precise_rules(hits, y, others)
         extra = (hits[:, kept].any(1) & rules)[mask]
         with_rules[mask] = flags(pooled_p[mask], rules[mask], sources[mask], cut) | extra
@@ -651,7 +663,8 @@ def report(
         mask = np.asarray([item.set == name for item in items])
         sub = [item for item, m in zip(items, mask, strict=True) if m]
         print(f"  {name:<13} + precise rules {rates(with_rules[mask], y[mask])}; {per_source(with_rules[mask], sub)}")
-    kept = precise_rules(hits, y, pooled_mask)
+    # Wave 12: over every independent set (the rules' precision does not depend on the model), not only the pool
+    kept = precise_rules(hits, y, independent)
     cut_rules = [rule_key(rule) for rule, keep in zip(DOCUMENT_RULES, kept, strict=True) if keep]
     print(f"  precise document rules (all four sets): {len(cut_rules)}")
     print(f"  {'':<13} product per class: {per_class(both, pooled_items)}")
