@@ -728,7 +728,7 @@ def write(cut: dict[str, float], items: list[Item], document_rules: list[str]) -
     summary = {
         "model": "all-MiniLM-L6-v2 + LoRA adapter (apps/guardrails/injection_adapter)",
         "trained_on": f"{attacks} attacks, {len(items) - attacks} benign (tests/corpus/guardrails: sets "
-        f"{', '.join(sorted(trained_sets, key=lambda name: int(name.split()[1])))} spent or written for training, "
+        f"{', '.join(sorted((name.split()[1] for name in trained_sets), key=int))} spent or written for training, "
         "trained on; held-out set 15 never read) and injected twins of the benign documents",
         "heads": ["all", "carrier"],
         "seed": SEED,
