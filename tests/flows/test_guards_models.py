@@ -125,13 +125,16 @@ def test_documents_are_judged_by_the_carrier_output_where_offered() -> None:
 
 
 def test_policy_uses_the_classifier_only_when_asked() -> None:
-    models = Models(classify=lambda text: 0.995)
+    # A score just above the shipped user threshold (it moves with each training: read it).
+    score = (injection_classifier().threshold + 1.0) / 2
+    models = Models(classify=lambda text: score)
     quiet = "Could you tell me about your return window?"
     assert guard_text(GuardPolicy(), quiet, models=models).action == "allow"
     policy = GuardPolicy.model_validate({"injection": {"classifier": True}})
     verdict = guard_text(policy, quiet, models=models)
     assert verdict.action == "block" and [h.label for h in verdict.hits] == ["classifier"]
-    low = GuardPolicy.model_validate({"injection": {"classifier": True, "classifier_threshold": 0.999}})
+    above = (score + 1.0) / 2  # a policy's own, stricter threshold wins
+    low = GuardPolicy.model_validate({"injection": {"classifier": True, "classifier_threshold": above}})
     assert guard_text(low, quiet, models=models).action == "allow"
 
 
