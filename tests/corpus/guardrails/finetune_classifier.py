@@ -170,6 +170,9 @@ def all_items() -> list[Item]:
         ("set 14", "train14.jsonl"),
         # Set 12 (wave 12): measured once (0.854 / 0.040, BENCHMARKS.md "Wave 2, session 11"), then spent.
         ("set 12", "heldout12.jsonl"),
+        # Set 15 (wave 12, session 12): measured once at a62c248 (0.766 / 0.005, BENCHMARKS.md "Wave 2, session 12"),
+        # then spent; the model of a62c248 never saw it, so it joined sets 14 and 17 to choose the thresholds.
+        ("set 15", "heldout15.jsonl"),
     )
     # Sets 16 and 17 (wave 12): written blind for training (mostly documents and tool results), trained on
     # from the final model of wave 12; absent, they are skipped (the wave's leave-one-set-out ran before them).
