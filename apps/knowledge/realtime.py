@@ -22,7 +22,9 @@ from apps.knowledge.models import Document
 
 logger = logging.getLogger(__name__)
 CHANNEL = "trellis_knowledge"
+BRIDGE_WAIT_S = 5.0  # how long a subscribe waits for a new bridge's LISTEN
 _bridge: asyncio.Task[None] | None = None
+_listening: asyncio.Event | None = None  # set once the bridge's LISTEN is in place
 
 
 def group_name(knowledge_base_id: object) -> str:
@@ -73,13 +75,23 @@ def publish_event(event: dict[str, Any]) -> None:
 
 
 async def ensure_bridge() -> None:
-    """Start this process's LISTEN -> channel layer bridge once (embedded mode only)."""
-    global _bridge  # noqa: PLW0603 - one bridge per process
+    """Start this process's LISTEN -> channel layer bridge once (embedded mode only), and wait (up
+    to BRIDGE_WAIT_S) until it listens: a subscriber told "subscribed" must not miss an event
+    sent right after (the first NOTIFY of a sync was lost on a loaded machine while the bridge was
+    still connecting)."""
+    global _bridge, _listening  # noqa: PLW0603 - one bridge per process
+    if not _in_memory_layer():
+        return
     loop = asyncio.get_running_loop()
     # A bridge on another (closed) loop never finishes: start one on this loop instead.
-    if not _in_memory_layer() or (_bridge is not None and not _bridge.done() and _bridge.get_loop() is loop):
-        return
-    _bridge = loop.create_task(_listen())
+    if _bridge is None or _bridge.done() or _bridge.get_loop() is not loop:
+        _listening = asyncio.Event()
+        _bridge = loop.create_task(_listen(_listening))
+    if _listening is not None and not _listening.is_set():
+        try:
+            await asyncio.wait_for(_listening.wait(), BRIDGE_WAIT_S)
+        except TimeoutError:  # the database is slow or away: the bridge keeps trying; progress is a courtesy
+            logger.warning("knowledge progress bridge not listening after %.0f s", BRIDGE_WAIT_S)
 
 
 def _conninfo() -> dict[str, Any]:
@@ -89,7 +101,7 @@ def _conninfo() -> dict[str, Any]:
     return {k: v for k, v in info.items() if v}
 
 
-async def _listen() -> None:
+async def _listen(listening: asyncio.Event) -> None:
     import psycopg
 
     layer = get_channel_layer()
@@ -97,6 +109,7 @@ async def _listen() -> None:
         try:
             async with await psycopg.AsyncConnection.connect(autocommit=True, **_conninfo()) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
+                listening.set()
                 async for notify in conn.notifies():
                     event = json.loads(notify.payload)
                     if layer is not None:

@@ -87,3 +87,22 @@ async def test_ws_knowledge_subscribe_to_another_tenants_base_is_not_found(
     assert await database_sync_to_async(ingest_pending)(theirs) == ["ready"]
     assert await ws.receive_nothing(timeout=1.5)
     await ws.disconnect()
+
+
+async def test_an_event_sent_right_after_subscribed_reaches_the_subscriber(
+    org_a: Member, make_kb: Callable[..., KnowledgeBase], api_key_for: Callable[..., str]
+) -> None:
+    """ "Subscribed" means the process's LISTEN bridge already listens: the first event after it is
+    delivered (a first sync's "queued" was lost on a loaded CI machine while the bridge was still
+    connecting in the background)."""
+    from apps.knowledge import realtime
+
+    key = await database_sync_to_async(api_key_for)(org_a, "viewer")
+    kb = await database_sync_to_async(make_kb)(org_a)
+    ws = await connect(key)  # this test's own event loop: its bridge is a new one, started by the subscribe
+    await ws.send_json_to({"type": "knowledge.subscribe", "knowledge_base": str(kb.id)})
+    assert (await ws.receive_json_from(timeout=10))["type"] == "knowledge.subscribed"
+    first = {"type": "knowledge.ping", "event": "knowledge.ping", "knowledge_base": str(kb.id), "n": 1}
+    await database_sync_to_async(realtime._send)(first)
+    assert (await ws.receive_json_from(timeout=10))["n"] == 1
+    await ws.disconnect()
