@@ -181,6 +181,10 @@ def all_items() -> list[Item]:
         for name, jsonl in (("set 16", "train16.jsonl"), ("set 17", "train17.jsonl"))
         if (FOLDER / jsonl).exists()
     )
+    # Set 19 (wave 12, session 13): written blind to choose the thresholds of a model trained on sets 15 and 17
+    # (`--validation-only "set 14,set 19"`); never trained on in that session. Set 18 is its held-out twin,
+    # measured once, and is not read here.
+    spent += tuple((name, jsonl) for name, jsonl in (("set 19", "heldout19.jsonl"),) if (FOLDER / jsonl).exists())
     for name, jsonl in spent:
         for row in load(jsonl):
             source = "user" if row["source"] == "user" else "document"
