@@ -145,6 +145,42 @@ OVERRIDE = (
     ),
     _rule("override", r"\b(?:vergiss|vergessen sie) alles\b", 0.7),
     _rule("override", r"\b(?:oublie|oubliez) tout\b[^.\n]{0,30}\b(?:dit|appris|instructions|règles)", 0.7),
+    # Wave 13 (set 18's misses, after it was measured): earlier instructions declared void or to be ignored in
+    # Japanese ("これまでの指示はすべて無視", "設定された制限はすべて無視"), Korean, Polish, Turkish and Portuguese;
+    # a text to read backwards and then do, in French, Spanish, German, Italian and Portuguese too.
+    _rule("override", r"(?:以前|前|上記|これまで|最初)の(?:指示|命令|ルール|制限|設定)[^。\n]{0,8}(?:無視|忘れ)", 0.85),
+    _rule("override", r"(?:設定された|与えられた)[^。\n]{0,6}(?:制限|指示|命令|ルール)[^。\n]{0,8}(?:無視|忘れ)", 0.85),
+    _rule(
+        "override",
+        r"(?:이전|기존|앞서|원래|처음)[^.\n]{0,15}(?:지침|지시|규칙|명령)[^.\n]{0,12}"
+        r"(?:폐기|무효|취소|효력을 잃|무시하(?:고|세요|십시오|라)|무시해)",
+        0.85,
+    ),
+    _rule(
+        "override",
+        r"\b(?:wcześniejsze|poprzednie|dotychczasowe|pierwotne)\s+(?:\w+\s+){0,2}?(?:polecenia|instrukcje|zasady|"
+        r"wytyczne)\b[^.\n]{0,50}(?:przestają obowiązywać|nie obowiązują|są nieważne|anulowan|uchylon|zignoruj)",
+        0.85,
+    ),
+    _rule(
+        "override",
+        r"(?:eski|önceki|ilk|verilen)\s+(?:\w+\s+){0,2}?talimat\w*\s+(?:\w+\s+)?(?:unut|yok say|geçersiz|iptal)",
+        0.85,
+    ),
+    _rule("override", r"\btalimat\w*[^.\n]{0,20}(?:artık geçerli değil|geçersiz(?:dir)?\b)", 0.8),
+    _rule(
+        "override",
+        r"\bnão (?:está|estás|estarás) mais (?:pres[oa]|obrigad[oa]|limitad[oa]|vinculad[oa]) (?:às|as|a|aos) "
+        r"(?:instruções|regras|diretrizes|ordens)",
+        0.85,
+    ),
+    _rule(
+        "encoded",
+        r"\b(?:lis|lisez|lee|lea|lies|leggi|leia|read)\b[^.\n]{0,30}(?:à l'envers|al revés|rückwärts|al contrario|"
+        r"de trás para frente|backwards|in reverse)[^.\n]{0,30}\b(?:exécute|exécutez|fais|faites|haz|ejecuta|führe|"
+        r"befolge|esegui|execute|executa|follow|do it|obey|comply)",
+        0.8,
+    ),
 )
 
 _SYSTEM_PROMPT = (
@@ -204,6 +240,18 @@ PROMPT_LEAK = (
         r"显示|输出|告诉我|打印)[^.\n。]{0,30}(?:prompt système|instructions (?:système|initiales)|Systemprompt|"
         r"System-Prompt|Systemanweisungen|prompt del sistema|instrucciones del sistema|lời nhắc hệ thống|"
         r"system prompt|系统提示|系统指令|初始指令)",
+        0.85,
+    ),
+    # Wave 13: the system prompt encoded or translated to get it out; the original instructions asked for in Arabic.
+    _rule(
+        "prompt_leak",
+        r"\b(?:encode|translate|convert|rewrite|paraphrase|paste|copy|base64|rot13)\b[^.\n?]{0,20}\byour\s+"
+        r"(?:system|initial|original|hidden|secret|developer)[\s-]?(?:prompt|instructions|message|rules)",
+        0.85,
+    ),
+    _rule(
+        "prompt_leak",
+        r"(?:أريد أن أرى|اعرض|انسخ|أظهر|اكتب|أعطني|أرني)[^.\n]{0,40}التعليمات (?:الأصلية|الأولية|السرية|المخفية)",
         0.85,
     ),
 )
@@ -366,6 +414,55 @@ INDIRECT = (
         "indirect",
         r"\bif (?:an?|any|the) (?:AI|LLM|language model|assistant|chatbot|bot|model|agent) (?:is )?(?:reading|"
         r"processing|sees|reads)\b",
+        0.75,
+    ),
+    # Wave 13 (set 18's misses, after it was measured): notes to the reader addressed as "den KI-Assistenten",
+    # "Asistente de IA:", "Atenção agente de IA:", "Assistant instructions (priority):", "to the assistant ...,
+    # you must", "@assistant new standing order", "AIアシスタントへ" with a colon, and a named tool (a snake_case
+    # name) to call in German, Spanish, Portuguese, Italian or French, or "the approve_pr tool ... and also skip".
+    _rule(
+        "indirect",
+        r"(?:hinweis|anweisung|nachricht|info|notiz) (?:an|für) (?:den|die|das) (?:ki|ki-\w+|assistenten|modell|"
+        r"chatbot|bot|sprachmodell)\b",
+        0.8,
+    ),
+    _rule(
+        "indirect",
+        r"(?:^|[\n\"'(\[]|[.!?]\s)\s*(?:atención|atenção|attention|achtung|attenzione)?,?\s*(?:asistente|agente|"
+        r"assistente|assistant|agent|modelo|modèle|modello)\s+(?:de|da|do|d')\s*(?:ia|i\.a\.|ai|ki)\s*[:,]",
+        0.8,
+    ),
+    _rule("indirect", r"\bassistant (?:instructions?|directives?|orders|note)\s*(?:\([^)\n]{0,20}\))?\s*:", 0.8),
+    _rule(
+        "indirect",
+        r"\bto the (?:ai|assistant|model|bot|llm|agent|chatbot)\b[^.\n]{0,50},\s*you (?:must|should|need to|are to|"
+        r"have to|shall|will now)\b",
+        0.8,
+    ),
+    _rule(
+        "indirect",
+        r"(?<![\w.])@(?:ai|assistant|bot|copilot|gpt|chatgpt|claude|gemini|llm|agent)[\w-]*[,:]?\s+"
+        r"(?:new (?:standing )?(?:order|instruction|rule|directive)s?|approve|merge|send|forward|delete|call|run|use|"
+        r"disable|skip|grant)\b",
+        0.8,
+    ),
+    _rule(
+        "indirect",
+        r"(?:ai|ＡＩ|ai ?アシスタント|アシスタント|チャットボット|言語モデル)(?:へ|に告ぐ|への指示)[:\uff1a]",
+        0.8,
+    ),
+    _rule(
+        "tool_smuggling",
+        r"(?:\b(?:rufe|nutze|verwende|benutze|usa|utiliza|use|usar|utilize|llama a|chiama|utilizza|appelle|utilise)\s+"
+        r"(?:das |die |la |a |el |lo |l')?(?:tool|werkzeug|funktion|herramienta|ferramenta|función|função|outil|"
+        r"strumento|fonction)|\bcom a ferramenta|\bcon la herramienta|\bmit dem (?:tool|werkzeug))\s+"
+        r"[`'\"]?[a-z]+_[a-z_]+",
+        0.75,
+    ),
+    _rule(
+        "tool_smuggling",
+        r"\b(?:with|using|call|use|via|run) (?:the |your )?[`'\"]?[a-z]+_[a-z_]+[`'\"]? (?:tool|function)\b[^.\n]{0,80}"
+        r"\b(?:and|also|then)\b[^.\n]{0,40}\b(?:enable|skip|disable|approve|send|delete|grant|transfer|forward)",
         0.75,
     ),
 )
