@@ -181,6 +181,43 @@ OVERRIDE = (
         r"befolge|esegui|execute|executa|follow|do it|obey|comply)",
         0.8,
     ),
+    # Wave 13, then (sets 20 and 21's misses, after they were measured): your rules declared void in Spanish,
+    # Portuguese, Russian and Arabic; decode (or translate) and then do it, in eight languages.
+    _rule(
+        "override",
+        r"\b(?:tus (?:normas|reglas|instrucciones|restricciones)|(?:normas|reglas|instrucciones|restricciones|"
+        r"limitaciones)\b[^.\n]{0,10}\b(?:que te|que se te))[^.\n]{0,40}\b(?:quedan|quedaron|están|han sido|fueron) "
+        r"(?:anuladas|canceladas|suspendidas|revocadas|eliminadas|desactivadas|sin efecto)",
+        0.85,
+    ),
+    _rule(
+        "override",
+        r"\b(?:restrições|regras|instruções|diretrizes|limitações)\b(?: \w+){0,2} (?:foram|estão|serão) "
+        r"(?:removidas|anuladas|canceladas|suspensas|revogadas|desativadas|eliminadas)",
+        0.8,
+    ),
+    _rule("override", r"\besqueça tudo o que (?:o sistema|te |lhe |você)", 0.85),
+    _rule(
+        "override",
+        r"(?:ограничения|правила|инструкции|указания)[^.\n]{0,50}(?:сняты|отменены|больше не действуют|не действуют|"
+        r"аннулированы)",
+        0.8,
+    ),
+    _rule(
+        "override",
+        r"(?:القيود|التعليمات|القواعد)[^.\n]{0,20}(?:السابقة|القديمة)[^.\n]{0,10}(?:سارية|ملغاة|لاغية)|"
+        r"(?:لم تعد|ما عادت)[^.\n]{0,10}(?:القيود|التعليمات|القواعد)",
+        0.8,
+    ),
+    _rule(
+        "encoded",
+        r"(?:odkoduj|odkodować|rozszyfruj|zdekoduj|entschlüssle|dekodiere|übersetze|расшифруй|декодируй|переведи|"
+        r"décode|déchiffre|traduis|decodifica|descifra|traduce|decodifique|traduza|translate|转成|解码|翻译)"
+        r"[^.\n]{0,60}(?:und (?:tu|mach|befolge|führe)|i (?:wykonaj|wykonać|zrób)|и (?:выполни|сделай)|"
+        r"et (?:exécute|fais|applique)|y (?:ejecuta|haz|cumple)|e (?:execute|faça|cumpra|esegui)|"
+        r"and (?:act on|execute|obey|comply)|然后照做|并执行|然后执行|照做)",
+        0.8,
+    ),
 )
 
 _SYSTEM_PROMPT = (
@@ -433,6 +470,21 @@ INDIRECT = (
         0.8,
     ),
     _rule("indirect", r"\bassistant (?:instructions?|directives?|orders|note)\s*(?:\([^)\n]{0,20}\))?\s*:", 0.8),
+    # (sets 20 and 21's misses) "Notes for the AI assistant that prepares ...", "Note for the meeting bot:",
+    # "AI 상담원에게:", "System: the assistant must now ...".
+    _rule(
+        "indirect",
+        r"\b(?:notes?|message|memo|instructions?|reminder)\s+(?:for|to)\s+(?:the\s+|any\s+)?(?:[\w-]+\s+)?"
+        r"(?:ai|assistant|bot|llm|language model)s?\b(?!\s+(?:manager|director|editor|coach|professor|principal))"
+        r"[^:\n]{0,60}:",
+        0.8,
+    ),
+    _rule("indirect", r"(?:ai|인공지능) ?(?:상담원|어시스턴트|비서|챗봇|모델)?에게\s*[:\uff1a]", 0.8),
+    _rule(
+        "tool_smuggling",
+        r"\bsystem\s*:\s*(?:the\s+)?(?:assistant|ai|model|bot|agent)\s+(?:must|should|shall|will|is to|needs to)\b",
+        0.8,
+    ),
     _rule(
         "indirect",
         r"\bto the (?:ai|assistant|model|bot|llm|agent|chatbot)\b[^.\n]{0,50},\s*you (?:must|should|need to|are to|"
@@ -443,7 +495,7 @@ INDIRECT = (
         "indirect",
         r"(?<![\w.])@(?:ai|assistant|bot|copilot|gpt|chatgpt|claude|gemini|llm|agent)[\w-]*[,:]?\s+"
         r"(?:new (?:standing )?(?:order|instruction|rule|directive)s?|approve|merge|send|forward|delete|call|run|use|"
-        r"disable|skip|grant)\b",
+        r"disable|skip|grant|please (?:dm|send|forward|post|share|export|delete|approve))\b",
         0.8,
     ),
     _rule(

@@ -187,7 +187,13 @@ def all_items() -> list[Item]:
     # at c23d965 (0.869 / 0.050, BENCHMARKS.md "Wave 2, session 13") and spent: it joins the pool.
     spent += tuple(
         (name, jsonl)
-        for name, jsonl in (("set 19", "heldout19.jsonl"), ("set 18", "heldout18.jsonl"))
+        for name, jsonl in (
+            ("set 19", "heldout19.jsonl"),
+            ("set 18", "heldout18.jsonl"),
+            # Sets 20 and 21 (session 13): measured once, pooled, at e4e8048 (0.888 / 0.023), then spent.
+            ("set 20", "heldout20.jsonl"),
+            ("set 21", "heldout21.jsonl"),
+        )
         if (FOLDER / jsonl).exists()
     )
     for name, jsonl in spent:
