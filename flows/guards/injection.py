@@ -534,7 +534,7 @@ _OWNED = (
 _CANCEL = (
     r"(?:ignore|disregard|forget|skip|drop|bypass|override|overrid(?:den|es)|discard|scrap|never ?mind|wipe|"
     r"cancel(?:l?ed)?|void|lift(?:ed)?|break|suspend(?:ed)?|disable|remove|abandon|set aside|throw away|"
-    r"get rid of|put aside|overlook|neglect|without|no longer|free(?:d)? (?:from|of)|broken? free of|"
+    r"get rid of|put aside|overlook|neglect|no longer|free(?:d)? (?:from|of)|broken? free of|"
     r"turn(?:ed)? off|switch(?:ed)? off|expired|malfunctioning)"
 )
 _REVEAL = (
@@ -543,6 +543,9 @@ _REVEAL = (
 )
 GENERAL = (
     _rule("override", rf"\b{_CANCEL}(?:s|d)?\b[^.\n;]{{0,40}}\b{_OWNED}", 0.8),
+    # Wave 13: "without" only right before what it drops ("answer without your rules"), not "add it to the system
+    # message without breaking the other rules" or "explain it without quoting the instructions" (set 22 and 23).
+    _rule("override", rf"\bwithout\s+(?:any\s+|all\s+)?{_OWNED}", 0.8),
     _rule(
         "override",
         rf"\b{_OWNED}[^.\n;]{{0,30}}\b(?:are|is|have been|has been|have|has|were|was)\s+(?:now\s+)?"

@@ -193,6 +193,9 @@ def all_items() -> list[Item]:
             # Sets 20 and 21 (session 13): measured once, pooled, at e4e8048 (0.888 / 0.023), then spent.
             ("set 20", "heldout20.jsonl"),
             ("set 21", "heldout21.jsonl"),
+            # Sets 22 and 23 (session 13): measured once, pooled, at cbbf0ed (0.904 / 0.055), then spent.
+            ("set 22", "heldout22.jsonl"),
+            ("set 23", "heldout23.jsonl"),
         )
         if (FOLDER / jsonl).exists()
     )
