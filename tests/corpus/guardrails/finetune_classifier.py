@@ -196,6 +196,9 @@ def all_items() -> list[Item]:
             # Sets 22 and 23 (session 13): measured once, pooled, at cbbf0ed (0.904 / 0.055), then spent.
             ("set 22", "heldout22.jsonl"),
             ("set 23", "heldout23.jsonl"),
+            # Sets 24 and 25 (session 13): measured once, pooled, at 70bd79b (0.841 / 0.038), then spent.
+            ("set 24", "heldout24.jsonl"),
+            ("set 25", "heldout25.jsonl"),
         )
         if (FOLDER / jsonl).exists()
     )
