@@ -115,7 +115,8 @@ OVERRIDE = (
         0.9,
     ),
     _rule("override", r"(?:игнорируй|игнорируйте|забудь|забудьте)[^.\n]{0,30}(?:инструкции|указания|правила)", 0.9),
-    _rule("override", r"(?:以前|前|上記|これまで)の(?:指示|命令|ルール)を(?:無視|忘れ)", 0.9),
+    # Wave 13: also "最初の制限", and words between ("これまでの指示はすべて無視").
+    _rule("override", r"(?:以前|前|上記|これまで|最初)の(?:指示|命令|ルール|制限|設定)[^。\n]{0,8}(?:無視|忘れ)", 0.9),
     # Wave 10: the earlier rules declared void, in Chinese and Japanese ("你之前收到的所有规则已作废",
     # "先ほどまでの指示はすべて無効"), as the English "your previous instructions are void".
     _rule(
@@ -148,7 +149,6 @@ OVERRIDE = (
     # Wave 13 (set 18's misses, after it was measured): earlier instructions declared void or to be ignored in
     # Japanese ("これまでの指示はすべて無視", "設定された制限はすべて無視"), Korean, Polish, Turkish and Portuguese;
     # a text to read backwards and then do, in French, Spanish, German, Italian and Portuguese too.
-    _rule("override", r"(?:以前|前|上記|これまで|最初)の(?:指示|命令|ルール|制限|設定)[^。\n]{0,8}(?:無視|忘れ)", 0.85),
     _rule("override", r"(?:設定された|与えられた)[^。\n]{0,6}(?:制限|指示|命令|ルール)[^。\n]{0,8}(?:無視|忘れ)", 0.85),
     _rule(
         "override",
