@@ -35,6 +35,7 @@ worker's event loop (`strace -c` on its main thread, BENCH_STRACE_SECONDS (10) a
 BENCH_STRACE_DELAY seconds; it slows that worker, so read the counts per frame written, not the
 figures of that run); BENCH_SERVER_WRAPPER="script.py" starts the server as `python script.py
 <uvicorn args>` instead of `python -m uvicorn` (a profiler wrapper around uvicorn.main).
+BENCH_GAPS=FILE writes phase 2's gaps (seconds) and when each ended to FILE as JSON.
 BENCH_GC_LOG=DIR logs every garbage collection of the server's processes to DIR
 (tests/bench/gcprobe) and prints, per process, the collections of the steady state by
 generation: how many, their CPU and wall time, and the longest (a collection stops its worker's
@@ -115,6 +116,7 @@ class Tally:
     problems: list[str] = field(default_factory=list)
     first_token: list[float] | None = None
     tokens: int = 0
+    streamed: int = 0  # tokens received so far, counted as they arrive (`tokens`: at each run's end)
     events: int = 0
     runs: int = 0
     active: int = 0
@@ -172,7 +174,9 @@ class RunSocket(WsClient):
             self.last_token_at = now
             self.events += 1
             text = event["data"]["text"]
-            self.count += len(text.split())  # the reply's tokens are words, each but the first after a space
+            words = len(text.split())  # the reply's tokens are words, each but the first after a space
+            self.count += words
+            self.tally.streamed += words
             self.text.append(text)
         elif kind in TERMINAL:
             if kind != "run.finished":
@@ -343,6 +347,53 @@ class CpuMeter:
         return line + f"; machine: {busy / wall:.2f} of {os.cpu_count()} CPUs busy, {steal / wall:.2f} stolen"
 
 
+def postgres_cpu() -> float:
+    """User + system CPU seconds of every PostgreSQL process on the machine (the embedded server's
+    backends serve only the bench here)."""
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] == "postgres":
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+    return total
+
+
+class CpuTimeline:
+    """Each process's CPU per window of phase 2, to read the machine's budget at the peak (the
+    phase's per-token figures average the ramp in and out with it)."""
+
+    def __init__(self, pids: dict[str, int | None], tally: Tally, every: float = 2.0) -> None:
+        self.pids, self.tally, self.every = pids, tally, every
+        self.rows: list[tuple[float, dict[str, float], int]] = []  # (time, CPU seconds so far, tokens so far)
+        self.task = asyncio.ensure_future(self._sample())
+
+    def _read(self) -> dict[str, float]:
+        cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        cpu["PostgreSQL"] = postgres_cpu()
+        cpu["machine"] = machine_cpu()[0]
+        return cpu
+
+    async def _sample(self) -> None:
+        while True:
+            self.rows.append((time.perf_counter(), self._read(), self.tally.streamed))
+            await asyncio.sleep(self.every)
+
+    def peak(self) -> str:
+        """CPUs used by each process over the middle third of the phase (all chats streaming)."""
+        self.task.cancel()
+        if len(self.rows) < 4:
+            return "CPU at the peak: too short a phase"
+        start, end = self.rows[len(self.rows) // 3], self.rows[2 * len(self.rows) // 3]
+        wall = end[0] - start[0]
+        used = {name: (end[1][name] - start[1][name]) / wall for name in end[1]}
+        parts = ", ".join(f"{name} {cpus:.2f}" for name, cpus in used.items())
+        tokens = (end[2] - start[2]) / wall
+        return f"CPUs used over the middle third of the phase ({wall:.0f} s, {tokens:,.0f} tokens/s): {parts}"
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, stolen) CPU seconds of the whole machine so far, from /proc/stat (Linux)."""
     try:
@@ -369,10 +420,11 @@ async def steady(args: argparse.Namespace, url: str, key: str, flow_id: str, pid
     tally = Tally()
     socks = await asyncio.gather(*(connect(url, key, tally) for _ in range(args.chats)))
     meter = CpuMeter(pids)
+    timeline = CpuTimeline(pids, tally)
     started, wall_started = time.perf_counter(), time.time()
     await asyncio.gather(*(steady_chat(sock, flow_id, TOKENS, args.rounds) for sock in socks))
     seconds = time.perf_counter() - started
-    cpu = meter.line(tally.tokens, tally.events)
+    cpu = meter.line(tally.tokens, tally.events) + "\n" + timeline.peak()
     await asyncio.gather(*(sock.close() for sock in socks))
     print(
         f"steady state: {args.chats} chats x {args.rounds} runs x {TOKENS} tokens at {RATE} tok/s, "
@@ -381,6 +433,9 @@ async def steady(args: argparse.Namespace, url: str, key: str, flow_id: str, pid
     )
     print(cpu)
     print(gap_timeline(tally, started))
+    if os.environ.get("BENCH_GAPS"):  # every gap and when it ended (s from the start), for a histogram
+        gaps = {"started": wall_started, "gaps": tally.gaps, "at": [at - started for at in tally.gap_at]}
+        Path(os.environ["BENCH_GAPS"]).write_text(json.dumps(gaps))
     if os.environ.get("BENCH_GC_LOG"):
         print(gc_summary(Path(os.environ["BENCH_GC_LOG"]), wall_started, wall_started + seconds))
     return tally.runs
