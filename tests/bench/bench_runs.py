@@ -16,7 +16,9 @@
    token), tokens and token events, problems (error events, failed runs, seq gaps or reorders,
    token count or text not the reply's), wall time, how many runs streamed
    at once at peak, and the CPU per streamed token of the server (all its processes), the
-   stand-in and this client. --rounds 0 skips it.
+   stand-in and this client; then each process's CPUs over the middle third of the phase (the
+   server, the stand-in, this client, every PostgreSQL process on the machine, the whole machine:
+   the budget at the peak). --rounds 0 skips it.
    --burst adds the old wave, reported on lines of its own: N sockets each start one run at once.
 3. Memory: server RSS (all its processes) after 1,000 runs and after --total runs (waves of N
    chats, one socket per run, short replies); --total 0 skips it. --rss-every N also prints it (per
