@@ -102,6 +102,9 @@ STREAM_PACE_STREAMS = env.integer("TRELLIS_STREAM_PACE_STREAMS", 400)
 # The longest tick for the load once a process's loop runs late (reached at 1.5x STREAM_PACE_STREAMS
 # answers open; STREAM_PACE_MS or less: the tick is not sized by the load).
 STREAM_PACE_LOAD_MS = env.integer("TRELLIS_STREAM_PACE_LOAD_MS", 120)
+# A streamed answer's plain text goes from the socket read to the run's event without waking the
+# reader (apps.serving.streaming.TextRelay); off: every read wakes the reader (the path before).
+STREAM_RELAY = env.flag("TRELLIS_STREAM_RELAY", default=True)
 # Under load (100 runs open in a process) a run's end waits up to this for the ends that follow,
 # so they are written in one transaction (apps.runs.recorder; 0, the default: each end at once;
 # 20 ms was measured: no gain shown on the shared machine, docs/adr/0005 wave 3 session 10).

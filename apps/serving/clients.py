@@ -65,6 +65,7 @@ def _loop_clients(loop: asyncio.AbstractEventLoop) -> _LoopClients:
             pace_s=settings.STREAM_PACE_MS / 1000,
             pace_streams=settings.STREAM_PACE_STREAMS,
             pace_longest_s=settings.STREAM_PACE_LOAD_MS / 1000,
+            relay_text=settings.STREAM_RELAY,
         )
         clients = _per_loop[loop] = _LoopClients(http=pool)
     return clients

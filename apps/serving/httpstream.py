@@ -44,7 +44,7 @@ import contextlib
 import os
 import ssl
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -129,6 +129,7 @@ class Pacer:
         self.behind_until = 0.0  # the loop was late lately: pace until then
         self.reads = 0  # reads of paced answers while pacing (the tests and benches read it)
         self.direct_reads = 0  # of those, the tick's own reads of a held socket (_read_direct)
+        self.relayed = 0  # reads handled whole by a reader's text relay (the tests and benches read it)
         self.stretch = 1.0  # the tick for the loop's lag, in intervals (see MAX_STRETCH)
         self.loaded_until = 0.0  # the loop was late lately: the tick is sized by the load until then
         self.loaded = False
@@ -256,6 +257,10 @@ class _Connection(asyncio.Protocol):
         self.origin = origin
         self.pacer = pacer
         self.paced = False  # the answer now read asked to be paced (StreamResponse.pace)
+        # The reader's text relay (StreamResponse.relay): what arrives while the reader waits with
+        # nothing buffered is offered to it first; True: it handled those bytes (see data_received).
+        self.relay: Callable[[bytes], bool] | None = None
+        self.chunked = False  # the body comes in chunks (Transfer-Encoding: chunked)
         self.held = False  # the pacer holds the socket: not read now
         self.queued = False  # held, to be read again at the pacer's next tick
         self.flushing = False  # read again at the last tick: the reader is woken FLUSH_S after it
@@ -288,6 +293,15 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last = self.loop.time()
+        relay, waiter = self.relay, self.waiter
+        # The reader waits with nothing buffered: its relay may handle these bytes whole (plain
+        # text of its stream, apps.serving.streaming.TextRelay); they bypass the parser, which
+        # stays where it was (between two chunks). Paced, the socket is held as for a body.
+        if relay is not None and not self.chunks and waiter is not None and not waiter.done() and relay(data):
+            if self.pacer is not None:
+                self.pacer.relayed += 1
+            self._hold()
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -308,8 +322,11 @@ class _Connection(asyncio.Protocol):
     # --- httptools callbacks ---
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() in (b"content-length", b"transfer-encoding"):
+        name = name.lower()
+        if name in (b"content-length", b"transfer-encoding"):
             self.framed = True
+            if name == b"transfer-encoding" and b"chunked" in value.lower():
+                self.chunked = True
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -323,16 +340,21 @@ class _Connection(asyncio.Protocol):
         if self.buffered > HIGH_WATER and not self.paused:
             self.paused = True
             self.reading()
+        if not self._hold():
+            self._wake()
+
+    def _hold(self) -> bool:
+        """While pacing, a read of a paced answer holds the socket until the tick: what comes
+        next waits in the kernel; the reader waits for the tick. False: not pacing it."""
         if self.paced and self.pacer is not None and self.pacer.active:
-            # What comes next waits in the kernel; the reader waits for the tick.
             if not self.held:
                 self.held = True
                 self.pacer.reads += 1
                 self.reading()
                 if not self.flushing:  # (a socket read at the tick is queued when its reader wakes)
                     self.pacer.queue(self)
-            return
-        self._wake()
+            return True
+        return False
 
     def on_message_complete(self) -> None:
         self.complete = True
@@ -397,7 +419,8 @@ class _Connection(asyncio.Protocol):
         """Ready for the next request on this connection."""
         self.parser = httptools.HttpResponseParser(self)
         self.status, self.headers, self.complete, self.keep_alive, self.framed = 0, False, False, False, False
-        self.paced = self.held = self.queued = self.flushing = False
+        self.paced = self.held = self.queued = self.flushing = self.chunked = False
+        self.relay = None
         if self.chunks:
             self.take()
         self.reading()
@@ -475,6 +498,18 @@ class StreamResponse:
             raise connection.error
         return None if connection.complete else b""
 
+    def relay(self, feed: Callable[[bytes], bool] | None) -> bool:
+        """Offer what arrives while the reader waits with nothing buffered to `feed` first (the
+        reader's text relay; None: no more). The raw bytes of a chunked body, from a chunk's
+        start: `feed` handles them whole (True) or not at all (False: parsed as usual). False
+        when this answer cannot be relayed (not chunked, or the pool's relay is off)."""
+        connection = self.connection
+        if feed is not None and not (connection.chunked and self.pool.relay_text):
+            connection.relay = None
+            return False
+        connection.relay = feed
+        return feed is not None
+
     def arrival(self) -> asyncio.Future[None]:
         """A future done when the server sends something (or the call fails); await it directly."""
         connection = self.connection
@@ -496,6 +531,7 @@ class StreamResponse:
         if self.timeout is not None:
             self.timeout.cancel()
         connection = self.connection
+        connection.relay = None
         if self.paced:
             self.paced = connection.paced = False
             if connection.held or connection.flushing:  # an idle connection is read: a close is seen at once
@@ -538,8 +574,10 @@ class HttpPool:
         pace_s: float = 0.0,
         pace_streams: int = 0,
         pace_longest_s: float | None = None,
+        relay_text: bool = True,
     ) -> None:
         self.ssl_context = ssl_context
+        self.relay_text = relay_text  # readers may relay plain text past the parser (StreamResponse.relay)
         self.keepalive_s = keepalive_s
         self.pacer = Pacer(pace_s, pace_streams, pace_longest_s)
         self.idle: dict[Origin, list[_Connection]] = {}

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -55,7 +55,11 @@ class Candidate:
 
 
 def _chunks(
-    model: BaseChatModel, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    stop: list[str] | None,
+    kwargs: dict[str, Any],
+    on_text: Callable[[str, int], None] | None = None,
 ) -> AsyncIterator[AIMessageChunk | TextChunk]:
     """The model's chunks. A model with its own `_astream` is read directly: BaseChatModel.astream
     would add a callback round, a metadata dict and a merge of every chunk at the end per call,
@@ -63,6 +67,8 @@ def _chunks(
     model with `astream_chunks` (apps.serving.streaming) skips the generation wrapper too."""
     direct = getattr(model, "astream_chunks", None)
     if direct is not None:
+        if on_text is not None and getattr(model, "relays_text", False):
+            return direct(messages, stop, on_text=on_text, **kwargs).__aiter__()  # type: ignore[no-any-return]
         return direct(messages, stop, **kwargs).__aiter__()  # type: ignore[no-any-return]
     if type(model)._astream is BaseChatModel._astream:
         return model.astream(messages, stop=stop, **kwargs).__aiter__()
@@ -84,6 +90,23 @@ def _describe(exc: BaseException, classify: Callable[[BaseException, str], BaseE
     return getattr(error, "message", None) or str(error) or type(exc).__name__
 
 
+class _Relayed:
+    """The route's side of plain text relayed past it (apps.serving.streaming.TextRelay): counted
+    and kept for the answer cache as the route's loop does a TextChunk, then handed on."""
+
+    __slots__ = ("chunks", "keep", "on_text", "texts")
+
+    def __init__(self, on_text: Callable[[str, int], None], texts: list[str], keep: bool) -> None:
+        self.on_text, self.texts, self.keep = on_text, texts, keep
+        self.chunks = 0
+
+    def __call__(self, text: str, pieces: int) -> None:
+        self.chunks += pieces
+        if self.keep:
+            self.texts.append(text)
+        self.on_text(text, pieces)
+
+
 class RoutedChatModel(BaseChatModel):
     """Tries `candidates` in order (each with its retries) until one sends a first chunk."""
 
@@ -98,6 +121,9 @@ class RoutedChatModel(BaseChatModel):
     cache_params: dict[str, Any] = {}
     # The semantic cache (apps/serving/semantic.py): on when set (and cache_ttl_s > 0).
     semantic_threshold: float | None = None
+    # `astream_chunks(..., on_text=)` passes plain text on past this generator when the model
+    # answering can (apps.serving.streaming.TextRelay), counted as the chunks it yields.
+    relays_text: ClassVar[bool] = True
 
     @property
     def _llm_type(self) -> str:
@@ -167,12 +193,19 @@ class RoutedChatModel(BaseChatModel):
             await route.aclose()  # a caller that stops early ends (and ledgers) the call now, not at GC
 
     def astream_chunks(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        *,
+        on_text: Callable[[str, int], None] | None = None,
+        **kwargs: Any,
     ) -> AsyncGenerator[AIMessageChunk | TextChunk, None]:
         """`astream` without the conversion: plain text comes as flows.values.TextChunk (the LLM
         node's path, one object per token less). The route's own generator, no layer around it:
-        a caller that may stop early closes it (contextlib.aclosing) to end the call then."""
-        return self._route(messages, stop, kwargs)
+        a caller that may stop early closes it (contextlib.aclosing) to end the call then.
+        `on_text`: see OpenAIStreamingChat.astream_chunks (only the first candidate's answer is
+        relayed: a fallback's chunks carry the `served_by` note)."""
+        return self._route(messages, stop, kwargs, on_text)
 
     def _cache_key(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> str | None:
         if self.cache_ttl_s <= 0 or self.meter is None or kwargs.get("tools"):
@@ -196,7 +229,11 @@ class RoutedChatModel(BaseChatModel):
         )
 
     async def _route(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        on_text: Callable[[str, int], None] | None = None,
     ) -> AsyncGenerator[AIMessageChunk | TextChunk, None]:
         key, question, answered, vector = await self._cached(messages, stop, kwargs)
         if answered:
@@ -204,11 +241,12 @@ class RoutedChatModel(BaseChatModel):
                 yield cached
             return
         texts: list[str] = []
+        relayed = None if on_text is None else _Relayed(on_text, texts, key is not None or vector is not None)
         if self.meter is not None:
             self.meter.admit()
         started = time.perf_counter()
         attempts: list[dict[str, Any]] = []
-        candidate, stream, first = await self._first_chunk(messages, stop, kwargs, started, attempts)
+        candidate, stream, first = await self._first_chunk(messages, stop, kwargs, started, attempts, relayed)
         # Committed: from here on the chunks pass straight through, in this generator (one layer
         # less per token), and whatever happens the call is ledgered once.
         input_tokens = output_tokens = content_chunks = 0
@@ -225,6 +263,8 @@ class RoutedChatModel(BaseChatModel):
                         texts.append(chunk.content)
                 if chunk.tool_call_chunks:
                     key = vector = None  # a tool call is not an answer to keep
+                    if relayed is not None:
+                        relayed.keep = False
                 if chunk.usage_metadata:
                     input_tokens += int(chunk.usage_metadata.get("input_tokens", 0))
                     output_tokens += int(chunk.usage_metadata.get("output_tokens", 0))
@@ -238,8 +278,8 @@ class RoutedChatModel(BaseChatModel):
         finally:
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
-            if not output_tokens:
-                output_tokens = content_chunks  # a dropped stream sends no usage: one token per chunk
+            if not output_tokens:  # a dropped stream sends no usage: one token per chunk
+                output_tokens = content_chunks + (relayed.chunks if relayed is not None else 0)
             status = ModelCall.Status.OK if failure is None else ModelCall.Status.FAILED
             if failure is None:  # only a stream that ended normally is kept
                 self._keep(key, question, vector, "".join(texts), input_tokens, output_tokens, candidate)
@@ -348,6 +388,7 @@ class RoutedChatModel(BaseChatModel):
         kwargs: dict[str, Any],
         started: float,
         attempts: list[dict[str, Any]],
+        on_text: _Relayed | None = None,
     ) -> tuple[Candidate, AsyncIterator[AIMessageChunk | TextChunk], AIMessageChunk | TextChunk | None]:
         """The first candidate (with retries) to send a first chunk: it, its stream and that chunk.
         When none does, the call is ledgered as failed and the last error raised."""
@@ -356,7 +397,8 @@ class RoutedChatModel(BaseChatModel):
             for attempt in range(candidate.retries + 1):
                 if attempt:
                     await asyncio.sleep(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1)))
-                stream = _chunks(candidate.model, messages, stop, kwargs)
+                relay = on_text if candidate.alias == self.alias else None
+                stream = _chunks(candidate.model, messages, stop, kwargs, relay)
                 try:
                     async with asyncio.timeout(candidate.first_token_s):
                         first = await anext(stream, None)

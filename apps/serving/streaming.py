@@ -17,10 +17,12 @@ on httpx.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -37,7 +39,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from apps.serving.egress import EgressPolicy
-from apps.serving.httpstream import HeaderError, HttpPool
+from apps.serving.httpstream import HeaderError, HttpPool, StreamResponse
 from flows.errors import FlowError, ModelUnavailable, model_refusal
 from flows.values import TextChunk
 
@@ -64,6 +66,8 @@ class OpenAIStreamingChat(BaseChatModel):
     # servers (the builtin `local` endpoint, managed deployments): apps.serving.egress.
     egress: EgressPolicy | None = Field(default=None, exclude=True, repr=False)
     _headers_cache: dict[str, str] | None = PrivateAttr(default=None)
+    # `astream_chunks(..., on_text=)` relays plain text past the reader (TextRelay).
+    relays_text: ClassVar[bool] = True
 
     @property
     def _llm_type(self) -> str:
@@ -132,9 +136,19 @@ class OpenAIStreamingChat(BaseChatModel):
     # --- streaming ---
 
     async def astream_chunks(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        *,
+        on_text: Callable[[str, int], None] | None = None,
+        **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk | TextChunk]:
-        """The answer's chunks as they arrive (what `_astream` wraps for LangChain)."""
+        """The answer's chunks as they arrive (what `_astream` wraps for LangChain).
+
+        `on_text(text, pieces)`: after the first token, plain text that arrives while this
+        generator waits may go to `on_text` instead (TextRelay), in order with the chunks it
+        yields; the caller handles it as it would a TextChunk of `pieces` pieces. It must not
+        block; what it raises, this generator raises."""
         pool = self.async_client
         owned = pool is None
         if pool is None:
@@ -158,10 +172,13 @@ class OpenAIStreamingChat(BaseChatModel):
                 done = paced = False
                 buffer = b""
                 lines = SseLines()
+                relay = _RelaySlot(on_text) if on_text is not None else None
                 # Read to the end of the body even after [DONE]: a response closed half-read
                 # closes its connection, and the next call would pay for a new one.
                 while (data := response.take()) is not None:
                     if not data:
+                        if relay is not None and paced:
+                            relay.offer(response, lines, half_read=bool(buffer) or done)
                         await response.arrival()
                         continue
                     if done:
@@ -304,6 +321,106 @@ _UNSAFE = re.compile(rb'["\\\x00-\x1f]')  # what a JSON string's body holds only
 _CONTENT_KEY = re.compile(rb'"content": ?"')
 _PROBE = b"zq"
 LEARN_TRIES = 3  # text lines a stream tries to learn its template from
+
+
+_CHUNK_HEAD = re.compile(rb"([0-9a-fA-F]{1,8})\r\n")
+
+
+class TextRelay:
+    """A stream's plain text from the socket read straight to the caller's `on_text`, past the
+    reader (docs/adr/0005, wave 3 session 15).
+
+    Per token event the reader's way is long: the read wakes the reader's task, which resumes
+    the chain of generators (the model client's, the gateway's route, the LLM node's), each
+    looking at a TextChunk, before the node emits the event. Under load that was a large part of a
+    streamed token's cost (the upper bound measured in session 14). While the reader waits with
+    nothing half-read, the connection offers each read's raw bytes here first (the HTTP parser
+    stays where it was, between two chunks). When they are whole chunks, each holding whole
+    lines that match the stream's template (SseLines: the bytes before and after the text of
+    its first text line), the text is decoded and handed to `on_text` at once, as one piece,
+    in the run task's context; nothing else happens to those bytes. Anything else (a chunk cut
+    by the read, an escape in the text, a finish reason, usage, tool calls, [DONE], the body's
+    end, an error, a chunk extension) is declined whole and goes to the parser and the reader as
+    before; so is everything once the run's task is being cancelled. The text is the same as
+    SseLines would make of those lines, and order holds: the relay acts only while nothing is
+    buffered for the reader, and once it declines, everything waits for the reader until it has
+    taken what it was given. What `on_text` raises ends the relay: the reader is woken and raises
+    it."""
+
+    __slots__ = ("context", "error", "event", "on_text", "task", "wake")
+
+    def __init__(
+        self, prefix: bytes, suffix: bytes, on_text: Callable[[str, int], None], wake: Callable[[], None]
+    ) -> None:
+        self.event = re.compile(re.escape(prefix) + rb'([^"\\\x00-\x1f]*)' + re.escape(suffix) + rb"\n\n")
+        self.on_text = on_text
+        self.wake = wake
+        self.task = asyncio.current_task()
+        self.context = contextvars.copy_context()
+        self.error: BaseException | None = None
+
+    def feed(self, data: bytes) -> bool:
+        """Handle `data` whole (True) or not at all (False)."""
+        task = self.task
+        if self.error is not None or task is None or task.done() or task.cancelling():
+            return False
+        pieces: list[bytes] = []
+        head, line = _CHUNK_HEAD.match, self.event.match
+        pos, end = 0, len(data)
+        while pos < end:
+            found = head(data, pos)
+            if found is None:
+                return False
+            start = found.end()
+            stop = start + int(found.group(1), 16)
+            if stop == start or stop + 2 > end or data[stop : stop + 2] != b"\r\n":
+                return False  # the last chunk, or one cut by the read
+            while start < stop:
+                matched = line(data, start, stop)
+                if matched is None:
+                    return False
+                if matched.end(1) > matched.start(1):  # (empty text: skipped, as SseLines does)
+                    pieces.append(matched.group(1))
+                start = matched.end()
+            pos = stop + 2
+        if not pieces:
+            return False
+        raw = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        try:
+            # Each line's text is UTF-8 on its own (as SseLines decodes it), not only their join.
+            text = raw.decode() if len(pieces) == 1 or raw.isascii() else "".join(p.decode() for p in pieces)
+        except UnicodeDecodeError:
+            return False
+        try:
+            self.context.run(self.on_text, text, len(pieces))
+        except BaseException as exc:  # handed to the reader, which raises it
+            self.error = exc
+            self.wake()
+        return True
+
+
+class _RelaySlot:
+    """A reader's TextRelay, made once its stream's template is known, offered each time the
+    reader waits (only with nothing half-read: a relayed read starts at a line)."""
+
+    __slots__ = ("on_text", "relay")
+
+    def __init__(self, on_text: Callable[[str, int], None]) -> None:
+        self.on_text: Callable[[str, int], None] | None = on_text
+        self.relay: TextRelay | None = None
+
+    def offer(self, response: StreamResponse, lines: SseLines, *, half_read: bool) -> None:
+        relay = self.relay
+        if relay is None:
+            if self.on_text is None or lines.prefix is None:
+                return
+            relay = self.relay = TextRelay(lines.prefix, lines.suffix, self.on_text, response.connection._wake)
+        if relay.error is not None:
+            raise relay.error
+        if half_read:
+            response.relay(None)
+        elif not response.relay(relay.feed):
+            self.relay = self.on_text = None  # this answer cannot be relayed
 
 
 class SseLines:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Literal
 
 from langchain_core.documents import Document
@@ -188,12 +188,18 @@ def _without_text(chunk: AIMessageChunk) -> AIMessageChunk:
     )
 
 
-def _stream(runnable: Any, messages: list[BaseMessage]) -> AsyncGenerator[Any, None]:
+def _stream(
+    runnable: Any, messages: list[BaseMessage], on_text: Callable[[str, int], None]
+) -> AsyncGenerator[Any, None]:
     """The model's chunks: through `astream_chunks` when the model has it (plain text as
-    TextChunk, no message object per token), else LangChain's `astream`."""
+    TextChunk, no message object per token), else LangChain's `astream`. A model that
+    `relays_text` may hand plain text to `on_text` instead of yielding it (the gateway and the
+    OpenAI-protocol client: apps.serving.streaming.TextRelay), in order with what it yields."""
     model, kwargs = (runnable.bound, runnable.kwargs) if isinstance(runnable, RunnableBinding) else (runnable, {})
     direct = getattr(model, "astream_chunks", None)
     if direct is not None:
+        if getattr(model, "relays_text", False):
+            return direct(messages, on_text=on_text, **kwargs)  # type: ignore[no-any-return]
         return direct(messages, **kwargs)  # type: ignore[no-any-return]
     return runnable.astream(messages)  # type: ignore[no-any-return]
 
@@ -293,8 +299,14 @@ class LlmNode(NodeType[LlmConfig]):
             try:
                 async with asyncio.timeout(None) as deadline:
                     watch = _Watchdog(deadline, first, idle)
+
+                    def on_text(content: str, pieces: int) -> None:  # relayed text: as a TextChunk below
+                        ctx.token(content)
+                        texts.append(content)
+                        watch.touch()
+
                     try:
-                        async with contextlib.aclosing(_stream(runnable, messages)) as stream:
+                        async with contextlib.aclosing(_stream(runnable, messages, on_text)) as stream:
                             async for chunk in stream:
                                 content = chunk.content
                                 if isinstance(content, str):

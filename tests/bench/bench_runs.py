@@ -115,6 +115,9 @@ class Tally:
 
     gaps: list[float] = field(default_factory=list)
     gap_at: list[float] = field(default_factory=list)  # when each gap ended (perf_counter)
+    # The same gaps by the server's clock: between the `at` stamps of consecutive token events
+    # (when the server made each event), so the client's own delays are not in them.
+    server_gaps: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     first_token: list[float] | None = None
     tokens: int = 0
@@ -136,6 +139,7 @@ class RunSocket(WsClient):
         self.tally = tally
         self.done: asyncio.Future[None] | None = None
         self.expected, self.last_seq, self.count, self.events, self.sent, self.last_token_at = 0, 0, 0, 0, 0.0, 0.0
+        self.last_at = 0.0  # the server's `at` of the last token event
         self.text: list[str] = []
 
     async def run(self, flow_id: str, tokens: int, timeout: float) -> None:
@@ -168,12 +172,14 @@ class RunSocket(WsClient):
         self.last_seq = seq
         if kind == "token":
             now = time.perf_counter()
+            at = event.get("at") or 0.0
             if self.events:
                 self.tally.gaps.append(now - self.last_token_at)
                 self.tally.gap_at.append(now)
+                self.tally.server_gaps.append(at - self.last_at)
             elif self.tally.first_token is not None:
                 self.tally.first_token.append(now - self.sent)
-            self.last_token_at = now
+            self.last_token_at, self.last_at = now, at
             self.events += 1
             text = event["data"]["text"]
             words = len(text.split())  # the reply's tokens are words, each but the first after a space
@@ -435,8 +441,14 @@ async def steady(args: argparse.Namespace, url: str, key: str, flow_id: str, pid
     )
     print(cpu)
     print(gap_timeline(tally, started))
+    print(server_gap_summary(tally))
     if os.environ.get("BENCH_GAPS"):  # every gap and when it ended (s from the start), for a histogram
-        gaps = {"started": wall_started, "gaps": tally.gaps, "at": [at - started for at in tally.gap_at]}
+        gaps = {
+            "started": wall_started,
+            "gaps": tally.gaps,
+            "at": [at - started for at in tally.gap_at],
+            "server_gaps": tally.server_gaps,
+        }
         Path(os.environ["BENCH_GAPS"]).write_text(json.dumps(gaps))
     if os.environ.get("BENCH_GC_LOG"):
         print(gc_summary(Path(os.environ["BENCH_GC_LOG"]), wall_started, wall_started + seconds))
@@ -480,6 +492,16 @@ def gc_summary(folder: Path, start: float, end: float) -> str:
             ]
             lines.append(f"  pid {path.name.split('.')[1]}: " + "; ".join(parts))
     return "\n".join(lines)
+
+
+def server_gap_summary(tally: Tally) -> str:
+    """The same gaps by the server's clock (the events' `at`): what the server sent, without the
+    time each frame waited for this client (the client shares the cores it measures)."""
+    gaps = tally.server_gaps or [0.0]
+    return (
+        f"the same gaps by the server's clock (token events' `at`): p50 {statistics.median(gaps) * 1000:.0f} ms, "
+        f"p90 {percentile(gaps, 0.90) * 1000:.0f} ms, p99 {percentile(gaps, 0.99) * 1000:.0f} ms"
+    )
 
 
 def gap_timeline(tally: Tally, started: float, window: float = 2.0) -> str:
