@@ -21,6 +21,11 @@ stand-in's token event) are fed to the connection's protocol callbacks by the ev
 token per loop turn, and the same reader takes them (--tokens per run, the best of --repeat runs
 in each round). What is left is the Python of the path, the part a code change moves; on a
 shared machine the best of many runs is steadier than the socket figures.
+
+`--relay` measures each round twice: the reader as above, then with `on_text` given (the LLM
+node's way since wave 3 session 15: plain text that arrives while the reader waits goes to
+`on_text` through apps.serving.streaming.TextRelay, past the reader); a relayed piece of text
+counts as a chunk handed on.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ CHILD = textwrap.dedent(
 
     base, rate = sys.argv[1], sys.argv[4]
     streams, tokens, pace_ms = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[5])
+    relay = sys.argv[6] == "1"
 
     async def main():
         pool = HttpPool(pace_s=pace_ms / 1000, pace_streams=1)
@@ -62,8 +68,14 @@ CHILD = textwrap.dedent(
                                    api_key=SecretStr("x"), timeout=httpx.Timeout(30.0), async_client=pool)
         counts = [0, 0]
 
+        def on_text(text, pieces):
+            counts[0] += pieces
+            counts[1] += 1
+
+        extra = {"on_text": on_text} if relay else {}
+
         async def one():
-            async for chunk in chat.astream_chunks([HumanMessage("hi")]):
+            async for chunk in chat.astream_chunks([HumanMessage("hi")], **extra):
                 if chunk.content:
                     counts[0] += getattr(chunk, "pieces", 1)
                     counts[1] += 1
@@ -92,7 +104,7 @@ NO_SOCKET = textwrap.dedent(
     from apps.serving.httpstream import HttpPool, StreamResponse, _Connection
     from apps.serving.streaming import OpenAIStreamingChat
 
-    tokens, repeat = int(sys.argv[1]), int(sys.argv[2])
+    tokens, repeat, relay = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
     event = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": 1733000000,
              "model": "standin-rate-30-n-300", "choices": [{"index": 0, "delta": {"content": " bravo"},
              "finish_reason": None}]}
@@ -132,9 +144,16 @@ NO_SOCKET = textwrap.dedent(
                 pool.connection.data_received(DONE)
 
         got = chunks = 0
+
+        def on_text(text, pieces):
+            nonlocal got, chunks
+            got += pieces
+            chunks += 1
+
+        extra = {"on_text": on_text} if relay else {}
         loop.call_soon(feed)
         cpu = time.process_time()
-        async for chunk in chat.astream_chunks([HumanMessage("hi")]):
+        async for chunk in chat.astream_chunks([HumanMessage("hi")], **extra):
             got += getattr(chunk, "pieces", 1)
             chunks += 1
         cpu = time.process_time() - cpu
@@ -151,10 +170,10 @@ NO_SOCKET = textwrap.dedent(
 )
 
 
-def measure(code: Path, base: str, args: argparse.Namespace) -> dict[str, float]:
+def measure(code: Path, base: str, args: argparse.Namespace, relay: bool = False) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(code), "DJANGO_SETTINGS_MODULE": "apps.config.settings"}
     if args.no_socket:
-        command = [sys.executable, "-c", NO_SOCKET, str(args.tokens), str(args.repeat)]
+        command = [sys.executable, "-c", NO_SOCKET, str(args.tokens), str(args.repeat), str(int(relay))]
     else:
         command = [
             sys.executable,
@@ -165,6 +184,7 @@ def measure(code: Path, base: str, args: argparse.Namespace) -> dict[str, float]
             str(args.tokens),
             str(args.rate),
             str(args.pace_ms),
+            str(int(relay)),
         ]
     out = subprocess.run(
         command,
@@ -190,22 +210,25 @@ def main() -> None:
     parser.add_argument("--code", action="append", type=Path, help="a worktree to measure (repeatable)")
     parser.add_argument("--no-socket", action="store_true", help="the reader's Python alone (see above)")
     parser.add_argument("--repeat", type=int, default=12, help="--no-socket: runs per round, the best one counts")
+    parser.add_argument("--relay", action="store_true", help="each round also with on_text: the text relay")
     args = parser.parse_args()
     codes = [path.resolve() for path in args.code] if args.code else [ROOT]
     port = free_port()
     standin = subprocess.Popen(
         [sys.executable, "-m", "tests.support.standin", "--port", str(port)], cwd=ROOT, start_new_session=True
     )
-    results: dict[Path, list[dict[str, float]]] = {code: [] for code in codes}
+    variants = [(code, relay) for code in codes for relay in ([False, True] if args.relay else [False])]
+    results: dict[tuple[Path, bool], list[dict[str, float]]] = {variant: [] for variant in variants}
     try:
         wait_ok(f"http://127.0.0.1:{port}/health")
         for turn in range(args.rounds):
-            order = codes if turn % 2 == 0 else codes[::-1]  # both orders
-            for code in order:
-                result = measure(code, f"http://127.0.0.1:{port}/v1", args)
-                results[code].append(result)
+            order = variants if turn % 2 == 0 else variants[::-1]  # both orders
+            for code, relay in order:
+                result = measure(code, f"http://127.0.0.1:{port}/v1", args, relay)
+                results[(code, relay)].append(result)
+                label = f"{code}{' (relay)' if relay else ''}"
                 print(
-                    f"{code}: {result['cpu'] / result['tokens'] * 1e6:.2f} us CPU per token, "
+                    f"{label}: {result['cpu'] / result['tokens'] * 1e6:.2f} us CPU per token, "
                     f"{result['cpu'] / result['chunks'] * 1e6:.2f} us per chunk, "
                     f"{result['tokens'] / result['chunks']:.2f} tokens per chunk, "
                     + (
@@ -220,10 +243,14 @@ def main() -> None:
     finally:
         os.killpg(standin.pid, signal.SIGTERM)
         standin.wait(timeout=30)
-    for code, runs in results.items():
+    for (code, relay), runs in results.items():
         per_token = [r["cpu"] / r["tokens"] * 1e6 for r in runs]
+        per_chunk = [r["cpu"] / r["chunks"] * 1e6 for r in runs]
         each = ", ".join(f"{v:.2f}" for v in per_token)
-        print(f"{code}: median {statistics.median(per_token):.2f} us per token ({each})")
+        print(
+            f"{code}{' (relay)' if relay else ''}: median {statistics.median(per_token):.2f} us per token ({each}), "
+            f"{statistics.median(per_chunk):.2f} us per chunk"
+        )
 
 
 if __name__ == "__main__":
