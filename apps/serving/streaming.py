@@ -317,7 +317,8 @@ _DONE = AIMessageChunk(content="")
 _DATA = DATA.encode()
 
 
-_UNSAFE = re.compile(rb'["\\\x00-\x1f]')  # what a JSON string's body holds only as an escape (or never)
+_UNSAFE_BYTES = rb'"\\\x00-\x1f'  # (a regex class body) what a JSON string's body holds only as an escape, or never
+_UNSAFE = re.compile(rb"[" + _UNSAFE_BYTES + rb"]")
 _CONTENT_KEY = re.compile(rb'"content": ?"')
 _PROBE = b"zq"
 LEARN_TRIES = 3  # text lines a stream tries to learn its template from
@@ -352,7 +353,9 @@ class TextRelay:
     def __init__(
         self, prefix: bytes, suffix: bytes, on_text: Callable[[str, int], None], wake: Callable[[], None]
     ) -> None:
-        self.event = re.compile(re.escape(prefix) + rb'([^"\\\x00-\x1f]*)' + re.escape(suffix) + rb"\n\n")
+        # A template line's text: what SseLines takes without a JSON parse (nothing in _UNSAFE).
+        text = rb"([^" + _UNSAFE_BYTES + rb"]*)"
+        self.event = re.compile(re.escape(prefix) + text + re.escape(suffix) + rb"\n\n")
         self.on_text = on_text
         self.wake = wake
         self.task = asyncio.current_task()

@@ -375,3 +375,14 @@ def test_relayed_text_is_what_the_answer_cache_keeps(org_a: Member, standin_url:
     assert question in first and "cached" not in first_notes and relayed > 0
     second, second_notes, _ = run()
     assert second == first and second_notes.get("cached") == "exact"
+
+
+def test_the_setting_turns_the_relay_off_for_new_pools(settings: Any) -> None:
+    """`TRELLIS_STREAM_RELAY=0` (settings.STREAM_RELAY) reaches the pool each event loop's model calls use."""
+
+    async def relay_text() -> bool:
+        return async_http_client().relay_text
+
+    assert asyncio.run(relay_text()) is True
+    settings.STREAM_RELAY = False
+    assert asyncio.run(relay_text()) is False
