@@ -348,14 +348,16 @@ class TextRelay:
     taken what it was given. What `on_text` raises ends the relay: the reader is woken and raises
     it."""
 
-    __slots__ = ("context", "error", "event", "on_text", "task", "wake")
+    __slots__ = ("context", "ending", "error", "on_text", "prefix", "task", "wake")
 
     def __init__(
         self, prefix: bytes, suffix: bytes, on_text: Callable[[str, int], None], wake: Callable[[], None]
     ) -> None:
-        # A template line's text: what SseLines takes without a JSON parse (nothing in _UNSAFE).
-        text = rb"([^" + _UNSAFE_BYTES + rb"]*)"
-        self.event = re.compile(re.escape(prefix) + text + re.escape(suffix) + rb"\n\n")
+        # The template, matched with bytes methods: a pattern compiled per stream (its id is in the
+        # prefix) cost each run start ~0.3 ms of parsing a regular expression.
+        if not _UNSAFE.match(suffix):
+            raise ValueError("a template's suffix starts with the closing quote of its text")
+        self.prefix, self.ending = prefix, suffix + b"\n\n"
         self.on_text = on_text
         self.wake = wake
         self.task = asyncio.current_task()
@@ -368,7 +370,8 @@ class TextRelay:
         if self.error is not None or task is None or task.done() or task.cancelling():
             return False
         pieces: list[bytes] = []
-        head, line = _CHUNK_HEAD.match, self.event.match
+        head, prefix, ending, unsafe = _CHUNK_HEAD.match, self.prefix, self.ending, _UNSAFE.search
+        skip, tail = len(prefix), len(ending)
         pos, end = 0, len(data)
         while pos < end:
             found = head(data, pos)
@@ -379,12 +382,21 @@ class TextRelay:
             if stop == start or stop + 2 > end or data[stop : stop + 2] != b"\r\n":
                 return False  # the last chunk, or one cut by the read
             while start < stop:
-                matched = line(data, start, stop)
-                if matched is None:
+                # One template line: the prefix, text with nothing in _UNSAFE, then the suffix and
+                # "\n\n". The suffix starts with the string's closing quote (checked in __init__),
+                # so the text ends at the first byte in _UNSAFE.
+                if not data.startswith(prefix, start, stop):
                     return False
-                if matched.end(1) > matched.start(1):  # (empty text: skipped, as SseLines does)
-                    pieces.append(matched.group(1))
-                start = matched.end()
+                body = start + skip
+                found = unsafe(data, body, stop)
+                if found is None:
+                    return False
+                close = found.start()
+                if not data.startswith(ending, close, stop):
+                    return False
+                if close > body:  # (empty text: skipped, as SseLines does)
+                    pieces.append(data[body:close])
+                start = close + tail
             pos = stop + 2
         if not pieces:
             return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -98,6 +99,65 @@ async def test_the_relay_takes_whole_chunks_of_template_lines_and_nothing_else()
     for data in declined:
         assert not relay.feed(data), data
     assert got == []
+
+
+def _reference(data: bytes) -> tuple[str, int] | None:
+    """The relay's rule as a regular expression (how it was first written, a pattern per stream):
+    whole chunks, each of whole template lines; text with no quote, backslash or control byte."""
+    line = re.compile(re.escape(PREFIX) + rb'([^"\\\x00-\x1f]*)' + re.escape(SUFFIX) + rb"\n\n")
+    pieces, pos = [], 0
+    while pos < len(data):
+        head = re.compile(rb"([0-9a-fA-F]{1,8})\r\n").match(data, pos)
+        if head is None:
+            return None
+        start, stop = head.end(), head.end() + int(head.group(1), 16)
+        if stop == start or stop + 2 > len(data) or data[stop : stop + 2] != b"\r\n":
+            return None
+        while start < stop:
+            matched = line.match(data, start, stop)
+            if matched is None:
+                return None
+            if matched.group(1):
+                pieces.append(matched.group(1))
+            start = matched.end()
+        pos = stop + 2
+    try:
+        return ("".join(p.decode() for p in pieces), len(pieces)) if pieces else None
+    except UnicodeDecodeError:
+        return None
+
+
+async def test_the_relay_takes_exactly_what_its_rule_takes_on_mutated_bodies() -> None:
+    """A mutated body (a byte changed, dropped or doubled; lines and chunks joined) is taken as the
+    reference rule takes it, or declined when the rule declines it."""
+    got: list[tuple[str, int]] = []
+    relay = await _relay(lambda text, pieces: got.append((text, pieces)))
+    rng = random.Random(15)
+    alphabet = [b'"', b"\\", b"\n", b"\r", b"\x00", b"a", b" ", b"0", b"}", "é".encode()[:1], b"%"]
+    taken = 0
+    for _ in range(3000):
+        lines = [PREFIX + rng.choice([b" a", b"", b" bravo", " café".encode()]) + SUFFIX + b"\n\n" for _ in range(3)]
+        if rng.random() < 0.5:
+            body = b"".join(b"%x\r\n%s\r\n" % (len(x), x) for x in lines)
+        else:  # several lines in one chunk
+            joined = b"".join(lines)
+            body = b"%x\r\n%s\r\n" % (len(joined), joined)
+        data = bytearray(body)
+        for _ in range(rng.choice([0, 1, 1, 2])):
+            at = rng.randrange(len(data))
+            what = rng.random()
+            if what < 0.4:
+                data[at : at + 1] = rng.choice(alphabet)
+            elif what < 0.7:
+                del data[at]
+            else:
+                data[at:at] = data[at : at + 1]
+        got.clear()
+        expected = _reference(bytes(data))
+        assert relay.feed(bytes(data)) == (expected is not None), bytes(data)
+        assert got == ([] if expected is None else [expected]), bytes(data)
+        taken += expected is not None
+    assert 300 < taken < 2700  # both sides of the rule were walked
 
 
 async def test_the_relay_declines_once_its_task_is_being_cancelled() -> None:
