@@ -317,8 +317,7 @@ _DONE = AIMessageChunk(content="")
 _DATA = DATA.encode()
 
 
-_UNSAFE_BYTES = rb'"\\\x00-\x1f'  # (a regex class body) what a JSON string's body holds only as an escape, or never
-_UNSAFE = re.compile(rb"[" + _UNSAFE_BYTES + rb"]")
+_UNSAFE = re.compile(rb'["\\\x00-\x1f]')  # what a JSON string's body holds only as an escape (or never)
 _CONTENT_KEY = re.compile(rb'"content": ?"')
 _PROBE = b"zq"
 LEARN_TRIES = 3  # text lines a stream tries to learn its template from
