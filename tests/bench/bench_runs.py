@@ -18,7 +18,10 @@
    at once at peak, and the CPU per streamed token of the server (all its processes), the
    stand-in and this client; then each process's CPUs over the middle third of the phase (the
    server, the stand-in, this client, every PostgreSQL process on the machine, the whole machine:
-   the budget at the peak). --rounds 0 skips it.
+   the budget at the peak), and the budget at the target rate (--chats x 30 tokens/s): what the
+   stand-in, this client and the kernel would need at that rate at the peak's costs per token,
+   what that leaves of the machine's cores for Trellis (the server and PostgreSQL) per token, and
+   whether Trellis's own cost per token at the peak fits in it. --rounds 0 skips it.
    --burst adds the old wave, reported on lines of its own: N sockets each start one run at once.
 3. Memory: server RSS (all its processes) after 1,000 runs and after --total runs (waves of N
    chats, one socket per run, short replies); --total 0 skips it. --rss-every N also prints it (per
@@ -389,8 +392,9 @@ class CpuTimeline:
             self.rows.append((time.perf_counter(), self._read(), self.tally.streamed))
             await asyncio.sleep(self.every)
 
-    def peak(self) -> str:
-        """CPUs used by each process over the middle third of the phase (all chats streaming)."""
+    def peak(self, target: float) -> str:
+        """CPUs used by each process over the middle third of the phase (all chats streaming),
+        then the budget at `target` tokens/s (see budget_line)."""
         self.task.cancel()
         if len(self.rows) < 4:
             return "CPU at the peak: too short a phase"
@@ -399,7 +403,35 @@ class CpuTimeline:
         used = {name: (end[1][name] - start[1][name]) / wall for name in end[1]}
         parts = ", ".join(f"{name} {cpus:.2f}" for name, cpus in used.items())
         tokens = (end[2] - start[2]) / wall
-        return f"CPUs used over the middle third of the phase ({wall:.0f} s, {tokens:,.0f} tokens/s): {parts}"
+        line = f"CPUs used over the middle third of the phase ({wall:.0f} s, {tokens:,.0f} tokens/s): {parts}"
+        return line + "\n" + budget_line(used, tokens, target)
+
+
+def budget_line(used: dict[str, float], tokens: float, target: float) -> str:
+    """Whether this machine can stream `target` tokens/s at this run's costs: each process's CPU
+    per token at the peak, times the target rate. The stand-in and this client stand for the model
+    server and the users' browsers; what they need at the target rate is not the server's to use,
+    so the line says what is left for Trellis (the server and PostgreSQL) on this machine's cores,
+    as CPU per token, against what Trellis used per token at the peak. The per-token costs are read
+    at this run's tokens per event: a run that fell behind sent fewer, fuller events than one that
+    keeps up would, so behind, the need is understated (the line errs towards "fits")."""
+    if tokens <= 0 or target <= 0:
+        return "budget at the target rate: no tokens at the peak"
+    cores = os.cpu_count() or 1
+    per_token = {name: cpus / tokens for name, cpus in used.items()}
+    others = per_token.get("stand-in", 0.0) + per_token.get("bench client", 0.0)
+    trellis = per_token.get("server", 0.0) + per_token.get("PostgreSQL", 0.0)
+    # The kernel's own work (interrupts, the loopback's softirqs) and everything else on the machine.
+    rest = max(0.0, per_token.get("machine", 0.0) - others - trellis)
+    need = {"stand-in + client": others * target, "kernel and rest": rest * target}
+    left = cores - sum(need.values())
+    return (
+        f"budget at the target rate ({target:,.0f} tokens/s, {cores} CPUs) at this run's costs per token: the "
+        f"stand-in and client need {need['stand-in + client']:.2f} CPUs, the kernel and the rest "
+        f"{need['kernel and rest']:.2f}, leaving {left:.2f} CPUs = {max(0.0, left) / target * 1e6:.0f} us per token "
+        f"for Trellis (server + PostgreSQL), which used {trellis * 1e6:.0f} us per token at the peak "
+        f"(needs {trellis * target:.2f} CPUs: {'fits' if trellis * target <= left else 'does not fit'})"
+    )
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -432,7 +464,7 @@ async def steady(args: argparse.Namespace, url: str, key: str, flow_id: str, pid
     started, wall_started = time.perf_counter(), time.time()
     await asyncio.gather(*(steady_chat(sock, flow_id, TOKENS, args.rounds) for sock in socks))
     seconds = time.perf_counter() - started
-    cpu = meter.line(tally.tokens, tally.events) + "\n" + timeline.peak()
+    cpu = meter.line(tally.tokens, tally.events) + "\n" + timeline.peak(args.chats * RATE)
     await asyncio.gather(*(sock.close() for sock in socks))
     print(
         f"steady state: {args.chats} chats x {args.rounds} runs x {TOKENS} tokens at {RATE} tok/s, "
