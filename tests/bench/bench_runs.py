@@ -425,15 +425,14 @@ def budget_line(used: dict[str, float], tokens: float, target: float) -> str:
     trellis = per_token.get("server", 0.0) + per_token.get("PostgreSQL", 0.0)
     # The kernel's own work (interrupts, the loopback's softirqs) and everything else on the machine.
     rest = max(0.0, per_token.get("machine", 0.0) - others - trellis)
-    need = {"stand-in + client": others * target, "kernel and rest": rest * target}
-    left = cores - sum(need.values())
+    clients, kernel, own = others * target, rest * target, trellis * target  # CPUs at the target rate
+    left = cores - clients - kernel
     return (
         f"budget at the target rate ({target:,.0f} tokens/s, {cores} CPUs) at this run's costs per token: the "
-        f"stand-in and client need {need['stand-in + client']:.2f} CPUs, the kernel and the rest "
-        f"{need['kernel and rest']:.2f}, leaving {left:.2f} CPUs = {max(0.0, left) / target * 1e6:.0f} us per token "
-        f"for Trellis (server + PostgreSQL), which used {trellis * 1e6:.0f} us per token at the peak "
-        f"(needs {trellis * target:.2f} CPUs: {'fits' if trellis * target <= left else 'does not fit'}; "
-        f"all of it {sum(need.values()) + trellis * target:.2f} of {cores} CPUs)"
+        f"stand-in and client need {clients:.2f} CPUs, the kernel and the rest {kernel:.2f}, leaving {left:.2f} "
+        f"CPUs = {max(0.0, left) / target * 1e6:.0f} us per token for Trellis (server + PostgreSQL), which used "
+        f"{trellis * 1e6:.0f} us per token at the peak (needs {own:.2f} CPUs: "
+        f"{'fits' if own <= left else 'does not fit'}; all of it {clients + kernel + own:.2f} of {cores} CPUs)"
     )
 
 
